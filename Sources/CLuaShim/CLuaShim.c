@@ -1,0 +1,180 @@
+#include "CLuaShim.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The allocator: counts every byte, refuses script allocations past the cap. */
+static void *vrules_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    vrules_state_info *info = (vrules_state_info *)ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        info->used -= old;
+        return NULL;
+    }
+    if (info->enforce && info->limit > 0 && nsize > old && info->used - old + nsize > info->limit) {
+        info->memory_exceeded = 1;
+        return NULL;
+    }
+    void *block = realloc(ptr, nsize);
+    if (block == NULL) return NULL;
+    info->used = info->used - old + nsize;
+    return block;
+}
+
+static vrules_host_dispatch_fn vrules_dispatch = NULL;
+
+lua_State *vrules_newstate(vrules_state_info *info) {
+    lua_State *L = lua_newstate(vrules_alloc, info);
+    return L;
+}
+
+vrules_state_info *vrules_info(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (vrules_state_info *)ud;
+}
+
+double vrules_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void vrules_set_dispatch(vrules_host_dispatch_fn fn) { vrules_dispatch = fn; }
+
+/* Continuation of a host function that yielded: the host resumed the coroutine with
+ * (ok, values...). Raising here, in C, is what lets a DNS error reach the rule's pcall. */
+static int vrules_host_continue(lua_State *L, int status, lua_KContext ctx) {
+    (void)status;
+    int base = (int)ctx;
+    int n = lua_gettop(L) - base;
+    if (n < 1) return luaL_error(L, "host call resumed without a result");
+    if (lua_toboolean(L, base + 1)) return n - 1;
+    lua_settop(L, base + 2);
+    return lua_error(L);
+}
+
+static int vrules_trampoline(lua_State *L) {
+    void *host = lua_touserdata(L, lua_upvalueindex(1));
+    int function_id = (int)lua_tointeger(L, lua_upvalueindex(2));
+    vrules_state_info *info = vrules_info(L);
+    if (vrules_dispatch == NULL) return luaL_error(L, "host dispatcher not installed");
+    if (!lua_checkstack(L, 16)) return luaL_error(L, "stack overflow in host call");
+    int enforce = info->enforce;
+    info->enforce = 0;
+    int base = lua_gettop(L);
+    int result = vrules_dispatch(host, function_id, L);
+    info->enforce = enforce;
+    switch (result) {
+    case VRULES_HOST_ERROR:
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+        return lua_error(L);
+    case VRULES_HOST_RAISE:
+        return lua_error(L);
+    case VRULES_HOST_YIELD:
+        if (!lua_isyieldable(L)) return luaL_error(L, "DNS lookups are not allowed here (load time or a metamethod)");
+        lua_settop(L, base);
+        return lua_yieldk(L, 0, (lua_KContext)base, vrules_host_continue);
+    default:
+        return result;
+    }
+}
+
+void vrules_push_host_function(lua_State *L, void *host, int function_id) {
+    lua_pushlightuserdata(L, host);
+    lua_pushinteger(L, function_id);
+    lua_pushcclosure(L, vrules_trampoline, 2);
+}
+
+void vrules_set_budget(lua_State *L, vrules_budget *budget) {
+    memcpy(lua_getextraspace(L), &budget, sizeof(budget));
+}
+
+vrules_budget *vrules_get_budget(lua_State *L) {
+    vrules_budget *budget;
+    memcpy(&budget, lua_getextraspace(L), sizeof(budget));
+    return budget;
+}
+
+/* Once a limit is passed the hook fires on every instruction, so a script that catches
+ * the error with pcall gets it again at its very next instruction. */
+static void vrules_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    vrules_budget *budget = vrules_get_budget(L);
+    if (budget == NULL) return;
+    if (budget->exceeded == VRULES_EXCEEDED_NONE) {
+        budget->remaining -= VRULES_HOOK_COUNT;
+        if (budget->remaining < 0) {
+            budget->exceeded = VRULES_EXCEEDED_INSTRUCTIONS;
+        } else if (budget->deadline > 0 && vrules_now() > budget->deadline) {
+            budget->exceeded = VRULES_EXCEEDED_DEADLINE;
+        } else if (vrules_info(L)->memory_exceeded) {
+            budget->exceeded = VRULES_EXCEEDED_MEMORY;
+        } else {
+            return;
+        }
+        lua_sethook(L, vrules_hook, LUA_MASKCOUNT, 1);
+    }
+    switch (budget->exceeded) {
+    case VRULES_EXCEEDED_INSTRUCTIONS: luaL_error(L, "instruction budget exceeded"); break;
+    case VRULES_EXCEEDED_DEADLINE: luaL_error(L, "stage deadline exceeded"); break;
+    default: luaL_error(L, "memory limit exceeded"); break;
+    }
+}
+
+void vrules_install_hook(lua_State *L) {
+    lua_sethook(L, vrules_hook, LUA_MASKCOUNT, VRULES_HOOK_COUNT);
+}
+
+int vrules_load_text(lua_State *L, const char *text, size_t length, const char *chunkname) {
+    return luaL_loadbufferx(L, text, length, chunkname, "t");
+}
+
+static int vrules_tostring_protected(lua_State *L) {
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+void vrules_tostring(lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    lua_pushcfunction(L, vrules_tostring_protected);
+    lua_pushvalue(L, index);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, index));
+    }
+    lua_replace(L, index);
+}
+
+static int vrules_open_libraries_protected(lua_State *L) {
+    luaL_requiref(L, "_G", luaopen_base, 1);
+    luaL_requiref(L, "string", luaopen_string, 1);
+    luaL_requiref(L, "table", luaopen_table, 1);
+    luaL_requiref(L, "math", luaopen_math, 1);
+    luaL_requiref(L, "utf8", luaopen_utf8, 1);
+    luaL_requiref(L, "os", luaopen_os, 1);
+    lua_pop(L, 6);
+    return 0;
+}
+
+int vrules_open_libraries(lua_State *L) {
+    lua_pushcfunction(L, vrules_open_libraries_protected);
+    return lua_pcall(L, 0, 0, 0);
+}
+
+int vrules_pcall(lua_State *L, int nargs, int nresults) { return lua_pcall(L, nargs, nresults, 0); }
+void vrules_pop(lua_State *L, int n) { lua_pop(L, n); }
+void vrules_newtable(lua_State *L) { lua_newtable(L); }
+int vrules_upvalueindex(int i) { return lua_upvalueindex(i); }
+int vrules_registryindex(void) { return LUA_REGISTRYINDEX; }
+int vrules_isnoneornil(lua_State *L, int index) { return lua_isnoneornil(L, index); }
+const char *vrules_tolstring(lua_State *L, int index, size_t *length) {
+    if (lua_type(L, index) != LUA_TSTRING) return NULL;
+    return lua_tolstring(L, index, length);
+}
+void vrules_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT); }
+int vrules_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT); }

@@ -1,0 +1,44 @@
+/// How addresses of both families are asked for, and in what order they are returned.
+public enum IPStrategy: String, Hashable, Sendable, CaseIterable {
+    case ipv4Only = "Ipv4Only"
+    case ipv6Only = "Ipv6Only"
+    case ipv4AndIpv6 = "Ipv4AndIpv6"
+    case ipv4ThenIpv6 = "Ipv4thenIpv6"
+    case ipv6ThenIpv4 = "Ipv6thenIpv4"
+}
+
+/// The one seam between the rule engine and any resolver (zone file, network).
+/// Everything above it (address lookups, MX location, iprev) is written once, in `DNSLookups`.
+public protocol DNSResolving: Sendable {
+    /// Resolve one question. Names arrive normalised. Never throws anything but `DNSError`.
+    func resolve(_ question: DNSQuestion) async -> DNSQueryResult
+
+    /// An answer available without waiting (a warm cache or in-memory data), or nil.
+    /// The engine uses it to answer a rule without suspending its coroutine.
+    func immediateResult(for question: DNSQuestion) -> DNSQueryResult?
+
+    /// The order of addresses returned by `dns.lookup`.
+    var ipStrategy: IPStrategy { get }
+
+    /// Whether multi-record answers are rotated between lookups.
+    var rotatesRecords: Bool { get }
+}
+
+extension DNSResolving {
+    public func immediateResult(for question: DNSQuestion) -> DNSQueryResult? { nil }
+    public var ipStrategy: IPStrategy { .ipv4ThenIpv6 }
+    public var rotatesRecords: Bool { false }
+}
+
+/// Chooses the resolver for a transaction: the virtual domain's own (walking up parent
+/// domains) or the root one. Implemented by the network resolver's configuration.
+public protocol DNSResolverSelecting: Sendable {
+    func resolver(forDomain domain: String?) -> any DNSResolving
+}
+
+/// A single resolver used for every domain (the zone-file resolver, tests).
+public struct SingleResolver: DNSResolverSelecting {
+    public let resolver: any DNSResolving
+    public init(_ resolver: any DNSResolving) { self.resolver = resolver }
+    public func resolver(forDomain domain: String?) -> any DNSResolving { self.resolver }
+}

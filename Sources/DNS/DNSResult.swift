@@ -1,0 +1,76 @@
+/// What a name server said about one name and type. "Does not exist" and "no data"
+/// are answers, not errors: only transient failures are `DNSError`s.
+public enum DNSOutcome: String, Hashable, Sendable {
+    case ok
+    case nxdomain
+    case nodata
+}
+
+public struct DNSAnswer: Hashable, Sendable {
+    /// The name asked for, normalised.
+    public var name: String
+    public var type: DNSRecordType
+    public var outcome: DNSOutcome
+    /// Records of the asked type, owned by the end of the CNAME chain.
+    public var records: [DNSRecord]
+    /// The CNAME records followed from `name` to the owner of `records`, in order.
+    public var chain: [DNSRecord]
+    /// True when the answer was DNSSEC-validated (trusted AD bit or in-process validation).
+    public var secure: Bool
+    /// The server that answered (`"zone"` for the zone-file resolver), for diagnostics.
+    public var server: String?
+
+    public init(name: String, type: DNSRecordType, outcome: DNSOutcome, records: [DNSRecord] = [],
+                chain: [DNSRecord] = [], secure: Bool = false, server: String? = nil) {
+        self.name = name
+        self.type = type
+        self.outcome = outcome
+        self.records = records
+        self.chain = chain
+        self.secure = secure
+        self.server = server
+    }
+}
+
+/// A transient DNS failure: the question could not be answered now. Rules see it as a
+/// typed Lua error; uncaught it defers the stage with 451 4.4.3.
+public struct DNSError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: String, Hashable, Sendable {
+        case timeout
+        case servfail
+        case refused
+        case network
+        case bogus
+        case formerr
+    }
+
+    public var kind: Kind
+    public var name: String
+    public var type: DNSRecordType
+    public var detail: String?
+
+    public init(kind: Kind, name: String, type: DNSRecordType, detail: String? = nil) {
+        self.kind = kind
+        self.name = name
+        self.type = type
+        self.detail = detail
+    }
+
+    public var description: String {
+        let base = "DNS \(self.kind.rawValue) for \(self.name.isEmpty ? "." : self.name)/\(self.type)"
+        if let detail = self.detail { return "\(base): \(detail)" }
+        return base
+    }
+}
+
+public struct DNSQuestion: Hashable, Sendable, CustomStringConvertible {
+    public var name: String
+    public var type: DNSRecordType
+    public init(name: String, type: DNSRecordType) {
+        self.name = name
+        self.type = type
+    }
+    public var description: String { "\(self.name.isEmpty ? "." : self.name)/\(self.type)" }
+}
+
+public typealias DNSQueryResult = Result<DNSAnswer, DNSError>

@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An IPv4 or IPv6 address, parsed and printed with the platform's own
+/// `inet_pton`/`inet_ntop` so that every textual form a peer may send is accepted.
+public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
+    case v4([UInt8])
+    case v6([UInt8])
+
+    public init?(_ text: String) {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            self = .v4(withUnsafeBytes(of: &v4) { Array($0) })
+            return
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            self = .v6(withUnsafeBytes(of: &v6) { Array($0) })
+            return
+        }
+        return nil
+    }
+
+    public init?(bytes: [UInt8]) {
+        switch bytes.count {
+        case 4: self = .v4(bytes)
+        case 16: self = .v6(bytes)
+        default: return nil
+        }
+    }
+
+    public var bytes: [UInt8] {
+        switch self {
+        case .v4(let b), .v6(let b): return b
+        }
+    }
+
+    public var isIPv4: Bool {
+        if case .v4 = self { return true }
+        return false
+    }
+
+    /// The record type that holds addresses of this family.
+    public var addressRecordType: DNSRecordType { self.isIPv4 ? .a : .aaaa }
+
+    public var description: String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let family = self.isIPv4 ? AF_INET : AF_INET6
+        let bytes = self.bytes
+        bytes.withUnsafeBytes { raw in
+            _ = inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count))
+        }
+        return String(cString: buffer)
+    }
+
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let b): return b[0] == 127
+        case .v6(let b):
+            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true }
+            // IPv4-mapped loopback ::ffff:127.x.x.x
+            return b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff && b[12] == 127
+        }
+    }
+
+    /// The name queried for PTR records: `in-addr.arpa` for IPv4, nibbles under `ip6.arpa` for IPv6.
+    public var reverseName: String {
+        switch self {
+        case .v4(let b):
+            return "\(b[3]).\(b[2]).\(b[1]).\(b[0]).in-addr.arpa"
+        case .v6(let b):
+            let hex = Array("0123456789abcdef")
+            var labels: [String] = []
+            labels.reserveCapacity(33)
+            for byte in b.reversed() {
+                labels.append(String(hex[Int(byte & 0x0f)]))
+                labels.append(String(hex[Int(byte >> 4)]))
+            }
+            labels.append("ip6.arpa")
+            return labels.joined(separator: ".")
+        }
+    }
+}

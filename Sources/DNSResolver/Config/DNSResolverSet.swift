@@ -1,0 +1,56 @@
+import DNS
+import NIOCore
+import NIOPosix
+
+/// The resolvers of a configuration: one per distinct resolver configuration (so virtual
+/// domains that say the same thing share a cache), chosen per domain by walking up parent
+/// domains to the nearest `[server.virtual."<domain>".dns]`, else the root one.
+public final class DNSResolverSet: DNSResolverSelecting {
+    public let configuration: DNSConfiguration
+    public let root: DNSNetworkResolver
+    private let byDomain: [String: DNSNetworkResolver]
+
+    public init(configuration: DNSConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        var shared: [DNSConfiguration.Resolver: DNSNetworkResolver] = [:]
+        func make(_ resolver: DNSConfiguration.Resolver) -> DNSNetworkResolver {
+            if let existing = shared[resolver] { return existing }
+            let created = DNSNetworkResolver(servers: resolver.servers, options: resolver.options, eventLoopGroup: eventLoopGroup)
+            shared[resolver] = created
+            return created
+        }
+        self.root = make(configuration.root)
+        var byDomain: [String: DNSNetworkResolver] = [:]
+        for (domain, resolver) in configuration.virtualDomains { byDomain[domain] = make(resolver) }
+        self.byDomain = byDomain
+    }
+
+    /// Reads `path` (see `DNSConfiguration.load`) and builds the resolvers.
+    public static func load(path: String, resolvConfPath: String = "/etc/resolv.conf",
+                            eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
+        throws(DNSConfigurationError) -> DNSResolverSet
+    {
+        DNSResolverSet(configuration: try DNSConfiguration.load(path: path, resolvConfPath: resolvConfPath),
+                       eventLoopGroup: eventLoopGroup)
+    }
+
+    /// How many distinct resolvers (and caches) there are.
+    public var distinctResolverCount: Int {
+        Set(([self.root] + Array(self.byDomain.values)).map { ObjectIdentifier($0) }).count
+    }
+
+    public func resolver(forDomain domain: String?) -> any DNSResolving {
+        self.networkResolver(forDomain: domain)
+    }
+
+    public func networkResolver(forDomain domain: String?) -> DNSNetworkResolver {
+        guard let domain, !self.byDomain.isEmpty, let name = try? DNSName.normalize(domain) else { return self.root }
+        var candidate = Substring(name)
+        while !candidate.isEmpty {
+            if let resolver = self.byDomain[String(candidate)] { return resolver }
+            guard let dot = candidate.firstIndex(of: ".") else { break }
+            candidate = candidate[candidate.index(after: dot)...]
+        }
+        return self.root
+    }
+}

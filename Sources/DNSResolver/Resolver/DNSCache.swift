@@ -1,0 +1,128 @@
+import DNS
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Answers by name, type and class (always IN here), least recently used evicted beyond
+/// `capacity` entries. Each entry lives for its TTL (the smallest TTL of the chain and
+/// records, or the RFC 2308 negative TTL) and is handed out with TTLs counted down.
+///
+/// A CNAME chain is stored whole under the name that was asked, so a hit never needs a
+/// second lookup.
+public final class DNSCache: Sendable {
+    private struct Entry {
+        var question: DNSQuestion
+        var answer: DNSAnswer
+        var storedAt: NIODeadline
+        var expiresAt: NIODeadline
+        var newer: Int  // towards the most recently used end, or -1
+        var older: Int  // towards the least recently used end, or -1
+    }
+
+    /// An intrusive doubly linked list over an array, so that a hit costs no allocation.
+    private struct Storage {
+        var index: [DNSQuestion: Int] = [:]
+        var entries: [Entry] = []
+        var free: [Int] = []
+        var newest = -1
+        var oldest = -1
+        var hits = 0
+        var misses = 0
+    }
+
+    public let capacity: Int
+    private let now: @Sendable () -> NIODeadline
+    private let storage = NIOLockedValueBox(Storage())
+
+    /// `now` is injectable so that tests can move time forward.
+    public init(capacity: Int, now: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() }) {
+        self.capacity = max(0, capacity)
+        self.now = now
+    }
+
+    public var count: Int { self.storage.withLockedValue { $0.index.count } }
+
+    /// Hits and misses since creation, for diagnostics and tests.
+    public var statistics: (hits: Int, misses: Int) { self.storage.withLockedValue { ($0.hits, $0.misses) } }
+
+    /// The cached answer with TTLs reduced by the time spent in the cache, or nil.
+    public func lookup(_ question: DNSQuestion) -> DNSAnswer? {
+        let now = self.now()
+        return self.storage.withLockedValue { storage -> DNSAnswer? in
+            guard let slot = storage.index[question] else {
+                storage.misses += 1
+                return nil
+            }
+            let entry = storage.entries[slot]
+            guard now < entry.expiresAt else {
+                Self.unlink(slot, in: &storage)
+                storage.index[question] = nil
+                storage.free.append(slot)
+                storage.misses += 1
+                return nil
+            }
+            Self.unlink(slot, in: &storage)
+            Self.pushNewest(slot, in: &storage)
+            storage.hits += 1
+            let elapsedSeconds = (now - entry.storedAt).nanoseconds / 1_000_000_000
+            guard elapsedSeconds > 0 else { return entry.answer }
+            var answer = entry.answer
+            let elapsed = UInt32(clamping: elapsedSeconds)
+            for index in answer.records.indices { answer.records[index].ttl -= min(elapsed, answer.records[index].ttl) }
+            for index in answer.chain.indices { answer.chain[index].ttl -= min(elapsed, answer.chain[index].ttl) }
+            return answer
+        }
+    }
+
+    /// Stores `answer` for `ttl` seconds. A zero TTL or a zero capacity stores nothing.
+    public func store(_ answer: DNSAnswer, for question: DNSQuestion, ttl: UInt32) {
+        guard self.capacity > 0, ttl > 0 else { return }
+        let now = self.now()
+        let entry = Entry(question: question, answer: answer, storedAt: now,
+                          expiresAt: now + .seconds(Int64(ttl)), newer: -1, older: -1)
+        self.storage.withLockedValue { storage in
+            if let slot = storage.index[question] {
+                Self.unlink(slot, in: &storage)
+                storage.entries[slot] = entry
+                Self.pushNewest(slot, in: &storage)
+                return
+            }
+            if storage.index.count >= self.capacity, storage.oldest >= 0 {
+                let victim = storage.oldest
+                Self.unlink(victim, in: &storage)
+                storage.index[storage.entries[victim].question] = nil
+                storage.free.append(victim)
+            }
+            let slot: Int
+            if let reused = storage.free.popLast() {
+                slot = reused
+                storage.entries[slot] = entry
+            } else {
+                slot = storage.entries.count
+                storage.entries.append(entry)
+            }
+            storage.index[question] = slot
+            Self.pushNewest(slot, in: &storage)
+        }
+    }
+
+    public func removeAll() {
+        self.storage.withLockedValue { $0 = Storage() }
+    }
+
+    private static func unlink(_ slot: Int, in storage: inout Storage) {
+        let newer = storage.entries[slot].newer
+        let older = storage.entries[slot].older
+        if newer >= 0 { storage.entries[newer].older = older } else if storage.newest == slot { storage.newest = older }
+        if older >= 0 { storage.entries[older].newer = newer } else if storage.oldest == slot { storage.oldest = newer }
+        storage.entries[slot].newer = -1
+        storage.entries[slot].older = -1
+    }
+
+    private static func pushNewest(_ slot: Int, in storage: inout Storage) {
+        storage.entries[slot].older = storage.newest
+        storage.entries[slot].newer = -1
+        if storage.newest >= 0 { storage.entries[storage.newest].newer = slot }
+        storage.newest = slot
+        if storage.oldest < 0 { storage.oldest = slot }
+    }
+}

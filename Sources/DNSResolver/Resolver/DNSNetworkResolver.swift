@@ -1,0 +1,270 @@
+import DNS
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The network resolver: a stub resolver that asks recursive name servers over UDP/TCP,
+/// caches, merges identical questions in flight, and follows CNAME chains.
+///
+/// Everything the engine sees goes through `DNSResolving`: NXDOMAIN and NODATA are answers,
+/// timeouts, SERVFAIL, REFUSED, network errors and DNSSEC bogus answers are `DNSError`s.
+public final class DNSNetworkResolver: DNSResolving {
+    /// The longest CNAME chain followed (DESIGN.md §5).
+    public static let maximumChainLength = 8
+
+    public let servers: [DNSServerAddress]
+    public let options: DNSResolverOptions
+    public let cache: DNSCache
+    private let transport: DNSTransport
+    private let inFlight = NIOLockedValueBox([DNSQuestion: Task<DNSQueryResult, Never>]())
+    private let rotationCounter = NIOLockedValueBox(0)
+
+    public init(servers: [DNSServerAddress], options: DNSResolverOptions,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                now: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() }) {
+        precondition(!servers.isEmpty, "a resolver needs at least one name server")
+        self.servers = servers
+        self.options = options
+        self.cache = DNSCache(capacity: options.cacheSize, now: now)
+        self.transport = DNSTransport(group: eventLoopGroup)
+        if options.validate {
+            for server in servers where !server.ip.isLoopback {
+                ValidationWarning.warnOnce(about: server)
+            }
+        }
+    }
+
+    public var ipStrategy: IPStrategy { self.options.ipStrategy }
+    public var rotatesRecords: Bool { self.options.rotate }
+
+    public func immediateResult(for question: DNSQuestion) -> DNSQueryResult? {
+        guard let answer = self.cache.lookup(question) else { return nil }
+        return .success(self.rotated(answer))
+    }
+
+    public func resolve(_ question: DNSQuestion) async -> DNSQueryResult {
+        if let answer = self.cache.lookup(question) { return .success(self.rotated(answer)) }
+        let task = self.inFlight.withLockedValue { running -> Task<DNSQueryResult, Never> in
+            if let task = running[question] { return task }
+            let task = Task {
+                let result = await self.resolveUncached(question)
+                self.inFlight.withLockedValue { $0[question] = nil }
+                return result
+            }
+            running[question] = task
+            return task
+        }
+        return await task.value.map { self.rotated($0) }
+    }
+
+    /// Rotates multi-record answers by one more position on every lookup when `rotate` is on.
+    private func rotated(_ answer: DNSAnswer) -> DNSAnswer {
+        guard self.options.rotate, answer.records.count > 1 else { return answer }
+        let turn = self.rotationCounter.withLockedValue { counter -> Int in
+            counter &+= 1
+            return counter
+        }
+        var answer = answer
+        let shift = turn % answer.records.count
+        answer.records = Array(answer.records[shift...] + answer.records[..<shift])
+        return answer
+    }
+
+    // MARK: - Following CNAME chains
+
+    private func resolveUncached(_ question: DNSQuestion) async -> DNSQueryResult {
+        var chain: [DNSRecord] = []
+        var current = question.name
+        var secure = self.options.validate
+        var seen: Set<String> = [question.name]
+
+        while true {
+            let asked = DNSQuestion(name: current, type: question.type)
+            let reply: DNSExchangeReply
+            switch await self.exchange(asked) {
+            case .success(let success): reply = success
+            case .failure(let failure): return .failure(failure.dnsError(for: question))
+            }
+            let message = reply.message
+            secure = secure && self.isSecure(reply)
+
+            // Only answer-section records are followed, by owner name, from the name asked.
+            var name = current
+            var records: [DNSRecord] = []
+            while true {
+                records = message.answers.filter {
+                    $0.recordClass == DNSMessage.classIN && $0.type == question.type && $0.name == name
+                }.map(\.record)
+                if !records.isEmpty || question.type == .cname { break }
+                guard let alias = message.answers.first(where: {
+                    $0.recordClass == DNSMessage.classIN && $0.type == .cname && $0.name == name
+                }), case .cname(let target) = alias.data else { break }
+                chain.append(alias.record)
+                guard chain.count <= Self.maximumChainLength, seen.insert(target).inserted else {
+                    return .failure(DNSError(kind: .servfail, name: question.name, type: question.type,
+                                             detail: "CNAME chain longer than \(Self.maximumChainLength) or looping"))
+                }
+                name = target
+            }
+
+            let server = reply.server.description
+            if !records.isEmpty {
+                let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
+                                       chain: self.options.preserveIntermediates ? chain : [],
+                                       secure: secure, server: server)
+                let ttl = (records + chain).map(\.ttl).min() ?? 0
+                self.cache.store(answer, for: question, ttl: ttl)
+                return .success(answer)
+            }
+
+            // A chain that left the server's data: ask again for its target, unless the reply
+            // already settles the target (NXDOMAIN, or an SOA of a zone that holds it).
+            let settled = message.responseCode == .nxDomain
+                || message.authority.contains { record in
+                    if case .soa = record.data { return Self.isSubdomain(name, of: record.name) }
+                    return false
+                }
+            if name != current && !settled {
+                current = name
+                continue
+            }
+
+            let outcome: DNSOutcome = message.responseCode == .nxDomain ? .nxdomain : .nodata
+            let answer = DNSAnswer(name: question.name, type: question.type, outcome: outcome, records: [],
+                                   chain: self.options.preserveIntermediates ? chain : [],
+                                   secure: secure, server: server)
+            if let negativeTTL = Self.negativeTTL(message) {
+                let ttl = ([negativeTTL] + chain.map(\.ttl)).min() ?? 0
+                self.cache.store(answer, for: question, ttl: ttl)
+            }
+            return .success(answer)
+        }
+    }
+
+    /// RFC 2308 §5: the negative TTL is the smaller of the SOA's own TTL and its MINIMUM.
+    /// Without an SOA the answer is not cached.
+    static func negativeTTL(_ message: DNSMessage) -> UInt32? {
+        for record in message.authority {
+            if case .soa(let soa) = record.data { return min(record.ttl, soa.minimum) }
+        }
+        return nil
+    }
+
+    static func isSubdomain(_ name: String, of zone: String) -> Bool {
+        if zone.isEmpty || name == zone { return true }
+        return name.hasSuffix("." + zone)
+    }
+
+    private func isSecure(_ reply: DNSExchangeReply) -> Bool {
+        self.options.validate && reply.message.header.authenticData && reply.server.ip.isLoopback
+    }
+
+    // MARK: - Passes over the name servers
+
+    /// At most `1 + attempts` passes, each bounded by `timeout`, so the worst case is
+    /// `(1 + attempts) × timeout` whatever the number of servers.
+    private func exchange(_ question: DNSQuestion) async -> Result<DNSExchangeReply, DNSExchangeFailure> {
+        var worst: DNSExchangeFailure = .timeout
+        for pass in 0...max(0, self.options.attempts) {
+            if Task.isCancelled { return .failure(.cancelled) }
+            let deadline = NIODeadline.now() + self.options.timeout
+            switch await self.runPass(question, deadline: deadline, pass: pass) {
+            case .success(let reply): return .success(reply)
+            case .failure(let failure): worst = failure
+            }
+        }
+        return .failure(worst)
+    }
+
+    /// One pass: `numConcurrentReqs` servers asked at once; when one fails, the next server not
+    /// yet asked in this pass takes its place; the first valid answer wins and cancels the rest.
+    private func runPass(_ question: DNSQuestion, deadline: NIODeadline, pass: Int)
+        async -> Result<DNSExchangeReply, DNSExchangeFailure>
+    {
+        let count = self.servers.count
+        let width = max(1, self.options.numConcurrentReqs)
+        let start = (pass * width) % count
+        let order = (0..<count).map { self.servers[(start + $0) % count] }
+        let wireQuestion = DNSWireQuestion(name: question.name, type: question.type)
+        let dnssecOK = self.options.validate
+        let validate = self.options.validate
+        let transport = self.transport
+
+        return await withTaskGroup(of: Result<DNSExchangeReply, DNSExchangeFailure>.self) { group in
+            var next = 0
+            var running = 0
+            var worst: DNSExchangeFailure? = nil
+            while running < width && next < order.count {
+                let request = DNSExchangeRequest(server: order[next], question: wireQuestion, dnssecOK: dnssecOK, deadline: deadline)
+                group.addTask { Self.classify(await transport.exchange(request), validate: validate) }
+                next += 1
+                running += 1
+            }
+            while let result = await group.next() {
+                running -= 1
+                switch result {
+                case .success(let reply):
+                    group.cancelAll()
+                    return .success(reply)
+                case .failure(let failure):
+                    if worst == nil || failure.rank > worst!.rank { worst = failure }
+                    if next < order.count && NIODeadline.now() < deadline {
+                        let request = DNSExchangeRequest(server: order[next], question: wireQuestion, dnssecOK: dnssecOK, deadline: deadline)
+                        group.addTask { Self.classify(await transport.exchange(request), validate: validate) }
+                        next += 1
+                        running += 1
+                    }
+                }
+            }
+            return .failure(worst ?? .timeout)
+        }
+    }
+
+    /// RFC 8914 info codes that mean the upstream's DNSSEC validation failed.
+    static let bogusExtendedErrors: Set<UInt16> = [5, 6, 7, 8, 9, 10, 11, 12]
+
+    /// Turns replies that are not answers (SERVFAIL, REFUSED, FORMERR, ...) into failures.
+    static func classify(_ result: Result<DNSExchangeReply, DNSExchangeFailure>, validate: Bool)
+        -> Result<DNSExchangeReply, DNSExchangeFailure>
+    {
+        guard case .success(let reply) = result else { return result }
+        let rcode = reply.message.responseCode
+        let from = "from \(reply.server)"
+        switch rcode {
+        case .noError, .nxDomain:
+            return result
+        case .servFail:
+            let codes = reply.message.edns?.extendedErrorCodes ?? []
+            if validate, let code = codes.first(where: { Self.bogusExtendedErrors.contains($0) }) {
+                return .failure(.bogus("DNSSEC validation failed \(from) (extended error \(code))"))
+            }
+            return .failure(.servfail("SERVFAIL \(from)"))
+        case .refused:
+            return .failure(.refused("REFUSED \(from)"))
+        case .formErr:
+            return .failure(.formerr("FORMERR \(from)"))
+        default:
+            return .failure(.servfail("\(rcode) \(from)"))
+        }
+    }
+}
+
+/// Warns on standard error, once per server and process, that an AD bit from a remote server
+/// is not trusted: anyone on the path could set it.
+enum ValidationWarning {
+    private static let warned = NIOLockedValueBox(Set<DNSServerAddress>())
+
+    static func warnOnce(about server: DNSServerAddress) {
+        let first = Self.warned.withLockedValue { $0.insert(server).inserted }
+        guard first else { return }
+        let text = "vrules: warning: validate = true but name server \(server) is not on loopback; "
+            + "its AD bit is not trusted and answers are reported as not secure\n"
+        _ = text.withCString { fputs($0, stderr) }
+    }
+}

@@ -1,0 +1,36 @@
+import DNS
+import NIOCore
+
+/// `[server.dns.options]`, with the semantics of DESIGN.md §4. Defaults are vSMTP's.
+public struct DNSResolverOptions: Hashable, Sendable {
+    /// Bound on one exchange with the name servers (one pass).
+    public var timeout: TimeAmount = .seconds(5)
+    /// Retries after a failed pass: at most `1 + attempts` passes.
+    public var attempts: Int = 2
+    /// Rotate the order of multi-record answers between lookups.
+    public var rotate: Bool = false
+    /// DNSSEC: DO on every query, `secure` from a trusted AD bit, bogus answers are failures.
+    public var validate: Bool = false
+    public var ipStrategy: IPStrategy = .ipv4ThenIpv6
+    /// Cache entries (one per name, type and class).
+    public var cacheSize: Int = 32
+    /// Name servers asked at once; the first valid answer wins.
+    public var numConcurrentReqs: Int = 2
+    /// Keep the CNAME chain in results.
+    public var preserveIntermediates: Bool = true
+
+    public init() {}
+
+    public init(timeout: TimeAmount = .seconds(5), attempts: Int = 2, rotate: Bool = false, validate: Bool = false,
+                ipStrategy: IPStrategy = .ipv4ThenIpv6, cacheSize: Int = 32, numConcurrentReqs: Int = 2,
+                preserveIntermediates: Bool = true) {
+        self.timeout = timeout
+        self.attempts = attempts
+        self.rotate = rotate
+        self.validate = validate
+        self.ipStrategy = ipStrategy
+        self.cacheSize = cacheSize
+        self.numConcurrentReqs = numConcurrentReqs
+        self.preserveIntermediates = preserveIntermediates
+    }
+}

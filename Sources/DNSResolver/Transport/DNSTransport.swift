@@ -1,0 +1,183 @@
+import DNS
+import NIOCore
+import NIOPosix
+
+/// One query sent to one server, and what a reply must match to be accepted.
+struct DNSExchangeRequest: Sendable {
+    var server: DNSServerAddress
+    var question: DNSWireQuestion
+    var dnssecOK: Bool
+    var deadline: NIODeadline
+}
+
+/// A reply accepted for a request, and whether it came over TCP.
+struct DNSExchangeReply: Sendable {
+    var message: DNSMessage
+    var server: DNSServerAddress
+    var overTCP: Bool
+}
+
+/// Sends queries over UDP (fresh socket, random port and ID each time) and over TCP when a
+/// reply is truncated. Knows nothing of retries, servers lists or caching.
+struct DNSTransport: Sendable {
+    let group: any EventLoopGroup
+
+    /// One exchange: UDP, then TCP if the accepted UDP reply has TC set. Both share `deadline`.
+    func exchange(_ request: DNSExchangeRequest) async -> Result<DNSExchangeReply, DNSExchangeFailure> {
+        let udp = await self.udpExchange(request)
+        switch udp {
+        case .success(let message) where message.header.truncated:
+            return await self.tcpExchange(request).map {
+                DNSExchangeReply(message: $0, server: request.server, overTCP: true)
+            }
+        case .success(let message):
+            return .success(DNSExchangeReply(message: message, server: request.server, overTCP: false))
+        case .failure(let failure):
+            return .failure(failure)
+        }
+    }
+
+    static func randomID() -> UInt16 {
+        var generator = SystemRandomNumberGenerator()
+        return UInt16.random(in: 0...UInt16.max, using: &generator)
+    }
+
+    func udpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
+        let id = Self.randomID()
+        let packet: [UInt8]
+        let remote: SocketAddress
+        do {
+            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded()
+            remote = try request.server.socketAddress()
+        } catch {
+            return .failure(.network("cannot build query: \(error)"))
+        }
+        let eventLoop = self.group.next()
+        let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
+        let handler = UDPReplyHandler(expected: remote, id: id, question: request.question, completion: completion)
+        let channel: any Channel
+        do {
+            channel = try await DatagramBootstrap(group: eventLoop)
+                .channelOption(.socketOption(.so_reuseaddr), value: 0)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
+                .bind(host: request.server.bindHost, port: 0)
+                .get()
+        } catch {
+            return .failure(.network("cannot open UDP socket: \(error)"))
+        }
+        return await Self.await(completion, deadline: request.deadline, channel: channel) {
+            var buffer = channel.allocator.buffer(capacity: packet.count)
+            buffer.writeBytes(packet)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
+        }
+    }
+
+    func tcpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
+        let id = Self.randomID()
+        let packet: [UInt8]
+        let remote: SocketAddress
+        do {
+            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded()
+            remote = try request.server.socketAddress()
+        } catch {
+            return .failure(.network("cannot build query: \(error)"))
+        }
+        let remaining = request.deadline - .now()
+        guard remaining > .zero else { return .failure(.timeout) }
+        let eventLoop = self.group.next()
+        let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
+        let handler = TCPReplyHandler(id: id, question: request.question, completion: completion)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoop)
+                .connectTimeout(remaining)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
+                .connect(to: remote)
+                .get()
+        } catch let error as ChannelError where error == .connectTimeout(remaining) {
+            return .failure(.timeout)
+        } catch {
+            if NIODeadline.now() >= request.deadline { return .failure(.timeout) }
+            return .failure(.network("TCP connection to \(request.server) failed: \(error)"))
+        }
+        return await Self.await(completion, deadline: request.deadline, channel: channel) {
+            var buffer = channel.allocator.buffer(capacity: packet.count + 2)
+            buffer.writeInteger(UInt16(packet.count))
+            buffer.writeBytes(packet)
+            channel.writeAndFlush(buffer, promise: nil)
+        }
+    }
+
+    /// Sends, then waits for the handler's promise, the deadline or cancellation, whichever
+    /// comes first, and always closes the channel. Every completion of the promise goes through
+    /// the event loop, so it is completed exactly once.
+    private static func await(
+        _ completion: OnceCompletion, deadline: NIODeadline, channel: any Channel,
+        send: @escaping @Sendable () -> Void
+    ) async -> Result<DNSMessage, DNSExchangeFailure> {
+        let eventLoop = channel.eventLoop
+        let promise = completion.promise
+        eventLoop.execute {
+            let timer = eventLoop.scheduleTask(deadline: deadline) {
+                completion.fail(DNSExchangeFailure.timeout)
+            }
+            promise.futureResult.whenComplete { _ in
+                timer.cancel()
+                channel.close(promise: nil)
+            }
+            send()
+        }
+        return await withTaskCancellationHandler {
+            do {
+                return .success(try await promise.futureResult.get())
+            } catch let failure as DNSExchangeFailure {
+                return .failure(failure)
+            } catch {
+                return .failure(.network("\(error)"))
+            }
+        } onCancel: {
+            eventLoop.execute { completion.fail(DNSExchangeFailure.cancelled) }
+        }
+    }
+}
+
+/// Completes a promise at most once. Only ever touched on the promise's event loop.
+final class OnceCompletion: @unchecked Sendable {
+    let promise: EventLoopPromise<DNSMessage>
+    private var done = false
+
+    init(promise: EventLoopPromise<DNSMessage>) { self.promise = promise }
+
+    func succeed(_ message: DNSMessage) {
+        self.promise.futureResult.eventLoop.preconditionInEventLoop()
+        guard !self.done else { return }
+        self.done = true
+        self.promise.succeed(message)
+    }
+
+    func fail(_ error: any Error) {
+        self.promise.futureResult.eventLoop.preconditionInEventLoop()
+        guard !self.done else { return }
+        self.done = true
+        self.promise.fail(error)
+    }
+
+    var isDone: Bool { self.done }
+}
+
+/// Whether `message` is a reply to our query: a response, with our ID, echoing our question.
+func isReply(_ message: DNSMessage, to id: UInt16, question: DNSWireQuestion) -> Bool {
+    guard message.header.isResponse, message.header.id == id, message.header.opcode == 0,
+          message.questions.count == 1 else { return false }
+    let echoed = message.questions[0]
+    return echoed.type == question.type && echoed.recordClass == question.recordClass && echoed.name == question.name
+}

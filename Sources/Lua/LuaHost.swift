@@ -1,0 +1,88 @@
+import CLua
+import CLuaShim
+
+/// What a host function tells its C trampoline to do.
+public enum LuaHostReturn {
+    /// Return this many values from the stack top.
+    case values(Int32)
+    /// Raise the message on the stack top, prefixed with the caller's `path:line:`.
+    case error
+    /// Raise the value on the stack top as it is (a typed error object).
+    case raise
+    /// Suspend the calling coroutine; the host resumes it with `(true, values...)` or `(false, error)`.
+    case yield
+
+    var status: Int32 {
+        switch self {
+        case .values(let count): return count
+        case .error: return Int32(VRULES_HOST_ERROR)
+        case .raise: return Int32(VRULES_HOST_RAISE)
+        case .yield: return Int32(VRULES_HOST_YIELD)
+        }
+    }
+}
+
+/// Receives calls of host functions. It runs on the thread that resumed the Lua code,
+/// inside the trampoline; it must not raise Lua errors itself, only return a status.
+public protocol LuaHostDispatching: AnyObject {
+    func callHostFunction(_ id: Int32, thread: LuaThread) -> LuaHostReturn
+}
+
+public enum LuaHostDispatch {
+    private static let installed: Void = {
+        vrules_set_dispatch { host, functionID, thread in
+            let target = Unmanaged<AnyObject>.fromOpaque(host!).takeUnretainedValue() as! LuaHostDispatching
+            return target.callHostFunction(functionID, thread: thread!).status
+        }
+    }()
+
+    /// Installs the single C-side dispatcher (idempotent).
+    public static func install() { _ = self.installed }
+}
+
+/// The limits of one evaluation, shared with the C count hook through the thread's extra space.
+public final class LuaBudget {
+    public let pointer: UnsafeMutablePointer<vrules_budget>
+
+    public init(instructions: Int64, seconds: Double, evaluationID: Int64) {
+        self.pointer = .allocate(capacity: 1)
+        self.pointer.initialize(to: vrules_budget(
+            remaining: instructions, deadline: seconds > 0 ? vrules_now() + seconds : 0,
+            exceeded: 0, evaluation_id: evaluationID))
+    }
+
+    deinit { self.pointer.deallocate() }
+
+    public func attach(to thread: LuaThread) {
+        vrules_set_budget(thread, self.pointer)
+        vrules_install_hook(thread)
+    }
+
+    public static func detach(from thread: LuaThread) {
+        vrules_set_budget(thread, nil)
+    }
+
+    public static func evaluationID(of thread: LuaThread) -> Int64? {
+        guard let budget = vrules_get_budget(thread) else { return nil }
+        return budget.pointee.evaluation_id
+    }
+
+    public var exceeded: LuaLimit? {
+        switch Int(self.pointer.pointee.exceeded) {
+        case Int(VRULES_EXCEEDED_INSTRUCTIONS): return .instructions
+        case Int(VRULES_EXCEEDED_DEADLINE): return .deadline
+        case Int(VRULES_EXCEEDED_MEMORY): return .memory
+        default: return nil
+        }
+    }
+
+    public var deadline: Double { self.pointer.pointee.deadline }
+
+    public static func now() -> Double { vrules_now() }
+}
+
+public enum LuaLimit: String, Sendable {
+    case instructions = "instruction budget exceeded"
+    case deadline = "stage deadline exceeded"
+    case memory = "memory limit exceeded"
+}

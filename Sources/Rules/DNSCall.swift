@@ -1,0 +1,79 @@
+import DNS
+
+/// A `dns.*` call in progress: the lookup plan, where it stands, and how its result is
+/// handed to Lua. The engine drives it with immediate answers first and awaits the rest.
+protocol PendingDNSCall: AnyObject {
+    var function: String { get }
+    var argument: String { get }
+    /// The questions still to be answered, or nil when the lookup is finished.
+    var neededQuestions: [DNSQuestion]? { get }
+    func advanceImmediately(using resolver: any DNSResolving, trace: inout [TraceEvent])
+    func feed(_ results: [DNSQueryResult], trace: inout [TraceEvent])
+    /// Pushes the call's results onto `thread`, or returns the DNS error to raise.
+    func pushResult(host: RuleHost, thread: LuaThreadHandle, trace: inout [TraceEvent]) -> Result<Int32, DNSError>
+}
+
+typealias LuaThreadHandle = OpaquePointer
+
+final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
+    let function: String
+    let argument: String
+    private var plan: Plan
+    private var step: DNSLookupStep<Plan.Output>
+    private let push: (RuleHost, LuaThreadHandle, Plan.Output) -> Result<Int32, DNSError>
+    private let summarize: (Plan.Output) -> String
+
+    init(function: String, argument: String, plan: Plan,
+         summarize: @escaping (Plan.Output) -> String,
+         push: @escaping (RuleHost, LuaThreadHandle, Plan.Output) -> Result<Int32, DNSError>) {
+        self.function = function
+        self.argument = argument
+        self.plan = plan
+        self.step = self.plan.start()
+        self.summarize = summarize
+        self.push = push
+    }
+
+    var neededQuestions: [DNSQuestion]? {
+        if case .need(let questions) = self.step { return questions }
+        return nil
+    }
+
+    func advanceImmediately(using resolver: any DNSResolving, trace: inout [TraceEvent]) {
+        while case .need(let questions) = self.step {
+            var results: [DNSQueryResult] = []
+            results.reserveCapacity(questions.count)
+            for question in questions {
+                guard let result = resolver.immediateResult(for: question) else { return }
+                results.append(result)
+            }
+            self.feed(results, trace: &trace)
+        }
+    }
+
+    func feed(_ results: [DNSQueryResult], trace: inout [TraceEvent]) {
+        guard case .need(let questions) = self.step else { return }
+        for (question, result) in zip(questions, results) {
+            trace.append(Self.traceEvent(question, result))
+        }
+        self.step = self.plan.resume(with: results)
+    }
+
+    func pushResult(host: RuleHost, thread: LuaThreadHandle, trace: inout [TraceEvent]) -> Result<Int32, DNSError> {
+        guard case .done(let output) = self.step else {
+            preconditionFailure("DNS call pushed before it finished")
+        }
+        trace.append(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output)))
+        return self.push(host, thread, output)
+    }
+
+    static func traceEvent(_ question: DNSQuestion, _ result: DNSQueryResult) -> TraceEvent {
+        switch result {
+        case .success(let answer):
+            return .dnsQuery(question: question.description, outcome: answer.outcome.rawValue,
+                             records: answer.records.count, cached: false)
+        case .failure(let error):
+            return .dnsQuery(question: question.description, outcome: error.kind.rawValue, records: 0, cached: false)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// Resolves `require "a.b"` to `<rules directory>/a/b.lua` and refuses anything that
+/// would leave the rules directory (absolute paths, `..`, symlinks pointing out).
+struct ModuleLocator {
+    let rulesDirectory: String
+
+    struct Failure: Error {
+        var message: String
+    }
+
+    func source(of name: String) -> Result<(String, String), Failure> {
+        guard Self.isValidModuleName(name) else {
+            return .failure(Failure(message: "require: invalid module name '\(name)' (use dotted names like 'lib.util'; modules load only from the rules directory)"))
+        }
+        let relative = name.replacingOccurrences(of: ".", with: "/") + ".lua"
+        let directory = self.rulesDirectory.isEmpty ? "." : self.rulesDirectory
+        let path = directory.hasSuffix("/") ? directory + relative : directory + "/" + relative
+        guard let root = Self.realPath(directory), let resolved = Self.realPath(path) else {
+            return .failure(Failure(message: "require: module '\(name)' not found (looked for \(path))"))
+        }
+        guard resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
+            return .failure(Failure(message: "require: module '\(name)' resolves outside the rules directory"))
+        }
+        guard let source = try? String(contentsOfFile: resolved, encoding: .utf8) else {
+            return .failure(Failure(message: "require: cannot read module '\(name)' at \(path)"))
+        }
+        return .success((source, path))
+    }
+
+    static func isValidModuleName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 200 else { return false }
+        for part in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard let first = part.utf8.first, first == UInt8(ascii: "_") || (first | 0x20 >= 0x61 && first | 0x20 <= 0x7a) else {
+                return false
+            }
+            for byte in part.utf8 where !(byte == UInt8(ascii: "_") || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7a) || (byte >= 0x30 && byte <= 0x39)) {
+                return false
+            }
+        }
+        return true
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

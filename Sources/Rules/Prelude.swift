@@ -1,0 +1,353 @@
+/// The Lua half of the rule API: verdicts, replies, rule/action entries, the sandbox's
+/// globals and the read-only proxies. It runs once per state with the real standard
+/// library and hands the host what it needs; scripts only ever see the sandbox.
+/// Host functions (`host.*`) are C trampolines into `RuleHost`.
+enum Prelude {
+    static let chunkName = "=vrules"
+
+    static let source = #"""
+local host, state = ...
+local error, type, tostring, select, pcall, rawget, rawset, rawequal, rawlen =
+      error, type, tostring, select, pcall, rawget, rawset, rawequal, rawlen
+local setmetatable, getmetatable, next, pairs, ipairs, ltype = setmetatable, getmetatable, next, pairs, ipairs, math.type
+local format, match, find, concat, sort = string.format, string.match, string.find, table.concat, table.sort
+local real_load = load
+
+local STAGES = { "connect", "helo", "authenticate", "mail", "rcpt", "data", "preq" }
+local STAGE_SET = {}
+for i, s in ipairs(STAGES) do STAGE_SET[s] = i end
+
+local protected = setmetatable({}, { __mode = "k" })
+
+local function readonly(t, what)
+  local proxy = {}
+  protected[proxy] = true
+  setmetatable(proxy, {
+    __index = t,
+    __newindex = function(_, k)
+      error(format("attempt to modify read-only %s (field '%s')", what, tostring(k)), 2)
+    end,
+    __pairs = function() return next, t, nil end,
+    __len = function() return #t end,
+    __metatable = false,
+  })
+  return proxy
+end
+
+-- Where the caller's caller is, as "path:line:" (no debug library needed).
+local function position(level)
+  local _, where = pcall(error, "", level + 2)
+  return where
+end
+
+local function suggest(word, candidates)
+  local best, best_distance = nil, 3
+  for _, c in ipairs(candidates) do
+    local m, n = #word, #c
+    local previous = {}
+    for j = 0, n do previous[j] = j end
+    for i = 1, m do
+      local current = { [0] = i }
+      for j = 1, n do
+        local cost = (word:sub(i, i) == c:sub(j, j)) and 0 or 1
+        current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+      end
+      previous = current
+    end
+    if previous[n] < best_distance then best, best_distance = c, previous[n] end
+  end
+  return best
+end
+
+---------------------------------------------------------------- replies
+local reply_data = setmetatable({}, { __mode = "k" })
+
+local function make_reply(code, enhanced, text, level)
+  level = level + 1
+  if ltype(code) ~= "integer" or code < 200 or code > 599 then
+    error(format("reply code must be an integer from 200 to 599, got %s", tostring(code)), level)
+  end
+  if type(enhanced) ~= "string" then
+    error(format("enhanced status code must be a string like \"5.7.1\", got %s", type(enhanced)), level)
+  end
+  local class = match(enhanced, "^([245])%.%d%d?%d?%.%d%d?%d?$")
+  if not class then
+    error(format("invalid enhanced status code \"%s\" (expected class.subject.detail, e.g. \"5.7.1\")", enhanced), level)
+  end
+  local code_class = code // 100
+  if not (tostring(code_class) == class or (code_class == 3 and class == "2")) then
+    error(format("reply code %d does not match enhanced status code %s (a %dxx reply needs %d.x.x)",
+      code, enhanced, code_class, code_class), level)
+  end
+  if text == nil then text = "" end
+  if type(text) ~= "string" then error(format("reply text must be a string, got %s", type(text)), level) end
+  if find(text, "[\r\n%z]") then error("reply text may not contain CR, LF or NUL", level) end
+  local data = { code = code, enhanced = enhanced, text = text }
+  local r = readonly(data, "reply")
+  reply_data[r] = data
+  return r
+end
+
+local function to_reply(value, level)
+  level = level + 1
+  if reply_data[value] then return value end
+  if type(value) == "string" then
+    local code, enhanced, rest = match(value, "^(%d%d%d) (%S+)(.*)$")
+    if not code then
+      error(format("invalid reply \"%s\" (expected \"CODE X.Y.Z text\", e.g. \"550 5.7.1 Access denied\")", value), level)
+    end
+    if rest ~= "" then
+      if rest:sub(1, 1) ~= " " then error(format("invalid reply \"%s\"", value), level) end
+      rest = rest:sub(2)
+    end
+    return make_reply(math.tointeger(code), enhanced, rest, level)
+  end
+  error(format("expected a reply (reply(...), a \"CODE X.Y.Z text\" string or a replies constant), got %s", type(value)), level)
+end
+
+local function reply(code, enhanced, text) return make_reply(code, enhanced, text, 2) end
+
+local replies = {}
+local function constant(name, code, enhanced, text) replies[name] = make_reply(code, enhanced, text, 1) end
+constant("ok", 250, "2.0.0", "Ok")
+constant("directory_failure", 451, "4.4.3", "Directory server failure, try again later")
+constant("unable_to_route", 550, "5.4.4", "Unable to route")
+constant("unable_to_route_temp", 451, "4.4.4", "Unable to route, try again later")
+constant("rdns_failed", 550, "5.7.25", "Reverse DNS validation failed")
+constant("null_mx", 550, "5.7.27", "Sender address has null MX")
+constant("rcpt_null_mx", 556, "5.1.10", "Recipient address has null MX")
+constant("local_error", 451, "4.3.0", "Local error in processing, try again later")
+constant("access_denied", 550, "5.7.1", "Access denied")
+constant("bad_helo", 550, "5.7.1", "Invalid HELO/EHLO name")
+
+---------------------------------------------------------------- verdicts
+local verdict_data = setmetatable({}, { __mode = "k" })
+
+local function make_verdict(kind, r)
+  local data = { kind = kind, reply = r }
+  local v = readonly(data, "verdict")
+  verdict_data[v] = data
+  return v
+end
+
+local NEXT = make_verdict("next", nil)
+local ACCEPT = make_verdict("accept", nil)
+
+local function class_of(r) return reply_data[r].code // 100 end
+
+local function accept(r)
+  if r == nil then return ACCEPT end
+  r = to_reply(r, 2)
+  if class_of(r) ~= 2 and class_of(r) ~= 3 then
+    error(format("accept() takes a 2xx or 3xx reply, got %d", reply_data[r].code), 2)
+  end
+  return make_verdict("accept", r)
+end
+
+local function defer(r)
+  if r == nil then return make_verdict("defer", replies.directory_failure) end
+  r = to_reply(r, 2)
+  if class_of(r) ~= 4 then error(format("defer() takes a 4xx reply, got %d", reply_data[r].code), 2) end
+  return make_verdict("defer", r)
+end
+
+local function reject(r)
+  if r == nil then return make_verdict("reject", replies.rdns_failed) end
+  r = to_reply(r, 2)
+  if class_of(r) ~= 5 then error(format("reject() takes a 5xx reply, got %d", reply_data[r].code), 2) end
+  return make_verdict("reject", r)
+end
+
+-- `next()` is the "no decision" verdict; called with a table it is Lua's own `next`.
+local function next_verdict(t, k)
+  if t ~= nil then return next(t, k) end
+  return NEXT
+end
+
+---------------------------------------------------------------- rules
+local entry_data = setmetatable({}, { __mode = "k" })
+
+local function make_entry(kind)
+  return function(name, fn)
+    if type(name) ~= "string" or name == "" then
+      error(format("%s(name, fn): name must be a non-empty string, got %s", kind, type(name)), 2)
+    end
+    if type(fn) ~= "function" then
+      error(format("%s '%s': expected a function, got %s", kind, name, type(fn)), 2)
+    end
+    local e = readonly({ kind = kind, name = name }, kind)
+    entry_data[e] = { kind = kind, name = name, fn = fn, where = position(1) }
+    return e
+  end
+end
+
+-- Validates a script's returned stage table and flattens it for the host.
+local function compile(spec, path)
+  if type(spec) ~= "table" then
+    error(format("%s: the script must return a table of stages, got %s", path, type(spec)), 0)
+  end
+  local out = {}
+  for key, list in pairs(spec) do
+    if type(key) ~= "string" or not STAGE_SET[key] then
+      local hint = type(key) == "string" and suggest(key, STAGES)
+      error(format("%s: unknown stage '%s'%s (stages: %s)", path, tostring(key),
+        hint and format(" (did you mean '%s'?)", hint) or "", concat(STAGES, ", ")), 0)
+    end
+    if type(list) ~= "table" then
+      error(format("%s: stage '%s' must be a list of rule(...) and action(...), got %s", path, key, type(list)), 0)
+    end
+    local seen = {}
+    local count = rawlen(list)
+    for k in pairs(list) do
+      if ltype(k) ~= "integer" or k < 1 or k > count then
+        error(format("%s: stage '%s' has a non-list key '%s'", path, key, tostring(k)), 0)
+      end
+    end
+    for i = 1, count do
+      local e = entry_data[list[i]]
+      if not e then
+        error(format("%s: stage '%s' entry %d is a %s, not a rule(...) or action(...)", path, key, i, type(list[i])), 0)
+      end
+      if seen[e.name] then
+        error(format("%sduplicate rule name '%s' in stage '%s'", e.where, e.name, key), 0)
+      end
+      seen[e.name] = true
+      out[#out + 1] = { stage = key, order = STAGE_SET[key], index = i, kind = e.kind, name = e.name, fn = e.fn, where = e.where }
+    end
+  end
+  sort(out, function(a, b) if a.order ~= b.order then return a.order < b.order end return a.index < b.index end)
+  return out
+end
+
+-- What the host needs of a rule's return value: kind, code, enhanced, text.
+local function describe(value, entry_kind, name, where)
+  if value == nil then return "next" end
+  local v = verdict_data[value]
+  if not v then
+    error(format("%s%s '%s' returned a %s; return a verdict (accept(), reject(), defer(), next()) or nothing",
+      where, entry_kind, name, type(value)), 0)
+  end
+  if entry_kind == "action" and v.kind ~= "next" then
+    error(format("%saction '%s' returned %s(): actions cannot decide, use rule(...) instead", where, name, v.kind), 0)
+  end
+  local r = v.reply and reply_data[v.reply]
+  if r then return v.kind, r.code, r.enhanced, r.text end
+  return v.kind
+end
+
+---------------------------------------------------------------- log, dns errors
+local function log_function(level)
+  return function(...)
+    local n = select("#", ...)
+    local parts = {}
+    for i = 1, n do parts[i] = tostring((select(i, ...))) end
+    host.log(level, concat(parts, " "))
+  end
+end
+
+local dns_error_mt = {
+  __tostring = function(e)
+    return format("DNS %s for %s/%s", tostring(rawget(e, "kind")), tostring(rawget(e, "name")), tostring(rawget(e, "type")))
+  end,
+}
+
+---------------------------------------------------------------- sandbox
+local G = {}
+local ENV = {}
+
+local function copy(from, names)
+  local t = {}
+  for _, n in ipairs(names) do t[n] = from[n] end
+  return t
+end
+
+for _, n in ipairs({ "assert", "error", "ipairs", "pairs", "pcall", "xpcall", "select", "tonumber", "tostring",
+  "type", "rawequal", "rawget", "rawlen", "_VERSION" }) do G[n] = _G[n] end
+
+G.getmetatable = getmetatable
+G.setmetatable = function(t, mt)
+  if protected[t] then error("cannot change the metatable of a read-only table", 2) end
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then error("__gc metamethods are not allowed in rules", 2) end
+  return setmetatable(t, mt)
+end
+G.rawset = function(t, k, v)
+  if protected[t] or rawequal(t, ENV) or rawequal(t, G) then error("cannot modify a read-only table", 2) end
+  return rawset(t, k, v)
+end
+G.load = function(chunk, chunkname, mode, env)
+  if type(chunk) ~= "string" then error("load() accepts only a text chunk given as a string", 2) end
+  return real_load(chunk, chunkname or "=(load)", "t", ENV)
+end
+G.collectgarbage = function(opt)
+  if opt == nil or opt == "count" then return collectgarbage("count") end
+  error("collectgarbage() only supports \"count\" in rules", 2)
+end
+
+local string_lib = copy(string, { "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
+  "rep", "reverse", "sub", "upper", "pack", "packsize", "unpack" })
+G.string = readonly(string_lib, "library 'string'")
+G.table = readonly(copy(table, { "concat", "insert", "move", "pack", "remove", "sort", "unpack" }), "library 'table'")
+local math_lib = {}
+for k, v in pairs(math) do math_lib[k] = v end
+G.math = readonly(math_lib, "library 'math'")
+G.utf8 = readonly(copy(utf8, { "char", "charpattern", "codes", "codepoint", "len", "offset" }), "library 'utf8'")
+G.os = readonly(copy(os, { "time", "clock", "date" }), "library 'os'")
+-- The shared string metatable would let one transaction change string methods for all.
+getmetatable("").__index = string_lib
+getmetatable("").__metatable = false
+
+G.rule = make_entry("rule")
+G.action = make_entry("action")
+G.accept = accept
+G.defer = defer
+G.reject = reject
+G.next = next_verdict
+G.reply = reply
+G.replies = readonly(replies, "table 'replies'")
+G.dns = readonly({
+  lookup = host.dns_lookup, rlookup = host.dns_rlookup, locate_mx = host.dns_locate_mx,
+  iprev = host.dns_iprev, query = host.dns_query,
+}, "library 'dns'")
+G.log = readonly({ debug = log_function("debug"), info = log_function("info"),
+  warn = log_function("warn"), error = log_function("error") }, "library 'log'")
+
+local loaded = {}
+G.require = function(name)
+  if type(name) ~= "string" then error(format("require: module name must be a string, got %s", type(name)), 2) end
+  local cached = loaded[name]
+  if cached ~= nil then return cached end
+  local source, path = host.read_module(name)
+  local fn, err = real_load(source, "@" .. path, "t", ENV)
+  if not fn then error(err, 0) end
+  local value = fn(name)
+  if value == nil then value = true end
+  loaded[name] = value
+  return value
+end
+
+G._G = ENV
+setmetatable(G, {
+  __index = function(_, k) error(format("undefined global '%s'", tostring(k)), 2) end,
+  __metatable = false,
+})
+setmetatable(ENV, {
+  __index = G,
+  __newindex = function(_, k, v)
+    if state.loading then rawset(G, k, v) return end
+    error(format("attempt to assign to global '%s': globals are read-only while rules run (use ctx.vars or a local)",
+      tostring(k)), 2)
+  end,
+  __metatable = false,
+})
+protected[ENV] = true
+
+return {
+  env = ENV,
+  compile = compile,
+  describe = describe,
+  readonly = readonly,
+  dns_error_mt = dns_error_mt,
+  stages = STAGES,
+}
+"""#
+}

@@ -1,0 +1,227 @@
+import DNS
+import Foundation
+import Lua
+
+/// A transaction's state on the engine side: its `ctx` and `ctx.vars` in the Lua state.
+public final class RuleTransaction: @unchecked Sendable {
+    public let id: Int64
+    fileprivate var session: SessionInfo
+    fileprivate var lastPushed: SessionInfo?
+    fileprivate let dataReference: Int32
+    fileprivate let proxyReference: Int32
+    fileprivate var ended = false
+
+    fileprivate init(id: Int64, session: SessionInfo, dataReference: Int32, proxyReference: Int32) {
+        self.id = id
+        self.session = session
+        self.dataReference = dataReference
+        self.proxyReference = proxyReference
+    }
+}
+
+/// The rule engine: one Lua state with a loaded rule script, serving many transactions
+/// at once. Its methods run on the actor; a rule waiting for DNS suspends only its own
+/// coroutine, and other transactions proceed in the meantime (actor reentrancy).
+public actor RuleEngine {
+    private let host: RuleHost
+    private let resolvers: any DNSResolverSelecting
+    public let scriptPath: String
+    private var nextTransactionID: Int64 = 1
+
+    /// Loads the script at `scriptPath`; `require` reads modules from its directory.
+    public init(scriptPath: String, resolvers: any DNSResolverSelecting, limits: RuleLimits = RuleLimits(),
+                logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
+        let directory = (scriptPath as NSString).deletingLastPathComponent
+        self.host = RuleHost(limits: limits, rulesDirectory: directory.isEmpty ? "." : directory)
+        self.host.logHandler = logHandler
+        self.resolvers = resolvers
+        self.scriptPath = scriptPath
+        try self.host.load(path: scriptPath)
+    }
+
+    /// Loads a script given as text (tests, embedding); `path` names it in messages.
+    public init(source: String, path: String, rulesDirectory: String = ".", resolvers: any DNSResolverSelecting,
+                limits: RuleLimits = RuleLimits(), logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
+        self.host = RuleHost(limits: limits, rulesDirectory: rulesDirectory)
+        self.host.logHandler = logHandler
+        self.resolvers = resolvers
+        self.scriptPath = path
+        try self.host.load(source: source, path: path)
+    }
+
+    /// The stages this script has rules for.
+    public var stages: [Stage] { Stage.allCases.filter { !(self.host.entries[$0] ?? []).isEmpty } }
+
+    public func ruleNames(for stage: Stage) -> [String] { (self.host.entries[stage] ?? []).map(\.name) }
+
+    public var memoryUsed: Int { self.host.lua.memoryUsed }
+
+    public func beginTransaction(_ session: SessionInfo) -> RuleTransaction {
+        let id = self.nextTransactionID
+        self.nextTransactionID += 1
+        let (data, proxy) = self.host.makeContext(for: session)
+        return RuleTransaction(id: id, session: session, dataReference: data, proxyReference: proxy)
+    }
+
+    /// Frees the transaction's `ctx` and `ctx.vars`.
+    public func endTransaction(_ transaction: RuleTransaction) {
+        guard !transaction.ended else { return }
+        transaction.ended = true
+        self.host.releaseContext(data: transaction.dataReference, proxy: transaction.proxyReference)
+    }
+
+    /// Runs the rules of `stage` for the transaction, with what the MTA now knows of it.
+    public func evaluate(_ stage: Stage, in transaction: RuleTransaction, session: SessionInfo? = nil) async -> StageResult {
+        if let session { transaction.session = session }
+        var result = StageResult(stage: stage, verdict: Verdict(kind: .next), decidedBy: nil, failure: nil, trace: [])
+        guard !transaction.ended else {
+            result.verdict = Verdict(kind: .defer_, reply: .localError)
+            result.failure = "transaction already ended"
+            return result
+        }
+        guard let entries = self.host.entries[stage], !entries.isEmpty else { return result }
+
+        let host = self.host
+        host.updateContext(dataReference: transaction.dataReference, stage: stage, session: transaction.session,
+                           previous: transaction.lastPushed)
+        transaction.lastPushed = transaction.session
+        let resolver = self.resolvers.resolver(forDomain: transaction.session.virtualDomain)
+        let evaluation = host.beginEvaluation(stage: stage, resolver: resolver)
+        let thread = host.acquireThread()
+        evaluation.budget.attach(to: thread.0)
+        var reusable = true
+        defer {
+            host.recycleThread(thread, reusable: reusable)
+            host.endEvaluation(evaluation)
+        }
+
+        for entry in entries {
+            evaluation.currentRule = entry.name
+            host.pushCall(entry, contextProxy: transaction.proxyReference, thread: thread.0)
+            var (status, count) = host.lua.resume(thread.0, arguments: 1)
+            while status == .yield {
+                guard let call = evaluation.pending else {
+                    status = .runtimeError
+                    host.lua.pushString("coroutine yielded outside a DNS call", thread.0)
+                    break
+                }
+                evaluation.pending = nil
+                while let questions = call.neededQuestions {
+                    let remaining = evaluation.budget.deadline - LuaBudget.now()
+                    guard let answers = await Self.answers(to: questions, from: resolver, within: remaining) else {
+                        reusable = false
+                        result.trace = evaluation.trace
+                        result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
+                        result.decidedBy = entry.name
+                        result.failure = "stage deadline exceeded while waiting for \(call.function)(\(call.argument))"
+                        return result
+                    }
+                    call.feed(answers, trace: &evaluation.trace)
+                    call.advanceImmediately(using: resolver, trace: &evaluation.trace)
+                }
+                let arguments = host.pushCompletion(call, evaluation: evaluation, thread: thread.0)
+                (status, count) = host.lua.resume(thread.0, arguments: arguments)
+            }
+
+            guard status == .ok else {
+                reusable = false
+                let (message, isDNSError) = host.describeError(thread: thread.0)
+                result.decidedBy = entry.name
+                if let limit = evaluation.budget.exceeded {
+                    result.verdict = Verdict(kind: .defer_, reply: .localError)
+                    result.failure = "\(entry.kind) '\(entry.name)': \(limit.rawValue)"
+                } else if status == .memoryError || host.lua.memoryExceeded {
+                    result.verdict = Verdict(kind: .defer_, reply: .localError)
+                    result.failure = "\(entry.kind) '\(entry.name)': \(LuaLimit.memory.rawValue)"
+                } else if isDNSError {
+                    result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
+                    result.failure = "\(entry.kind) '\(entry.name)': \(message)"
+                } else {
+                    result.verdict = Verdict(kind: .defer_, reply: .localError)
+                    result.failure = "\(entry.kind) '\(entry.name)': \(message)"
+                }
+                evaluation.trace.append(.rule(name: entry.name, kind: entry.kind, decision: "error"))
+                break
+            }
+            switch host.describeReturn(of: entry, thread: thread.0, results: count) {
+            case .failure(let error):
+                result.decidedBy = entry.name
+                result.verdict = Verdict(kind: .defer_, reply: .localError)
+                result.failure = "\(entry.kind) '\(entry.name)': \(error.message)"
+                evaluation.trace.append(.rule(name: entry.name, kind: entry.kind, decision: "error"))
+            case .success(let verdict):
+                evaluation.trace.append(.rule(name: entry.name, kind: entry.kind, decision: verdict.description))
+                if verdict.kind != .next {
+                    result.verdict = verdict
+                    result.decidedBy = entry.name
+                }
+            }
+            if result.verdict.kind != .next { break }
+        }
+        result.trace = evaluation.trace
+        return result
+    }
+
+    /// Awaits the answers, or returns nil when `seconds` pass first. The lookup itself is
+    /// not cancelled (the resolver bounds it); its late answer is simply dropped.
+    private static func answers(to questions: [DNSQuestion], from resolver: any DNSResolving,
+                                within seconds: Double) async -> [DNSQueryResult]? {
+        guard seconds > 0 else { return nil }
+        let race = AnswerRace()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<[DNSQueryResult]?, Never>) in
+            race.install(continuation)
+            let lookup = Task { race.finish(await resolver.resolveAll(questions)) }
+            let timer = Task {
+                try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                if race.finish(nil) { lookup.cancel() }
+            }
+            race.onFinish { timer.cancel() }
+        }
+    }
+}
+
+/// Resumes a continuation once, with whichever of the lookup or the deadline comes first.
+private final class AnswerRace: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<[DNSQueryResult]?, Never>?
+    private var cleanup: (() -> Void)?
+    private var done = false
+
+    func install(_ continuation: CheckedContinuation<[DNSQueryResult]?, Never>) {
+        self.lock.lock()
+        self.continuation = continuation
+        self.lock.unlock()
+    }
+
+    func onFinish(_ body: @escaping () -> Void) {
+        self.lock.lock()
+        if self.done {
+            self.lock.unlock()
+            body()
+            return
+        }
+        self.cleanup = body
+        self.lock.unlock()
+    }
+
+    @discardableResult
+    func finish(_ value: [DNSQueryResult]?) -> Bool {
+        self.lock.lock()
+        guard !self.done, let continuation = self.continuation else {
+            self.lock.unlock()
+            return false
+        }
+        self.done = true
+        self.continuation = nil
+        let cleanup = self.cleanup
+        self.cleanup = nil
+        self.lock.unlock()
+        continuation.resume(returning: value)
+        cleanup?()
+        return true
+    }
+}
+
+extension RuleEntry {
+    var kind: String { self.isAction ? "action" : "rule" }
+}

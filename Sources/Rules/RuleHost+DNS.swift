@@ -1,0 +1,215 @@
+import Foundation
+import DNS
+import Lua
+
+/// The `dns.*` functions: argument checks, the lookup plan each one runs, and how its
+/// result looks in Lua. A call answered from immediate data returns at once; otherwise
+/// the coroutine yields and `RuleEngine` resumes it when the answers arrive.
+extension RuleHost {
+    func startDNSCall(_ function: HostFunction, evaluation: Evaluation, thread: LuaThread) -> LuaHostReturn {
+        let call: any PendingDNSCall
+        switch self.makeDNSCall(function, resolver: evaluation.resolver, thread: thread) {
+        case .success(let made): call = made
+        case .failure(let error):
+            self.lua.pushString(error.message, thread)
+            return .error
+        }
+        call.advanceImmediately(using: evaluation.resolver, trace: &evaluation.trace)
+        if call.neededQuestions != nil {
+            evaluation.pending = call
+            return .yield
+        }
+        switch call.pushResult(host: self, thread: thread, trace: &evaluation.trace) {
+        case .success(let count):
+            return .values(count)
+        case .failure(let error):
+            self.pushDNSError(error, thread: thread)
+            return .raise
+        }
+    }
+
+    private func nameArgument(_ function: String, thread: LuaThread) -> Result<String, HostCallError> {
+        guard let text = self.lua.string(at: 1, thread) else {
+            return .failure(HostCallError("\(function): expected a domain name string, got \(self.lua.type(at: 1, thread).name)"))
+        }
+        do {
+            return .success(try DNSName.normalize(text))
+        } catch {
+            return .failure(HostCallError("\(function): \(error)"))
+        }
+    }
+
+    private func ipArgument(_ function: String, thread: LuaThread) -> Result<IPAddress, HostCallError> {
+        guard let text = self.lua.string(at: 1, thread) else {
+            return .failure(HostCallError("\(function): expected an IP address string, got \(self.lua.type(at: 1, thread).name)"))
+        }
+        guard let ip = IPAddress(text) else { return .failure(HostCallError("\(function): invalid IP address '\(text)'")) }
+        return .success(ip)
+    }
+
+    private func makeDNSCall(_ function: HostFunction, resolver: any DNSResolving, thread: LuaThread) -> Result<any PendingDNSCall, HostCallError> {
+        switch function {
+        case .dnsLookup:
+            return self.nameArgument("dns.lookup", thread: thread).map { name in
+                DNSCall(function: "dns.lookup", argument: name,
+                        plan: AddressLookup(name: name, strategy: resolver.ipStrategy),
+                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) \($0.addresses.map(\.description))" }) },
+                        push: { host, thread, output in
+                            output.map { result in
+                                host.pushStringArray(result.addresses.map(\.description), thread: thread)
+                                host.lua.pushString(result.outcome.rawValue, thread)
+                                return 2
+                            }
+                        })
+            }
+        case .dnsRlookup:
+            return self.ipArgument("dns.rlookup", thread: thread).map { ip in
+                DNSCall(function: "dns.rlookup", argument: ip.description, plan: ReverseLookup(ip: ip),
+                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) \($0.names)" }) },
+                        push: { host, thread, output in
+                            output.map { result in
+                                host.pushStringArray(result.names, thread: thread)
+                                host.lua.pushString(result.outcome.rawValue, thread)
+                                return 2
+                            }
+                        })
+            }
+        case .dnsLocateMX:
+            return self.nameArgument("dns.locate_mx", thread: thread).map { domain in
+                DNSCall(function: "dns.locate_mx", argument: domain, plan: MXLocation(domain: domain),
+                        summarize: { Self.summary($0.map { route in
+                            "\(route.kind.rawValue) \(route.hosts.map { "\($0.preference) \($0.host.isEmpty ? "." : $0.host)" })"
+                        }) },
+                        push: { host, thread, output in
+                            output.map { route in
+                                let lua = host.lua
+                                lua.newTable(arrayCount: Int32(route.hosts.count), fieldCount: 1, thread)
+                                for (index, mx) in route.hosts.enumerated() {
+                                    lua.newTable(fieldCount: 2, thread)
+                                    lua.pushString(mx.host, thread); lua.setField("host", table: -2, thread)
+                                    lua.pushInteger(Int(mx.preference), thread); lua.setField("preference", table: -2, thread)
+                                    lua.setIndex(index + 1, table: -2, thread)
+                                }
+                                lua.pushString(route.kind.rawValue, thread); lua.setField("kind", table: -2, thread)
+                                return 1
+                            }
+                        })
+            }
+        case .dnsIprev:
+            return self.ipArgument("dns.iprev", thread: thread).map { ip in
+                DNSCall(function: "dns.iprev", argument: ip.description, plan: IprevCheck(ip: ip),
+                        summarize: { "\($0.status.rawValue)\($0.name.map { " " + $0 } ?? "")" },
+                        push: { host, thread, result in
+                            let lua = host.lua
+                            lua.newTable(fieldCount: 2, thread)
+                            lua.pushString(result.status.rawValue, thread); lua.setField("status", table: -2, thread)
+                            if let name = result.name { lua.pushString(name, thread); lua.setField("name", table: -2, thread) }
+                            return .success(1)
+                        })
+            }
+        case .dnsQuery:
+            guard let typeName = self.lua.string(at: 2, thread) else {
+                return .failure(HostCallError("dns.query: expected a record type string as the second argument (e.g. \"TXT\")"))
+            }
+            guard let type = DNSRecordType(name: typeName) else {
+                return .failure(HostCallError("dns.query: unknown record type '\(typeName)'"))
+            }
+            return self.nameArgument("dns.query", thread: thread).map { name in
+                DNSCall(function: "dns.query", argument: "\(name) \(type)", plan: RecordQuery(name: name, type: type),
+                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) \($0.records.count) records" }) },
+                        push: { host, thread, output in
+                            output.map { answer in
+                                let lua = host.lua
+                                lua.newTable(arrayCount: Int32(answer.records.count), fieldCount: 1, thread)
+                                for (index, record) in answer.records.enumerated() {
+                                    host.pushRecord(record, thread: thread)
+                                    lua.setIndex(index + 1, table: -2, thread)
+                                }
+                                if !answer.chain.isEmpty {
+                                    lua.newTable(arrayCount: Int32(answer.chain.count), thread)
+                                    for (index, record) in answer.chain.enumerated() {
+                                        host.pushRecord(record, thread: thread)
+                                        lua.setIndex(index + 1, table: -2, thread)
+                                    }
+                                    lua.setField("chain", table: -2, thread)
+                                }
+                                lua.pushString(answer.outcome.rawValue, thread)
+                                return 2
+                            }
+                        })
+            }
+        case .log, .readModule:
+            return .failure(HostCallError("not a DNS function"))
+        }
+    }
+
+    static func summary(_ result: Result<String, DNSError>) -> String {
+        switch result {
+        case .success(let text): return text
+        case .failure(let error): return "error \(error.kind.rawValue)"
+        }
+    }
+
+    func pushStringArray(_ values: [String], thread: LuaThread) {
+        self.lua.newTable(arrayCount: Int32(values.count), thread)
+        for (index, value) in values.enumerated() {
+            self.lua.pushString(value, thread)
+            self.lua.setIndex(index + 1, table: -2, thread)
+        }
+    }
+
+    /// A record as a Lua table: `name`, `type`, `ttl`, and the type's own fields.
+    func pushRecord(_ record: DNSRecord, thread: LuaThread) {
+        let lua = self.lua
+        lua.newTable(fieldCount: 6, thread)
+        func set(_ key: String, _ value: String) { lua.pushString(value, thread); lua.setField(key, table: -2, thread) }
+        func set(_ key: String, _ value: Int) { lua.pushInteger(value, thread); lua.setField(key, table: -2, thread) }
+        set("name", record.name)
+        set("type", record.type.description)
+        set("ttl", Int(record.ttl))
+        switch record.data {
+        case .a(let ip), .aaaa(let ip): set("address", ip.description)
+        case .ns(let name), .cname(let name), .ptr(let name): set("target", name)
+        case .mx(let preference, let exchange):
+            set("preference", Int(preference))
+            set("exchange", exchange)
+        case .txt(let strings):
+            set("text", strings.map { String(decoding: $0, as: UTF8.self) }.joined())
+            lua.newTable(arrayCount: Int32(strings.count), thread)
+            for (index, string) in strings.enumerated() {
+                lua.pushString(String(decoding: string, as: UTF8.self), thread)
+                lua.setIndex(index + 1, table: -2, thread)
+            }
+            lua.setField("strings", table: -2, thread)
+        case .soa(let soa):
+            set("mname", soa.mname); set("rname", soa.rname)
+            set("serial", Int(soa.serial)); set("refresh", Int(soa.refresh)); set("retry", Int(soa.retry))
+            set("expire", Int(soa.expire)); set("minimum", Int(soa.minimum))
+        case .srv(let priority, let weight, let port, let target):
+            set("priority", Int(priority)); set("weight", Int(weight)); set("port", Int(port)); set("target", target)
+        case .unknown(_, let data):
+            set("data", data.map { String(format: "%02x", $0) }.joined())
+        }
+    }
+}
+
+extension LuaType {
+    var name: String {
+        switch self {
+        case .none: return "no value"
+        case .nil: return "nil"
+        case .boolean: return "boolean"
+        case .lightUserdata, .userdata: return "userdata"
+        case .number: return "number"
+        case .string: return "string"
+        case .table: return "table"
+        case .function: return "function"
+        case .thread: return "thread"
+        }
+    }
+}
+
+struct HostCallError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}

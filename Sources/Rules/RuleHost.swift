@@ -1,0 +1,424 @@
+import DNS
+import Foundation
+import Lua
+
+/// Functions the prelude receives as `host.*`, all trampolines into `RuleHost`.
+enum HostFunction: Int32, CaseIterable {
+    case dnsLookup = 1
+    case dnsRlookup
+    case dnsLocateMX
+    case dnsIprev
+    case dnsQuery
+    case log
+    case readModule
+
+    var luaName: String {
+        switch self {
+        case .dnsLookup: return "dns_lookup"
+        case .dnsRlookup: return "dns_rlookup"
+        case .dnsLocateMX: return "dns_locate_mx"
+        case .dnsIprev: return "dns_iprev"
+        case .dnsQuery: return "dns_query"
+        case .log: return "log"
+        case .readModule: return "read_module"
+        }
+    }
+}
+
+/// One stage evaluation in flight: its limits, resolver, trace, and a DNS call waiting for answers.
+final class Evaluation {
+    let id: Int64
+    let budget: LuaBudget
+    let resolver: any DNSResolving
+    let stage: Stage
+    var currentRule: String?
+    var trace: [TraceEvent] = []
+    var pending: (any PendingDNSCall)?
+
+    init(id: Int64, budget: LuaBudget, resolver: any DNSResolving, stage: Stage) {
+        self.id = id
+        self.budget = budget
+        self.resolver = resolver
+        self.stage = stage
+    }
+}
+
+/// A rule or action of a loaded script.
+struct RuleEntry {
+    var name: String
+    var isAction: Bool
+    var functionReference: Int32
+    var position: String
+}
+
+/// Owns one Lua state with the sandbox and the loaded rules, and answers host calls.
+/// Not thread-safe: `RuleEngine` (an actor) is its only user.
+final class RuleHost: LuaHostDispatching {
+    let lua: LuaState
+    let limits: RuleLimits
+    let rulesDirectory: String
+    var logHandler: (@Sendable (RuleLogRecord) -> Void)?
+
+    private var environmentReference: Int32 = 0
+    private var compileReference: Int32 = 0
+    private var describeReference: Int32 = 0
+    private var readonlyReference: Int32 = 0
+    private var dnsErrorMetatableReference: Int32 = 0
+    private var stateReference: Int32 = 0
+
+    private(set) var entries: [Stage: [RuleEntry]] = [:]
+    private var evaluations: [Int64: Evaluation] = [:]
+    private var nextEvaluationID: Int64 = 1
+    private var threadPool: [(LuaThreadHandle, Int32)] = []
+
+    init(limits: RuleLimits, rulesDirectory: String) {
+        LuaHostDispatch.install()
+        self.lua = LuaState(memoryLimit: limits.memoryBytes)
+        self.limits = limits
+        self.rulesDirectory = rulesDirectory
+        self.installPrelude()
+    }
+
+    deinit {
+        self.evaluations.removeAll()
+    }
+
+    private func installPrelude() {
+        let lua = self.lua
+        guard case .success = lua.load(source: Prelude.source, chunkName: Prelude.chunkName) else {
+            fatalError("the vrules prelude does not compile")
+        }
+        lua.newTable()
+        let hostTable = lua.top()
+        let selfPointer = Unmanaged.passUnretained(self as AnyObject).toOpaque()
+        for function in HostFunction.allCases {
+            lua.pushHostFunction(host: selfPointer, id: function.rawValue)
+            lua.setField(function.luaName, table: hostTable)
+        }
+        lua.newTable()
+        lua.pushValue(at: -1)
+        self.stateReference = lua.makeReference()
+        if case .failure(let error) = lua.protectedCall(arguments: 2, results: 1) {
+            fatalError("the vrules prelude failed: \(error)")
+        }
+        let exports = lua.top()
+        func reference(_ key: String) -> Int32 {
+            lua.getField(key, table: exports)
+            return lua.makeReference()
+        }
+        self.environmentReference = reference("env")
+        self.compileReference = reference("compile")
+        self.describeReference = reference("describe")
+        self.readonlyReference = reference("readonly")
+        self.dnsErrorMetatableReference = reference("dns_error_mt")
+        lua.pop()
+    }
+
+    private func setLoading(_ loading: Bool) {
+        self.lua.pushReference(self.stateReference)
+        self.lua.pushBoolean(loading)
+        self.lua.setField("loading", table: -2)
+        self.lua.pop()
+    }
+
+    // MARK: loading
+
+    /// Loads the rule script at `path` (its `require`s come from `rulesDirectory`).
+    func load(path: String) throws(RuleLoadError) {
+        let source: String
+        do {
+            source = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw RuleLoadError("\(path): cannot read rule script: \(error.localizedDescription)")
+        }
+        try self.load(source: source, path: path)
+    }
+
+    func load(source: String, path: String) throws(RuleLoadError) {
+        let lua = self.lua
+        let base = lua.top()
+        defer { lua.setTop(base) }
+        if case .failure(let error) = lua.load(source: source, chunkName: "@" + path) {
+            throw RuleLoadError(error.message)
+        }
+        lua.pushReference(self.environmentReference)
+        lua.setUpvalue(function: -2, 1)
+        self.setLoading(true)
+        let ran = lua.withMainBudget(instructions: self.limits.loadInstructions, seconds: self.limits.loadTimeout) {
+            lua.protectedCall(arguments: 0, results: 1)
+        }
+        self.setLoading(false)
+        if case .failure(let error) = ran { throw RuleLoadError(error.message) }
+
+        lua.pushReference(self.compileReference)
+        lua.insert(at: -2)
+        lua.pushString(path)
+        if case .failure(let error) = lua.protectedCall(arguments: 2, results: 1) {
+            throw RuleLoadError(error.message)
+        }
+        var entries: [Stage: [RuleEntry]] = [:]
+        let list = lua.top()
+        for index in 1...max(1, lua.rawLength(at: list)) where index <= lua.rawLength(at: list) {
+            lua.getIndex(index, table: list)
+            let item = lua.top()
+            lua.getField("stage", table: item)
+            let stage = Stage(rawValue: lua.string(at: -1) ?? "")!
+            lua.getField("kind", table: item)
+            let isAction = lua.string(at: -1) == "action"
+            lua.getField("name", table: item)
+            let name = lua.string(at: -1) ?? "?"
+            lua.getField("where", table: item)
+            let position = lua.string(at: -1) ?? ""
+            lua.pop(4)
+            lua.getField("fn", table: item)
+            let reference = lua.makeReference()
+            entries[stage, default: []].append(RuleEntry(name: name, isAction: isAction, functionReference: reference, position: position))
+            lua.pop()
+        }
+        self.entries = entries
+    }
+
+    // MARK: transactions
+
+    /// Creates the transaction's `ctx` (a read-only proxy) and its `vars` table.
+    func makeContext(for session: SessionInfo) -> (data: Int32, proxy: Int32) {
+        let lua = self.lua
+        lua.newTable(fieldCount: 16)
+        let data = lua.top()
+        lua.newTable(fieldCount: 3)
+        lua.pushString(session.clientIP); lua.setField("ip", table: -2)
+        if let port = session.clientPort { lua.pushInteger(port); lua.setField("port", table: -2) }
+        if let name = session.clientName { lua.pushString(name); lua.setField("name", table: -2) }
+        lua.setField("client", table: data)
+        lua.newTable(fieldCount: 2)
+        if let ip = session.serverIP { lua.pushString(ip); lua.setField("ip", table: -2) }
+        if let name = session.serverName { lua.pushString(name); lua.setField("name", table: -2) }
+        lua.setField("server", table: data)
+        lua.newTable()
+        lua.setField("vars", table: data)
+        lua.pushValue(at: data)
+        let dataReference = lua.makeReference()
+        lua.pushReference(self.readonlyReference)
+        lua.insert(at: -2)
+        lua.pushString("ctx")
+        guard case .success = lua.protectedCall(arguments: 2, results: 1) else {
+            fatalError("cannot create a context proxy")
+        }
+        let proxyReference = lua.makeReference()
+        return (dataReference, proxyReference)
+    }
+
+    /// Writes what changes between stages into the context's data table.
+    func updateContext(dataReference: Int32, stage: Stage, session: SessionInfo, previous: SessionInfo?) {
+        let lua = self.lua
+        lua.pushReference(dataReference)
+        let data = lua.top()
+        lua.pushString(stage.rawValue); lua.setField("stage", table: data)
+        if previous == nil || previous!.helo != session.helo {
+            if let helo = session.helo { lua.pushString(helo) } else { lua.pushNil() }
+            lua.setField("helo", table: data)
+        }
+        if previous == nil || previous!.mailFrom != session.mailFrom {
+            if let from = session.mailFrom { self.pushAddress(from) } else { lua.pushNil() }
+            lua.setField("mail_from", table: data)
+        }
+        if previous == nil || previous!.rcpts != session.rcpts {
+            lua.newTable(arrayCount: Int32(session.rcpts.count))
+            for (index, rcpt) in session.rcpts.enumerated() {
+                self.pushAddress(rcpt)
+                lua.setIndex(index + 1, table: -2)
+            }
+            lua.setField("rcpts", table: data)
+            if let last = session.rcpts.last { self.pushAddress(last) } else { lua.pushNil() }
+            lua.setField("rcpt", table: data)
+            if let domain = session.virtualDomain { lua.pushString(domain) } else { lua.pushNil() }
+            lua.setField("domain", table: data)
+        }
+        if previous == nil || previous!.authUsername != session.authUsername || previous!.authMechanism != session.authMechanism {
+            if session.authMechanism != nil || session.authUsername != nil {
+                lua.newTable(fieldCount: 2)
+                if let m = session.authMechanism { lua.pushString(m); lua.setField("mechanism", table: -2) }
+                if let u = session.authUsername { lua.pushString(u); lua.setField("username", table: -2) }
+            } else {
+                lua.pushNil()
+            }
+            lua.setField("auth", table: data)
+        }
+        if previous == nil || previous!.tls != session.tls {
+            if let tls = session.tls {
+                lua.newTable(fieldCount: 3)
+                if let v = tls.version { lua.pushString(v); lua.setField("version", table: -2) }
+                if let c = tls.cipher { lua.pushString(c); lua.setField("cipher", table: -2) }
+                if let s = tls.sni { lua.pushString(s); lua.setField("sni", table: -2) }
+            } else {
+                lua.pushBoolean(false)
+            }
+            lua.setField("tls", table: data)
+        }
+        lua.pop()
+    }
+
+    private func pushAddress(_ address: MailAddress) {
+        self.lua.newTable(fieldCount: 3)
+        self.lua.pushString(address.address); self.lua.setField("address", table: -2)
+        self.lua.pushString(address.localPart); self.lua.setField("local_part", table: -2)
+        self.lua.pushString(address.domain); self.lua.setField("domain", table: -2)
+    }
+
+    func releaseContext(data: Int32, proxy: Int32) {
+        self.lua.release(reference: data)
+        self.lua.release(reference: proxy)
+    }
+
+    // MARK: evaluations
+
+    func beginEvaluation(stage: Stage, resolver: any DNSResolving) -> Evaluation {
+        let id = self.nextEvaluationID
+        self.nextEvaluationID += 1
+        let budget = LuaBudget(instructions: self.limits.instructionsPerStage, seconds: self.limits.stageTimeout, evaluationID: id)
+        let evaluation = Evaluation(id: id, budget: budget, resolver: resolver, stage: stage)
+        self.evaluations[id] = evaluation
+        return evaluation
+    }
+
+    func endEvaluation(_ evaluation: Evaluation) {
+        self.evaluations[evaluation.id] = nil
+        if evaluation.budget.exceeded == .memory || self.lua.memoryExceeded {
+            self.lua.collectGarbageAfterFailure()
+        }
+    }
+
+    func acquireThread() -> (LuaThreadHandle, Int32) {
+        if let pooled = self.threadPool.popLast() { return pooled }
+        return self.lua.newThread()
+    }
+
+    /// A thread that finished its last call normally can run the next evaluation.
+    func recycleThread(_ thread: (LuaThreadHandle, Int32), reusable: Bool) {
+        LuaBudget.detach(from: thread.0)
+        if reusable && self.threadPool.count < 64 {
+            self.lua.setTop(0, thread.0)
+            self.threadPool.append(thread)
+        } else {
+            self.lua.release(reference: thread.1)
+        }
+    }
+
+    /// Pushes the rule's function and the context onto `thread`.
+    func pushCall(_ entry: RuleEntry, contextProxy: Int32, thread: LuaThreadHandle) {
+        self.lua.pushReference(entry.functionReference, thread)
+        self.lua.pushReference(contextProxy, thread)
+    }
+
+    /// Interprets the value a rule returned (on the top of `thread`, which is then cleared).
+    func describeReturn(of entry: RuleEntry, thread: LuaThreadHandle, results: Int32) -> Result<Verdict, LuaError> {
+        let lua = self.lua
+        lua.pushReference(self.describeReference)
+        if results > 0 {
+            lua.moveTop(from: thread, to: lua.L, count: 1)
+        } else {
+            lua.pushNil()
+        }
+        lua.setTop(0, thread)
+        lua.pushString(entry.isAction ? "action" : "rule")
+        lua.pushString(entry.name)
+        lua.pushString(entry.position)
+        let base = lua.top() - 5
+        defer { lua.setTop(base) }
+        if case .failure(let error) = lua.protectedCall(arguments: 4, results: 4) { return .failure(error) }
+        let kind = VerdictKind(rawValue: lua.string(at: base + 1) ?? "next") ?? .next
+        var reply: SMTPReply?
+        if let code = lua.integer(at: base + 2), let enhanced = lua.string(at: base + 3) {
+            reply = SMTPReply(code: code, enhanced: enhanced, text: lua.string(at: base + 4) ?? "")
+        }
+        return .success(Verdict(kind: kind, reply: reply))
+    }
+
+    /// The error a rule's coroutine died with: a DNS error (uncaught transient failure) or a message.
+    func describeError(thread: LuaThreadHandle) -> (message: String, isDNSError: Bool) {
+        let lua = self.lua
+        var isDNSError = false
+        if lua.getMetatable(at: -1, thread) {
+            lua.pushReference(self.dnsErrorMetatableReference, thread)
+            isDNSError = lua.rawEqual(-1, -2, thread)
+            lua.pop(2, thread)
+        }
+        lua.moveTop(from: thread, to: lua.L)
+        let message = lua.errorMessage(at: -1)
+        lua.pop()
+        return (message, isDNSError)
+    }
+
+    func pushDNSError(_ error: DNSError, thread: LuaThreadHandle) {
+        let lua = self.lua
+        lua.newTable(fieldCount: 4, thread)
+        lua.pushString(error.kind.rawValue, thread); lua.setField("kind", table: -2, thread)
+        lua.pushString(error.name, thread); lua.setField("name", table: -2, thread)
+        lua.pushString(error.type.description, thread); lua.setField("type", table: -2, thread)
+        if let detail = error.detail { lua.pushString(detail, thread); lua.setField("detail", table: -2, thread) }
+        lua.pushReference(self.dnsErrorMetatableReference, thread)
+        lua.setMetatable(at: -2, thread)
+    }
+
+    /// After a yielded DNS call finished: pushes `(true, values...)` or `(false, error)`.
+    func pushCompletion(_ call: any PendingDNSCall, evaluation: Evaluation, thread: LuaThreadHandle) -> Int32 {
+        self.lua.pushBoolean(true, thread)
+        switch call.pushResult(host: self, thread: thread, trace: &evaluation.trace) {
+        case .success(let count):
+            return count + 1
+        case .failure(let error):
+            self.lua.pop(1, thread)
+            self.lua.pushBoolean(false, thread)
+            self.pushDNSError(error, thread: thread)
+            return 2
+        }
+    }
+
+    // MARK: host calls
+
+    func callHostFunction(_ id: Int32, thread: LuaThread) -> LuaHostReturn {
+        guard let function = HostFunction(rawValue: id) else {
+            self.lua.pushString("unknown host function", thread)
+            return .error
+        }
+        let evaluation = LuaBudget.evaluationID(of: thread).flatMap { self.evaluations[$0] }
+        switch function {
+        case .log:
+            let level = self.lua.string(at: 1, thread) ?? "info"
+            let message = self.lua.string(at: 2, thread) ?? ""
+            evaluation?.trace.append(.log(level: level, rule: evaluation?.currentRule, message: message))
+            self.logHandler?(RuleLogRecord(level: level, message: message, rule: evaluation?.currentRule,
+                                           stage: evaluation?.stage))
+            return .values(0)
+        case .readModule:
+            return self.readModule(thread: thread)
+        default:
+            guard let evaluation else {
+                self.lua.pushString("dns.* may not be called while the script loads; call it inside a rule", thread)
+                return .error
+            }
+            return self.startDNSCall(function, evaluation: evaluation, thread: thread)
+        }
+    }
+
+    private func readModule(thread: LuaThread) -> LuaHostReturn {
+        let name = self.lua.string(at: 1, thread) ?? ""
+        switch ModuleLocator(rulesDirectory: self.rulesDirectory).source(of: name) {
+        case .success(let (source, path)):
+            self.lua.pushString(source, thread)
+            self.lua.pushString(path, thread)
+            return .values(2)
+        case .failure(let error):
+            self.lua.pushString(error.message, thread)
+            return .error
+        }
+    }
+}
+
+/// A `log.*` line from a script, tagged with where it came from.
+public struct RuleLogRecord: Sendable, Hashable {
+    public var level: String
+    public var message: String
+    public var rule: String?
+    public var stage: Stage?
+}

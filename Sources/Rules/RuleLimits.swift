@@ -1,0 +1,29 @@
+/// The limits every script runs under. Passing one ends the stage in 451 4.3.0.
+public struct RuleLimits: Hashable, Sendable {
+    /// Lua VM instructions per stage evaluation (all rules of the stage together).
+    public var instructionsPerStage: Int64
+    /// Bytes the Lua state may hold in total.
+    public var memoryBytes: Int
+    /// Wall-clock bound on one stage, DNS waits included.
+    public var stageTimeout: Double
+    /// Instructions and seconds allowed to the script's top level when it loads.
+    public var loadInstructions: Int64
+    public var loadTimeout: Double
+
+    public init(instructionsPerStage: Int64 = 5_000_000, memoryBytes: Int = 64 << 20, stageTimeout: Double = 60,
+                loadInstructions: Int64 = 50_000_000, loadTimeout: Double = 10) {
+        self.instructionsPerStage = instructionsPerStage
+        self.memoryBytes = memoryBytes
+        self.stageTimeout = stageTimeout
+        self.loadInstructions = loadInstructions
+        self.loadTimeout = loadTimeout
+    }
+}
+
+/// A script that cannot be loaded: syntax error, error at its top level, bad stage table.
+/// The message starts with `path:line:` where a line is known.
+public struct RuleLoadError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { self.message }
+}

@@ -1,0 +1,77 @@
+/// A mail address split the way rules use it. The null reverse-path is all empty strings.
+public struct MailAddress: Hashable, Sendable, Codable {
+    public var address: String
+    public var localPart: String
+    public var domain: String
+
+    public init(_ text: String) {
+        var text = text.trimmingCharacters(in: " ")
+        if text.hasPrefix("<") && text.hasSuffix(">") { text = String(text.dropFirst().dropLast()) }
+        self.address = text
+        if let at = text.lastIndex(of: "@") {
+            self.localPart = String(text[..<at])
+            self.domain = String(text[text.index(after: at)...]).lowercased()
+        } else {
+            self.localPart = text
+            self.domain = ""
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var slice = Substring(self)
+        while slice.first == set { slice.removeFirst() }
+        while slice.last == set { slice.removeLast() }
+        return String(slice)
+    }
+}
+
+/// What the MTA knows about the session and transaction when a stage runs.
+public struct SessionInfo: Hashable, Sendable {
+    public var clientIP: String
+    public var clientPort: Int?
+    /// The client's name as the MTA resolved it (may be nil).
+    public var clientName: String?
+    public var serverIP: String?
+    public var serverName: String?
+    public var helo: String?
+    public var mailFrom: MailAddress?
+    public var rcpts: [MailAddress]
+    public var authMechanism: String?
+    public var authUsername: String?
+    public var tls: TLSInfo?
+
+    public struct TLSInfo: Hashable, Sendable {
+        public var version: String?
+        public var cipher: String?
+        public var sni: String?
+        public init(version: String? = nil, cipher: String? = nil, sni: String? = nil) {
+            self.version = version
+            self.cipher = cipher
+            self.sni = sni
+        }
+    }
+
+    public init(clientIP: String, clientPort: Int? = nil, clientName: String? = nil, serverIP: String? = nil,
+                serverName: String? = nil, helo: String? = nil, mailFrom: MailAddress? = nil, rcpts: [MailAddress] = [],
+                authMechanism: String? = nil, authUsername: String? = nil, tls: TLSInfo? = nil) {
+        self.clientIP = clientIP
+        self.clientPort = clientPort
+        self.clientName = clientName
+        self.serverIP = serverIP
+        self.serverName = serverName
+        self.helo = helo
+        self.mailFrom = mailFrom
+        self.rcpts = rcpts
+        self.authMechanism = authMechanism
+        self.authUsername = authUsername
+        self.tls = tls
+    }
+
+    /// The virtual domain: the first recipient's domain once known, else the name the client asked for.
+    public var virtualDomain: String? {
+        if let first = self.rcpts.first, !first.domain.isEmpty { return first.domain }
+        return self.tls?.sni
+    }
+}

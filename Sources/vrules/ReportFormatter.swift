@@ -1,0 +1,75 @@
+import Foundation
+import Rules
+
+/// How `vrules run` prints a session: a block per stage, then `stage: verdict reply`.
+enum ReportFormatter {
+    static func text(_ report: SessionReport) -> String {
+        var out = ""
+        for step in report.steps {
+            let result = step.result
+            let header = step.recipient.map { "\(result.stage.rawValue) <\($0.address)>" } ?? result.stage.rawValue
+            out += "== \(header)\n"
+            for event in result.trace {
+                out += "  " + Self.describe(event) + "\n"
+            }
+            if let failure = result.failure { out += "  failure: \(failure)\n" }
+            out += "\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)\n"
+        }
+        if let stage = report.stoppedAt {
+            out += "session ended at \(stage.rawValue)\n"
+        } else {
+            out += "session completed\n"
+        }
+        return out
+    }
+
+    static func describe(_ event: TraceEvent) -> String {
+        switch event {
+        case .rule(let name, let kind, let decision):
+            return "\(kind) \"\(name)\": \(decision)"
+        case .dnsCall(let function, let argument, let result):
+            return "\(function)(\(argument)) -> \(result)"
+        case .dnsQuery(let question, let outcome, let records, _):
+            return "  query \(question): \(outcome)\(records > 0 ? " (\(records) records)" : "")"
+        case .log(let level, let rule, let message):
+            return "log.\(level)\(rule.map { " [\($0)]" } ?? ""): \(message)"
+        }
+    }
+
+    static func json(_ report: SessionReport) -> String {
+        var steps: [[String: Any]] = []
+        for step in report.steps {
+            let result = step.result
+            var object: [String: Any] = [
+                "stage": result.stage.rawValue,
+                "verdict": result.verdict.kind.rawValue,
+                "reply": ["code": result.reply.code, "enhanced": result.reply.enhanced, "text": result.reply.text],
+                "trace": result.trace.map(Self.jsonEvent),
+            ]
+            if let recipient = step.recipient { object["rcpt"] = recipient.address }
+            if let rule = result.decidedBy { object["decided_by"] = rule }
+            if let failure = result.failure { object["failure"] = failure }
+            steps.append(object)
+        }
+        var root: [String: Any] = ["stages": steps, "outcome": report.outcome,
+                                   "accepted_rcpts": report.acceptedRecipients.map(\.address)]
+        if let stage = report.stoppedAt { root["stopped_at"] = stage.rawValue }
+        let data = try! JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func jsonEvent(_ event: TraceEvent) -> [String: Any] {
+        switch event {
+        case .rule(let name, let kind, let decision):
+            return ["event": kind, "name": name, "decision": decision]
+        case .dnsCall(let function, let argument, let result):
+            return ["event": "dns", "function": function, "argument": argument, "result": result]
+        case .dnsQuery(let question, let outcome, let records, _):
+            return ["event": "query", "question": question, "outcome": outcome, "records": records]
+        case .log(let level, let rule, let message):
+            var object: [String: Any] = ["event": "log", "level": level, "message": message]
+            if let rule { object["rule"] = rule }
+            return object
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import DNS
+import Foundation
+import Rules
+
+/// `vrules run`: simulate one SMTP session through the stages, like `exim -bh`.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Simulate one SMTP session: every rule, every DNS query, each stage's verdict."
+    )
+
+    @OptionGroup var resolverOptions: ResolverOptions
+
+    @Option(help: "The rule script.")
+    var rules: String = "rules/main.lua"
+
+    @Option(name: .customLong("client-ip"), help: "The client's IP address.")
+    var clientIP: String = "192.0.2.1"
+
+    @Option(name: .customLong("client-port"), help: "The client's TCP port.")
+    var clientPort: Int?
+
+    @Option(name: .customLong("client-name"), help: "The client's name as the MTA resolved it.")
+    var clientName: String?
+
+    @Option(name: .customLong("server-name"), help: "This server's name.")
+    var serverName: String = "mx.vrules.test"
+
+    @Option(help: "The HELO/EHLO name (omit to stop after connect).")
+    var helo: String?
+
+    @Option(name: .customLong("mail-from"), help: "The MAIL FROM address (\"\" for the null sender).")
+    var mailFrom: String?
+
+    @Option(name: .customLong("rcpt"), help: "A RCPT TO address (repeatable).")
+    var rcpts: [String] = []
+
+    @Option(help: "SASL mechanism:username of an authenticated client.")
+    var auth: String?
+
+    @Flag(help: "The session uses TLS.")
+    var tls = false
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard IPAddress(self.clientIP) != nil else {
+            throw ValidationError("--client-ip: '\(self.clientIP)' is not an IP address")
+        }
+        if let auth, !auth.contains(":") {
+            throw ValidationError("--auth: expected MECHANISM:USERNAME, e.g. PLAIN:alice")
+        }
+    }
+
+    func run() async throws {
+        let resolvers: any DNSResolverSelecting
+        do {
+            resolvers = try self.resolverOptions.makeResolvers()
+        } catch {
+            throw UsageFailure.exit("\(error)")
+        }
+        let engine: RuleEngine
+        do {
+            engine = try RuleEngine(scriptPath: self.rules, resolvers: resolvers)
+        } catch {
+            throw UsageFailure.exit("cannot load rules: \(error)")
+        }
+        var info = SessionInfo(clientIP: self.clientIP, clientPort: self.clientPort, clientName: self.clientName,
+                               serverName: self.serverName, helo: self.helo,
+                               mailFrom: self.mailFrom.map(MailAddress.init))
+        if let auth {
+            let parts = auth.split(separator: ":", maxSplits: 1).map(String.init)
+            info.authMechanism = parts[0]
+            info.authUsername = parts.count > 1 ? parts[1] : nil
+        }
+        if self.tls { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
+        let report = await engine.simulate(SimulatedSession(base: info, recipients: self.rcpts.map(MailAddress.init)))
+        if self.json {
+            print(ReportFormatter.json(report))
+        } else {
+            print(ReportFormatter.text(report), terminator: "")
+        }
+    }
+}

@@ -1,0 +1,23 @@
+-- Helpers for the default policy; modules load only from the rules directory.
+local checks = {}
+
+function checks.is_loopback(ip)
+  return ip == "::1" or ip:match("^127%.") ~= nil or ip:match("^::ffff:127%.") ~= nil
+end
+
+-- "[192.0.2.1]" or "[IPv6:2001:db8::1]"
+function checks.is_address_literal(name)
+  return name:match("^%[.+%]$") ~= nil
+end
+
+-- At least two labels of letters, digits and hyphens, none longer than 63.
+function checks.is_domain_name(name)
+  if #name == 0 or #name > 253 or not name:find("%.") then return false end
+  for label in (name .. "."):gmatch("([^.]*)%.") do
+    if #label == 0 or #label > 63 then return false end
+    if not label:match("^[%w-]+$") or label:sub(1, 1) == "-" or label:sub(-1) == "-" then return false end
+  end
+  return true
+end
+
+return checks

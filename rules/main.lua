@@ -1,0 +1,82 @@
+-- vrules default policy.
+--
+-- What it does, stage by stage:
+--   connect  Clients on loopback are trusted (the rest of the policy skips them).
+--            Every other client must pass RFC 8601 iprev (forward-confirmed
+--            reverse DNS):
+--              pass       -> continue
+--              fail       -> 550 5.7.25 (the PTR name does not resolve back)
+--              permerror  -> 550 5.7.25 (no PTR record is published at all; a
+--                            mail server without reverse DNS is rejected, as most
+--                            large receivers do)
+--              temperror  -> 451 4.4.3 (DNS is down: the client retries later)
+--   helo     The HELO/EHLO name must be a domain name or an address literal, and
+--            not claim to be us or localhost.
+--   mail     The sender domain must be able to receive replies (RFC 5321 §5.1):
+--              Null MX (RFC 7505)      -> 550 5.7.27
+--              no MX and no address    -> 550 5.4.4 (unable to route)
+--            The null reverse-path (bounces) is always allowed.
+--   rcpt     A recipient domain that publishes Null MX cannot take mail: 556 5.1.10.
+--
+-- A DNS lookup that fails transiently (timeout, SERVFAIL) and is not caught
+-- defers the stage with 451 4.4.3, so no rule here is wrongly decided when DNS
+-- is down.
+
+local checks = require "lib.checks"
+
+return {
+  connect = {
+    action("note loopback clients", function(ctx)
+      if checks.is_loopback(ctx.client.ip) then ctx.vars.trusted = true end
+    end),
+
+    rule("loopback is trusted", function(ctx)
+      if ctx.vars.trusted then return accept() end
+    end),
+
+    rule("forward-confirmed reverse DNS", function(ctx)
+      local result = dns.iprev(ctx.client.ip)
+      ctx.vars.iprev = result.status
+      if result.status == "pass" then return next() end
+      if result.status == "temperror" then return defer(replies.directory_failure) end
+      log.info("iprev", result.status, "for", ctx.client.ip)
+      return reject(replies.rdns_failed)
+    end),
+  },
+
+  helo = {
+    rule("HELO name is sane", function(ctx)
+      if ctx.vars.trusted then return accept() end
+      local name = ctx.helo or ""
+      if checks.is_address_literal(name) then return next() end
+      if not checks.is_domain_name(name) then
+        return reject(reply(550, "5.7.1", "Invalid HELO/EHLO name"))
+      end
+      local lower = name:lower()
+      if lower == "localhost" or lower == "localhost.localdomain"
+        or (ctx.server.name and lower == ctx.server.name:lower()) then
+        return reject(reply(550, "5.7.1", "HELO/EHLO name claims to be this server"))
+      end
+    end),
+  },
+
+  mail = {
+    rule("sender domain must accept mail", function(ctx)
+      if ctx.vars.trusted then return accept() end
+      local domain = ctx.mail_from.domain
+      if ctx.mail_from.address == "" then return next() end   -- bounces
+      if domain == "" then return reject(reply(550, "5.1.7", "Sender address has no domain")) end
+      local route = dns.locate_mx(domain)
+      if route.kind == "null" then return reject(replies.null_mx) end
+      if route.kind == "none" then return reject(replies.unable_to_route) end
+    end),
+  },
+
+  rcpt = {
+    rule("recipient domain must accept mail", function(ctx)
+      if ctx.vars.trusted then return accept() end
+      local route = dns.locate_mx(ctx.rcpt.domain)
+      if route.kind == "null" then return reject(replies.rcpt_null_mx) end
+    end),
+  },
+}
