@@ -141,6 +141,15 @@ static int vrules_tostring_protected(lua_State *L) {
 
 void vrules_tostring(lua_State *L, int index) {
     index = lua_absindex(L, index);
+    int type = lua_type(L, index);
+    if (type != LUA_TSTRING && type != LUA_TNUMBER && type != LUA_TBOOLEAN && type != LUA_TNIL) {
+        if (luaL_getmetafield(L, index, "__tostring") == LUA_TNIL) {
+            lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, index));
+            lua_replace(L, index);
+            return;
+        }
+        lua_pop(L, 1);
+    }
     lua_pushcfunction(L, vrules_tostring_protected);
     lua_pushvalue(L, index);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {

@@ -36,7 +36,7 @@ end
 
 -- Where the caller's caller is, as "path:line:" (no debug library needed).
 local function position(level)
-  local _, where = pcall(error, "", level + 2)
+  local _, where = pcall(error, "", level + 3)
   return where
 end
 

@@ -138,7 +138,7 @@ public actor RuleEngine {
                     result.failure = "\(entry.kind) '\(entry.name)': \(message)"
                 } else {
                     result.verdict = Verdict(kind: .defer_, reply: .localError)
-                    result.failure = "\(entry.kind) '\(entry.name)': \(message)"
+                    result.failure = "\(entry.kind) '\(entry.name)': \(entry.locate(message))"
                 }
                 evaluation.trace.append(.rule(name: entry.name, kind: entry.kind, decision: "error"))
                 break
@@ -224,4 +224,11 @@ private final class AnswerRace: @unchecked Sendable {
 
 extension RuleEntry {
     var kind: String { self.isAction ? "action" : "rule" }
+
+    /// Prefixes a message that has no `path:line:` (an error raised from a tail call,
+    /// where Lua keeps no caller position) with the line that defined the rule.
+    func locate(_ message: String) -> String {
+        if message.range(of: #"^[^:\s]+:\d+: "#, options: .regularExpression) != nil { return message }
+        return self.position + message
+    }
 }

@@ -47,6 +47,11 @@ enum Spelling {
     /// The candidate closest to `word`, if it is close enough to be a plausible typo
     /// (or if `always`, as for a small closed set of enum values).
     static func nearest(to word: String, in candidates: [String], always: Bool = false) -> String? {
+        let lowered = word.lowercased()
+        // A truncated or over-long key ("cache" for "cache_size") is a typo even when far in edits.
+        if lowered.count >= 3, let stem = candidates.first(where: { $0.hasPrefix(lowered) || lowered.hasPrefix($0) }) {
+            return stem
+        }
         guard let best = candidates.min(by: { Self.distance(word, $0) < Self.distance(word, $1) }) else { return nil }
         if always { return best }
         let limit = max(2, best.count / 3)

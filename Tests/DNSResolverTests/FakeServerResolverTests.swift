@@ -1,0 +1,479 @@
+import DNS
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+@testable import DNSResolver
+
+let question = DNSQuestion(name: "mail.example.com", type: .a)
+
+@Suite("Resolver against the scripted server")
+struct FakeServerResolverTests {
+    @Test("an answer carries records, TTLs and the server that answered")
+    func basicAnswer() async throws {
+        try await withServers([zoneScript("example.com", [a("mail.example.com", "192.0.2.25", ttl: 120)])]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            let result = await resolver.resolve(question)
+            let answer = try result.get()
+            #expect(answer.outcome == .ok)
+            #expect(answer.records == [DNSRecord(name: "mail.example.com", ttl: 120, data: .a(IPAddress("192.0.2.25")!))])
+            #expect(answer.server == servers[0].address.description)
+            #expect(servers[0].queries.count == 1)
+            #expect(servers[0].queries[0].overTCP == false)
+        }
+    }
+
+    @Test("a dropped query times out after timeout × (1 + attempts), one query per pass")
+    func timeoutBound() async throws {
+        try await withServers([{ _, _ in [] }]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address],
+                                              options: options(timeout: .milliseconds(200), attempts: 2))
+            let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
+            #expect(errorKind(result) == .timeout)
+            #expect(ms >= 580, "took \(ms) ms")
+            #expect(ms < 1100, "took \(ms) ms")
+            #expect(servers[0].queries.count == 3)
+        }
+    }
+
+    @Test("the bound holds whatever the number of servers")
+    func timeoutBoundManyServers() async throws {
+        try await withServers([{ _, _ in [] }, { _, _ in [] }, { _, _ in [] }]) { servers in
+            let resolver = DNSNetworkResolver(servers: servers.map(\.address),
+                                              options: options(timeout: .milliseconds(200), attempts: 1, concurrency: 1))
+            let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
+            #expect(errorKind(result) == .timeout)
+            #expect(ms >= 380 && ms < 900, "took \(ms) ms")
+            #expect(servers.map { $0.queries.count }.reduce(0, +) == 2)
+        }
+    }
+
+    @Test("SERVFAIL and REFUSED are retried on the next pass", arguments: [DNSResponseCode.servFail, .refused])
+    func transientRetried(rcode: DNSResponseCode) async throws {
+        let calls = NIOLockedValueBox(0)
+        let script: DNSServerScript = { query, _ in
+            let call = calls.withLockedValue { $0 += 1; return $0 }
+            if call < 3 { return [.send(ScriptedDNSServer.reply(to: query, rcode: rcode))] }
+            return [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
+        }
+        try await withServers([script]) { servers in
+            let retrying = DNSNetworkResolver(servers: [servers[0].address], options: options(attempts: 2))
+            #expect(addresses(await retrying.resolve(question)) == ["192.0.2.25"])
+            #expect(servers[0].queries.count == 3)
+
+            calls.withLockedValue { $0 = 0 }
+            servers[0].resetLog()
+            let giving = DNSNetworkResolver(servers: [servers[0].address], options: options(attempts: 1))
+            let result = await giving.resolve(question)
+            #expect(errorKind(result) == (rcode == .servFail ? .servfail : .refused))
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
+    @Test("NXDOMAIN and NODATA are answers and are not retried")
+    func negativeNotRetried() async throws {
+        try await withServers([zoneScript("example.com", [a("mail.example.com", "192.0.2.25")])]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(attempts: 3, cacheSize: 0))
+            #expect(outcome(await resolver.resolve(DNSQuestion(name: "nope.example.com", type: .a))) == .nxdomain)
+            #expect(servers[0].queries.count == 1)
+            #expect(outcome(await resolver.resolve(DNSQuestion(name: "mail.example.com", type: .mx))) == .nodata)
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
+    @Test("a failing server is replaced by the next one within the same pass")
+    func failoverWithinPass() async throws {
+        let failing: DNSServerScript = { query, _ in [.send(ScriptedDNSServer.reply(to: query, rcode: .servFail))] }
+        try await withServers([failing, zoneScript("example.com", [a("mail.example.com", "192.0.2.25")])]) { servers in
+            let resolver = DNSNetworkResolver(servers: servers.map(\.address), options: options(attempts: 0, concurrency: 1))
+            let answer = try await resolver.resolve(question).get()
+            #expect(answer.server == servers[1].address.description)
+            #expect(servers[0].queries.count == 1 && servers[1].queries.count == 1)
+        }
+    }
+
+    @Test("num_concurrent_reqs = 2 asks two servers at once and the first valid answer wins")
+    func concurrentServers() async throws {
+        let slow: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.1")]), after: .milliseconds(400))]
+        }
+        let fast = zoneScript("example.com", [a("mail.example.com", "192.0.2.2")])
+        try await withServers([slow, fast]) { servers in
+            let resolver = DNSNetworkResolver(servers: servers.map(\.address), options: options(timeout: .seconds(2), concurrency: 2))
+            let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
+            #expect(addresses(result) == ["192.0.2.2"])
+            #expect(ms < 350, "took \(ms) ms")
+            #expect(servers[0].queries.count == 1 && servers[1].queries.count == 1)
+        }
+    }
+
+    @Test("num_concurrent_reqs = 1 asks one server per pass; the next pass starts at the next server")
+    func oneAtATime() async throws {
+        let silent: DNSServerScript = { _, _ in [] }
+        let good = zoneScript("example.com", [a("mail.example.com", "192.0.2.2")])
+        try await withServers([silent, good]) { servers in
+            let resolver = DNSNetworkResolver(servers: servers.map(\.address),
+                                              options: options(timeout: .milliseconds(200), attempts: 1, concurrency: 1))
+            let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
+            #expect(addresses(result) == ["192.0.2.2"])
+            #expect(ms >= 190, "took \(ms) ms")
+            #expect(servers[0].queries.count == 1 && servers[1].queries.count == 1)
+        }
+    }
+
+    @Test("spoofed replies (wrong ID, wrong question, wrong source port, junk) are ignored")
+    func spoofsIgnored() async throws {
+        let script: DNSServerScript = { query, _ in
+            var wrongID = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "6.6.6.6")])
+            wrongID.header.id &+= 1
+            var wrongQuestion = ScriptedDNSServer.reply(to: query, answers: [a("evil.example.com", "6.6.6.7")])
+            wrongQuestion.questions = [DNSWireQuestion(name: "evil.example.com", type: .a)]
+            var wrongType = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "6.6.6.8")])
+            wrongType.questions = [DNSWireQuestion(name: "mail.example.com", type: .aaaa)]
+            var notResponse = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "6.6.6.9")])
+            notResponse.header.isResponse = false
+            let otherPort = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "6.6.6.10")])
+            let good = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
+            return [.send(wrongID), .send(wrongQuestion), .send(wrongType), .send(notResponse),
+                    .sendFromOtherPort(otherPort), .sendRaw([0xde, 0xad]),
+                    .send(good, after: .milliseconds(100))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2)))
+            #expect(addresses(await resolver.resolve(question)) == ["192.0.2.25"])
+        }
+    }
+
+    @Test("only spoofed replies: the lookup keeps listening until its deadline, then times out")
+    func onlySpoofs() async throws {
+        let script: DNSServerScript = { query, _ in
+            var wrongID = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "6.6.6.6")])
+            wrongID.header.id &+= 1
+            return [.send(wrongID), .sendFromOtherPort(ScriptedDNSServer.reply(to: query, rcode: .nxDomain)),
+                    .sendRaw([UInt8](repeating: 0xff, count: 40))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .milliseconds(300)))
+            let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
+            #expect(errorKind(result) == .timeout)
+            #expect(ms >= 290, "took \(ms) ms")
+        }
+    }
+
+    @Test("a truncated UDP reply is retried over TCP")
+    func truncationToTCP() async throws {
+        let big = (0..<40).map { a("mail.example.com", "192.0.2.\($0 + 1)") }
+        let script: DNSServerScript = { query, overTCP in
+            if overTCP { return [.send(ScriptedDNSServer.reply(to: query, answers: big))] }
+            return [.send(ScriptedDNSServer.reply(to: query, truncated: true))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            let result = await resolver.resolve(question)
+            #expect(addresses(result).count == 40)
+            #expect(servers[0].queries.map(\.overTCP) == [false, true])
+        }
+    }
+
+    @Test("a TCP failure after truncation is a transient error")
+    func truncationTCPFails() async throws {
+        let script: DNSServerScript = { query, overTCP in
+            overTCP ? [] : [.send(ScriptedDNSServer.reply(to: query, truncated: true))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .milliseconds(200)))
+            #expect(errorKind(await resolver.resolve(question)) == .timeout)
+        }
+    }
+
+    @Test("rotate turns multi-record answers between lookups; without it the order is kept")
+    func rotation() async throws {
+        let records = [a("mail.example.com", "192.0.2.1"), a("mail.example.com", "192.0.2.2"), a("mail.example.com", "192.0.2.3")]
+        try await withServers([zoneScript("example.com", records)]) { servers in
+            let rotating = DNSNetworkResolver(servers: [servers[0].address], options: options(rotate: true))
+            #expect(rotating.rotatesRecords)
+            var firsts: Set<String> = []
+            for _ in 0..<3 { firsts.insert(addresses(await rotating.resolve(question))[0]) }
+            #expect(firsts.count == 3)
+            if case .success(let cached)? = rotating.immediateResult(for: question) {
+                #expect(Set(cached.records) == Set(records.map(\.record)))
+            } else {
+                Issue.record("no cached answer")
+            }
+
+            let fixed = DNSNetworkResolver(servers: [servers[0].address], options: options(rotate: false))
+            #expect(!fixed.rotatesRecords)
+            for _ in 0..<3 { #expect(addresses(await fixed.resolve(question)) == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]) }
+        }
+    }
+
+    @Test("identical questions in flight are merged into one query")
+    func inFlightMerge() async throws {
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(150))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2), cacheSize: 0))
+            let results = await withTaskGroup(of: DNSQueryResult.self) { group in
+                for _ in 0..<20 { group.addTask { await resolver.resolve(question) } }
+                var all: [DNSQueryResult] = []
+                for await result in group { all.append(result) }
+                return all
+            }
+            #expect(results.count == 20)
+            #expect(results.allSatisfy { addresses($0) == ["192.0.2.25"] })
+            #expect(servers[0].queries.count == 1)
+        }
+    }
+
+    @Test("each query uses a fresh random ID and a fresh source port")
+    func randomIDsAndPorts() async throws {
+        let seen = NIOLockedValueBox([UInt16]())
+        let script: DNSServerScript = { query, _ in
+            seen.withLockedValue { $0.append(query.header.id) }
+            return [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(cacheSize: 0))
+            for index in 0..<20 { _ = await resolver.resolve(DNSQuestion(name: "n\(index).example.com", type: .a)) }
+            #expect(Set(seen.withLockedValue { $0 }).count >= 19)
+        }
+    }
+}
+
+@Suite("Resolver CNAME chains")
+struct CNAMEChainTests {
+    @Test("a chain in one reply is followed by owner name and kept when preserve_intermediates")
+    func chainInOneReply() async throws {
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [
+                cname("mail.example.com", "alias.example.com", ttl: 100),
+                a("unrelated.example.com", "6.6.6.6"),
+                cname("alias.example.com", "host.example.net", ttl: 200),
+                a("host.example.net", "192.0.2.80", ttl: 50),
+            ], additional: [a("mail.example.com", "6.6.6.7")]))]
+        }
+        try await withServers([script]) { servers in
+            let keeping = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            let answer = try await keeping.resolve(question).get()
+            #expect(answer.records.map(\.data) == [.a(IPAddress("192.0.2.80")!)])
+            #expect(answer.chain.map(\.name) == ["mail.example.com", "alias.example.com"])
+            #expect(servers[0].queries.count == 1)
+
+            let dropping = DNSNetworkResolver(servers: [servers[0].address], options: options(preserveIntermediates: false))
+            let plain = try await dropping.resolve(question).get()
+            #expect(plain.chain.isEmpty)
+            #expect(plain.records.count == 1)
+        }
+    }
+
+    @Test("a chain that leaves the server's zone is continued with a new query for its target")
+    func chainAcrossZones() async throws {
+        let script: DNSServerScript = { query, _ in
+            switch query.questions[0].name {
+            case "mail.example.com":
+                return [.send(ScriptedDNSServer.reply(to: query, answers: [cname("mail.example.com", "host.example.net")]))]
+            case "host.example.net":
+                return [.send(ScriptedDNSServer.reply(to: query, answers: [a("host.example.net", "192.0.2.80")]))]
+            default:
+                return [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain))]
+            }
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            let answer = try await resolver.resolve(question).get()
+            #expect(addresses(.success(answer)) == ["192.0.2.80"])
+            #expect(answer.chain.count == 1)
+            #expect(servers[0].queries.map(\.question.name) == ["mail.example.com", "host.example.net"])
+        }
+    }
+
+    @Test("NXDOMAIN at the end of a chain is an nxdomain answer with the chain")
+    func chainToNothing() async throws {
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain, answers: [cname("mail.example.com", "gone.example.com")],
+                                           authority: [soa("example.com")]))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            let answer = try await resolver.resolve(question).get()
+            #expect(answer.outcome == .nxdomain)
+            #expect(answer.chain.count == 1)
+            #expect(servers[0].queries.count == 1)
+        }
+    }
+
+    @Test("chains longer than 8 and CNAME loops are transient errors, not hangs")
+    func tooLong() async throws {
+        let long: DNSServerScript = { query, _ in
+            let records = (0..<10).map { cname("c\($0).example.com", "c\($0 + 1).example.com") }
+            var renamed = records
+            renamed[0] = cname("mail.example.com", "c1.example.com")
+            return [.send(ScriptedDNSServer.reply(to: query, answers: renamed))]
+        }
+        let loop: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [
+                cname("mail.example.com", "x.example.com"), cname("x.example.com", "mail.example.com"),
+            ]))]
+        }
+        try await withServers([long, loop]) { servers in
+            for server in servers {
+                let resolver = DNSNetworkResolver(servers: [server.address], options: options())
+                #expect(errorKind(await resolver.resolve(question)) == .servfail)
+            }
+        }
+    }
+
+    @Test("asking for CNAME itself returns the CNAME record without following it")
+    func askingForCNAME() async throws {
+        try await withServers([zoneScript("example.com", [cname("mail.example.com", "host.example.com")])]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            let answer = try await resolver.resolve(DNSQuestion(name: "mail.example.com", type: .cname)).get()
+            #expect(answer.records.map(\.data) == [.cname("host.example.com")])
+            #expect(answer.chain.isEmpty)
+        }
+    }
+}
+
+@Suite("Resolver cache")
+struct CacheTests {
+    @Test("a second lookup is answered from the cache, also synchronously, with TTLs counted down")
+    func hitsAndCountdown() async throws {
+        let clock = ManualClock()
+        try await withServers([zoneScript("example.com", [a("mail.example.com", "192.0.2.25", ttl: 100)])]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(), now: clock.now)
+            #expect(resolver.immediateResult(for: question) == nil)
+            _ = await resolver.resolve(question)
+            clock.advance(seconds: 30)
+            let cached = try await resolver.resolve(question).get()
+            #expect(cached.records[0].ttl == 70)
+            #expect(try resolver.immediateResult(for: question)?.get().records[0].ttl == 70)
+            #expect(servers[0].queries.count == 1)
+
+            clock.advance(seconds: 70)
+            #expect(resolver.immediateResult(for: question) == nil)
+            let fresh = try await resolver.resolve(question).get()
+            #expect(fresh.records[0].ttl == 100)
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
+    @Test("the least recently used entry is evicted beyond cache_size")
+    func lruEviction() async throws {
+        let records = ["a", "b", "c"].map { a("\($0).example.com", "192.0.2.1") }
+        try await withServers([zoneScript("example.com", records)]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(cacheSize: 2))
+            let qa = DNSQuestion(name: "a.example.com", type: .a)
+            let qb = DNSQuestion(name: "b.example.com", type: .a)
+            let qc = DNSQuestion(name: "c.example.com", type: .a)
+            _ = await resolver.resolve(qa)
+            _ = await resolver.resolve(qb)
+            _ = await resolver.resolve(qa)  // a is now more recent than b
+            _ = await resolver.resolve(qc)  // evicts b
+            #expect(resolver.cache.count == 2)
+            #expect(resolver.immediateResult(for: qa) != nil)
+            #expect(resolver.immediateResult(for: qb) == nil)
+            #expect(resolver.immediateResult(for: qc) != nil)
+            #expect(servers[0].queries.count == 3)
+        }
+    }
+
+    @Test("negative answers are cached for min(SOA TTL, SOA MINIMUM); without an SOA not at all")
+    func negativeCaching() async throws {
+        let clock = ManualClock()
+        try await withServers([zoneScript("example.com", [], soaMinimum: 60)]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(), now: clock.now)
+            let missing = DNSQuestion(name: "nope.example.com", type: .a)
+            #expect(outcome(await resolver.resolve(missing)) == .nxdomain)
+            #expect(outcome(await resolver.resolve(missing)) == .nxdomain)
+            #expect(servers[0].queries.count == 1)
+            clock.advance(seconds: 61)
+            #expect(outcome(await resolver.resolve(missing)) == .nxdomain)
+            #expect(servers[0].queries.count == 2)
+        }
+        let noSOA: DNSServerScript = { query, _ in [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain))] }
+        try await withServers([noSOA]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            _ = await resolver.resolve(question)
+            _ = await resolver.resolve(question)
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
+    @Test("a CNAME chain is cached whole under the name asked, for the smallest TTL in it")
+    func chainCached() async throws {
+        let clock = ManualClock()
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [
+                cname("mail.example.com", "host.example.com", ttl: 20), a("host.example.com", "192.0.2.80", ttl: 300),
+            ]))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(), now: clock.now)
+            _ = await resolver.resolve(question)
+            let cached = try #require(resolver.immediateResult(for: question)).get()
+            #expect(cached.chain.count == 1 && cached.records.count == 1)
+            clock.advance(seconds: 21)
+            #expect(resolver.immediateResult(for: question) == nil)
+        }
+    }
+
+    @Test("errors are not cached, and cache_size = 0 caches nothing")
+    func noCaching() async throws {
+        let failing: DNSServerScript = { query, _ in [.send(ScriptedDNSServer.reply(to: query, rcode: .servFail))] }
+        try await withServers([failing, zoneScript("example.com", [a("mail.example.com", "192.0.2.1")])]) { servers in
+            let broken = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            _ = await broken.resolve(question)
+            #expect(broken.immediateResult(for: question) == nil)
+            let uncached = DNSNetworkResolver(servers: [servers[1].address], options: options(cacheSize: 0))
+            _ = await uncached.resolve(question)
+            _ = await uncached.resolve(question)
+            #expect(servers[1].queries.count == 2)
+        }
+    }
+}
+
+@Suite("Resolver DNSSEC handling")
+struct ValidationTests {
+    @Test("validate sets DO on every query and trusts AD from a loopback server")
+    func secureFromLoopback() async throws {
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.1")], authenticData: true))]
+        }
+        try await withServers([script]) { servers in
+            let validating = DNSNetworkResolver(servers: [servers[0].address], options: options(validate: true))
+            let secured = try await validating.resolve(question).get()
+            #expect(secured.secure)
+            #expect(servers[0].queries.last?.dnssecOK == true)
+
+            let plain = DNSNetworkResolver(servers: [servers[0].address], options: options(validate: false))
+            let unsecured = try await plain.resolve(question).get()
+            #expect(unsecured.secure == false)
+            #expect(servers[0].queries.last?.dnssecOK == false)
+        }
+    }
+
+    @Test("without AD an answer is not secure")
+    func insecure() async throws {
+        try await withServers([zoneScript("example.com", [a("mail.example.com", "192.0.2.1")])]) { servers in
+            let validating = DNSNetworkResolver(servers: [servers[0].address], options: options(validate: true))
+            let answer = try await validating.resolve(question).get()
+            #expect(answer.secure == false)
+        }
+    }
+
+    @Test("SERVFAIL with a DNSSEC extended error is bogus, a transient failure; plain SERVFAIL stays servfail")
+    func bogus() async throws {
+        let bogus: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, rcode: .servFail,
+                                           edns: EDNS(options: [EDNS.Option(code: 15, data: [0, 6])])))]
+        }
+        let plain: DNSServerScript = { query, _ in [.send(ScriptedDNSServer.reply(to: query, rcode: .servFail))] }
+        try await withServers([bogus, plain]) { servers in
+            let first = DNSNetworkResolver(servers: [servers[0].address], options: options(validate: true))
+            #expect(errorKind(await first.resolve(question)) == .bogus)
+            #expect(first.immediateResult(for: question) == nil)
+            let second = DNSNetworkResolver(servers: [servers[1].address], options: options(validate: true))
+            #expect(errorKind(await second.resolve(question)) == .servfail)
+        }
+    }
+}

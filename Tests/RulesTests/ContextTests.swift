@@ -1,0 +1,100 @@
+import Rules
+import Testing
+
+@Suite("Stages and ctx")
+struct ContextTests {
+    @Test("every stage runs its own rules, and a whole session goes through them in order")
+    func everyStage() async throws {
+        var source = "return {\n"
+        for (index, stage) in Stage.allCases.enumerated() {
+            source += """
+              \(stage.rawValue) = { rule("\(stage.rawValue) rule", function(ctx)
+                if ctx.stage ~= "\(stage.rawValue)" then return reject("550 5.0.0 wrong stage") end
+                return accept(reply(250, "2.0.\(index)", ctx.stage))
+              end) },\n
+            """
+        }
+        source += "}"
+        let harness = try Harness(source)
+        var session = defaultSession
+        session.authMechanism = "PLAIN"
+        session.authUsername = "alice"
+        let report = await harness.engine.simulate(SimulatedSession(base: session, recipients: [MailAddress("bob@implicit.test")]))
+        #expect(report.steps.map(\.result.stage) == Stage.allCases)
+        for (index, step) in report.steps.enumerated() {
+            #expect(step.result.verdict.description == "accept 250 2.0.\(index) \(step.result.stage.rawValue)")
+        }
+        #expect(report.stoppedAt == nil)
+    }
+
+    @Test("ctx carries the session, ctx.vars lives across the transaction's stages")
+    func contextAndVars() async throws {
+        let harness = try Harness("""
+        return {
+          connect = { action("count", function(ctx) ctx.vars.n = 1 ctx.vars.ip = ctx.client.ip end) },
+          helo = { action("count", function(ctx) ctx.vars.n = ctx.vars.n + 1 end) },
+          mail = { rule("check", function(ctx)
+            assert(ctx.client.ip == "192.0.2.10" and ctx.client.port == 40000 and ctx.client.name == "host.test")
+            assert(ctx.server.ip == "192.0.2.1" and ctx.server.name == "mx.example")
+            assert(ctx.helo == "host.test")
+            assert(ctx.mail_from.address == "alice@mx.test" and ctx.mail_from.local_part == "alice")
+            assert(ctx.mail_from.domain == "mx.test")
+            assert(ctx.auth == nil and ctx.tls == false)
+            ctx.vars.n = ctx.vars.n + 1
+          end) },
+          rcpt = { rule("vars", function(ctx)
+            assert(ctx.rcpt.address == "bob@implicit.test" and ctx.rcpt.domain == "implicit.test")
+            assert(#ctx.rcpts == 1 and ctx.domain == "implicit.test")
+            return accept(reply(250, "2.1.5", "n=" .. ctx.vars.n .. " ip=" .. ctx.vars.ip))
+          end) },
+        }
+        """)
+        let report = await harness.engine.simulate(SimulatedSession(base: defaultSession, recipients: [MailAddress("bob@implicit.test")]))
+        let rcpt = try #require(report.steps.first { $0.result.stage == .rcpt })
+        #expect(rcpt.result.verdict.description == "accept 250 2.1.5 n=3 ip=192.0.2.10")
+        #expect(report.steps.allSatisfy { $0.result.failure == nil })
+
+        // A new transaction starts with empty vars.
+        let fresh = try Harness(script(.connect, "if ctx.vars.n == nil then return accept() end"))
+        #expect(await fresh.run(.connect).verdict.kind == .accept)
+    }
+
+    @Test("ctx is read-only except vars")
+    func readOnly() async throws {
+        let harness = try Harness(script(.connect, "ctx.stage = 'mail'"))
+        let result = await harness.run(.connect)
+        #expect(result.verdict.reply == .localError)
+        #expect(result.failure?.contains("read-only ctx") == true)
+    }
+
+    @Test("the null reverse-path")
+    func nullSender() async throws {
+        let harness = try Harness(script(.mail, "if ctx.mail_from.address == '' and ctx.mail_from.domain == '' then return accept() end"))
+        var session = defaultSession
+        session.mailFrom = MailAddress("<>")
+        #expect(await harness.run(.mail, session).verdict.kind == .accept)
+    }
+
+    @Test("the simulator stops where an MTA would")
+    func simulatorStops() async throws {
+        let harness = try Harness("""
+        return {
+          helo = { rule("h", function(ctx) if ctx.helo == "bad" then return reject("550 5.7.1 bad helo") end end) },
+          rcpt = { rule("r", function(ctx) if ctx.rcpt.local_part == "nobody" then return reject("550 5.1.1 no such user") end end) },
+        }
+        """)
+        var session = defaultSession
+        session.helo = "bad"
+        let stopped = await harness.engine.simulate(SimulatedSession(base: session, recipients: [MailAddress("a@b.test")]))
+        #expect(stopped.stoppedAt == .helo)
+        #expect(stopped.steps.map(\.result.stage) == [.connect, .helo])
+
+        let partial = await harness.engine.simulate(SimulatedSession(
+            base: defaultSession, recipients: [MailAddress("nobody@b.test"), MailAddress("alice@b.test")]))
+        #expect(partial.acceptedRecipients.map(\.address) == ["alice@b.test"])
+        #expect(partial.steps.map(\.result.stage) == [.connect, .helo, .mail, .rcpt, .rcpt, .data, .preq])
+
+        let none = await harness.engine.simulate(SimulatedSession(base: defaultSession, recipients: [MailAddress("nobody@b.test")]))
+        #expect(none.stoppedAt == .rcpt)
+    }
+}

@@ -1,0 +1,76 @@
+import Rules
+import Testing
+
+@Suite("Hostile scripts")
+struct HostileScriptTests {
+    static let limits = RuleLimits(instructionsPerStage: 2_000_000, memoryBytes: 8 << 20, stageTimeout: 2)
+
+    @Test("each ends in 451 4.3.0, and the next transaction is fine", arguments: [
+        ("while true do end", "instruction budget exceeded"),
+        ("while true do pcall(function() while true do end end) end", "instruction budget exceeded"),
+        ("local t = {} local i = 0 while true do i = i + 1 t[i] = {i} end", "memory limit exceeded"),
+        ("local s = string.rep('x', 100 * 1024 * 1024)", "memory limit exceeded"),
+        ("local s = string.rep('x', 4 * 1024 * 1024 * 1024)", "too large"),
+        ("local s = ('x'):rep(1 << 40)", "too large"),
+        ("local t = {} for i = 1, 64 do t[i] = string.rep(tostring(i), 1 << 20) end", "memory limit exceeded"),
+        ("os.execute('touch /tmp/vrules-pwned')", "attempt to call a nil value (field 'execute')"),
+        ("io.open('/etc/passwd')", "undefined global 'io'"),
+        ("load(string.dump(function() end))", "attempt to call a nil value (field 'dump')"),
+        ("local f = load('\\27Lua\\84\\0') assert(f)", "assertion failed"),
+        ("debug.getregistry()", "undefined global 'debug'"),
+        ("require '/etc/passwd'", "invalid module name"),
+        ("x = 1", "attempt to assign to global 'x'"),
+        ("string.rep = nil", "read-only library 'string'"),
+        ("getmetatable('').__index = {}", "attempt to index a boolean value"),
+        ("rawset(_G, 'x', 1)", "cannot modify a read-only table"),
+        ("setmetatable(dns, {})", "cannot change the metatable of a read-only table"),
+        ("setmetatable({}, {__gc = function() end})", "__gc metamethods are not allowed"),
+        ("collectgarbage('stop')", "only supports \"count\""),
+        ("local co = coroutine.create(function() dns.lookup('host.test') end) coroutine.resume(co)", "undefined global 'coroutine'"),
+        ("error(setmetatable({}, {__tostring = function() error('nested') end}))", "error object is a table value"),
+        ("error(setmetatable({}, {__tostring = function() while true do end end}))", "error object is a table value"),
+        ("error({})", "error object is a table value"),
+        ("error()", "nil"),
+        ("package.loadlib('x', 'y')", "undefined global 'package'"),
+        ("dofile('/etc/passwd')", "undefined global 'dofile'"),
+        ("loadfile('/etc/passwd')", "undefined global 'loadfile'"),
+    ])
+    func hostile(body: String, message: String) async throws {
+        let harness = try Harness("""
+        return {
+          connect = { rule("hostile", function(ctx) \(body) end) },
+          helo = { rule("good", function(ctx) if dns.iprev(ctx.client.ip).status == "pass" then return accept() end end) },
+        }
+        """, limits: Self.limits)
+        let result = await harness.run(.connect)
+        #expect(result.verdict.description == "defer 451 4.3.0 Local error in processing, try again later")
+        #expect(result.decidedBy == "hostile")
+        #expect(result.failure?.contains(message) == true, "\(result.failure ?? "no failure")")
+        let next = await harness.run(.helo)
+        #expect(next.verdict.kind == .accept, "\(next.failure ?? "")")
+        let again = await harness.run(.connect)
+        #expect(again.verdict.reply == .localError)
+    }
+
+    @Test("the stage deadline bounds a rule that waits on DNS")
+    func deadlineDuringDNS() async throws {
+        let harness = try Harness(script(.connect, "dns.lookup('slow.test') return accept()"),
+                                  limits: RuleLimits(stageTimeout: 0.2))
+        harness.resolver.setFault(.delay(.seconds(5)), for: "slow.test")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let result = await harness.run(.connect)
+        #expect(clock.now - started < .seconds(3))
+        #expect(result.verdict.kind == .defer_)
+        #expect(result.failure?.contains("stage deadline exceeded") == true)
+    }
+
+    @Test("the stage deadline bounds a busy rule")
+    func deadlineCPU() async throws {
+        let harness = try Harness(script(.connect, "local x = 0 while true do x = x + 1 end"),
+                                  limits: RuleLimits(instructionsPerStage: .max, stageTimeout: 0.2))
+        let result = await harness.run(.connect)
+        #expect(result.verdict.reply == .localError)
+        #expect(result.failure?.contains("stage deadline exceeded") == true)
+    }
+}
