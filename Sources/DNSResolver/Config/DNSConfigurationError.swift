@@ -49,7 +49,7 @@ enum Spelling {
     static func nearest(to word: String, in candidates: [String], always: Bool = false) -> String? {
         let lowered = word.lowercased()
         // A truncated or over-long key ("cache" for "cache_size") is a typo even when far in edits.
-        if lowered.count >= 3, let stem = candidates.first(where: { $0.hasPrefix(lowered) || lowered.hasPrefix($0) }) {
+        if lowered.count >= 3, let stem = candidates.first(where: { $0.lowercased().hasPrefix(lowered) || lowered.hasPrefix($0.lowercased()) }) {
             return stem
         }
         guard let best = candidates.min(by: { Self.distance(word, $0) < Self.distance(word, $1) }) else { return nil }

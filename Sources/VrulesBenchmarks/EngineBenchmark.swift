@@ -1,0 +1,106 @@
+import DNS
+import Foundation
+import Lua
+import Rules
+
+/// The engine benchmark: a full transaction (connect, helo, mail, one rcpt) through the
+/// shipped default policy on warm zone data, beside the same logic in plain Lua over a
+/// table of answers, in the same process. Prints transactions/s and µs per transaction.
+@main
+struct EngineBenchmark {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        let root = arguments.count > 1 ? arguments[1] : "."
+        let transactions = arguments.count > 2 ? Int(arguments[2]) ?? 100_000 : 100_000
+        let records = try ZoneFile.load(path: root + "/examples/example.zone")
+        let engine = try RuleEngine(scriptPath: root + "/rules/main.lua", resolvers: SingleResolver(ZoneResolver(records: records)))
+        let session = SimulatedSession(
+            base: SessionInfo(clientIP: "192.0.2.10", clientPort: 40000, serverName: "mx.vrules.test",
+                              helo: "mail.good.example", mailFrom: MailAddress("alice@good.example")),
+            recipients: [MailAddress("bob@implicit.example")])
+
+        // Sanity: the benchmarked session must be the accepted one, through all four stages.
+        let check = await engine.simulate(session)
+        guard check.stoppedAt == nil, check.acceptedRecipients.count == 1,
+              check.steps.allSatisfy({ $0.result.failure == nil }) else {
+            fatalError("benchmark session was not accepted: \(check.steps.map { $0.result.verdict })")
+        }
+        for _ in 0..<2_000 { _ = await engine.simulate(session) }
+
+        let engineRun = try await Self.measure(transactions) { _ = await engine.simulate(session) }
+        let plainRun = try Self.plainLua(records: records, source: try Self.plainSource(root: root), transactions: transactions)
+
+        print("vrules engine benchmark: \(transactions) transactions (connect, helo, mail, 1 rcpt), default policy, warm zone data, 1 core")
+        print(String(format: "  %-34@ %10.0f tx/s  %6.2f µs/tx (CPU %6.2f µs/tx)", "vrules engine (sandbox, coroutines)" as NSString,
+                     engineRun.perSecond, engineRun.microsPerItem, engineRun.cpuMicrosPerItem))
+        print(String(format: "  %-34@ %10.0f tx/s  %6.2f µs/tx (CPU %6.2f µs/tx)", "plain Lua, table of answers" as NSString,
+                     plainRun.perSecond, plainRun.microsPerItem, plainRun.cpuMicrosPerItem))
+        print(String(format: "  engine / plain Lua: %.2f× (target ≤ 2×); engine CPU per transaction target ≤ 10 µs",
+                     engineRun.cpuMicrosPerItem / plainRun.cpuMicrosPerItem))
+    }
+
+    struct Measurement {
+        var items: Int
+        var wallSeconds: Double
+        var cpuSeconds: Double
+        var perSecond: Double { Double(self.items) / self.wallSeconds }
+        var microsPerItem: Double { self.wallSeconds * 1e6 / Double(self.items) }
+        var cpuMicrosPerItem: Double { self.cpuSeconds * 1e6 / Double(self.items) }
+    }
+
+    static func cpuTime() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    static func wallTime() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    static func measure(_ count: Int, _ body: () async throws -> Void) async throws -> Measurement {
+        let wall = Self.wallTime()
+        let cpu = Self.cpuTime()
+        for _ in 0..<count { try await body() }
+        return Measurement(items: count, wallSeconds: Self.wallTime() - wall, cpuSeconds: Self.cpuTime() - cpu)
+    }
+
+    static func plainSource(root: String) throws -> String {
+        try String(contentsOfFile: root + "/Sources/VrulesBenchmarks/plain_policy.lua", encoding: .utf8)
+    }
+
+    /// Builds `answers["name/TYPE"] = { ... }` from the zone and runs the plain script.
+    static func plainLua(records: [DNSRecord], source: String, transactions: Int) throws -> Measurement {
+        let lua = LuaState(memoryLimit: 0)
+        guard case .success = lua.load(source: source, chunkName: "@plain_policy.lua") else { fatalError("plain_policy.lua does not load") }
+        lua.newTable()
+        let answers = lua.top()
+        var grouped: [String: [DNSRecord]] = [:]
+        for record in records { grouped["\(record.name)/\(record.type)", default: []].append(record) }
+        for (key, list) in grouped {
+            lua.newTable()
+            for (index, record) in list.enumerated() {
+                switch record.data {
+                case .a(let ip), .aaaa(let ip): lua.pushString(ip.description)
+                case .ptr(let name), .cname(let name), .ns(let name): lua.pushString(name)
+                case .mx(let preference, let exchange):
+                    lua.newTable()
+                    lua.pushInteger(Int(preference)); lua.setField("preference", table: -2)
+                    lua.pushString(exchange); lua.setField("exchange", table: -2)
+                default: lua.pushBoolean(true)
+                }
+                lua.setIndex(index + 1, table: -2)
+            }
+            lua.setField(key, table: answers)
+        }
+        lua.pushInteger(transactions)
+        let wall = Self.wallTime()
+        let cpu = Self.cpuTime()
+        if case .failure(let error) = lua.protectedCall(arguments: 2, results: 1) { fatalError("plain Lua failed: \(error)") }
+        let measurement = Measurement(items: transactions, wallSeconds: Self.wallTime() - wall, cpuSeconds: Self.cpuTime() - cpu)
+        guard lua.integer(at: -1) == transactions else { fatalError("plain Lua accepted \(lua.integer(at: -1) ?? -1) of \(transactions)") }
+        return measurement
+    }
+}

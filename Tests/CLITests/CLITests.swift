@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+
+/// Runs the built `vrules` binary, from the package root.
+struct CLI {
+    static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        fatalError("package root not found")
+    }()
+
+    static let binary: URL = {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("vrules")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return packageRoot.appendingPathComponent(".build/debug/vrules")
+    }()
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], in directory: URL = packageRoot) throws -> Output {
+        let process = Process()
+        process.executableURL = self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+@Suite("vrules run")
+struct RunCommandTests {
+    let zone = ["--zone", "examples/example.zone"]
+
+    @Test("a good sender is accepted through every stage")
+    func accepted() throws {
+        let output = try CLI.run(["run"] + self.zone + ["--client-ip", "192.0.2.10", "--helo", "mail.good.example",
+                                                        "--mail-from", "alice@good.example", "--rcpt", "bob@implicit.example"])
+        #expect(output.status == 0)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("connect: next 220 2.0.0 Service ready"))
+        #expect(lines.contains("rcpt: next 250 2.1.5 Recipient ok"))
+        #expect(lines.contains("  dns.iprev(192.0.2.10) -> pass mail.good.example"))
+        #expect(lines.contains("    query 10.2.0.192.in-addr.arpa/PTR: ok (1 records)"))
+        #expect(lines.last == "session completed")
+    }
+
+    @Test("reverse DNS failure is rejected with 550 5.7.25 and the session stops")
+    func rejected() throws {
+        let output = try CLI.run(["run"] + self.zone + ["--client-ip", "192.0.2.66", "--helo", "liar.example",
+                                                        "--mail-from", "m@good.example", "--rcpt", "b@implicit.example"])
+        #expect(output.status == 0)
+        #expect(output.stdout.contains("connect: reject 550 5.7.25 Reverse DNS validation failed\nsession ended at connect\n"))
+        #expect(!output.stdout.contains("== helo"))
+    }
+
+    @Test("a DNS timeout defers with 451 4.4.3; IPv6 clients work")
+    func deferred() throws {
+        let output = try CLI.run(["run"] + self.zone + ["--client-ip", "2001:db8::10", "--helo", "mail.good.example",
+                                                        "--mail-from", "alice@good.example", "--rcpt", "b@implicit.example",
+                                                        "--fault", "good.example=timeout"])
+        #expect(output.status == 0)
+        #expect(output.stdout.contains("connect: next 220"))
+        #expect(output.stdout.contains("mail: defer 451 4.4.3 Directory server failure, try again later"))
+        #expect(output.stdout.contains("    query good.example/MX: timeout"))
+    }
+
+    @Test("sender with Null MX, rcpt with Null MX, sender domain that does not exist")
+    func senderChecks() throws {
+        let base = ["run"] + self.zone + ["--client-ip", "192.0.2.10", "--helo", "mail.good.example"]
+        let nullMX = try CLI.run(base + ["--mail-from", "a@nullmx.example", "--rcpt", "b@good.example"])
+        #expect(nullMX.stdout.contains("mail: reject 550 5.7.27 Sender address has null MX"))
+        let none = try CLI.run(base + ["--mail-from", "a@nowhere.example", "--rcpt", "b@good.example"])
+        #expect(none.stdout.contains("mail: reject 550 5.4.4 Unable to route"))
+        let rcpt = try CLI.run(base + ["--mail-from", "a@good.example", "--rcpt", "b@nullmx.example", "--rcpt", "c@alias.example"])
+        #expect(rcpt.stdout.contains("rcpt: reject 556 5.1.10 Recipient address has null MX"))
+        #expect(rcpt.stdout.contains("rcpt: next 250 2.1.5"))
+        #expect(rcpt.stdout.contains("session completed"))
+        let helo = try CLI.run(["run"] + self.zone + ["--client-ip", "192.0.2.10", "--helo", "localhost"])
+        #expect(helo.stdout.contains("helo: reject 550 5.7.1"))
+        let loopback = try CLI.run(["run"] + self.zone + ["--client-ip", "127.0.0.1", "--helo", "x", "--mail-from", "a@nowhere.example"])
+        #expect(loopback.stdout.contains("connect: accept 220"))
+        #expect(loopback.stdout.contains("mail: accept 250"))
+    }
+
+    @Test("--json prints the report as JSON")
+    func json() throws {
+        let output = try CLI.run(["run", "--json"] + self.zone + ["--client-ip", "192.0.2.66"])
+        #expect(output.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+        let stages = try #require(object?["stages"] as? [[String: Any]])
+        #expect(stages.first?["verdict"] as? String == "reject")
+        #expect((stages.first?["reply"] as? [String: Any])?["enhanced"] as? String == "5.7.25")
+        #expect(object?["stopped_at"] as? String == "connect")
+    }
+
+    @Test("usage, zone and script errors exit with 2 and say what is wrong")
+    func errors() throws {
+        let badIP = try CLI.run(["run", "--client-ip", "not-an-ip"] + self.zone)
+        #expect(badIP.status == 2)
+        #expect(badIP.stderr.contains("--client-ip"))
+        let badFault = try CLI.run(["run", "--fault", "x=explode"] + self.zone)
+        #expect(badFault.status == 2)
+        #expect(badFault.stderr.contains("unknown fault 'explode'"))
+        let missing = try CLI.run(["run", "--rules", "does/not/exist.lua"] + self.zone)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("does/not/exist.lua"))
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "return { connect = { rule('x', function() return accept( end) } }".write(
+            to: directory.appendingPathComponent("broken.lua"), atomically: true, encoding: .utf8)
+        try "this is not a zone\n".write(to: directory.appendingPathComponent("bad.zone"), atomically: true, encoding: .utf8)
+        let broken = try CLI.run(["run", "--rules", directory.appendingPathComponent("broken.lua").path] + self.zone)
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains("broken.lua:1:"))
+        let badZone = try CLI.run(["run", "--zone", directory.appendingPathComponent("bad.zone").path])
+        #expect(badZone.status == 2)
+        #expect(badZone.stderr.contains("bad.zone:1:"))
+    }
+
+    @Test("the example sessions script shows accept, reject and defer")
+    func exampleSessions() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [CLI.packageRoot.appendingPathComponent("examples/sessions.sh").path, CLI.binary.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(text.contains("session completed"))
+        #expect(text.contains("connect: reject 550 5.7.25"))
+        #expect(text.contains("mail: defer 451 4.4.3"))
+    }
+}

@@ -1,0 +1,359 @@
+import DNS
+import Foundation
+import Testing
+@testable import DNSResolver
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A missing tool or a server that would not start. The message says what to install, so
+/// that a test needing a real server fails loudly instead of passing silently.
+struct RealServerError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Processes started by the tests, ended when the test process exits.
+private let startedProcesses = ProcessRegistry()
+
+private final class ProcessRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var processes: [Process] = []
+    private var registered = false
+
+    func add(_ process: Process) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.processes.append(process)
+        if !self.registered {
+            self.registered = true
+            atexit { startedProcesses.terminateAll() }
+        }
+    }
+
+    func terminateAll() {
+        self.lock.lock()
+        let processes = self.processes
+        self.processes = []
+        self.lock.unlock()
+        for process in processes where process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    func terminate(_ process: Process) {
+        self.lock.lock()
+        self.processes.removeAll { $0 === process }
+        self.lock.unlock()
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+enum RealServers {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/zones")
+
+    static func requireExecutable(_ path: String, package: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw RealServerError(description: "\(path) is missing: install the Debian package '\(package)' (apt-get install \(package))")
+        }
+    }
+
+    static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("vrules-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A loopback port free for both UDP and TCP at the time of asking.
+    static func freePort() throws -> UInt16 {
+        for _ in 0..<50 {
+            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(udp) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(udp, $0, length) == 0 && getsockname(udp, $0, &length) == 0 }
+            }
+            guard bound else { continue }
+            let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(tcp) }
+            let tcpBound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tcp, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            if tcpBound { return UInt16(bigEndian: address.sin_port) }
+        }
+        throw RealServerError(description: "no free loopback port")
+    }
+
+    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+    static func waitForTCP(port: UInt16, process: Process, log: URL, name: String) throws {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            guard process.isRunning else {
+                throw RealServerError(description: "\(name) exited: \(Self.tail(log))")
+            }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = port.bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            close(fd)
+            if connected { return }
+            usleep(50_000)
+        }
+        throw RealServerError(description: "\(name) did not start listening on port \(port): \(Self.tail(log))")
+    }
+
+    static func tail(_ log: URL) -> String {
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(8).joined(separator: " | ")
+    }
+
+    static func launch(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        startedProcesses.add(process)
+        return process
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let output = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw RealServerError(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(output)")
+        }
+        return output
+    }
+}
+
+/// Knot DNS serving zones from `Tests/Fixtures/zones` on a loopback port.
+final class KnotServer: @unchecked Sendable {
+    static let knotd = "/usr/sbin/knotd"
+    static let knotc = "/usr/sbin/knotc"
+
+    let port: UInt16
+    let directory: URL
+    let process: Process
+    var address: DNSServerAddress { DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: self.port) }
+    var configPath: String { self.directory.appendingPathComponent("knot.conf").path }
+
+    /// `zones` maps a zone apex to its file; those in `signing` are signed automatically.
+    init(zones: [(String, URL)], signing: Set<String> = [], directory: URL? = nil) throws {
+        try RealServers.requireExecutable(Self.knotd, package: "knot")
+        let directory = try directory ?? RealServers.temporaryDirectory("knot")
+        let port = try RealServers.freePort()
+        var config = """
+            server:
+                rundir: "\(directory.path)"
+                listen: 127.0.0.1@\(port)
+            database:
+                storage: "\(directory.path)"
+            control:
+                listen: "\(directory.path)/knot.sock"
+            template:
+              - id: default
+                storage: "\(directory.path)"
+                zonefile-sync: -1
+                zonefile-load: whole
+                journal-content: none
+            zone:
+
+            """
+        for (apex, file) in zones {
+            let copy = directory.appendingPathComponent("\(apex).zone")
+            if file.path != copy.path {
+                try? FileManager.default.removeItem(at: copy)
+                try FileManager.default.copyItem(at: file, to: copy)
+            }
+            config += "  - domain: \(apex)\n    file: \"\(copy.path)\"\n"
+            if signing.contains(apex) { config += "    dnssec-signing: on\n    journal-content: all\n" }
+        }
+        let configURL = directory.appendingPathComponent("knot.conf")
+        try config.write(to: configURL, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("knot.log")
+        self.process = try RealServers.launch(Self.knotd, ["-c", configURL.path], log: log)
+        self.port = port
+        self.directory = directory
+        try RealServers.waitForTCP(port: port, process: self.process, log: log, name: "knotd")
+    }
+
+    /// The zone's contents as Knot serves them (signed, for a signing zone), one record a line.
+    func readZone(_ apex: String) throws -> [String] {
+        try RealServers.requireExecutable(Self.knotc, package: "knot")
+        let output = try RealServers.run(Self.knotc, ["-c", self.configPath, "zone-read", apex])
+        return output.split(separator: "\n").map { line in
+            // "[zone.] owner ttl type rdata" → "owner ttl type rdata"
+            guard line.hasPrefix("["), let close = line.firstIndex(of: "]") else { return String(line) }
+            return String(line[line.index(after: close)...].drop { $0 == " " })
+        }
+    }
+
+    func stop() { startedProcesses.terminate(self.process) }
+}
+
+/// Unbound validating in front of Knot, with trust anchors for the signed test zones.
+final class UnboundServer: @unchecked Sendable {
+    static let unbound = "/usr/sbin/unbound"
+
+    let port: UInt16
+    let process: Process
+    var address: DNSServerAddress { DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: self.port) }
+
+    init(stubZones: [String], upstream: DNSServerAddress, trustAnchors: [String]) throws {
+        try RealServers.requireExecutable(Self.unbound, package: "unbound")
+        let directory = try RealServers.temporaryDirectory("unbound")
+        let port = try RealServers.freePort()
+        var config = """
+            server:
+                interface: 127.0.0.1
+                port: \(port)
+                do-daemonize: no
+                username: ""
+                chroot: ""
+                directory: "\(directory.path)"
+                pidfile: "\(directory.path)/unbound.pid"
+                use-syslog: no
+                logfile: ""
+                verbosity: 1
+                do-ip6: no
+                do-not-query-localhost: no
+                access-control: 127.0.0.0/8 allow
+                module-config: "validator iterator"
+                ede: yes
+                val-log-level: 2
+                qname-minimisation: no
+                local-zone: "test." nodefault
+
+            """
+        for anchor in trustAnchors { config += "    trust-anchor: \"\(anchor)\"\n" }
+        for zone in stubZones {
+            config += "stub-zone:\n    name: \"\(zone)\"\n    stub-addr: 127.0.0.1@\(upstream.port)\n"
+        }
+        let configURL = directory.appendingPathComponent("unbound.conf")
+        try config.write(to: configURL, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("unbound.log")
+        self.process = try RealServers.launch(Self.unbound, ["-d", "-c", configURL.path], log: log)
+        self.port = port
+        try RealServers.waitForTCP(port: port, process: self.process, log: log, name: "unbound")
+    }
+}
+
+/// The servers shared by every real-server test, started once per test process.
+actor SharedRealServers {
+    static let shared = SharedRealServers()
+
+    private var knot: Result<KnotServer, RealServerError>?
+    private var dnssec: Result<(KnotServer, UnboundServer), RealServerError>?
+
+    /// Knot serving the plain test zones.
+    func authoritative() throws -> KnotServer {
+        if let knot = self.knot { return try knot.get() }
+        let result = Result<KnotServer, RealServerError> { () throws(RealServerError) -> KnotServer in
+            do {
+                let zones = ["vrules.test", "2.0.192.in-addr.arpa", "0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"]
+                return try KnotServer(zones: zones.map { ($0, RealServers.fixtures.appendingPathComponent("\($0).zone")) })
+            } catch let error as RealServerError {
+                throw error
+            } catch {
+                throw RealServerError(description: "cannot start knotd: \(error)")
+            }
+        }
+        self.knot = result
+        return try result.get()
+    }
+
+    /// Unbound validating `signed.test` (good signatures) and `broken.test` (one RRSIG
+    /// corrupted) served by Knot.
+    ///
+    /// Knot signs both zones once; their signed contents are read back, one signature of
+    /// `www.broken.test` is corrupted, and a second Knot serves the result as pre-signed zones.
+    func validating() throws -> (knot: KnotServer, unbound: UnboundServer) {
+        if let dnssec = self.dnssec { return try dnssec.get() }
+        let result = Result<(KnotServer, UnboundServer), RealServerError> { () throws(RealServerError) -> (KnotServer, UnboundServer) in
+            do {
+                let zones = ["signed.test", "broken.test"]
+                let signer = try KnotServer(zones: zones.map { ($0, RealServers.fixtures.appendingPathComponent("\($0).zone")) },
+                                            signing: Set(zones))
+                defer { signer.stop() }
+                let directory = try RealServers.temporaryDirectory("knot-signed")
+                var anchors: [String] = []
+                var files: [(String, URL)] = []
+                for zone in zones {
+                    var lines = try Self.waitForSignedZone(signer, zone)
+                    anchors += lines.filter { $0.contains(" DNSKEY 257 ") }.map { Self.anchor(from: $0) }
+                    if zone == "broken.test" {
+                        guard let index = lines.firstIndex(where: { $0.hasPrefix("www.broken.test. ") && $0.contains(" RRSIG A ") }) else {
+                            throw RealServerError(description: "knotd did not sign www.broken.test")
+                        }
+                        lines[index] = Self.corruptSignature(lines[index])
+                    }
+                    let file = directory.appendingPathComponent("\(zone).zone")
+                    try ("$ORIGIN \(zone).\n" + lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+                    files.append((zone, file))
+                }
+                let knot = try KnotServer(zones: files, directory: directory)
+                let unbound = try UnboundServer(stubZones: zones, upstream: knot.address, trustAnchors: anchors)
+                return (knot, unbound)
+            } catch let error as RealServerError {
+                throw error
+            } catch {
+                throw RealServerError(description: "cannot start the DNSSEC servers: \(error)")
+            }
+        }
+        self.dnssec = result
+        return try result.get()
+    }
+
+    private static func waitForSignedZone(_ knot: KnotServer, _ zone: String) throws -> [String] {
+        for _ in 0..<100 {
+            let lines = try knot.readZone(zone)
+            if lines.contains(where: { $0.contains(" RRSIG A ") }) && lines.contains(where: { $0.contains(" DNSKEY 257 ") }) {
+                return lines
+            }
+            usleep(100_000)
+        }
+        throw RealServerError(description: "knotd did not sign \(zone) in time")
+    }
+
+    /// "signed.test. 300 DNSKEY 257 3 13 KEY" → "signed.test. DNSKEY 257 3 13 KEY"
+    private static func anchor(from line: String) -> String {
+        let fields = line.split(separator: " ")
+        return ([fields[0]] + fields[2...]).joined(separator: " ")
+    }
+
+    /// Changes one base64 character in the middle of the signature (the last field).
+    private static func corruptSignature(_ line: String) -> String {
+        var fields = line.split(separator: " ").map(String.init)
+        var signature = Array(fields[fields.count - 1])
+        let middle = signature.count / 2
+        signature[middle] = signature[middle] == "A" ? "B" : "A"
+        fields[fields.count - 1] = String(signature)
+        return fields.joined(separator: " ")
+    }
+}
