@@ -7,10 +7,10 @@ protocol PendingDNSCall: AnyObject {
     var argument: String { get }
     /// The questions still to be answered, or nil when the lookup is finished.
     var neededQuestions: [DNSQuestion]? { get }
-    func advanceImmediately(using resolver: any DNSResolving, trace: inout [TraceEvent])
-    func feed(_ results: [DNSQueryResult], trace: inout [TraceEvent])
+    func advanceImmediately(using resolver: any DNSResolving, trace: inout Trace)
+    func feed(_ results: [DNSQueryResult], trace: inout Trace)
     /// Pushes the call's results onto `thread`, or returns the DNS error to raise.
-    func pushResult(host: RuleHost, thread: LuaThreadHandle, trace: inout [TraceEvent]) -> Result<Int32, DNSError>
+    func pushResult(host: RuleHost, thread: LuaThreadHandle, trace: inout Trace) -> Result<Int32, DNSError>
 }
 
 typealias LuaThreadHandle = OpaquePointer
@@ -39,7 +39,7 @@ final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
         return nil
     }
 
-    func advanceImmediately(using resolver: any DNSResolving, trace: inout [TraceEvent]) {
+    func advanceImmediately(using resolver: any DNSResolving, trace: inout Trace) {
         while case .need(let questions) = self.step {
             var results: [DNSQueryResult] = []
             results.reserveCapacity(questions.count)
@@ -51,19 +51,19 @@ final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
         }
     }
 
-    func feed(_ results: [DNSQueryResult], trace: inout [TraceEvent]) {
+    func feed(_ results: [DNSQueryResult], trace: inout Trace) {
         guard case .need(let questions) = self.step else { return }
         for (question, result) in zip(questions, results) {
-            trace.append(Self.traceEvent(question, result))
+            trace.record(Self.traceEvent(question, result))
         }
         self.step = self.plan.resume(with: results)
     }
 
-    func pushResult(host: RuleHost, thread: LuaThreadHandle, trace: inout [TraceEvent]) -> Result<Int32, DNSError> {
+    func pushResult(host: RuleHost, thread: LuaThreadHandle, trace: inout Trace) -> Result<Int32, DNSError> {
         guard case .done(let output) = self.step else {
             preconditionFailure("DNS call pushed before it finished")
         }
-        trace.append(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output)))
+        trace.record(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output)))
         return self.push(host, thread, output)
     }
 

@@ -30,10 +30,11 @@ public actor RuleEngine {
 
     /// Loads the script at `scriptPath`; `require` reads modules from its directory.
     public init(scriptPath: String, resolvers: any DNSResolverSelecting, limits: RuleLimits = RuleLimits(),
-                logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
+                tracing: Bool = true, logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
         let directory = (scriptPath as NSString).deletingLastPathComponent
         self.host = RuleHost(limits: limits, rulesDirectory: directory.isEmpty ? "." : directory)
         self.host.logHandler = logHandler
+        self.host.tracing = tracing
         self.resolvers = resolvers
         self.scriptPath = scriptPath
         try self.host.load(path: scriptPath)
@@ -41,9 +42,11 @@ public actor RuleEngine {
 
     /// Loads a script given as text (tests, embedding); `path` names it in messages.
     public init(source: String, path: String, rulesDirectory: String = ".", resolvers: any DNSResolverSelecting,
-                limits: RuleLimits = RuleLimits(), logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
+                limits: RuleLimits = RuleLimits(), tracing: Bool = true,
+                logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
         self.host = RuleHost(limits: limits, rulesDirectory: rulesDirectory)
         self.host.logHandler = logHandler
+        self.host.tracing = tracing
         self.resolvers = resolvers
         self.scriptPath = path
         try self.host.load(source: source, path: path)
@@ -55,6 +58,11 @@ public actor RuleEngine {
     public func ruleNames(for stage: Stage) -> [String] { (self.host.entries[stage] ?? []).map(\.name) }
 
     public var memoryUsed: Int { self.host.lua.memoryUsed }
+
+    /// Runs `body` on the engine's actor: many evaluations without a hop between each.
+    public func withIsolation<T: Sendable>(_ body: (isolated RuleEngine) async throws -> T) async rethrows -> T {
+        try await body(self)
+    }
 
     public func beginTransaction(_ session: SessionInfo) -> RuleTransaction {
         let id = self.nextTransactionID
@@ -110,7 +118,7 @@ public actor RuleEngine {
                     let remaining = evaluation.budget.deadline - LuaBudget.now()
                     guard let answers = await Self.answers(to: questions, from: resolver, within: remaining) else {
                         reusable = false
-                        result.trace = evaluation.trace
+                        result.trace = evaluation.trace.events
                         result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
                         result.decidedBy = entry.name
                         result.failure = "stage deadline exceeded while waiting for \(call.function)(\(call.argument))"
@@ -140,7 +148,7 @@ public actor RuleEngine {
                     result.verdict = Verdict(kind: .defer_, reply: .localError)
                     result.failure = "\(entry.kind) '\(entry.name)': \(entry.locate(message))"
                 }
-                evaluation.trace.append(.rule(name: entry.name, kind: entry.kind, decision: "error"))
+                evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: "error"))
                 break
             }
             switch host.describeReturn(of: entry, thread: thread.0, results: count) {
@@ -148,9 +156,9 @@ public actor RuleEngine {
                 result.decidedBy = entry.name
                 result.verdict = Verdict(kind: .defer_, reply: .localError)
                 result.failure = "\(entry.kind) '\(entry.name)': \(error.message)"
-                evaluation.trace.append(.rule(name: entry.name, kind: entry.kind, decision: "error"))
+                evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: "error"))
             case .success(let verdict):
-                evaluation.trace.append(.rule(name: entry.name, kind: entry.kind, decision: verdict.description))
+                evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: verdict.description))
                 if verdict.kind != .next {
                     result.verdict = verdict
                     result.decidedBy = entry.name
@@ -158,7 +166,7 @@ public actor RuleEngine {
             }
             if result.verdict.kind != .next { break }
         }
-        result.trace = evaluation.trace
+        result.trace = evaluation.trace.events
         return result
     }
 

@@ -53,7 +53,7 @@ extension RuleHost {
             return self.nameArgument("dns.lookup", thread: thread).map { name in
                 DNSCall(function: "dns.lookup", argument: name,
                         plan: AddressLookup(name: name, strategy: resolver.ipStrategy),
-                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) \($0.addresses.map(\.description))" }) },
+                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.addresses.map(\.description).joined(separator: ", "))]" }) },
                         push: { host, thread, output in
                             output.map { result in
                                 host.pushStringArray(result.addresses.map(\.description), thread: thread)
@@ -65,7 +65,7 @@ extension RuleHost {
         case .dnsRlookup:
             return self.ipArgument("dns.rlookup", thread: thread).map { ip in
                 DNSCall(function: "dns.rlookup", argument: ip.description, plan: ReverseLookup(ip: ip),
-                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) \($0.names)" }) },
+                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.names.joined(separator: ", "))]" }) },
                         push: { host, thread, output in
                             output.map { result in
                                 host.pushStringArray(result.names, thread: thread)
@@ -78,7 +78,7 @@ extension RuleHost {
             return self.nameArgument("dns.locate_mx", thread: thread).map { domain in
                 DNSCall(function: "dns.locate_mx", argument: domain, plan: MXLocation(domain: domain),
                         summarize: { Self.summary($0.map { route in
-                            "\(route.kind.rawValue) \(route.hosts.map { "\($0.preference) \($0.host.isEmpty ? "." : $0.host)" })"
+                            "\(route.kind.rawValue) [\(route.hosts.map { "\($0.preference) \($0.host.isEmpty ? "." : $0.host)" }.joined(separator: ", "))]"
                         }) },
                         push: { host, thread, output in
                             output.map { route in

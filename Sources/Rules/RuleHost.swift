@@ -32,10 +32,11 @@ final class Evaluation {
     let resolver: any DNSResolving
     let stage: Stage
     var currentRule: String?
-    var trace: [TraceEvent] = []
+    var trace: Trace
     var pending: (any PendingDNSCall)?
 
-    init(id: Int64, budget: LuaBudget, resolver: any DNSResolving, stage: Stage) {
+    init(id: Int64, budget: LuaBudget, resolver: any DNSResolving, stage: Stage, tracing: Bool) {
+        self.trace = Trace(enabled: tracing)
         self.id = id
         self.budget = budget
         self.resolver = resolver
@@ -57,6 +58,7 @@ final class RuleHost: LuaHostDispatching {
     let lua: LuaState
     let limits: RuleLimits
     let rulesDirectory: String
+    var tracing = true
     var logHandler: (@Sendable (RuleLogRecord) -> Void)?
 
     private var environmentReference: Int32 = 0
@@ -276,7 +278,7 @@ final class RuleHost: LuaHostDispatching {
         let id = self.nextEvaluationID
         self.nextEvaluationID += 1
         let budget = LuaBudget(instructions: self.limits.instructionsPerStage, seconds: self.limits.stageTimeout, evaluationID: id)
-        let evaluation = Evaluation(id: id, budget: budget, resolver: resolver, stage: stage)
+        let evaluation = Evaluation(id: id, budget: budget, resolver: resolver, stage: stage, tracing: self.tracing)
         self.evaluations[id] = evaluation
         return evaluation
     }
@@ -386,7 +388,7 @@ final class RuleHost: LuaHostDispatching {
         case .log:
             let level = self.lua.string(at: 1, thread) ?? "info"
             let message = self.lua.string(at: 2, thread) ?? ""
-            evaluation?.trace.append(.log(level: level, rule: evaluation?.currentRule, message: message))
+            evaluation?.trace.record(.log(level: level, rule: evaluation?.currentRule, message: message))
             self.logHandler?(RuleLogRecord(level: level, message: message, rule: evaluation?.currentRule,
                                            stage: evaluation?.stage))
             return .values(0)

@@ -477,3 +477,53 @@ struct ValidationTests {
         }
     }
 }
+
+@Suite("ip_strategy through the network resolver")
+struct IPStrategyTests {
+    /// A answers SERVFAIL, AAAA answers: the "then" strategies still find the IPv6 address.
+    static let v4Fails: DNSServerScript = { query, _ in
+        let question = query.questions[0]
+        if question.type == .a { return [.send(ScriptedDNSServer.reply(to: query, rcode: .servFail))] }
+        return [.send(ScriptedDNSServer.reply(to: query, answers: [
+            DNSResourceRecord(name: question.name, ttl: 60, data: .aaaa(IPAddress("2001:db8::1")!)),
+        ]))]
+    }
+
+    @Test("every strategy, with the IPv4 family failing", arguments: IPStrategy.allCases)
+    func familyFailure(strategy: IPStrategy) async throws {
+        try await withServers([Self.v4Fails]) { servers in
+            var opts = options()
+            opts.ipStrategy = strategy
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: opts)
+            #expect(resolver.ipStrategy == strategy)
+            let result = await resolver.run(AddressLookup(name: "mail.example.com", strategy: resolver.ipStrategy))
+            switch strategy {
+            case .ipv4Only:
+                guard case .failure(let error) = result else { Issue.record("expected a failure, got \(result)"); return }
+                #expect(error.kind == .servfail)
+            default:
+                let found = try result.get()
+                #expect(found.addresses.map(\.description) == ["2001:db8::1"])
+            }
+            let asked = Set(servers[0].queries.map(\.question.type))
+            switch strategy {
+            case .ipv4Only: #expect(asked == [.a])
+            case .ipv6Only, .ipv6ThenIpv4: #expect(asked == [.aaaa])
+            default: #expect(asked == [.a, .aaaa])
+            }
+        }
+    }
+}
+
+@Suite("Real-server harness")
+struct HarnessTests {
+    @Test("a missing server binary fails with the Debian package to install")
+    func missingBinary() {
+        do {
+            try RealServers.requireExecutable("/nonexistent/knotd", package: "knot")
+            Issue.record("a missing binary was accepted")
+        } catch {
+            #expect("\(error)".contains("apt-get install knot"))
+        }
+    }
+}

@@ -49,12 +49,22 @@ public struct DNSConfiguration: Hashable, Sendable {
 
     // MARK: - Entry points
 
-    /// Reads the file at `path`. A missing file is an error here; the CLI decides itself
-    /// whether a missing default file means `type = "system"`.
-    public static func load(path: String, resolvConfPath: String = "/etc/resolv.conf") throws(DNSConfigurationError) -> DNSConfiguration {
+    /// What `load` does when the file does not exist.
+    public enum MissingFile: Sendable {
+        /// Fail with "no such file" (an explicit `--config FILE`).
+        case error
+        /// Behave as an empty file: `type = "system"` with default options (the default
+        /// `vrules.toml` when there is none).
+        case systemDefaults
+    }
+
+    /// Reads the file at `path`.
+    public static func load(path: String, ifMissing: MissingFile = .error,
+                            resolvConfPath: String = "/etc/resolv.conf") throws(DNSConfigurationError) -> DNSConfiguration {
         let text: String
         do {
             guard let read = try readTextFile(path) else {
+                if ifMissing == .systemDefaults { return try Self.parse(text: "", file: path, resolvConfPath: resolvConfPath) }
                 throw DNSConfigurationError(file: path, keyPath: "", message: "no such file")
             }
             text = read

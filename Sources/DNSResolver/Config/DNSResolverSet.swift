@@ -26,11 +26,12 @@ public final class DNSResolverSet: DNSResolverSelecting {
     }
 
     /// Reads `path` (see `DNSConfiguration.load`) and builds the resolvers.
-    public static func load(path: String, resolvConfPath: String = "/etc/resolv.conf",
+    public static func load(path: String, ifMissing: DNSConfiguration.MissingFile = .error,
+                            resolvConfPath: String = "/etc/resolv.conf",
                             eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
         throws(DNSConfigurationError) -> DNSResolverSet
     {
-        DNSResolverSet(configuration: try DNSConfiguration.load(path: path, resolvConfPath: resolvConfPath),
+        DNSResolverSet(configuration: try DNSConfiguration.load(path: path, ifMissing: ifMissing, resolvConfPath: resolvConfPath),
                        eventLoopGroup: eventLoopGroup)
     }
 

@@ -44,11 +44,13 @@ public final class DNSNetworkResolver: DNSResolving {
     public var rotatesRecords: Bool { self.options.rotate }
 
     public func immediateResult(for question: DNSQuestion) -> DNSQueryResult? {
+        let question = Self.lowercased(question)
         guard let answer = self.cache.lookup(question) else { return nil }
         return .success(self.rotated(answer))
     }
 
     public func resolve(_ question: DNSQuestion) async -> DNSQueryResult {
+        let question = Self.lowercased(question)
         if let answer = self.cache.lookup(question) { return .success(self.rotated(answer)) }
         let task = self.inFlight.withLockedValue { running -> Task<DNSQueryResult, Never> in
             if let task = running[question] { return task }
@@ -61,6 +63,14 @@ public final class DNSNetworkResolver: DNSResolving {
             return task
         }
         return await task.value.map { self.rotated($0) }
+    }
+
+    /// Names should arrive normalised; a name in mixed case is still matched against the
+    /// lower-cased names of replies and the cache rather than silently never matching.
+    @inline(__always)
+    static func lowercased(_ question: DNSQuestion) -> DNSQuestion {
+        guard question.name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return question }
+        return DNSQuestion(name: question.name.lowercased(), type: question.type)
     }
 
     /// Rotates multi-record answers by one more position on every lookup when `rotate` is on.

@@ -1,0 +1,301 @@
+import ArgumentParser
+import DNS
+import DNSResolver
+import Foundation
+
+/// `vrules dns lookup|rlookup|mx|iprev|query`: ask the configured network resolver from the
+/// shell, with the same semantics as the rule API (`dns.lookup`, `dns.rlookup`,
+/// `dns.locate_mx`, `dns.iprev`, `dns.query`), printing every query made on the way: its
+/// outcome, records with TTLs, the server that answered and the time taken.
+struct DNSCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dns",
+        abstract: "Ask the configured resolver, with vrules' own DNS semantics.",
+        subcommands: [Lookup.self, ReverseLookupCommand.self, MXCommand.self, IprevCommand.self, QueryCommand.self]
+    )
+
+    struct Options: ParsableArguments {
+        @Option(help: "The configuration file (default: vrules.toml; when that file is missing, the system resolver).")
+        var config: String?
+
+        @Option(help: "Use the resolver of this virtual domain ([server.virtual.\"<domain>\".dns], walking up parents).")
+        var domain: String?
+
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+
+        func makeResolver() throws -> DNSNetworkResolver {
+            let path = self.config ?? "vrules.toml"
+            do {
+                let set = try DNSResolverSet.load(path: path, ifMissing: self.config == nil ? .systemDefaults : .error)
+                return set.networkResolver(forDomain: self.domain)
+            } catch {
+                throw UsageFailure.exit(error.description)
+            }
+        }
+    }
+
+    struct Lookup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "lookup", abstract: "Addresses of a name, ordered by ip_strategy (dns.lookup).")
+        @OptionGroup var options: Options
+        @Argument(help: "The name to look up.") var name: String
+
+        func run() async throws {
+            let name = try DNSCommand.normalize(self.name)
+            try await DNSCommand.execute("lookup", subject: name, options: self.options) { resolver in
+                let result = await resolver.run(AddressLookup(name: name, strategy: resolver.ipStrategy))
+                return DNSCommand.report(result) { found in
+                    (found.outcome.rawValue, found.addresses.map(\.description), ["addresses": found.addresses.map(\.description)])
+                }
+            }
+        }
+    }
+
+    struct ReverseLookupCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rlookup", abstract: "PTR names of an IP address (dns.rlookup).")
+        @OptionGroup var options: Options
+        @Argument(help: "An IPv4 or IPv6 address.") var ip: String
+
+        func run() async throws {
+            let ip = try DNSCommand.address(self.ip)
+            try await DNSCommand.execute("rlookup", subject: ip.description, options: self.options) { resolver in
+                let result = await resolver.run(ReverseLookup(ip: ip))
+                return DNSCommand.report(result) { found in
+                    (found.outcome.rawValue, found.names, ["names": found.names])
+                }
+            }
+        }
+    }
+
+    struct MXCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mx", abstract: "Where mail for a domain goes, RFC 5321 §5.1 and Null MX (dns.locate_mx).")
+        @OptionGroup var options: Options
+        @Argument(help: "The mail domain.") var domain: String
+
+        func run() async throws {
+            let domain = try DNSCommand.normalize(self.domain)
+            try await DNSCommand.execute("mx", subject: domain, options: self.options) { resolver in
+                let result = await resolver.run(MXLocation(domain: domain))
+                return DNSCommand.report(result) { route in
+                    let hosts = route.hosts.map { ["host": $0.host, "preference": Int($0.preference)] as [String: Any] }
+                    return (route.kind.rawValue, route.hosts.map { "\($0.preference) \($0.host)" }, ["kind": route.kind.rawValue, "hosts": hosts])
+                }
+            }
+        }
+    }
+
+    struct IprevCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "iprev", abstract: "Forward-confirmed reverse DNS, RFC 8601 iprev (dns.iprev).")
+        @OptionGroup var options: Options
+        @Argument(help: "An IPv4 or IPv6 address.") var ip: String
+
+        func run() async throws {
+            let ip = try DNSCommand.address(self.ip)
+            try await DNSCommand.execute("iprev", subject: ip.description, options: self.options) { resolver in
+                let result = await resolver.run(IprevCheck(ip: ip))
+                var fields: [String: Any] = ["status": result.status.rawValue]
+                if let name = result.name { fields["name"] = name }
+                let failed = result.status == .temperror
+                return Report(summary: result.status.rawValue, lines: result.name.map { [$0] } ?? [], fields: fields, failed: failed)
+            }
+        }
+    }
+
+    struct QueryCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "query", abstract: "The records of one type, with the CNAME chain (dns.query).")
+        @OptionGroup var options: Options
+        @Argument(help: "The name to query.") var name: String
+        @Argument(help: "The record type (A, AAAA, MX, PTR, TXT, CNAME, NS, SOA, SRV or TYPEnn).") var type: String = "A"
+
+        func run() async throws {
+            let name = try DNSCommand.normalize(self.name)
+            guard let type = DNSRecordType(name: self.type) else {
+                throw UsageFailure.exit("unknown record type '\(self.type)'")
+            }
+            try await DNSCommand.execute("query", subject: "\(name) \(type)", options: self.options) { resolver in
+                let result = await resolver.run(RecordQuery(name: name, type: type))
+                return DNSCommand.report(result) { answer in
+                    let lines = (answer.chain + answer.records).map(DNSCommand.presentation)
+                    return (answer.outcome.rawValue, lines, ["outcome": answer.outcome.rawValue, "secure": answer.secure])
+                }
+            }
+        }
+    }
+
+    // MARK: - Running and printing
+
+    /// What one command found, for text and JSON output.
+    struct Report {
+        var summary: String
+        var lines: [String]
+        var fields: [String: Any]
+        var failed: Bool
+    }
+
+    static func report<Value>(_ result: Result<Value, DNSError>,
+                              _ describe: (Value) -> (String, [String], [String: Any])) -> Report {
+        switch result {
+        case .success(let value):
+            let (summary, lines, fields) = describe(value)
+            return Report(summary: summary, lines: lines, fields: fields, failed: false)
+        case .failure(let error):
+            var fields: [String: Any] = ["error": error.kind.rawValue, "name": error.name, "type": error.type.description]
+            if let detail = error.detail { fields["detail"] = detail }
+            return Report(summary: "error \(error.kind.rawValue)", lines: [error.description], fields: fields, failed: true)
+        }
+    }
+
+    static func execute(_ command: String, subject: String, options: Options,
+                        _ body: (TranscriptResolver) async -> Report) async throws {
+        let network = try options.makeResolver()
+        let resolver = TranscriptResolver(network)
+        let started = DispatchTime.now()
+        let report = await body(resolver)
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+        let transcript = resolver.transcript
+        if options.json {
+            var object: [String: Any] = ["command": command, "subject": subject, "result": report.fields,
+                                         "milliseconds": elapsed, "queries": transcript.map(Self.json)]
+            object["servers"] = network.servers.map(\.description)
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(";; \(command) \(subject) (ip_strategy \(network.ipStrategy.rawValue); servers \(network.servers.map(\.description).joined(separator: " ")))")
+            for entry in transcript { print(Self.text(entry)) }
+            print("\(command): \(report.summary)")
+            for line in report.lines { print("  \(line)") }
+            print(String(format: ";; %.1f ms", elapsed))
+        }
+        if report.failed { throw ExitCode(1) }
+    }
+
+    static func text(_ entry: TranscriptResolver.Entry) -> String {
+        let timing = entry.fromCache ? "cache" : String(format: "%.1f ms", entry.milliseconds)
+        switch entry.result {
+        case .success(let answer):
+            var lines = ["\(entry.question)  \(answer.outcome.rawValue)\(answer.secure ? " secure" : "")  from \(answer.server ?? "?")  \(timing)"]
+            lines += (answer.chain + answer.records).map { "    " + Self.presentation($0) }
+            return lines.joined(separator: "\n")
+        case .failure(let error):
+            return "\(entry.question)  error \(error.kind.rawValue)  \(timing)\n    \(error.description)"
+        }
+    }
+
+    static func json(_ entry: TranscriptResolver.Entry) -> [String: Any] {
+        var object: [String: Any] = ["name": entry.question.name, "type": entry.question.type.description,
+                                     "milliseconds": entry.milliseconds, "cache": entry.fromCache]
+        switch entry.result {
+        case .success(let answer):
+            object["outcome"] = answer.outcome.rawValue
+            object["secure"] = answer.secure
+            object["server"] = answer.server ?? NSNull()
+            object["records"] = answer.records.map(Self.jsonRecord)
+            object["chain"] = answer.chain.map(Self.jsonRecord)
+        case .failure(let error):
+            object["error"] = error.kind.rawValue
+            object["detail"] = error.detail ?? NSNull()
+        }
+        return object
+    }
+
+    static func jsonRecord(_ record: DNSRecord) -> [String: Any] {
+        ["name": record.name, "ttl": Int(record.ttl), "type": record.type.description, "data": Self.rdata(record.data)]
+    }
+
+    /// One record in zone-file presentation form.
+    static func presentation(_ record: DNSRecord) -> String {
+        "\(Self.fqdn(record.name)) \(record.ttl) IN \(record.type) \(Self.rdata(record.data))"
+    }
+
+    static func fqdn(_ name: String) -> String { name.isEmpty ? "." : name + "." }
+
+    static func rdata(_ data: DNSRecordData) -> String {
+        switch data {
+        case .a(let ip), .aaaa(let ip): return ip.description
+        case .ns(let name), .cname(let name), .ptr(let name): return Self.fqdn(name)
+        case .mx(let preference, let exchange): return "\(preference) \(Self.fqdn(exchange))"
+        case .txt(let strings): return strings.map(Self.quoted).joined(separator: " ")
+        case .soa(let soa):
+            return "\(Self.fqdn(soa.mname)) \(Self.fqdn(soa.rname)) \(soa.serial) \(soa.refresh) \(soa.retry) \(soa.expire) \(soa.minimum)"
+        case .srv(let priority, let weight, let port, let target): return "\(priority) \(weight) \(port) \(Self.fqdn(target))"
+        case .unknown(_, let bytes):
+            return "\\# \(bytes.count) " + bytes.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    static func quoted(_ bytes: [UInt8]) -> String {
+        var text = "\""
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): text += "\\" + String(UnicodeScalar(byte))
+            case 0x20...0x7E: text += String(UnicodeScalar(byte))
+            default: text += String(format: "\\%03d", byte)
+            }
+        }
+        return text + "\""
+    }
+
+    static func normalize(_ name: String) throws -> String {
+        do {
+            return try DNSName.normalize(name)
+        } catch {
+            throw UsageFailure.exit(error.description)
+        }
+    }
+
+    static func address(_ text: String) throws -> IPAddress {
+        guard let ip = IPAddress(text) else { throw UsageFailure.exit("'\(text)' is not an IPv4 or IPv6 address") }
+        return ip
+    }
+}
+
+/// Forwards to the network resolver and keeps every question with its result and timing,
+/// so that the command can show each query a lookup made.
+final class TranscriptResolver: DNSResolving, @unchecked Sendable {
+    struct Entry {
+        var question: DNSQuestion
+        var result: DNSQueryResult
+        var milliseconds: Double
+        var fromCache: Bool
+    }
+
+    private let base: DNSNetworkResolver
+    private let lock = NSLock()
+    private var entries: [Entry] = []
+
+    init(_ base: DNSNetworkResolver) { self.base = base }
+
+    var transcript: [Entry] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.entries
+    }
+
+    var ipStrategy: IPStrategy { self.base.ipStrategy }
+    var rotatesRecords: Bool { self.base.rotatesRecords }
+
+    func immediateResult(for question: DNSQuestion) -> DNSQueryResult? {
+        guard let result = self.base.immediateResult(for: question) else { return nil }
+        self.append(Entry(question: question, result: result, milliseconds: 0, fromCache: true))
+        return result
+    }
+
+    func resolve(_ question: DNSQuestion) async -> DNSQueryResult {
+        let started = DispatchTime.now()
+        let result = await self.base.resolve(question)
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+        self.append(Entry(question: question, result: result, milliseconds: elapsed, fromCache: false))
+        return result
+    }
+
+    private func append(_ entry: Entry) {
+        self.lock.lock()
+        self.entries.append(entry)
+        self.lock.unlock()
+    }
+}
