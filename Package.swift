@@ -31,10 +31,11 @@ let package = Package(
             ]
         ),
         .target(name: "Rules", dependencies: ["Lua", "DNS", "CLuaShim", "CLua"]),
+        .target(name: "Lint", dependencies: ["Rules", "Lua", "DNS", "DNSResolver", "CLuaShim", "CLua"]),
         .executableTarget(
             name: "vrules",
             dependencies: [
-                "Rules", "DNS", "DNSResolver",
+                "Rules", "DNS", "DNSResolver", "Lint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,6 +44,7 @@ let package = Package(
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "DNS"]),
         .testTarget(name: "DNSResolverTests", dependencies: ["DNSResolver", "DNS"]),
+        .testTarget(name: "LintTests", dependencies: ["Lint", "Rules"]),
         .testTarget(name: "CLITests", dependencies: ["vrules"]),
     ],
     swiftLanguageModes: [.v5]

@@ -287,9 +287,9 @@ local string_lib = copy(string, { "byte", "char", "find", "format", "gmatch", "g
   "rep", "reverse", "sub", "upper", "pack", "packsize", "unpack" })
 G.string = readonly(string_lib, "library 'string'")
 G.table = readonly(copy(table, { "concat", "insert", "move", "pack", "remove", "sort", "unpack" }), "library 'table'")
-local math_lib = {}
-for k, v in pairs(math) do math_lib[k] = v end
-G.math = readonly(math_lib, "library 'math'")
+G.math = readonly(copy(math, { "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max",
+  "maxinteger", "min", "mininteger", "modf", "pi", "rad", "random", "randomseed", "sin", "sqrt", "tan", "tointeger",
+  "type", "ult", "acos", "asin", "atan" }), "library 'math'")
 G.utf8 = readonly(copy(utf8, { "char", "charpattern", "codes", "codepoint", "len", "offset" }), "library 'utf8'")
 G.os = readonly(copy(os, { "time", "clock", "date" }), "library 'os'")
 -- The shared string metatable would let one transaction change string methods for all.
@@ -343,6 +343,7 @@ protected[ENV] = true
 
 return {
   env = ENV,
+  globals = G,
   compile = compile,
   describe = describe,
   readonly = readonly,

@@ -57,6 +57,9 @@ public actor RuleEngine {
 
     public func ruleNames(for stage: Stage) -> [String] { (self.host.entries[stage] ?? []).map(\.name) }
 
+    /// Every global the sandbox binds, with the member names of tables.
+    public func boundGlobals() -> [String: Set<String>] { self.host.boundGlobals() }
+
     public var memoryUsed: Int { self.host.lua.memoryUsed }
 
     /// Runs `body` on the engine's actor: many evaluations without a hop between each.

@@ -67,6 +67,7 @@ final class RuleHost: LuaHostDispatching {
     private var readonlyReference: Int32 = 0
     private var dnsErrorMetatableReference: Int32 = 0
     private var stateReference: Int32 = 0
+    private var globalsReference: Int32 = 0
 
     private(set) var entries: [Stage: [RuleEntry]] = [:]
     private var evaluations: [Int64: Evaluation] = [:]
@@ -113,6 +114,7 @@ final class RuleHost: LuaHostDispatching {
         self.describeReference = reference("describe")
         self.readonlyReference = reference("readonly")
         self.dnsErrorMetatableReference = reference("dns_error_mt")
+        self.globalsReference = reference("globals")
         lua.pop()
     }
 
@@ -121,6 +123,35 @@ final class RuleHost: LuaHostDispatching {
         self.lua.pushBoolean(loading)
         self.lua.setField("loading", table: -2)
         self.lua.pop()
+    }
+
+    /// What the sandbox actually binds: each global, with the member names of tables
+    /// (read through read-only proxies). Compared with `HostAPI` by the tests.
+    func boundGlobals() -> [String: Set<String>] {
+        let lua = self.lua
+        var result: [String: Set<String>] = [:]
+        lua.pushReference(self.globalsReference)
+        lua.forEachPair(table: -1) {
+            guard let name = lua.string(at: -2) else { return }
+            var members = Set<String>()
+            if lua.type(at: -1) == .table {
+                var pushed: Int32 = 0
+                if lua.getMetatable(at: -1) {
+                    pushed += 1
+                    if lua.getField("__index", table: -1) == .table {
+                        pushed += 1
+                    }
+                }
+                let table: Int32 = pushed == 2 ? -1 : -1 - pushed
+                lua.forEachPair(table: table) {
+                    if let member = lua.string(at: -2) { members.insert(member) }
+                }
+                lua.pop(pushed)
+            }
+            result[name] = members
+        }
+        lua.pop()
+        return result
     }
 
     // MARK: loading

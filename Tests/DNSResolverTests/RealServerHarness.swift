@@ -264,17 +264,42 @@ final class UnboundServer: @unchecked Sendable {
     }
 }
 
+/// Runs blocking work (starting processes, polling ports) on a thread of its own, so that it
+/// never occupies the two threads of Swift's cooperative pool that every other test needs.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.start()
+    }
+}
+
 /// The servers shared by every real-server test, started once per test process.
 actor SharedRealServers {
     static let shared = SharedRealServers()
 
-    private var knot: Result<KnotServer, RealServerError>?
-    private var dnssec: Result<(KnotServer, UnboundServer), RealServerError>?
+    private var knot: Task<Result<KnotServer, RealServerError>, Never>?
+    private var dnssec: Task<Result<(KnotServer, UnboundServer), RealServerError>, Never>?
 
     /// Knot serving the plain test zones.
-    func authoritative() throws -> KnotServer {
-        if let knot = self.knot { return try knot.get() }
-        let result = Result<KnotServer, RealServerError> { () throws(RealServerError) -> KnotServer in
+    func authoritative() async throws -> KnotServer {
+        if self.knot == nil {
+            self.knot = Task { await onOwnThread { Self.startAuthoritative() } }
+        }
+        return try await self.knot!.value.get()
+    }
+
+    /// Unbound validating `signed.test` (good signatures) and `broken.test` (one RRSIG
+    /// corrupted), both served by Knot.
+    func validating() async throws -> (knot: KnotServer, unbound: UnboundServer) {
+        if self.dnssec == nil {
+            self.dnssec = Task { await onOwnThread { Self.startValidating() } }
+        }
+        let (knot, unbound) = try await self.dnssec!.value.get()
+        return (knot, unbound)
+    }
+
+    private static func startAuthoritative() -> Result<KnotServer, RealServerError> {
+        Result { () throws(RealServerError) -> KnotServer in
             do {
                 let zones = ["vrules.test", "2.0.192.in-addr.arpa", "0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"]
                 return try KnotServer(zones: zones.map { ($0, RealServers.fixtures.appendingPathComponent("\($0).zone")) })
@@ -284,18 +309,12 @@ actor SharedRealServers {
                 throw RealServerError(description: "cannot start knotd: \(error)")
             }
         }
-        self.knot = result
-        return try result.get()
     }
 
-    /// Unbound validating `signed.test` (good signatures) and `broken.test` (one RRSIG
-    /// corrupted) served by Knot.
-    ///
     /// Knot signs both zones once; their signed contents are read back, one signature of
     /// `www.broken.test` is corrupted, and a second Knot serves the result as pre-signed zones.
-    func validating() throws -> (knot: KnotServer, unbound: UnboundServer) {
-        if let dnssec = self.dnssec { return try dnssec.get() }
-        let result = Result<(KnotServer, UnboundServer), RealServerError> { () throws(RealServerError) -> (KnotServer, UnboundServer) in
+    private static func startValidating() -> Result<(KnotServer, UnboundServer), RealServerError> {
+        Result { () throws(RealServerError) -> (KnotServer, UnboundServer) in
             do {
                 let zones = ["signed.test", "broken.test"]
                 let signer = try KnotServer(zones: zones.map { ($0, RealServers.fixtures.appendingPathComponent("\($0).zone")) },
@@ -326,8 +345,6 @@ actor SharedRealServers {
                 throw RealServerError(description: "cannot start the DNSSEC servers: \(error)")
             }
         }
-        self.dnssec = result
-        return try result.get()
     }
 
     private static func waitForSignedZone(_ knot: KnotServer, _ zone: String) throws -> [String] {

@@ -42,7 +42,7 @@ func zoneScript(_ zone: String, _ records: [DNSResourceRecord], soaMinimum: UInt
     }
 }
 
-func options(timeout: TimeAmount = .milliseconds(300), attempts: Int = 0, concurrency: Int = 1,
+func options(timeout: TimeAmount = .seconds(1), attempts: Int = 0, concurrency: Int = 1,
              cacheSize: Int = 32, rotate: Bool = false, validate: Bool = false,
              preserveIntermediates: Bool = true) -> DNSResolverOptions {
     DNSResolverOptions(timeout: timeout, attempts: attempts, rotate: rotate, validate: validate,

@@ -75,3 +75,18 @@ struct LoadTests {
         }
     }
 }
+
+@Suite("Host API description")
+struct HostAPITests {
+    @Test("the sandbox binds exactly the globals and members HostAPI describes")
+    func sandboxMatchesDescription() async throws {
+        let harness = try Harness("return {}")
+        let bound = await harness.engine.boundGlobals()
+        let api = HostAPI.current
+        #expect(Set(bound.keys) == api.globalNames)
+        for table in api.tables {
+            let described = Set(table.functions.map(\.name) + table.fields.map { String($0.split(separator: ":")[0]) })
+            #expect(bound[table.name] == described, "\(table.name)")
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// The linter: see LINT brief.

@@ -1,0 +1,108 @@
+/// The rule API as data: every global a script can use, with its signature and a line
+/// of documentation. The sandbox is checked against it (a test walks the sandbox's
+/// globals), the linter reads it to know which globals exist, and the editor
+/// definitions (`vrules api --luals`, `--luacheck`) are generated from it.
+public struct HostAPI: Sendable {
+    public struct Function: Sendable, Hashable {
+        public var name: String
+        /// Parameters as `name: type`, `?` marking optional ones (LuaLS syntax).
+        public var parameters: [String]
+        public var returns: [String]
+        public var summary: String
+    }
+
+    public struct Table: Sendable, Hashable {
+        public var name: String
+        public var summary: String
+        public var functions: [Function]
+        /// Non-function fields (constants), as `name: type`.
+        public var fields: [String]
+    }
+
+    public var functions: [Function]
+    public var tables: [Table]
+    /// Lua's own globals that the sandbox keeps (base library subset).
+    public var standardGlobals: [String]
+
+    /// Every global name a script can read.
+    public var globalNames: Set<String> {
+        Set(self.functions.map(\.name) + self.tables.map(\.name) + self.standardGlobals)
+    }
+
+    public func table(_ name: String) -> Table? { self.tables.first { $0.name == name } }
+
+    public static let current = HostAPI(
+        functions: [
+            Function(name: "rule", parameters: ["name: string", "fn: fun(ctx: vrules.Context): vrules.Verdict?"],
+                     returns: ["vrules.Entry"], summary: "A rule of a stage: returns a verdict, or nothing to go on."),
+            Function(name: "action", parameters: ["name: string", "fn: fun(ctx: vrules.Context)"],
+                     returns: ["vrules.Entry"], summary: "A step for its side effects; it never decides."),
+            Function(name: "accept", parameters: ["reply?: vrules.ReplyLike"], returns: ["vrules.Verdict"],
+                     summary: "The stage passes; later rules of the stage are skipped."),
+            Function(name: "defer", parameters: ["reply?: vrules.ReplyLike"], returns: ["vrules.Verdict"],
+                     summary: "Temporary failure, 4xx only (default 451 4.4.3)."),
+            Function(name: "reject", parameters: ["reply?: vrules.ReplyLike"], returns: ["vrules.Verdict"],
+                     summary: "Permanent failure, 5xx only (default 550 5.7.25)."),
+            Function(name: "next", parameters: ["t?: table", "k?: any"], returns: ["any"],
+                     summary: "No decision: go on to the next rule (with a table, Lua's own next)."),
+            Function(name: "reply", parameters: ["code: integer", "enhanced: string", "text?: string"],
+                     returns: ["vrules.Reply"], summary: "An SMTP reply, validated: class of code and enhanced code agree, no CR/LF/NUL."),
+            Function(name: "require", parameters: ["name: string"], returns: ["any"],
+                     summary: "Loads a module from the rules directory (dotted names only)."),
+            Function(name: "load", parameters: ["chunk: string", "chunkname?: string"], returns: ["function?", "string?"],
+                     summary: "Compiles a text chunk in the sandbox (no bytecode)."),
+            Function(name: "setmetatable", parameters: ["t: table", "mt: table?"], returns: ["table"],
+                     summary: "Lua's setmetatable, refusing read-only tables and __gc."),
+            Function(name: "rawset", parameters: ["t: table", "k: any", "v: any"], returns: ["table"],
+                     summary: "Lua's rawset, refusing read-only tables."),
+            Function(name: "collectgarbage", parameters: ["opt?: \"count\""], returns: ["number"],
+                     summary: "Memory in use, in KiB (only \"count\")."),
+        ],
+        tables: [
+            Table(name: "dns", summary: "DNS lookups through the configured resolver; transient failures raise a DNS error.", functions: [
+                Function(name: "lookup", parameters: ["name: string"], returns: ["string[]", "vrules.Outcome"],
+                         summary: "Addresses of a name, in ip_strategy order."),
+                Function(name: "rlookup", parameters: ["ip: string"], returns: ["string[]", "vrules.Outcome"],
+                         summary: "PTR names of an IPv4 or IPv6 address."),
+                Function(name: "locate_mx", parameters: ["domain: string"], returns: ["vrules.MXRoute"],
+                         summary: "RFC 5321 §5.1 mail route: kind mx, implicit, null or none."),
+                Function(name: "iprev", parameters: ["ip: string"], returns: ["vrules.Iprev"],
+                         summary: "RFC 8601 iprev: pass, fail, permerror or temperror (never raises)."),
+                Function(name: "query", parameters: ["name: string", "type: string"], returns: ["vrules.Record[]", "vrules.Outcome"],
+                         summary: "Records of one type, with the CNAME chain in .chain."),
+            ], fields: []),
+            Table(name: "log", summary: "Log lines tagged with the rule and stage.", functions: [
+                Function(name: "debug", parameters: ["...: any"], returns: [], summary: "Logs at debug level."),
+                Function(name: "info", parameters: ["...: any"], returns: [], summary: "Logs at info level."),
+                Function(name: "warn", parameters: ["...: any"], returns: [], summary: "Logs at warning level."),
+                Function(name: "error", parameters: ["...: any"], returns: [], summary: "Logs at error level."),
+            ], fields: []),
+            Table(name: "replies", summary: "Named replies.", functions: [], fields: [
+                "ok: vrules.Reply", "directory_failure: vrules.Reply", "unable_to_route: vrules.Reply",
+                "unable_to_route_temp: vrules.Reply", "rdns_failed: vrules.Reply", "null_mx: vrules.Reply",
+                "rcpt_null_mx: vrules.Reply", "local_error: vrules.Reply", "access_denied: vrules.Reply",
+                "bad_helo: vrules.Reply",
+            ]),
+            Table(name: "string", summary: "Lua's string library without string.dump.", functions: [], fields: [
+                "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match", "rep", "reverse", "sub",
+                "upper", "pack", "packsize", "unpack",
+            ]),
+            Table(name: "table", summary: "Lua's table library.", functions: [], fields: [
+                "concat", "insert", "move", "pack", "remove", "sort", "unpack",
+            ]),
+            Table(name: "math", summary: "Lua's math library.", functions: [], fields: [
+                "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max", "maxinteger", "min",
+                "mininteger", "modf", "pi", "rad", "random", "randomseed", "sin", "sqrt", "tan", "tointeger", "type",
+                "ult", "acos", "asin", "atan",
+            ]),
+            Table(name: "utf8", summary: "Lua's utf8 library.", functions: [], fields: [
+                "char", "charpattern", "codes", "codepoint", "len", "offset",
+            ]),
+            Table(name: "os", summary: "Time functions only.", functions: [], fields: ["time", "clock", "date"]),
+        ],
+        standardGlobals: [
+            "assert", "error", "ipairs", "pairs", "pcall", "xpcall", "select", "tonumber", "tostring", "type",
+            "rawequal", "rawget", "rawlen", "getmetatable", "_VERSION", "_G",
+        ]
+    )
+}
