@@ -31,11 +31,12 @@ let package = Package(
             ]
         ),
         .target(name: "Rules", dependencies: ["Lua", "DNS", "CLuaShim", "CLua"]),
+        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua"]),
         .target(name: "Lint", dependencies: ["Rules", "Lua", "DNS", "DNSResolver", "CLuaShim", "CLua"]),
         .executableTarget(
             name: "vrules",
             dependencies: [
-                "Rules", "DNS", "DNSResolver", "Lint",
+                "Rules", "DNS", "DNSResolver", "Lint", "RuleTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +45,7 @@ let package = Package(
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "DNS"]),
         .testTarget(name: "DNSResolverTests", dependencies: ["DNSResolver", "DNS"]),
+        .testTarget(name: "RuleTestingTests", dependencies: ["RuleTesting", "Rules"]),
         .testTarget(name: "LintTests", dependencies: ["Lint", "Rules"]),
         .testTarget(name: "CLITests", dependencies: ["vrules"]),
     ],

@@ -243,6 +243,10 @@ public final class LuaState {
         return isNumber != 0 ? Int(value) : nil
     }
 
+    public func number(at index: Int32, _ thread: LuaThread? = nil) -> Double {
+        lua_tonumberx(thread ?? self.L, index, nil)
+    }
+
     public func boolean(at index: Int32, _ thread: LuaThread? = nil) -> Bool {
         lua_toboolean(thread ?? self.L, index) != 0
     }

@@ -7,7 +7,7 @@ public final class RuleTransaction: @unchecked Sendable {
     public let id: Int64
     fileprivate var session: SessionInfo
     fileprivate var lastPushed: SessionInfo?
-    fileprivate let dataReference: Int32
+    let dataReference: Int32
     fileprivate let proxyReference: Int32
     fileprivate var ended = false
 
@@ -23,7 +23,7 @@ public final class RuleTransaction: @unchecked Sendable {
 /// at once. Its methods run on the actor; a rule waiting for DNS suspends only its own
 /// coroutine, and other transactions proceed in the meantime (actor reentrancy).
 public actor RuleEngine {
-    private let host: RuleHost
+    let host: RuleHost
     private let resolvers: any DNSResolverSelecting
     public let scriptPath: String
     private var nextTransactionID: Int64 = 1

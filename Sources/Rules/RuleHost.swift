@@ -298,6 +298,28 @@ final class RuleHost: LuaHostDispatching {
         self.lua.pushString(address.domain); self.lua.setField("domain", table: -2)
     }
 
+    func vars(dataReference: Int32) -> [String: String] {
+        let lua = self.lua
+        var result: [String: String] = [:]
+        lua.pushReference(dataReference)
+        guard lua.getField("vars", table: -1) == .table else {
+            lua.pop(2)
+            return result
+        }
+        lua.forEachPair(table: -1) {
+            guard let key = lua.string(at: -2) ?? lua.integer(at: -2).map(String.init) else { return }
+            switch lua.type(at: -1) {
+            case .string: result[key] = lua.string(at: -1)
+            case .boolean: result[key] = lua.boolean(at: -1) ? "true" : "false"
+            case .number:
+                if let integer = lua.integer(at: -1) { result[key] = String(integer) } else { result[key] = String(lua.number(at: -1)) }
+            default: result[key] = lua.type(at: -1).name
+            }
+        }
+        lua.pop(2)
+        return result
+    }
+
     func releaseContext(data: Int32, proxy: Int32) {
         self.lua.release(reference: data)
         self.lua.release(reference: proxy)

@@ -22,6 +22,8 @@ public struct SessionReport: Sendable {
     /// Where the session ended early, if it did.
     public var stoppedAt: Stage?
     public var acceptedRecipients: [MailAddress]
+    /// `ctx.vars` at the end, when asked for.
+    public var vars: [String: String] = [:]
 
     public var outcome: String {
         if let stage = self.stoppedAt { return "stopped at \(stage.rawValue)" }
@@ -30,45 +32,57 @@ public struct SessionReport: Sendable {
 }
 
 extension RuleEngine {
-    public func simulate(_ session: SimulatedSession) async -> SessionReport {
+    /// Plays the session. With `captureVars`, the report carries `ctx.vars` as the
+    /// session left it (for the test harness).
+    public func simulate(_ session: SimulatedSession, captureVars: Bool = false) async -> SessionReport {
         var info = session.base
         info.rcpts = []
         let transaction = self.beginTransaction(info)
-        defer { self.endTransaction(transaction) }
         var report = SessionReport(steps: [], stoppedAt: nil, acceptedRecipients: [])
+        await self.play(session, info: info, transaction: transaction, into: &report)
+        if captureVars { report.vars = self.vars(of: transaction) }
+        self.endTransaction(transaction)
+        return report
+    }
 
-        func run(_ stage: Stage, recipient: MailAddress? = nil) async -> StageResult {
+    private func play(_ session: SimulatedSession, info: SessionInfo, transaction: RuleTransaction,
+                      into report: inout SessionReport) async {
+        var info = info
+        func run(_ stage: Stage, recipient: MailAddress? = nil, report: inout SessionReport) async -> Bool {
             let result = await self.evaluate(stage, in: transaction, session: info)
             report.steps.append(SessionReport.Step(result: result, recipient: recipient))
-            return result
+            return !result.verdict.kind.isFailure
         }
 
         var stages: [Stage] = [.connect]
         if info.helo != nil { stages.append(.helo) }
         if info.authMechanism != nil || info.authUsername != nil { stages.append(.authenticate) }
-        for stage in stages where await run(stage).verdict.kind.isFailure {
+        if info.mailFrom != nil { stages.append(.mail) }
+        for stage in stages where !(await run(stage, report: &report)) {
             report.stoppedAt = stage
-            return report
+            return
         }
-        guard info.mailFrom != nil else { return report }
-        if await run(.mail).verdict.kind.isFailure {
-            report.stoppedAt = .mail
-            return report
-        }
+        guard info.mailFrom != nil else { return }
         for recipient in session.recipients {
             info.rcpts = report.acceptedRecipients + [recipient]
-            if await run(.rcpt, recipient: recipient).verdict.kind.isFailure { continue }
-            report.acceptedRecipients.append(recipient)
+            if await run(.rcpt, recipient: recipient, report: &report) {
+                report.acceptedRecipients.append(recipient)
+            }
         }
         info.rcpts = report.acceptedRecipients
         guard !report.acceptedRecipients.isEmpty else {
             if !session.recipients.isEmpty { report.stoppedAt = .rcpt }
-            return report
+            return
         }
-        for stage in [Stage.data, .preq] where await run(stage).verdict.kind.isFailure {
+        for stage in [Stage.data, .preq] where !(await run(stage, report: &report)) {
             report.stoppedAt = stage
-            return report
+            return
         }
-        return report
+    }
+
+    /// `ctx.vars` of a transaction as text: strings as they are, numbers and booleans
+    /// printed, other values by type name.
+    public func vars(of transaction: RuleTransaction) -> [String: String] {
+        self.host.vars(dataReference: transaction.dataReference)
     }
 }

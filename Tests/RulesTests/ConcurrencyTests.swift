@@ -44,6 +44,6 @@ struct ConcurrencyTests {
             }
         }
         // Serialised, this would take 1,000 × 2 lookups × 200 ms = 400 s.
-        #expect(elapsed < .seconds(5), "took \(elapsed)")
+        #expect(elapsed < .seconds(30), "took \(elapsed)")
     }
 }

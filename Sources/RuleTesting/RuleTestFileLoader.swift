@@ -1,0 +1,251 @@
+import DNS
+import Foundation
+import Lua
+import Rules
+
+/// Reads a test file: a Lua chunk that returns a table of declarations. It runs with an
+/// empty environment under an instruction budget; only the data it returns is used.
+public struct RuleTestFileLoader {
+    /// The rule script used when a test file names none.
+    public var defaultRulesPath: String
+
+    public init(defaultRulesPath: String) {
+        self.defaultRulesPath = defaultRulesPath
+    }
+
+    public func load(path: String) throws(RuleTestFileError) -> RuleTestFile {
+        func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: message) }
+        guard let source = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("cannot read test file") }
+        let lua = LuaState(memoryLimit: 64 << 20)
+        if case .failure(let error) = lua.load(source: source, chunkName: "@" + path) {
+            throw RuleTestFileError(path: path, message: error.message)
+        }
+        lua.newTable()
+        lua.setUpvalue(function: -2, 1)
+        let ran = lua.withMainBudget(instructions: 10_000_000, seconds: 5) {
+            lua.protectedCall(arguments: 0, results: 1)
+        }
+        if case .failure(let error) = ran { throw RuleTestFileError(path: path, message: error.message) }
+        let data = LuaData.read(lua, at: -1)
+        lua.pop()
+        return try self.interpret(data, path: path)
+    }
+
+    private func interpret(_ data: LuaData, path: String) throws(RuleTestFileError) -> RuleTestFile {
+        func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: message) }
+        guard case .table(_, let fields) = data else { throw fail("a test file must return a table, got \(data.typeName)") }
+        let known: Set<String> = ["rules", "zone", "zone_file", "faults", "delay", "tests"]
+        for key in fields.keys where !known.contains(key) {
+            throw fail("unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        func relative(_ file: String) -> String {
+            file.hasPrefix("/") || directory.isEmpty ? file : directory + "/" + file
+        }
+        let rulesPath = try self.string(fields["rules"], "rules", path).map(relative) ?? self.defaultRulesPath
+        let baseRecords = try self.records(fields, path: path, relative: relative)
+        let baseFaults = try self.faults(fields["faults"], path: path, context: "faults")
+        let baseDelay = try self.duration(fields["delay"], path: path, context: "delay") ?? .zero
+
+        guard case .table(let tests, _)? = fields["tests"], !tests.isEmpty else {
+            throw fail("'tests' must be a non-empty list of tests")
+        }
+        var cases: [RuleTestCase] = []
+        for (index, test) in tests.enumerated() {
+            cases.append(try self.testCase(test, index: index + 1, path: path, baseRecords: baseRecords,
+                                           baseFaults: baseFaults, baseDelay: baseDelay, relative: relative))
+        }
+        let names = cases.map(\.name)
+        if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+            throw fail("two tests are named '\(duplicate)'")
+        }
+        return RuleTestFile(path: path, rulesPath: rulesPath, cases: cases)
+    }
+
+    private static let testKeys: Set<String> = [
+        "name", "client_ip", "client_port", "client_name", "server_ip", "server_name", "helo", "mail_from", "rcpt",
+        "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs",
+    ]
+
+    private func testCase(_ data: LuaData, index: Int, path: String, baseRecords: [DNSRecord],
+                          baseFaults: [(String, ZoneFault)], baseDelay: Duration,
+                          relative: (String) -> String) throws(RuleTestFileError) -> RuleTestCase {
+        guard case .table(_, let fields) = data else {
+            throw RuleTestFileError(path: path, message: "test #\(index) must be a table, got \(data.typeName)")
+        }
+        let name = try self.string(fields["name"], "name", path) ?? "test #\(index)"
+        func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: "test '\(name)': \(message)") }
+        for key in fields.keys where !Self.testKeys.contains(key) {
+            let hint = Self.nearest(key, in: Self.testKeys).map { " (did you mean '\($0)'?)" } ?? ""
+            throw fail("unknown key '\(key)'\(hint)")
+        }
+        let clientIP = try self.string(fields["client_ip"], "client_ip", path) ?? "192.0.2.1"
+        guard IPAddress(clientIP) != nil else { throw fail("client_ip '\(clientIP)' is not an IP address") }
+        var info = SessionInfo(clientIP: clientIP)
+        if case .number(let port)? = fields["client_port"] { info.clientPort = Int(port) }
+        info.clientName = try self.string(fields["client_name"], "client_name", path)
+        info.serverIP = try self.string(fields["server_ip"], "server_ip", path)
+        info.serverName = try self.string(fields["server_name"], "server_name", path) ?? "mx.vrules.test"
+        info.helo = try self.string(fields["helo"], "helo", path)
+        info.mailFrom = try self.string(fields["mail_from"], "mail_from", path).map(MailAddress.init)
+        var recipients: [MailAddress] = []
+        switch fields["rcpt"] {
+        case .string(let one)?: recipients = [MailAddress(one)]
+        case .table(let list, _)?:
+            for item in list {
+                guard case .string(let address) = item else { throw fail("rcpt must list strings") }
+                recipients.append(MailAddress(address))
+            }
+        case nil: break
+        case let other?: throw fail("rcpt must be a string or a list of strings, got \(other.typeName)")
+        }
+        switch fields["auth"] {
+        case .string(let text)?:
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            info.authMechanism = parts[0]
+            info.authUsername = parts.count > 1 ? parts[1] : nil
+        case .table(_, let auth)?:
+            info.authMechanism = try self.string(auth["mechanism"], "auth.mechanism", path)
+            info.authUsername = try self.string(auth["username"], "auth.username", path)
+        case nil: break
+        case let other?: throw fail("auth must be \"MECHANISM:user\" or { mechanism, username }, got \(other.typeName)")
+        }
+        if case .boolean(true)? = fields["tls"] { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
+
+        var records = baseRecords
+        if fields["zone"] != nil || fields["zone_file"] != nil {
+            records = try self.records(fields, path: path, relative: relative)
+        }
+        let faults = baseFaults + (try self.faults(fields["faults"], path: path, context: "test '\(name)': faults"))
+        let delay = try self.duration(fields["delay"], path: path, context: "test '\(name)': delay") ?? baseDelay
+
+        var expectations: [(Stage, [StageExpectation])] = []
+        guard case .table(_, let expect)? = fields["expect"], !expect.isEmpty else {
+            throw fail("'expect' must be a table of stage = verdict, e.g. { connect = \"accept\" }")
+        }
+        for stage in Stage.allCases {
+            guard let value = expect[stage.rawValue] else { continue }
+            var list: [StageExpectation] = []
+            let items: [LuaData]
+            if case .table(let array, _) = value { items = array } else { items = [value] }
+            for item in items {
+                guard case .string(let text) = item, let expectation = StageExpectation(text) else {
+                    throw fail("expect.\(stage.rawValue): expected \"accept\", \"next\", \"defer\", \"reject\", \"not run\" or a reply like \"550 5.7.25\"")
+                }
+                list.append(expectation)
+            }
+            expectations.append((stage, list))
+        }
+        for key in expect.keys where Stage(rawValue: key) == nil {
+            let hint = Self.nearest(key, in: Set(Stage.allCases.map(\.rawValue))).map { " (did you mean '\($0)'?)" } ?? ""
+            throw fail("expect: unknown stage '\(key)'\(hint)")
+        }
+        var vars: [String: String] = [:]
+        if case .table(_, let expected)? = fields["vars"] {
+            for (key, value) in expected {
+                switch value {
+                case .string(let text): vars[key] = text
+                case .boolean(let flag): vars[key] = flag ? "true" : "false"
+                case .number(let number):
+                    vars[key] = number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
+                default: throw fail("vars.\(key): expected a string, number or boolean")
+                }
+            }
+        }
+        var logs: [String] = []
+        if case .table(let expected, _)? = fields["logs"] {
+            for item in expected {
+                guard case .string(let text) = item else { throw fail("logs must list strings") }
+                logs.append(text)
+            }
+        }
+        return RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients), records: records,
+                            faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs)
+    }
+
+    private func string(_ value: LuaData?, _ key: String, _ path: String) throws(RuleTestFileError) -> String? {
+        switch value {
+        case nil: return nil
+        case .string(let text)?: return text
+        case let other?: throw RuleTestFileError(path: path, message: "'\(key)' must be a string, got \(other.typeName)")
+        }
+    }
+
+    private func records(_ fields: [String: LuaData], path: String, relative: (String) -> String) throws(RuleTestFileError) -> [DNSRecord] {
+        var records: [DNSRecord] = []
+        do {
+            if let file = try self.string(fields["zone_file"], "zone_file", path) {
+                records += try ZoneFile.load(path: relative(file))
+            }
+            if let text = try self.string(fields["zone"], "zone", path) {
+                records += try ZoneFile.parse(text, path: path + " (zone)")
+            }
+        } catch let error as ZoneFileError {
+            throw RuleTestFileError(path: path, message: "zone: \(error)")
+        } catch let error as RuleTestFileError {
+            throw error
+        } catch {
+            throw RuleTestFileError(path: path, message: "\(error)")
+        }
+        return records
+    }
+
+    private func faults(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> [(String, ZoneFault)] {
+        guard let value else { return [] }
+        guard case .table(_, let fields) = value else {
+            throw RuleTestFileError(path: path, message: "\(context) must be a table of name = fault")
+        }
+        var faults: [(String, ZoneFault)] = []
+        for (name, fault) in fields.sorted(by: { $0.key < $1.key }) {
+            guard let normalized = try? DNSName.normalize(name) else {
+                throw RuleTestFileError(path: path, message: "\(context): invalid name '\(name)'")
+            }
+            switch fault {
+            case .string("timeout"): faults.append((normalized, .timeout))
+            case .string("servfail"): faults.append((normalized, .servfail))
+            case .string("refused"): faults.append((normalized, .refused))
+            case .table(_, let options):
+                guard let delay = try self.duration(options["delay"], path: path, context: "\(context).\(name).delay") else {
+                    throw RuleTestFileError(path: path, message: "\(context).\(name): expected { delay = \"200ms\" }")
+                }
+                faults.append((normalized, .delay(delay)))
+            default:
+                throw RuleTestFileError(path: path, message: "\(context).\(name): expected \"timeout\", \"servfail\", \"refused\" or { delay = \"200ms\" }")
+            }
+        }
+        return faults
+    }
+
+    private func duration(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> Duration? {
+        switch value {
+        case nil: return nil
+        case .number(let seconds)? where seconds >= 0: return .milliseconds(Int64(seconds * 1000))
+        case .string(let text)?:
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1)]
+            for (suffix, scale) in units where text.hasSuffix(suffix) {
+                if let number = Double(text.dropLast(suffix.count)), number >= 0 {
+                    return .milliseconds(Int64(number * scale * 1000))
+                }
+            }
+            throw RuleTestFileError(path: path, message: "\(context): invalid duration '\(text)' (e.g. \"200ms\", \"1s\")")
+        default:
+            throw RuleTestFileError(path: path, message: "\(context): expected a duration like \"200ms\"")
+        }
+    }
+
+    static func nearest(_ word: String, in candidates: Set<String>) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var previous = Array(0...b.count)
+            for i in 1...max(1, a.count) where i <= a.count {
+                var current = [i] + Array(repeating: 0, count: b.count)
+                for j in 1...max(1, b.count) where j <= b.count {
+                    current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+                previous = current
+            }
+            return previous[b.count]
+        }
+        let scored = candidates.map { ($0, distance(Array(word), Array($0))) }.filter { $0.1 <= 2 }
+        return scored.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }?.0
+    }
+}

@@ -1,0 +1,122 @@
+import DNS
+import Foundation
+import Rules
+
+/// The outcome of one test.
+public struct RuleTestResult: Sendable {
+    public var file: String
+    public var name: String
+    /// Empty when the test passed.
+    public var failures: [String]
+    public var seconds: Double
+    public var passed: Bool { self.failures.isEmpty }
+    public var fullName: String { "\(self.file): \(self.name)" }
+}
+
+/// Runs test cases, each on a fresh engine and a fresh zone resolver, so that no state
+/// leaks from one test to the next and a hostile rule under test only fails its own test.
+public struct RuleTestRunner {
+    public var limits: RuleLimits
+
+    public init(limits: RuleLimits = RuleLimits(stageTimeout: 10)) {
+        self.limits = limits
+    }
+
+    public func run(_ file: RuleTestFile, filter: String? = nil) async -> [RuleTestResult] {
+        var results: [RuleTestResult] = []
+        for testCase in file.cases {
+            let fullName = "\(file.path): \(testCase.name)"
+            if let filter, !fullName.localizedCaseInsensitiveContains(filter) { continue }
+            results.append(await self.run(testCase, file: file))
+        }
+        return results
+    }
+
+    public func run(_ testCase: RuleTestCase, file: RuleTestFile) async -> RuleTestResult {
+        let started = Date()
+        var result = RuleTestResult(file: file.path, name: testCase.name, failures: [], seconds: 0)
+        defer { result.seconds = Date().timeIntervalSince(started) }
+        let resolver = ZoneResolver(records: testCase.records)
+        for (name, fault) in testCase.faults { resolver.setFault(fault, for: name) }
+        resolver.delay = testCase.delay
+        let logs = LogCollector()
+        let engine: RuleEngine
+        do {
+            engine = try RuleEngine(scriptPath: file.rulesPath, resolvers: SingleResolver(resolver), limits: self.limits,
+                                    logHandler: { logs.append($0) })
+        } catch {
+            result.failures = ["rules did not load: \(error)"]
+            result.seconds = Date().timeIntervalSince(started)
+            return result
+        }
+        let report = await engine.simulate(testCase.session, captureVars: true)
+        result.failures = Self.compare(testCase, report: report, logs: logs.lines)
+        result.seconds = Date().timeIntervalSince(started)
+        return result
+    }
+
+    static func compare(_ testCase: RuleTestCase, report: SessionReport, logs: [String]) -> [String] {
+        var failures: [String] = []
+        for (stage, expectations) in testCase.expectations {
+            let results = report.steps.filter { $0.result.stage == stage }.map(\.result)
+            for (index, expectation) in expectations.enumerated() {
+                let actual: StageResult?
+                if stage == .rcpt && expectations.count > 1 {
+                    actual = index < results.count ? results[index] : nil
+                } else if expectations.count == 1 && stage == .rcpt && results.count > 1 {
+                    // One expectation for several recipients applies to each of them.
+                    for (position, each) in results.enumerated() where !expectation.matches(each) {
+                        failures.append(Self.describe(stage, expected: expectation, actual: each, position: position + 1))
+                    }
+                    continue
+                } else {
+                    actual = results.first
+                }
+                if !expectation.matches(actual) {
+                    failures.append(Self.describe(stage, expected: expectation, actual: actual,
+                                                  position: stage == .rcpt && expectations.count > 1 ? index + 1 : nil))
+                }
+            }
+        }
+        for (key, value) in testCase.vars.sorted(by: { $0.key < $1.key }) where report.vars[key] != value {
+            failures.append("ctx.vars.\(key): expected \(value), got \(report.vars[key] ?? "nil")")
+        }
+        for expected in testCase.logs where !logs.contains(where: { $0.contains(expected) }) {
+            failures.append("no log line contains \"\(expected)\"" + (logs.isEmpty ? " (no log lines)" : " (log: \(logs.joined(separator: " | ")))"))
+        }
+        return failures
+    }
+
+    static func describe(_ stage: Stage, expected: StageExpectation, actual: StageResult?, position: Int?) -> String {
+        let label = position.map { "\(stage.rawValue) #\($0)" } ?? stage.rawValue
+        guard let actual else { return "\(label): expected \(expected), but the stage did not run" }
+        var text = "\(label): expected \(expected), got \(actual.verdict.kind.rawValue) \(actual.reply)"
+        if let rule = actual.decidedBy { text += " (rule \"\(rule)\")" }
+        if let failure = actual.failure { text += " [\(failure)]" }
+        let queries = actual.trace.compactMap { event -> String? in
+            if case .dnsQuery(let question, let outcome, _, _) = event { return "\(question) \(outcome)" }
+            return nil
+        }
+        if !queries.isEmpty { text += "; dns: " + queries.joined(separator: ", ") }
+        return text
+    }
+}
+
+/// Collects the log lines of one test (the engine may log from any of its callbacks).
+final class LogCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [String] = []
+
+    func append(_ record: RuleLogRecord) {
+        let line = "\(record.level) \(record.stage?.rawValue ?? "load") \(record.rule.map { "[\($0)] " } ?? "")\(record.message)"
+        self.lock.lock()
+        self.storage.append(line)
+        self.lock.unlock()
+    }
+
+    var lines: [String] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.storage
+    }
+}

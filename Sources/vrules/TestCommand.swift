@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import RuleTesting
+
+/// `vrules test`: run rule tests (`*_test.lua`) and print one line per test.
+struct TestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Run rule tests: sessions with DNS fixtures and the expected verdict per stage."
+    )
+
+    @Argument(help: "Test files or directories searched for *_test.lua (default: tests/ beside the rules).")
+    var paths: [String] = []
+
+    @Option(help: "The rule script for test files that name none.")
+    var rules: String = "rules/main.lua"
+
+    @Option(help: "Run only tests whose 'file: name' contains this text.")
+    var filter: String?
+
+    @Option(help: "Write a JUnit XML report to this file.")
+    var junit: String?
+
+    func run() async throws {
+        let rulesDirectory = (self.rules as NSString).deletingLastPathComponent
+        let roots = self.paths.isEmpty ? [(rulesDirectory.isEmpty ? "." : rulesDirectory) + "/tests"] : self.paths
+        var files: [String] = []
+        for root in roots {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) else {
+                throw UsageFailure.exit("no such file or directory: \(root)")
+            }
+            if !isDirectory.boolValue {
+                files.append(root)
+                continue
+            }
+            let found = (FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String } ?? [])
+                .filter { $0.hasSuffix("_test.lua") }
+                .sorted()
+                .map { root.hasSuffix("/") ? root + $0 : root + "/" + $0 }
+            files += found
+        }
+        guard !files.isEmpty else { throw UsageFailure.exit("no *_test.lua files under \(roots.joined(separator: ", "))") }
+
+        let loader = RuleTestFileLoader(defaultRulesPath: self.rules)
+        let runner = RuleTestRunner()
+        var results: [RuleTestResult] = []
+        var loadErrors: [RuleTestFileError] = []
+        for path in files {
+            let file: RuleTestFile
+            do {
+                file = try loader.load(path: path)
+            } catch {
+                loadErrors.append(error)
+                print("FAIL - \(path): the test file does not load: \(error.message)")
+                continue
+            }
+            for result in await runner.run(file, filter: self.filter) {
+                results.append(result)
+                if result.passed {
+                    print("ok - \(result.fullName)")
+                } else {
+                    print("FAIL - \(result.fullName)")
+                    for failure in result.failures { print("    \(failure)") }
+                }
+            }
+        }
+        let failed = results.filter { !$0.passed }.count + loadErrors.count
+        print("\(results.count - results.filter { !$0.passed }.count) passed, \(failed) failed")
+        if let junit {
+            do {
+                try JUnitReport.xml(results, loadErrors: loadErrors).write(toFile: junit, atomically: true, encoding: .utf8)
+            } catch {
+                throw UsageFailure.exit("cannot write \(junit): \(error.localizedDescription)")
+            }
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}

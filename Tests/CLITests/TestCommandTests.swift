@@ -1,0 +1,142 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+@Suite("vrules test")
+struct TestCommandTests {
+    /// A temporary directory with a rule script and test files.
+    struct Workspace {
+        let url: URL
+
+        init(rules: String, tests: [String: String]) throws {
+            self.url = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-test-\(UUID())")
+            try FileManager.default.createDirectory(at: self.url.appendingPathComponent("rules/tests"), withIntermediateDirectories: true)
+            try rules.write(to: self.url.appendingPathComponent("rules/main.lua"), atomically: true, encoding: .utf8)
+            for (name, text) in tests {
+                try text.write(to: self.url.appendingPathComponent("rules/tests/\(name)"), atomically: true, encoding: .utf8)
+            }
+        }
+
+        func run(_ arguments: [String]) throws -> CLI.Output { try CLI.run(["test"] + arguments, in: self.url) }
+        func remove() { try? FileManager.default.removeItem(at: self.url) }
+    }
+
+    static let rules = """
+    return {
+      connect = { rule("iprev", function(ctx)
+        local r = dns.iprev(ctx.client.ip)
+        ctx.vars.iprev = r.status
+        if r.status == "temperror" then return defer() end
+        if r.status ~= "pass" then log.warn("no rdns for", ctx.client.ip) return reject() end
+      end) },
+      mail = { rule("hostile", function(ctx) if ctx.mail_from.local_part == "loop" then while true do end end end) },
+    }
+    """
+
+    static let zone = """
+      zone = [[
+    $ORIGIN test.
+    host A 192.0.2.10
+    $ORIGIN 2.0.192.in-addr.arpa.
+    10 PTR host.test.
+    ]],
+    """
+
+    @Test("passing and failing tests: one line each, the summary line, exit status, and why it failed")
+    func passAndFail() throws {
+        let workspace = try Workspace(rules: Self.rules, tests: ["a_test.lua": """
+        return {
+        \(Self.zone)
+          tests = {
+            { name = "good", client_ip = "192.0.2.10", expect = { connect = "next" }, vars = { iprev = "pass" } },
+            { name = "no rdns", client_ip = "192.0.2.99", expect = { connect = "550 5.7.25" }, logs = { "no rdns for 192.0.2.99" } },
+            { name = "wrong on purpose", client_ip = "192.0.2.99", expect = { connect = "accept" } },
+            { name = "servfail", client_ip = "192.0.2.10", faults = { ["10.2.0.192.in-addr.arpa"] = "servfail" },
+              expect = { connect = "451 4.4.3" }, vars = { iprev = "temperror" } },
+            { name = "wrong vars", client_ip = "192.0.2.10", expect = { connect = "next" }, vars = { iprev = "fail" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        #expect(output.status == 1)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("ok - rules/tests/a_test.lua: good"))
+        #expect(lines.contains("ok - rules/tests/a_test.lua: no rdns"))
+        #expect(lines.contains("ok - rules/tests/a_test.lua: servfail"))
+        #expect(lines.contains("FAIL - rules/tests/a_test.lua: wrong on purpose"))
+        #expect(lines.contains { $0.contains("connect: expected accept, got reject 550 5.7.25 Reverse DNS validation failed (rule \"iprev\"); dns: 99.2.0.192.in-addr.arpa/PTR nxdomain") })
+        #expect(lines.contains("    ctx.vars.iprev: expected fail, got pass"))
+        #expect(lines.last == "3 passed, 2 failed")
+    }
+
+    @Test("--filter, --junit, and exit status 0 when all pass")
+    func filterAndJUnit() throws {
+        let workspace = try Workspace(rules: Self.rules, tests: ["b_test.lua": """
+        return {
+        \(Self.zone)
+          tests = {
+            { name = "good one", client_ip = "192.0.2.10", expect = { connect = "next" } },
+            { name = "bad one", client_ip = "192.0.2.99", expect = { connect = "accept" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let junit = workspace.url.appendingPathComponent("report.xml").path
+        let filtered = try workspace.run(["--filter", "good", "--junit", junit])
+        #expect(filtered.status == 0)
+        #expect(filtered.stdout.hasSuffix("1 passed, 0 failed\n"))
+        let all = try workspace.run(["--junit", junit])
+        #expect(all.status == 1)
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("<testsuites name=\"vrules\" tests=\"2\" failures=\"1\">"))
+        #expect(xml.contains("<testcase classname=\"rules/tests/b_test.lua\" name=\"good one\""))
+        #expect(xml.contains("<failure message=\"connect: expected accept, got reject 550 5.7.25"))
+        _ = try XMLDocument(xmlString: xml)
+    }
+
+    @Test("a hostile rule fails only its own test; no state leaks between tests")
+    func isolation() throws {
+        let workspace = try Workspace(rules: Self.rules, tests: ["c_test.lua": """
+        return {
+        \(Self.zone)
+          tests = {
+            { name = "loops", client_ip = "192.0.2.10", mail_from = "loop@x.test", expect = { mail = "451 4.3.0" } },
+            { name = "after the loop", client_ip = "192.0.2.10", mail_from = "ok@x.test", expect = { mail = "next" } },
+            { name = "fault in one test", client_ip = "192.0.2.10", faults = { ["10.2.0.192.in-addr.arpa"] = "timeout" },
+              expect = { connect = "defer" } },
+            { name = "fault gone in the next", client_ip = "192.0.2.10", expect = { connect = "next" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        #expect(output.status == 0, "\(output.stdout)")
+        #expect(output.stdout.hasSuffix("4 passed, 0 failed\n"))
+    }
+
+    @Test("a broken test file is reported and the others still run")
+    func brokenFile() throws {
+        let workspace = try Workspace(rules: Self.rules, tests: [
+            "d_test.lua": "return { tests = { { name = 'x', client_ip = '192.0.2.10', expect = { conect = 'next' } } } }",
+            "e_test.lua": "return { tests = { { name = 'syntax' ",
+            "f_test.lua": "return { \(Self.zone) tests = { { name = 'fine', client_ip = '192.0.2.10', expect = { connect = 'next' } } } }",
+        ])
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        #expect(output.status == 1)
+        #expect(output.stdout.contains("FAIL - rules/tests/d_test.lua: the test file does not load: test 'x': expect: unknown stage 'conect' (did you mean 'connect'?)"))
+        #expect(output.stdout.contains("FAIL - rules/tests/e_test.lua: the test file does not load: rules/tests/e_test.lua:1:"))
+        #expect(output.stdout.contains("ok - rules/tests/f_test.lua: fine"))
+        #expect(output.stdout.hasSuffix("1 passed, 2 failed\n"))
+    }
+
+    @Test("the shipped tests of the default policy and the examples pass")
+    func shippedTests() throws {
+        let output = try CLI.run(["test", "rules/tests", "examples/tests"])
+        #expect(output.status == 0, "\(output.stdout)")
+        #expect(output.stdout.hasSuffix("21 passed, 0 failed\n"))
+    }
+}
