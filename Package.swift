@@ -14,6 +14,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -31,12 +35,28 @@ let package = Package(
             ]
         ),
         .target(name: "Rules", dependencies: ["Lua", "DNS", "CLuaShim", "CLua"]),
+        .target(
+            name: "Policy",
+            dependencies: [
+                "Rules", "DNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua"]),
         .target(name: "Lint", dependencies: ["Rules", "Lua", "DNS", "DNSResolver", "CLuaShim", "CLua"]),
         .executableTarget(
             name: "vrules",
             dependencies: [
-                "Rules", "DNS", "DNSResolver", "Lint", "RuleTesting",
+                "Rules", "DNS", "DNSResolver", "Lint", "RuleTesting", "Policy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -46,6 +66,15 @@ let package = Package(
         .testTarget(name: "RulesTests", dependencies: ["Rules", "DNS"]),
         .testTarget(name: "DNSResolverTests", dependencies: ["DNSResolver", "DNS"]),
         .testTarget(name: "RuleTestingTests", dependencies: ["RuleTesting", "Rules"]),
+        .testTarget(
+            name: "PolicyTests",
+            dependencies: [
+                "Policy", "Rules", "DNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "LintTests", dependencies: ["Lint", "Rules"]),
         .testTarget(name: "CLITests", dependencies: ["vrules"]),
     ],

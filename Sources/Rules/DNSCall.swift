@@ -54,7 +54,7 @@ final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
     func feed(_ results: [DNSQueryResult], trace: inout Trace) {
         guard case .need(let questions) = self.step else { return }
         for (question, result) in zip(questions, results) {
-            trace.record(Self.traceEvent(question, result))
+            trace.recordQuery(question, result)
         }
         self.step = self.plan.resume(with: results)
     }
@@ -67,13 +67,4 @@ final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
         return self.push(host, thread, output)
     }
 
-    static func traceEvent(_ question: DNSQuestion, _ result: DNSQueryResult) -> TraceEvent {
-        switch result {
-        case .success(let answer):
-            return .dnsQuery(question: question.description, outcome: answer.outcome.rawValue,
-                             records: answer.records.count, cached: false)
-        case .failure(let error):
-            return .dnsQuery(question: question.description, outcome: error.kind.rawValue, records: 0, cached: false)
-        }
-    }
 }

@@ -25,7 +25,7 @@ public final class RuleTransaction: @unchecked Sendable {
 public actor RuleEngine {
     let host: RuleHost
     private let resolvers: any DNSResolverSelecting
-    public let scriptPath: String
+    public nonisolated let scriptPath: String
     private var nextTransactionID: Int64 = 1
 
     /// Loads the script at `scriptPath`; `require` reads modules from its directory.
@@ -61,6 +61,12 @@ public actor RuleEngine {
     public func boundGlobals() -> [String: Set<String>] { self.host.boundGlobals() }
 
     public var memoryUsed: Int { self.host.lua.memoryUsed }
+
+    /// Sees every DNS question a rule asks and its outcome (`ok`, `nxdomain`, `timeout`...),
+    /// whether or not traces are recorded; for metrics.
+    public func observeDNSQueries(_ observer: (@Sendable (DNSQuestion, String) -> Void)?) {
+        self.host.queryObserver = observer
+    }
 
     /// Runs `body` on the engine's actor: many evaluations without a hop between each.
     public func withIsolation<T: Sendable>(_ body: (isolated RuleEngine) async throws -> T) async rethrows -> T {

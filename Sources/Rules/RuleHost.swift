@@ -35,8 +35,9 @@ final class Evaluation {
     var trace: Trace
     var pending: (any PendingDNSCall)?
 
-    init(id: Int64, budget: LuaBudget, resolver: any DNSResolving, stage: Stage, tracing: Bool) {
-        self.trace = Trace(enabled: tracing)
+    init(id: Int64, budget: LuaBudget, resolver: any DNSResolving, stage: Stage, tracing: Bool,
+         queryObserver: (@Sendable (DNSQuestion, String) -> Void)?) {
+        self.trace = Trace(enabled: tracing, queryObserver: queryObserver)
         self.id = id
         self.budget = budget
         self.resolver = resolver
@@ -59,6 +60,7 @@ final class RuleHost: LuaHostDispatching {
     let limits: RuleLimits
     let rulesDirectory: String
     var tracing = true
+    var queryObserver: (@Sendable (DNSQuestion, String) -> Void)?
     var logHandler: (@Sendable (RuleLogRecord) -> Void)?
 
     private var environmentReference: Int32 = 0
@@ -331,7 +333,8 @@ final class RuleHost: LuaHostDispatching {
         let id = self.nextEvaluationID
         self.nextEvaluationID += 1
         let budget = LuaBudget(instructions: self.limits.instructionsPerStage, seconds: self.limits.stageTimeout, evaluationID: id)
-        let evaluation = Evaluation(id: id, budget: budget, resolver: resolver, stage: stage, tracing: self.tracing)
+        let evaluation = Evaluation(id: id, budget: budget, resolver: resolver, stage: stage, tracing: self.tracing,
+                                    queryObserver: self.queryObserver)
         self.evaluations[id] = evaluation
         return evaluation
     }

@@ -1,14 +1,36 @@
+import DNS
+
 /// The events of one stage evaluation. Recording can be switched off (the policy server
 /// does not print traces), and then no event, nor the text inside it, is ever built.
+/// DNS outcomes also go to an observer (metrics) whether or not events are recorded.
 struct Trace {
     let enabled: Bool
+    let queryObserver: (@Sendable (DNSQuestion, String) -> Void)?
     private(set) var events: [TraceEvent] = []
 
-    init(enabled: Bool) {
+    init(enabled: Bool, queryObserver: (@Sendable (DNSQuestion, String) -> Void)? = nil) {
         self.enabled = enabled
+        self.queryObserver = queryObserver
     }
 
     mutating func record(_ event: @autoclosure () -> TraceEvent) {
         if self.enabled { self.events.append(event()) }
+    }
+
+    mutating func recordQuery(_ question: DNSQuestion, _ result: DNSQueryResult) {
+        let outcome: String
+        let records: Int
+        switch result {
+        case .success(let answer):
+            outcome = answer.outcome.rawValue
+            records = answer.records.count
+        case .failure(let error):
+            outcome = error.kind.rawValue
+            records = 0
+        }
+        self.queryObserver?(question, outcome)
+        if self.enabled {
+            self.events.append(.dnsQuery(question: question.description, outcome: outcome, records: records, cached: false))
+        }
     }
 }

@@ -1,0 +1,120 @@
+import ArgumentParser
+import DNS
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import Policy
+import Prometheus
+import Rules
+import ServiceLifecycle
+
+/// `vrules serve`: the Postfix SMTPD policy delegation server.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Answer Postfix policy requests (check_policy_service) with the rules' verdicts."
+    )
+
+    @OptionGroup var resolverOptions: ResolverOptions
+
+    @Option(help: "The rule script.")
+    var rules: String = "rules/main.lua"
+
+    @Option(help: "Listen on HOST:PORT, [IPV6]:PORT or unix:PATH (repeatable; default 127.0.0.1:10040).")
+    var listen: [String] = []
+
+    @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics.")
+    var metrics: String?
+
+    @Option(name: .customLong("accept-action"), help: "What accept() answers: DUNNO or OK.")
+    var acceptAction: String = "DUNNO"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        for address in self.listen where PolicyListenAddress(address) == nil {
+            throw ValidationError("--listen: '\(address)' is not HOST:PORT, [IPV6]:PORT or unix:PATH")
+        }
+        if let metrics, PolicyListenAddress(metrics) == nil {
+            throw ValidationError("--metrics: '\(metrics)' is not HOST:PORT")
+        }
+        guard ["DUNNO", "OK"].contains(self.acceptAction) else {
+            throw ValidationError("--accept-action: expected DUNNO or OK")
+        }
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("--log-level: unknown level '\(self.logLevel)'")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: self.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "vrules")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let resolverOptions = self.resolverOptions
+        let rules = self.rules
+        let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in
+            Counter(label: "vrules_dns_queries_total", dimensions: [("outcome", outcome)]).increment()
+        }
+        let loadEngine: @Sendable () async throws -> RuleEngine = {
+            let resolvers = try resolverOptions.makeResolvers()
+            let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, tracing: false, logHandler: { record in
+                Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
+                    "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
+                ])
+            })
+            await engine.observeDNSQueries(observer)
+            return engine
+        }
+        let engine: RuleEngine
+        do {
+            engine = try await loadEngine()
+        } catch {
+            throw UsageFailure.exit("cannot start: \(error)")
+        }
+
+        let service = PolicyService(engine: engine, configuration: PolicyService.Configuration(acceptAction: self.acceptAction),
+                                    logger: logger)
+        let addresses = (self.listen.isEmpty ? ["127.0.0.1:10040"] : self.listen).compactMap(PolicyListenAddress.init)
+        let server = PolicyServer(service: service, listen: addresses, logger: logger)
+        do {
+            try await server.start()
+        } catch {
+            throw UsageFailure.exit("cannot listen: \(error)")
+        }
+        var services: [any Service] = [server]
+        services.append(ReloadService(service: service, logger: logger) {
+            try await loadEngine()
+        })
+        if let metrics, case .tcp(let host, let port)? = PolicyListenAddress(metrics) {
+            let endpoint = MetricsEndpoint(registry: registry, host: host, port: port, logger: logger)
+            do {
+                try await endpoint.start()
+            } catch {
+                throw UsageFailure.exit("cannot serve metrics on \(metrics): \(error)")
+            }
+            services.append(endpoint)
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+extension Logger.Level {
+    init(ruleLevel: String) {
+        switch ruleLevel {
+        case "debug": self = .debug
+        case "warn": self = .warning
+        case "error": self = .error
+        default: self = .info
+        }
+    }
+}

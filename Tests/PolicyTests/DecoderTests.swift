@@ -1,0 +1,97 @@
+import NIOCore
+import NIOEmbedded
+@testable import Policy
+import Testing
+
+@Suite("Policy request decoder")
+struct DecoderTests {
+    func channel(_ limits: PolicyProtocolLimits = PolicyProtocolLimits()) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
+        return channel
+    }
+
+    func write(_ channel: EmbeddedChannel, _ text: String) throws {
+        try channel.writeInbound(channel.allocator.buffer(string: text))
+    }
+
+    @Test("requests end at an empty line; CRLF, several per write and split writes all work")
+    func framing() throws {
+        let channel = try self.channel()
+        try self.write(channel, "request=smtpd_access_policy\r\nprotocol_state=RCPT\r\n\r\nrequest=smtpd_access_policy\nprotocol_state=MA")
+        let first = try #require(try channel.readInbound(as: PolicyRequest.self))
+        #expect(first["protocol_state"] == "RCPT")
+        #expect(try channel.readInbound(as: PolicyRequest.self) == nil)
+        try self.write(channel, "IL\nsender=\n\n")
+        let second = try #require(try channel.readInbound(as: PolicyRequest.self))
+        #expect(second["protocol_state"] == "MAIL")
+        #expect(second["sender"] == nil)
+        #expect(second.attributes["sender"] == "")
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("a value may contain '='")
+    func equalsInValue() throws {
+        let channel = try self.channel()
+        try self.write(channel, "ccert_subject=CN=mail,O=x\n\n")
+        #expect(try channel.readInbound(as: PolicyRequest.self)?["ccert_subject"] == "CN=mail,O=x")
+    }
+
+    @Test("malformed input is a protocol error", arguments: [
+        ("no equals sign\n\n", PolicyProtocolError.Code.malformedAttribute),
+        ("=value\n\n", .malformedAttribute),
+        ("name=va\u{01}lue\n\n", .invalidBytes),
+        ("name=\u{00}\n\n", .invalidBytes),
+    ])
+    func malformed(text: String, code: PolicyProtocolError.Code) throws {
+        let channel = try self.channel()
+        #expect(throws: PolicyProtocolError.self) { try self.write(channel, text) }
+        _ = try? channel.finish()
+    }
+
+    @Test("invalid UTF-8 is refused")
+    func binary() throws {
+        let channel = try self.channel()
+        #expect(throws: PolicyProtocolError.self) {
+            try channel.writeInbound(channel.allocator.buffer(bytes: Array("name=".utf8) + [0xff, 0xfe, 0x0a, 0x0a]))
+        }
+        _ = try? channel.finish()
+    }
+
+    @Test("limits: line length, with or without an end of line, and attribute count")
+    func limits() throws {
+        let limits = PolicyProtocolLimits(maximumLineLength: 64, maximumAttributes: 3)
+        let long = try self.channel(limits)
+        #expect(throws: PolicyProtocolError.self) { try self.write(long, "name=" + String(repeating: "x", count: 100) + "\n") }
+        _ = try? long.finish()
+        let endless = try self.channel(limits)
+        #expect(throws: PolicyProtocolError.self) { try self.write(endless, String(repeating: "y", count: 100)) }
+        _ = try? endless.finish()
+        let many = try self.channel(limits)
+        #expect(throws: PolicyProtocolError.self) { try self.write(many, "a=1\nb=2\nc=3\nd=4\n\n") }
+        _ = try? many.finish()
+        let fine = try self.channel(limits)
+        try self.write(fine, "a=1\nb=2\nc=3\n\na=1\nb=2\nc=3\n\n")
+        #expect(try fine.readInbound(as: PolicyRequest.self) != nil)
+        #expect(try fine.readInbound(as: PolicyRequest.self) != nil)
+    }
+
+    @Test("a request cut off by the end of the connection gets no answer")
+    func truncated() throws {
+        let channel = try self.channel()
+        try self.write(channel, "request=smtpd_access_policy\nprotocol_state=RCPT\n")
+        #expect(try channel.readInbound(as: PolicyRequest.self) == nil)
+        _ = try channel.finish()
+        #expect(try channel.readInbound(as: PolicyRequest.self) == nil)
+    }
+
+    @Test("listen addresses")
+    func addresses() {
+        #expect(PolicyListenAddress("127.0.0.1:10040") == .tcp(host: "127.0.0.1", port: 10040))
+        #expect(PolicyListenAddress("[::1]:25") == .tcp(host: "::1", port: 25))
+        #expect(PolicyListenAddress("unix:/run/v.sock") == .unix(path: "/run/v.sock"))
+        #expect(PolicyListenAddress("nonsense") == nil)
+        #expect(PolicyListenAddress("host:99999") == nil)
+        #expect(PolicyListenAddress("unix:") == nil)
+    }
+}
