@@ -50,7 +50,13 @@ let package = Package(
             ]
         ),
         .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua"]),
-        .target(name: "Lint", dependencies: ["Rules", "Lua", "DNS", "DNSResolver", "CLuaShim", "CLua"]),
+        .target(
+            name: "Lint",
+            dependencies: [
+                "Rules", "Lua", "DNS", "DNSResolver", "CLuaShim", "CLua",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
         .executableTarget(
             name: "vrules",
             dependencies: [
@@ -64,7 +70,14 @@ let package = Package(
         .testTarget(name: "LuaTests", dependencies: ["Lua"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "DNS"]),
-        .testTarget(name: "DNSResolverTests", dependencies: ["DNSResolver", "DNS"]),
+        .testTarget(
+            name: "DNSResolverTests",
+            dependencies: [
+                "DNSResolver", "DNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "RuleTestingTests", dependencies: ["RuleTesting", "Rules"]),
         .testTarget(
             name: "PolicyTests",
@@ -76,7 +89,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LintTests", dependencies: ["Lint", "Rules"]),
-        .testTarget(name: "CLITests", dependencies: ["vrules"]),
+        .testTarget(name: "CLITests", dependencies: ["vrules", "Policy"]),
     ],
     swiftLanguageModes: [.v5]
 )

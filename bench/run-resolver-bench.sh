@@ -46,7 +46,8 @@ CONF
 
 echo "building (release)..." >&2
 swift build -c release --package-path "$here/resolver-swift" --scratch-path "$here/resolver-swift/.build" >&2
-cargo build --release --offline --manifest-path "$here/resolver-rust/Cargo.toml" >&2
+# Cargo finds .cargo/config.toml (the Debian directory source) from the working directory.
+(cd "$here/resolver-rust" && cargo build --release --offline) >&2
 
 /usr/sbin/knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
 knot_pid=$!

@@ -7,6 +7,7 @@ import Glibc
 public final class PolicyClient: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     private let descriptor: Int32

@@ -121,7 +121,10 @@ struct DNSCommand: AsyncParsableCommand {
                 let result = await resolver.run(RecordQuery(name: name, type: type))
                 return DNSCommand.report(result) { answer in
                     let lines = (answer.chain + answer.records).map(DNSCommand.presentation)
-                    return (answer.outcome.rawValue, lines, ["outcome": answer.outcome.rawValue, "secure": answer.secure])
+                    return (answer.outcome.rawValue, lines, [
+                        "outcome": answer.outcome.rawValue, "secure": answer.secure,
+                        "records": answer.records.map(DNSCommand.jsonRecord), "chain": answer.chain.map(DNSCommand.jsonRecord),
+                    ])
                 }
             }
         }

@@ -101,6 +101,7 @@ struct ConfigurationTests {
             options timeout:3 attempts:4 rotate ndots:2
             search example.com example.net
             """, name: "resolv")
+        defer { unlink(resolvConf) }
         let plain = try DNSConfiguration.parse(text: "", file: "vrules.toml", resolvConfPath: resolvConf)
         #expect(plain.root.type == .system)
         #expect(plain.root.servers.map(\.description) == ["127.0.0.53:53", "[::1]:53"])
@@ -183,9 +184,11 @@ struct ConfigurationTests {
     @Test("load(path:) reads a file and names it in errors")
     func loadFile() throws {
         let path = try temporaryFile("[server.dns]\ntype = \"custom\"\nservers = [\"127.0.0.1:5353\"]\n", name: "toml")
+        defer { unlink(path) }
         let set = try DNSResolverSet.load(path: path)
         #expect(set.root.servers.map(\.description) == ["127.0.0.1:5353"])
         let bad = try temporaryFile("[server.dns]\ntyp = \"custom\"\n", name: "toml")
+        defer { unlink(bad) }
         do {
             _ = try DNSConfiguration.load(path: bad)
             Issue.record("accepted")

@@ -22,6 +22,28 @@ struct FakeServerResolverTests {
         }
     }
 
+    @Test("an IPv6 name server on ::1, over UDP and TCP")
+    func ipv6Server() async throws {
+        let big = (0..<40).map {
+            DNSResourceRecord(name: "mail.example.com", ttl: 60, data: .txt([Array("record \($0)".utf8)]))
+        }
+        let server = try await ScriptedDNSServer.start(host: "::1") { query, overTCP in
+            if overTCP || query.questions[0].type == .a {
+                return [.send(ScriptedDNSServer.reply(to: query, answers: overTCP ? big : [a("mail.example.com", "192.0.2.25")]))]
+            }
+            return [.send(ScriptedDNSServer.reply(to: query, truncated: true))]
+        }
+        defer { Task { await server.stop() } }
+        #expect(server.address.description.hasPrefix("[::1]:"))
+        let resolver = DNSNetworkResolver(servers: [server.address], options: options())
+        let answer = try await resolver.resolve(question).get()
+        #expect(addresses(.success(answer)) == ["192.0.2.25"])
+        #expect(answer.server == server.address.description)
+        let large = try await resolver.resolve(DNSQuestion(name: "mail.example.com", type: .txt)).get()
+        #expect(large.records.count == 40)
+        #expect(server.queries.map(\.overTCP) == [false, false, true])
+    }
+
     @Test("a dropped query times out after timeout × (1 + attempts), one query per pass")
     func timeoutBound() async throws {
         try await withServers([{ _, _ in [] }]) { servers in
@@ -188,6 +210,18 @@ struct FakeServerResolverTests {
         }
     }
 
+    @Test("a truncated reply from a server without TCP is a network error")
+    func truncationNoTCP() async throws {
+        let script: DNSServerScript = { query, _ in [.send(ScriptedDNSServer.reply(to: query, truncated: true))] }
+        try await withServers([script]) { servers in
+            await servers[0].closeTCP()
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(attempts: 1))
+            let result = await resolver.resolve(question)
+            #expect(errorKind(result) == .network, "\(result)")
+            #expect(servers[0].queries.map(\.overTCP) == [false, false])
+        }
+    }
+
     @Test("rotate turns multi-record answers between lookups; without it the order is kept")
     func rotation() async throws {
         let records = [a("mail.example.com", "192.0.2.1"), a("mail.example.com", "192.0.2.2"), a("mail.example.com", "192.0.2.3")]
@@ -228,17 +262,35 @@ struct FakeServerResolverTests {
         }
     }
 
+    @Test("a cancelled lookup does not hand its failure to the lookups merged with it")
+    func cancelledLeader() async throws {
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(300))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2), cacheSize: 0))
+            let leader = Task { await resolver.resolve(question) }
+            try await Task.sleep(for: .milliseconds(50))
+            let follower = Task { await resolver.resolve(question) }
+            try await Task.sleep(for: .milliseconds(50))
+            leader.cancel()
+            #expect(errorKind(await leader.value) != nil)
+            #expect(addresses(await follower.value) == ["192.0.2.25"])
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
     @Test("each query uses a fresh random ID and a fresh source port")
     func randomIDsAndPorts() async throws {
-        let seen = NIOLockedValueBox([UInt16]())
-        let script: DNSServerScript = { query, _ in
-            seen.withLockedValue { $0.append(query.header.id) }
-            return [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain))]
-        }
+        let script: DNSServerScript = { query, _ in [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain))] }
         try await withServers([script]) { servers in
             let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(cacheSize: 0))
             for index in 0..<20 { _ = await resolver.resolve(DNSQuestion(name: "n\(index).example.com", type: .a)) }
-            #expect(Set(seen.withLockedValue { $0 }).count >= 19)
+            let queries = servers[0].queries
+            #expect(queries.count == 20)
+            // 16-bit values: two equal among 20 has a probability under 0.3%.
+            #expect(Set(queries.map(\.id)).count >= 19)
+            #expect(Set(queries.map(\.sourcePort)).count >= 19)
         }
     }
 }
@@ -287,6 +339,24 @@ struct CNAMEChainTests {
             #expect(addresses(.success(answer)) == ["192.0.2.80"])
             #expect(answer.chain.count == 1)
             #expect(servers[0].queries.map(\.question.name) == ["mail.example.com", "host.example.net"])
+        }
+    }
+
+    @Test("a chain asked link by link still keeps the (1 + attempts) × timeout bound")
+    func chainBound() async throws {
+        // Every link is answered only after 150 ms, and only with the next CNAME.
+        let script: DNSServerScript = { query, _ in
+            let name = query.questions[0].name
+            let next = name == "mail.example.com" ? "c1.example.com" : "c\((Int(name.dropFirst().prefix { $0 != "." }) ?? 0) + 1).example.com"
+            return [.send(ScriptedDNSServer.reply(to: query, answers: [cname(name, next)]), after: .milliseconds(150))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address],
+                                              options: options(timeout: .milliseconds(200), attempts: 1))
+            let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
+            #expect(errorKind(result) == .timeout)
+            #expect(ms < 800, "took \(ms) ms")
+            #expect(servers[0].queries.count >= 2)
         }
     }
 
@@ -481,6 +551,32 @@ struct ValidationTests {
     }
 }
 
+@Suite("Resolver input and warnings")
+struct InputTests {
+    @Test("a name that cannot be encoded fails before any query")
+    func invalidName() async throws {
+        try await withServers([zoneScript("example.com", [])]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options())
+            let long = String(repeating: "a", count: 64) + ".example.com"
+            let result = await resolver.resolve(DNSQuestion(name: long, type: .a))
+            #expect(errorKind(result) == .formerr)
+            #expect(servers[0].queries.isEmpty)
+        }
+    }
+
+    @Test("validate with a name server off loopback warns (once per server), loopback does not")
+    func remoteValidation() async throws {
+        let remote = DNSServerAddress(parsing: "192.0.2.53")!
+        #expect(!ValidationWarning.hasWarned(about: remote))
+        let resolver = DNSNetworkResolver(servers: [remote], options: options(validate: true))
+        #expect(ValidationWarning.hasWarned(about: remote))
+        #expect(resolver.options.validate)
+        let local = DNSServerAddress(parsing: "127.0.0.1:53")!
+        _ = DNSNetworkResolver(servers: [local], options: options(validate: true))
+        #expect(!ValidationWarning.hasWarned(about: local))
+    }
+}
+
 @Suite("ip_strategy through the network resolver")
 struct IPStrategyTests {
     /// A answers SERVFAIL, AAAA answers: the "then" strategies still find the IPv6 address.
@@ -527,6 +623,57 @@ struct HarnessTests {
             Issue.record("a missing binary was accepted")
         } catch {
             #expect("\(error)".contains("apt-get install knot"))
+        }
+    }
+}
+
+@Suite("Cache model check")
+struct CacheModelTests {
+    /// Random stores, lookups and clock moves against a plain array model of an LRU with TTLs.
+    @Test("DNSCache behaves like a reference LRU", arguments: [UInt64(3), 77, 2026])
+    func againstModel(seed: UInt64) {
+        var random = SplitMix64(state: seed)
+        let clock = ManualClock()
+        let capacity = 5
+        let cache = DNSCache(capacity: capacity, now: clock.now)
+        // Model: most recently used last; (question, expiry second, ttl, stored second).
+        var model: [(question: DNSQuestion, expires: Int64, stored: Int64, ttl: UInt32)] = []
+        var now: Int64 = 0
+        let questions = (0..<9).map { DNSQuestion(name: "n\($0).example", type: $0 % 2 == 0 ? .a : .mx) }
+
+        for step in 0..<3000 {
+            let question = questions[Int.random(in: 0..<questions.count, using: &random)]
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0..<4:
+                let ttl = UInt32.random(in: 0...20, using: &random)
+                let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok,
+                                       records: [DNSRecord(name: question.name, ttl: ttl, data: .a(IPAddress("192.0.2.1")!))])
+                cache.store(answer, for: question, ttl: ttl)
+                guard ttl > 0 else { continue }
+                model.removeAll { $0.question == question }
+                if model.count >= capacity { model.removeFirst() }
+                model.append((question, now + Int64(ttl), now, ttl))
+            case 4..<9:
+                let got = cache.lookup(question)
+                if let index = model.firstIndex(where: { $0.question == question }) {
+                    let entry = model[index]
+                    model.remove(at: index)
+                    if now < entry.expires {
+                        model.append(entry)
+                        let expected = entry.ttl - UInt32(now - entry.stored)
+                        #expect(got?.records.first?.ttl == expected, "seed \(seed) step \(step)")
+                    } else {
+                        #expect(got == nil, "seed \(seed) step \(step): expired entry returned")
+                    }
+                } else {
+                    #expect(got == nil, "seed \(seed) step \(step): evicted entry returned")
+                }
+            default:
+                let seconds = Int64.random(in: 1...4, using: &random)
+                clock.advance(seconds: seconds)
+                now += seconds
+            }
+            #expect(cache.count <= capacity)
         }
     }
 }

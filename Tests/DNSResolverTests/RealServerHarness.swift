@@ -19,7 +19,14 @@ private let startedProcesses = ProcessRegistry()
 private final class ProcessRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var processes: [Process] = []
+    private var directories: [URL] = []
     private var registered = false
+
+    func add(directory: URL) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.directories.append(directory)
+    }
 
     func add(_ process: Process) {
         self.lock.lock()
@@ -34,12 +41,15 @@ private final class ProcessRegistry: @unchecked Sendable {
     func terminateAll() {
         self.lock.lock()
         let processes = self.processes
+        let directories = self.directories
         self.processes = []
+        self.directories = []
         self.lock.unlock()
         for process in processes where process.isRunning {
             process.terminate()
             process.waitUntilExit()
         }
+        for directory in directories { try? FileManager.default.removeItem(at: directory) }
     }
 
     func terminate(_ process: Process) {
@@ -66,6 +76,7 @@ enum RealServers {
     static func temporaryDirectory(_ name: String) throws -> URL {
         let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("vrules-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        startedProcesses.add(directory: url)
         return url
     }
 
@@ -120,11 +131,22 @@ enum RealServers {
         return text.split(separator: "\n").suffix(8).joined(separator: " | ")
     }
 
+    /// Runs the server under a small shell that ends it when the test process goes away,
+    /// however it goes (a crash or a signal skips `atexit`), or when the shell is terminated.
+    static let watchdog = """
+        "$@" & child=$!
+        trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
+        parent=$PPID
+        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.2; done
+        kill $child 2>/dev/null
+        wait $child
+        """
+
     static func launch(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", Self.watchdog, "vrules-test-server", executable] + arguments
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
@@ -336,8 +358,10 @@ actor SharedRealServers {
                     try ("$ORIGIN \(zone).\n" + lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
                     files.append((zone, file))
                 }
+                // An unsigned zone too: answered through the validator, but never secure.
+                files.append(("vrules.test", RealServers.fixtures.appendingPathComponent("vrules.test.zone")))
                 let knot = try KnotServer(zones: files, directory: directory)
-                let unbound = try UnboundServer(stubZones: zones, upstream: knot.address, trustAnchors: anchors)
+                let unbound = try UnboundServer(stubZones: zones + ["vrules.test"], upstream: knot.address, trustAnchors: anchors)
                 return (knot, unbound)
             } catch let error as RealServerError {
                 throw error
@@ -349,7 +373,11 @@ actor SharedRealServers {
 
     private static func waitForSignedZone(_ knot: KnotServer, _ zone: String) throws -> [String] {
         for _ in 0..<100 {
-            let lines = try knot.readZone(zone)
+            // The control socket appears a moment after the DNS port: retry until it answers.
+            guard let lines = try? knot.readZone(zone) else {
+                usleep(100_000)
+                continue
+            }
             if lines.contains(where: { $0.contains(" RRSIG A ") }) && lines.contains(where: { $0.contains(" DNSKEY 257 ") }) {
                 return lines
             }

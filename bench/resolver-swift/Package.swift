@@ -17,6 +17,7 @@ let package = Package(
                 .product(name: "DNSResolver", package: "vrules"),
                 .product(name: "DNS", package: "vrules"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),

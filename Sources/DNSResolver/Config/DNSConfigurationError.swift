@@ -17,7 +17,7 @@ public struct DNSConfigurationError: Error, Hashable, Sendable, CustomStringConv
     }
 
     public var description: String {
-        var text = "\(self.file): \(self.keyPath): \(self.message)"
+        var text = self.keyPath.isEmpty ? "\(self.file): \(self.message)" : "\(self.file): \(self.keyPath): \(self.message)"
         if let suggestion = self.suggestion { text += "; did you mean '\(suggestion)'?" }
         return text
     }

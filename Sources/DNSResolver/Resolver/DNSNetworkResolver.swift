@@ -22,7 +22,10 @@ public final class DNSNetworkResolver: DNSResolving {
     public let options: DNSResolverOptions
     public let cache: DNSCache
     private let transport: DNSTransport
-    private let inFlight = NIOLockedValueBox([DNSQuestion: Task<DNSQueryResult, Never>]())
+    /// Printed once: formatting an address (`inet_ntop`) on every answer showed in profiles.
+    private let serverNames: [DNSServerAddress: String]
+    /// Questions being resolved, with the lookups waiting for the same answer.
+    private let inFlight = NIOLockedValueBox([DNSQuestion: [CheckedContinuation<DNSQueryResult?, Never>]]())
     private let rotationCounter = NIOLockedValueBox(0)
 
     public init(servers: [DNSServerAddress], options: DNSResolverOptions,
@@ -33,6 +36,7 @@ public final class DNSNetworkResolver: DNSResolving {
         self.options = options
         self.cache = DNSCache(capacity: options.cacheSize, now: now)
         self.transport = DNSTransport(group: eventLoopGroup)
+        self.serverNames = Dictionary(servers.map { ($0, $0.description) }, uniquingKeysWith: { first, _ in first })
         if options.validate {
             for server in servers where !server.ip.isLoopback {
                 ValidationWarning.warnOnce(about: server)
@@ -52,17 +56,37 @@ public final class DNSNetworkResolver: DNSResolving {
     public func resolve(_ question: DNSQuestion) async -> DNSQueryResult {
         let question = Self.lowercased(question)
         if let answer = self.cache.lookup(question) { return .success(self.rotated(answer)) }
-        let task = self.inFlight.withLockedValue { running -> Task<DNSQueryResult, Never> in
-            if let task = running[question] { return task }
-            let task = Task {
-                let result = await self.resolveUncached(question)
-                self.inFlight.withLockedValue { $0[question] = nil }
-                return result
+        while true {
+            let leads = self.inFlight.withLockedValue { running -> Bool in
+                guard running[question] == nil else { return false }
+                running[question] = []
+                return true
             }
-            running[question] = task
-            return task
+            if leads {
+                // The first asker does the work in its own task; the others wait for its answer.
+                let result = await self.resolveUncached(question)
+                let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
+                if case .failure = result, Task.isCancelled {
+                    // Our own cancellation is no answer for the others: one of them takes over.
+                    for waiter in waiters { waiter.resume(returning: nil) }
+                } else {
+                    for waiter in waiters { waiter.resume(returning: result) }
+                }
+                return result.map { self.rotated($0) }
+            }
+            let shared = await withCheckedContinuation { (continuation: CheckedContinuation<DNSQueryResult?, Never>) in
+                let waiting = self.inFlight.withLockedValue { running -> Bool in
+                    guard running[question] != nil else { return false }
+                    running[question]!.append(continuation)
+                    return true
+                }
+                // The lookup finished between the two locks: start over (likely a cache hit).
+                // Also resumed with nil when the lookup we waited for was cancelled.
+                if !waiting { continuation.resume(returning: nil) }
+            }
+            if let shared { return shared.map { self.rotated($0) } }
+            if let answer = self.cache.lookup(question) { return .success(self.rotated(answer)) }
         }
-        return await task.value.map { self.rotated($0) }
     }
 
     /// Names should arrive normalised; a name in mixed case is still matched against the
@@ -89,15 +113,26 @@ public final class DNSNetworkResolver: DNSResolving {
     // MARK: - Following CNAME chains
 
     private func resolveUncached(_ question: DNSQuestion) async -> DNSQueryResult {
+        // The engine normalises names first; anything that still cannot be encoded is refused
+        // here, before any query, rather than sent to every server in turn.
+        do {
+            _ = try DNSNameCoding.labels(of: question.name)
+        } catch {
+            return .failure(DNSError(kind: .formerr, name: question.name, type: question.type,
+                                     detail: "invalid name: \(error.reason)"))
+        }
         var chain: [DNSRecord] = []
         var current = question.name
         var secure = self.options.validate
         var seen: Set<String> = [question.name]
+        // The whole lookup, CNAME targets asked again included, keeps the bound of one exchange.
+        let passes = Int64(1 + max(0, self.options.attempts))
+        let lookupDeadline = NIODeadline.now() + .nanoseconds(self.options.timeout.nanoseconds * passes)
 
         while true {
             let asked = DNSQuestion(name: current, type: question.type)
             let reply: DNSExchangeReply
-            switch await self.exchange(asked) {
+            switch await self.exchange(asked, before: lookupDeadline) {
             case .success(let success): reply = success
             case .failure(let failure): return .failure(failure.dnsError(for: question))
             }
@@ -123,7 +158,7 @@ public final class DNSNetworkResolver: DNSResolving {
                 name = target
             }
 
-            let server = reply.server.description
+            let server = self.serverNames[reply.server] ?? reply.server.description
             if !records.isEmpty {
                 let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
                                        chain: self.options.preserveIntermediates ? chain : [],
@@ -179,11 +214,15 @@ public final class DNSNetworkResolver: DNSResolving {
 
     /// At most `1 + attempts` passes, each bounded by `timeout`, so the worst case is
     /// `(1 + attempts) × timeout` whatever the number of servers.
-    private func exchange(_ question: DNSQuestion) async -> Result<DNSExchangeReply, DNSExchangeFailure> {
+    private func exchange(_ question: DNSQuestion, before lookupDeadline: NIODeadline)
+        async -> Result<DNSExchangeReply, DNSExchangeFailure>
+    {
         var worst: DNSExchangeFailure = .timeout
         for pass in 0...max(0, self.options.attempts) {
             if Task.isCancelled { return .failure(.cancelled) }
-            let deadline = NIODeadline.now() + self.options.timeout
+            let now = NIODeadline.now()
+            guard now < lookupDeadline else { break }
+            let deadline = min(now + self.options.timeout, lookupDeadline)
             switch await self.runPass(question, deadline: deadline, pass: pass) {
             case .success(let reply): return .success(reply)
             case .failure(let failure): worst = failure
@@ -205,6 +244,22 @@ public final class DNSNetworkResolver: DNSResolving {
         let dnssecOK = self.options.validate
         let validate = self.options.validate
         let transport = self.transport
+
+        if width == 1 || count == 1 {
+            // One server at a time: no child tasks needed.
+            var worst: DNSExchangeFailure? = nil
+            for server in order where NIODeadline.now() < deadline {
+                let request = DNSExchangeRequest(server: server, question: wireQuestion, dnssecOK: dnssecOK, deadline: deadline)
+                switch Self.classify(await transport.exchange(request), validate: validate) {
+                case .success(let reply):
+                    return .success(reply)
+                case .failure(let failure):
+                    if worst == nil || failure.rank > worst!.rank { worst = failure }
+                    if case .timeout = failure { return .failure(failure) }
+                }
+            }
+            return .failure(worst ?? .timeout)
+        }
 
         return await withTaskGroup(of: Result<DNSExchangeReply, DNSExchangeFailure>.self) { group in
             var next = 0
@@ -245,10 +300,9 @@ public final class DNSNetworkResolver: DNSResolving {
     {
         guard case .success(let reply) = result else { return result }
         let rcode = reply.message.responseCode
+        if rcode == .noError || rcode == .nxDomain { return result }
         let from = "from \(reply.server)"
         switch rcode {
-        case .noError, .nxDomain:
-            return result
         case .servFail:
             let codes = reply.message.edns?.extendedErrorCodes ?? []
             if validate, let code = codes.first(where: { Self.bogusExtendedErrors.contains($0) }) {
@@ -269,6 +323,10 @@ public final class DNSNetworkResolver: DNSResolving {
 /// is not trusted: anyone on the path could set it.
 enum ValidationWarning {
     private static let warned = NIOLockedValueBox(Set<DNSServerAddress>())
+
+    static func hasWarned(about server: DNSServerAddress) -> Bool {
+        Self.warned.withLockedValue { $0.contains(server) }
+    }
 
     static func warnOnce(about server: DNSServerAddress) {
         let first = Self.warned.withLockedValue { $0.insert(server).inserted }

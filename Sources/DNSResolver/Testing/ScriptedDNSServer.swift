@@ -24,6 +24,9 @@ public final class ScriptedDNSServer: Sendable {
         public var question: DNSWireQuestion
         public var overTCP: Bool
         public var dnssecOK: Bool
+        public var id: UInt16
+        /// The port the query came from.
+        public var sourcePort: Int
     }
 
     public let address: DNSServerAddress
@@ -92,6 +95,11 @@ public final class ScriptedDNSServer: Sendable {
 
     public func resetLog() { self.log.withLockedValue { $0.removeAll() } }
 
+    /// Stops listening on TCP only, so that a truncated reply's TCP retry finds no server.
+    public func closeTCP() async {
+        try? await self.tcp.close()
+    }
+
     public func stop() async {
         try? await self.udp.close()
         try? await self.otherPort.close()
@@ -158,7 +166,8 @@ private final class UDPServerHandler: ChannelInboundHandler, @unchecked Sendable
         guard let query = try? DNSMessage(decoding: buffer.readBytes(length: buffer.readableBytes) ?? []),
               let question = query.questions.first else { return }
         self.log.withLockedValue {
-            $0.append(.init(question: question, overTCP: false, dnssecOK: query.edns?.dnssecOK ?? false))
+            $0.append(.init(question: question, overTCP: false, dnssecOK: query.edns?.dnssecOK ?? false,
+                            id: query.header.id, sourcePort: envelope.remoteAddress.port ?? 0))
         }
         let actions = self.script.withLockedValue { $0 }(query, false)
         let channel = context.channel
@@ -189,7 +198,8 @@ private final class TCPServerHandler: ChannelInboundHandler, @unchecked Sendable
         guard let query = try? DNSMessage(decoding: buffer.readBytes(length: buffer.readableBytes) ?? []),
               let question = query.questions.first else { return }
         self.log.withLockedValue {
-            $0.append(.init(question: question, overTCP: true, dnssecOK: query.edns?.dnssecOK ?? false))
+            $0.append(.init(question: question, overTCP: true, dnssecOK: query.edns?.dnssecOK ?? false,
+                            id: query.header.id, sourcePort: context.channel.remoteAddress?.port ?? 0))
         }
         let actions = self.script.withLockedValue { $0 }(query, true)
         let channel = context.channel
@@ -198,6 +208,55 @@ private final class TCPServerHandler: ChannelInboundHandler, @unchecked Sendable
             out.writeInteger(UInt16(truncatingIfNeeded: bytes.count))
             out.writeBytes(bytes)
             channel.writeAndFlush(out, promise: nil)
+        }
+    }
+}
+
+extension ScriptedDNSServer {
+    /// A script that answers like an authoritative server holding `records` (zone-file data,
+    /// e.g. from `ZoneFile.load`): the records of the name and type asked, CNAME chains inside
+    /// the data followed in the answer section, NODATA for names that exist (or have names
+    /// below them), NXDOMAIN otherwise, with the SOA of the closest enclosing zone in the
+    /// authority section for negative answers. Lets tests run the same data through the
+    /// network resolver as through `ZoneResolver`.
+    public static func authoritative(records: [DNSRecord], maximumChain: Int = 8) -> DNSServerScript {
+        let byName = Dictionary(grouping: records, by: { $0.name.lowercased() })
+        let owners = Set(byName.keys)
+        let zones = records.filter { $0.type == .soa }
+
+        @Sendable func exists(_ name: String) -> Bool {
+            if owners.contains(name) { return true }
+            let suffix = "." + name
+            return owners.contains { $0.hasSuffix(suffix) }
+        }
+
+        @Sendable func enclosingSOA(_ name: String) -> DNSResourceRecord? {
+            let candidates = zones.filter { $0.name.isEmpty || name == $0.name || name.hasSuffix("." + $0.name) }
+            guard let zone = candidates.max(by: { $0.name.count < $1.name.count }) else { return nil }
+            return DNSResourceRecord(name: zone.name, ttl: zone.ttl, data: zone.data)
+        }
+
+        return { query, _ in
+            guard let question = query.questions.first else { return [] }
+            var answers: [DNSResourceRecord] = []
+            var name = question.name
+            var seen: Set<String> = [name]
+            while true {
+                let here = byName[name] ?? []
+                let matching = here.filter { $0.type == question.type }
+                if !matching.isEmpty {
+                    answers += matching.map { DNSResourceRecord(name: $0.name, ttl: $0.ttl, data: $0.data) }
+                    return [.send(Self.reply(to: query, answers: answers))]
+                }
+                guard question.type != .cname, answers.count < maximumChain,
+                      let alias = here.first(where: { $0.type == .cname }), case .cname(let target) = alias.data,
+                      seen.insert(target).inserted else { break }
+                answers.append(DNSResourceRecord(name: alias.name, ttl: alias.ttl, data: alias.data))
+                name = target
+            }
+            let rcode: DNSResponseCode = exists(name) ? .noError : .nxDomain
+            let authority = enclosingSOA(name).map { [$0] } ?? []
+            return [.send(Self.reply(to: query, rcode: rcode, answers: answers, authority: authority))]
         }
     }
 }

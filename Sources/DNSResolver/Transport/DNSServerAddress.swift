@@ -1,6 +1,12 @@
 import DNS
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A name server: an IP address and a port. Parsed from `"1.2.3.4"`, `"1.2.3.4:5300"`,
 /// `"::1"` or `"[::1]:5300"`; printed in the bracketed form so that it parses back.
 public struct DNSServerAddress: Hashable, Sendable, CustomStringConvertible {
@@ -40,13 +46,32 @@ public struct DNSServerAddress: Hashable, Sendable, CustomStringConvertible {
         self.ip.isIPv4 ? "\(self.ip):\(self.port)" : "[\(self.ip)]:\(self.port)"
     }
 
+    /// Built from the address bytes directly: going through text would cost an `inet_ntop`
+    /// and an `inet_pton` on every query.
     func socketAddress() throws -> SocketAddress {
-        try SocketAddress(ipAddress: self.ip.description, port: Int(self.port))
+        switch self.ip {
+        case .v4(let bytes):
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = self.port.bigEndian
+            withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: bytes.prefix(4)) }
+            return SocketAddress(address, host: "")
+        case .v6(let bytes):
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = self.port.bigEndian
+            withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: bytes.prefix(16)) }
+            return SocketAddress(address, host: "")
+        }
     }
 
-    /// The address of the same family to bind the client socket to, with port 0 so that the
-    /// kernel picks a fresh random ephemeral port for every query.
-    var bindHost: String { self.ip.isIPv4 ? "0.0.0.0" : "::" }
+    /// The wildcard address of the same family to bind the client socket to, with port 0 so
+    /// that the kernel picks a fresh random ephemeral port for every query. A `SocketAddress`
+    /// rather than a host string, which NIO would pass through `getaddrinfo` every time.
+    var bindAddress: SocketAddress { self.ip.isIPv4 ? Self.anyIPv4 : Self.anyIPv6 }
+
+    private static let anyIPv4 = try! SocketAddress(ipAddress: "0.0.0.0", port: 0)
+    private static let anyIPv6 = try! SocketAddress(ipAddress: "::", port: 0)
 }
 
 extension SocketAddress {

@@ -47,32 +47,73 @@ struct DNSTransport: Sendable {
         let packet: [UInt8]
         let remote: SocketAddress
         do {
-            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded()
+            // One name: nothing to compress.
+            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded(compress: false)
             remote = try request.server.socketAddress()
         } catch {
-            return .failure(.network("cannot build query: \(error)"))
+            return .failure(.formerr("cannot build query: \(error)"))
         }
         let eventLoop = self.group.next()
         let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
         let handler = UDPReplyHandler(expected: remote, id: id, question: request.question, completion: completion)
-        let channel: any Channel
-        do {
-            channel = try await DatagramBootstrap(group: eventLoop)
-                .channelOption(.socketOption(.so_reuseaddr), value: 0)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
+        let deadline = request.deadline
+        // Bind, arm the deadline and send in one visit to the event loop: each hop between the
+        // cooperative pool and the loop costs more than the rest of a cold lookup.
+        let reply = DatagramBootstrap(group: eventLoop)
+            // Room for replies larger than the 1232 octets we advertise, from servers that
+            // ignore EDNS: a datagram cut short by the buffer would only be dropped as junk.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096))
+            // One reply is all we wait for: do not try a second read that can only fail.
+            .channelOption(.maxMessagesPerRead, value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
-                .bind(host: request.server.bindHost, port: 0)
-                .get()
-        } catch {
-            return .failure(.network("cannot open UDP socket: \(error)"))
+            }
+            .bind(to: request.server.bindAddress)
+            .flatMapError { error in
+                let failure = DNSExchangeFailure.network("cannot open UDP socket: \(error)")
+                completion.fail(failure)
+                return eventLoop.makeFailedFuture(failure)
+            }
+            .flatMap { channel -> EventLoopFuture<DNSMessage> in
+                Self.arm(completion, deadline: deadline, channel: channel)
+                if !completion.isDone {
+                    var buffer = channel.allocator.buffer(capacity: packet.count)
+                    buffer.writeBytes(packet)
+                    channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
+                }
+                return completion.promise.futureResult
+            }
+        return await Self.result(of: reply, completion: completion)
+    }
+
+    /// On the channel's event loop: fail the exchange at the deadline, close the channel when done.
+    private static func arm(_ completion: OnceCompletion, deadline: NIODeadline, channel: any Channel) {
+        let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
+            completion.fail(DNSExchangeFailure.timeout)
         }
-        return await Self.await(completion, deadline: request.deadline, channel: channel) {
-            var buffer = channel.allocator.buffer(capacity: packet.count)
-            buffer.writeBytes(packet)
-            channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
+        completion.promise.futureResult.whenComplete { _ in
+            timer.cancel()
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Waits for `future`, turning task cancellation into a failed exchange (which closes the channel).
+    private static func result(of future: EventLoopFuture<DNSMessage>, completion: OnceCompletion)
+        async -> Result<DNSMessage, DNSExchangeFailure>
+    {
+        let eventLoop = completion.promise.futureResult.eventLoop
+        return await withTaskCancellationHandler {
+            do {
+                return .success(try await future.get())
+            } catch let failure as DNSExchangeFailure {
+                return .failure(failure)
+            } catch {
+                return .failure(.network("\(error)"))
+            }
+        } onCancel: {
+            eventLoop.execute { completion.fail(DNSExchangeFailure.cancelled) }
         }
     }
 
@@ -81,10 +122,11 @@ struct DNSTransport: Sendable {
         let packet: [UInt8]
         let remote: SocketAddress
         do {
-            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded()
+            // One name: nothing to compress.
+            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded(compress: false)
             remote = try request.server.socketAddress()
         } catch {
-            return .failure(.network("cannot build query: \(error)"))
+            return .failure(.formerr("cannot build query: \(error)"))
         }
         let remaining = request.deadline - .now()
         guard remaining > .zero else { return .failure(.timeout) }
@@ -103,13 +145,20 @@ struct DNSTransport: Sendable {
                 }
                 .connect(to: remote)
                 .get()
-        } catch let error as ChannelError where error == .connectTimeout(remaining) {
-            return .failure(.timeout)
         } catch {
-            if NIODeadline.now() >= request.deadline { return .failure(.timeout) }
-            return .failure(.network("TCP connection to \(request.server) failed: \(error)"))
+            let failure: DNSExchangeFailure
+            if let channelError = error as? ChannelError, channelError == .connectTimeout(remaining) {
+                failure = .timeout
+            } else if NIODeadline.now() >= request.deadline {
+                failure = .timeout
+            } else {
+                failure = .network("TCP connection to \(request.server) failed: \(error)")
+            }
+            // Every promise must be completed, even when its channel never came to be.
+            eventLoop.execute { completion.fail(failure) }
+            return .failure(failure)
         }
-        return await Self.await(completion, deadline: request.deadline, channel: channel) {
+        return await Self.waitForReply(completion, deadline: request.deadline, channel: channel) {
             var buffer = channel.allocator.buffer(capacity: packet.count + 2)
             buffer.writeInteger(UInt16(packet.count))
             buffer.writeBytes(packet)
@@ -120,7 +169,7 @@ struct DNSTransport: Sendable {
     /// Sends, then waits for the handler's promise, the deadline or cancellation, whichever
     /// comes first, and always closes the channel. Every completion of the promise goes through
     /// the event loop, so it is completed exactly once.
-    private static func await(
+    private static func waitForReply(
         _ completion: OnceCompletion, deadline: NIODeadline, channel: any Channel,
         send: @escaping @Sendable () -> Void
     ) async -> Result<DNSMessage, DNSExchangeFailure> {

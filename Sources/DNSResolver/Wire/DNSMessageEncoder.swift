@@ -16,8 +16,13 @@ struct DNSMessageEncoder {
     mutating func writeName(_ name: String, compressible: Bool = true) throws(DNSWireError) {
         let labels = try DNSNameCoding.labels(of: name)
         for index in labels.indices {
+            guard self.compress else {
+                self.bytes.append(UInt8(labels[index].count))
+                self.bytes.append(contentsOf: labels[index])
+                continue
+            }
             let key = Self.suffixKey(labels[index...])
-            if self.compress && compressible, let offset = self.suffixes[key] {
+            if compressible, let offset = self.suffixes[key] {
                 self.bytes.appendUInt16(0xC000 | UInt16(offset))
                 return
             }

@@ -1,0 +1,344 @@
+import Rules
+
+/// A finding of the bytecode analysis: a line from the debug information and the
+/// identifier to point at on it (the column is found in the source afterwards).
+struct Finding: Hashable {
+    var line: Int
+    var anchor: String
+    var usage: SourceText.Usage
+    var severity: Diagnostic.Severity
+    var message: String
+    var code: String
+}
+
+/// What a script, module or test file may refer to, from `HostAPI.current`.
+struct GlobalScope {
+    /// Names readable everywhere: the host API, plus whatever else the file kind adds.
+    var known: Set<String>
+    /// Host tables and their members (functions and constant fields).
+    var tables: [String: Set<String>]
+    /// Globals the program's files define at their top level.
+    var defined: Set<String> = []
+
+    init(known: Set<String>, tables: [String: Set<String>]) {
+        self.known = known
+        self.tables = tables
+    }
+
+    init(api: HostAPI, extra: [String] = []) {
+        self.known = api.globalNames.union(extra)
+        var tables: [String: Set<String>] = [:]
+        for table in api.tables {
+            let fields = table.fields.map { String($0.prefix { $0 != ":" }) }
+            tables[table.name] = Set(table.functions.map(\.name) + fields)
+        }
+        self.tables = tables
+    }
+
+    func isReadable(_ name: String) -> Bool { self.known.contains(name) || self.defined.contains(name) }
+}
+
+/// Static checks over the compiled bytecode of one chunk: global reads and writes on the
+/// `_ENV` upvalue, fields of host tables, literal replies given to `reply`/`accept`/
+/// `defer`/`reject`, `rule`/`action` entries whose function is a constant, DNS calls from
+/// the main chunk's own code, and `require` of constant names.
+///
+/// Registers are followed along straight-line code only: at every jump target what is
+/// known about them is forgotten, so a value is only trusted where the compiler put it
+/// just before its use (which is how Lua compiles `dns.lookup(x)` or `reject(reply(...))`).
+struct BytecodeAnalyzer {
+    /// What the analysis knows about a register.
+    enum Value: Hashable {
+        case unknown
+        case constant(LuaConstant)
+        /// A global read through `_ENV` (not a host table).
+        case global(String)
+        /// A host table (`dns`, `log`, `replies`, ...).
+        case hostTable(String)
+        /// A field of a host table.
+        case member(table: String, name: String)
+        /// The result of a `reply(...)` call with constant arguments that validated.
+        case reply(ReplyRules.Reply)
+        case closure
+    }
+
+    struct Required: Hashable {
+        var name: String
+        var line: Int
+    }
+
+    let scope: GlobalScope
+    /// Whether top-level code runs at load time (rule scripts and their modules).
+    let checksLoadTimeCalls: Bool
+    /// Whether to judge the rule API's calls (replies, rule/action entries).
+    let checksRuleAPI: Bool
+    /// Whether the environment is read-only once loaded (rule scripts, not test files).
+    var environmentIsReadOnly = true
+
+    private(set) var findings: [Finding] = []
+    private(set) var requires: [Required] = []
+
+    init(scope: GlobalScope, checksLoadTimeCalls: Bool, checksRuleAPI: Bool) {
+        self.scope = scope
+        self.checksLoadTimeCalls = checksLoadTimeCalls
+        self.checksRuleAPI = checksRuleAPI
+    }
+
+    /// Names a chunk's main function assigns as globals (definitions, allowed at load time).
+    static func topLevelDefinitions(of chunk: BinaryChunk) -> [String] {
+        let main = chunk.main
+        var names: [String] = []
+        for raw in main.code {
+            let instruction = LuaInstruction(raw)
+            guard instruction.opcode == .setTabUp, Self.isEnvironment(main, upvalue: instruction.a),
+                  let name = Self.constant(main, instruction.b)?.stringValue else { continue }
+            names.append(name)
+        }
+        return names
+    }
+
+    mutating func analyze(_ chunk: BinaryChunk) {
+        self.analyze(chunk.main)
+    }
+
+    private mutating func analyze(_ function: LuaPrototype) {
+        let code = function.code.map(LuaInstruction.init)
+        var jumpTargets = Set<Int>()
+        for (pc, instruction) in code.enumerated() {
+            if let target = instruction.jumpTarget(at: pc) { jumpTargets.insert(target) }
+        }
+        var registers = [Value](repeating: .unknown, count: Int(function.maxStackSize) + 256)
+        /// After a call with open results (C = 0), the first register past the fixed arguments.
+        var openTop: Int?
+        let line = { (pc: Int) -> Int in pc < function.lines.count ? function.lines[pc] : function.lineDefined }
+
+        for (pc, instruction) in code.enumerated() {
+            if jumpTargets.contains(pc) {
+                for index in registers.indices { registers[index] = .unknown }
+                openTop = nil
+            }
+            guard let opcode = instruction.opcode else { continue }
+            let a = instruction.a
+            switch opcode {
+            case .move:
+                registers[a] = registers[instruction.b]
+            case .loadI:
+                registers[a] = .constant(.integer(Int64(instruction.sbx)))
+            case .loadF:
+                registers[a] = .constant(.float(Double(instruction.sbx)))
+            case .loadK:
+                registers[a] = Self.constant(function, instruction.bx).map(Value.constant) ?? .unknown
+            case .loadFalse, .lFalseSkip:
+                registers[a] = .constant(.boolean(false))
+            case .loadTrue:
+                registers[a] = .constant(.boolean(true))
+            case .loadNil:
+                for index in a...(a + instruction.b) where index < registers.count { registers[index] = .constant(.nil) }
+            case .getTabUp:
+                guard Self.isEnvironment(function, upvalue: instruction.b),
+                      let name = Self.constant(function, instruction.c)?.stringValue else {
+                    registers[a] = .unknown
+                    break
+                }
+                registers[a] = self.readGlobal(name, line: line(pc))
+            case .getField:
+                registers[a] = self.readField(of: registers[instruction.b], key: Self.constant(function, instruction.c),
+                                              line: line(pc))
+            case .`self`:
+                let key = instruction.k ? Self.constant(function, instruction.c) : nil
+                let object = registers[instruction.b]
+                registers[a + 1] = object
+                registers[a] = key == nil ? .unknown : self.readField(of: object, key: key, line: line(pc))
+            case .setTabUp:
+                if Self.isEnvironment(function, upvalue: a), let name = Self.constant(function, instruction.b)?.stringValue {
+                    self.writeGlobal(name, inMainChunk: function.isMainChunk, line: line(pc))
+                }
+            case .setField:
+                if case .hostTable(let table) = registers[a], let key = Self.constant(function, instruction.b)?.stringValue {
+                    self.findings.append(Finding(
+                        line: line(pc), anchor: key, usage: .member, severity: .error,
+                        message: "'\(table)' is read-only: cannot assign '\(table).\(key)'", code: DiagnosticCode.readOnlyWrite))
+                }
+            case .closure:
+                registers[a] = .closure
+            case .call, .tailCall:
+                let arguments: [Value]
+                if instruction.b == 0 {
+                    let end = max(openTop ?? (a + 1), a + 1)
+                    arguments = Array(registers[(a + 1)..<min(end + 1, registers.count)])
+                } else {
+                    arguments = Array(registers[(a + 1)..<min(a + instruction.b, registers.count)])
+                }
+                let result = self.call(registers[a], arguments: arguments, openArguments: instruction.b == 0,
+                                       inMainChunk: function.isMainChunk, line: line(pc))
+                for index in a..<registers.count { registers[index] = .unknown }
+                registers[a] = result
+                openTop = (opcode == .call && instruction.c == 0) ? a : nil
+                continue
+            case .vararg, .tForCall, .forPrep, .tForPrep, .forLoop, .tForLoop:
+                for index in a..<registers.count { registers[index] = .unknown }
+            case .jmp, .setTable, .setI, .setUpval, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
+                 .return, .return0, .return1, .setList, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
+                break
+            default:
+                registers[a] = .unknown
+            }
+            if opcode != .call { openTop = opcode == .vararg ? a : nil }
+        }
+
+        for child in function.prototypes { self.analyze(child) }
+    }
+
+    // MARK: globals and fields
+
+    private mutating func readGlobal(_ name: String, line: Int) -> Value {
+        if !self.scope.isReadable(name) {
+            let hint = Spelling.hint(for: name, in: self.scope.known.union(self.scope.defined))
+            self.findings.append(Finding(line: line, anchor: name, usage: .global, severity: .error,
+                                         message: "undefined global '\(name)'\(hint)", code: DiagnosticCode.undefinedGlobal))
+            return .unknown
+        }
+        if self.scope.tables[name] != nil && !self.scope.defined.contains(name) { return .hostTable(name) }
+        return .global(name)
+    }
+
+    private mutating func readField(of object: Value, key: LuaConstant?, line: Int) -> Value {
+        guard case .hostTable(let table) = object, let name = key?.stringValue else { return .unknown }
+        let members = self.scope.tables[table] ?? []
+        guard members.contains(name) else {
+            let hint = Spelling.hint(for: name, in: members)
+            self.findings.append(Finding(line: line, anchor: name, usage: .member, severity: .error,
+                                         message: "unknown field '\(name)' of '\(table)'\(hint)", code: DiagnosticCode.unknownMember))
+            return .unknown
+        }
+        return .member(table: table, name: name)
+    }
+
+    private mutating func writeGlobal(_ name: String, inMainChunk: Bool, line: Int) {
+        if !inMainChunk && self.environmentIsReadOnly {
+            self.findings.append(Finding(
+                line: line, anchor: name, usage: .global, severity: .error,
+                message: "assignment to global '\(name)' inside a function: globals are read-only while rules run (use ctx.vars or a local)",
+                code: DiagnosticCode.globalWrite))
+        } else if self.scope.known.contains(name) {
+            self.findings.append(Finding(line: line, anchor: name, usage: .global, severity: .warning,
+                                         message: "redefines the built-in global '\(name)'", code: DiagnosticCode.shadowedGlobal))
+        }
+    }
+
+    // MARK: calls
+
+    private static let verdicts: Set<String> = ["accept", "defer", "reject"]
+
+    private mutating func call(_ function: Value, arguments: [Value], openArguments: Bool, inMainChunk: Bool,
+                               line: Int) -> Value {
+        switch function {
+        case .member(table: "dns", name: let name) where inMainChunk && self.checksLoadTimeCalls:
+            self.findings.append(Finding(
+                line: line, anchor: "dns", usage: .global, severity: .error,
+                message: "dns.\(name)() called while the script loads: DNS is only available inside a rule or action",
+                code: DiagnosticCode.dnsAtLoad))
+            return .unknown
+        case .global("require"):
+            if case .constant(.string(let name))? = arguments.first { self.requires.append(Required(name: name, line: line)) }
+            return .unknown
+        case .global("reply") where self.checksRuleAPI:
+            let constants = arguments.prefix(3).map { value -> LuaConstant?? in
+                if case .constant(let constant) = value { return .some(constant) }
+                return .none
+            }
+            // Every argument given must be a constant; a missing text is nil.
+            guard !openArguments || arguments.count >= 3,
+                  constants.allSatisfy({ $0 != nil }) else { return .unknown }
+            let values = constants.map { $0! }
+            switch ReplyRules.make(code: values.first ?? nil, enhanced: values.count > 1 ? values[1] : nil,
+                                   text: values.count > 2 ? values[2] : nil) {
+            case .success(let reply): return .reply(reply)
+            case .failure(let violation):
+                self.findings.append(Finding(line: line, anchor: "reply", usage: .global, severity: .error,
+                                             message: violation.message, code: DiagnosticCode.invalidReply))
+                return .unknown
+            }
+        case .global(let verdict) where self.checksRuleAPI && Self.verdicts.contains(verdict):
+            if let violation = self.verdictViolation(verdict, argument: arguments.first) {
+                self.findings.append(Finding(line: line, anchor: verdict, usage: .global, severity: .error,
+                                             message: violation.message, code: DiagnosticCode.invalidReply))
+            }
+            return .unknown
+        case .global(let kind) where self.checksRuleAPI && (kind == "rule" || kind == "action"):
+            self.checkEntry(kind, arguments: arguments, openArguments: openArguments, line: line)
+            return .unknown
+        default:
+            return .unknown
+        }
+    }
+
+    private func verdictViolation(_ verdict: String, argument: Value?) -> ReplyViolation? {
+        let reply: ReplyRules.Reply
+        switch argument {
+        case nil, .constant(.nil)?:
+            return nil
+        case .constant(.string(let text))?:
+            switch ReplyRules.parse(text) {
+            case .success(let parsed): reply = parsed
+            case .failure(let violation): return violation
+            }
+        case .constant(let constant)?:
+            return ReplyViolation(
+                "expected a reply (reply(...), a \"CODE X.Y.Z text\" string or a replies constant), got \(ReplyRules.typeName(constant))")
+        case .reply(let value)?:
+            reply = value
+        case .member(table: "replies", name: let name)?:
+            guard let value = ReplyRules.namedReplies[name] else { return nil }
+            reply = value
+        default:
+            return nil
+        }
+        return ReplyRules.check(reply, for: verdict)
+    }
+
+    private mutating func checkEntry(_ kind: String, arguments: [Value], openArguments: Bool, line: Int) {
+        let name = arguments.first
+        switch name {
+        case .constant(.string(let text))? where !text.isEmpty:
+            break
+        case .constant(let constant)?:
+            self.findings.append(Finding(
+                line: line, anchor: kind, usage: .global, severity: .error,
+                message: "\(kind)(name, fn): name must be a non-empty string, got \(ReplyRules.typeName(constant) == "string" ? "an empty string" : ReplyRules.typeName(constant))",
+                code: DiagnosticCode.invalidRuleName))
+            return
+        default:
+            break
+        }
+        let label: String
+        if case .constant(.string(let text))? = name { label = "\(kind) '\(text)'" } else { label = kind }
+        if arguments.count < 2 && !openArguments {
+            self.findings.append(Finding(line: line, anchor: kind, usage: .global, severity: .error,
+                                         message: "\(label): expected a function, got nil", code: DiagnosticCode.notAFunction))
+            return
+        }
+        guard arguments.count >= 2 else { return }
+        switch arguments[1] {
+        case .constant(let constant):
+            self.findings.append(Finding(line: line, anchor: kind, usage: .global, severity: .error,
+                                         message: "\(label): expected a function, got \(ReplyRules.typeName(constant))",
+                                         code: DiagnosticCode.notAFunction))
+        case .hostTable, .reply:
+            self.findings.append(Finding(line: line, anchor: kind, usage: .global, severity: .error,
+                                         message: "\(label): expected a function, got table", code: DiagnosticCode.notAFunction))
+        default:
+            break
+        }
+    }
+
+    // MARK: prototype helpers
+
+    static func isEnvironment(_ function: LuaPrototype, upvalue index: Int) -> Bool {
+        index < function.upvalues.count && function.upvalues[index].name == "_ENV"
+    }
+
+    static func constant(_ function: LuaPrototype, _ index: Int) -> LuaConstant? {
+        index >= 0 && index < function.constants.count ? function.constants[index] : nil
+    }
+}

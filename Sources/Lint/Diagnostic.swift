@@ -1,0 +1,115 @@
+import Foundation
+
+/// One finding of `vrules check`, in the shape editors and CI annotate:
+/// `path:line:col: error|warning: message [code]`.
+public struct Diagnostic: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    public enum Severity: String, Hashable, Sendable, Codable {
+        case error, warning
+    }
+
+    public var path: String
+    public var line: Int
+    public var column: Int
+    public var severity: Severity
+    public var message: String
+    /// Stable identifier of the check (see `DiagnosticCode`), for suppressions and tests.
+    public var code: String
+
+    public init(path: String, line: Int, column: Int, severity: Severity, message: String, code: String) {
+        self.path = path
+        self.line = line
+        self.column = column
+        self.severity = severity
+        self.message = message
+        self.code = code
+    }
+
+    public var description: String {
+        "\(self.path):\(self.line):\(self.column): \(self.severity.rawValue): \(self.message) [\(self.code)]"
+    }
+
+    /// Sorted by path, then position, so output is stable whatever order checks ran in.
+    public static func < (lhs: Diagnostic, rhs: Diagnostic) -> Bool {
+        (lhs.path, lhs.line, lhs.column, lhs.code, lhs.message) < (rhs.path, rhs.line, rhs.column, rhs.code, rhs.message)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path, line, column, severity, message, code
+    }
+}
+
+/// The stable codes. They are part of the CLI's contract (JSON consumers match on them).
+public enum DiagnosticCode {
+    public static let syntaxError = "syntax-error"
+    public static let undefinedGlobal = "undefined-global"
+    public static let globalWrite = "global-write"
+    public static let shadowedGlobal = "shadowed-global"
+    public static let unknownMember = "unknown-member"
+    public static let readOnlyWrite = "read-only-write"
+    public static let unknownStage = "unknown-stage"
+    public static let invalidStage = "invalid-stage"
+    public static let duplicateRule = "duplicate-rule"
+    public static let notAFunction = "not-a-function"
+    public static let invalidRuleName = "invalid-rule-name"
+    public static let invalidReply = "invalid-reply"
+    public static let dnsAtLoad = "dns-at-load"
+    public static let moduleNotFound = "module-not-found"
+    public static let loadError = "load-error"
+    public static let unreadable = "unreadable-file"
+    public static let configSyntax = "config-syntax"
+    public static let configUnknownKey = "config-unknown-key"
+    public static let configType = "config-type"
+    public static let configValue = "config-value"
+}
+
+/// Renders diagnostics as text lines or a JSON array.
+public enum DiagnosticFormatter {
+    public static func text(_ diagnostics: [Diagnostic]) -> String {
+        diagnostics.map { $0.description + "\n" }.joined()
+    }
+
+    public static func json(_ diagnostics: [Diagnostic]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(diagnostics) else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Nearest-spelling suggestions ("did you mean 'accept'?").
+enum Spelling {
+    /// Levenshtein distance over bytes (identifiers and keys are ASCII).
+    static func distance(_ a: String, _ b: String) -> Int {
+        let left = Array(a.utf8)
+        let right = Array(b.utf8)
+        if left.isEmpty { return right.count }
+        if right.isEmpty { return left.count }
+        var previous = Array(0...right.count)
+        var current = [Int](repeating: 0, count: right.count + 1)
+        for i in 1...left.count {
+            current[0] = i
+            for j in 1...right.count {
+                let cost = left[i - 1] == right[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            }
+            swap(&previous, &current)
+        }
+        return previous[right.count]
+    }
+
+    /// The closest candidate within a third of its length (at least 2 edits), ties broken
+    /// alphabetically so the suggestion is stable.
+    static func nearest(to word: String, in candidates: some Sequence<String>) -> String? {
+        var best: (String, Int)?
+        for candidate in candidates {
+            let d = Self.distance(word, candidate)
+            if best == nil || d < best!.1 || (d == best!.1 && candidate < best!.0) { best = (candidate, d) }
+        }
+        guard let (candidate, d) = best, d <= max(2, candidate.utf8.count / 3), d < max(word.utf8.count, 1) else { return nil }
+        return candidate
+    }
+
+    static func hint(for word: String, in candidates: some Sequence<String>) -> String {
+        Self.nearest(to: word, in: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+    }
+}

@@ -1,1 +1,0 @@
-// The linter: see LINT brief.

@@ -1,0 +1,116 @@
+import Foundation
+import Rules
+
+/// What `vrules check` was asked to look at.
+public struct LintRequest: Sendable {
+    /// Files or directories. Empty: `rules/main.lua` and the tests beside it.
+    public var paths: [String]
+    /// The configuration file, or nil for `vrules.toml` when it exists.
+    public var configPath: String?
+
+    public init(paths: [String] = [], configPath: String? = nil) {
+        self.paths = paths
+        self.configPath = configPath
+    }
+}
+
+/// A request that names something that is not there (exit status 2, like a usage error).
+public struct LintUsageError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// Runs every check of `vrules check` and returns the diagnostics, sorted.
+///
+/// Which file is what: a `.toml` path is a configuration; `*_test.lua` is a test file; any
+/// other `.lua` file given by name is a rule script. In a directory, the `.lua` files at its
+/// top are rule scripts, files below it are modules (checked through the `require`s that
+/// reach them, or on their own when nothing requires them), and `*_test.lua` files at any
+/// depth are test files.
+public struct Linter: Sendable {
+    public static let defaultRules = "rules/main.lua"
+    public static let defaultConfig = "vrules.toml"
+
+    public init() {}
+
+    public func run(_ request: LintRequest) throws(LintUsageError) -> [Diagnostic] {
+        let manager = FileManager.default
+        var configs: [String] = []
+        var scripts: [String] = []
+        var modules: [String] = []
+        var tests: [String] = []
+
+        if let config = request.configPath {
+            guard manager.fileExists(atPath: config) else { throw LintUsageError(description: "\(config): no such file") }
+            configs.append(config)
+        } else if manager.fileExists(atPath: Self.defaultConfig) {
+            configs.append(Self.defaultConfig)
+        }
+
+        if request.paths.isEmpty {
+            guard manager.fileExists(atPath: Self.defaultRules) else {
+                throw LintUsageError(description: "\(Self.defaultRules): no such file (give the rule scripts to check)")
+            }
+            scripts.append(Self.defaultRules)
+            let testDirectory = (Self.defaultRules as NSString).deletingLastPathComponent + "/tests"
+            tests += Self.luaFiles(under: testDirectory).filter(Self.isTestFile)
+        }
+        for path in request.paths {
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw LintUsageError(description: "\(path): no such file or directory")
+            }
+            if isDirectory.boolValue {
+                let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+                for file in Self.luaFiles(under: base) {
+                    if Self.isTestFile(file) {
+                        tests.append(file)
+                    } else if (file as NSString).deletingLastPathComponent == base {
+                        scripts.append(file)
+                    } else {
+                        modules.append(file)
+                    }
+                }
+                if request.configPath == nil, manager.fileExists(atPath: base + "/" + Self.defaultConfig) {
+                    configs.append(base + "/" + Self.defaultConfig)
+                }
+            } else if path.hasSuffix(".toml") {
+                configs.append(path)
+            } else if Self.isTestFile(path) {
+                tests.append(path)
+            } else {
+                scripts.append(path)
+            }
+        }
+
+        var diagnostics: [Diagnostic] = []
+        for config in Self.unique(configs) { diagnostics += ConfigChecker(path: config).check() }
+        // A file another script requires is a module, even when it was named on its own.
+        var required = Set<String>()
+        for script in Self.unique(scripts) { required.formUnion(ScriptChecker.requiredModules(of: script)) }
+        let entries = Self.unique(scripts).filter { !required.contains(ScriptChecker.canonical($0)) }
+        modules += Self.unique(scripts).filter { required.contains(ScriptChecker.canonical($0)) }
+        let checker = ScriptChecker(api: .current)
+        for script in entries { checker.checkRuleScript(path: script) }
+        for module in Self.unique(modules) { checker.checkModule(path: module) }
+        for test in Self.unique(tests) { checker.checkTestFile(path: test) }
+        diagnostics += checker.diagnostics
+        return Array(Set(diagnostics)).sorted()
+    }
+
+    static func isTestFile(_ path: String) -> Bool { path.hasSuffix("_test.lua") }
+
+    /// `.lua` files under `directory`, sorted, as `directory/relative/path.lua`.
+    static func luaFiles(under directory: String) -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
+        var files: [String] = []
+        while let relative = enumerator.nextObject() as? String {
+            if relative.hasSuffix(".lua") { files.append(directory + "/" + relative) }
+        }
+        return files.sorted()
+    }
+
+    private static func unique(_ paths: [String]) -> [String] {
+        var seen = Set<String>()
+        return paths.filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,273 @@
+import DNS
+import Foundation
+import Rules
+
+/// Checks Lua files: rule scripts with the modules they `require`, and test files.
+///
+/// Everything about a script's code is found statically from its bytecode. Only the stage
+/// table needs the script's top level to run (unknown stage keys, duplicate names, entries
+/// that are not rules): that is done once per rule script, in the engine's own sandbox,
+/// and its error is mapped back to a position in the source.
+final class ScriptChecker {
+    private let api: HostAPI
+    /// Files already reported (a module required by two scripts is reported once).
+    private var reported = Set<String>()
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(api: HostAPI = .current) {
+        self.api = api
+    }
+
+    /// One compiled file of a program.
+    struct Unit {
+        var path: String
+        var source: SourceText
+        var chunk: BinaryChunk
+    }
+
+    // MARK: rule scripts
+
+    /// The modules `path` reaches through constant `require`s (nothing is reported).
+    static func requiredModules(of path: String, api: HostAPI = .current) -> Set<String> {
+        let directory = (path as NSString).deletingLastPathComponent
+        let base = directory.isEmpty ? "." : directory
+        var found = Set<String>()
+        var queue = [path]
+        while let file = queue.popLast() {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+                  case .compiled(let chunk) = LuaCompiler.compile(text, chunkName: file) else { continue }
+            var analyzer = BytecodeAnalyzer(scope: GlobalScope(api: api), checksLoadTimeCalls: false, checksRuleAPI: false)
+            analyzer.analyze(chunk)
+            for required in analyzer.requires {
+                let module = (directory.isEmpty ? "" : base + "/") + required.name.replacingOccurrences(of: ".", with: "/") + ".lua"
+                if FileManager.default.fileExists(atPath: module), found.insert(Self.canonical(module)).inserted {
+                    queue.append(module)
+                }
+            }
+        }
+        return found
+    }
+
+    static func canonical(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
+    /// Checks the rule script at `path` and, following `require`, its modules.
+    func checkRuleScript(path: String) {
+        let rulesDirectory = (path as NSString).deletingLastPathComponent
+        guard let entry = self.compile(path: path) else { return }
+
+        // Compile every module reachable through constant `require`s.
+        var units = [entry]
+        var queue = [entry]
+        var seen: Set<String> = [path]
+        var moduleFailed = false
+        let probe = GlobalScope(api: self.api)
+        while let unit = queue.popLast() {
+            var analyzer = BytecodeAnalyzer(scope: probe, checksLoadTimeCalls: false, checksRuleAPI: false)
+            analyzer.analyze(unit.chunk)
+            for required in analyzer.requires {
+                guard let modulePath = self.resolve(required, in: rulesDirectory, from: unit) else {
+                    moduleFailed = true
+                    continue
+                }
+                guard seen.insert(modulePath).inserted else { continue }
+                guard let module = self.compile(path: modulePath) else {
+                    moduleFailed = true
+                    continue
+                }
+                units.append(module)
+                queue.append(module)
+            }
+        }
+
+        // Globals any file of the program defines at load time are readable in all of them.
+        var scope = GlobalScope(api: self.api)
+        for unit in units { scope.defined.formUnion(BytecodeAnalyzer.topLevelDefinitions(of: unit.chunk)) }
+        var staticErrors = Set<String>()
+        for unit in units where self.reported.insert(unit.path).inserted || unit.path == path {
+            var analyzer = BytecodeAnalyzer(scope: scope, checksLoadTimeCalls: true, checksRuleAPI: true)
+            analyzer.analyze(unit.chunk)
+            for finding in analyzer.findings {
+                let diagnostic = self.locate(finding, in: unit)
+                if diagnostic.severity == .error { staticErrors.insert("\(diagnostic.path):\(diagnostic.line)") }
+                self.diagnostics.append(diagnostic)
+            }
+        }
+
+        // Run the top level in the sandbox for the stage table, unless a module is missing
+        // or broken (that is already reported, and loading would only repeat it).
+        guard !moduleFailed else { return }
+        let sources = Dictionary(units.map { ($0.path, $0.source) }, uniquingKeysWith: { first, _ in first })
+        if let diagnostic = self.loadDiagnostic(entry: entry, rulesDirectory: rulesDirectory, sources: sources),
+           !staticErrors.contains("\(diagnostic.path):\(diagnostic.line)") {
+            self.diagnostics.append(diagnostic)
+        }
+    }
+
+    /// A module file checked on its own (under a directory given to `vrules check` but not
+    /// required by any script there): code checks only, no stage table.
+    func checkModule(path: String) {
+        guard self.reported.insert(path).inserted, let unit = self.compile(path: path) else { return }
+        var scope = GlobalScope(api: self.api)
+        scope.defined.formUnion(BytecodeAnalyzer.topLevelDefinitions(of: unit.chunk))
+        var analyzer = BytecodeAnalyzer(scope: scope, checksLoadTimeCalls: true, checksRuleAPI: true)
+        analyzer.analyze(unit.chunk)
+        self.diagnostics += analyzer.findings.map { self.locate($0, in: unit) }
+    }
+
+    /// A test file: syntax, and globals read that its (empty) environment does not have.
+    func checkTestFile(path: String) {
+        guard self.reported.insert(path).inserted, let unit = self.compile(path: path) else { return }
+        var scope = GlobalScope(known: Set(TestFileGlobals.names), tables: [:])
+        scope.defined.formUnion(BytecodeAnalyzer.topLevelDefinitions(of: unit.chunk))
+        var analyzer = BytecodeAnalyzer(scope: scope, checksLoadTimeCalls: false, checksRuleAPI: false)
+        analyzer.environmentIsReadOnly = false
+        analyzer.analyze(unit.chunk)
+        self.diagnostics += analyzer.findings.map { self.locate($0, in: unit) }
+    }
+
+    // MARK: compiling
+
+    private func compile(path: String) -> Unit? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            self.diagnostics.append(Diagnostic(path: path, line: 1, column: 1, severity: .error,
+                                               message: "cannot read file", code: DiagnosticCode.unreadable))
+            return nil
+        }
+        let source = SourceText(text)
+        switch LuaCompiler.compile(text, chunkName: path) {
+        case .compiled(let chunk):
+            return Unit(path: path, source: source, chunk: chunk)
+        case .syntaxError(let message, let line):
+            if self.reported.insert("syntax:" + path).inserted {
+                self.diagnostics.append(Diagnostic(path: path, line: line, column: Self.syntaxColumn(message, line: line, in: source),
+                                                   severity: .error, message: message, code: DiagnosticCode.syntaxError))
+            }
+            return nil
+        case .unreadableDump(let error):
+            self.diagnostics.append(Diagnostic(path: path, line: 1, column: 1, severity: .error,
+                                               message: "internal error: cannot read the compiled chunk (\(error))",
+                                               code: DiagnosticCode.loadError))
+            return nil
+        }
+    }
+
+    /// Lua says `... near 'token'` (or `near <eof>`): the column is where that token is.
+    static func syntaxColumn(_ message: String, line: Int, in source: SourceText) -> Int {
+        if message.hasSuffix("near <eof>") { return source.endColumn(line: line) }
+        guard let start = message.range(of: " near '", options: .backwards), message.hasSuffix("'") else {
+            return source.firstCodeColumn(line: line)
+        }
+        let token = String(message[start.upperBound..<message.index(before: message.endIndex)])
+        return source.rawColumn(of: token, line: line) ?? source.firstCodeColumn(line: line)
+    }
+
+    private func resolve(_ required: BytecodeAnalyzer.Required, in directory: String, from unit: Unit) -> String? {
+        let relative = required.name.replacingOccurrences(of: ".", with: "/") + ".lua"
+        let path = directory.isEmpty ? relative : (directory.hasSuffix("/") ? directory + relative : directory + "/" + relative)
+        let valid = required.name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
+            guard let first = part.utf8.first, !(first >= 0x30 && first <= 0x39) else { return false }
+            return part.utf8.allSatisfy(SourceText.isIdentifier)
+        }
+        let column = unit.source.rawColumn(of: "\"\(required.name)\"", line: required.line)
+            ?? unit.source.rawColumn(of: "'\(required.name)'", line: required.line)
+            ?? unit.source.column(of: "require", line: required.line, usage: .global) ?? 1
+        guard valid else {
+            self.diagnostics.append(Diagnostic(
+                path: unit.path, line: required.line, column: column, severity: .error,
+                message: "require: invalid module name '\(required.name)' (use dotted names like 'lib.util')",
+                code: DiagnosticCode.moduleNotFound))
+            return nil
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            self.diagnostics.append(Diagnostic(
+                path: unit.path, line: required.line, column: column, severity: .error,
+                message: "require: module '\(required.name)' not found (looked for \(path))", code: DiagnosticCode.moduleNotFound))
+            return nil
+        }
+        return path
+    }
+
+    // MARK: positions
+
+    /// Findings of one line are numbered per identifier, so the second `acept` on a line
+    /// points at the second occurrence.
+    private var occurrences: [String: Int] = [:]
+
+    private func locate(_ finding: Finding, in unit: Unit) -> Diagnostic {
+        let key = "\(unit.path):\(finding.line):\(finding.anchor):\(finding.usage)"
+        let occurrence = self.occurrences[key, default: 0]
+        self.occurrences[key] = occurrence + 1
+        let column = unit.source.column(of: finding.anchor, line: finding.line, usage: finding.usage, occurrence: occurrence)
+            ?? unit.source.column(of: finding.anchor, line: finding.line, usage: finding.usage)
+            ?? unit.source.column(of: finding.anchor, line: finding.line, usage: .any)
+            ?? unit.source.firstCodeColumn(line: finding.line)
+        return Diagnostic(path: unit.path, line: finding.line, column: column, severity: finding.severity,
+                          message: finding.message, code: finding.code)
+    }
+
+    // MARK: the load run
+
+    private static let noDNS = SingleResolver(ZoneResolver(records: []))
+
+    /// Loads the script in the engine's sandbox and turns a load error into a diagnostic.
+    private func loadDiagnostic(entry: Unit, rulesDirectory: String, sources: [String: SourceText]) -> Diagnostic? {
+        let text = String(decoding: entry.source.bytes, as: UTF8.self)
+        do {
+            _ = try RuleEngine(source: text, path: entry.path, rulesDirectory: rulesDirectory.isEmpty ? "." : rulesDirectory,
+                               resolvers: Self.noDNS, tracing: false)
+            return nil
+        } catch {
+            return Self.diagnostic(forLoadError: error.message, entry: entry, sources: sources)
+        }
+    }
+
+    static func diagnostic(forLoadError message: String, entry: Unit, sources: [String: SourceText]) -> Diagnostic {
+        // "path:line: text" (an error raised by code), or "path: text" (the stage table).
+        var path = entry.path
+        var line: Int?
+        var text = message
+        if message.hasPrefix(entry.path + ": ") {
+            text = String(message.dropFirst(entry.path.count + 2))
+        } else if let match = message.firstMatch(of: #/^(.+?):(\d+): (.*)$/#.dotMatchesNewlines()) {
+            path = String(match.1)
+            line = Int(match.2)
+            text = String(match.3)
+        }
+        // The engine names modules of a script in the current directory `./lib/x.lua`.
+        if path.hasPrefix("./"), sources[path] == nil, sources[String(path.dropFirst(2))] != nil { path = String(path.dropFirst(2)) }
+        let source = sources[path] ?? entry.source
+        let code = Self.code(forLoadMessage: text)
+        var position = (line: line ?? 1, column: 1)
+        if let line {
+            let anchors: [(String, SourceText.Usage)] = [("rule", .global), ("action", .global), ("dns", .global),
+                                                         ("reply", .global), ("reject", .global), ("defer", .global),
+                                                         ("accept", .global)]
+            var column: Int?
+            if let name = text.firstMatch(of: #/global '([A-Za-z_][A-Za-z0-9_]*)'/#)?.1 {
+                column = source.column(of: String(name), line: line, usage: .global)
+            }
+            if column == nil, code != DiagnosticCode.loadError {
+                column = anchors.lazy.compactMap { source.column(of: $0.0, line: line, usage: $0.1) }.first
+            }
+            position = (line, column ?? source.firstCodeColumn(line: line))
+        } else if let stage = text.firstMatch(of: #/stage '([^']*)'/#)?.1, let key = source.firstKey(String(stage)) {
+            position = key
+        }
+        return Diagnostic(path: path, line: position.line, column: position.column, severity: .error, message: text, code: code)
+    }
+
+    static func code(forLoadMessage text: String) -> String {
+        if text.contains("unknown stage") { return DiagnosticCode.unknownStage }
+        if text.contains("duplicate rule name") { return DiagnosticCode.duplicateRule }
+        if text.contains("expected a function, got") { return DiagnosticCode.notAFunction }
+        if text.contains("name must be a non-empty string") { return DiagnosticCode.invalidRuleName }
+        if text.contains("may not be called while the script loads") { return DiagnosticCode.dnsAtLoad }
+        if text.contains("undefined global") { return DiagnosticCode.undefinedGlobal }
+        if text.contains("read-only") { return DiagnosticCode.readOnlyWrite }
+        if text.contains("must be a list of rule") || text.contains("non-list key") || text.contains("not a rule(...)") {
+            return DiagnosticCode.invalidStage
+        }
+        if text.contains("reply") || text.contains("enhanced status code") { return DiagnosticCode.invalidReply }
+        return DiagnosticCode.loadError
+    }
+}

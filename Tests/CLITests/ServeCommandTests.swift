@@ -1,0 +1,182 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Policy
+import Testing
+
+/// A `vrules serve` process on a free loopback port.
+final class ServeProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    /// A file, not a pipe: the server logs a line per decision, and a full pipe would block it.
+    let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-serve-\(UUID()).log")
+
+    init(arguments: [String], directory: URL = CLI.packageRoot) throws {
+        self.port = try Self.freePort()
+        self.process.executableURL = CLI.binary
+        self.process.arguments = ["serve", "--listen", "127.0.0.1:\(self.port)"] + arguments
+        self.process.currentDirectoryURL = directory
+        FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
+        self.process.standardError = try FileHandle(forWritingTo: self.logURL)
+        self.process.standardOutput = FileHandle.nullDevice
+        try self.process.run()
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if (try? PolicyClient(port: self.port)) != nil { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        self.process.terminate()
+        throw PolicyClient.Failure(description: "vrules serve did not start listening")
+    }
+
+    func signal(_ number: Int32) { kill(self.process.processIdentifier, number) }
+
+    func stop() -> Int32 {
+        self.signal(SIGTERM)
+        self.process.waitUntilExit()
+        return self.process.terminationStatus
+    }
+
+    var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if self.process.isRunning { self.process.terminate() }
+        try? FileManager.default.removeItem(at: self.logURL)
+    }
+
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(descriptor, pointer, length) == 0 else { return -1 }
+                return getsockname(descriptor, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw PolicyClient.Failure(description: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+func rcptRequest(_ instance: String, client: String = "192.0.2.10") -> [String: String] {
+    ["request": "smtpd_access_policy", "protocol_state": "RCPT", "client_address": client, "client_port": "4000",
+     "helo_name": "mail.good.example", "sender": "alice@good.example", "recipient": "bob@implicit.example",
+     "instance": instance]
+}
+
+@Suite("vrules serve", .serialized)
+struct ServeCommandTests {
+    func rules(_ version: String) -> String {
+        """
+        return { rcpt = { rule("version", function(ctx) return reject(reply(550, "5.7.1", "\(version)")) end) } }
+        """
+    }
+
+    @Test("reload under load: a good new script is swapped in, a broken one is refused, no request fails")
+    func reloadUnderLoad() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-serve-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = directory.appendingPathComponent("main.lua")
+        try self.rules("v1").write(to: script, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(arguments: ["--rules", script.path, "--zone", "examples/example.zone"])
+
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock()
+            var answers: [String: Int] = [:]
+            var failures: [String] = []
+            var stop = false
+            func add(_ answer: String?) {
+                self.lock.lock(); defer { self.lock.unlock() }
+                if let answer { self.answers[answer, default: 0] += 1 } else { self.failures.append("connection closed") }
+            }
+            func fail(_ error: Error) { self.lock.lock(); self.failures.append("\(error)"); self.lock.unlock() }
+            var stopped: Bool { self.lock.lock(); defer { self.lock.unlock() }; return self.stop }
+            func count(_ answer: String) -> Int { self.lock.lock(); defer { self.lock.unlock() }; return self.answers[answer] ?? 0 }
+        }
+        let tally = Tally()
+        let port = server.port
+        var threads: [Thread] = []
+        let done = DispatchGroup()
+        for worker in 0..<4 {
+            done.enter()
+            let thread = Thread {
+                defer { done.leave() }
+                do {
+                    let client = try PolicyClient(port: port)
+                    client.setTimeout(seconds: 10)
+                    var index = 0
+                    while !tally.stopped {
+                        index += 1
+                        tally.add(try client.ask(rcptRequest("w\(worker)-\(index)")))
+                    }
+                } catch {
+                    tally.fail(error)
+                }
+            }
+            threads.append(thread)
+            thread.start()
+        }
+        func waitFor(_ answer: String, timeout: Double = 15) -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if tally.count(answer) > 50 { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return false
+        }
+        #expect(waitFor("550 5.7.1 v1"))
+        try self.rules("v2").write(to: script, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        #expect(waitFor("550 5.7.1 v2"))
+        try "return { rcpt = { rule('broken', function(ctx) return accept( end) } }".write(to: script, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        Thread.sleep(forTimeInterval: 1)
+        let before = tally.count("550 5.7.1 v2")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(tally.count("550 5.7.1 v2") > before)
+        tally.lock.lock(); tally.stop = true; tally.lock.unlock()
+        done.wait()
+        #expect(tally.failures.isEmpty, "\(tally.failures)")
+        #expect(Set(tally.answers.keys) == ["550 5.7.1 v1", "550 5.7.1 v2"])
+        #expect(server.stop() == 0)
+        let log = server.log
+        #expect(log.contains("rules reloaded"))
+        #expect(log.contains("reload failed, keeping the running rules"))
+    }
+
+    @Test("serve answers with the default policy, logs one line per decision, serves metrics, stops on SIGTERM")
+    func defaultPolicy() async throws {
+        let metricsPort = try ServeProcess.freePort()
+        let server = try ServeProcess(arguments: ["--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("a")) == "DUNNO")
+        #expect(try client.ask(rcptRequest("b", client: "192.0.2.66")) == "550 5.7.25 Reverse DNS validation failed")
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        let metrics = String(decoding: data, as: UTF8.self)
+        #expect(metrics.contains("vrules_policy_requests_total{stage=\"rcpt\"} 2"))
+        #expect(metrics.contains("vrules_policy_verdicts_total{verdict=\"reject\"} 1"))
+        #expect(metrics.contains("vrules_dns_queries_total{outcome=\"ok\"}"))
+        #expect(metrics.contains("vrules_policy_request_duration_seconds_bucket"))
+        #expect(server.stop() == 0)
+        let log = server.log
+        #expect(log.contains("verdict=reject"))
+        #expect(log.contains("policy server shutting down"))
+    }
+
+    @Test("bad flags and a broken script exit with 2")
+    func errors() throws {
+        let badListen = try CLI.run(["serve", "--listen", "nowhere"])
+        #expect(badListen.status == 2)
+        let broken = try CLI.run(["serve", "--rules", "does/not/exist.lua", "--zone", "examples/example.zone"])
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains("does/not/exist.lua"))
+    }
+}

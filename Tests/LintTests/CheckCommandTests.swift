@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+
+@Suite("vrules check: the broken-script corpus")
+struct CorpusTests {
+    static let directory = "Tests/Fixtures/lint"
+
+    static let fixtures: [String] = {
+        let url = CLI.packageRoot.appendingPathComponent(Self.directory)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return names.filter { $0.hasSuffix(".lua") }.sorted()
+    }()
+
+    @Test("the corpus has at least 20 broken scripts")
+    func size() {
+        #expect(Self.fixtures.count >= 20)
+    }
+
+    @Test("each script gives exactly the diagnostic its first line expects", arguments: Self.fixtures)
+    func fixture(_ name: String) throws {
+        let path = "\(Self.directory)/\(name)"
+        let text = try String(contentsOf: CLI.packageRoot.appendingPathComponent(path), encoding: .utf8)
+        let firstLine = text.prefix { $0 != "\n" }
+        #expect(firstLine.hasPrefix("-- expect: "))
+        let expected = "\(path):\(firstLine.dropFirst("-- expect: ".count))\n"
+        let output = try CLI.run(["check", path])
+        #expect(output.stdout == expected)
+        #expect(output.status == 1)
+    }
+}
+
+@Suite("vrules check")
+struct CheckCommandTests {
+    @Test("the shipped policy, its module and its tests check clean")
+    func shippedRulesAreClean() throws {
+        let output = try CLI.run(["check"])
+        #expect(output.stdout == "")
+        #expect(output.status == 0)
+        let explicit = try CLI.run(["check", "rules/main.lua", "rules/lib/checks.lua", "rules/tests/main_test.lua"])
+        #expect(explicit.stdout == "")
+        #expect(explicit.status == 0)
+        let directories = try CLI.run(["check", "rules", "examples"])
+        #expect(directories.stdout == "")
+        #expect(directories.status == 0)
+    }
+
+    static let several = """
+        local checks = require "lib.checks"
+        return {
+          connect = {
+            rule("a", function(ctx) return acept() end),
+            rule("b", function(ctx) log.inof("x"); return defer(replies.null_mx) end),
+            rule("c", function(ctx) if dns.lookpu(ctx.client.ip) then return reject(451) end end),
+          },
+        }
+
+        """
+
+    @Test("several findings in one file are sorted by line and column, with their codes")
+    func sorted() throws {
+        let directory = try CLI.scratch(["main.lua": Self.several, "lib/checks.lua": "return { x = 1 }\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check", "main.lua"], in: directory)
+        #expect(output.stdout == """
+            main.lua:4:36: error: undefined global 'acept' (did you mean 'accept'?) [undefined-global]
+            main.lua:5:33: error: unknown field 'inof' of 'log' (did you mean 'info'?) [unknown-member]
+            main.lua:5:51: error: defer() takes a 4xx reply, got 550 [invalid-reply]
+            main.lua:6:36: error: unknown field 'lookpu' of 'dns' (did you mean 'lookup'?) [unknown-member]
+            main.lua:6:70: error: expected a reply (reply(...), a "CODE X.Y.Z text" string or a replies constant), got number [invalid-reply]
+
+            """)
+        #expect(output.status == 1)
+    }
+
+    @Test("--format json gives an array of path, line, column, severity, message, code")
+    func json() throws {
+        let directory = try CLI.scratch(["main.lua": Self.several, "lib/checks.lua": "return { x = 1 }\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check", "--format", "json", "main.lua"], in: directory)
+        #expect(output.status == 1)
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]])
+        #expect(array.count == 5)
+        let first = try #require(array.first)
+        #expect(Set(first.keys) == ["path", "line", "column", "severity", "message", "code"])
+        #expect(first["path"] as? String == "main.lua")
+        #expect(first["line"] as? Int == 4)
+        #expect(first["column"] as? Int == 36)
+        #expect(first["severity"] as? String == "error")
+        #expect(first["code"] as? String == "undefined-global")
+        #expect(first["message"] as? String == "undefined global 'acept' (did you mean 'accept'?)")
+
+        let clean = try CLI.run(["check", "--format", "json", "rules/main.lua"])
+        #expect(clean.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" ||
+                clean.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        #expect(clean.status == 0)
+    }
+
+    @Test("usage errors exit with 2: a missing path, an unknown format")
+    func usage() throws {
+        let missing = try CLI.run(["check", "no/such/file.lua"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no/such/file.lua: no such file or directory"))
+        let format = try CLI.run(["check", "--format", "xml", "rules/main.lua"])
+        #expect(format.status == 2)
+        let config = try CLI.run(["check", "--config", "no-such.toml", "rules/main.lua"])
+        #expect(config.status == 2)
+    }
+
+    @Test("a warning alone exits 0; top-level globals are definitions visible to rule bodies")
+    func warningsAndDefinitions() throws {
+        let script = """
+            limit = 3
+            next = nil
+            return { connect = { rule("r", function(ctx) if limit > 2 then return accept() end end) } }
+
+            """
+        let directory = try CLI.scratch(["main.lua": script])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check", "main.lua"], in: directory)
+        #expect(output.stdout == "main.lua:2:1: warning: redefines the built-in global 'next' [shadowed-global]\n")
+        #expect(output.status == 0)
+    }
+
+    @Test("modules are followed through require: a misspelling inside a module is found at its own path")
+    func modules() throws {
+        let directory = try CLI.scratch([
+            "main.lua": "local util = require \"lib.util\"\nreturn { helo = { rule(\"r\", function(ctx) return util.check(ctx) end) } }\n",
+            "lib/util.lua": "local util = {}\nfunction util.check(ctx)\n  return rejct()\nend\nreturn util\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check", "main.lua"], in: directory)
+        #expect(output.stdout == "lib/util.lua:3:10: error: undefined global 'rejct' (did you mean 'reject'?) [undefined-global]\n")
+        #expect(output.status == 1)
+    }
+
+    @Test("test files: syntax errors and globals their empty environment lacks")
+    func testFiles() throws {
+        let directory = try CLI.scratch([
+            "rules/main.lua": "return {}\n",
+            "rules/tests/a_test.lua": "return { tests = { { name = \"x\", client_ip = ip } } }\n",
+            "rules/tests/b_test.lua": "return { tests = {\n",
+            "rules/tests/c_test.lua": "local zone = \"example\"\nreturn { zone = zone, tests = {} }\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check"], in: directory)
+        #expect(output.stdout == """
+            rules/tests/a_test.lua:1:46: error: undefined global 'ip' [undefined-global]
+            rules/tests/b_test.lua:2:1: error: unexpected symbol near <eof> [syntax-error]
+
+            """)
+        #expect(output.status == 1)
+    }
+
+    @Test("the configuration: unknown keys with the nearest spelling, types, durations, DNS enum values")
+    func config() throws {
+        let toml = """
+            [server.dns]
+            type = "gogle"
+
+            [limits]
+            instructons = 5
+            memory = "64 MB"
+            stage_timeout = "1 minute"
+
+            [policy]
+            listen = "127.0.0.1:10040"
+
+            [polcy]
+
+            """
+        let directory = try CLI.scratch(["vrules.toml": toml, "rules/main.lua": "return {}\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check"], in: directory)
+        #expect(output.stdout == """
+            vrules.toml:2:1: error: server.dns.type: unknown resolver type 'gogle' (did you mean 'google'?) [config-value]
+            vrules.toml:5:1: error: limits.instructons: unknown key (did you mean 'instructions'?) [config-unknown-key]
+            vrules.toml:6:1: error: limits.memory: invalid size '64 MB' (use a whole number of bytes, or a number followed by KiB, MiB or GiB) [config-value]
+            vrules.toml:7:1: error: limits.stage_timeout: invalid duration '1 minute' (use a whole number followed by ms, s or m, e.g. "60s") [config-value]
+            vrules.toml:10:1: error: policy.listen: expected an array of strings, found a string [config-type]
+            vrules.toml:12:2: error: polcy: unknown key (did you mean 'policy'?) [config-unknown-key]
+
+            """)
+        #expect(output.status == 1)
+
+        let options = """
+            [server.dns]
+            type = "google"
+
+            [server.dns.options]
+            timeout = "5sec"
+
+            """
+        let second = try CLI.scratch(["v.toml": options])
+        defer { try? FileManager.default.removeItem(at: second) }
+        let dns = try CLI.run(["check", "v.toml"], in: second)
+        #expect(dns.stdout == "v.toml:5:1: error: server.dns.options.timeout: invalid duration '5sec' (use a whole number followed by ms, s or m) (did you mean '5s'?) [config-value]\n")
+        #expect(dns.status == 1)
+
+        let syntax = try CLI.scratch(["v.toml": "[server\n"])
+        defer { try? FileManager.default.removeItem(at: syntax) }
+        let broken = try CLI.run(["check", "v.toml"], in: syntax)
+        #expect(broken.stdout.hasPrefix("v.toml:1:"))
+        #expect(broken.stdout.hasSuffix("[config-syntax]\n"))
+        #expect(broken.status == 1)
+    }
+}
