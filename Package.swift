@@ -69,7 +69,14 @@ let package = Package(
         .executableTarget(name: "VrulesBenchmarks", dependencies: ["Rules", "DNS", "Lua"], exclude: ["plain_policy.lua"]),
         .testTarget(name: "LuaTests", dependencies: ["Lua"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
-        .testTarget(name: "RulesTests", dependencies: ["Rules", "DNS"]),
+        .testTarget(
+            name: "RulesTests",
+            dependencies: [
+                "Rules", "DNS", "DNSResolver",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "DNSResolverTests",
             dependencies: [

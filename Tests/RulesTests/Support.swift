@@ -42,13 +42,35 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
 struct Harness {
     let engine: RuleEngine
     let resolver: ZoneResolver
+    /// Where faults go: the zone resolver, or the network backend's server.
+    let faults: any FaultInjecting
+    private let network: NetworkBackend?
 
     init(_ source: String, path: String = "test.lua", rulesDirectory: String = ".", zone: String = testZone,
          limits: RuleLimits = RuleLimits()) throws {
         let records = try ZoneFile.parse(zone)
         self.resolver = ZoneResolver(records: records)
+        self.faults = self.resolver
+        self.network = nil
         self.engine = try RuleEngine(source: source, path: path, rulesDirectory: rulesDirectory,
                                      resolvers: SingleResolver(self.resolver), limits: limits)
+    }
+
+    /// The same, with DNS from `backend`.
+    init(_ source: String, backend: Backend, zone: String = testZone) async throws {
+        let records = try ZoneFile.parse(zone)
+        self.resolver = ZoneResolver(records: records)
+        switch backend {
+        case .zone:
+            self.network = nil
+            self.faults = self.resolver
+            self.engine = try RuleEngine(source: source, path: "test.lua", resolvers: SingleResolver(self.resolver))
+        case .network:
+            let network = try await NetworkBackend(records: records)
+            self.network = network
+            self.faults = network.faults
+            self.engine = try RuleEngine(source: source, path: "test.lua", resolvers: SingleResolver(network.resolver))
+        }
     }
 
     /// Runs one stage of a fresh transaction.
