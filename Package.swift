@@ -61,6 +61,7 @@ let package = Package(
             name: "vrules",
             dependencies: [
                 "Rules", "DNS", "DNSResolver", "Lint", "RuleTesting", "Policy",
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,6 +2,14 @@ import DNSResolver
 import Foundation
 import TOMLKit
 
+extension Linter {
+    /// The configuration diagnostics alone: what `vrules serve` and `vrules run` check
+    /// before they use a `vrules.toml`, so they refuse exactly what `vrules check` flags.
+    public static func checkConfiguration(path: String) -> [Diagnostic] {
+        ConfigChecker(path: path).check().sorted()
+    }
+}
+
 /// Checks `vrules.toml`: TOML syntax, the tables and keys vrules knows, their types,
 /// durations and enum values. The DNS subtrees (`[server.dns]`, `[server.virtual.*.dns]`)
 /// are judged by `DNSConfiguration` itself, the loader the server uses, so the linter and
@@ -179,8 +187,9 @@ struct ConfigChecker {
 }
 
 /// `"64MiB"`, `"512KiB"`, `"1GiB"` (also K, M, G), or plain digits meaning bytes.
-enum ByteSizeText {
-    static func parse(_ text: String) -> Int? {
+/// Sizes in the configuration: bytes, or a number followed by K/KiB, M/MiB, G/GiB.
+public enum ByteSizeText {
+    public static func parse(_ text: String) -> Int? {
         let digits = text.prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty, let number = Int(digits), number > 0 else { return nil }
         let scales: [String: Int] = ["": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30, "GiB": 1 << 30]

@@ -61,9 +61,16 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw UsageFailure.exit("\(error)")
         }
+        let configuration: ConfigurationFile
+        do {
+            configuration = try ConfigurationFile.load(path: self.resolverOptions.config,
+                                                       isDefault: self.resolverOptions.config == "vrules.toml")
+        } catch {
+            throw UsageFailure.exit("\(error)")
+        }
         let engine: RuleEngine
         do {
-            engine = try RuleEngine(scriptPath: self.rules, resolvers: resolvers)
+            engine = try RuleEngine(scriptPath: self.rules, resolvers: resolvers, limits: configuration.limits)
         } catch {
             throw UsageFailure.exit("cannot load rules: \(error)")
         }

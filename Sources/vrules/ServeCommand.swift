@@ -59,6 +59,14 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+        let configuration: ConfigurationFile
+        do {
+            configuration = try ConfigurationFile.load(path: self.resolverOptions.config,
+                                                       isDefault: self.resolverOptions.config == "vrules.toml")
+        } catch {
+            throw UsageFailure.exit("\(error)")
+        }
+        let limits = configuration.limits
         let resolverOptions = self.resolverOptions
         let rules = self.rules
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in
@@ -66,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let loadEngine: @Sendable () async throws -> RuleEngine = {
             let resolvers = try resolverOptions.makeResolvers()
-            let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, tracing: false, logHandler: { record in
+            let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: limits, tracing: false, logHandler: { record in
                 Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
                     "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
                 ])
@@ -83,7 +91,13 @@ struct ServeCommand: AsyncParsableCommand {
 
         let service = PolicyService(engine: engine, configuration: PolicyService.Configuration(acceptAction: self.acceptAction),
                                     logger: logger)
-        let addresses = (self.listen.isEmpty ? ["127.0.0.1:10040"] : self.listen).compactMap(PolicyListenAddress.init)
+        let listen = !self.listen.isEmpty ? self.listen : (!configuration.listen.isEmpty ? configuration.listen : ["127.0.0.1:10040"])
+        let addresses = try listen.map { text in
+            guard let address = PolicyListenAddress(text) else {
+                throw UsageFailure.exit("\(self.resolverOptions.config): policy.listen: '\(text)' is not HOST:PORT, [IPV6]:PORT or unix:PATH")
+            }
+            return address
+        }
         let server = PolicyServer(service: service, listen: addresses, logger: logger)
         do {
             try await server.start()

@@ -171,6 +171,43 @@ struct ServeCommandTests {
         #expect(log.contains("policy server shutting down"))
     }
 
+    @Test("[policy] listen and [limits] come from vrules.toml; a bad key is refused with its path")
+    func configurationFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-config-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try ServeProcess.freePort()
+        let config = directory.appendingPathComponent("vrules.toml")
+        try "[policy]\nlisten = [\"127.0.0.1:\(port)\"]\n[limits]\ninstructions = 100000\nstage_timeout = \"2s\"\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let script = directory.appendingPathComponent("main.lua")
+        try "return { rcpt = { rule('spin', function() while true do end end) } }".write(to: script, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["serve", "--config", config.path, "--rules", script.path, "--zone", "examples/example.zone"]
+        process.currentDirectoryURL = CLI.packageRoot
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+        var client: PolicyClient?
+        for _ in 0..<200 where client == nil {
+            client = try? PolicyClient(port: port)
+            if client == nil { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let connected = try #require(client)
+        connected.setTimeout(seconds: 10)
+        #expect(try connected.ask(rcptRequest("spin")) == "451 4.3.0 Local error in processing, try again later")
+
+        try "[limits]\ninstrucions = 5\n".write(to: config, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("limits.instrucions"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("instructions"))
+        let missing = try CLI.run(["run", "--config", directory.appendingPathComponent("nope.toml").path, "--zone", "examples/example.zone"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("nope.toml"))
+    }
+
     @Test("bad flags and a broken script exit with 2")
     func errors() throws {
         let badListen = try CLI.run(["serve", "--listen", "nowhere"])
