@@ -242,9 +242,11 @@ public struct MXLocation: DNSLookupPlan, Sendable {
         case finished
     }
 
-    /// Shuffles equal preferences with the system's generator.
+    /// Shuffles equal preferences with a fast generator seeded from the system's once per
+    /// process: MX order needs to vary, not to be unpredictable, and a system-random call
+    /// per lookup would cost a syscall on a hot path.
     public init(domain: String) {
-        self.init(domain: domain, random: SystemRandomNumberGenerator())
+        self.init(domain: domain, random: SplitMix64(seed: MXShuffleSeeds.next()))
     }
 
     /// Shuffles equal preferences with `random` (a seeded generator makes tests repeatable).
@@ -333,6 +335,21 @@ public struct MXLocation: DNSLookupPlan, Sendable {
     private mutating func finish(_ output: Output) -> DNSLookupStep<Output> {
         self.state = .finished
         return .done(output)
+    }
+}
+
+/// Distinct seeds for MX shuffles: a process-random base plus a counter.
+enum MXShuffleSeeds {
+    private static let base = UInt64.random(in: .min ... .max)
+    private static let lock = DNSLock()
+    nonisolated(unsafe) private static var counter: UInt64 = 0
+
+    static func next() -> UInt64 {
+        let count = self.lock.withLock { () -> UInt64 in
+            self.counter &+= 1
+            return self.counter
+        }
+        return self.base &+ count &* 0x9e37_79b9_7f4a_7c15
     }
 }
 

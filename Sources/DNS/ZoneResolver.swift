@@ -165,7 +165,8 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
     private func lookup(_ question: DNSQuestion) -> DNSQueryResult {
         var owner = question.name
         var chain: [DNSRecord] = []
-        var visited: Set<String> = [owner]
+        // A chain is at most 8 long: a linear scan beats allocating a set on every lookup.
+        var visited: [String] = [owner]
         while true {
             let node = self.node(owner)
             // A CNAME answers a CNAME question itself; any other type follows it.
@@ -176,11 +177,12 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
                     return .failure(DNSError(kind: .servfail, name: question.name, type: question.type,
                                              detail: "CNAME chain longer than \(Self.maximumCNAMEChain)"))
                 }
-                guard visited.insert(target).inserted else {
+                guard !visited.contains(target) else {
                     let path = (chain.map(\.name) + [target]).joined(separator: " -> ")
                     return .failure(DNSError(kind: .servfail, name: question.name, type: question.type,
                                              detail: "CNAME loop: \(path)"))
                 }
+                visited.append(target)
                 owner = target
                 continue
             }

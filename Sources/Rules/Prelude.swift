@@ -235,6 +235,32 @@ local function describe(value, entry_kind, name, where)
   return v.kind
 end
 
+-- Runs one stage's entries in order inside the evaluation's coroutine: one resume per
+-- stage, not per rule. Returns the deciding entry's index (0 when none decided), the
+-- verdict kind and its reply. `state.current` tells the host which entry failed.
+local host_trace_rule = host.trace_rule
+local function run_stage(list, ctx, tracing)
+  for i = 1, #list do
+    local e = list[i]
+    state.current = i
+    local kind, code, enhanced, text = describe(e.fn(ctx), e.kind, e.name, e.where)
+    if tracing then host_trace_rule(i, kind, code, enhanced, text) end
+    if kind ~= "next" then return i, kind, code, enhanced, text end
+  end
+  return 0, "next"
+end
+
+-- The compiled entries grouped by stage, for run_stage.
+local function by_stage(out)
+  local stages = {}
+  for _, e in ipairs(out) do
+    local list = stages[e.stage]
+    if not list then list = {} stages[e.stage] = list end
+    list[#list + 1] = e
+  end
+  return stages
+end
+
 ---------------------------------------------------------------- log, dns errors
 local function log_function(level)
   return function(...)
@@ -346,6 +372,8 @@ return {
   globals = G,
   compile = compile,
   describe = describe,
+  run_stage = run_stage,
+  by_stage = by_stage,
   readonly = readonly,
   dns_error_mt = dns_error_mt,
   stages = STAGES,

@@ -97,6 +97,7 @@ public actor RuleEngine {
             return result
         }
         guard let entries = self.host.entries[stage], !entries.isEmpty else { return result }
+        _ = entries
 
         let host = self.host
         host.updateContext(dataReference: transaction.dataReference, stage: stage, session: transaction.session,
@@ -112,68 +113,56 @@ public actor RuleEngine {
             host.endEvaluation(evaluation)
         }
 
-        for entry in entries {
-            evaluation.currentRule = entry.name
-            host.pushCall(entry, contextProxy: transaction.proxyReference, thread: thread.0)
-            var (status, count) = host.lua.resume(thread.0, arguments: 1)
-            while status == .yield {
-                guard let call = evaluation.pending else {
-                    status = .runtimeError
-                    host.lua.pushString("coroutine yielded outside a DNS call", thread.0)
-                    break
-                }
-                evaluation.pending = nil
-                while let questions = call.neededQuestions {
-                    let remaining = evaluation.budget.deadline - LuaBudget.now()
-                    guard let answers = await Self.answers(to: questions, from: resolver, within: remaining) else {
-                        reusable = false
-                        result.trace = evaluation.trace.events
-                        result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
-                        result.decidedBy = entry.name
-                        result.failure = "stage deadline exceeded while waiting for \(call.function)(\(call.argument))"
-                        return result
-                    }
-                    call.feed(answers, trace: &evaluation.trace)
-                    call.advanceImmediately(using: resolver, trace: &evaluation.trace)
-                }
-                let arguments = host.pushCompletion(call, evaluation: evaluation, thread: thread.0)
-                (status, count) = host.lua.resume(thread.0, arguments: arguments)
-            }
-
-            guard status == .ok else {
-                reusable = false
-                let (message, isDNSError) = host.describeError(thread: thread.0)
-                result.decidedBy = entry.name
-                if let limit = evaluation.budget.exceeded {
-                    result.verdict = Verdict(kind: .defer_, reply: .localError)
-                    result.failure = "\(entry.kind) '\(entry.name)': \(limit.rawValue)"
-                } else if status == .memoryError || host.lua.memoryExceeded {
-                    result.verdict = Verdict(kind: .defer_, reply: .localError)
-                    result.failure = "\(entry.kind) '\(entry.name)': \(LuaLimit.memory.rawValue)"
-                } else if isDNSError {
-                    result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
-                    result.failure = "\(entry.kind) '\(entry.name)': \(message)"
-                } else {
-                    result.verdict = Verdict(kind: .defer_, reply: .localError)
-                    result.failure = "\(entry.kind) '\(entry.name)': \(entry.locate(message))"
-                }
-                evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: "error"))
+        let arguments = host.pushStageCall(stage, contextProxy: transaction.proxyReference, thread: thread.0)
+        var (status, count) = host.lua.resume(thread.0, arguments: arguments)
+        while status == .yield {
+            guard let call = evaluation.pending else {
+                status = .runtimeError
+                host.lua.pushString("coroutine yielded outside a DNS call", thread.0)
                 break
             }
-            switch host.describeReturn(of: entry, thread: thread.0, results: count) {
-            case .failure(let error):
-                result.decidedBy = entry.name
-                result.verdict = Verdict(kind: .defer_, reply: .localError)
-                result.failure = "\(entry.kind) '\(entry.name)': \(error.message)"
-                evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: "error"))
-            case .success(let verdict):
-                evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: verdict.description))
-                if verdict.kind != .next {
-                    result.verdict = verdict
-                    result.decidedBy = entry.name
+            evaluation.pending = nil
+            while let questions = call.neededQuestions {
+                let remaining = evaluation.budget.deadline - LuaBudget.now()
+                guard let answers = await Self.answers(to: questions, from: resolver, within: remaining) else {
+                    reusable = false
+                    result.trace = evaluation.trace.events
+                    result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
+                    result.decidedBy = host.currentEntry(stage)?.name
+                    result.failure = "stage deadline exceeded while waiting for \(call.function)(\(call.argument))"
+                    return result
                 }
+                call.feed(answers, trace: &evaluation.trace)
+                call.advanceImmediately(using: resolver, trace: &evaluation.trace)
             }
-            if result.verdict.kind != .next { break }
+            let resumeArguments = host.pushCompletion(call, evaluation: evaluation, thread: thread.0)
+            (status, count) = host.lua.resume(thread.0, arguments: resumeArguments)
+        }
+
+        if status == .ok {
+            let (entry, verdict) = host.stageOutcome(stage, thread: thread.0, results: count)
+            result.verdict = verdict
+            result.decidedBy = entry?.name
+        } else {
+            reusable = false
+            let entry = host.currentEntry(stage)
+            let (message, isDNSError) = host.describeError(thread: thread.0)
+            let label = entry.map { "\($0.kind) '\($0.name)'" } ?? "stage \(stage.rawValue)"
+            result.decidedBy = entry?.name
+            if let limit = evaluation.budget.exceeded {
+                result.verdict = Verdict(kind: .defer_, reply: .localError)
+                result.failure = "\(label): \(limit.rawValue)"
+            } else if status == .memoryError || host.lua.memoryExceeded {
+                result.verdict = Verdict(kind: .defer_, reply: .localError)
+                result.failure = "\(label): \(LuaLimit.memory.rawValue)"
+            } else if isDNSError {
+                result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
+                result.failure = "\(label): \(message)"
+            } else {
+                result.verdict = Verdict(kind: .defer_, reply: .localError)
+                result.failure = "\(label): \(entry?.locate(message) ?? message)"
+            }
+            if let entry { evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: "error")) }
         }
         result.trace = evaluation.trace.events
         return result
@@ -245,6 +234,10 @@ extension RuleEntry {
     /// Prefixes a message that has no `path:line:` (an error raised from a tail call,
     /// where Lua keeps no caller position) with the line that defined the rule.
     func locate(_ message: String) -> String {
+        // A verdict constructor tail-called from the rule reports the prelude's own line.
+        if let prelude = message.range(of: #"^vrules:\d+: "#, options: .regularExpression) {
+            return self.position + message[prelude.upperBound...]
+        }
         if message.range(of: #"^[^:\s]+:\d+: "#, options: .regularExpression) != nil { return message }
         return self.position + message
     }

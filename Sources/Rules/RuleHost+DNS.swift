@@ -138,7 +138,7 @@ extension RuleHost {
                             }
                         })
             }
-        case .log, .readModule:
+        case .log, .readModule, .traceRule:
             return .failure(HostCallError("not a DNS function"))
         }
     }

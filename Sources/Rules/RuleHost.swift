@@ -11,6 +11,7 @@ enum HostFunction: Int32, CaseIterable {
     case dnsQuery
     case log
     case readModule
+    case traceRule
 
     var luaName: String {
         switch self {
@@ -21,6 +22,7 @@ enum HostFunction: Int32, CaseIterable {
         case .dnsQuery: return "dns_query"
         case .log: return "log"
         case .readModule: return "read_module"
+        case .traceRule: return "trace_rule"
         }
     }
 }
@@ -31,7 +33,6 @@ final class Evaluation {
     let budget: LuaBudget
     let resolver: any DNSResolving
     let stage: Stage
-    var currentRule: String?
     var trace: Trace
     var pending: (any PendingDNSCall)?
 
@@ -70,6 +71,10 @@ final class RuleHost: LuaHostDispatching {
     private var dnsErrorMetatableReference: Int32 = 0
     private var stateReference: Int32 = 0
     private var globalsReference: Int32 = 0
+    private var runStageReference: Int32 = 0
+    private var byStageReference: Int32 = 0
+    /// Per stage, the Lua list of its entries that `run_stage` walks.
+    private var stageListReferences: [Stage: Int32] = [:]
 
     private(set) var entries: [Stage: [RuleEntry]] = [:]
     private var evaluations: [Int64: Evaluation] = [:]
@@ -117,6 +122,9 @@ final class RuleHost: LuaHostDispatching {
         self.readonlyReference = reference("readonly")
         self.dnsErrorMetatableReference = reference("dns_error_mt")
         self.globalsReference = reference("globals")
+        self.runStageReference = reference("run_stage")
+        lua.getField("by_stage", table: exports)
+        self.byStageReference = lua.makeReference()
         lua.pop()
     }
 
@@ -210,6 +218,18 @@ final class RuleHost: LuaHostDispatching {
             entries[stage, default: []].append(RuleEntry(name: name, isAction: isAction, functionReference: reference, position: position))
             lua.pop()
         }
+        lua.pushReference(self.byStageReference)
+        lua.pushValue(at: list)
+        if case .failure(let error) = lua.protectedCall(arguments: 1, results: 1) {
+            throw RuleLoadError(error.message)
+        }
+        var stageLists: [Stage: Int32] = [:]
+        for stage in entries.keys {
+            lua.getField(stage.rawValue, table: -1)
+            stageLists[stage] = lua.makeReference()
+        }
+        for reference in self.stageListReferences.values { lua.release(reference: reference) }
+        self.stageListReferences = stageLists
         self.entries = entries
     }
 
@@ -362,10 +382,41 @@ final class RuleHost: LuaHostDispatching {
         }
     }
 
-    /// Pushes the rule's function and the context onto `thread`.
-    func pushCall(_ entry: RuleEntry, contextProxy: Int32, thread: LuaThreadHandle) {
-        self.lua.pushReference(entry.functionReference, thread)
+    /// Pushes `run_stage(list, ctx, tracing)` onto `thread`; returns the argument count.
+    func pushStageCall(_ stage: Stage, contextProxy: Int32, thread: LuaThreadHandle) -> Int32 {
+        self.lua.pushReference(self.runStageReference, thread)
+        self.lua.pushReference(self.stageListReferences[stage] ?? 0, thread)
         self.lua.pushReference(contextProxy, thread)
+        self.lua.pushBoolean(self.tracing, thread)
+        return 3
+    }
+
+    /// What `run_stage` returned: the deciding entry (nil when none did) and the verdict.
+    func stageOutcome(_ stage: Stage, thread: LuaThreadHandle, results: Int32) -> (RuleEntry?, Verdict) {
+        let lua = self.lua
+        let base = lua.top(thread) - results
+        defer { lua.setTop(0, thread) }
+        guard results >= 2, let index = lua.integer(at: base + 1, thread), index > 0,
+              let entries = self.entries[stage], index <= entries.count else {
+            return (nil, Verdict(kind: .next))
+        }
+        let kind = VerdictKind(rawValue: lua.string(at: base + 2, thread) ?? "next") ?? .next
+        var reply: SMTPReply?
+        if results >= 5, let code = lua.integer(at: base + 3, thread), let enhanced = lua.string(at: base + 4, thread) {
+            reply = SMTPReply(code: code, enhanced: enhanced, text: lua.string(at: base + 5, thread) ?? "")
+        }
+        return (entries[index - 1], Verdict(kind: kind, reply: reply))
+    }
+
+    /// The entry that was running when a stage failed.
+    func currentEntry(_ stage: Stage) -> RuleEntry? {
+        let lua = self.lua
+        lua.pushReference(self.stateReference)
+        lua.getField("current", table: -1)
+        let index = lua.integer(at: -1)
+        lua.pop(2)
+        guard let index, let entries = self.entries[stage], index >= 1, index <= entries.count else { return nil }
+        return entries[index - 1]
     }
 
     /// Interprets the value a rule returned (on the top of `thread`, which is then cleared).
@@ -444,12 +495,22 @@ final class RuleHost: LuaHostDispatching {
         case .log:
             let level = self.lua.string(at: 1, thread) ?? "info"
             let message = self.lua.string(at: 2, thread) ?? ""
-            evaluation?.trace.record(.log(level: level, rule: evaluation?.currentRule, message: message))
-            self.logHandler?(RuleLogRecord(level: level, message: message, rule: evaluation?.currentRule,
-                                           stage: evaluation?.stage))
+            let rule = evaluation.flatMap { self.currentEntry($0.stage)?.name }
+            evaluation?.trace.record(.log(level: level, rule: rule, message: message))
+            self.logHandler?(RuleLogRecord(level: level, message: message, rule: rule, stage: evaluation?.stage))
             return .values(0)
         case .readModule:
             return self.readModule(thread: thread)
+        case .traceRule:
+            guard let evaluation, let index = self.lua.integer(at: 1, thread),
+                  let entries = self.entries[evaluation.stage], index >= 1, index <= entries.count else { return .values(0) }
+            let entry = entries[index - 1]
+            var decision = self.lua.string(at: 2, thread) ?? "next"
+            if let code = self.lua.integer(at: 3, thread), let enhanced = self.lua.string(at: 4, thread) {
+                decision += " " + SMTPReply(code: code, enhanced: enhanced, text: self.lua.string(at: 5, thread) ?? "").description
+            }
+            evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: decision))
+            return .values(0)
         default:
             guard let evaluation else {
                 self.lua.pushString("dns.* may not be called while the script loads; call it inside a rule", thread)
