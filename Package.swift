@@ -24,10 +24,11 @@ let package = Package(
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "Lua", dependencies: ["CLuaShim", "CLua"]),
         .target(name: "DNS"),
+        .target(name: "Spelling"),
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNS",
+                "DNS", "Spelling",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -49,11 +50,11 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua"]),
+        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling"]),
         .target(
             name: "Lint",
             dependencies: [
-                "Rules", "Lua", "DNS", "DNSResolver", "CLuaShim", "CLua",
+                "Rules", "Lua", "DNS", "DNSResolver", "Spelling", "CLuaShim", "CLua",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),

@@ -1,4 +1,5 @@
 import Rules
+import Spelling
 
 /// A finding of the bytecode analysis: a line from the debug information and the
 /// identifier to point at on it (the column is found in the source afterwards).

@@ -1,4 +1,5 @@
 import DNSResolver
+import Spelling
 import Foundation
 import TOMLKit
 

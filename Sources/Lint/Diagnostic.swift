@@ -77,39 +77,4 @@ public enum DiagnosticFormatter {
 }
 
 /// Nearest-spelling suggestions ("did you mean 'accept'?").
-enum Spelling {
-    /// Levenshtein distance over bytes (identifiers and keys are ASCII).
-    static func distance(_ a: String, _ b: String) -> Int {
-        let left = Array(a.utf8)
-        let right = Array(b.utf8)
-        if left.isEmpty { return right.count }
-        if right.isEmpty { return left.count }
-        var previous = Array(0...right.count)
-        var current = [Int](repeating: 0, count: right.count + 1)
-        for i in 1...left.count {
-            current[0] = i
-            for j in 1...right.count {
-                let cost = left[i - 1] == right[j - 1] ? 0 : 1
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            }
-            swap(&previous, &current)
-        }
-        return previous[right.count]
-    }
 
-    /// The closest candidate within a third of its length (at least 2 edits), ties broken
-    /// alphabetically so the suggestion is stable.
-    static func nearest(to word: String, in candidates: some Sequence<String>) -> String? {
-        var best: (String, Int)?
-        for candidate in candidates {
-            let d = Self.distance(word, candidate)
-            if best == nil || d < best!.1 || (d == best!.1 && candidate < best!.0) { best = (candidate, d) }
-        }
-        guard let (candidate, d) = best, d <= max(2, candidate.utf8.count / 3), d < max(word.utf8.count, 1) else { return nil }
-        return candidate
-    }
-
-    static func hint(for word: String, in candidates: some Sequence<String>) -> String {
-        Self.nearest(to: word, in: candidates).map { " (did you mean '\($0)'?)" } ?? ""
-    }
-}

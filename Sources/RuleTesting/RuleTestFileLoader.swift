@@ -2,6 +2,7 @@ import DNS
 import Foundation
 import Lua
 import Rules
+import Spelling
 
 /// Reads a test file: a Lua chunk that returns a table of declarations. It runs with an
 /// empty environment under an instruction budget; only the data it returns is used.
@@ -76,7 +77,7 @@ public struct RuleTestFileLoader {
         let name = try self.string(fields["name"], "name", path) ?? "test #\(index)"
         func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: "test '\(name)': \(message)") }
         for key in fields.keys where !Self.testKeys.contains(key) {
-            let hint = Self.nearest(key, in: Self.testKeys).map { " (did you mean '\($0)'?)" } ?? ""
+            let hint = Spelling.hint(for: key, in: Self.testKeys)
             throw fail("unknown key '\(key)'\(hint)")
         }
         let clientIP = try self.string(fields["client_ip"], "client_ip", path) ?? "192.0.2.1"
@@ -137,7 +138,7 @@ public struct RuleTestFileLoader {
             expectations.append((stage, list))
         }
         for key in expect.keys where Stage(rawValue: key) == nil {
-            let hint = Self.nearest(key, in: Set(Stage.allCases.map(\.rawValue))).map { " (did you mean '\($0)'?)" } ?? ""
+            let hint = Spelling.hint(for: key, in: Stage.allCases.map(\.rawValue))
             throw fail("expect: unknown stage '\(key)'\(hint)")
         }
         var vars: [String: String] = [:]
@@ -231,21 +232,5 @@ public struct RuleTestFileLoader {
         default:
             throw RuleTestFileError(path: path, message: "\(context): expected a duration like \"200ms\"")
         }
-    }
-
-    static func nearest(_ word: String, in candidates: Set<String>) -> String? {
-        func distance(_ a: [Character], _ b: [Character]) -> Int {
-            var previous = Array(0...b.count)
-            for i in 1...max(1, a.count) where i <= a.count {
-                var current = [i] + Array(repeating: 0, count: b.count)
-                for j in 1...max(1, b.count) where j <= b.count {
-                    current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-                }
-                previous = current
-            }
-            return previous[b.count]
-        }
-        let scored = candidates.map { ($0, distance(Array(word), Array($0))) }.filter { $0.1 <= 2 }
-        return scored.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }?.0
     }
 }

@@ -1,4 +1,5 @@
 import DNS
+import Spelling
 import NIOCore
 import TOMLKit
 
