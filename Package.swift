@@ -97,8 +97,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "LintTests", dependencies: ["Lint", "Rules"]),
-        .testTarget(name: "CLITests", dependencies: ["vrules", "Policy"]),
+        .target(name: "VrulesTestSupport", path: "Tests/Support"),
+        .testTarget(name: "LintTests", dependencies: ["Lint", "Rules", "VrulesTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "VrulesTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Policy
 import Testing
+import VrulesTestSupport
 
 /// A `vrules serve` process on a free loopback port.
 final class ServeProcess: @unchecked Sendable {

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import VrulesTestSupport
 
 @Suite("vrules test")
 struct TestCommandTests {

@@ -3,6 +3,7 @@ import Foundation
 @testable import Lint
 import Rules
 import Testing
+import VrulesTestSupport
 
 @Suite("vrules api")
 struct APICommandTests {

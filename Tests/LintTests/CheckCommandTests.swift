@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VrulesTestSupport
 
 @Suite("vrules check: the broken-script corpus")
 struct CorpusTests {

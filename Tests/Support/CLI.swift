@@ -1,8 +1,9 @@
 import Foundation
 
-/// Runs the built `vrules` binary, from the package root (as Tests/CLITests does).
-struct CLI {
-    static let packageRoot: URL = {
+/// Runs the built `vrules` binary from the package root: what the CLI, linter and
+/// integration tests share.
+public struct CLI {
+    public static let packageRoot: URL = {
         var url = URL(fileURLWithPath: #filePath)
         while url.path != "/" {
             url.deleteLastPathComponent()
@@ -11,7 +12,7 @@ struct CLI {
         fatalError("package root not found")
     }()
 
-    static let binary: URL = {
+    public static let binary: URL = {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = testBinary.deletingLastPathComponent()
         while directory.path != "/" {
@@ -22,13 +23,13 @@ struct CLI {
         return packageRoot.appendingPathComponent(".build/debug/vrules")
     }()
 
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
-    static func run(_ arguments: [String], in directory: URL = packageRoot) throws -> Output {
+    public static func run(_ arguments: [String], in directory: URL = packageRoot) throws -> Output {
         let process = Process()
         process.executableURL = self.binary
         process.arguments = arguments
@@ -46,8 +47,8 @@ struct CLI {
     }
 
     /// A fresh directory with `files` (relative path → contents), removed by the caller.
-    static func scratch(_ files: [String: String]) throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-lint-\(UUID().uuidString)")
+    public static func scratch(_ files: [String: String]) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-test-\(UUID().uuidString)")
         for (path, contents) in files {
             let url = directory.appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
