@@ -99,7 +99,8 @@ let package = Package(
         ),
         .target(name: "VrulesTestSupport", path: "Tests/Support"),
         .testTarget(name: "LintTests", dependencies: ["Lint", "Rules", "VrulesTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "VrulesTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "DNS", "DNSResolver", "VrulesTestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["vrules"]),
     ],
     swiftLanguageModes: [.v5]
 )

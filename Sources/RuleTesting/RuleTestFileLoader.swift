@@ -35,7 +35,7 @@ public struct RuleTestFileLoader {
     private func interpret(_ data: LuaData, path: String) throws(RuleTestFileError) -> RuleTestFile {
         func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: message) }
         guard case .table(_, let fields) = data else { throw fail("a test file must return a table, got \(data.typeName)") }
-        let known: Set<String> = ["rules", "zone", "zone_file", "faults", "delay", "tests"]
+        let known: Set<String> = ["rules", "zone", "zone_file", "faults", "delay", "tests", "dns"]
         for key in fields.keys where !known.contains(key) {
             throw fail("unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -47,6 +47,7 @@ public struct RuleTestFileLoader {
         let baseRecords = try self.records(fields, path: path, relative: relative)
         let baseFaults = try self.faults(fields["faults"], path: path, context: "faults")
         let baseDelay = try self.duration(fields["delay"], path: path, context: "delay") ?? .zero
+        let baseNetwork = try self.dnsSource(fields["dns"], path: path, context: "dns") ?? false
 
         guard case .table(let tests, _)? = fields["tests"], !tests.isEmpty else {
             throw fail("'tests' must be a non-empty list of tests")
@@ -54,7 +55,8 @@ public struct RuleTestFileLoader {
         var cases: [RuleTestCase] = []
         for (index, test) in tests.enumerated() {
             cases.append(try self.testCase(test, index: index + 1, path: path, baseRecords: baseRecords,
-                                           baseFaults: baseFaults, baseDelay: baseDelay, relative: relative))
+                                           baseFaults: baseFaults, baseDelay: baseDelay, baseNetwork: baseNetwork,
+                                           relative: relative))
         }
         let names = cases.map(\.name)
         if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
@@ -65,11 +67,11 @@ public struct RuleTestFileLoader {
 
     private static let testKeys: Set<String> = [
         "name", "client_ip", "client_port", "client_name", "server_ip", "server_name", "helo", "mail_from", "rcpt",
-        "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs",
+        "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "dns",
     ]
 
     private func testCase(_ data: LuaData, index: Int, path: String, baseRecords: [DNSRecord],
-                          baseFaults: [(String, ZoneFault)], baseDelay: Duration,
+                          baseFaults: [(String, ZoneFault)], baseDelay: Duration, baseNetwork: Bool,
                           relative: (String) -> String) throws(RuleTestFileError) -> RuleTestCase {
         guard case .table(_, let fields) = data else {
             throw RuleTestFileError(path: path, message: "test #\(index) must be a table, got \(data.typeName)")
@@ -160,8 +162,23 @@ public struct RuleTestFileLoader {
                 logs.append(text)
             }
         }
+        let usesNetwork = try self.dnsSource(fields["dns"], path: path, context: "test '\(name)': dns") ?? baseNetwork
+        if usesNetwork && (!faults.isEmpty || delay != .zero) {
+            throw fail("faults and delay apply to zone fixtures; a test with dns = \"network\" cannot inject them")
+        }
         return RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients), records: records,
-                            faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs)
+                            faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs,
+                            usesNetwork: usesNetwork)
+    }
+
+    /// `dns = "zone"` (the default: the fixtures) or `"network"` (the configured resolver).
+    private func dnsSource(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> Bool? {
+        switch value {
+        case nil: return nil
+        case .string("zone")?: return false
+        case .string("network")?: return true
+        default: throw RuleTestFileError(path: path, message: "\(context): expected \"zone\" or \"network\"")
+        }
     }
 
     private func string(_ value: LuaData?, _ key: String, _ path: String) throws(RuleTestFileError) -> String? {

@@ -17,9 +17,13 @@ public struct RuleTestResult: Sendable {
 /// leaks from one test to the next and a hostile rule under test only fails its own test.
 public struct RuleTestRunner {
     public var limits: RuleLimits
+    /// The configured network resolvers, for tests with `dns = "network"`.
+    public var networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)?
 
-    public init(limits: RuleLimits = RuleLimits(stageTimeout: 10)) {
+    public init(limits: RuleLimits = RuleLimits(stageTimeout: 10),
+                networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil) {
         self.limits = limits
+        self.networkResolvers = networkResolvers
     }
 
     public func run(_ file: RuleTestFile, filter: String? = nil) async -> [RuleTestResult] {
@@ -36,13 +40,25 @@ public struct RuleTestRunner {
         let started = Date()
         var result = RuleTestResult(file: file.path, name: testCase.name, failures: [], seconds: 0)
         defer { result.seconds = Date().timeIntervalSince(started) }
-        let resolver = ZoneResolver(records: testCase.records)
-        for (name, fault) in testCase.faults { resolver.setFault(fault, for: name) }
-        resolver.delay = testCase.delay
+        let resolvers: any DNSResolverSelecting
+        if testCase.usesNetwork {
+            do {
+                guard let networkResolvers = self.networkResolvers else { throw RuleTestFileError(path: file.path, message: "no network resolver") }
+                resolvers = try networkResolvers()
+            } catch {
+                result.failures = ["dns = \"network\": the configured resolver is not usable: \(error)"]
+                return result
+            }
+        } else {
+            let resolver = ZoneResolver(records: testCase.records)
+            for (name, fault) in testCase.faults { resolver.setFault(fault, for: name) }
+            resolver.delay = testCase.delay
+            resolvers = SingleResolver(resolver)
+        }
         let logs = LogCollector()
         let engine: RuleEngine
         do {
-            engine = try RuleEngine(scriptPath: file.rulesPath, resolvers: SingleResolver(resolver), limits: self.limits,
+            engine = try RuleEngine(scriptPath: file.rulesPath, resolvers: resolvers, limits: self.limits,
                                     logHandler: { logs.append($0) })
         } catch {
             result.failures = ["rules did not load: \(error)"]

@@ -237,12 +237,13 @@ end
 
 -- Runs one stage's entries in order inside the evaluation's coroutine: one resume per
 -- stage, not per rule. Returns the deciding entry's index (0 when none decided), the
--- verdict kind and its reply. `state.current` tells the host which entry failed.
+-- verdict kind and its reply. `cursor[1]` (one table per stage thread) tells the host
+-- which entry is running, for log lines and failures.
 local host_trace_rule = host.trace_rule
-local function run_stage(list, ctx, tracing)
+local function run_stage(list, ctx, tracing, cursor)
   for i = 1, #list do
     local e = list[i]
-    state.current = i
+    cursor[1] = i
     local kind, code, enhanced, text = describe(e.fn(ctx), e.kind, e.name, e.where)
     if tracing then host_trace_rule(i, kind, code, enhanced, text) end
     if kind ~= "next" then return i, kind, code, enhanced, text end

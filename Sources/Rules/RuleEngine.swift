@@ -106,19 +106,20 @@ public actor RuleEngine {
         let resolver = self.resolvers.resolver(forDomain: transaction.session.virtualDomain)
         let evaluation = host.beginEvaluation(stage: stage, resolver: resolver)
         let thread = host.acquireThread()
-        evaluation.budget.attach(to: thread.0)
+        evaluation.budget.attach(to: thread.thread)
+        evaluation.cursor = thread.cursor
         var reusable = true
         defer {
             host.recycleThread(thread, reusable: reusable)
             host.endEvaluation(evaluation)
         }
 
-        let arguments = host.pushStageCall(stage, contextProxy: transaction.proxyReference, thread: thread.0)
-        var (status, count) = host.lua.resume(thread.0, arguments: arguments)
+        let arguments = host.pushStageCall(stage, contextProxy: transaction.proxyReference, thread: thread)
+        var (status, count) = host.lua.resume(thread.thread, arguments: arguments)
         while status == .yield {
             guard let call = evaluation.pending else {
                 status = .runtimeError
-                host.lua.pushString("coroutine yielded outside a DNS call", thread.0)
+                host.lua.pushString("coroutine yielded outside a DNS call", thread.thread)
                 break
             }
             evaluation.pending = nil
@@ -128,25 +129,25 @@ public actor RuleEngine {
                     reusable = false
                     result.trace = evaluation.trace.events
                     result.verdict = Verdict(kind: .defer_, reply: .directoryFailure)
-                    result.decidedBy = host.currentEntry(stage)?.name
+                    result.decidedBy = host.currentEntry(stage, cursor: thread.cursor)?.name
                     result.failure = "stage deadline exceeded while waiting for \(call.function)(\(call.argument))"
                     return result
                 }
                 call.feed(answers, trace: &evaluation.trace)
                 call.advanceImmediately(using: resolver, trace: &evaluation.trace)
             }
-            let resumeArguments = host.pushCompletion(call, evaluation: evaluation, thread: thread.0)
-            (status, count) = host.lua.resume(thread.0, arguments: resumeArguments)
+            let resumeArguments = host.pushCompletion(call, evaluation: evaluation, thread: thread.thread)
+            (status, count) = host.lua.resume(thread.thread, arguments: resumeArguments)
         }
 
         if status == .ok {
-            let (entry, verdict) = host.stageOutcome(stage, thread: thread.0, results: count)
+            let (entry, verdict) = host.stageOutcome(stage, thread: thread.thread, results: count)
             result.verdict = verdict
             result.decidedBy = entry?.name
         } else {
             reusable = false
-            let entry = host.currentEntry(stage)
-            let (message, isDNSError) = host.describeError(thread: thread.0)
+            let entry = host.currentEntry(stage, cursor: thread.cursor)
+            let (message, isDNSError) = host.describeError(thread: thread.thread)
             let label = entry.map { "\($0.kind) '\($0.name)'" } ?? "stage \(stage.rawValue)"
             result.decidedBy = entry?.name
             if let limit = evaluation.budget.exceeded {

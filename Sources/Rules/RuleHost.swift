@@ -35,6 +35,8 @@ final class Evaluation {
     let stage: Stage
     var trace: Trace
     var pending: (any PendingDNSCall)?
+    /// The registry reference of the stage thread's cursor (`{ index of the running entry }`).
+    var cursor: Int32?
 
     init(id: Int64, budget: LuaBudget, resolver: any DNSResolving, stage: Stage, tracing: Bool,
          queryObserver: (@Sendable (DNSQuestion, String) -> Void)?) {
@@ -44,6 +46,13 @@ final class Evaluation {
         self.resolver = resolver
         self.stage = stage
     }
+}
+
+/// A coroutine that runs stage evaluations, and its cursor table.
+struct StageThread {
+    let thread: LuaThreadHandle
+    let reference: Int32
+    let cursor: Int32
 }
 
 /// A rule or action of a loaded script.
@@ -79,7 +88,7 @@ final class RuleHost: LuaHostDispatching {
     private(set) var entries: [Stage: [RuleEntry]] = [:]
     private var evaluations: [Int64: Evaluation] = [:]
     private var nextEvaluationID: Int64 = 1
-    private var threadPool: [(LuaThreadHandle, Int32)] = []
+    private var threadPool: [StageThread] = []
 
     init(limits: RuleLimits, rulesDirectory: String) {
         LuaHostDispatch.install()
@@ -366,29 +375,33 @@ final class RuleHost: LuaHostDispatching {
         }
     }
 
-    func acquireThread() -> (LuaThreadHandle, Int32) {
+    func acquireThread() -> StageThread {
         if let pooled = self.threadPool.popLast() { return pooled }
-        return self.lua.newThread()
+        let (thread, reference) = self.lua.newThread()
+        self.lua.newTable(arrayCount: 1)
+        return StageThread(thread: thread, reference: reference, cursor: self.lua.makeReference())
     }
 
     /// A thread that finished its last call normally can run the next evaluation.
-    func recycleThread(_ thread: (LuaThreadHandle, Int32), reusable: Bool) {
-        LuaBudget.detach(from: thread.0)
+    func recycleThread(_ thread: StageThread, reusable: Bool) {
+        LuaBudget.detach(from: thread.thread)
         if reusable && self.threadPool.count < 64 {
-            self.lua.setTop(0, thread.0)
+            self.lua.setTop(0, thread.thread)
             self.threadPool.append(thread)
         } else {
-            self.lua.release(reference: thread.1)
+            self.lua.release(reference: thread.reference)
+            self.lua.release(reference: thread.cursor)
         }
     }
 
-    /// Pushes `run_stage(list, ctx, tracing)` onto `thread`; returns the argument count.
-    func pushStageCall(_ stage: Stage, contextProxy: Int32, thread: LuaThreadHandle) -> Int32 {
-        self.lua.pushReference(self.runStageReference, thread)
-        self.lua.pushReference(self.stageListReferences[stage] ?? 0, thread)
-        self.lua.pushReference(contextProxy, thread)
-        self.lua.pushBoolean(self.tracing, thread)
-        return 3
+    /// Pushes `run_stage(list, ctx, tracing, cursor)` onto the thread; returns the argument count.
+    func pushStageCall(_ stage: Stage, contextProxy: Int32, thread: StageThread) -> Int32 {
+        self.lua.pushReference(self.runStageReference, thread.thread)
+        self.lua.pushReference(self.stageListReferences[stage] ?? 0, thread.thread)
+        self.lua.pushReference(contextProxy, thread.thread)
+        self.lua.pushBoolean(self.tracing, thread.thread)
+        self.lua.pushReference(thread.cursor, thread.thread)
+        return 4
     }
 
     /// What `run_stage` returned: the deciding entry (nil when none did) and the verdict.
@@ -408,11 +421,12 @@ final class RuleHost: LuaHostDispatching {
         return (entries[index - 1], Verdict(kind: kind, reply: reply))
     }
 
-    /// The entry that was running when a stage failed.
-    func currentEntry(_ stage: Stage) -> RuleEntry? {
+    /// The entry running in an evaluation (the one that failed, or that logs). Each stage
+    /// thread has its own cursor, so concurrent transactions cannot overwrite each other's.
+    func currentEntry(_ stage: Stage, cursor: Int32) -> RuleEntry? {
         let lua = self.lua
-        lua.pushReference(self.stateReference)
-        lua.getField("current", table: -1)
+        lua.pushReference(cursor)
+        lua.getIndex(1, table: -1)
         let index = lua.integer(at: -1)
         lua.pop(2)
         guard let index, let entries = self.entries[stage], index >= 1, index <= entries.count else { return nil }
@@ -495,7 +509,9 @@ final class RuleHost: LuaHostDispatching {
         case .log:
             let level = self.lua.string(at: 1, thread) ?? "info"
             let message = self.lua.string(at: 2, thread) ?? ""
-            let rule = evaluation.flatMap { self.currentEntry($0.stage)?.name }
+            let rule = evaluation.flatMap { evaluation in
+                evaluation.cursor.flatMap { self.currentEntry(evaluation.stage, cursor: $0)?.name }
+            }
             evaluation?.trace.record(.log(level: level, rule: rule, message: message))
             self.logHandler?(RuleLogRecord(level: level, message: message, rule: rule, stage: evaluation?.stage))
             return .values(0)

@@ -21,6 +21,9 @@ struct TestCommand: AsyncParsableCommand {
     @Option(help: "Write a JUnit XML report to this file.")
     var junit: String?
 
+    @Option(help: "The configuration file (its resolver answers tests with dns = \"network\").")
+    var config: String = "vrules.toml"
+
     func run() async throws {
         let rulesDirectory = (self.rules as NSString).deletingLastPathComponent
         let roots = self.paths.isEmpty ? [(rulesDirectory.isEmpty ? "." : rulesDirectory) + "/tests"] : self.paths
@@ -43,7 +46,8 @@ struct TestCommand: AsyncParsableCommand {
         guard !files.isEmpty else { throw UsageFailure.exit("no *_test.lua files under \(roots.joined(separator: ", "))") }
 
         let loader = RuleTestFileLoader(defaultRulesPath: self.rules)
-        let runner = RuleTestRunner()
+        let config = self.config
+        let runner = RuleTestRunner(networkResolvers: { try NetworkResolvers.load(configPath: config) })
         var results: [RuleTestResult] = []
         var loadErrors: [RuleTestFileError] = []
         for path in files {

@@ -3,6 +3,8 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import DNS
+import DNSResolver
 import VrulesTestSupport
 
 @Suite("vrules test")
@@ -132,6 +134,38 @@ struct TestCommandTests {
         #expect(output.stdout.contains("FAIL - rules/tests/e_test.lua: the test file does not load: rules/tests/e_test.lua:1:"))
         #expect(output.stdout.contains("ok - rules/tests/f_test.lua: fine"))
         #expect(output.stdout.hasSuffix("1 passed, 2 failed\n"))
+    }
+
+    @Test("dns = \"network\" asks the resolver configured in --config")
+    func networkTests() async throws {
+        let records = try ZoneFile.parse("""
+        $ORIGIN test.
+        host A 192.0.2.10
+        $ORIGIN 2.0.192.in-addr.arpa.
+        10 PTR host.test.
+        """)
+        let server = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: records))
+        let workspace = try Workspace(rules: Self.rules, tests: ["n_test.lua": """
+        return {
+          dns = "network",
+          tests = {
+            { name = "confirmed over the network", client_ip = "192.0.2.10", expect = { connect = "next" }, vars = { iprev = "pass" } },
+            { name = "no PTR over the network", client_ip = "192.0.2.99", expect = { connect = "550 5.7.25" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let config = workspace.url.appendingPathComponent("vrules.toml").path
+        try "[server.dns]\ntype = \"custom\"\nservers = [\"127.0.0.1:\(server.address.port)\"]\n[server.dns.options]\ntimeout = \"1s\"\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let output = try await Task.detached { try workspace.run(["--config", config]) }.value
+        #expect(output.status == 0, "\(output.stdout)\(output.stderr)")
+        #expect(output.stdout.hasSuffix("2 passed, 0 failed\n"))
+        await server.stop()
+
+        let unreachable = try workspace.run(["--config", workspace.url.appendingPathComponent("missing.toml").path])
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stdout.contains("the configured resolver is not usable"))
     }
 
     @Test("the shipped tests of the default policy and the examples pass")

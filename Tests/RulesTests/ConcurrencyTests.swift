@@ -47,3 +47,40 @@ struct ConcurrencyTests {
         #expect(elapsed < .seconds(30), "took \(elapsed)")
     }
 }
+
+@Suite("Concurrent evaluations keep their own state")
+struct ConcurrentStateTests {
+    @Test("log lines and failures name the rule of their own transaction, across DNS waits")
+    func currentRulePerTransaction() async throws {
+        let harness = try Harness("""
+        return {
+          connect = {
+            action("first", function() end),
+            action("second", function() end),
+            rule("slow", function(ctx)
+              dns.lookup("slow.test")
+              log.info("after the wait")
+              error("boom")
+            end),
+          },
+          mail = { rule("quick", function(ctx) log.info("quick ran") end) },
+        }
+        """)
+        harness.resolver.setFault(.delay(.milliseconds(300)), for: "slow.test")
+        let engine = harness.engine
+        async let slow: StageResult = {
+            let transaction = await engine.beginTransaction(defaultSession)
+            return await engine.evaluate(.connect, in: transaction)
+        }()
+        try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<5 {
+            let transaction = await engine.beginTransaction(defaultSession)
+            let quick = await engine.evaluate(.mail, in: transaction)
+            #expect(quick.trace.contains(.log(level: "info", rule: "quick", message: "quick ran")))
+        }
+        let result = await slow
+        #expect(result.trace.contains(.log(level: "info", rule: "slow", message: "after the wait")), "\(result.trace)")
+        #expect(result.decidedBy == "slow")
+        #expect(result.failure?.hasPrefix("rule 'slow': test.lua:") == true, "\(result.failure ?? "")")
+    }
+}

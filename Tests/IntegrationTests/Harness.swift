@@ -1,0 +1,171 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A missing Debian package, a server that would not start, or an SMTP conversation that
+/// went wrong. The message says what to install or what happened, with the servers' logs,
+/// so that a test needing a real server fails loudly instead of passing silently.
+struct SetupError: Error, CustomStringConvertible {
+    var description: String
+}
+
+enum Harness {
+    static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        fatalError("package root not found")
+    }()
+
+    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/postfix")
+
+    /// The `vrules` binary built beside this test bundle (any scratch path).
+    static let vrulesBinary: URL = {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("vrules")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return packageRoot.appendingPathComponent(".build/debug/vrules")
+    }()
+
+    static func requireExecutable(_ path: String, package: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw SetupError(description: "\(path) is missing: install the Debian package '\(package)' "
+                + "(DEBIAN_FRONTEND=noninteractive apt-get install -y \(package))")
+        }
+    }
+
+    /// A loopback port free for both UDP and TCP at the time of asking.
+    static func freePort() throws -> UInt16 {
+        for _ in 0..<50 {
+            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(udp) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(udp, $0, length) == 0 && getsockname(udp, $0, &length) == 0 }
+            }
+            guard bound else { continue }
+            let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(tcp) }
+            let tcpBound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tcp, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            if tcpBound { return UInt16(bigEndian: address.sin_port) }
+        }
+        throw SetupError(description: "no free loopback port")
+    }
+
+    static func canConnect(port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = port.bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+    static func waitForTCP(port: UInt16, process: Process?, log: URL, name: String, timeout: TimeInterval = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let process, !process.isRunning {
+                throw SetupError(description: "\(name) exited: \(self.tail(log))")
+            }
+            if self.canConnect(port: port) { return }
+            usleep(50_000)
+        }
+        throw SetupError(description: "\(name) did not start listening on 127.0.0.1:\(port) within \(Int(timeout)) s: \(self.tail(log))")
+    }
+
+    static func tail(_ log: URL, lines: Int = 12) -> String {
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? "(no log at \(log.path))"
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n    ")
+    }
+
+    /// Runs a server under a small shell that ends it when the test process goes away,
+    /// however it goes (a crash or a signal skips `atexit`), or when the shell is terminated.
+    static let watchdog = """
+        "$@" & child=$!
+        trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
+        parent=$PPID
+        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.2; done
+        kill $child 2>/dev/null
+        wait $child
+        """
+
+    /// Output goes to a file, never a pipe: a server that logs a line per decision would
+    /// block on a full pipe that nobody reads.
+    static func launch(_ executable: String, _ arguments: [String], log: URL, directory: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", self.watchdog, "vrules-test-server", executable] + arguments
+        process.currentDirectoryURL = directory
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs a command to completion; its output goes to a file (see `launch`).
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], in directory: URL, timeout: TimeInterval = 60) throws -> String {
+        let output = directory.appendingPathComponent("command-\(UUID().uuidString).out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            throw SetupError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
+        }
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        guard process.terminationStatus == 0 else {
+            throw SetupError(description: "\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus): \(text)")
+        }
+        return text
+    }
+
+    static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// Runs blocking work (starting processes, polling ports, socket I/O) on a thread of its
+/// own, so that it never occupies the threads of Swift's cooperative pool.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}

@@ -1,0 +1,356 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything one end-to-end test talks to, in a temporary directory:
+///
+/// - Knot DNS on a free loopback port, authoritative for `postfix.test` and
+///   `127.in-addr.arpa` (Tests/Fixtures/postfix), and configured for
+///   `14.0.0.127.in-addr.arpa` with no zone file, so that it answers SERVFAIL there;
+/// - `vrules serve` on a free port with the shipped default policy (rules/main.lua and
+///   rules/lib/checks.lua), except that only 127.0.0.1 counts as a trusted loopback client,
+///   and a `vrules.toml` whose `[server.dns]` is that Knot (500 ms timeout, one retry);
+/// - a private Postfix (`postfix -c DIR`) on a free loopback port, chroot off, asking
+///   `vrules serve` through `check_policy_service` in `smtpd_recipient_restrictions`,
+///   relaying `rcpt.postfix.test` to the discard transport.
+///
+/// Teardown (`shutdown()`, also at process exit) stops Postfix, then vrules and Knot. A
+/// guard process does the same if the test process dies without running its exit handlers.
+final class MailEnvironment: @unchecked Sendable {
+    static let postfix = "/usr/sbin/postfix"
+    static let knotd = "/usr/sbin/knotd"
+
+    let directory: URL
+    private(set) var knotPort: UInt16 = 0
+    private(set) var policyPort: UInt16 = 0
+    private(set) var smtpPort: UInt16 = 0
+    private var knot: Process?
+    private var vrules: Process?
+    private var guardProcess: Process?
+    private var postfixStarted = false
+    private let lock = NSLock()
+    private var isShutDown = false
+
+    var postfixConfig: URL { self.directory.appendingPathComponent("postfix/etc") }
+    var maillog: URL { self.directory.appendingPathComponent("postfix/maillog") }
+    var vrulesLog: URL { self.directory.appendingPathComponent("vrules.log") }
+    var knotLog: URL { self.directory.appendingPathComponent("knot/knot.log") }
+
+    /// Starts everything, or stops what was started and throws.
+    init(name: String) throws {
+        // Missing packages first: the message names the package to install.
+        try Harness.requireExecutable(Self.postfix, package: "postfix")
+        try Harness.requireExecutable(Self.knotd, package: "knot")
+        try Harness.requireExecutable(Harness.vrulesBinary.path, package: "(none: build vrules with swift build)")
+        self.directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("vrules-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        Environments.register(self)
+        do {
+            try self.startGuard()
+            try self.startKnot()
+            try self.startVrules()
+            try self.startPostfix()
+        } catch {
+            let diagnostics = self.diagnostics
+            self.shutdown()
+            throw SetupError(description: "\(error)\n\(diagnostics)")
+        }
+    }
+
+    // MARK: Knot
+
+    private func startKnot() throws {
+        let directory = self.directory.appendingPathComponent("knot")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.knotPort = try Harness.freePort()
+        var config = """
+            server:
+                rundir: "\(directory.path)"
+                listen: 127.0.0.1@\(self.knotPort)
+            database:
+                storage: "\(directory.path)"
+            control:
+                listen: "\(directory.path)/knot.sock"
+            template:
+              - id: default
+                storage: "\(directory.path)"
+                zonefile-sync: -1
+                zonefile-load: whole
+                journal-content: none
+            zone:
+
+            """
+        for zone in ["postfix.test", "127.in-addr.arpa"] {
+            let source = Harness.fixtures.appendingPathComponent("\(zone).zone")
+            let copy = directory.appendingPathComponent("\(zone).zone")
+            try FileManager.default.copyItem(at: source, to: copy)
+            config += "  - domain: \(zone)\n    file: \"\(copy.path)\"\n"
+        }
+        // Configured but without a zone file: Knot answers SERVFAIL for every name in it.
+        config += "  - domain: 14.0.0.127.in-addr.arpa\n    file: \"\(directory.path)/missing.zone\"\n"
+        let configURL = directory.appendingPathComponent("knot.conf")
+        try config.write(to: configURL, atomically: true, encoding: .utf8)
+        let knot = try Harness.launch(Self.knotd, ["-c", configURL.path], log: self.knotLog, directory: directory)
+        self.lock.withLock { self.knot = knot }
+        try Harness.waitForTCP(port: self.knotPort, process: knot, log: self.knotLog, name: "knotd")
+        // Listening comes before loading: wait until both zones answer.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let log = (try? String(contentsOf: self.knotLog, encoding: .utf8)) ?? ""
+            if log.contains("[postfix.test.] loaded") && log.contains("[127.in-addr.arpa.] loaded") { return }
+            usleep(50_000)
+        }
+        throw SetupError(description: "knotd did not load the test zones: \(Harness.tail(self.knotLog))")
+    }
+
+    /// Ends knotd: from now on every DNS query of vrules times out (a DNS outage).
+    func stopDNS() {
+        let knot = self.lock.withLock { () -> Process? in
+            defer { self.knot = nil }
+            return self.knot
+        }
+        if let knot { Harness.stop(knot) }
+    }
+
+    // MARK: vrules serve
+
+    private func startVrules() throws {
+        let rules = self.directory.appendingPathComponent("rules")
+        try FileManager.default.createDirectory(at: rules.appendingPathComponent("lib"), withIntermediateDirectories: true)
+        let shipped = Harness.packageRoot.appendingPathComponent("rules")
+        try FileManager.default.copyItem(at: shipped.appendingPathComponent("main.lua"), to: rules.appendingPathComponent("main.lua"))
+        // The shipped policy trusts every loopback client (127.0.0.0/8), and every SMTP
+        // client here is on loopback: trust only 127.0.0.1, keep everything else as shipped.
+        var checks = try String(contentsOf: shipped.appendingPathComponent("lib/checks.lua"), encoding: .utf8)
+        guard checks.contains("function checks.is_loopback("), let end = checks.range(of: "return checks", options: .backwards) else {
+            throw SetupError(description: "rules/lib/checks.lua no longer defines checks.is_loopback or ends with 'return checks': update \(#filePath)")
+        }
+        checks.replaceSubrange(end, with: """
+            -- Tests/IntegrationTests: the test's SMTP clients use 127.0.0.x source addresses.
+            function checks.is_loopback(ip) return ip == "127.0.0.1" end
+
+            return checks
+            """)
+        try checks.write(to: rules.appendingPathComponent("lib/checks.lua"), atomically: true, encoding: .utf8)
+
+        let config = self.directory.appendingPathComponent("vrules.toml")
+        try """
+            [server.dns]
+            type = "custom"
+            servers = ["127.0.0.1:\(self.knotPort)"]
+
+            [server.dns.options]
+            timeout = "500ms"
+            attempts = 1
+            """.write(to: config, atomically: true, encoding: .utf8)
+
+        self.policyPort = try Harness.freePort()
+        let vrules = try Harness.launch(Harness.vrulesBinary.path, [
+            "serve", "--listen", "127.0.0.1:\(self.policyPort)", "--config", config.path,
+            "--rules", rules.appendingPathComponent("main.lua").path, "--log-level", "debug",
+        ], log: self.vrulesLog, directory: self.directory)
+        self.lock.withLock { self.vrules = vrules }
+        try Harness.waitForTCP(port: self.policyPort, process: vrules, log: self.vrulesLog, name: "vrules serve")
+    }
+
+    // MARK: Postfix
+
+    private func startPostfix() throws {
+        let base = self.directory.appendingPathComponent("postfix")
+        let etc = base.appendingPathComponent("etc")
+        let queue = base.appendingPathComponent("queue")
+        let data = base.appendingPathComponent("data")
+        let spool = base.appendingPathComponent("spool")
+        for directory in [etc, queue, data, spool] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+        // The data directory belongs to postfix; the mail spool is world-writable and sticky.
+        guard let user = getpwnam("postfix") else {
+            throw SetupError(description: "no 'postfix' user: reinstall the Debian package 'postfix' (apt-get install --reinstall postfix)")
+        }
+        guard chown(data.path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
+            throw SetupError(description: "cannot chown \(data.path) to postfix (the test must run as root): errno \(errno)")
+        }
+        chmod(spool.path, 0o1777)
+        // postfix(1) and its daemons must be able to walk down to the config and queue.
+        chmod(self.directory.path, 0o755)
+        chmod(base.path, 0o755)
+
+        self.smtpPort = try Harness.freePort()
+        try """
+            compatibility_level = 3.6
+            config_directory = \(etc.path)
+            queue_directory = \(queue.path)
+            data_directory = \(data.path)
+            mail_owner = postfix
+            setgid_group = postdrop
+            myhostname = mx.postfix.test
+            mydomain = postfix.test
+            myorigin = postfix.test
+            inet_interfaces = 127.0.0.1
+            inet_protocols = ipv4
+            mynetworks = 127.0.0.1/32
+            # Nothing is delivered: the one relayed domain and everything else go to discard.
+            mydestination =
+            relay_domains = rcpt.postfix.test
+            default_transport = discard:end-to-end test
+            relay_transport = discard:end-to-end test
+            local_transport = discard:end-to-end test
+            alias_maps =
+            alias_database =
+            local_recipient_maps =
+            luser_relay = nobody
+            mail_spool_directory = \(spool.path)
+            # No syslog here: log to a file through postlogd.
+            maillog_file = \(base.path)/maillog
+            maillog_file_prefixes = \(base.path)
+            # Postfix would ask the system resolver, which has no network here; vrules does iprev.
+            smtpd_peername_lookup = no
+            smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:\(self.policyPort), reject_unauth_destination
+            smtpd_policy_service_timeout = 30s
+            smtputf8_enable = no
+            biff = no
+
+            """.write(to: etc.appendingPathComponent("main.cf"), atomically: true, encoding: .utf8)
+        // Debian's master.cf chroots smtpd into the queue directory: chroot n everywhere.
+        try """
+            127.0.0.1:\(self.smtpPort) inet n - n - - smtpd
+            pickup     unix  n - n 60 1 pickup
+            cleanup    unix  n - n -  0 cleanup
+            qmgr       unix  n - n 300 1 qmgr
+            rewrite    unix  - - n -  - trivial-rewrite
+            bounce     unix  - - n -  0 bounce
+            defer      unix  - - n -  0 bounce
+            trace      unix  - - n -  0 bounce
+            verify     unix  - - n -  1 verify
+            flush      unix  n - n 1000? 0 flush
+            proxymap   unix  - - n -  - proxymap
+            proxywrite unix  - - n -  1 proxymap
+            smtp       unix  - - n -  - smtp
+            relay      unix  - - n -  - smtp
+            showq      unix  n - n -  - showq
+            error      unix  - - n -  - error
+            retry      unix  - - n -  - error
+            discard    unix  - - n -  - discard
+            local      unix  - n n -  - local
+            anvil      unix  - - n -  1 anvil
+            scache     unix  - - n -  1 scache
+            postlog    unix-dgram n - n - 1 postlogd
+
+            """.write(to: etc.appendingPathComponent("master.cf"), atomically: true, encoding: .utf8)
+
+        // `postfix start` checks the installation (creating the queue's subdirectories) and
+        // returns once the master daemon has initialised.
+        self.lock.withLock { self.postfixStarted = true }
+        do {
+            try Harness.run(Self.postfix, ["-c", etc.path, "start"], in: self.directory)
+        } catch {
+            throw SetupError(description: "postfix -c \(etc.path) start failed: \(error)\n    maillog: \(Harness.tail(self.maillog))")
+        }
+        try Harness.waitForTCP(port: self.smtpPort, process: nil, log: self.maillog, name: "postfix smtpd")
+    }
+
+    // MARK: Teardown
+
+    /// A shell that outlives a crashed test process: when its parent goes away without
+    /// `shutdown()`, it stops Postfix (whose master daemon is not a child of ours) and
+    /// removes the directory. knotd and vrules have watchdogs of their own.
+    private func startGuard() throws {
+        let script = """
+            trap 'exit 0' TERM
+            parent=$PPID
+            while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
+            if [ -f "$1/postfix/etc/main.cf" ]; then "$2" -c "$1/postfix/etc" stop >/dev/null 2>&1; fi
+            rm -rf "$1"
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, "vrules-test-guard", self.directory.path, Self.postfix]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.guardProcess = process
+    }
+
+    /// Stops Postfix, vrules and Knot, and removes the directory (unless VRULES_KEEP_TEST_DIRS
+    /// is set). Safe to call more than once.
+    func shutdown() {
+        let (knot, vrules, guardProcess, postfixStarted) = self.lock.withLock { () -> (Process?, Process?, Process?, Bool) in
+            if self.isShutDown { return (nil, nil, nil, false) }
+            self.isShutDown = true
+            defer { self.knot = nil; self.vrules = nil; self.guardProcess = nil }
+            return (self.knot, self.vrules, self.guardProcess, self.postfixStarted)
+        }
+        if postfixStarted {
+            _ = try? Harness.run(Self.postfix, ["-c", self.postfixConfig.path, "stop"], in: self.directory, timeout: 15)
+        }
+        if let vrules { Harness.stop(vrules) }
+        if let knot { Harness.stop(knot) }
+        if let guardProcess { Harness.stop(guardProcess) }
+        if ProcessInfo.processInfo.environment["VRULES_KEEP_TEST_DIRS"] == nil {
+            try? FileManager.default.removeItem(at: self.directory)
+        }
+    }
+
+    /// The ends of the servers' logs, for failure messages.
+    var diagnostics: String {
+        """
+            directory: \(self.directory.path)
+            postfix maillog:
+            \(Harness.tail(self.maillog))
+            vrules serve log:
+            \(Harness.tail(self.vrulesLog))
+            knotd log:
+            \(Harness.tail(self.knotLog, lines: 4))
+        """
+    }
+}
+
+/// Environments still running, shut down when the test process exits normally.
+enum Environments {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var running: [MailEnvironment] = []
+    nonisolated(unsafe) private static var registered = false
+
+    static func register(_ environment: MailEnvironment) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.running.append(environment)
+        if !self.registered {
+            self.registered = true
+            atexit { Environments.shutdownAll() }
+        }
+    }
+
+    static func shutdownAll() {
+        self.lock.lock()
+        let environments = self.running
+        self.running = []
+        self.lock.unlock()
+        for environment in environments { environment.shutdown() }
+    }
+}
+
+/// One environment shared by the tests that leave DNS running, started on first use.
+actor SharedEnvironment {
+    static let shared = SharedEnvironment()
+    private var task: Task<Result<MailEnvironment, SetupError>, Never>?
+
+    func get() async throws -> MailEnvironment {
+        if self.task == nil {
+            self.task = Task {
+                do {
+                    return .success(try await blocking { try MailEnvironment(name: "postfix-shared") })
+                } catch let error as SetupError {
+                    return .failure(error)
+                } catch {
+                    return .failure(SetupError(description: "\(error)"))
+                }
+            }
+        }
+        return try await self.task!.value.get()
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+/// A real Postfix (Debian package `postfix`) asks `vrules serve` through
+/// `check_policy_service`, and vrules asks a real authoritative server (Knot DNS, Debian
+/// package `knot`) on loopback. An SMTP client connects from chosen 127.0.0.x addresses;
+/// every assertion is read off the SMTP dialogue with Postfix. With Postfix's default
+/// `smtpd_delay_reject = yes` the policy is asked at RCPT, so that is where the connect-
+/// and mail-stage verdicts of rules/main.lua show up.
+///
+/// Clients (Tests/Fixtures/postfix):
+///   127.0.0.10, .13  PTR and A agree (iprev pass)
+///   127.0.0.11       no PTR (iprev permerror)
+///   127.0.0.12       PTR whose name points elsewhere (iprev fail)
+///   127.0.0.14       reverse zone that Knot answers SERVFAIL for (DNS outage)
+///   127.0.0.15       good, but asked only after knotd has been stopped (DNS outage)
+@Suite("Postfix end to end")
+struct PostfixEndToEndTests {
+    static let helo = "client.postfix.test"
+    static let sender = "alice@sender.postfix.test"
+    static let recipient = "bob@rcpt.postfix.test"
+
+    func session(_ environment: MailEnvironment, from source: String, sender: String = sender) async throws -> SMTPSession {
+        let port = environment.smtpPort
+        do {
+            return try await blocking {
+                try SMTPSession.run(port: port, source: source, helo: Self.helo, from: sender, to: Self.recipient)
+            }
+        } catch {
+            throw SetupError(description: "\(error)\n\(environment.diagnostics)")
+        }
+    }
+
+    /// The checks every session shares: Postfix greeted and took EHLO and MAIL FROM (with
+    /// `smtpd_delay_reject = yes` nothing is refused before RCPT), and QUIT ended it.
+    func expectOrdinaryStart(_ session: SMTPSession, _ environment: MailEnvironment) {
+        let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
+        #expect(session.greeting.code == 220, context)
+        #expect(session.ehlo.code == 250, context)
+        #expect(session.mail.code == 250, context)
+        #expect(session.quit.code == 221, context)
+    }
+
+    func expectRcpt(_ session: SMTPSession, _ environment: MailEnvironment, code: Int, enhanced: String, text: String,
+                    sourceLocation: SourceLocation = #_sourceLocation) {
+        let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
+        #expect(session.rcpt.code == code, context, sourceLocation: sourceLocation)
+        #expect(session.rcpt.enhancedCode == enhanced, context, sourceLocation: sourceLocation)
+        // Postfix keeps vrules' text after its own prefix ("<...>: Recipient address rejected: ").
+        #expect(session.rcpt.description.contains(text), context, sourceLocation: sourceLocation)
+        #expect(session.data == nil, "no DATA after a refused recipient", sourceLocation: sourceLocation)
+    }
+
+    @Test("a client whose PTR and A agree is accepted, and so is its message")
+    func goodClientAccepted() async throws {
+        let environment = try await SharedEnvironment.shared.get()
+        let session = try await self.session(environment, from: "127.0.0.10")
+        let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
+        self.expectOrdinaryStart(session, environment)
+        #expect(session.rcpt.code == 250, context)
+        #expect(session.data?.code == 354, context)
+        #expect(session.message?.code == 250, context)
+        #expect(session.message?.description.contains("queued as") == true, context)
+    }
+
+    @Test("a client without a PTR record gets 550 5.7.25")
+    func noReverseDNS() async throws {
+        let environment = try await SharedEnvironment.shared.get()
+        let session = try await self.session(environment, from: "127.0.0.11")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 550, enhanced: "5.7.25", text: "Reverse DNS validation failed")
+    }
+
+    @Test("a client whose PTR name does not point back gets 550 5.7.25")
+    func reverseDNSDoesNotConfirm() async throws {
+        let environment = try await SharedEnvironment.shared.get()
+        let session = try await self.session(environment, from: "127.0.0.12")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 550, enhanced: "5.7.25", text: "Reverse DNS validation failed")
+    }
+
+    @Test("a good client with a Null MX sender domain gets 550 5.7.27")
+    func nullMXSender() async throws {
+        let environment = try await SharedEnvironment.shared.get()
+        let session = try await self.session(environment, from: "127.0.0.13", sender: "alice@nullmx.postfix.test")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 550, enhanced: "5.7.27", text: "Sender address has null MX")
+    }
+
+    @Test("the authoritative server answers SERVFAIL for the client's reverse zone: 451 4.4.3")
+    func reverseZoneServfail() async throws {
+        let environment = try await SharedEnvironment.shared.get()
+        let session = try await self.session(environment, from: "127.0.0.14")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 451, enhanced: "4.4.3", text: "Directory server failure")
+    }
+
+    @Test("knotd stopped: a client whose PTR is not cached gets 451 4.4.3, no reject and no accept")
+    func dnsServerDown() async throws {
+        // An environment of its own: stopping its knotd must not disturb the other tests.
+        let environment = try await blocking { try MailEnvironment(name: "postfix-outage") }
+        defer { environment.shutdown() }
+        // DNS up: a good client is accepted, so the 451 below comes from the outage alone.
+        let before = try await self.session(environment, from: "127.0.0.10")
+        #expect(before.rcpt.code == 250, Comment(rawValue: "SMTP dialogue:\n\(before.transcript)\n\(environment.diagnostics)"))
+        environment.stopDNS()
+        let session = try await self.session(environment, from: "127.0.0.15")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 451, enhanced: "4.4.3", text: "Directory server failure")
+    }
+}
