@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(
             name: "DNSResolverTests",
             dependencies: [
-                "DNSResolver", "DNS",
+                "DNSResolver", "DNS", "VrulesTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -100,7 +100,7 @@ let package = Package(
         .target(name: "VrulesTestSupport", path: "Tests/Support"),
         .testTarget(name: "LintTests", dependencies: ["Lint", "Rules", "VrulesTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "DNS", "DNSResolver", "VrulesTestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["vrules"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["vrules", "VrulesTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

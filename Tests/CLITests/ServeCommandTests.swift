@@ -14,7 +14,7 @@ final class ServeProcess: @unchecked Sendable {
     let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-serve-\(UUID()).log")
 
     init(arguments: [String], directory: URL = CLI.packageRoot) throws {
-        self.port = try Self.freePort()
+        self.port = Int(try LoopbackPorts.free())
         self.process.executableURL = CLI.binary
         self.process.arguments = ["serve", "--listen", "127.0.0.1:\(self.port)"] + arguments
         self.process.currentDirectoryURL = directory
@@ -44,24 +44,6 @@ final class ServeProcess: @unchecked Sendable {
     deinit {
         if self.process.isRunning { self.process.terminate() }
         try? FileManager.default.removeItem(at: self.logURL)
-    }
-
-    static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(descriptor, pointer, length) == 0 else { return -1 }
-                return getsockname(descriptor, pointer, &length)
-            }
-        }
-        guard bound == 0 else { throw PolicyClient.Failure(description: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
@@ -154,7 +136,7 @@ struct ServeCommandTests {
 
     @Test("serve answers with the default policy, logs one line per decision, serves metrics, stops on SIGTERM")
     func defaultPolicy() async throws {
-        let metricsPort = try ServeProcess.freePort()
+        let metricsPort = Int(try LoopbackPorts.free())
         let server = try ServeProcess(arguments: ["--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
         let client = try PolicyClient(port: server.port)
         client.setTimeout(seconds: 10)
@@ -177,7 +159,7 @@ struct ServeCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-config-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = try ServeProcess.freePort()
+        let port = Int(try LoopbackPorts.free())
         let config = directory.appendingPathComponent("vrules.toml")
         try "[policy]\nlisten = [\"127.0.0.1:\(port)\"]\n[limits]\ninstructions = 100000\nstage_timeout = \"2s\"\n"
             .write(to: config, atomically: true, encoding: .utf8)

@@ -1,5 +1,6 @@
 import DNS
 import Foundation
+import VrulesTestSupport
 import Testing
 @testable import DNSResolver
 
@@ -80,29 +81,6 @@ enum RealServers {
         return url
     }
 
-    /// A loopback port free for both UDP and TCP at the time of asking.
-    static func freePort() throws -> UInt16 {
-        for _ in 0..<50 {
-            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            defer { close(udp) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(udp, $0, length) == 0 && getsockname(udp, $0, &length) == 0 }
-            }
-            guard bound else { continue }
-            let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(tcp) }
-            let tcpBound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tcp, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-            if tcpBound { return UInt16(bigEndian: address.sin_port) }
-        }
-        throw RealServerError(description: "no free loopback port")
-    }
 
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
     static func waitForTCP(port: UInt16, process: Process, log: URL, name: String) throws {
@@ -189,7 +167,7 @@ final class KnotServer: @unchecked Sendable {
     init(zones: [(String, URL)], signing: Set<String> = [], directory: URL? = nil) throws {
         try RealServers.requireExecutable(Self.knotd, package: "knot")
         let directory = try directory ?? RealServers.temporaryDirectory("knot")
-        let port = try RealServers.freePort()
+        let port = try LoopbackPorts.free()
         var config = """
             server:
                 rundir: "\(directory.path)"
@@ -250,7 +228,7 @@ final class UnboundServer: @unchecked Sendable {
     init(stubZones: [String], upstream: DNSServerAddress, trustAnchors: [String]) throws {
         try RealServers.requireExecutable(Self.unbound, package: "unbound")
         let directory = try RealServers.temporaryDirectory("unbound")
-        let port = try RealServers.freePort()
+        let port = try LoopbackPorts.free()
         var config = """
             server:
                 interface: 127.0.0.1

@@ -1,6 +1,7 @@
 import DNS
 import NIOCore
 import Testing
+import VrulesTestSupport
 @testable import DNSResolver
 
 /// Against Knot DNS (Debian package `knot`) started on a loopback port with the zones of
@@ -145,7 +146,7 @@ struct KnotTests {
 
     @Test("a server that is not there is a timeout, bounded by (1 + attempts) × timeout")
     func deadServer() async throws {
-        let port = try RealServers.freePort()
+        let port = try LoopbackPorts.free()
         let resolver = DNSNetworkResolver(servers: [DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: port)],
                                           options: DNSResolverOptions(timeout: .milliseconds(500), attempts: 1))
         let (result, ms) = await elapsedMilliseconds { await resolver.resolve(DNSQuestion(name: "host.vrules.test", type: .a)) }

@@ -1,4 +1,5 @@
 import Foundation
+import VrulesTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -12,58 +13,14 @@ struct SetupError: Error, CustomStringConvertible {
 }
 
 enum Harness {
-    static let packageRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        fatalError("package root not found")
-    }()
-
+    static let packageRoot = CLI.packageRoot
     static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/postfix")
-
-    /// The `vrules` binary built beside this test bundle (any scratch path).
-    static let vrulesBinary: URL = {
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var directory = testBinary.deletingLastPathComponent()
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("vrules")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return packageRoot.appendingPathComponent(".build/debug/vrules")
-    }()
 
     static func requireExecutable(_ path: String, package: String) throws {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw SetupError(description: "\(path) is missing: install the Debian package '\(package)' "
                 + "(DEBIAN_FRONTEND=noninteractive apt-get install -y \(package))")
         }
-    }
-
-    /// A loopback port free for both UDP and TCP at the time of asking.
-    static func freePort() throws -> UInt16 {
-        for _ in 0..<50 {
-            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            defer { close(udp) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(udp, $0, length) == 0 && getsockname(udp, $0, &length) == 0 }
-            }
-            guard bound else { continue }
-            let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(tcp) }
-            let tcpBound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tcp, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-            if tcpBound { return UInt16(bigEndian: address.sin_port) }
-        }
-        throw SetupError(description: "no free loopback port")
     }
 
     static func canConnect(port: UInt16) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import VrulesTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -43,7 +44,7 @@ final class MailEnvironment: @unchecked Sendable {
         // Missing packages first: the message names the package to install.
         try Harness.requireExecutable(Self.postfix, package: "postfix")
         try Harness.requireExecutable(Self.knotd, package: "knot")
-        try Harness.requireExecutable(Harness.vrulesBinary.path, package: "(none: build vrules with swift build)")
+        try Harness.requireExecutable(CLI.binary.path, package: "(none: build vrules with swift build)")
         self.directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("vrules-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         Environments.register(self)
@@ -64,7 +65,7 @@ final class MailEnvironment: @unchecked Sendable {
     private func startKnot() throws {
         let directory = self.directory.appendingPathComponent("knot")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        self.knotPort = try Harness.freePort()
+        self.knotPort = try LoopbackPorts.free()
         var config = """
             server:
                 rundir: "\(directory.path)"
@@ -146,8 +147,8 @@ final class MailEnvironment: @unchecked Sendable {
             attempts = 1
             """.write(to: config, atomically: true, encoding: .utf8)
 
-        self.policyPort = try Harness.freePort()
-        let vrules = try Harness.launch(Harness.vrulesBinary.path, [
+        self.policyPort = try LoopbackPorts.free()
+        let vrules = try Harness.launch(CLI.binary.path, [
             "serve", "--listen", "127.0.0.1:\(self.policyPort)", "--config", config.path,
             "--rules", rules.appendingPathComponent("main.lua").path, "--log-level", "debug",
         ], log: self.vrulesLog, directory: self.directory)
@@ -178,7 +179,7 @@ final class MailEnvironment: @unchecked Sendable {
         chmod(self.directory.path, 0o755)
         chmod(base.path, 0o755)
 
-        self.smtpPort = try Harness.freePort()
+        self.smtpPort = try LoopbackPorts.free()
         try """
             compatibility_level = 3.6
             config_directory = \(etc.path)
