@@ -69,8 +69,9 @@ final class NetworkBackend: @unchecked Sendable {
         let faults = NetworkFaults()
         self.faults = faults
         self.server = try await ScriptedDNSServer.start(script: faults.script(records: records))
-        // Short timeouts keep the fault tests quick; no cache, so faults set mid-test apply.
+        // Timeouts short enough to keep the fault tests quick, long enough for a loaded
+        // machine; no cache, so faults set mid-test apply.
         self.resolver = DNSNetworkResolver(servers: [self.server.address],
-                                           options: DNSResolverOptions(timeout: .milliseconds(300), attempts: 1, cacheSize: 0))
+                                           options: DNSResolverOptions(timeout: .seconds(1), attempts: 1, cacheSize: 0))
     }
 }
