@@ -15,43 +15,59 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            if buffer.readableBytes > self.limits.maximumLineLength {
-                throw PolicyProtocolError(code: .lineTooLong, reason: "no end of line within \(self.limits.maximumLineLength) bytes")
+        // One pass over the line in place: no copy of it, '=' found and control bytes checked together.
+        enum Line { case needMore, tooLong(Int), empty, attribute(String, String), noEquals, control, notUTF8 }
+        let maximum = self.limits.maximumLineLength
+        let (line, consumed): (Line, Int) = buffer.withUnsafeReadableBytes { raw in
+            guard let newline = raw.firstIndex(of: UInt8(ascii: "\n")) else {
+                return (raw.count > maximum ? .tooLong(raw.count) : .needMore, 0)
             }
+            guard newline <= maximum else { return (.tooLong(newline), 0) }
+            var end = newline
+            if end > 0 && raw[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            if end == 0 { return (.empty, newline + 1) }
+            var equals = -1
+            for index in 0..<end {
+                let byte = raw[index]
+                if byte < 0x20 && byte != 0x09 || byte == 0x7f { return (.control, 0) }
+                if byte == UInt8(ascii: "=") && equals < 0 { equals = index }
+            }
+            guard equals > 0 else { return (.noEquals, 0) }
+            guard let name = String(validating: UnsafeRawBufferPointer(rebasing: raw[0..<equals]), as: UTF8.self),
+                  let value = String(validating: UnsafeRawBufferPointer(rebasing: raw[(equals + 1)..<end]), as: UTF8.self) else {
+                return (.notUTF8, 0)
+            }
+            return (.attribute(name, value), newline + 1)
+        }
+        switch line {
+        case .needMore:
             return .needMoreData
-        }
-        let length = newline - buffer.readerIndex
-        guard length <= self.limits.maximumLineLength else {
+        case .tooLong(let length):
             throw PolicyProtocolError(code: .lineTooLong, reason: "\(length) bytes")
-        }
-        var line = buffer.readBytes(length: length)!
-        buffer.moveReaderIndex(forwardBy: 1)
-        if line.last == UInt8(ascii: "\r") { line.removeLast() }
-
-        if line.isEmpty {
+        case .noEquals:
+            throw PolicyProtocolError(code: .malformedAttribute, reason: "a line without name=value")
+        case .control:
+            throw PolicyProtocolError(code: .invalidBytes, reason: "control characters in an attribute")
+        case .notUTF8:
+            throw PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")
+        case .empty:
+            buffer.moveReaderIndex(forwardBy: consumed)
             let request = PolicyRequest(attributes: self.attributes)
             self.attributes = [:]
+            self.attributes.reserveCapacity(40)
             self.count = 0
             context.fireChannelRead(Self.wrapInboundOut(request))
             return .continue
+        case .attribute(let name, let value):
+            buffer.moveReaderIndex(forwardBy: consumed)
+            self.count += 1
+            guard self.count <= self.limits.maximumAttributes else {
+                throw PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(self.limits.maximumAttributes)")
+            }
+            if self.attributes.isEmpty { self.attributes.reserveCapacity(40) }
+            self.attributes[name] = value
+            return .continue
         }
-        guard let equals = line.firstIndex(of: UInt8(ascii: "=")), equals > 0 else {
-            throw PolicyProtocolError(code: .malformedAttribute, reason: "a line without name=value")
-        }
-        guard !line.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7f }) else {
-            throw PolicyProtocolError(code: .invalidBytes, reason: "control characters in an attribute")
-        }
-        guard let name = String(validating: line[..<equals], as: UTF8.self),
-              let value = String(validating: line[(equals + 1)...], as: UTF8.self) else {
-            throw PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")
-        }
-        self.count += 1
-        guard self.count <= self.limits.maximumAttributes else {
-            throw PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(self.limits.maximumAttributes)")
-        }
-        self.attributes[name] = value
-        return .continue
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

@@ -18,7 +18,9 @@ public actor PolicyService {
         /// At most this many transactions are kept; the least recently used go first.
         public var maximumTransactions: Int
 
-        public init(acceptAction: String = "DUNNO", transactionTimeout: Double = 600, maximumTransactions: Int = 50_000) {
+        /// Held transactions cost about 2 KiB of the Lua state's memory each (their `ctx`),
+        /// so the bound stays well inside the default 64 MiB cap.
+        public init(acceptAction: String = "DUNNO", transactionTimeout: Double = 300, maximumTransactions: Int = 20_000) {
             self.acceptAction = acceptAction
             self.transactionTimeout = transactionTimeout
             self.maximumTransactions = maximumTransactions
@@ -29,9 +31,11 @@ public actor PolicyService {
     final class Transaction {
         let engine: RuleEngine
         let ruleTransaction: RuleTransaction
-        var results: [StageKey: Task<StageResult, Never>] = [:]
+        var results: [StageKey: StageState] = [:]
         var recipients: [MailAddress] = []
         var lastUsed: Double
+        /// The client address and port of the SMTP connection it came on.
+        var connection: String?
 
         init(engine: RuleEngine, ruleTransaction: RuleTransaction, now: Double) {
             self.engine = engine
@@ -42,6 +46,13 @@ public actor PolicyService {
 
     /// A stage's verdict is reused only for the same question: the same HELO name,
     /// sender or recipient.
+    /// A stage being evaluated (identical requests arriving meanwhile wait for the same
+    /// task), then its result alone: a finished task would keep its allocations alive.
+    enum StageState {
+        case running(Task<StageResult, Never>)
+        case done(StageResult)
+    }
+
     struct StageKey: Hashable {
         var stage: Stage
         var subject: String?
@@ -60,7 +71,27 @@ public actor PolicyService {
     private let configuration: Configuration
     private let logger: Logger
     private var transactions: [String: Transaction] = [:]
+    /// The transaction (by key) currently open on each SMTP connection (client address/port).
+    private var instanceOfConnection: [String: String] = [:]
     private var requestsSinceSweep = 0
+    // Metric handles made once: making one goes through the registry's lock and a label lookup.
+    private var requestCounters: [String: Counter] = [:]
+    private var verdictCounters: [String: Counter] = [:]
+    private var durationTimers: [String: Timer] = [:]
+
+    private func requestCounter(_ stage: String) -> Counter {
+        if let counter = self.requestCounters[stage] { return counter }
+        let counter = Counter(label: "vrules_policy_requests_total", dimensions: [("stage", stage)])
+        self.requestCounters[stage] = counter
+        return counter
+    }
+
+    private func durationTimer(_ stage: String) -> Timer {
+        if let timer = self.durationTimers[stage] { return timer }
+        let timer = Timer(label: "vrules_policy_request_duration_seconds", dimensions: [("stage", stage)], preferredDisplayUnit: .seconds)
+        self.durationTimers[stage] = timer
+        return timer
+    }
 
     public init(engine: RuleEngine, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "vrules.policy")) {
         self.engine = engine
@@ -94,10 +125,10 @@ public actor PolicyService {
         let state = request["protocol_state"] ?? ""
         guard let stage = Self.stage(for: state) else {
             // VRFY, ETRN and anything unknown: no rule applies.
-            Counter(label: "vrules_policy_requests_total", dimensions: [("stage", "none")]).increment()
+            self.requestCounter("none").increment()
             return .dunno
         }
-        Counter(label: "vrules_policy_requests_total", dimensions: [("stage", stage.rawValue)]).increment()
+        self.requestCounter(stage.rawValue).increment()
         let now = Double(started) / 1e9
         self.sweep(now: now)
         let key = self.transactionKey(request)
@@ -121,17 +152,21 @@ public actor PolicyService {
         for current in stages {
             let key = StageKey(stage: current, subject: Self.subject(of: current, in: session))
             let reused = transaction.results[key] != nil
-            let task: Task<StageResult, Never>
-            if let existing = transaction.results[key] {
-                task = existing
-            } else {
+            let result: StageResult
+            switch transaction.results[key] {
+            case .done(let done)?:
+                result = done
+            case .running(let task)?:
+                result = await task.value
+            case nil:
                 let engine = transaction.engine
                 let ruleTransaction = transaction.ruleTransaction
                 let snapshot = session
-                task = Task { await engine.evaluate(current, in: ruleTransaction, session: snapshot) }
-                transaction.results[key] = task
+                let task = Task { await engine.evaluate(current, in: ruleTransaction, session: snapshot) }
+                transaction.results[key] = .running(task)
+                result = await task.value
+                transaction.results[key] = .done(result)
             }
-            let result = await task.value
             decision = PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),
                                       stage: current, result: result, reused: reused)
             if !reused { self.record(result, request: request) }
@@ -140,13 +175,22 @@ public actor PolicyService {
         if stage == .preq {
             await self.finish(key)
         }
-        Timer(label: "vrules_policy_request_duration_seconds", dimensions: [("stage", stage.rawValue)], preferredDisplayUnit: .seconds)
+        self.durationTimer(stage.rawValue)
             .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         return decision
     }
 
     private func record(_ result: StageResult, request: PolicyRequest) {
-        Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", result.verdict.kind.rawValue)]).increment()
+        let kind = result.verdict.kind.rawValue
+        if let counter = self.verdictCounters[kind] {
+            counter.increment()
+        } else {
+            let counter = Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", kind)])
+            self.verdictCounters[kind] = counter
+            counter.increment()
+        }
+        // The metadata is built only when the decision line is logged at all.
+        guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "stage": "\(result.stage.rawValue)",
             "client": "\(request["client_address"] ?? "-")",
@@ -173,22 +217,38 @@ public actor PolicyService {
 
     private func transaction(for key: String, request: PolicyRequest, now: Double) async -> Transaction {
         if let existing = self.transactions[key] { return existing }
-        // The first request with an instance adopts what was evaluated for the client before it.
         let clientKey = self.clientKey(request)
-        if key != clientKey, let adopted = self.transactions.removeValue(forKey: clientKey) {
-            self.transactions[key] = adopted
-            return adopted
+        if key != clientKey {
+            // A new instance on the same SMTP connection is its next message: the previous
+            // one is over even if Postfix never sent END-OF-MESSAGE for it.
+            if let previous = self.instanceOfConnection[clientKey], previous != key {
+                await self.finish(previous)
+            }
+            self.instanceOfConnection[clientKey] = key
+            // The first request with an instance adopts what was evaluated for the client before it.
+            if let adopted = self.transactions.removeValue(forKey: clientKey) {
+                self.transactions[key] = adopted
+                return adopted
+            }
         }
         let engine = self.engine
         let ruleTransaction = await engine.beginTransaction(Self.sessionInfo(from: request))
         let transaction = Transaction(engine: engine, ruleTransaction: ruleTransaction, now: now)
+        transaction.connection = clientKey
         self.transactions[key] = transaction
         return transaction
     }
 
     private func finish(_ key: String) async {
         guard let transaction = self.transactions.removeValue(forKey: key) else { return }
+        self.forgetConnection(of: transaction, key: key)
         await transaction.engine.endTransaction(transaction.ruleTransaction)
+    }
+
+    private func forgetConnection(of transaction: Transaction, key: String) {
+        if let connection = transaction.connection, self.instanceOfConnection[connection] == key {
+            self.instanceOfConnection[connection] = nil
+        }
     }
 
     /// Forgets transactions idle past the timeout, and the least recently used beyond the bound.
@@ -208,6 +268,7 @@ public actor PolicyService {
         }
         for key in expired {
             if let transaction = self.transactions.removeValue(forKey: key) {
+                self.forgetConnection(of: transaction, key: key)
                 let engine = transaction.engine
                 let ruleTransaction = transaction.ruleTransaction
                 Task { await engine.endTransaction(ruleTransaction) }

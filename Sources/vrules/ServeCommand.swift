@@ -69,9 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
         let limits = configuration.limits
         let resolverOptions = self.resolverOptions
         let rules = self.rules
-        let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in
-            Counter(label: "vrules_dns_queries_total", dimensions: [("outcome", outcome)]).increment()
-        }
+        let counters = DNSOutcomeCounters()
+        let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
         let loadEngine: @Sendable () async throws -> RuleEngine = {
             let resolvers = try resolverOptions.makeResolvers()
             let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: limits, tracing: false, logHandler: { record in
@@ -130,5 +129,25 @@ extension Logger.Level {
         case "error": self = .error
         default: self = .info
         }
+    }
+}
+
+/// One counter per DNS outcome, made once: making a counter goes through the metrics
+/// registry's lock and a label lookup, too much for every query.
+final class DNSOutcomeCounters: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counters: [String: Metrics.Counter] = [:]
+
+    func increment(_ outcome: String) {
+        self.lock.lock()
+        let counter: Metrics.Counter
+        if let existing = self.counters[outcome] {
+            counter = existing
+        } else {
+            counter = Metrics.Counter(label: "vrules_dns_queries_total", dimensions: [("outcome", outcome)])
+            self.counters[outcome] = counter
+        }
+        self.lock.unlock()
+        counter.increment()
     }
 }

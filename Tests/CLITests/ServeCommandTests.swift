@@ -47,8 +47,8 @@ final class ServeProcess: @unchecked Sendable {
     }
 }
 
-func rcptRequest(_ instance: String, client: String = "192.0.2.10") -> [String: String] {
-    ["request": "smtpd_access_policy", "protocol_state": "RCPT", "client_address": client, "client_port": "4000",
+func rcptRequest(_ instance: String, client: String = "192.0.2.10", port: Int = 4000) -> [String: String] {
+    ["request": "smtpd_access_policy", "protocol_state": "RCPT", "client_address": client, "client_port": "\(port)",
      "helo_name": "mail.good.example", "sender": "alice@good.example", "recipient": "bob@implicit.example",
      "instance": instance]
 }
@@ -97,7 +97,7 @@ struct ServeCommandTests {
                     var index = 0
                     while !tally.stopped {
                         index += 1
-                        tally.add(try client.ask(rcptRequest("w\(worker)-\(index)")))
+                        tally.add(try client.ask(rcptRequest("w\(worker)-\(index)", port: 5000 + worker)))
                     }
                 } catch {
                     tally.fail(error)

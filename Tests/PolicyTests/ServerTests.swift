@@ -125,8 +125,8 @@ struct ServerTests {
         for _ in 0..<4 { #expect(try await blocking { try client.ask(request("RCPT", instance: "t1", recipient: "one@x.test")) } == "DUNNO") }
         #expect(try await blocking { try client.ask(request("RCPT", instance: "t1", recipient: "count@x.test")) } == "550 5.1.1 connects=1 rcpts=2 sender=a@good.test")
         #expect(try await blocking { try client.ask(request("RCPT", instance: "t1", recipient: "count@x.test")) } == "550 5.1.1 connects=1 rcpts=2 sender=a@good.test")
-        // Another instance is another transaction, with its own ctx.vars.
-        #expect(try await blocking { try client.ask(request("RCPT", instance: "t2", recipient: "count@x.test")) } == "550 5.1.1 connects=1 rcpts=1 sender=a@good.test")
+        // Another instance (from another smtpd connection) is another transaction, with its own ctx.vars.
+        #expect(try await blocking { try client.ask(request("RCPT", instance: "t2", recipient: "count@x.test", extra: ["client_port": "40002"])) } == "550 5.1.1 connects=1 rcpts=1 sender=a@good.test")
         #expect(try await blocking { try client.ask(request("END-OF-MESSAGE", instance: "t1")) } == "DUNNO")
         #expect(await harness.server.service.transactionCount == 1)
         await harness.stop()
@@ -151,7 +151,8 @@ struct ServerTests {
                     return try await blocking {
                         var answered = 0
                         for index in 0..<200 {
-                            let answer = try client.ask(request("RCPT", instance: "c\(connection)-\(index)", recipient: "u@x.test"))
+                            let answer = try client.ask(request("RCPT", instance: "c\(connection)-\(index)", recipient: "u@x.test",
+                                                                extra: ["client_port": "\(50_000 + connection)"]))
                             if answer == "DUNNO" { answered += 1 }
                         }
                         return answered
@@ -202,16 +203,35 @@ struct ServerTests {
         await harness.stop()
     }
 
+    @Test("without END-OF-MESSAGE, a connection's next message ends its previous transaction")
+    func nextMessageEndsTransaction() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking {
+            for index in 0..<300 {
+                _ = try client.ask(request("RCPT", instance: "m\(index)", recipient: "u@x.test"))
+                _ = try client.ask(request("RCPT", instance: "m\(index)", recipient: "u@x.test"))
+            }
+            // Another SMTP connection (another client port) keeps its own transaction.
+            _ = try client.ask(request("RCPT", instance: "other", recipient: "u@x.test", extra: ["client_port": "40001"]))
+        }
+        #expect(await harness.server.service.transactionCount == 2)
+        await harness.stop()
+    }
+
     @Test("transactions expire and are bounded in number")
     func bounded() async throws {
         let harness = try await PolicyHarness.start(configuration: PolicyService.Configuration(maximumTransactions: 100))
         let client = try harness.client()
         try await blocking {
             for index in 0..<1_500 {
-                _ = try client.ask(request("RCPT", instance: "b\(index)", recipient: "u@x.test"))
+                // A connection each, so that only the bound (not the next message) ends them.
+                _ = try client.ask(request("RCPT", instance: "b\(index)", recipient: "u@x.test",
+                                           extra: ["client_port": "\(10_000 + index)"]))
             }
         }
-        #expect(await harness.server.service.transactionCount <= 200)
+        let count = await harness.server.service.transactionCount
+        #expect(count > 0 && count <= 200, "\(count)")
         await harness.stop()
     }
 
