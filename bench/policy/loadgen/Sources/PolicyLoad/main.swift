@@ -1,0 +1,430 @@
+// PolicyLoad: a load generator for Postfix SMTPD policy servers (vrules serve, postfwd).
+//
+// One thread and one blocking TCP connection per simulated smtpd process, one request at a
+// time per connection (Postfix waits for each answer), requests as Postfix 3.7 sends them.
+// Prints one `key=value` line per run for bench/policy/run.sh to read.
+//
+//   PolicyLoad --port P [--host 127.0.0.1] [--connections 16] [--requests N] [--mix postfix|fresh]
+//              [--client-ip 192.0.2.10] [--expect DUNNO] [--server-pid PID] [--label NAME]
+//
+// Mixes (every transaction has its own `instance`, client port and sender):
+//   postfix  what Postfix sends with check_policy_service in smtpd_relay_restrictions,
+//            smtpd_recipient_restrictions and smtpd_end_of_data_restrictions, two recipients
+//            per message: RCPT r1, RCPT r1 (identical), RCPT r2, RCPT r2 (identical),
+//            END-OF-MESSAGE. Rules run for the first request of each recipient (connect, helo,
+//            mail, rcpt, then rcpt); the repeats are answered from the server's per-instance
+//            memory (vrules) or request cache (postfwd); END-OF-MESSAGE ends the transaction.
+//   noeom    the same without END-OF-MESSAGE (the policy service not named in
+//            smtpd_end_of_data_restrictions, the common case): the server must forget
+//            transactions on its own.
+//   fresh    RCPT then END-OF-MESSAGE: connect, helo, mail and rcpt rules all run for every
+//            RCPT request (the worst case for a policy server).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - options
+
+struct Options {
+    var host = "127.0.0.1"
+    var port = 10040
+    var connections = 16
+    var requests = 100_000
+    var mix = "postfix"
+    var clientIP = "192.0.2.10"
+    var clientName = "mail.good.example"
+    var helo = "mail.good.example"
+    var expect = "DUNNO"
+    var serverPID: Int32 = 0
+    var label = "run"
+}
+
+func parseOptions() -> Options {
+    var options = Options()
+    var arguments = CommandLine.arguments.dropFirst().makeIterator()
+    func value(_ flag: String) -> String {
+        guard let value = arguments.next() else { fail("\(flag) needs a value") }
+        return value
+    }
+    while let flag = arguments.next() {
+        switch flag {
+        case "--host": options.host = value(flag)
+        case "--port": options.port = Int(value(flag)) ?? options.port
+        case "--connections": options.connections = max(1, Int(value(flag)) ?? 16)
+        case "--requests": options.requests = max(1, Int(value(flag)) ?? 100_000)
+        case "--mix": options.mix = value(flag)
+        case "--client-ip": options.clientIP = value(flag)
+        case "--client-name": options.clientName = value(flag)
+        case "--helo": options.helo = value(flag)
+        case "--expect": options.expect = value(flag)
+        case "--server-pid": options.serverPID = Int32(value(flag)) ?? 0
+        case "--label": options.label = value(flag)
+        default: fail("unknown option \(flag)")
+        }
+    }
+    guard ["fresh", "postfix", "noeom"].contains(options.mix) else { fail("--mix: postfix, noeom or fresh") }
+    return options
+}
+
+func fail(_ message: String) -> Never {
+    fputs("PolicyLoad: \(message)\n", stderr)
+    exit(2)
+}
+
+@inline(__always) func nowNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
+
+// MARK: - requests
+
+/// The attributes Postfix 3.7 sends for an RCPT request, in its order. Empty attributes are
+/// sent as Postfix sends them (`name=`).
+func rcptRequest(_ options: Options, instance: String, clientPort: Int, sender: String, recipient: String,
+                 state: String = "RCPT") -> [UInt8] {
+    var text = ""
+    text.reserveCapacity(900)
+    text += "request=smtpd_access_policy\n"
+    text += "protocol_state=\(state)\n"
+    text += "protocol_name=ESMTP\n"
+    text += "helo_name=\(options.helo)\n"
+    text += "queue_id=\n"
+    text += "sender=\(sender)\n"
+    text += "recipient=\(recipient)\n"
+    text += "recipient_count=\(state == "RCPT" ? 0 : 2)\n"
+    text += "client_address=\(options.clientIP)\n"
+    text += "client_name=\(options.clientName)\n"
+    text += "reverse_client_name=\(options.clientName)\n"
+    text += "instance=\(instance)\n"
+    text += "sasl_method=\nsasl_username=\nsasl_sender=\nsize=0\n"
+    text += "ccert_subject=\nccert_issuer=\nccert_fingerprint=\nccert_pubkey_fingerprint=\n"
+    text += "encryption_protocol=\nencryption_cipher=\nencryption_keysize=0\n"
+    text += "etrn_domain=\nstress=\n"
+    text += "client_port=\(clientPort)\n"
+    text += "policy_context=\n"
+    text += "server_address=127.0.0.1\nserver_port=25\n"
+    text += "compatibility_level=3.6\nmail_version=3.7.11\n"
+    text += "\n"
+    return Array(text.utf8)
+}
+
+// MARK: - one connection
+
+final class Worker {
+    let index: Int
+    let options: Options
+    let runID: String
+    let count: Int
+    /// Latencies in nanoseconds: [0] requests that run rules, [1] repeats and END-OF-MESSAGE.
+    var latencies: [[UInt64]] = [[], []]
+    var unexpected = 0
+    var firstUnexpected: String?
+    var closed = false
+    var finished: UInt64 = 0
+    private var descriptor: Int32 = -1
+    private var buffer = [UInt8](repeating: 0, count: 65_536)
+    private var filled = 0
+
+    init(index: Int, options: Options, runID: String, count: Int) {
+        self.index = index
+        self.options = options
+        self.runID = runID
+        self.count = count
+        self.latencies[0].reserveCapacity(count)
+        self.latencies[1].reserveCapacity(count)
+    }
+
+    func connectNow() {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICHOST
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(self.options.host, String(self.options.port), &hints, &result) == 0, let info = result else {
+            fail("cannot resolve \(self.options.host)")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0, connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            fail("cannot connect to \(self.options.host):\(self.options.port): errno \(errno)")
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        self.descriptor = fd
+    }
+
+    /// Sends one request and reads `action=...\n\n`; returns the action, nil when closed.
+    func ask(_ request: [UInt8]) -> String? {
+        var offset = 0
+        while offset < request.count {
+            let sent = request.withUnsafeBytes { send(self.descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if sent <= 0 { return nil }
+            offset += sent
+        }
+        self.filled = 0
+        while true {
+            if self.filled >= 2 {
+                // Postfix reads up to the empty line; the answer ends in "\n\n".
+                var end = -1
+                self.buffer.withUnsafeBufferPointer { bytes in
+                    var i = 0
+                    while i + 1 < self.filled {
+                        if bytes[i] == 10 && bytes[i + 1] == 10 { end = i; break }
+                        i += 1
+                    }
+                }
+                if end >= 0 {
+                    let answer = String(decoding: self.buffer[0..<end], as: UTF8.self)
+                    return answer.hasPrefix("action=") ? String(answer.dropFirst(7)) : answer
+                }
+            }
+            let received = self.buffer.withUnsafeMutableBytes {
+                recv(self.descriptor, $0.baseAddress! + self.filled, $0.count - self.filled, 0)
+            }
+            if received <= 0 { return nil }
+            self.filled += received
+        }
+    }
+
+    func run() {
+        var done = 0
+        var transaction = 0
+        let portBase = 20_000 + self.index * 2_500
+        while done < self.count {
+            let instance = "\(self.runID).\(String(self.index, radix: 16)).\(String(transaction, radix: 16)).0"
+            let port = portBase + transaction % 2_500
+            let sender = "bounce-\(self.index)-\(transaction)@good.example"
+            var plan: [([UInt8], Int)]
+            let first = rcptRequest(self.options, instance: instance, clientPort: port, sender: sender,
+                                    recipient: "bob@implicit.example")
+            let end = rcptRequest(self.options, instance: instance, clientPort: port, sender: sender,
+                                  recipient: "", state: "END-OF-MESSAGE")
+            if self.options.mix == "fresh" {
+                plan = [(first, 0), (end, 1)]
+            } else {
+                let second = rcptRequest(self.options, instance: instance, clientPort: port, sender: sender,
+                                         recipient: "carol@good.example")
+                plan = [(first, 0), (first, 1), (second, 0), (second, 1)]
+                if self.options.mix == "postfix" { plan.append((end, 1)) }
+            }
+            for (request, kind) in plan where done < self.count {
+                let started = nowNanoseconds()
+                guard let action = self.ask(request) else {
+                    self.closed = true
+                    self.finished = nowNanoseconds()
+                    return
+                }
+                let elapsed = nowNanoseconds() - started
+                self.latencies[kind].append(elapsed)
+                if action != self.options.expect {
+                    self.unexpected += 1
+                    if self.firstUnexpected == nil { self.firstUnexpected = action }
+                }
+                done += 1
+            }
+            transaction += 1
+        }
+        self.finished = nowNanoseconds()
+        close(self.descriptor)
+    }
+}
+
+// MARK: - CPU of the server's process tree
+
+/// utime+stime (+ cutime+cstime for the root: reaped children, e.g. postfwd's recycled
+/// preforked workers) of `root` and its live descendants, in clock ticks.
+func treeCPUTicks(root: Int32) -> Int {
+    guard root > 0 else { return 0 }
+    var parents: [Int32: Int32] = [:]
+    var ticks: [Int32: (own: Int, children: Int)] = [:]
+    guard let directory = opendir("/proc") else { return 0 }
+    defer { closedir(directory) }
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        guard let pid = Int32(name) else { continue }
+        guard let stat = readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] = state (field 3); ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+        guard fields.count > 15, let ppid = Int32(fields[1]), let utime = Int(fields[11]), let stime = Int(fields[12]),
+              let cutime = Int(fields[13]), let cstime = Int(fields[14]) else { continue }
+        parents[pid] = ppid
+        ticks[pid] = (utime + stime, cutime + cstime)
+    }
+    var total = 0
+    for (pid, value) in ticks {
+        var cursor = pid
+        var inTree = false
+        var hops = 0
+        while hops < 64 {
+            if cursor == root { inTree = true; break }
+            guard let parent = parents[cursor], parent > 1 else { break }
+            cursor = parent
+            hops += 1
+        }
+        guard inTree else { continue }
+        total += value.own + (pid == root ? value.children : 0)
+    }
+    return total
+}
+
+func readFile(_ path: String, capacity: Int = 4096) -> String? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: capacity)
+    let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard count > 0 else { return nil }
+    return String(decoding: bytes[0..<count], as: UTF8.self)
+}
+
+func rssKB(_ pid: Int32) -> Int {
+    guard pid > 0, let status = readFile("/proc/\(pid)/status", capacity: 8192) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+    return 0
+}
+
+/// Samples the server's RSS every 250 ms while the load runs.
+final class RSSSampler {
+    let pid: Int32
+    var samples: [Int] = []
+    var stop = false
+    var lock = pthread_mutex_t()
+    init(pid: Int32) {
+        self.pid = pid
+        pthread_mutex_init(&self.lock, nil)
+    }
+    func run() {
+        while true {
+            pthread_mutex_lock(&self.lock)
+            let done = self.stop
+            pthread_mutex_unlock(&self.lock)
+            let value = rssKB(self.pid)
+            pthread_mutex_lock(&self.lock)
+            self.samples.append(value)
+            pthread_mutex_unlock(&self.lock)
+            if done { return }
+            usleep(250_000)
+        }
+    }
+    func finish() {
+        pthread_mutex_lock(&self.lock)
+        self.stop = true
+        pthread_mutex_unlock(&self.lock)
+    }
+}
+
+func ownCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+// MARK: - run
+
+func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    let rank = min(sorted.count - 1, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1)
+    return Double(sorted[max(0, rank)]) / 1000
+}
+
+let options = parseOptions()
+let runID = String(UInt32(truncatingIfNeeded: nowNanoseconds() / 1000) ^ UInt32(getpid()), radix: 16)
+var workers: [Worker] = []
+for index in 0..<options.connections {
+    let share = options.requests / options.connections + (index < options.requests % options.connections ? 1 : 0)
+    let worker = Worker(index: index, options: options, runID: runID, count: share)
+    worker.connectNow()
+    workers.append(worker)
+}
+
+let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+let serverTicksBefore = treeCPUTicks(root: options.serverPID)
+let cpuBefore = ownCPUSeconds()
+let started = nowNanoseconds()
+var threads: [pthread_t] = []
+for worker in workers {
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(worker).toOpaque()
+    let result = pthread_create(&thread, nil, { argument in
+        let worker = Unmanaged<Worker>.fromOpaque(argument!).takeRetainedValue()
+        worker.run()
+        return nil
+    }, box)
+    guard result == 0 else { fail("pthread_create: \(result)") }
+    threads.append(thread)
+}
+let sampler = RSSSampler(pid: options.serverPID)
+var samplerThread = pthread_t()
+if options.serverPID > 0 {
+    pthread_create(&samplerThread, nil, { argument in
+        Unmanaged<RSSSampler>.fromOpaque(argument!).takeUnretainedValue().run()
+        return nil
+    }, Unmanaged.passUnretained(sampler).toOpaque())
+}
+for thread in threads { pthread_join(thread, nil) }
+if options.serverPID > 0 {
+    sampler.finish()
+    pthread_join(samplerThread, nil)
+}
+let wall = Double((workers.map(\.finished).max() ?? started) - started) / 1e9
+let cpuAfter = ownCPUSeconds()
+let serverTicksAfter = treeCPUTicks(root: options.serverPID)
+
+var all: [UInt64] = []
+var ruled: [UInt64] = []
+var repeats: [UInt64] = []
+for worker in workers {
+    ruled += worker.latencies[0]
+    repeats += worker.latencies[1]
+}
+all = ruled + repeats
+all.sort()
+ruled.sort()
+repeats.sort()
+let answered = all.count
+let unexpected = workers.reduce(0) { $0 + $1.unexpected }
+let closedCount = workers.filter(\.closed).count
+let generatorCPU = cpuAfter - cpuBefore
+let serverCPU = Double(serverTicksAfter - serverTicksBefore) / ticksPerSecond
+
+func fmt(_ value: Double, _ digits: Int = 1) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    return "\(rounded)"
+}
+
+var line = "label=\(options.label) mix=\(options.mix) connections=\(options.connections) requests=\(answered)"
+line += " seconds=\(fmt(wall, 2)) rps=\(Int((Double(answered) / max(wall, 1e-9)).rounded()))"
+line += " p50_ms=\(fmt(percentile(all, 50) / 1000, 3)) p90_ms=\(fmt(percentile(all, 90) / 1000, 3))"
+line += " p99_ms=\(fmt(percentile(all, 99) / 1000, 3)) p999_ms=\(fmt(percentile(all, 99.9) / 1000, 3))"
+line += " max_ms=\(fmt(Double(all.last ?? 0) / 1e6, 3))"
+line += " rules_p50_ms=\(fmt(percentile(ruled, 50) / 1000, 3)) rules_p99_ms=\(fmt(percentile(ruled, 99) / 1000, 3))"
+if !repeats.isEmpty {
+    line += " repeat_p50_ms=\(fmt(percentile(repeats, 50) / 1000, 3)) repeat_p99_ms=\(fmt(percentile(repeats, 99) / 1000, 3))"
+}
+line += " unexpected=\(unexpected) closed=\(closedCount)"
+line += " gen_cpu_s=\(fmt(generatorCPU, 2)) gen_cpu_pct=\(fmt(100 * generatorCPU / max(wall, 1e-9)))"
+line += " gen_us_per_req=\(fmt(1e6 * generatorCPU / Double(max(answered, 1)), 1))"
+if options.serverPID > 0 {
+    line += " server_cpu_s=\(fmt(serverCPU, 2)) server_cpu_pct=\(fmt(100 * serverCPU / max(wall, 1e-9)))"
+    line += " server_us_per_req=\(fmt(1e6 * serverCPU / Double(max(answered, 1)), 1))"
+    // The server's RSS at 0, 10, ..., 100 % of the run (the server process itself, not its children).
+    let samples = sampler.samples
+    if !samples.isEmpty {
+        let picks = (0...10).map { samples[min(samples.count - 1, $0 * (samples.count - 1) / 10)] }
+        line += " rss_trace_kb=" + picks.map(String.init).joined(separator: ",")
+    }
+}
+print(line)
+if let sample = workers.compactMap(\.firstUnexpected).first {
+    print("first_unexpected_action=\(sample)")
+}
+exit(unexpected == 0 && closedCount == 0 && answered == options.requests ? 0 : 1)
