@@ -372,7 +372,6 @@ return {
   env = ENV,
   globals = G,
   compile = compile,
-  describe = describe,
   run_stage = run_stage,
   by_stage = by_stage,
   readonly = readonly,

@@ -96,8 +96,7 @@ public actor RuleEngine {
             result.failure = "transaction already ended"
             return result
         }
-        guard let entries = self.host.entries[stage], !entries.isEmpty else { return result }
-        _ = entries
+        guard self.host.entries[stage]?.isEmpty == false else { return result }
 
         let host = self.host
         host.updateContext(dataReference: transaction.dataReference, stage: stage, session: transaction.session,

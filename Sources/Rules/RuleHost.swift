@@ -59,7 +59,6 @@ struct StageThread {
 struct RuleEntry {
     var name: String
     var isAction: Bool
-    var functionReference: Int32
     var position: String
 }
 
@@ -75,7 +74,6 @@ final class RuleHost: LuaHostDispatching {
 
     private var environmentReference: Int32 = 0
     private var compileReference: Int32 = 0
-    private var describeReference: Int32 = 0
     private var readonlyReference: Int32 = 0
     private var dnsErrorMetatableReference: Int32 = 0
     private var stateReference: Int32 = 0
@@ -127,7 +125,6 @@ final class RuleHost: LuaHostDispatching {
         }
         self.environmentReference = reference("env")
         self.compileReference = reference("compile")
-        self.describeReference = reference("describe")
         self.readonlyReference = reference("readonly")
         self.dnsErrorMetatableReference = reference("dns_error_mt")
         self.globalsReference = reference("globals")
@@ -221,11 +218,8 @@ final class RuleHost: LuaHostDispatching {
             let name = lua.string(at: -1) ?? "?"
             lua.getField("where", table: item)
             let position = lua.string(at: -1) ?? ""
-            lua.pop(4)
-            lua.getField("fn", table: item)
-            let reference = lua.makeReference()
-            entries[stage, default: []].append(RuleEntry(name: name, isAction: isAction, functionReference: reference, position: position))
-            lua.pop()
+            lua.pop(5)
+            entries[stage, default: []].append(RuleEntry(name: name, isAction: isAction, position: position))
         }
         lua.pushReference(self.byStageReference)
         lua.pushValue(at: list)
@@ -431,30 +425,6 @@ final class RuleHost: LuaHostDispatching {
         lua.pop(2)
         guard let index, let entries = self.entries[stage], index >= 1, index <= entries.count else { return nil }
         return entries[index - 1]
-    }
-
-    /// Interprets the value a rule returned (on the top of `thread`, which is then cleared).
-    func describeReturn(of entry: RuleEntry, thread: LuaThreadHandle, results: Int32) -> Result<Verdict, LuaError> {
-        let lua = self.lua
-        lua.pushReference(self.describeReference)
-        if results > 0 {
-            lua.moveTop(from: thread, to: lua.L, count: 1)
-        } else {
-            lua.pushNil()
-        }
-        lua.setTop(0, thread)
-        lua.pushString(entry.isAction ? "action" : "rule")
-        lua.pushString(entry.name)
-        lua.pushString(entry.position)
-        let base = lua.top() - 5
-        defer { lua.setTop(base) }
-        if case .failure(let error) = lua.protectedCall(arguments: 4, results: 4) { return .failure(error) }
-        let kind = VerdictKind(rawValue: lua.string(at: base + 1) ?? "next") ?? .next
-        var reply: SMTPReply?
-        if let code = lua.integer(at: base + 2), let enhanced = lua.string(at: base + 3) {
-            reply = SMTPReply(code: code, enhanced: enhanced, text: lua.string(at: base + 4) ?? "")
-        }
-        return .success(Verdict(kind: kind, reply: reply))
     }
 
     /// The error a rule's coroutine died with: a DNS error (uncaught transient failure) or a message.
