@@ -107,7 +107,7 @@ struct ConfigChecker {
             hasDNS = true
         case .table(let keys):
             guard let table = value.table else {
-                report("expected a table, found \(Self.typeName(value))", DiagnosticCode.configType)
+                report("expected a table, found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
                 return
             }
             for key in table.keys.sorted() {
@@ -120,7 +120,7 @@ struct ConfigChecker {
             }
         case .map(let element):
             guard let table = value.table else {
-                report("expected a table, found \(Self.typeName(value))", DiagnosticCode.configType)
+                report("expected a table, found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
                 return
             }
             for key in table.keys.sorted() {
@@ -129,15 +129,15 @@ struct ConfigChecker {
             }
         case .stringArray:
             guard let array = value.array else {
-                report("expected an array of strings, found \(Self.typeName(value))", DiagnosticCode.configType)
+                report("expected an array of strings, found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
                 return
             }
             for (index, element) in array.enumerated() where element.string == nil {
-                report("element \(index + 1) is \(Self.typeName(element)), expected a string", DiagnosticCode.configType)
+                report("element \(index + 1) is \(DNSConfiguration.typeName(element)), expected a string", DiagnosticCode.configType)
             }
         case .positiveInteger:
             guard value.type == .int, let number = value.int else {
-                report("expected an integer, found \(Self.typeName(value))", DiagnosticCode.configType)
+                report("expected an integer, found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
                 return
             }
             if number <= 0 { report("must be positive, got \(number)", DiagnosticCode.configValue) }
@@ -150,7 +150,7 @@ struct ConfigChecker {
                            DiagnosticCode.configValue)
                 }
             } else {
-                report("expected a size such as \"64MiB\" or a number of bytes, found \(Self.typeName(value))",
+                report("expected a size such as \"64MiB\" or a number of bytes, found \(DNSConfiguration.typeName(value))",
                        DiagnosticCode.configType)
             }
         case .duration:
@@ -162,7 +162,7 @@ struct ConfigChecker {
                            DiagnosticCode.configValue)
                 }
             } else {
-                report("expected a duration such as \"500ms\" or \"5s\", found \(Self.typeName(value))", DiagnosticCode.configType)
+                report("expected a duration such as \"500ms\" or \"5s\", found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
             }
         }
     }
@@ -172,18 +172,6 @@ struct ConfigChecker {
         let digits = text.prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty, let number = Int(digits), number > 0 else { return false }
         return ["ms", "s", "m"].contains(String(text.dropFirst(digits.count)))
-    }
-
-    static func typeName(_ value: any TOMLValueConvertible) -> String {
-        switch value.type {
-        case .table: return "a table"
-        case .array: return "an array"
-        case .string: return "a string"
-        case .int: return "an integer"
-        case .double: return "a floating-point number"
-        case .bool: return "a boolean"
-        default: return "a date or time"
-        }
     }
 }
 

@@ -168,23 +168,7 @@ final class KnotServer: @unchecked Sendable {
         try RealServers.requireExecutable(Self.knotd, package: "knot")
         let directory = try directory ?? RealServers.temporaryDirectory("knot")
         let port = try LoopbackPorts.free()
-        var config = """
-            server:
-                rundir: "\(directory.path)"
-                listen: 127.0.0.1@\(port)
-            database:
-                storage: "\(directory.path)"
-            control:
-                listen: "\(directory.path)/knot.sock"
-            template:
-              - id: default
-                storage: "\(directory.path)"
-                zonefile-sync: -1
-                zonefile-load: whole
-                journal-content: none
-            zone:
-
-            """
+        var config = KnotConfiguration.header(directory: directory, port: port)
         for (apex, file) in zones {
             let copy = directory.appendingPathComponent("\(apex).zone")
             if file.path != copy.path {

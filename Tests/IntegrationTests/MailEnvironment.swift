@@ -66,23 +66,7 @@ final class MailEnvironment: @unchecked Sendable {
         let directory = self.directory.appendingPathComponent("knot")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.knotPort = try LoopbackPorts.free()
-        var config = """
-            server:
-                rundir: "\(directory.path)"
-                listen: 127.0.0.1@\(self.knotPort)
-            database:
-                storage: "\(directory.path)"
-            control:
-                listen: "\(directory.path)/knot.sock"
-            template:
-              - id: default
-                storage: "\(directory.path)"
-                zonefile-sync: -1
-                zonefile-load: whole
-                journal-content: none
-            zone:
-
-            """
+        var config = KnotConfiguration.header(directory: directory, port: self.knotPort)
         for zone in ["postfix.test", "127.in-addr.arpa"] {
             let source = Harness.fixtures.appendingPathComponent("\(zone).zone")
             let copy = directory.appendingPathComponent("\(zone).zone")

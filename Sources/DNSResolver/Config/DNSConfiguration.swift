@@ -139,21 +139,9 @@ private struct Reader {
     func optionalTable(_ value: (any TOMLValueConvertible)?, at path: String) throws(DNSConfigurationError) -> TOMLTable? {
         guard let value else { return nil }
         guard let table = value.table else {
-            throw self.error(path, "expected a table, found \(Self.typeName(value))")
+            throw self.error(path, "expected a table, found \(DNSConfiguration.typeName(value))")
         }
         return table
-    }
-
-    static func typeName(_ value: any TOMLValueConvertible) -> String {
-        switch value.type {
-        case .table: return "a table"
-        case .array: return "an array"
-        case .string: return "a string"
-        case .int: return "an integer"
-        case .double: return "a floating-point number"
-        case .bool: return "a boolean"
-        default: return "a date or time"
-        }
     }
 
     func checkKeys(_ table: TOMLTable, allowed: [String], at path: String) throws(DNSConfigurationError) {
@@ -183,7 +171,7 @@ private struct Reader {
         var type = parent?.type ?? .system
         if let value = table?["type"] {
             guard let text = value.string else {
-                throw self.error("\(path).type", "expected a string, found \(Self.typeName(value))")
+                throw self.error("\(path).type", "expected a string, found \(DNSConfiguration.typeName(value))")
             }
             guard let parsed = DNSConfiguration.ResolverType(rawValue: text) else {
                 throw self.error("\(path).type", "unknown resolver type '\(text)'",
@@ -229,13 +217,13 @@ private struct Reader {
                 throw self.error("\(path).servers", "servers are only used with type = \"custom\" (type is \"\(type.rawValue)\")")
             }
             guard let array = value.array else {
-                throw self.error("\(path).servers", "expected an array of \"ip:port\" strings, found \(Self.typeName(value))")
+                throw self.error("\(path).servers", "expected an array of \"ip:port\" strings, found \(DNSConfiguration.typeName(value))")
             }
             servers = []
             for (index, element) in array.enumerated() {
                 guard let text = element.string, let server = DNSServerAddress(parsing: text) else {
                     throw self.error("\(path).servers[\(index)]",
-                                     "expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found \(element.string.map { "'\($0)'" } ?? Self.typeName(element))")
+                                     "expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found \(element.string.map { "'\($0)'" } ?? DNSConfiguration.typeName(element))")
                 }
                 servers.append(server)
             }
@@ -266,7 +254,7 @@ private struct Reader {
         }
         if let value = table["ip_strategy"] {
             let keyPath = "\(path).ip_strategy"
-            guard let text = value.string else { throw self.error(keyPath, "expected a string, found \(Self.typeName(value))") }
+            guard let text = value.string else { throw self.error(keyPath, "expected a string, found \(DNSConfiguration.typeName(value))") }
             guard let strategy = IPStrategy(rawValue: text) else {
                 throw self.error(keyPath, "unknown ip_strategy '\(text)'",
                                  suggestion: Spelling.nearest(to: text, in: IPStrategy.allCases.map(\.rawValue), always: true))
@@ -286,14 +274,14 @@ private struct Reader {
 
     func boolean(_ value: any TOMLValueConvertible, at path: String) throws(DNSConfigurationError) -> Bool {
         guard value.type == .bool, let flag = value.bool else {
-            throw self.error(path, "expected true or false, found \(Self.typeName(value))")
+            throw self.error(path, "expected true or false, found \(DNSConfiguration.typeName(value))")
         }
         return flag
     }
 
     func integer(_ value: any TOMLValueConvertible, at path: String, range: ClosedRange<Int>) throws(DNSConfigurationError) -> Int {
         guard value.type == .int, let number = value.int else {
-            throw self.error(path, "expected an integer, found \(Self.typeName(value))")
+            throw self.error(path, "expected an integer, found \(DNSConfiguration.typeName(value))")
         }
         guard range.contains(number) else {
             throw self.error(path, "\(number) is out of range \(range.lowerBound)...\(range.upperBound)")
@@ -308,7 +296,7 @@ private struct Reader {
             return .seconds(Int64(seconds))
         }
         guard value.type == .string, let text = value.string else {
-            throw self.error(path, "expected a duration such as \"500ms\" or \"5s\", found \(Self.typeName(value))")
+            throw self.error(path, "expected a duration such as \"500ms\" or \"5s\", found \(DNSConfiguration.typeName(value))")
         }
         guard let amount = DurationText.parse(text) else {
             throw self.error(path, "invalid duration '\(text)' (use a whole number followed by ms, s or m)",
@@ -342,5 +330,20 @@ enum DurationText {
         guard let nearest = Spelling.nearest(to: unit, in: ["ms", "s", "m", "sec", "secs", "seconds", "msec", "millis", "min"], always: true) else { return nil }
         let canonical: [String: String] = ["sec": "s", "secs": "s", "seconds": "s", "msec": "ms", "millis": "ms", "min": "m"]
         return "\(digits)\(canonical[nearest] ?? nearest)"
+    }
+}
+
+extension DNSConfiguration {
+    /// "a table", "an integer"...: how configuration errors name what was found.
+    public static func typeName(_ value: any TOMLValueConvertible) -> String {
+        switch value.type {
+        case .table: return "a table"
+        case .array: return "an array"
+        case .string: return "a string"
+        case .int: return "an integer"
+        case .double: return "a floating-point number"
+        case .bool: return "a boolean"
+        default: return "a date or time"
+        }
     }
 }
