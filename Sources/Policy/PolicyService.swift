@@ -46,10 +46,10 @@ public actor PolicyService {
 
     /// A stage's verdict is reused only for the same question: the same HELO name,
     /// sender or recipient.
-    /// A stage being evaluated (identical requests arriving meanwhile wait for the same
-    /// task), then its result alone: a finished task would keep its allocations alive.
+    /// A stage being evaluated (identical requests arriving meanwhile wait for its result),
+    /// then its result.
     enum StageState {
-        case running(Task<StageResult, Never>)
+        case running(waiters: [CheckedContinuation<StageResult, Never>])
         case done(StageResult)
     }
 
@@ -156,15 +156,18 @@ public actor PolicyService {
             switch transaction.results[key] {
             case .done(let done)?:
                 result = done
-            case .running(let task)?:
-                result = await task.value
+            case .running?:
+                result = await withCheckedContinuation { continuation in
+                    if case .running(let waiters)? = transaction.results[key] {
+                        transaction.results[key] = .running(waiters: waiters + [continuation])
+                    }
+                }
             case nil:
-                let engine = transaction.engine
-                let ruleTransaction = transaction.ruleTransaction
-                let snapshot = session
-                let task = Task { await engine.evaluate(current, in: ruleTransaction, session: snapshot) }
-                transaction.results[key] = .running(task)
-                result = await task.value
+                transaction.results[key] = .running(waiters: [])
+                result = await transaction.engine.evaluate(current, in: transaction.ruleTransaction, session: session)
+                if case .running(let waiters)? = transaction.results[key] {
+                    for waiter in waiters { waiter.resume(returning: result) }
+                }
                 transaction.results[key] = .done(result)
             }
             decision = PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),

@@ -132,6 +132,19 @@ struct ServerTests {
         await harness.stop()
     }
 
+    @Test("identical requests arriving while the stage is still running wait for it instead of running it again")
+    func concurrentIdenticalRequests() async throws {
+        let harness = try await PolicyHarness.start()
+        harness.resolver.setFault(.delay(.milliseconds(300)), for: "10.2.0.192.in-addr.arpa")
+        let first = try harness.client()
+        let second = try harness.client()
+        async let a = blocking { try first.ask(request("RCPT", instance: "same", recipient: "count@x.test")) }
+        async let b = blocking { try second.ask(request("RCPT", instance: "same", recipient: "count@x.test")) }
+        let answers = try await [a, b]
+        #expect(answers == ["550 5.1.1 connects=1 rcpts=1 sender=a@good.test", "550 5.1.1 connects=1 rcpts=1 sender=a@good.test"])
+        await harness.stop()
+    }
+
     @Test("a connect verdict from before the instance is known carries over (smtpd_delay_reject = no)")
     func connectBeforeInstance() async throws {
         let harness = try await PolicyHarness.start()
