@@ -27,6 +27,11 @@ struct ResolverOptions: ParsableArguments {
         }
     }
 
+    /// `[policy]` and `[limits]` of the configuration file (defaults when the default file is absent).
+    func loadConfigurationFile() throws -> ConfigurationFile {
+        try ConfigurationFile.load(path: self.config, isDefault: self.config == "vrules.toml")
+    }
+
     func makeResolvers() throws -> any DNSResolverSelecting {
         guard !self.zone.isEmpty else {
             return try NetworkResolvers.load(configPath: self.config)

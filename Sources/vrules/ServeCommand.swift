@@ -61,8 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let configuration: ConfigurationFile
         do {
-            configuration = try ConfigurationFile.load(path: self.resolverOptions.config,
-                                                       isDefault: self.resolverOptions.config == "vrules.toml")
+            configuration = try self.resolverOptions.loadConfigurationFile()
         } catch {
             throw UsageFailure.exit("\(error)")
         }

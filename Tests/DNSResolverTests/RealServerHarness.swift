@@ -109,27 +109,8 @@ enum RealServers {
         return text.split(separator: "\n").suffix(8).joined(separator: " | ")
     }
 
-    /// Runs the server under a small shell that ends it when the test process goes away,
-    /// however it goes (a crash or a signal skips `atexit`), or when the shell is terminated.
-    static let watchdog = """
-        "$@" & child=$!
-        trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
-        parent=$PPID
-        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.2; done
-        kill $child 2>/dev/null
-        wait $child
-        """
-
     static func launch(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", Self.watchdog, "vrules-test-server", executable] + arguments
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let process = try ServerProcess.launch(executable, arguments, log: log)
         startedProcesses.add(process)
         return process
     }
