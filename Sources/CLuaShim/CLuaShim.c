@@ -1,10 +1,14 @@
 #include "CLuaShim.h"
+#include "vrules_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* The allocator: counts every byte, refuses script allocations past the cap. */
+/* The allocator: counts every byte; while a script runs, refuses growth past the memory cap
+ * or past the budget (growth is charged to it). Shrinking never fails: Lua's collector
+ * shrinks blocks and is not reentrant. */
 static void *vrules_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     vrules_state_info *info = (vrules_state_info *)ud;
     size_t old = ptr ? osize : 0;
@@ -13,9 +17,28 @@ static void *vrules_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         info->used -= old;
         return NULL;
     }
-    if (info->enforce && info->limit > 0 && nsize > old && info->used - old + nsize > info->limit) {
-        info->memory_exceeded = 1;
-        return NULL;
+    if (info->enforce && nsize > old) {
+        info->allocations++;
+        if (info->fail_at > 0 && info->allocations == info->fail_at) return NULL;
+        if (info->limit > 0 && info->used - old + nsize > info->limit) {
+            info->memory_exceeded = 1;
+            return NULL;
+        }
+        vrules_budget *budget = info->charged;
+        if (budget != NULL) {
+            size_t growth = nsize - old;
+            budget->remaining -= (int64_t)(growth / VRULES_BYTES_PER_UNIT);
+            if (budget->remaining < 0 && budget->exceeded == VRULES_EXCEEDED_NONE) {
+                budget->exceeded = VRULES_EXCEEDED_INSTRUCTIONS;
+                /* lua_sethook only sets fields (it is safe from a signal handler, so here too):
+                 * the next instruction raises the error that pcall cannot swallow. */
+                if (info->running != NULL) lua_sethook(info->running, vrules_hook, LUA_MASKCOUNT, 1);
+                return NULL;
+            }
+            /* Past a limit, a library call that goes on building fails at its next growth;
+             * small blocks still come, for the error message and the unwinding. */
+            if (budget->exceeded != VRULES_EXCEEDED_NONE && growth > VRULES_UNWIND_ALLOWANCE) return NULL;
+        }
     }
     void *block = realloc(ptr, nsize);
     if (block == NULL) return NULL;
@@ -25,8 +48,19 @@ static void *vrules_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 static vrules_host_dispatch_fn vrules_dispatch = NULL;
 
+/* Every Lua error is raised inside a protected call or resume; reaching here is a bug in
+ * vrules. Name it and stop, rather than let Lua call abort() with no word. */
+static int vrules_panic(lua_State *L) {
+    const char *message = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(a non-string error object)";
+    fprintf(stderr, "vrules: fatal: a Lua error escaped every protected call (a bug in vrules): %s\n", message);
+    fflush(stderr);
+    abort();
+    return 0;
+}
+
 lua_State *vrules_newstate(vrules_state_info *info) {
     lua_State *L = lua_newstate(vrules_alloc, info);
+    if (L != NULL) lua_atpanic(L, vrules_panic);
     return L;
 }
 
@@ -100,30 +134,88 @@ vrules_budget *vrules_get_budget(lua_State *L) {
     return budget;
 }
 
+/* Sets `exceeded` when a limit has passed; returns whether one has. */
+static int vrules_limits_passed(lua_State *L, vrules_budget *budget) {
+    if (budget->exceeded != VRULES_EXCEEDED_NONE) return 1;
+    if (budget->remaining < 0) {
+        budget->exceeded = VRULES_EXCEEDED_INSTRUCTIONS;
+    } else if (vrules_info(L)->memory_exceeded) {
+        budget->exceeded = VRULES_EXCEEDED_MEMORY;
+    } else if (budget->deadline > 0 || budget->run_limit > 0) {
+        double now = vrules_now();
+        if (budget->deadline > 0 && now > budget->deadline) {
+            budget->exceeded = VRULES_EXCEEDED_DEADLINE;
+        } else if (budget->run_limit > 0 && budget->resumed_at > 0 &&
+                   budget->run_used + (now - budget->resumed_at) > budget->run_limit) {
+            budget->exceeded = VRULES_EXCEEDED_RUN_TIME;
+        } else {
+            return 0;
+        }
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static int vrules_raise_limit(lua_State *L, vrules_budget *budget) {
+    lua_sethook(L, vrules_hook, LUA_MASKCOUNT, 1);
+    switch (budget->exceeded) {
+    case VRULES_EXCEEDED_INSTRUCTIONS: return luaL_error(L, "instruction budget exceeded");
+    case VRULES_EXCEEDED_DEADLINE: return luaL_error(L, "stage deadline exceeded");
+    case VRULES_EXCEEDED_RUN_TIME: return luaL_error(L, "stage run time exceeded");
+    default: return luaL_error(L, "memory limit exceeded");
+    }
+}
+
 /* Once a limit is passed the hook fires on every instruction, so a script that catches
  * the error with pcall gets it again at its very next instruction. */
-static void vrules_hook(lua_State *L, lua_Debug *ar) {
+void vrules_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     vrules_budget *budget = vrules_get_budget(L);
     if (budget == NULL) return;
     if (budget->exceeded == VRULES_EXCEEDED_NONE) {
         budget->remaining -= VRULES_HOOK_COUNT;
-        if (budget->remaining < 0) {
-            budget->exceeded = VRULES_EXCEEDED_INSTRUCTIONS;
-        } else if (budget->deadline > 0 && vrules_now() > budget->deadline) {
-            budget->exceeded = VRULES_EXCEEDED_DEADLINE;
-        } else if (vrules_info(L)->memory_exceeded) {
-            budget->exceeded = VRULES_EXCEEDED_MEMORY;
-        } else {
-            return;
-        }
-        lua_sethook(L, vrules_hook, LUA_MASKCOUNT, 1);
+        if (!vrules_limits_passed(L, budget)) return;
     }
-    switch (budget->exceeded) {
-    case VRULES_EXCEEDED_INSTRUCTIONS: luaL_error(L, "instruction budget exceeded"); break;
-    case VRULES_EXCEEDED_DEADLINE: luaL_error(L, "stage deadline exceeded"); break;
-    default: luaL_error(L, "memory limit exceeded"); break;
+    vrules_raise_limit(L, budget);
+}
+
+void vrules_charge(lua_State *L, int64_t units) {
+    vrules_budget *budget = vrules_get_budget(L);
+    if (budget == NULL) return;
+    budget->remaining -= units;
+    if (!vrules_limits_passed(L, budget)) return;
+    vrules_raise_limit(L, budget);
+}
+
+vrules_enforcement vrules_enforce_begin(lua_State *thread) {
+    vrules_state_info *info = vrules_info(thread);
+    vrules_enforcement saved = { info->enforce, info->charged, info->running };
+    vrules_budget *budget = vrules_get_budget(thread);
+    info->enforce = 1;
+    info->charged = budget;
+    info->running = thread;
+    if (budget != NULL && budget->resumed_at == 0) budget->resumed_at = vrules_now();
+    return saved;
+}
+
+void vrules_enforce_end(lua_State *thread, vrules_enforcement saved) {
+    vrules_state_info *info = vrules_info(thread);
+    vrules_budget *budget = vrules_get_budget(thread);
+    if (budget != NULL && budget->resumed_at > 0) {
+        budget->run_used += vrules_now() - budget->resumed_at;
+        budget->resumed_at = 0;
     }
+    info->enforce = saved.enforce;
+    info->charged = saved.charged;
+    info->running = saved.running;
+}
+
+int vrules_resume(lua_State *from, lua_State *co, int nargs, int *nresults) {
+    vrules_enforcement saved = vrules_enforce_begin(co);
+    int status = lua_resume(co, from, nargs, nresults);
+    vrules_enforce_end(co, saved);
+    return status;
 }
 
 void vrules_install_hook(lua_State *L) {
@@ -134,29 +226,31 @@ int vrules_load_text(lua_State *L, const char *text, size_t length, const char *
     return luaL_loadbufferx(L, text, length, chunkname, "t");
 }
 
+/* Everything that can raise or allocate runs here, under the protected call. */
 static int vrules_tostring_protected(lua_State *L) {
+    int type = lua_type(L, 1);
+    if (type != LUA_TSTRING && type != LUA_TNUMBER && type != LUA_TBOOLEAN && type != LUA_TNIL) {
+        if (luaL_getmetafield(L, 1, "__tostring") == LUA_TNIL) {
+            lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
     luaL_tolstring(L, 1, NULL);
     return 1;
 }
 
-void vrules_tostring(lua_State *L, int index) {
+int vrules_tostring(lua_State *L, int index) {
     index = lua_absindex(L, index);
-    int type = lua_type(L, index);
-    if (type != LUA_TSTRING && type != LUA_TNUMBER && type != LUA_TBOOLEAN && type != LUA_TNIL) {
-        if (luaL_getmetafield(L, index, "__tostring") == LUA_TNIL) {
-            lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, index));
-            lua_replace(L, index);
-            return;
-        }
-        lua_pop(L, 1);
-    }
+    if (!lua_checkstack(L, 3)) return 0;
     lua_pushcfunction(L, vrules_tostring_protected);
     lua_pushvalue(L, index);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
         lua_pop(L, 1);
-        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, index));
+        return 0;
     }
     lua_replace(L, index);
+    return 1;
 }
 
 static int vrules_open_libraries_protected(lua_State *L) {
@@ -176,6 +270,7 @@ int vrules_open_libraries(lua_State *L) {
 }
 
 int vrules_pcall(lua_State *L, int nargs, int nresults) { return lua_pcall(L, nargs, nresults, 0); }
+int vrules_checkstack(lua_State *L, int n) { return lua_checkstack(L, n); }
 void vrules_pop(lua_State *L, int n) { lua_pop(L, n); }
 void vrules_newtable(lua_State *L) { lua_newtable(L); }
 int vrules_upvalueindex(int i) { return lua_upvalueindex(i); }

@@ -40,15 +40,24 @@ public enum LuaHostDispatch {
     public static func install() { _ = self.installed }
 }
 
-/// The limits of one evaluation, shared with the C count hook through the thread's extra space.
+/// The limits of one evaluation, shared with the C count hook through the thread's extra
+/// space. `owner` is the host's object for the evaluation (what a host call belongs to).
 public final class LuaBudget {
     public let pointer: UnsafeMutablePointer<vrules_budget>
 
-    public init(instructions: Int64, seconds: Double, evaluationID: Int64) {
+    /// - Parameters:
+    ///   - instructions: VM instructions, library work and allocated bytes (one unit per
+    ///     16 bytes) allowed.
+    ///   - seconds: wall-clock deadline from now, DNS waits included (0 = none).
+    ///   - runSeconds: time the script may spend running, DNS waits excluded (0 = none).
+    public init(instructions: Int64, seconds: Double, runSeconds: Double = 0, owner: UnsafeMutableRawPointer? = nil) {
         self.pointer = .allocate(capacity: 1)
-        self.pointer.initialize(to: vrules_budget(
-            remaining: instructions, deadline: seconds > 0 ? vrules_now() + seconds : 0,
-            exceeded: 0, evaluation_id: evaluationID))
+        var budget = vrules_budget()
+        budget.remaining = instructions
+        budget.deadline = seconds > 0 ? vrules_now() + seconds : 0
+        budget.run_limit = runSeconds
+        budget.owner = owner
+        self.pointer.initialize(to: budget)
     }
 
     deinit { self.pointer.deallocate() }
@@ -62,9 +71,10 @@ public final class LuaBudget {
         vrules_set_budget(thread, nil)
     }
 
-    public static func evaluationID(of thread: LuaThread) -> Int64? {
+    /// The owner given to the budget attached to `thread`, if any.
+    public static func owner(of thread: LuaThread) -> UnsafeMutableRawPointer? {
         guard let budget = vrules_get_budget(thread) else { return nil }
-        return budget.pointee.evaluation_id
+        return budget.pointee.owner
     }
 
     public var exceeded: LuaLimit? {
@@ -72,6 +82,7 @@ public final class LuaBudget {
         case Int(VRULES_EXCEEDED_INSTRUCTIONS): return .instructions
         case Int(VRULES_EXCEEDED_DEADLINE): return .deadline
         case Int(VRULES_EXCEEDED_MEMORY): return .memory
+        case Int(VRULES_EXCEEDED_RUN_TIME): return .runTime
         default: return nil
         }
     }
@@ -85,4 +96,5 @@ public enum LuaLimit: String, Sendable {
     case instructions = "instruction budget exceeded"
     case deadline = "stage deadline exceeded"
     case memory = "memory limit exceeded"
+    case runTime = "stage run time exceeded"
 }

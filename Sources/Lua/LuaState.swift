@@ -43,9 +43,11 @@ public final class LuaState {
     /// - Parameter memoryLimit: bytes the scripts may allocate in total (0 = unlimited).
     public init(memoryLimit: Int) {
         self.info = .allocate(capacity: 1)
-        self.info.initialize(to: vrules_state_info(used: 0, limit: memoryLimit, enforce: 0, memory_exceeded: 0))
+        var info = vrules_state_info()
+        info.limit = memoryLimit
+        self.info.initialize(to: info)
         self.mainBudget = .allocate(capacity: 1)
-        self.mainBudget.initialize(to: vrules_budget(remaining: .max, deadline: 0, exceeded: 0, evaluation_id: 0))
+        self.mainBudget.initialize(to: Self.unlimitedBudget)
         guard let L = vrules_newstate(self.info) else { fatalError("lua_newstate failed: out of memory") }
         self.L = L
         vrules_set_budget(L, self.mainBudget)
@@ -64,13 +66,26 @@ public final class LuaState {
     public var memoryUsed: Int { self.info.pointee.used }
     public var memoryLimit: Int { self.info.pointee.limit }
 
-    /// Runs `body` with the memory cap applied to script allocations.
+    /// Runs `body`, which runs script code on the main thread, with the memory cap applied
+    /// and allocations charged to the main thread's budget.
     @inline(__always)
     public func enforcingMemoryLimit<T>(_ body: () throws -> T) rethrows -> T {
-        self.info.pointee.enforce = 1
-        defer { self.info.pointee.enforce = 0 }
+        let saved = vrules_enforce_begin(self.L)
+        defer { vrules_enforce_end(self.L, saved) }
         return try body()
     }
+
+    /// Tests: makes the `count`-th script allocation from now fail, as malloc failing would
+    /// (0 disables). Returns the number of script allocations made so far.
+    @discardableResult
+    public func failScriptAllocation(after count: Int64) -> Int64 {
+        let made = self.info.pointee.allocations
+        self.info.pointee.fail_at = count > 0 ? made + count : 0
+        return made
+    }
+
+    /// Script allocations made so far (growth allocations while script code runs).
+    public var scriptAllocations: Int64 { self.info.pointee.allocations }
 
     /// A memory error clears itself once the garbage of the failed evaluation is collected.
     public func collectGarbageAfterFailure() {
@@ -84,15 +99,24 @@ public final class LuaState {
 
     /// Runs `body` (load-time code, `__tostring` of an error object) under its own budget.
     public func withMainBudget<T>(instructions: Int64, seconds: Double, _ body: () throws -> T) rethrows -> T {
-        self.mainBudget.pointee = vrules_budget(
-            remaining: instructions, deadline: vrules_now() + seconds, exceeded: 0, evaluation_id: 0)
+        let saved = self.mainBudget.pointee
+        var budget = vrules_budget()
+        budget.remaining = instructions
+        budget.deadline = vrules_now() + seconds
+        self.mainBudget.pointee = budget
         vrules_install_hook(self.L)
         defer {
-            self.mainBudget.pointee = vrules_budget(remaining: .max, deadline: 0, exceeded: 0, evaluation_id: 0)
+            self.mainBudget.pointee = saved
             vrules_install_hook(self.L)
         }
         return try self.enforcingMemoryLimit(body)
     }
+
+    private static let unlimitedBudget: vrules_budget = {
+        var budget = vrules_budget()
+        budget.remaining = .max
+        return budget
+    }()
 
     public var mainBudgetExceeded: Int32 { self.mainBudget.pointee.exceeded }
 
@@ -133,14 +157,21 @@ public final class LuaState {
     /// looping `__tostring` cannot escape). Leaves the stack unchanged.
     public func errorMessage(at index: Int32) -> String {
         let absolute = lua_absindex(self.L, index)
-        if lua_type(self.L, absolute) == LUA_TSTRING { return self.string(at: absolute) ?? "" }
+        let type = self.type(at: absolute)
+        if type == .string { return self.string(at: absolute) ?? "" }
+        guard self.reserve(1) else { return "(error object is a \(type.name) value)" }
         lua_pushvalue(self.L, absolute)
-        self.withMainBudget(instructions: 100_000, seconds: 0.5) {
+        let converted = self.withMainBudget(instructions: 100_000, seconds: 0.5) {
             vrules_tostring(self.L, -1)
         }
-        let text = self.string(at: -1) ?? "(error object)"
+        let text = converted != 0 ? self.string(at: -1) : nil
         self.pop()
-        return text
+        return text ?? "(error object is a \(type.name) value)"
+    }
+
+    /// Makes room for `count` more values on the stack; false when it cannot grow (never raises).
+    public func reserve(_ count: Int32, _ thread: LuaThread? = nil) -> Bool {
+        vrules_checkstack(thread ?? self.L, count) != 0
     }
 
     // MARK: threads
@@ -158,7 +189,7 @@ public final class LuaState {
 
     public func resume(_ thread: LuaThread, arguments: Int32) -> (LuaStatus, Int32) {
         var results: Int32 = 0
-        let status = self.enforcingMemoryLimit { lua_resume(thread, self.L, arguments, &results) }
+        let status = vrules_resume(self.L, thread, arguments, &results)
         return (LuaStatus(status), results)
     }
 
@@ -299,6 +330,21 @@ public enum LuaType: Int32, Sendable {
     case function = 6
     case userdata = 7
     case thread = 8
+
+    /// The name Lua's `type()` gives.
+    public var name: String {
+        switch self {
+        case .none: return "no value"
+        case .nil: return "nil"
+        case .boolean: return "boolean"
+        case .lightUserdata, .userdata: return "userdata"
+        case .number: return "number"
+        case .string: return "string"
+        case .table: return "table"
+        case .function: return "function"
+        case .thread: return "thread"
+        }
+    }
 }
 
 extension LuaState {
@@ -314,4 +360,17 @@ extension LuaState {
     public func absoluteIndex(_ index: Int32, _ thread: LuaThread? = nil) -> Int32 { lua_absindex(thread ?? self.L, index) }
 
     public func insert(at index: Int32, _ thread: LuaThread? = nil) { lua_rotate(thread ?? self.L, index, 1) }
+
+    /// Pushes the sandbox's C library table (see `vrules_push_sandbox_library`).
+    public func pushSandboxLibrary() -> Bool {
+        vrules_push_sandbox_library(self.L) == LUA_OK
+    }
+
+    /// Replaces the table on the top by a read-only proxy of it named `name` in messages.
+    public func makeTopReadonly(name: String, _ thread: LuaThread? = nil) {
+        let thread = thread ?? self.L
+        vrules_push_readonly(thread, -1, name)
+        lua_rotate(thread, -2, 1)
+        lua_settop(thread, -2)
+    }
 }

@@ -12,27 +12,12 @@ local error, type, tostring, select, pcall, rawget, rawset, rawequal, rawlen =
 local setmetatable, getmetatable, next, pairs, ipairs, ltype = setmetatable, getmetatable, next, pairs, ipairs, math.type
 local format, match, find, concat, sort = string.format, string.match, string.find, table.concat, table.sort
 local real_load = load
+local lib = host.lib
+local readonly, is_readonly, charge = lib.readonly, lib.is_readonly, lib.charge
 
 local STAGES = { "connect", "helo", "authenticate", "mail", "rcpt", "data", "preq" }
 local STAGE_SET = {}
 for i, s in ipairs(STAGES) do STAGE_SET[s] = i end
-
-local protected = setmetatable({}, { __mode = "k" })
-
-local function readonly(t, what)
-  local proxy = {}
-  protected[proxy] = true
-  setmetatable(proxy, {
-    __index = t,
-    __newindex = function(_, k)
-      error(format("attempt to modify read-only %s (field '%s')", what, tostring(k)), 2)
-    end,
-    __pairs = function() return next, t, nil end,
-    __len = function() return #t end,
-    __metatable = false,
-  })
-  return proxy
-end
 
 -- Where the caller's caller is, as "path:line:" (no debug library needed).
 local function position(level)
@@ -273,6 +258,7 @@ local function log_function(level)
 end
 
 local dns_error_mt = {
+  __metatable = "dns error",
   __tostring = function(e)
     return format("DNS %s for %s/%s", tostring(rawget(e, "kind")), tostring(rawget(e, "name")), tostring(rawget(e, "type")))
   end,
@@ -292,17 +278,20 @@ for _, n in ipairs({ "assert", "error", "ipairs", "pairs", "pcall", "xpcall", "s
   "type", "rawequal", "rawget", "rawlen", "_VERSION" }) do G[n] = _G[n] end
 
 G.getmetatable = getmetatable
+local function is_host_table(t) return is_readonly(t) or rawequal(t, ENV) or rawequal(t, G) end
+
 G.setmetatable = function(t, mt)
-  if protected[t] then error("cannot change the metatable of a read-only table", 2) end
+  if is_host_table(t) then error("cannot change the metatable of a read-only table", 2) end
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then error("__gc metamethods are not allowed in rules", 2) end
   return setmetatable(t, mt)
 end
 G.rawset = function(t, k, v)
-  if protected[t] or rawequal(t, ENV) or rawequal(t, G) then error("cannot modify a read-only table", 2) end
+  if is_host_table(t) then error("cannot modify a read-only table", 2) end
   return rawset(t, k, v)
 end
 G.load = function(chunk, chunkname, mode, env)
   if type(chunk) ~= "string" then error("load() accepts only a text chunk given as a string", 2) end
+  charge(#chunk // 4)
   return real_load(chunk, chunkname or "=(load)", "t", ENV)
 end
 G.collectgarbage = function(opt)
@@ -310,10 +299,15 @@ G.collectgarbage = function(opt)
   error("collectgarbage() only supports \"count\" in rules", 2)
 end
 
-local string_lib = copy(string, { "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
-  "rep", "reverse", "sub", "upper", "pack", "packsize", "unpack" })
+-- Pattern matching, rep and the table functions that walk many elements come from the
+-- shim, which charges their work to the stage budget.
+local string_lib = copy(string, { "byte", "char", "format", "len", "lower", "reverse", "sub", "upper", "pack",
+  "packsize", "unpack" })
+for _, n in ipairs({ "find", "match", "gmatch", "gsub", "rep" }) do string_lib[n] = lib.string[n] end
+local table_lib = copy(lib.table, { "concat", "insert", "move", "remove", "sort", "unpack" })
+table_lib.pack = table.pack
 G.string = readonly(string_lib, "library 'string'")
-G.table = readonly(copy(table, { "concat", "insert", "move", "pack", "remove", "sort", "unpack" }), "library 'table'")
+G.table = readonly(table_lib, "library 'table'")
 G.math = readonly(copy(math, { "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max",
   "maxinteger", "min", "mininteger", "modf", "pi", "rad", "random", "randomseed", "sin", "sqrt", "tan", "tointeger",
   "type", "ult", "acos", "asin", "atan" }), "library 'math'")
@@ -366,7 +360,6 @@ setmetatable(ENV, {
   end,
   __metatable = false,
 })
-protected[ENV] = true
 
 return {
   env = ENV,

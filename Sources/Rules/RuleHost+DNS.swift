@@ -6,25 +6,27 @@ import Lua
 /// result looks in Lua. A call answered from immediate data returns at once; otherwise
 /// the coroutine yields and `RuleEngine` resumes it when the answers arrive.
 extension RuleHost {
-    func startDNSCall(_ function: HostFunction, evaluation: Evaluation, thread: LuaThread) -> LuaHostReturn {
+    func startDNSCall(_ function: HostFunction, run: StageRun, thread: LuaThread) -> LuaHostReturn {
         let call: any PendingDNSCall
-        switch self.makeDNSCall(function, resolver: evaluation.resolver, thread: thread) {
+        switch self.makeDNSCall(function, resolver: run.resolver, thread: thread) {
         case .success(let made): call = made
         case .failure(let error):
             self.lua.pushString(error.message, thread)
             return .error
         }
-        call.advanceImmediately(using: evaluation.resolver, trace: &evaluation.trace)
-        if call.neededQuestions != nil {
-            evaluation.pending = call
-            return .yield
-        }
-        switch call.pushResult(host: self, thread: thread, trace: &evaluation.trace) {
-        case .success(let count):
-            return .values(count)
-        case .failure(let error):
-            self.pushDNSError(error, thread: thread)
-            return .raise
+        return run.withTrace { trace in
+            call.advanceImmediately(using: run.resolver, trace: &trace)
+            if call.neededQuestions != nil {
+                run.pending = call
+                return .yield
+            }
+            switch call.pushResult(host: self, thread: thread, trace: &trace) {
+            case .success(let count):
+                return .values(count)
+            case .failure(let error):
+                self.pushDNSError(error, thread: thread)
+                return .raise
+            }
         }
     }
 
@@ -189,22 +191,6 @@ extension RuleHost {
             set("priority", Int(priority)); set("weight", Int(weight)); set("port", Int(port)); set("target", target)
         case .unknown(_, let data):
             set("data", data.map { String(format: "%02x", $0) }.joined())
-        }
-    }
-}
-
-extension LuaType {
-    var name: String {
-        switch self {
-        case .none: return "no value"
-        case .nil: return "nil"
-        case .boolean: return "boolean"
-        case .lightUserdata, .userdata: return "userdata"
-        case .number: return "number"
-        case .string: return "string"
-        case .table: return "table"
-        case .function: return "function"
-        case .thread: return "thread"
         }
     }
 }

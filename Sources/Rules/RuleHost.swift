@@ -27,34 +27,6 @@ enum HostFunction: Int32, CaseIterable {
     }
 }
 
-/// One stage evaluation in flight: its limits, resolver, trace, and a DNS call waiting for answers.
-final class Evaluation {
-    let id: Int64
-    let budget: LuaBudget
-    let resolver: any DNSResolving
-    let stage: Stage
-    var trace: Trace
-    var pending: (any PendingDNSCall)?
-    /// The registry reference of the stage thread's cursor (`{ index of the running entry }`).
-    var cursor: Int32?
-
-    init(id: Int64, budget: LuaBudget, resolver: any DNSResolving, stage: Stage, tracing: Bool,
-         queryObserver: (@Sendable (DNSQuestion, String) -> Void)?) {
-        self.trace = Trace(enabled: tracing, queryObserver: queryObserver)
-        self.id = id
-        self.budget = budget
-        self.resolver = resolver
-        self.stage = stage
-    }
-}
-
-/// A coroutine that runs stage evaluations, and its cursor table.
-struct StageThread {
-    let thread: LuaThreadHandle
-    let reference: Int32
-    let cursor: Int32
-}
-
 /// A rule or action of a loaded script.
 struct RuleEntry {
     var name: String
@@ -84,9 +56,7 @@ final class RuleHost: LuaHostDispatching {
     private var stageListReferences: [Stage: Int32] = [:]
 
     private(set) var entries: [Stage: [RuleEntry]] = [:]
-    private var evaluations: [Int64: Evaluation] = [:]
-    private var nextEvaluationID: Int64 = 1
-    private var threadPool: [StageThread] = []
+    var threads = StageThreadPool()
 
     init(limits: RuleLimits, rulesDirectory: String) {
         LuaHostDispatch.install()
@@ -94,10 +64,6 @@ final class RuleHost: LuaHostDispatching {
         self.limits = limits
         self.rulesDirectory = rulesDirectory
         self.installPrelude()
-    }
-
-    deinit {
-        self.evaluations.removeAll()
     }
 
     private func installPrelude() {
@@ -112,6 +78,8 @@ final class RuleHost: LuaHostDispatching {
             lua.pushHostFunction(host: selfPointer, id: function.rawValue)
             lua.setField(function.luaName, table: hostTable)
         }
+        guard lua.pushSandboxLibrary() else { fatalError("cannot build the sandbox library") }
+        lua.setField("lib", table: hostTable)
         lua.newTable()
         lua.pushValue(at: -1)
         self.stateReference = lua.makeReference()
@@ -247,10 +215,12 @@ final class RuleHost: LuaHostDispatching {
         lua.pushString(session.clientIP); lua.setField("ip", table: -2)
         if let port = session.clientPort { lua.pushInteger(port); lua.setField("port", table: -2) }
         if let name = session.clientName { lua.pushString(name); lua.setField("name", table: -2) }
+        lua.makeTopReadonly(name: "ctx.client")
         lua.setField("client", table: data)
         lua.newTable(fieldCount: 2)
         if let ip = session.serverIP { lua.pushString(ip); lua.setField("ip", table: -2) }
         if let name = session.serverName { lua.pushString(name); lua.setField("name", table: -2) }
+        lua.makeTopReadonly(name: "ctx.server")
         lua.setField("server", table: data)
         lua.newTable()
         lua.setField("vars", table: data)
@@ -286,6 +256,7 @@ final class RuleHost: LuaHostDispatching {
                 self.pushAddress(rcpt)
                 lua.setIndex(index + 1, table: -2)
             }
+            lua.makeTopReadonly(name: "ctx.rcpts")
             lua.setField("rcpts", table: data)
             if let last = session.rcpts.last { self.pushAddress(last) } else { lua.pushNil() }
             lua.setField("rcpt", table: data)
@@ -297,6 +268,7 @@ final class RuleHost: LuaHostDispatching {
                 lua.newTable(fieldCount: 2)
                 if let m = session.authMechanism { lua.pushString(m); lua.setField("mechanism", table: -2) }
                 if let u = session.authUsername { lua.pushString(u); lua.setField("username", table: -2) }
+                lua.makeTopReadonly(name: "ctx.auth")
             } else {
                 lua.pushNil()
             }
@@ -308,6 +280,7 @@ final class RuleHost: LuaHostDispatching {
                 if let v = tls.version { lua.pushString(v); lua.setField("version", table: -2) }
                 if let c = tls.cipher { lua.pushString(c); lua.setField("cipher", table: -2) }
                 if let s = tls.sni { lua.pushString(s); lua.setField("sni", table: -2) }
+                lua.makeTopReadonly(name: "ctx.tls")
             } else {
                 lua.pushBoolean(false)
             }
@@ -321,6 +294,7 @@ final class RuleHost: LuaHostDispatching {
         self.lua.pushString(address.address); self.lua.setField("address", table: -2)
         self.lua.pushString(address.localPart); self.lua.setField("local_part", table: -2)
         self.lua.pushString(address.domain); self.lua.setField("domain", table: -2)
+        self.lua.makeTopReadonly(name: "address")
     }
 
     func vars(dataReference: Int32) -> [String: String] {
@@ -350,41 +324,18 @@ final class RuleHost: LuaHostDispatching {
         self.lua.release(reference: proxy)
     }
 
-    // MARK: evaluations
+    // MARK: runs
 
-    func beginEvaluation(stage: Stage, resolver: any DNSResolving) -> Evaluation {
-        let id = self.nextEvaluationID
-        self.nextEvaluationID += 1
-        let budget = LuaBudget(instructions: self.limits.instructionsPerStage, seconds: self.limits.stageTimeout, evaluationID: id)
-        let evaluation = Evaluation(id: id, budget: budget, resolver: resolver, stage: stage, tracing: self.tracing,
-                                    queryObserver: self.queryObserver)
-        self.evaluations[id] = evaluation
-        return evaluation
+    /// A run of `stage` on a coroutine of its own (pooled).
+    func startRun(_ stage: Stage, resolver: any DNSResolving) -> StageRun {
+        StageRun(host: self, stage: stage, resolver: resolver, thread: self.threads.acquire(from: self.lua))
     }
 
-    func endEvaluation(_ evaluation: Evaluation) {
-        self.evaluations[evaluation.id] = nil
-        if evaluation.budget.exceeded == .memory || self.lua.memoryExceeded {
+    /// After a run: the garbage of one that ran out of memory is collected at once, so the
+    /// next transaction starts with the memory back.
+    func afterRun(exceeded: LuaLimit?) {
+        if exceeded == .memory || exceeded == .instructions || self.lua.memoryExceeded {
             self.lua.collectGarbageAfterFailure()
-        }
-    }
-
-    func acquireThread() -> StageThread {
-        if let pooled = self.threadPool.popLast() { return pooled }
-        let (thread, reference) = self.lua.newThread()
-        self.lua.newTable(arrayCount: 1)
-        return StageThread(thread: thread, reference: reference, cursor: self.lua.makeReference())
-    }
-
-    /// A thread that finished its last call normally can run the next evaluation.
-    func recycleThread(_ thread: StageThread, reusable: Bool) {
-        LuaBudget.detach(from: thread.thread)
-        if reusable && self.threadPool.count < 64 {
-            self.lua.setTop(0, thread.thread)
-            self.threadPool.append(thread)
-        } else {
-            self.lua.release(reference: thread.reference)
-            self.lua.release(reference: thread.cursor)
         }
     }
 
@@ -454,9 +405,9 @@ final class RuleHost: LuaHostDispatching {
     }
 
     /// After a yielded DNS call finished: pushes `(true, values...)` or `(false, error)`.
-    func pushCompletion(_ call: any PendingDNSCall, evaluation: Evaluation, thread: LuaThreadHandle) -> Int32 {
+    func pushCompletion(_ call: any PendingDNSCall, thread: LuaThreadHandle, trace: inout Trace) -> Int32 {
         self.lua.pushBoolean(true, thread)
-        switch call.pushResult(host: self, thread: thread, trace: &evaluation.trace) {
+        switch call.pushResult(host: self, thread: thread, trace: &trace) {
         case .success(let count):
             return count + 1
         case .failure(let error):
@@ -474,35 +425,33 @@ final class RuleHost: LuaHostDispatching {
             self.lua.pushString("unknown host function", thread)
             return .error
         }
-        let evaluation = LuaBudget.evaluationID(of: thread).flatMap { self.evaluations[$0] }
+        let run = StageRun.current(on: thread)
         switch function {
         case .log:
             let level = self.lua.string(at: 1, thread) ?? "info"
             let message = self.lua.string(at: 2, thread) ?? ""
-            let rule = evaluation.flatMap { evaluation in
-                evaluation.cursor.flatMap { self.currentEntry(evaluation.stage, cursor: $0)?.name }
-            }
-            evaluation?.trace.record(.log(level: level, rule: rule, message: message))
-            self.logHandler?(RuleLogRecord(level: level, message: message, rule: rule, stage: evaluation?.stage))
+            let rule = run?.currentEntry?.name
+            run?.record(.log(level: level, rule: rule, message: message))
+            self.logHandler?(RuleLogRecord(level: level, message: message, rule: rule, stage: run?.stage))
             return .values(0)
         case .readModule:
             return self.readModule(thread: thread)
         case .traceRule:
-            guard let evaluation, let index = self.lua.integer(at: 1, thread),
-                  let entries = self.entries[evaluation.stage], index >= 1, index <= entries.count else { return .values(0) }
+            guard let run, let index = self.lua.integer(at: 1, thread),
+                  let entries = self.entries[run.stage], index >= 1, index <= entries.count else { return .values(0) }
             let entry = entries[index - 1]
             var decision = self.lua.string(at: 2, thread) ?? "next"
             if let code = self.lua.integer(at: 3, thread), let enhanced = self.lua.string(at: 4, thread) {
                 decision += " " + SMTPReply(code: code, enhanced: enhanced, text: self.lua.string(at: 5, thread) ?? "").description
             }
-            evaluation.trace.record(.rule(name: entry.name, kind: entry.kind, decision: decision))
+            run.record(.rule(name: entry.name, kind: entry.kind, decision: decision))
             return .values(0)
         default:
-            guard let evaluation else {
+            guard let run else {
                 self.lua.pushString("dns.* may not be called while the script loads; call it inside a rule", thread)
                 return .error
             }
-            return self.startDNSCall(function, evaluation: evaluation, thread: thread)
+            return self.startDNSCall(function, run: run, thread: thread)
         }
     }
 

@@ -6,15 +6,20 @@ public struct RuleLimits: Hashable, Sendable {
     public var memoryBytes: Int
     /// Wall-clock bound on one stage, DNS waits included.
     public var stageTimeout: Double
+    /// Bound on the time a stage's script code runs, DNS waits excluded: the backstop for
+    /// work the instruction count cannot see (a comparison of two long strings is one
+    /// instruction).
+    public var runSecondsPerStage: Double
     /// Instructions and seconds allowed to the script's top level when it loads.
     public var loadInstructions: Int64
     public var loadTimeout: Double
 
     public init(instructionsPerStage: Int64 = 5_000_000, memoryBytes: Int = 64 << 20, stageTimeout: Double = 60,
-                loadInstructions: Int64 = 50_000_000, loadTimeout: Double = 10) {
+                runSecondsPerStage: Double = 1, loadInstructions: Int64 = 50_000_000, loadTimeout: Double = 10) {
         self.instructionsPerStage = instructionsPerStage
         self.memoryBytes = memoryBytes
         self.stageTimeout = stageTimeout
+        self.runSecondsPerStage = runSecondsPerStage
         self.loadInstructions = loadInstructions
         self.loadTimeout = loadTimeout
     }

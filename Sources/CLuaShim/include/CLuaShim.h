@@ -10,26 +10,39 @@
 /// Per-state bookkeeping owned by the C side: the allocator's accounting and cap.
 /// `enforce` is cleared while the host (Swift) pushes values, so that an allocation made
 /// from a Swift frame can never fail and raise: only script code can hit the cap.
+/// While a script runs, growth allocations are also charged to `charged`, the running
+/// evaluation's budget: the bytes a library call builds count as work (see docs/lua-api.md,
+/// "Limits"), so quadratic concatenation stops at the budget, not at the deadline.
+typedef struct vrules_budget vrules_budget;
+
 typedef struct vrules_state_info {
     size_t used;
     size_t limit;
     int enforce;
     int memory_exceeded;
+    vrules_budget *charged;     /* the budget script allocations are charged to, or NULL */
+    lua_State *running;         /* the thread running under `charged` (its hook is armed on overrun) */
+    int64_t allocations;        /* growth allocations made by scripts so far */
+    int64_t fail_at;            /* tests: the fail_at-th script allocation fails (0 = never) */
 } vrules_state_info;
 
 /// The limits of one evaluation, reached from the running thread's extra space.
-typedef struct vrules_budget {
-    int64_t remaining;      /* instructions left */
+struct vrules_budget {
+    int64_t remaining;      /* instructions left (library work and allocated bytes included) */
     double deadline;        /* CLOCK_MONOTONIC seconds; 0 = none */
+    double run_limit;       /* seconds the script may run, DNS waits excluded; 0 = none */
+    double run_used;        /* seconds run in earlier resumes */
+    double resumed_at;      /* when the current run began; 0 while suspended */
     int exceeded;           /* one of VRULES_EXCEEDED_* */
-    int64_t evaluation_id;  /* lets the host find the evaluation a host call belongs to */
-} vrules_budget;
+    void *owner;            /* the host's object for this evaluation */
+};
 
 enum {
     VRULES_EXCEEDED_NONE = 0,
     VRULES_EXCEEDED_INSTRUCTIONS = 1,
     VRULES_EXCEEDED_DEADLINE = 2,
     VRULES_EXCEEDED_MEMORY = 3,
+    VRULES_EXCEEDED_RUN_TIME = 4,
 };
 
 /// Status codes a host callback returns; the trampoline acts on them.
@@ -44,6 +57,7 @@ enum {
 
 typedef int (*vrules_host_dispatch_fn)(void *host, int function_id, lua_State *L);
 
+/// A new state counting its memory in `info`, with a panic handler that names the failure.
 lua_State *vrules_newstate(vrules_state_info *info);
 vrules_state_info *vrules_info(lua_State *L);
 double vrules_now(void);
@@ -57,18 +71,48 @@ vrules_budget *vrules_get_budget(lua_State *L);
 /// Installs the count hook (inherited by threads created afterwards).
 void vrules_install_hook(lua_State *L);
 
+/// What `vrules_enforce_begin` changed, to be restored by `vrules_enforce_end`.
+typedef struct vrules_enforcement {
+    int enforce;
+    vrules_budget *charged;
+    lua_State *running;
+} vrules_enforcement;
+
+/// Script code is about to run on `thread`: the memory cap applies and allocations are
+/// charged to the thread's budget, whose run-time clock starts.
+vrules_enforcement vrules_enforce_begin(lua_State *thread);
+void vrules_enforce_end(lua_State *thread, vrules_enforcement saved);
+
+/// lua_resume under enforcement (see vrules_enforce_begin).
+int vrules_resume(lua_State *from, lua_State *co, int nargs, int *nresults);
+
+/// Pushes the sandbox's C library (protected): a table with `string` (find, match, gmatch,
+/// gsub, rep whose work is charged), `table` (insert, remove, move, sort, concat, unpack,
+/// charged by the elements they walk), `readonly`, `is_readonly` and `charge`.
+/// Returns a Lua status; on error the message is on top.
+int vrules_push_sandbox_library(lua_State *L);
+
+/// Pushes a read-only proxy of the table at `index`: reads and iteration reach the table,
+/// nothing gives the table itself away. `name` names it in error messages.
+void vrules_push_readonly(lua_State *L, int index, const char *name);
+/// Whether the value at `index` is a read-only proxy.
+int vrules_is_readonly(lua_State *L, int index);
+
 /// Loads a text chunk (never bytecode). Returns a Lua status; on error the message is on top.
 int vrules_load_text(lua_State *L, const char *text, size_t length, const char *chunkname);
 
-/// Replaces the value at `index` by its string form, computed under a protected call;
-/// a failing `__tostring` gives a fixed description instead of an error.
-void vrules_tostring(lua_State *L, int index);
+/// Replaces the value at `index` by its string form, computed under a protected call
+/// (metafield lookup included) and returns 1; returns 0, leaving the value, when it has no
+/// usable string form (a failing or non-string `__tostring`, no memory, no stack).
+int vrules_tostring(lua_State *L, int index);
 
 /// Pushes the standard libraries the sandbox draws from into a fresh table (protected).
 int vrules_open_libraries(lua_State *L);
 
 /// lua_pcall from Swift: protected, returns the status.
 int vrules_pcall(lua_State *L, int nargs, int nresults);
+/// lua_checkstack: never raises; 0 when the stack cannot grow by `n`.
+int vrules_checkstack(lua_State *L, int n);
 
 /// Macro wrappers.
 void vrules_pop(lua_State *L, int n);

@@ -1,0 +1,204 @@
+/*
+ * The sandbox's C library: read-only proxies, and the library functions whose work inside
+ * one C call is charged to the stage budget (the count hook never fires inside C).
+ */
+#include "CLuaShim.h"
+#include "vrules_internal.h"
+
+#include <math.h>
+
+/* ---------------------------------------------------------------- read-only proxies */
+
+/* A proxy is an empty table whose metatable holds the real table as `__index`. The metatable
+ * is hidden (`__metatable = false`), iteration goes through a closure that never returns the
+ * table, and writes raise. Reads stay a plain table lookup. */
+
+static int readonly_newindex(lua_State *L) {
+    const char *what = "table";
+    if (lua_getmetatable(L, 1)) {
+        lua_pushliteral(L, "__name");
+        if (lua_rawget(L, -2) == LUA_TSTRING) what = lua_tostring(L, -1);
+    }
+    return luaL_error(L, "attempt to modify read-only %s (field '%s')", what, luaL_tolstring(L, 2, NULL));
+}
+
+/* Pushes the table behind the proxy at `index` (raw metatable access: never raises). */
+static int push_backing(lua_State *L, int index) {
+    if (!lua_getmetatable(L, index)) return 0;
+    lua_pushliteral(L, "__index");
+    if (lua_rawget(L, -2) != LUA_TTABLE) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_remove(L, -2);
+    return 1;
+}
+
+static int readonly_next(lua_State *L) {
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 2);
+    if (lua_next(L, 3)) return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int readonly_pairs(lua_State *L) {
+    if (!push_backing(L, 1)) return luaL_error(L, "not a read-only table");
+    lua_pushcclosure(L, readonly_next, 1);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+static int readonly_len(lua_State *L) {
+    if (!push_backing(L, 1)) return luaL_error(L, "not a read-only table");
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    return 1;
+}
+
+void vrules_push_readonly(lua_State *L, int index, const char *name) {
+    index = lua_absindex(L, index);
+    lua_createtable(L, 0, 0);
+    lua_createtable(L, 0, 6);
+    lua_pushvalue(L, index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, readonly_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, readonly_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushcfunction(L, readonly_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+    lua_setmetatable(L, -2);
+}
+
+int vrules_is_readonly(lua_State *L, int index) {
+    if (!lua_getmetatable(L, index)) return 0;
+    lua_pushliteral(L, "__newindex");
+    lua_rawget(L, -2);
+    int result = lua_tocfunction(L, -1) == readonly_newindex;
+    lua_pop(L, 2);
+    return result;
+}
+
+static int sandbox_readonly(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *name = luaL_optstring(L, 2, "table");
+    vrules_push_readonly(L, 1, name);
+    return 1;
+}
+
+static int sandbox_is_readonly(lua_State *L) {
+    lua_pushboolean(L, vrules_is_readonly(L, 1));
+    return 1;
+}
+
+static int sandbox_charge(lua_State *L) {
+    lua_Integer units = luaL_checkinteger(L, 1);
+    if (units > 0) vrules_charge(L, units);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- charged table functions */
+
+enum { T_INSERT, T_REMOVE, T_MOVE, T_SORT, T_CONCAT, T_UNPACK };
+
+static int integer_arg(lua_State *L, int index, lua_Integer fallback, lua_Integer *out) {
+    if (lua_isnoneornil(L, index)) {
+        *out = fallback;
+        return 1;
+    }
+    int isnum = 0;
+    *out = lua_tointegerx(L, index, &isnum);
+    return isnum;
+}
+
+/* How many elements the call will walk, from its arguments; 0 when the arguments are such
+ * that the library function itself will refuse them (it then raises its own error). */
+static double walked_elements(lua_State *L, int kind, int nargs) {
+    lua_Integer a, b;
+    switch (kind) {
+    case T_MOVE:
+        if (!integer_arg(L, 2, 0, &a) || !integer_arg(L, 3, 0, &b) || b < a) return 0;
+        return (double)b - (double)a + 1;
+    default:
+        break;
+    }
+    if (lua_type(L, 1) != LUA_TTABLE) return 0;
+    lua_Integer length = luaL_len(L, 1);
+    switch (kind) {
+    case T_INSERT:
+        if (nargs != 3 || !integer_arg(L, 2, 0, &a)) return 0;
+        return (double)length - (double)a + 1;
+    case T_REMOVE:
+        if (!integer_arg(L, 2, length, &a)) return 0;
+        return fabs((double)length - (double)a) + 1;
+    case T_SORT:
+        return length > 1 ? (double)length * (log2((double)length) + 1) : 0;
+    case T_CONCAT:
+        if (!integer_arg(L, 3, 1, &a) || !integer_arg(L, 4, length, &b) || b < a) return 0;
+        return (double)b - (double)a + 1;
+    case T_UNPACK:
+        if (!integer_arg(L, 2, 1, &a) || !integer_arg(L, 3, length, &b) || b < a) return 0;
+        return (double)b - (double)a + 1;
+    default:
+        return 0;
+    }
+}
+
+static int charged_table_function(lua_State *L) {
+    int kind = (int)lua_tointeger(L, lua_upvalueindex(2));
+    int nargs = lua_gettop(L);
+    double cost = walked_elements(L, kind, nargs);
+    lua_settop(L, nargs);
+    if (cost > 0) vrules_charge(L, cost >= 9.0e18 ? INT64_MAX : (int64_t)cost);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, nargs, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void push_charged(lua_State *L, int library, const char *name, int kind) {
+    lua_getfield(L, library, name);
+    lua_pushinteger(L, kind);
+    lua_pushcclosure(L, charged_table_function, 2);
+}
+
+static int push_sandbox_library(lua_State *L) {
+    lua_createtable(L, 0, 5);
+    int result = lua_gettop(L);
+
+    vrules_push_string_functions(L);
+    lua_setfield(L, result, "string");
+
+    luaL_requiref(L, "table", luaopen_table, 0);
+    int library = lua_gettop(L);
+    lua_createtable(L, 0, 6);
+    static const struct { const char *name; int kind; } charged[] = {
+        {"insert", T_INSERT}, {"remove", T_REMOVE}, {"move", T_MOVE},
+        {"sort", T_SORT}, {"concat", T_CONCAT}, {"unpack", T_UNPACK},
+    };
+    for (size_t i = 0; i < sizeof(charged) / sizeof(charged[0]); i++) {
+        push_charged(L, library, charged[i].name, charged[i].kind);
+        lua_setfield(L, -2, charged[i].name);
+    }
+    lua_setfield(L, result, "table");
+    lua_pop(L, 1);
+
+    lua_pushcfunction(L, sandbox_readonly);
+    lua_setfield(L, result, "readonly");
+    lua_pushcfunction(L, sandbox_is_readonly);
+    lua_setfield(L, result, "is_readonly");
+    lua_pushcfunction(L, sandbox_charge);
+    lua_setfield(L, result, "charge");
+    return 1;
+}
+
+int vrules_push_sandbox_library(lua_State *L) {
+    lua_pushcfunction(L, push_sandbox_library);
+    return lua_pcall(L, 0, 1, 0);
+}

@@ -1,0 +1,127 @@
+import DNS
+import Lua
+
+/// One stage evaluation, from its first resume to its result: the coroutine it runs on,
+/// its budget, the DNS call it waits for, and its trace.
+///
+/// The C side finds the run of a host call through the budget in the coroutine's extra
+/// space (`LuaBudget.owner`), so nothing is looked up by ID. A run is driven on its engine's
+/// actor (`run(on:)`), which is what makes touching the Lua state from it safe.
+final class StageRun {
+    let stage: Stage
+    let resolver: any DNSResolving
+    let budget: LuaBudget
+    private(set) var trace: Trace
+    /// A `dns.*` call that yielded and waits for answers.
+    var pending: (any PendingDNSCall)?
+    private unowned let host: RuleHost
+    private let thread: StageThread
+
+    init(host: RuleHost, stage: Stage, resolver: any DNSResolving, thread: StageThread) {
+        self.host = host
+        self.stage = stage
+        self.resolver = resolver
+        self.thread = thread
+        self.trace = Trace(enabled: host.tracing, queryObserver: host.queryObserver)
+        self.budget = LuaBudget(instructions: host.limits.instructionsPerStage, seconds: host.limits.stageTimeout,
+                                runSeconds: host.limits.runSecondsPerStage)
+        self.budget.pointer.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// The run a host call on `thread` belongs to, while it runs.
+    static func current(on thread: LuaThread) -> StageRun? {
+        LuaBudget.owner(of: thread).map { Unmanaged<StageRun>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// The entry running now (the one that failed, or that logs).
+    var currentEntry: RuleEntry? { self.host.currentEntry(self.stage, cursor: self.thread.cursor) }
+
+    func record(_ event: @autoclosure () -> TraceEvent) { self.trace.record(event()) }
+
+    func withTrace<T>(_ body: (inout Trace) -> T) -> T { body(&self.trace) }
+
+    /// Runs the stage's rules for the context `contextProxy`, awaiting DNS where a rule
+    /// waits for it; returns when the stage has its verdict.
+    func run(contextProxy: Int32, on engine: isolated RuleEngine) async -> StageResult {
+        let host = self.host
+        let lua = host.lua
+        self.budget.attach(to: self.thread.thread)
+        var reusable = true
+        defer {
+            LuaBudget.detach(from: self.thread.thread)
+            host.threads.recycle(self.thread, reusable: reusable, in: lua)
+            host.afterRun(exceeded: self.budget.exceeded)
+        }
+
+        let arguments = host.pushStageCall(self.stage, contextProxy: contextProxy, thread: self.thread)
+        var (status, count) = lua.resume(self.thread.thread, arguments: arguments)
+        while status == .yield {
+            guard let call = self.pending else {
+                status = .runtimeError
+                lua.pushString("coroutine yielded outside a DNS call", self.thread.thread)
+                break
+            }
+            self.pending = nil
+            while let questions = call.neededQuestions {
+                let remaining = self.budget.deadline - LuaBudget.now()
+                guard let answers = await DNSWait.answers(to: questions, from: self.resolver, within: remaining) else {
+                    reusable = false
+                    return self.result(.defer_, reply: .directoryFailure, decidedBy: self.currentEntry?.name,
+                                       failure: "stage deadline exceeded while waiting for \(call.function)(\(call.argument))")
+                }
+                call.feed(answers, trace: &self.trace)
+                call.advanceImmediately(using: self.resolver, trace: &self.trace)
+            }
+            let resumeArguments = host.pushCompletion(call, thread: self.thread.thread, trace: &self.trace)
+            (status, count) = lua.resume(self.thread.thread, arguments: resumeArguments)
+        }
+
+        if status == .ok {
+            let (entry, verdict) = host.stageOutcome(self.stage, thread: self.thread.thread, results: count)
+            return StageResult(stage: self.stage, verdict: verdict, decidedBy: entry?.name, failure: nil,
+                               trace: self.trace.events)
+        }
+        reusable = false
+        return self.failure(status: status)
+    }
+
+    /// The result of a coroutine that died: a limit, an uncaught DNS error, or a script error.
+    private func failure(status: LuaStatus) -> StageResult {
+        let entry = self.currentEntry
+        let (message, isDNSError) = self.host.describeError(thread: self.thread.thread)
+        let label = entry.map { "\($0.kind) '\($0.name)'" } ?? "stage \(self.stage.rawValue)"
+        if let entry { self.trace.record(.rule(name: entry.name, kind: entry.kind, decision: "error")) }
+        if let limit = self.budget.exceeded {
+            return self.result(.defer_, reply: .localError, decidedBy: entry?.name, failure: "\(label): \(limit.rawValue)")
+        }
+        if status == .memoryError || self.host.lua.memoryExceeded {
+            return self.result(.defer_, reply: .localError, decidedBy: entry?.name,
+                               failure: "\(label): \(LuaLimit.memory.rawValue)")
+        }
+        if isDNSError {
+            return self.result(.defer_, reply: .directoryFailure, decidedBy: entry?.name, failure: "\(label): \(message)")
+        }
+        return self.result(.defer_, reply: .localError, decidedBy: entry?.name,
+                           failure: "\(label): \(entry?.locate(message) ?? message)")
+    }
+
+    private func result(_ kind: VerdictKind, reply: SMTPReply, decidedBy: String?, failure: String) -> StageResult {
+        StageResult(stage: self.stage, verdict: Verdict(kind: kind, reply: reply), decidedBy: decidedBy,
+                    failure: failure, trace: self.trace.events)
+    }
+}
+
+extension RuleEntry {
+    var kind: String { self.isAction ? "action" : "rule" }
+
+    /// Prefixes a message that has no `path:line:` (an error raised from a tail call,
+    /// where Lua keeps no caller position) with the line that defined the rule.
+    func locate(_ message: String) -> String {
+        // A verdict constructor tail-called from the rule reports the prelude's own line.
+        if let prelude = message.range(of: #"^vrules:\d+: "#, options: .regularExpression) {
+            return self.position + message[prelude.upperBound...]
+        }
+        if message.range(of: #"^[^:\s]+:\d+: "#, options: .regularExpression) != nil { return message }
+        return self.position + message
+    }
+}
