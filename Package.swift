@@ -69,7 +69,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "VrulesBenchmarks", dependencies: ["Rules", "DNS", "Lua"], exclude: ["plain_policy.lua"]),
-        .testTarget(name: "LuaTests", dependencies: ["Lua"]),
+        .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         .testTarget(
             name: "RulesTests",

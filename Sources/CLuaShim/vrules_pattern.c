@@ -99,6 +99,7 @@ static int class_matches(int c, int cl) {
     case 'u': res = isupper(c); break;
     case 'w': res = isalnum(c); break;
     case 'x': res = isxdigit(c); break;
+    case 'z': res = (c == 0); break; /* deprecated in 5.4, still in Debian's build */
     default: return cl == c;
     }
     if (isupper(cl)) res = !res;
@@ -199,9 +200,11 @@ static const char *end_capture(match_state *ms, const char *s, const char *p) {
 
 static const char *match_capture(match_state *ms, const char *s, int l) {
     l = check_capture(ms, l);
+    step(ms);
+    /* A position capture has no text: as in Lua, a back-reference to one never matches. */
+    if (ms->capture[l].len < 0) return NULL;
     size_t len = (size_t)ms->capture[l].len;
     ms->steps += (int64_t)(len / 16);
-    step(ms);
     if ((size_t)(ms->src_end - s) >= len && memcmp(ms->capture[l].init, s, len) == 0) return s + len;
     return NULL;
 }

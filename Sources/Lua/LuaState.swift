@@ -282,6 +282,11 @@ public final class LuaState {
         lua_toboolean(thread ?? self.L, index) != 0
     }
 
+    /// The identity of a table (or other reference value) at `index`, for cycle detection.
+    public func pointer(at index: Int32, _ thread: LuaThread? = nil) -> UnsafeRawPointer? {
+        lua_topointer(thread ?? self.L, index)
+    }
+
     public func rawLength(at index: Int32, _ thread: LuaThread? = nil) -> Int {
         Int(lua_rawlen(thread ?? self.L, index))
     }

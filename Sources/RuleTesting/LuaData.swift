@@ -24,34 +24,56 @@ public indirect enum LuaData: Hashable, Sendable {
         return nil
     }
 
-    /// Reads the value at `index` with raw access only (no metamethods run), up to `depth` levels.
-    static func read(_ lua: LuaState, at index: Int32, depth: Int = 16) -> LuaData {
-        let index = lua.absoluteIndex(index)
-        switch lua.type(at: index) {
-        case .string: return .string(lua.string(at: index) ?? "")
-        case .number: return .number(lua.number(at: index))
-        case .boolean: return .boolean(lua.boolean(at: index))
-        case .table:
-            guard depth > 0 else { return .other("table nested too deeply") }
-            var array: [LuaData] = []
-            var fields: [String: LuaData] = [:]
-            let count = lua.rawLength(at: index)
-            if count > 0 {
-                for position in 1...count {
-                    lua.getIndex(position, table: index)
-                    array.append(Self.read(lua, at: -1, depth: depth - 1))
-                    lua.pop()
+    /// Reads the value at `index` with raw access only (no metamethods run), up to `depth`
+    /// levels and `limit` values in all; a table inside itself reads as a cycle.
+    static func read(_ lua: LuaState, at index: Int32, depth: Int = 16, limit: Int = 100_000) -> LuaData {
+        var reader = Reader(lua: lua, remaining: limit)
+        return reader.read(at: index, depth: depth)
+    }
+
+    private struct Reader {
+        let lua: LuaState
+        var remaining: Int
+        /// The tables on the path from the root to the value being read.
+        var path: Set<UnsafeRawPointer> = []
+
+        mutating func read(at index: Int32, depth: Int) -> LuaData {
+            let lua = self.lua
+            let index = lua.absoluteIndex(index)
+            guard self.remaining > 0 else { return .other("too much data") }
+            self.remaining -= 1
+            switch lua.type(at: index) {
+            case .string: return .string(lua.string(at: index) ?? "")
+            case .number: return .number(lua.number(at: index))
+            case .boolean: return .boolean(lua.boolean(at: index))
+            case .table:
+                guard depth > 0 else { return .other("table nested too deeply") }
+                guard let identity = lua.pointer(at: index), !self.path.contains(identity) else {
+                    return .other("table seen before (a cycle or a shared table)")
                 }
-            }
-            lua.forEachPair(table: index) {
-                if lua.type(at: -2) == .string, let key = lua.string(at: -2) {
-                    fields[key] = Self.read(lua, at: -1, depth: depth - 1)
+                guard lua.reserve(4) else { return .other("table nested too deeply") }
+                self.path.insert(identity)
+                defer { self.path.remove(identity) }
+                var array: [LuaData] = []
+                var fields: [String: LuaData] = [:]
+                let count = lua.rawLength(at: index)
+                if count > 0 {
+                    for position in 1...count {
+                        lua.getIndex(position, table: index)
+                        array.append(self.read(at: -1, depth: depth - 1))
+                        lua.pop()
+                    }
                 }
+                lua.forEachPair(table: index) {
+                    if lua.type(at: -2) == .string, let key = lua.string(at: -2) {
+                        fields[key] = self.read(at: -1, depth: depth - 1)
+                    }
+                }
+                return .table(array: array, fields: fields)
+            case .nil, .none: return .other("nil")
+            case .function: return .other("function")
+            default: return .other("userdata")
             }
-            return .table(array: array, fields: fields)
-        case .nil, .none: return .other("nil")
-        case .function: return .other("function")
-        default: return .other("userdata")
         }
     }
 }
