@@ -8,6 +8,7 @@ import Darwin
 /// Foundation's `NSLock`), and `Synchronization.Mutex` needs macOS 15 while the package
 /// supports macOS 13.
 final class DNSLock: @unchecked Sendable {
+    // @unchecked: a mutex; the pthread_mutex_t it owns is only used through lock/unlock.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {

@@ -342,6 +342,7 @@ public struct MXLocation: DNSLookupPlan, Sendable {
 enum MXShuffleSeeds {
     private static let base = UInt64.random(in: .min ... .max)
     private static let lock = DNSLock()
+    // nonisolated(unsafe): read and written only with `lock` held.
     nonisolated(unsafe) private static var counter: UInt64 = 0
 
     static func next() -> UInt64 {

@@ -112,11 +112,11 @@ public final class LuaState {
         return try self.enforcingMemoryLimit(body)
     }
 
-    private static let unlimitedBudget: vrules_budget = {
+    private static var unlimitedBudget: vrules_budget {
         var budget = vrules_budget()
         budget.remaining = .max
         return budget
-    }()
+    }
 
     public var mainBudgetExceeded: Int32 { self.mainBudget.pointee.exceeded }
 

@@ -120,6 +120,7 @@ public struct RuleTestRunner {
 
 /// Collects the log lines of one test (the engine may log from any of its callbacks).
 final class LogCollector: @unchecked Sendable {
+    // @unchecked: `storage` is only touched with `lock` held.
     private let lock = NSLock()
     private var storage: [String] = []
 

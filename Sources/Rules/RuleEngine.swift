@@ -4,6 +4,7 @@ import Lua
 
 /// A transaction's state on the engine side: its `ctx` and `ctx.vars` in the Lua state.
 public final class RuleTransaction: @unchecked Sendable {
+    // @unchecked: the mutable fields are fileprivate and only RuleEngine's actor-isolated methods touch them.
     public let id: Int64
     fileprivate var session: SessionInfo
     fileprivate var lastPushed: SessionInfo?
@@ -69,7 +70,7 @@ public actor RuleEngine {
     }
 
     /// Runs `body` on the engine's actor: many evaluations without a hop between each.
-    public func withIsolation<T: Sendable>(_ body: (isolated RuleEngine) async throws -> T) async rethrows -> T {
+    public func withIsolation<T: Sendable>(_ body: @Sendable (isolated RuleEngine) async throws -> T) async rethrows -> T {
         try await body(self)
     }
 

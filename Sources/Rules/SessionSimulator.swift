@@ -48,8 +48,9 @@ extension RuleEngine {
     private func play(_ session: SimulatedSession, info: SessionInfo, transaction: RuleTransaction,
                       into report: inout SessionReport) async {
         var info = info
-        func run(_ stage: Stage, recipient: MailAddress? = nil, report: inout SessionReport) async -> Bool {
-            let result = await self.evaluate(stage, in: transaction, session: info)
+        func run(_ stage: Stage, recipient: MailAddress? = nil, session: SessionInfo,
+                 report: inout SessionReport) async -> Bool {
+            let result = await self.evaluate(stage, in: transaction, session: session)
             report.steps.append(SessionReport.Step(result: result, recipient: recipient))
             return !result.verdict.kind.isFailure
         }
@@ -58,14 +59,14 @@ extension RuleEngine {
         if info.helo != nil { stages.append(.helo) }
         if info.authMechanism != nil || info.authUsername != nil { stages.append(.authenticate) }
         if info.mailFrom != nil { stages.append(.mail) }
-        for stage in stages where !(await run(stage, report: &report)) {
+        for stage in stages where !(await run(stage, session: info, report: &report)) {
             report.stoppedAt = stage
             return
         }
         guard info.mailFrom != nil else { return }
         for recipient in session.recipients {
             info.rcpts = report.acceptedRecipients + [recipient]
-            if await run(.rcpt, recipient: recipient, report: &report) {
+            if await run(.rcpt, recipient: recipient, session: info, report: &report) {
                 report.acceptedRecipients.append(recipient)
             }
         }
@@ -74,7 +75,7 @@ extension RuleEngine {
             if !session.recipients.isEmpty { report.stoppedAt = .rcpt }
             return
         }
-        for stage in [Stage.data, .preq] where !(await run(stage, report: &report)) {
+        for stage in [Stage.data, .preq] where !(await run(stage, session: info, report: &report)) {
             report.stoppedAt = stage
             return
         }

@@ -28,9 +28,16 @@ struct EngineBenchmark {
         for _ in 0..<2_000 { _ = await engine.simulate(session) }
 
         let engineRun = await engine.withIsolation { engine in
-            await Self.measureIsolated(transactions) { await engine.simulate(session) }
+            let wall = Self.wallTime()
+            let cpu = Self.cpuTime()
+            for _ in 0..<transactions { _ = await engine.simulate(session) }
+            return Measurement(items: transactions, wallSeconds: Self.wallTime() - wall, cpuSeconds: Self.cpuTime() - cpu)
         }
-        let hopRun = try await Self.measure(transactions / 4) { _ = await engine.simulate(session) }
+        let hops = transactions / 4
+        let hopWall = Self.wallTime()
+        let hopCPU = Self.cpuTime()
+        for _ in 0..<hops { _ = await engine.simulate(session) }
+        let hopRun = Measurement(items: hops, wallSeconds: Self.wallTime() - hopWall, cpuSeconds: Self.cpuTime() - hopCPU)
         let plainRun = try Self.plainLua(records: records, source: try Self.plainSource(root: root), transactions: transactions)
 
         print("vrules engine benchmark: \(transactions) transactions (connect, helo, mail, 1 rcpt), default policy, warm zone data, 1 core")
@@ -44,7 +51,7 @@ struct EngineBenchmark {
                      engineRun.cpuMicrosPerItem / plainRun.cpuMicrosPerItem))
     }
 
-    struct Measurement {
+    struct Measurement: Sendable {
         var items: Int
         var wallSeconds: Double
         var cpuSeconds: Double
@@ -63,20 +70,6 @@ struct EngineBenchmark {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
         return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
-
-    static func measure(_ count: Int, _ body: () async throws -> Void) async throws -> Measurement {
-        let wall = Self.wallTime()
-        let cpu = Self.cpuTime()
-        for _ in 0..<count { try await body() }
-        return Measurement(items: count, wallSeconds: Self.wallTime() - wall, cpuSeconds: Self.cpuTime() - cpu)
-    }
-
-    static func measureIsolated(_ count: Int, _ body: () async -> SessionReport) async -> Measurement {
-        let wall = Self.wallTime()
-        let cpu = Self.cpuTime()
-        for _ in 0..<count { _ = await body() }
-        return Measurement(items: count, wallSeconds: Self.wallTime() - wall, cpuSeconds: Self.cpuTime() - cpu)
     }
 
     static func plainSource(root: String) throws -> String {

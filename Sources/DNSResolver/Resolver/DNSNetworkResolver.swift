@@ -333,6 +333,6 @@ enum ValidationWarning {
         guard first else { return }
         let text = "vrules: warning: validate = true but name server \(server) is not on loopback; "
             + "its AD bit is not trusted and answers are reported as not secure\n"
-        _ = text.withCString { fputs($0, stderr) }
+        _ = text.withCString { write(2, $0, strlen($0)) }
     }
 }
