@@ -38,7 +38,7 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
-        .target(name: "Rules", dependencies: ["Lua", "DNS", "CLuaShim", "CLua"], swiftSettings: swift6),
+        .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua"], swiftSettings: swift6),
         .target(
             name: "Policy",
             dependencies: [

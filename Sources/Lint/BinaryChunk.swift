@@ -1,3 +1,4 @@
+import Rules
 /// Why a Lua 5.4 binary chunk could not be read. The linter only reads chunks it has just
 /// dumped itself, so any of these means a mismatch between this parser and the linked Lua.
 public enum BinaryChunkError: Error, Hashable, Sendable {
@@ -241,5 +242,18 @@ extension ArraySlice where Element == UInt8 {
         if size == 0 { return nil }
         let bytes = try self.readBytes(size - 1, what)
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension ReplyValidation.Argument {
+    /// A constant argument of a call the linter reads (nil when absent).
+    init(_ constant: LuaConstant?) {
+        switch constant {
+        case nil, .nil?: self = .nil
+        case .boolean(let flag)?: self = .boolean(flag)
+        case .integer(let number)?: self = .integer(number)
+        case .float(let number)?: self = .float(number)
+        case .string(let text)?: self = .string(text)
+        }
     }
 }

@@ -59,7 +59,7 @@ struct BytecodeAnalyzer {
         /// A field of a host table.
         case member(table: String, name: String)
         /// The result of a `reply(...)` call with constant arguments that validated.
-        case reply(ReplyRules.Reply)
+        case reply(SMTPReply)
         case closure
     }
 
@@ -252,8 +252,8 @@ struct BytecodeAnalyzer {
             guard !openArguments || arguments.count >= 3,
                   constants.allSatisfy({ $0 != nil }) else { return .unknown }
             let values = constants.map { $0! }
-            switch ReplyRules.make(code: values.first ?? nil, enhanced: values.count > 1 ? values[1] : nil,
-                                   text: values.count > 2 ? values[2] : nil) {
+            switch ReplyValidation.make(code: .init(values.first ?? nil), enhanced: .init(values.count > 1 ? values[1] : nil),
+                                        text: .init(values.count > 2 ? values[2] : nil)) {
             case .success(let reply): return .reply(reply)
             case .failure(let violation):
                 self.findings.append(Finding(line: line, anchor: "reply", usage: .global, severity: .error,
@@ -274,28 +274,29 @@ struct BytecodeAnalyzer {
         }
     }
 
-    private func verdictViolation(_ verdict: String, argument: Value?) -> ReplyViolation? {
-        let reply: ReplyRules.Reply
+    private func verdictViolation(_ verdict: String, argument: Value?) -> ReplyValidation.Violation? {
+        let reply: SMTPReply
         switch argument {
         case nil, .constant(.nil)?:
             return nil
         case .constant(.string(let text))?:
-            switch ReplyRules.parse(text) {
+            switch ReplyValidation.parse(text) {
             case .success(let parsed): reply = parsed
             case .failure(let violation): return violation
             }
         case .constant(let constant)?:
-            return ReplyViolation(
-                "expected a reply (reply(...), a \"CODE X.Y.Z text\" string or a replies constant), got \(ReplyRules.typeName(constant))")
+            return ReplyValidation.Violation(
+                "expected a reply (reply(...), a \"CODE X.Y.Z text\" string or a replies constant), got \(ReplyValidation.Argument(constant).typeName)")
         case .reply(let value)?:
             reply = value
         case .member(table: "replies", name: let name)?:
-            guard let value = ReplyRules.namedReplies[name] else { return nil }
+            guard let value = ReplyCatalogue.byName[name] else { return nil }
             reply = value
         default:
             return nil
         }
-        return ReplyRules.check(reply, for: verdict)
+        guard let kind = VerdictKind(rawValue: verdict) else { return nil }
+        return ReplyValidation.check(reply, for: kind)
     }
 
     private mutating func checkEntry(_ kind: String, arguments: [Value], openArguments: Bool, line: Int) {
@@ -306,7 +307,7 @@ struct BytecodeAnalyzer {
         case .constant(let constant)?:
             self.findings.append(Finding(
                 line: line, anchor: kind, usage: .global, severity: .error,
-                message: "\(kind)(name, fn): name must be a non-empty string, got \(ReplyRules.typeName(constant) == "string" ? "an empty string" : ReplyRules.typeName(constant))",
+                message: "\(kind)(name, fn): name must be a non-empty string, got \(ReplyValidation.Argument(constant).typeName == "string" ? "an empty string" : ReplyValidation.Argument(constant).typeName)",
                 code: DiagnosticCode.invalidRuleName))
             return
         default:
@@ -323,7 +324,7 @@ struct BytecodeAnalyzer {
         switch arguments[1] {
         case .constant(let constant):
             self.findings.append(Finding(line: line, anchor: kind, usage: .global, severity: .error,
-                                         message: "\(label): expected a function, got \(ReplyRules.typeName(constant))",
+                                         message: "\(label): expected a function, got \(ReplyValidation.Argument(constant).typeName)",
                                          code: DiagnosticCode.notAFunction))
         case .hostTable, .reply:
             self.findings.append(Finding(line: line, anchor: kind, usage: .global, severity: .error,

@@ -204,6 +204,21 @@ public final class LuaState {
         }
     }
 
+    /// Pushes a new array of strings.
+    public func pushStringArray(_ values: [String], _ thread: LuaThread? = nil) {
+        let thread = thread ?? self.L
+        lua_createtable(thread, Int32(values.count), 0)
+        for (index, value) in values.enumerated() {
+            self.pushString(value, thread)
+            lua_rawseti(thread, -2, lua_Integer(index + 1))
+        }
+    }
+
+    /// Whether the value at `index` is a number with an integer representation (Lua's `math.type` "integer").
+    public func isInteger(at index: Int32, _ thread: LuaThread? = nil) -> Bool {
+        lua_isinteger(thread ?? self.L, index) != 0
+    }
+
     public func pushInteger(_ value: Int, _ thread: LuaThread? = nil) { lua_pushinteger(thread ?? self.L, lua_Integer(value)) }
     public func pushBoolean(_ value: Bool, _ thread: LuaThread? = nil) { lua_pushboolean(thread ?? self.L, value ? 1 : 0) }
     public func pushNil(_ thread: LuaThread? = nil) { lua_pushnil(thread ?? self.L) }

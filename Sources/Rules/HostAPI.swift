@@ -31,6 +31,9 @@ public struct HostAPI: Sendable {
 
     public func table(_ name: String) -> Table? { self.tables.first { $0.name == name } }
 
+    /// The tables that are Lua's own libraries, with the members the sandbox keeps.
+    public static let standardLibraries = ["string", "table", "math", "utf8", "os"]
+
     public static let current = HostAPI(
         functions: [
             Function(name: "rule", parameters: ["name: string", "fn: fun(ctx: vrules.Context): vrules.Verdict?"],
@@ -77,12 +80,8 @@ public struct HostAPI: Sendable {
                 Function(name: "warn", parameters: ["...: any"], returns: [], summary: "Logs at warning level."),
                 Function(name: "error", parameters: ["...: any"], returns: [], summary: "Logs at error level."),
             ], fields: []),
-            Table(name: "replies", summary: "Named replies.", functions: [], fields: [
-                "ok: vrules.Reply", "directory_failure: vrules.Reply", "unable_to_route: vrules.Reply",
-                "unable_to_route_temp: vrules.Reply", "rdns_failed: vrules.Reply", "null_mx: vrules.Reply",
-                "rcpt_null_mx: vrules.Reply", "local_error: vrules.Reply", "access_denied: vrules.Reply",
-                "bad_helo: vrules.Reply",
-            ]),
+            Table(name: "replies", summary: "Named replies.", functions: [],
+                  fields: ReplyCatalogue.entries.map { "\($0.name): vrules.Reply" }),
             Table(name: "string", summary: "Lua's string library without string.dump.", functions: [], fields: [
                 "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match", "rep", "reverse", "sub",
                 "upper", "pack", "packsize", "unpack",

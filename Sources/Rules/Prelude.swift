@@ -15,7 +15,8 @@ local real_load = load
 local lib = host.lib
 local readonly, is_readonly, charge = lib.readonly, lib.is_readonly, lib.charge
 
-local STAGES = { "connect", "helo", "authenticate", "mail", "rcpt", "data", "preq" }
+-- The facts the host owns come from it: stages, named replies, the allow-list.
+local STAGES = host.stages
 local STAGE_SET = {}
 for i, s in ipairs(STAGES) do STAGE_SET[s] = i end
 
@@ -25,67 +26,33 @@ local function position(level)
   return where
 end
 
-local function suggest(word, candidates)
-  local best, best_distance = nil, 3
-  for _, c in ipairs(candidates) do
-    local m, n = #word, #c
-    local previous = {}
-    for j = 0, n do previous[j] = j end
-    for i = 1, m do
-      local current = { [0] = i }
-      for j = 1, n do
-        local cost = (word:sub(i, i) == c:sub(j, j)) and 0 or 1
-        current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-      end
-      previous = current
-    end
-    if previous[n] < best_distance then best, best_distance = c, previous[n] end
-  end
-  return best
-end
-
 ---------------------------------------------------------------- replies
 local reply_data = setmetatable({}, { __mode = "k" })
 
-local function make_reply(code, enhanced, text, level)
-  level = level + 1
-  if ltype(code) ~= "integer" or code < 200 or code > 599 then
-    error(format("reply code must be an integer from 200 to 599, got %s", tostring(code)), level)
-  end
-  if type(enhanced) ~= "string" then
-    error(format("enhanced status code must be a string like \"5.7.1\", got %s", type(enhanced)), level)
-  end
-  local class = match(enhanced, "^([245])%.%d%d?%d?%.%d%d?%d?$")
-  if not class then
-    error(format("invalid enhanced status code \"%s\" (expected class.subject.detail, e.g. \"5.7.1\")", enhanced), level)
-  end
-  local code_class = code // 100
-  if not (tostring(code_class) == class or (code_class == 3 and class == "2")) then
-    error(format("reply code %d does not match enhanced status code %s (a %dxx reply needs %d.x.x)",
-      code, enhanced, code_class, code_class), level)
-  end
-  if text == nil then text = "" end
-  if type(text) ~= "string" then error(format("reply text must be a string, got %s", type(text)), level) end
-  if find(text, "[\r\n%z]") then error("reply text may not contain CR, LF or NUL", level) end
+-- Validation is the host's (one set of rules for scripts and the linter); a reply that
+-- passes becomes a read-only object the host reads back when the rule decides.
+local host_make_reply, host_parse_reply, host_check_reply = host.make_reply, host.parse_reply, host.check_reply
+
+local function new_reply(code, enhanced, text)
   local data = { code = code, enhanced = enhanced, text = text }
   local r = readonly(data, "reply")
   reply_data[r] = data
   return r
 end
 
+local function make_reply(code, enhanced, text, level)
+  local c, e, t = host_make_reply(code, enhanced, text)
+  if not c then error(e, level + 1) end
+  return new_reply(c, e, t)
+end
+
 local function to_reply(value, level)
   level = level + 1
   if reply_data[value] then return value end
   if type(value) == "string" then
-    local code, enhanced, rest = match(value, "^(%d%d%d) (%S+)(.*)$")
-    if not code then
-      error(format("invalid reply \"%s\" (expected \"CODE X.Y.Z text\", e.g. \"550 5.7.1 Access denied\")", value), level)
-    end
-    if rest ~= "" then
-      if rest:sub(1, 1) ~= " " then error(format("invalid reply \"%s\"", value), level) end
-      rest = rest:sub(2)
-    end
-    return make_reply(math.tointeger(code), enhanced, rest, level)
+    local c, e, t = host_parse_reply(value)
+    if not c then error(e, level) end
+    return new_reply(c, e, t)
   end
   error(format("expected a reply (reply(...), a \"CODE X.Y.Z text\" string or a replies constant), got %s", type(value)), level)
 end
@@ -93,17 +60,7 @@ end
 local function reply(code, enhanced, text) return make_reply(code, enhanced, text, 2) end
 
 local replies = {}
-local function constant(name, code, enhanced, text) replies[name] = make_reply(code, enhanced, text, 1) end
-constant("ok", 250, "2.0.0", "Ok")
-constant("directory_failure", 451, "4.4.3", "Directory server failure, try again later")
-constant("unable_to_route", 550, "5.4.4", "Unable to route")
-constant("unable_to_route_temp", 451, "4.4.4", "Unable to route, try again later")
-constant("rdns_failed", 550, "5.7.25", "Reverse DNS validation failed")
-constant("null_mx", 550, "5.7.27", "Sender address has null MX")
-constant("rcpt_null_mx", 556, "5.1.10", "Recipient address has null MX")
-constant("local_error", 451, "4.3.0", "Local error in processing, try again later")
-constant("access_denied", 550, "5.7.1", "Access denied")
-constant("bad_helo", 550, "5.7.1", "Invalid HELO/EHLO name")
+for _, r in ipairs(host.replies) do replies[r.name] = new_reply(r.code, r.enhanced, r.text) end
 
 ---------------------------------------------------------------- verdicts
 local verdict_data = setmetatable({}, { __mode = "k" })
@@ -118,29 +75,26 @@ end
 local NEXT = make_verdict("next", nil)
 local ACCEPT = make_verdict("accept", nil)
 
-local function class_of(r) return reply_data[r].code // 100 end
+local function verdict_with_reply(kind, r)
+  r = to_reply(r, 3)
+  local problem = host_check_reply(kind, reply_data[r].code)
+  if problem then error(problem, 3) end
+  return make_verdict(kind, r)
+end
 
 local function accept(r)
   if r == nil then return ACCEPT end
-  r = to_reply(r, 2)
-  if class_of(r) ~= 2 and class_of(r) ~= 3 then
-    error(format("accept() takes a 2xx or 3xx reply, got %d", reply_data[r].code), 2)
-  end
-  return make_verdict("accept", r)
+  return verdict_with_reply("accept", r)
 end
 
 local function defer(r)
   if r == nil then return make_verdict("defer", replies.directory_failure) end
-  r = to_reply(r, 2)
-  if class_of(r) ~= 4 then error(format("defer() takes a 4xx reply, got %d", reply_data[r].code), 2) end
-  return make_verdict("defer", r)
+  return verdict_with_reply("defer", r)
 end
 
 local function reject(r)
   if r == nil then return make_verdict("reject", replies.rdns_failed) end
-  r = to_reply(r, 2)
-  if class_of(r) ~= 5 then error(format("reject() takes a 5xx reply, got %d", reply_data[r].code), 2) end
-  return make_verdict("reject", r)
+  return verdict_with_reply("reject", r)
 end
 
 -- `next()` is the "no decision" verdict; called with a table it is Lua's own `next`.
@@ -174,7 +128,7 @@ local function compile(spec, path)
   local out = {}
   for key, list in pairs(spec) do
     if type(key) ~= "string" or not STAGE_SET[key] then
-      local hint = type(key) == "string" and suggest(key, STAGES)
+      local hint = type(key) == "string" and host.suggest(key, STAGES)
       error(format("%s: unknown stage '%s'%s (stages: %s)", path, tostring(key),
         hint and format(" (did you mean '%s'?)", hint) or "", concat(STAGES, ", ")), 0)
     end
@@ -268,16 +222,10 @@ local dns_error_mt = {
 local G = {}
 local ENV = {}
 
-local function copy(from, names)
-  local t = {}
-  for _, n in ipairs(names) do t[n] = from[n] end
-  return t
-end
-
-for _, n in ipairs({ "assert", "error", "ipairs", "pairs", "pcall", "xpcall", "select", "tonumber", "tostring",
-  "type", "rawequal", "rawget", "rawlen", "_VERSION" }) do G[n] = _G[n] end
-
-G.getmetatable = getmetatable
+-- What scripts may use is the host's allow-list (HostAPI); the functions below that wrap
+-- Lua's own (setmetatable, rawset, load, collectgarbage) replace the plain ones.
+local allow = host.allow
+for _, n in ipairs(allow.base) do if n ~= "_G" then G[n] = _G[n] end end
 local function is_host_table(t) return is_readonly(t) or rawequal(t, ENV) or rawequal(t, G) end
 
 G.setmetatable = function(t, mt)
@@ -301,18 +249,17 @@ end
 
 -- Pattern matching, rep and the table functions that walk many elements come from the
 -- shim, which charges their work to the stage budget.
-local string_lib = copy(string, { "byte", "char", "format", "len", "lower", "reverse", "sub", "upper", "pack",
-  "packsize", "unpack" })
-for _, n in ipairs({ "find", "match", "gmatch", "gsub", "rep" }) do string_lib[n] = lib.string[n] end
-local table_lib = copy(lib.table, { "concat", "insert", "move", "remove", "sort", "unpack" })
-table_lib.pack = table.pack
+local function library(name, real, charged)
+  local t = {}
+  for _, n in ipairs(allow[name]) do t[n] = (charged and charged[n]) or real[n] end
+  return t
+end
+local string_lib = library("string", string, lib.string)
 G.string = readonly(string_lib, "library 'string'")
-G.table = readonly(table_lib, "library 'table'")
-G.math = readonly(copy(math, { "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max",
-  "maxinteger", "min", "mininteger", "modf", "pi", "rad", "random", "randomseed", "sin", "sqrt", "tan", "tointeger",
-  "type", "ult", "acos", "asin", "atan" }), "library 'math'")
-G.utf8 = readonly(copy(utf8, { "char", "charpattern", "codes", "codepoint", "len", "offset" }), "library 'utf8'")
-G.os = readonly(copy(os, { "time", "clock", "date" }), "library 'os'")
+G.table = readonly(library("table", table, lib.table), "library 'table'")
+G.math = readonly(library("math", math), "library 'math'")
+G.utf8 = readonly(library("utf8", utf8), "library 'utf8'")
+G.os = readonly(library("os", os), "library 'os'")
 -- The shared string metatable would let one transaction change string methods for all.
 getmetatable("").__index = string_lib
 getmetatable("").__metatable = false

@@ -140,7 +140,7 @@ extension RuleHost {
                             }
                         })
             }
-        case .log, .readModule, .traceRule:
+        case .log, .readModule, .traceRule, .makeReply, .parseReply, .checkReply, .suggest:
             return .failure(HostCallError("not a DNS function"))
         }
     }
@@ -153,11 +153,7 @@ extension RuleHost {
     }
 
     func pushStringArray(_ values: [String], thread: LuaThread) {
-        self.lua.newTable(arrayCount: Int32(values.count), thread)
-        for (index, value) in values.enumerated() {
-            self.lua.pushString(value, thread)
-            self.lua.setIndex(index + 1, table: -2, thread)
-        }
+        self.lua.pushStringArray(values, thread)
     }
 
     /// A record as a Lua table: `name`, `type`, `ttl`, and the type's own fields.

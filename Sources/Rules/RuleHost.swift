@@ -1,6 +1,7 @@
 import DNS
 import Foundation
 import Lua
+import Spelling
 
 /// Functions the prelude receives as `host.*`, all trampolines into `RuleHost`.
 enum HostFunction: Int32, CaseIterable {
@@ -12,6 +13,10 @@ enum HostFunction: Int32, CaseIterable {
     case log
     case readModule
     case traceRule
+    case makeReply
+    case parseReply
+    case checkReply
+    case suggest
 
     var luaName: String {
         switch self {
@@ -23,6 +28,10 @@ enum HostFunction: Int32, CaseIterable {
         case .log: return "log"
         case .readModule: return "read_module"
         case .traceRule: return "trace_rule"
+        case .makeReply: return "make_reply"
+        case .parseReply: return "parse_reply"
+        case .checkReply: return "check_reply"
+        case .suggest: return "suggest"
         }
     }
 }
@@ -80,6 +89,7 @@ final class RuleHost: LuaHostDispatching {
         }
         guard lua.pushSandboxLibrary() else { fatalError("cannot build the sandbox library") }
         lua.setField("lib", table: hostTable)
+        self.pushFacts(into: hostTable)
         lua.newTable()
         lua.pushValue(at: -1)
         self.stateReference = lua.makeReference()
@@ -100,6 +110,32 @@ final class RuleHost: LuaHostDispatching {
         lua.getField("by_stage", table: exports)
         self.byStageReference = lua.makeReference()
         lua.pop()
+    }
+
+    /// What the prelude learns from the host rather than restating: the stages in order,
+    /// the named replies, and the allow-list of Lua's own functions (from `HostAPI`).
+    private func pushFacts(into hostTable: Int32) {
+        let lua = self.lua
+        lua.pushStringArray(Stage.allCases.map(\.rawValue))
+        lua.setField("stages", table: hostTable)
+        lua.newTable(arrayCount: Int32(ReplyCatalogue.entries.count))
+        for (index, entry) in ReplyCatalogue.entries.enumerated() {
+            lua.newTable(fieldCount: 4)
+            lua.pushString(entry.name); lua.setField("name", table: -2)
+            lua.pushInteger(entry.reply.code); lua.setField("code", table: -2)
+            lua.pushString(entry.reply.enhanced); lua.setField("enhanced", table: -2)
+            lua.pushString(entry.reply.text); lua.setField("text", table: -2)
+            lua.setIndex(index + 1, table: -2)
+        }
+        lua.setField("replies", table: hostTable)
+        lua.newTable()
+        lua.pushStringArray(HostAPI.current.standardGlobals)
+        lua.setField("base", table: -2)
+        for library in HostAPI.standardLibraries {
+            lua.pushStringArray(HostAPI.current.table(library)?.fields ?? [])
+            lua.setField(library, table: -2)
+        }
+        lua.setField("allow", table: hostTable)
     }
 
     private func setLoading(_ loading: Bool) {
@@ -436,6 +472,30 @@ final class RuleHost: LuaHostDispatching {
             return .values(0)
         case .readModule:
             return self.readModule(thread: thread)
+        case .makeReply:
+            let arguments = (1...3).map { self.lua.replyArgument(at: Int32($0), thread) }
+            return self.pushReplyValidation(ReplyValidation.make(code: arguments[0], enhanced: arguments[1], text: arguments[2]),
+                                            thread: thread)
+        case .parseReply:
+            return self.pushReplyValidation(ReplyValidation.parse(self.lua.string(at: 1, thread) ?? ""), thread: thread)
+        case .checkReply:
+            guard let kind = VerdictKind(rawValue: self.lua.string(at: 1, thread) ?? ""),
+                  let code = self.lua.integer(at: 2, thread),
+                  let problem = ReplyValidation.check(SMTPReply(code: code, enhanced: "", text: ""), for: kind) else {
+                return .values(0)
+            }
+            self.lua.pushString(problem.message, thread)
+            return .values(1)
+        case .suggest:
+            var candidates: [String] = []
+            self.lua.forEachPair(table: 2, thread) {
+                if let name = self.lua.string(at: -1, thread) { candidates.append(name) }
+            }
+            guard let word = self.lua.string(at: 1, thread), let nearest = Spelling.nearest(to: word, in: candidates) else {
+                return .values(0)
+            }
+            self.lua.pushString(nearest, thread)
+            return .values(1)
         case .traceRule:
             guard let run, let index = self.lua.integer(at: 1, thread),
                   let entries = self.entries[run.stage], index >= 1, index <= entries.count else { return .values(0) }
@@ -452,6 +512,21 @@ final class RuleHost: LuaHostDispatching {
                 return .error
             }
             return self.startDNSCall(function, run: run, thread: thread)
+        }
+    }
+
+    /// `code, enhanced, text` of a valid reply, or `nil, message`.
+    private func pushReplyValidation(_ result: Result<SMTPReply, ReplyValidation.Violation>, thread: LuaThread) -> LuaHostReturn {
+        switch result {
+        case .success(let reply):
+            self.lua.pushInteger(reply.code, thread)
+            self.lua.pushString(reply.enhanced, thread)
+            self.lua.pushString(reply.text, thread)
+            return .values(3)
+        case .failure(let violation):
+            self.lua.pushNil(thread)
+            self.lua.pushString(violation.message, thread)
+            return .values(2)
         }
     }
 

@@ -26,8 +26,8 @@ public struct StageResult: Sendable {
         if let reply = self.verdict.reply { return reply }
         switch self.verdict.kind {
         case .accept, .next: return self.stage.defaultAcceptReply
-        case .defer_: return .directoryFailure
-        case .reject: return SMTPReply(code: 550, enhanced: "5.7.25", text: "Reverse DNS validation failed")
+        case .defer_: return ReplyCatalogue.defaultDefer
+        case .reject: return ReplyCatalogue.defaultReject
         }
     }
 }

@@ -11,9 +11,6 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible, Codable {
     }
 
     public var description: String { self.text.isEmpty ? "\(self.code) \(self.enhanced)" : "\(self.code) \(self.enhanced) \(self.text)" }
-
-    public static let directoryFailure = SMTPReply(code: 451, enhanced: "4.4.3", text: "Directory server failure, try again later")
-    public static let localError = SMTPReply(code: 451, enhanced: "4.3.0", text: "Local error in processing, try again later")
 }
 
 /// How a stage ended.

@@ -100,9 +100,9 @@ struct APICommandTests {
 
 @Suite("lint internals")
 struct LintInternalsTests {
-    @Test("the replies constants the linter judges by are the engine's own")
+    @Test("the replies the engine binds are the catalogue the linter judges by")
     func namedRepliesMatchTheEngine() async throws {
-        for (name, reply) in ReplyRules.namedReplies.sorted(by: { $0.key < $1.key }) {
+        for (name, reply) in ReplyCatalogue.entries {
             let verdict = reply.code / 100 == 4 ? "defer" : reply.code / 100 == 5 ? "reject" : "accept"
             let script = "return { connect = { rule(\"r\", function(ctx) return \(verdict)(replies.\(name)) end) } }"
             let engine = try RuleEngine(source: script, path: "t.lua", resolvers: SingleResolver(ZoneResolver(records: [])))
@@ -111,7 +111,7 @@ struct LintInternalsTests {
             let actual = try #require(result.verdict.reply, "replies.\(name)")
             #expect(actual.code == reply.code && actual.enhanced == reply.enhanced && actual.text == reply.text, "replies.\(name)")
         }
-        #expect(Set(ReplyRules.namedReplies.keys) ==
+        #expect(Set(ReplyCatalogue.byName.keys) ==
                 Set(HostAPI.current.table("replies")!.fields.map { String($0.prefix { $0 != ":" }) }))
     }
 
