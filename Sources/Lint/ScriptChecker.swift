@@ -97,8 +97,8 @@ final class ScriptChecker {
         // or broken (that is already reported, and loading would only repeat it).
         guard !moduleFailed else { return }
         let sources = Dictionary(units.map { ($0.path, $0.source) }, uniquingKeysWith: { first, _ in first })
-        if let diagnostic = self.loadDiagnostic(entry: entry, rulesDirectory: rulesDirectory, sources: sources),
-           !staticErrors.contains("\(diagnostic.path):\(diagnostic.line)") {
+        for diagnostic in self.loadDiagnostics(entry: entry, rulesDirectory: rulesDirectory, sources: sources)
+        where !staticErrors.contains("\(diagnostic.path):\(diagnostic.line)") {
             self.diagnostics.append(diagnostic)
         }
     }
@@ -209,15 +209,15 @@ final class ScriptChecker {
 
     private static let noDNS = SingleResolver(ZoneResolver(records: []))
 
-    /// Loads the script in the engine's sandbox and turns a load error into a diagnostic.
-    private func loadDiagnostic(entry: Unit, rulesDirectory: String, sources: [String: SourceText]) -> Diagnostic? {
+    /// Loads the script in the engine's sandbox and turns each problem of the load into a diagnostic.
+    private func loadDiagnostics(entry: Unit, rulesDirectory: String, sources: [String: SourceText]) -> [Diagnostic] {
         let text = String(decoding: entry.source.bytes, as: UTF8.self)
         do {
             _ = try RuleEngine(source: text, path: entry.path, rulesDirectory: rulesDirectory.isEmpty ? "." : rulesDirectory,
                                resolvers: Self.noDNS, tracing: false)
-            return nil
+            return []
         } catch {
-            return Self.diagnostic(forLoadError: error.message, entry: entry, sources: sources)
+            return error.problems.map { Self.diagnostic(forLoadError: $0, entry: entry, sources: sources) }
         }
     }
 

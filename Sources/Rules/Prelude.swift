@@ -120,42 +120,49 @@ local function make_entry(kind)
   end
 end
 
--- Validates a script's returned stage table and flattens it for the host.
+-- Validates a script's returned stage table and flattens it for the host. Every problem
+-- is reported, not only the first (the linter shows them all): returns the entries and a
+-- list of problems, in stage order.
 local function compile(spec, path)
   if type(spec) ~= "table" then
-    error(format("%s: the script must return a table of stages, got %s", path, type(spec)), 0)
+    return {}, { format("%s: the script must return a table of stages, got %s", path, type(spec)) }
   end
-  local out = {}
+  local out, problems = {}, {}
+  local function problem(order, text) problems[#problems + 1] = { order = order, text = text } end
   for key, list in pairs(spec) do
+    local order = STAGE_SET[key] or 0
     if type(key) ~= "string" or not STAGE_SET[key] then
       local hint = type(key) == "string" and host.suggest(key, STAGES)
-      error(format("%s: unknown stage '%s'%s (stages: %s)", path, tostring(key),
-        hint and format(" (did you mean '%s'?)", hint) or "", concat(STAGES, ", ")), 0)
-    end
-    if type(list) ~= "table" then
-      error(format("%s: stage '%s' must be a list of rule(...) and action(...), got %s", path, key, type(list)), 0)
-    end
-    local seen = {}
-    local count = rawlen(list)
-    for k in pairs(list) do
-      if ltype(k) ~= "integer" or k < 1 or k > count then
-        error(format("%s: stage '%s' has a non-list key '%s'", path, key, tostring(k)), 0)
+      problem(order, format("%s: unknown stage '%s'%s (stages: %s)", path, tostring(key),
+        hint and format(" (did you mean '%s'?)", hint) or "", concat(STAGES, ", ")))
+    elseif type(list) ~= "table" then
+      problem(order, format("%s: stage '%s' must be a list of rule(...) and action(...), got %s", path, key, type(list)))
+    else
+      local seen = {}
+      local count = rawlen(list)
+      for k in pairs(list) do
+        if ltype(k) ~= "integer" or k < 1 or k > count then
+          problem(order, format("%s: stage '%s' has a non-list key '%s'", path, key, tostring(k)))
+        end
       end
-    end
-    for i = 1, count do
-      local e = entry_data[list[i]]
-      if not e then
-        error(format("%s: stage '%s' entry %d is a %s, not a rule(...) or action(...)", path, key, i, type(list[i])), 0)
+      for i = 1, count do
+        local e = entry_data[list[i]]
+        if not e then
+          problem(order, format("%s: stage '%s' entry %d is a %s, not a rule(...) or action(...)", path, key, i, type(list[i])))
+        elseif seen[e.name] then
+          problem(order, format("%sduplicate rule name '%s' in stage '%s'", e.where, e.name, key))
+        else
+          seen[e.name] = true
+          out[#out + 1] = { stage = key, order = order, index = i, kind = e.kind, name = e.name, fn = e.fn, where = e.where }
+        end
       end
-      if seen[e.name] then
-        error(format("%sduplicate rule name '%s' in stage '%s'", e.where, e.name, key), 0)
-      end
-      seen[e.name] = true
-      out[#out + 1] = { stage = key, order = STAGE_SET[key], index = i, kind = e.kind, name = e.name, fn = e.fn, where = e.where }
     end
   end
   sort(out, function(a, b) if a.order ~= b.order then return a.order < b.order end return a.index < b.index end)
-  return out
+  sort(problems, function(a, b) if a.order ~= b.order then return a.order < b.order end return a.text < b.text end)
+  local texts = {}
+  for i, p in ipairs(problems) do texts[i] = p.text end
+  return out, texts
 end
 
 -- What the host needs of a rule's return value: kind, code, enhanced, text.

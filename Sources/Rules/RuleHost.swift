@@ -206,9 +206,17 @@ final class RuleHost: LuaHostDispatching {
         lua.pushReference(self.compileReference)
         lua.insert(at: -2)
         lua.pushString(path)
-        if case .failure(let error) = lua.protectedCall(arguments: 2, results: 1) {
+        if case .failure(let error) = lua.protectedCall(arguments: 2, results: 2) {
             throw RuleLoadError(error.message)
         }
+        var problems: [String] = []
+        for index in 1...max(1, lua.rawLength(at: -1)) where index <= lua.rawLength(at: -1) {
+            lua.getIndex(index, table: -1)
+            problems.append(lua.string(at: -1) ?? "?")
+            lua.pop()
+        }
+        lua.pop()
+        if !problems.isEmpty { throw RuleLoadError(problems: problems) }
         var entries: [Stage: [RuleEntry]] = [:]
         let list = lua.top()
         for index in 1...max(1, lua.rawLength(at: list)) where index <= lua.rawLength(at: list) {

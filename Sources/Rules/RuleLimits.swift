@@ -28,7 +28,20 @@ public struct RuleLimits: Hashable, Sendable {
 /// A script that cannot be loaded: syntax error, error at its top level, bad stage table.
 /// The message starts with `path:line:` where a line is known.
 public struct RuleLoadError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Every problem found, one per line.
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The problems one by one (the stage table can have several).
+    public var problems: [String]
+
+    public init(_ message: String) {
+        self.message = message
+        self.problems = [message]
+    }
+
+    public init(problems: [String]) {
+        self.message = problems.joined(separator: "\n")
+        self.problems = problems
+    }
+
     public var description: String { self.message }
 }

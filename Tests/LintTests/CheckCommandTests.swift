@@ -17,13 +17,13 @@ struct CorpusTests {
         #expect(Self.fixtures.count >= 20)
     }
 
-    @Test("each script gives exactly the diagnostic its first line expects", arguments: Self.fixtures)
+    @Test("each script gives exactly the diagnostics its first lines expect, every one of them", arguments: Self.fixtures)
     func fixture(_ name: String) throws {
         let path = "\(Self.directory)/\(name)"
         let text = try String(contentsOf: CLI.packageRoot.appendingPathComponent(path), encoding: .utf8)
-        let firstLine = text.prefix { $0 != "\n" }
-        #expect(firstLine.hasPrefix("-- expect: "))
-        let expected = "\(path):\(firstLine.dropFirst("-- expect: ".count))\n"
+        let expectations = text.split(separator: "\n").prefix { $0.hasPrefix("-- expect: ") }
+        #expect(!expectations.isEmpty)
+        let expected = expectations.map { "\(path):\($0.dropFirst("-- expect: ".count))\n" }.joined()
         let output = try CLI.run(["check", path])
         #expect(output.stdout == expected)
         #expect(output.status == 1)
