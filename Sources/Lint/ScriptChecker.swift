@@ -39,8 +39,8 @@ final class ScriptChecker {
             var analyzer = BytecodeAnalyzer(scope: GlobalScope(api: api), checksLoadTimeCalls: false, checksRuleAPI: false)
             analyzer.analyze(chunk)
             for required in analyzer.requires {
-                let module = (directory.isEmpty ? "" : base + "/") + required.name.replacingOccurrences(of: ".", with: "/") + ".lua"
-                if FileManager.default.fileExists(atPath: module), found.insert(Self.canonical(module)).inserted {
+                if case .success(let module) = ModuleLocator(rulesDirectory: base).path(of: required.name),
+                   found.insert(Self.canonical(module)).inserted {
                     queue.append(module)
                 }
             }
@@ -162,29 +162,17 @@ final class ScriptChecker {
     }
 
     private func resolve(_ required: BytecodeAnalyzer.Required, in directory: String, from unit: Unit) -> String? {
-        let relative = required.name.replacingOccurrences(of: ".", with: "/") + ".lua"
-        let path = directory.isEmpty ? relative : (directory.hasSuffix("/") ? directory + relative : directory + "/" + relative)
-        let valid = required.name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
-            guard let first = part.utf8.first, !(first >= 0x30 && first <= 0x39) else { return false }
-            return part.utf8.allSatisfy(SourceText.isIdentifier)
-        }
-        let column = unit.source.rawColumn(of: "\"\(required.name)\"", line: required.line)
-            ?? unit.source.rawColumn(of: "'\(required.name)'", line: required.line)
-            ?? unit.source.column(of: "require", line: required.line, usage: .global) ?? 1
-        guard valid else {
-            self.diagnostics.append(Diagnostic(
-                path: unit.path, line: required.line, column: column, severity: .error,
-                message: "require: invalid module name '\(required.name)' (use dotted names like 'lib.util')",
-                code: DiagnosticCode.moduleNotFound))
+        switch ModuleLocator(rulesDirectory: directory).path(of: required.name) {
+        case .success(let path):
+            return path
+        case .failure(let failure):
+            let column = unit.source.rawColumn(of: "\"\(required.name)\"", line: required.line)
+                ?? unit.source.rawColumn(of: "'\(required.name)'", line: required.line)
+                ?? unit.source.column(of: "require", line: required.line, usage: .global) ?? 1
+            self.diagnostics.append(Diagnostic(path: unit.path, line: required.line, column: column, severity: .error,
+                                               message: failure.message, code: DiagnosticCode.moduleNotFound))
             return nil
         }
-        guard FileManager.default.fileExists(atPath: path) else {
-            self.diagnostics.append(Diagnostic(
-                path: unit.path, line: required.line, column: column, severity: .error,
-                message: "require: module '\(required.name)' not found (looked for \(path))", code: DiagnosticCode.moduleNotFound))
-            return nil
-        }
-        return path
     }
 
     // MARK: positions

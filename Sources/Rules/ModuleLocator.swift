@@ -2,33 +2,46 @@ import Foundation
 
 /// Resolves `require "a.b"` to `<rules directory>/a/b.lua` and refuses anything that
 /// would leave the rules directory (absolute paths, `..`, symlinks pointing out).
-struct ModuleLocator {
-    let rulesDirectory: String
+public struct ModuleLocator: Sendable {
+    public let rulesDirectory: String
 
-    struct Failure: Error {
-        var message: String
+    public init(rulesDirectory: String) {
+        self.rulesDirectory = rulesDirectory
     }
 
-    func source(of name: String) -> Result<(String, String), Failure> {
+    public struct Failure: Error, Sendable {
+        public var message: String
+    }
+
+    /// Where `require(name)` reads from, checked: a valid dotted name, a file that exists,
+    /// and that stays inside the rules directory once symlinks are resolved.
+    public func path(of name: String) -> Result<String, Failure> {
         guard Self.isValidModuleName(name) else {
             return .failure(Failure(message: "require: invalid module name '\(name)' (use dotted names like 'lib.util'; modules load only from the rules directory)"))
         }
         let relative = name.replacingOccurrences(of: ".", with: "/") + ".lua"
         let directory = self.rulesDirectory.isEmpty ? "." : self.rulesDirectory
-        let path = directory.hasSuffix("/") ? directory + relative : directory + "/" + relative
+        let path = directory == "." ? relative : (directory.hasSuffix("/") ? directory + relative : directory + "/" + relative)
         guard let root = Self.realPath(directory), let resolved = Self.realPath(path) else {
             return .failure(Failure(message: "require: module '\(name)' not found (looked for \(path))"))
         }
         guard resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
             return .failure(Failure(message: "require: module '\(name)' resolves outside the rules directory"))
         }
-        guard let source = try? String(contentsOfFile: resolved, encoding: .utf8) else {
-            return .failure(Failure(message: "require: cannot read module '\(name)' at \(path)"))
-        }
-        return .success((source, path))
+        return .success(path)
     }
 
-    static func isValidModuleName(_ name: String) -> Bool {
+    /// The module's source and the path it was read from.
+    public func source(of name: String) -> Result<(String, String), Failure> {
+        self.path(of: name).flatMap { path in
+            guard let source = try? String(contentsOfFile: path, encoding: .utf8) else {
+                return .failure(Failure(message: "require: cannot read module '\(name)' at \(path)"))
+            }
+            return .success((source, path))
+        }
+    }
+
+    public static func isValidModuleName(_ name: String) -> Bool {
         guard !name.isEmpty, name.utf8.count <= 200 else { return false }
         for part in name.split(separator: ".", omittingEmptySubsequences: false) {
             guard let first = part.utf8.first, first == UInt8(ascii: "_") || (first | 0x20 >= 0x61 && first | 0x20 <= 0x7a) else {
