@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "Lua", dependencies: ["CLuaShim", "CLua"]),
         .target(name: "DNS"),
         .target(name: "Spelling"),
+        .target(name: "TOML"),
         .target(
             name: "DNSResolver",
             dependencies: [
@@ -71,6 +72,7 @@ let package = Package(
         .executableTarget(name: "VrulesBenchmarks", dependencies: ["Rules", "DNS", "Lua"], exclude: ["plain_policy.lua"]),
         .testTarget(name: "LuaTests", dependencies: ["Lua"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
+        .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(
             name: "RulesTests",
             dependencies: [
