@@ -28,7 +28,7 @@ let package = Package(
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNS", "Spelling",
+                "DNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "Lint",
             dependencies: [
-                "Rules", "Lua", "DNS", "DNSResolver", "Configuration", "Spelling", "CLuaShim", "CLua",
+                "Rules", "Lua", "DNS", "Configuration", "Spelling", "CLuaShim", "CLua",
             ]
         ),
         .executableTarget(

@@ -1,5 +1,4 @@
 import DNSResolver
-import Foundation
 import NIOCore
 import NIOPosix
 import TOML
@@ -39,14 +38,16 @@ public struct DNSConfigurationError: Error, Hashable, Sendable, CustomStringConv
 extension DNSConfiguration {
     public static func load(path: String, ifMissing: MissingFile = .error,
                             resolvConfPath: String = "/etc/resolv.conf") throws(DNSConfigurationError) -> DNSConfiguration {
-        guard FileManager.default.fileExists(atPath: path) else {
-            if ifMissing == .systemDefaults { return try Self.parse(text: "", file: path, resolvConfPath: resolvConfPath) }
+        switch ConfigurationFileReader.read(path) {
+        case .contents(let bytes):
+            return try Self.parse(bytes: bytes, file: path, resolvConfPath: resolvConfPath)
+        case .missing where ifMissing == .systemDefaults:
+            return try Self.parse(bytes: [], file: path, resolvConfPath: resolvConfPath)
+        case .missing:
             throw DNSConfigurationError(file: path, keyPath: "", message: "no such file")
+        case .unreadable(let reason):
+            throw DNSConfigurationError(file: path, keyPath: "", message: reason)
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DNSConfigurationError(file: path, keyPath: "", message: "cannot read file")
-        }
-        return try Self.parse(bytes: Array(data), file: path, resolvConfPath: resolvConfPath)
     }
 
     public static func parse(text: String, file: String, resolvConfPath: String = "/etc/resolv.conf") throws(DNSConfigurationError) -> DNSConfiguration {

@@ -1,5 +1,4 @@
 import DNSResolver
-import Foundation
 import TOML
 
 /// Everything `vrules.toml` says, read and validated in one place: the DNS resolvers
@@ -66,15 +65,16 @@ public struct VrulesConfiguration: Sendable {
                              resolvConfPath: String = "/etc/resolv.conf") -> (configuration: VrulesConfiguration?, errors: [ConfigurationError])
     {
         let start = TOMLPosition(line: 1, column: 1)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            if ifMissing == .systemDefaults { return self.check([], file: path, resolvConfPath: resolvConfPath) }
+        switch ConfigurationFileReader.read(path) {
+        case .contents(let bytes):
+            return self.check(bytes, file: path, resolvConfPath: resolvConfPath)
+        case .missing where ifMissing == .systemDefaults:
+            return self.check([], file: path, resolvConfPath: resolvConfPath)
+        case .missing:
             return (nil, [ConfigurationError(file: path, position: start, keyPath: "", message: "no such file", kind: .unreadable)])
+        case .unreadable(let reason):
+            return (nil, [ConfigurationError(file: path, position: start, keyPath: "", message: reason, kind: .unreadable)])
         }
-        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
-            return (nil, [ConfigurationError(file: path, position: start, keyPath: "", message: "cannot read file", kind: .unreadable)])
-        }
-        return self.check(Array(data), file: path, resolvConfPath: resolvConfPath)
     }
 
     /// Every mistake in a document, and the configuration when there is none.
