@@ -60,6 +60,19 @@ struct ConfigurationRefusalTests {
         #expect(json.stdout.contains("\"code\" : \"config-syntax\""), "\(json.stdout)")
     }
 
+    @Test("--delay and --fault NAME=delay: use the configuration's duration grammar")
+    func commandLineDurations() throws {
+        let good = try CLI.run(["run", "--zone", "examples/example.zone", "--delay", "20ms", "--fault", "example.com=delay:0ms",
+                                "--client-ip", "192.0.2.10", "--helo", "mail.example.com"])
+        #expect(good.status == 0, "\(good.stderr)")
+        let fraction = try CLI.run(["run", "--zone", "examples/example.zone", "--delay", "1.5s"])
+        #expect(fraction.status != 0)
+        #expect(fraction.stderr.contains("--delay: invalid duration '1.5s' (use a whole number followed by ms, s or m, e.g. \"60s\")"), "\(fraction.stderr)")
+        let bare = try CLI.run(["run", "--zone", "examples/example.zone", "--fault", "example.com=delay:5"])
+        #expect(bare.status != 0)
+        #expect(bare.stderr.contains("invalid duration '5' (use a whole number followed by ms, s or m) (did you mean '5s'?)"), "\(bare.stderr)")
+    }
+
     @Test("SIGHUP with a broken configuration keeps serving with the old one and logs the error; a fixed file reloads")
     func reloadWithBrokenConfiguration() throws {
         let directory = try CLI.scratch([:])
