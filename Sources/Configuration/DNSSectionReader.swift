@@ -4,8 +4,8 @@ import NIOCore
 import TOML
 
 /// Reads the DNS tables of `vrules.toml`: `[server.dns]`, `[server.dns.options]` and every
-/// `[server.virtual."<domain>".dns]`. A resolver table with a mistake is reported once (its
-/// first mistake) and reading goes on with the next, so one run shows every broken table.
+/// `[server.virtual."<domain>".dns]`. Every mistake is reported, and reading goes on past
+/// it, so one run of `vrules check` shows them all.
 struct DNSSectionReader {
     static let dnsKeys = ["type", "servers", "options"]
     static let optionKeys = ["timeout", "attempts", "rotate", "validate", "ip_strategy", "cache_size",
@@ -30,7 +30,7 @@ struct DNSSectionReader {
         do throws(ConfigurationError) {
             var dns: (table: TOMLTable, entry: TOMLTable.Entry)?
             if let entry = server?.entry("dns") { dns = (try self.values.table(entry, at: dnsPath), entry) }
-            root = try self.resolver(dns, at: dnsPath, inheriting: nil)
+            if let resolver = self.resolver(dns, at: dnsPath, inheriting: nil, errors: &errors) { root = resolver }
         } catch {
             errors.append(error)
         }
@@ -58,7 +58,9 @@ struct DNSSectionReader {
                 } catch {
                     throw self.values.error(.value, domainPath, at: domainEntry.keyPosition, "\(error)")
                 }
-                virtualDomains[normalized] = try self.resolver((dnsTable, dnsEntry), at: domainPath.child("dns"), inheriting: root)
+                if let resolver = self.resolver((dnsTable, dnsEntry), at: domainPath.child("dns"), inheriting: root, errors: &errors) {
+                    virtualDomains[normalized] = resolver
+                }
             } catch {
                 errors.append(error)
             }
@@ -66,7 +68,7 @@ struct DNSSectionReader {
         return DNSConfiguration(root: root, virtualDomains: virtualDomains)
     }
 
-    private mutating func systemConfiguration(at path: ConfigurationKeyPath, position: TOMLPosition) throws(ConfigurationError) -> ResolvConf {
+    private mutating func systemConfiguration(at path: ConfigurationKeyPath) throws(ConfigurationError) -> ResolvConf {
         if let conf = self.resolvConf { return conf }
         do {
             let conf = try ResolvConf.load(path: self.resolvConfPath)
@@ -78,43 +80,53 @@ struct DNSSectionReader {
         }
     }
 
-    /// A resolver from a `dns` table. Virtual domains start from the root's configuration and
-    /// override only what their table sets.
+    /// A resolver from a `dns` table, or nil when the table has mistakes (each one added to
+    /// `errors`). Virtual domains start from the root's configuration and override only
+    /// what their table sets.
     private mutating func resolver(_ dns: (table: TOMLTable, entry: TOMLTable.Entry)?, at path: ConfigurationKeyPath,
-                                   inheriting parent: DNSConfiguration.Resolver?) throws(ConfigurationError) -> DNSConfiguration.Resolver
+                                   inheriting parent: DNSConfiguration.Resolver?,
+                                   errors: inout [ConfigurationError]) -> DNSConfiguration.Resolver?
     {
+        let errorCount = errors.count
         let table = dns?.table
         let tablePosition = dns?.entry.keyPosition ?? TOMLPosition(line: 1, column: 1)
-        if let table, let unknown = self.values.unknownKeys(table, allowed: Self.dnsKeys, at: path).first { throw unknown }
+        if let table { errors += self.values.unknownKeys(table, allowed: Self.dnsKeys, at: path) }
 
-        var type = parent?.type ?? .system
+        // The type decides the servers and whether `servers` may be set; when it is wrong,
+        // only what does not depend on it (the options) is checked further.
+        var type: DNSConfiguration.ResolverType? = parent?.type ?? .system
         let typeEntry = table?.entry("type")
         if let typeEntry {
-            type = try self.values.enumeration(typeEntry, at: path.child("type"), named: "resolver type")
+            do throws(ConfigurationError) {
+                type = try self.values.enumeration(typeEntry, at: path.child("type"), named: "resolver type")
+            } catch {
+                errors.append(error)
+                type = nil
+            }
         }
 
-        var servers: [DNSServerAddress]
-        var options: DNSResolverOptions
-        var search: [String] = []
-        var ndots = 1
-        if let parent, typeEntry == nil {
-            servers = parent.servers
-            options = parent.options
-            search = parent.search
-            ndots = parent.ndots
-        } else {
-            options = parent?.options ?? DNSResolverOptions()
+        var servers: [DNSServerAddress] = parent?.servers ?? []
+        var options = parent?.options ?? DNSResolverOptions()
+        var search: [String] = parent?.search ?? []
+        var ndots = parent?.ndots ?? 1
+        if let type, parent == nil || typeEntry != nil {
+            search = []
+            ndots = 1
             switch type {
             case .system:
-                let conf = try self.systemConfiguration(at: path.child("type"), position: typeEntry?.keyPosition ?? tablePosition)
-                servers = conf.nameservers
-                if parent == nil {
-                    if let timeout = conf.timeoutSeconds { options.timeout = .seconds(Int64(timeout)) }
-                    if let attempts = conf.attempts { options.attempts = attempts }
-                    if conf.rotate { options.rotate = true }
+                do throws(ConfigurationError) {
+                    let conf = try self.systemConfiguration(at: path.child("type"))
+                    servers = conf.nameservers
+                    if parent == nil {
+                        if let timeout = conf.timeoutSeconds { options.timeout = .seconds(Int64(timeout)) }
+                        if let attempts = conf.attempts { options.attempts = attempts }
+                        if conf.rotate { options.rotate = true }
+                    }
+                    search = conf.search
+                    ndots = conf.ndots ?? 1
+                } catch {
+                    errors.append(error)
                 }
-                search = conf.search
-                ndots = conf.ndots ?? 1
             case .google:
                 servers = DNSConfiguration.googleServers
             case .cloudflare:
@@ -125,62 +137,75 @@ struct DNSSectionReader {
         }
 
         let serversPath = path.child("servers")
-        if let entry = table?.entry("servers") {
-            guard type == .custom else {
-                throw self.values.error(.value, serversPath, at: entry.keyPosition,
-                                        "servers are only used with type = \"custom\" (type is \"\(type.rawValue)\")")
-            }
-            guard let array = entry.value.array else {
-                throw self.values.error(.type, serversPath, at: entry.keyPosition,
-                                        "expected an array of \"ip:port\" strings, found \(entry.value.typeName)")
-            }
-            servers = []
-            for (index, element) in array.enumerated() {
-                guard let text = element.string, let server = DNSServerAddress(parsing: text) else {
-                    throw self.values.error(element.string == nil ? .type : .value, serversPath.element(index), at: element.position,
-                                            "expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found \(element.string.map { "'\($0)'" } ?? element.typeName)")
+        let serversErrorCount = errors.count
+        if let entry = table?.entry("servers"), let type {
+            if type != .custom {
+                errors.append(self.values.error(.value, serversPath, at: entry.keyPosition,
+                                                "servers are only used with type = \"custom\" (type is \"\(type.rawValue)\")"))
+            } else if let array = entry.value.array {
+                servers = []
+                for (index, element) in array.enumerated() {
+                    guard let text = element.string, let server = DNSServerAddress(parsing: text) else {
+                        errors.append(self.values.error(element.string == nil ? .type : .value, serversPath.element(index), at: element.position,
+                                                        "expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found \(element.string.map { "'\($0)'" } ?? element.typeName)"))
+                        continue
+                    }
+                    servers.append(server)
                 }
-                servers.append(server)
+            } else {
+                errors.append(self.values.error(.type, serversPath, at: entry.keyPosition,
+                                                "expected an array of \"ip:port\" strings, found \(entry.value.typeName)"))
             }
         }
-        if type == .custom && servers.isEmpty {
-            throw self.values.error(.value, serversPath, at: table?.entry("servers")?.keyPosition ?? tablePosition,
-                                    "type = \"custom\" needs at least one server")
+        if type == .custom && servers.isEmpty && errors.count == serversErrorCount {
+            errors.append(self.values.error(.value, serversPath, at: table?.entry("servers")?.keyPosition ?? tablePosition,
+                                            "type = \"custom\" needs at least one server"))
         }
 
         if let entry = table?.entry("options") {
             let optionsPath = path.child("options")
-            try self.readOptions(try self.values.table(entry, at: optionsPath), at: optionsPath, into: &options)
+            do throws(ConfigurationError) {
+                self.readOptions(try self.values.table(entry, at: optionsPath), at: optionsPath, into: &options, errors: &errors)
+            } catch {
+                errors.append(error)
+            }
         }
+        guard errors.count == errorCount, let type else { return nil }
         return DNSConfiguration.Resolver(type: type, servers: servers, options: options, search: search, ndots: ndots)
     }
 
-    private func readOptions(_ table: TOMLTable, at path: ConfigurationKeyPath, into options: inout DNSResolverOptions) throws(ConfigurationError) {
-        if let unknown = self.values.unknownKeys(table, allowed: Self.optionKeys, at: path).first { throw unknown }
-        if let entry = table.entry("timeout") {
-            let timeout = try self.values.duration(entry, at: path.child("timeout"), maximum: Self.maximumTimeout)
+    /// Each option on its own: one wrong option does not hide the next.
+    private func readOptions(_ table: TOMLTable, at path: ConfigurationKeyPath, into options: inout DNSResolverOptions,
+                             errors: inout [ConfigurationError]) {
+        errors += self.values.unknownKeys(table, allowed: Self.optionKeys, at: path)
+        func read(_ key: String, _ apply: (TOMLTable.Entry, ConfigurationKeyPath) throws(ConfigurationError) -> Void) {
+            guard let entry = table.entry(key) else { return }
+            do throws(ConfigurationError) {
+                try apply(entry, path.child(key))
+            } catch {
+                errors.append(error)
+            }
+        }
+        read("timeout") { entry, keyPath throws(ConfigurationError) in
+            let timeout = try self.values.duration(entry, at: keyPath, maximum: Self.maximumTimeout)
             options.timeout = .nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         }
-        if let entry = table.entry("attempts") {
-            options.attempts = Int(try self.values.integer(entry, at: path.child("attempts"), range: 0...16))
+        read("attempts") { entry, keyPath throws(ConfigurationError) in
+            options.attempts = Int(try self.values.integer(entry, at: keyPath, range: 0...16))
         }
-        if let entry = table.entry("rotate") {
-            options.rotate = try self.values.boolean(entry, at: path.child("rotate"))
+        read("rotate") { entry, keyPath throws(ConfigurationError) in options.rotate = try self.values.boolean(entry, at: keyPath) }
+        read("validate") { entry, keyPath throws(ConfigurationError) in options.validate = try self.values.boolean(entry, at: keyPath) }
+        read("ip_strategy") { entry, keyPath throws(ConfigurationError) in
+            options.ipStrategy = try self.values.enumeration(entry, at: keyPath, named: "ip_strategy")
         }
-        if let entry = table.entry("validate") {
-            options.validate = try self.values.boolean(entry, at: path.child("validate"))
+        read("cache_size") { entry, keyPath throws(ConfigurationError) in
+            options.cacheSize = Int(try self.values.integer(entry, at: keyPath, range: 0...10_000_000))
         }
-        if let entry = table.entry("ip_strategy") {
-            options.ipStrategy = try self.values.enumeration(entry, at: path.child("ip_strategy"), named: "ip_strategy")
+        read("num_concurrent_reqs") { entry, keyPath throws(ConfigurationError) in
+            options.numConcurrentReqs = Int(try self.values.integer(entry, at: keyPath, range: 1...64))
         }
-        if let entry = table.entry("cache_size") {
-            options.cacheSize = Int(try self.values.integer(entry, at: path.child("cache_size"), range: 0...10_000_000))
-        }
-        if let entry = table.entry("num_concurrent_reqs") {
-            options.numConcurrentReqs = Int(try self.values.integer(entry, at: path.child("num_concurrent_reqs"), range: 1...64))
-        }
-        if let entry = table.entry("preserve_intermediates") {
-            options.preserveIntermediates = try self.values.boolean(entry, at: path.child("preserve_intermediates"))
+        read("preserve_intermediates") { entry, keyPath throws(ConfigurationError) in
+            options.preserveIntermediates = try self.values.boolean(entry, at: keyPath)
         }
     }
 }

@@ -70,6 +70,39 @@ struct LoaderTests {
         ])
     }
 
+    @Test("every mistake in one resolver table is reported, not only the first")
+    func everyDNSMistake() {
+        let errors = check("""
+            [server.dns]
+            type = "custom"
+            servers = ["x", "127.0.0.1", 5]
+            timout = 1
+
+            [server.dns.options]
+            timeout = "5sec"
+            attempts = -1
+            ip_strategy = "v4"
+            rotate = true
+
+            [server.virtual."example.com".dns]
+            type = "gogle"
+            servers = ["127.0.0.1"]
+            """)
+        #expect(errors.map { "\($0.position) \($0.text)" } == [
+            "3:12 server.dns.servers[0]: expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found 'x'",
+            "3:30 server.dns.servers[2]: expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found an integer",
+            "4:1 server.dns.timout: unknown key",
+            "7:1 server.dns.options.timeout: invalid duration '5sec' (use a whole number followed by ms, s or m) (did you mean '5s'?)",
+            "8:1 server.dns.options.attempts: -1 is out of range 0...16",
+            "9:1 server.dns.options.ip_strategy: unknown ip_strategy 'v4' (did you mean 'Ipv4Only'?)",
+            "13:1 server.virtual.\"example.com\".dns.type: unknown resolver type 'gogle' (did you mean 'google'?)",
+        ])
+        #expect(check("[server.dns]\ntype = \"custom\"\nservers = []\nbogus = 1\n").map(\.text) == [
+            "server.dns.servers: type = \"custom\" needs at least one server",
+            "server.dns.bogus: unknown key",
+        ])
+    }
+
     @Test("tables where values belong and values where tables belong are type errors")
     func wrongShapes() {
         #expect(check("server = 1\n").map(\.text) == ["server: expected a table, found an integer"])
