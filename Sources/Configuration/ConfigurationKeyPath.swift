@@ -1,3 +1,5 @@
+import TOML
+
 /// A key path as configuration errors print it: `server.virtual."example.com".dns.servers[0]`.
 struct ConfigurationKeyPath: CustomStringConvertible {
     private(set) var description: String
@@ -5,11 +7,7 @@ struct ConfigurationKeyPath: CustomStringConvertible {
     static let root = ConfigurationKeyPath(description: "")
 
     func child(_ key: String) -> ConfigurationKeyPath {
-        let bare = !key.isEmpty && key.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-        }
-        let component = bare ? key : "\"\(key)\""
+        let component = TOMLText.key(key)
         return ConfigurationKeyPath(description: self.description.isEmpty ? component : "\(self.description).\(component)")
     }
 

@@ -56,7 +56,7 @@ struct DNSSectionReader {
                 do {
                     normalized = try DNSName.normalize(domain)
                 } catch {
-                    throw self.values.error(.value, domainPath, at: domainEntry.keyPosition, "\(error)")
+                    throw self.values.error(.value, domainPath, at: domainEntry.keyPosition, TOMLText.escaped("\(error)", limit: 200))
                 }
                 if let resolver = self.resolver((dnsTable, dnsEntry), at: domainPath.child("dns"), inheriting: root, errors: &errors) {
                     virtualDomains[normalized] = resolver
@@ -147,7 +147,7 @@ struct DNSSectionReader {
                 for (index, element) in array.enumerated() {
                     guard let text = element.string, let server = DNSServerAddress(parsing: text) else {
                         errors.append(self.values.error(element.string == nil ? .type : .value, serversPath.element(index), at: element.position,
-                                                        "expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found \(element.string.map { "'\($0)'" } ?? element.typeName)"))
+                                                        "expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found \(element.string.map { "'\(TOMLText.escaped($0))'" } ?? element.typeName)"))
                         continue
                     }
                     servers.append(server)

@@ -1,4 +1,4 @@
-import Spelling
+import TOML
 
 /// The one duration grammar of vrules, for the configuration (`timeout`, `stage_timeout`)
 /// and the command line (`--delay`, `--fault NAME=delay:…`): a whole number followed by
@@ -27,7 +27,7 @@ public enum DurationText {
     /// `"500msec"` → `500ms`. Nil when there is no single obvious fix (`"1 minute"`).
     public static func suggestion(for text: String) -> String? {
         let digits = text.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty else { return nil }
+        guard !digits.isEmpty, digits.count <= 19 else { return nil }
         let unit = text.dropFirst(digits.count).lowercased()
         let aliases: [String: String] = [
             "": "s", "ms": "ms", "msec": "ms", "msecs": "ms", "millis": "ms", "millisecond": "ms", "milliseconds": "ms",
@@ -41,11 +41,15 @@ public enum DurationText {
     /// The error for text outside the grammar: with a suggestion when there is one, else
     /// with an example.
     public static func invalid(_ text: String) -> (message: String, suggestion: String?) {
-        if let suggestion = Self.suggestion(for: text) {
-            if suggestion == text { return ("duration '\(text)' is too large", nil) }
-            return ("invalid duration '\(text)' (use a whole number followed by ms, s or m)", suggestion)
+        let echo = TOMLText.escaped(text)
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        if !digits.isEmpty, Self.units.contains(where: { $0.unit == text.dropFirst(digits.count) }) {
+            return ("duration '\(echo)' is too large", nil)
         }
-        return ("invalid duration '\(text)' (use a whole number followed by ms, s or m, e.g. \"60s\")", nil)
+        if let suggestion = Self.suggestion(for: text) {
+            return ("invalid duration '\(echo)' (use a whole number followed by ms, s or m)", suggestion)
+        }
+        return ("invalid duration '\(echo)' (use a whole number followed by ms, s or m, e.g. \"60s\")", nil)
     }
 
     /// `1500ms` → `"1500ms"`, `120s` → `"2m"`: the shortest exact spelling, for messages.

@@ -42,7 +42,7 @@ struct ValueReader {
     {
         let text = try self.string(entry, at: path)
         guard let value = Value(rawValue: text) else {
-            throw self.error(.value, path, at: entry.keyPosition, "unknown \(name) '\(text)'",
+            throw self.error(.value, path, at: entry.keyPosition, "unknown \(name) '\(TOMLText.escaped(text))'",
                              suggestion: Spelling.nearest(to: text, in: Value.allCases.map(\.rawValue), always: true))
         }
         return value
@@ -81,7 +81,7 @@ struct ValueReader {
             }
             duration = parsed
         case .string(let text):
-            written = "'\(text)'"
+            written = "'\(TOMLText.escaped(text))'"
             guard let parsed = DurationText.parse(text) else {
                 let (message, suggestion) = DurationText.invalid(text)
                 throw self.error(.value, path, at: entry.keyPosition, message, suggestion: suggestion)
@@ -108,9 +108,9 @@ struct ValueReader {
         case .string(let text):
             guard let bytes = ByteSizeText.parse(text) else {
                 throw self.error(.value, path, at: entry.keyPosition,
-                                 "invalid size '\(text)' (use a whole number of bytes, or a number followed by KiB, MiB or GiB)")
+                                 "invalid size '\(TOMLText.escaped(text))' (use a whole number of bytes, or a number followed by KiB, MiB or GiB)")
             }
-            guard bytes > 0 else { throw self.error(.value, path, at: entry.keyPosition, "must be positive, got '\(text)'") }
+            guard bytes > 0 else { throw self.error(.value, path, at: entry.keyPosition, "must be positive, got '\(TOMLText.escaped(text))'") }
             return bytes
         default:
             throw self.error(.type, path, at: entry.keyPosition,

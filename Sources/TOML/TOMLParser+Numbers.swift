@@ -6,7 +6,7 @@ extension TOMLParser {
         let start = self.scanner.offset
         while let byte = self.scanner.peek(), Self.isNumberByte(byte) { self.scanner.advance() }
         let token = Array(self.scanner.bytes[start..<self.scanner.offset])
-        let text = String(decoding: token, as: UTF8.self)
+        let text = TOMLText.escaped(String(decoding: token, as: UTF8.self))
         guard !token.isEmpty else { throw self.scanner.error("expected a value, found \(self.scanner.describeNext())") }
         func invalid() -> TOMLError { self.scanner.error("invalid number '\(text)'", at: position) }
 

@@ -117,10 +117,10 @@ struct TOMLParser {
             case .table(let existing):
                 table = existing
             case .tableArray(let tables, _):
-                guard let last = tables.last else { throw self.scanner.error("empty array of tables '\(key)'", at: position) }
+                guard let last = tables.last else { throw self.scanner.error("empty array of tables \(TOMLText.key(key))", at: position) }
                 table = last
             case .value(let value):
-                throw self.scanner.error("'\(key)' is already \(value.typeName), not a table that can hold [\(Self.render(keys))]", at: position)
+                throw self.scanner.error("\(TOMLText.key(key)) is already \(value.typeName), not a table that can hold [\(Self.render(keys))]", at: position)
             }
         }
         let (last, position) = keys[keys.count - 1]
@@ -152,10 +152,7 @@ struct TOMLParser {
     }
 
     private static func render(_ keys: [(String, TOMLPosition)]) -> String {
-        keys.map { key, _ in
-            let bare = !key.isEmpty && key.utf8.allSatisfy(Self.isBareKeyByte)
-            return bare ? key : "\"\(key)\""
-        }.joined(separator: ".")
+        keys.map { key, _ in TOMLText.key(key) }.joined(separator: ".")
     }
 
     // MARK: - Keys
@@ -227,14 +224,14 @@ struct TOMLParser {
             case .table(let existing) where existing.origin == .dotted:
                 target = existing
             case .table, .tableArray:
-                throw self.scanner.error("dotted key '\(key)' cannot add to a table defined elsewhere", at: position)
+                throw self.scanner.error("dotted key \(TOMLText.key(key)) cannot add to a table defined elsewhere", at: position)
             case .value(let value):
-                throw self.scanner.error("'\(key)' is already \(value.typeName), not a table", at: position)
+                throw self.scanner.error("\(TOMLText.key(key)) is already \(value.typeName), not a table", at: position)
             }
         }
         let (last, position) = keys[keys.count - 1]
         guard target[last] == nil else {
-            throw self.scanner.error("key '\(last)' is defined twice", at: position)
+            throw self.scanner.error("key \(TOMLText.key(last)) is defined twice", at: position)
         }
         let value = try self.parseValue(depth: target.depth + 1)
         target.set(last, .value(value), keyPosition: position)

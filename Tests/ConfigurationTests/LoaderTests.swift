@@ -103,6 +103,31 @@ struct LoaderTests {
         ])
     }
 
+    @Test("text echoed from the file cannot forge lines or escape sequences: control characters escaped, long text cut")
+    func hostileEcho() throws {
+        let errors = check("""
+            [server.dns."evil\\nvrules.toml:1:1: error: forged [config-syntax]"]
+            [limits]
+            stage_timeout = "\\u001B[2J5 sec"
+            memory = "\(String(repeating: "9", count: 5_000))"
+            "bidi\\u202Ekey" = 1
+            [server.dns.options]
+            ip_strategy = "Ipv4\\r\\nOnly"
+            """)
+        for error in errors {
+            #expect(!error.description.contains("\n") && !error.description.contains("\r") && !error.description.contains("\u{1B}"), "\(error)")
+            #expect(!error.description.unicodeScalars.contains("\u{202E}"), "\(error)")
+            #expect(error.description.count < 400, "\(error.description.count)")
+        }
+        #expect(errors.map(\.text) == [
+            "server.dns.\"evil\\nvrules.toml:1:1: error: forged [config-syntax]\": unknown key",
+            "limits.stage_timeout: invalid duration '\\u001B[2J5 sec' (use a whole number followed by ms, s or m, e.g. \"60s\")",
+            "limits.memory: invalid size '\(String(repeating: "9", count: 80))…' (use a whole number of bytes, or a number followed by KiB, MiB or GiB)",
+            "limits.\"bidi\\u202Ekey\": unknown key",
+            "server.dns.options.ip_strategy: unknown ip_strategy 'Ipv4\\r\\nOnly' (did you mean 'Ipv4Only'?)",
+        ])
+    }
+
     @Test("tables where values belong and values where tables belong are type errors")
     func wrongShapes() {
         #expect(check("server = 1\n").map(\.text) == ["server: expected a table, found an integer"])

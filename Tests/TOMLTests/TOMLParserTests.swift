@@ -61,6 +61,9 @@ struct TOMLParserTests {
         #expect(self.error("a = 99999999999999999999")?.reason.contains("64 bits") == true)
         #expect(self.error("a = \"\\uD800\"") != nil)
         #expect(self.error("a = 1\na = 2")?.position == TOMLPosition(line: 2, column: 1))
+        // Keys echoed in errors are escaped: no raw newline or escape sequence reaches a log.
+        #expect(self.error("\"a\\nb\\u001B\" = 1\n\"a\\nb\\u001B\" = 2\n")?.reason == "key \"a\\nb\\u001B\" is defined twice")
+        #expect(self.error("a = 1\(String(repeating: "0", count: 10_000))x\n")?.reason.count ?? 0 < 200)
     }
 
     @Test("redefinitions follow TOML 1.0: implied tables may be defined once, dotted and inline tables are sealed")
