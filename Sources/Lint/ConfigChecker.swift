@@ -1,12 +1,5 @@
 import Configuration
 
-extension Linter {
-    /// The configuration diagnostics alone (what `vrules check vrules.toml` prints).
-    public static func checkConfiguration(path: String) -> [Diagnostic] {
-        ConfigChecker(path: path).check().sorted()
-    }
-}
-
 /// Reports what the configuration loader finds in `vrules.toml`. The linter has no
 /// configuration rules of its own: syntax, keys, types, durations, sizes and enum values
 /// are judged by `VrulesConfiguration`, the loader `run`, `serve`, `dns` and `test` use,
