@@ -16,7 +16,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -28,14 +27,22 @@ let package = Package(
         .target(name: "Lua", dependencies: ["CLuaShim", "CLua"], swiftSettings: swift6),
         .target(name: "DNS", swiftSettings: swift6),
         .target(name: "Spelling", swiftSettings: swift6),
+        .target(name: "TOML", swiftSettings: swift6),
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNS", "Spelling",
+                "DNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .target(
+            name: "Configuration",
+            dependencies: [
+                "TOML", "DNS", "DNSResolver", "Spelling",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua"], swiftSettings: swift6),
@@ -57,15 +64,13 @@ let package = Package(
         .target(
             name: "Lint",
             dependencies: [
-                "Rules", "Lua", "DNS", "DNSResolver", "Spelling", "CLuaShim", "CLua",
-                .product(name: "TOMLKit", package: "TOMLKit"),
+                "Rules", "Lua", "DNS", "Configuration", "Spelling", "CLuaShim", "CLua",
             ]
         ),
         .executableTarget(
             name: "vrules",
             dependencies: [
-                "Rules", "DNS", "DNSResolver", "Lint", "RuleTesting", "Policy",
-                .product(name: "TOMLKit", package: "TOMLKit"),
+                "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -75,6 +80,8 @@ let package = Package(
                          swiftSettings: swift6),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"], swiftSettings: swift6),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
+        .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "DNSResolver", "DNS", "TOML"]),
         .testTarget(
             name: "RulesTests",
             dependencies: [
@@ -86,7 +93,7 @@ let package = Package(
         .testTarget(
             name: "DNSResolverTests",
             dependencies: [
-                "DNSResolver", "DNS", "VrulesTestSupport",
+                "DNSResolver", "Configuration", "DNS", "VrulesTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]

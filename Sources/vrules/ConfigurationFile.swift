@@ -1,42 +1,31 @@
-import Foundation
-import Lint
+import Configuration
+import DNSResolver
 import Rules
-import TOMLKit
 
-/// The parts of `vrules.toml` the commands use besides DNS: `[policy] listen` and
-/// `[limits]`. The file is validated by the linter's own configuration check first, so a
-/// value the server refuses is exactly one `vrules check` reports.
+/// `vrules.toml` as the commands use it: loaded and validated by `VrulesConfiguration`
+/// (the loader `vrules check` reports from), with `[limits]` turned into the engine's
+/// `RuleLimits`. A file with mistakes is refused with the lines `vrules check` prints.
 struct ConfigurationFile {
-    var listen: [String] = []
+    var configuration: VrulesConfiguration
     var limits = RuleLimits()
 
-    /// Reads `path`; a missing default file gives the defaults.
+    var listen: [String] { self.configuration.listen }
+    var dns: DNSConfiguration { self.configuration.dns }
+
+    /// Reads `path`; a missing default file gives the defaults (the system resolver).
     static func load(path: String, isDefault: Bool) throws -> ConfigurationFile {
-        guard FileManager.default.fileExists(atPath: path) else {
-            if isDefault { return ConfigurationFile() }
-            throw UsageFailure("\(path): no such configuration file")
+        let configuration: VrulesConfiguration
+        do {
+            configuration = try VrulesConfiguration.load(path: path, ifMissing: isDefault ? .systemDefaults : .error)
+        } catch {
+            throw UsageFailure(error.description)
         }
-        let errors = Linter.checkConfiguration(path: path).filter { $0.severity == .error }
-        guard errors.isEmpty else {
-            throw UsageFailure(errors.map(\.description).joined(separator: "\n"))
-        }
-        let table = try TOMLTable(string: try String(contentsOfFile: path, encoding: .utf8))
-        var file = ConfigurationFile()
-        if let listen = table["policy"]?.table?["listen"]?.array {
-            file.listen = listen.compactMap(\.string)
-        }
-        if let limits = table["limits"]?.table {
-            if let instructions = limits["instructions"]?.int { file.limits.instructionsPerStage = Int64(instructions) }
-            if let memory = limits["memory"] {
-                if let bytes = memory.int { file.limits.memoryBytes = bytes }
-                if let text = memory.string, let bytes = ByteSizeText.parse(text) { file.limits.memoryBytes = bytes }
-            }
-            if let timeout = limits["stage_timeout"] {
-                if let seconds = timeout.int { file.limits.stageTimeout = Double(seconds) }
-                if let text = timeout.string, let duration = ResolverOptions.parseDuration(text) {
-                    file.limits.stageTimeout = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-                }
-            }
+        var file = ConfigurationFile(configuration: configuration)
+        let limits = configuration.limits
+        if let instructions = limits.instructionsPerStage { file.limits.instructionsPerStage = instructions }
+        if let memory = limits.memoryBytes { file.limits.memoryBytes = memory }
+        if let timeout = limits.stageTimeout {
+            file.limits.stageTimeout = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         }
         return file
     }

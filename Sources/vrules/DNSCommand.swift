@@ -27,10 +27,10 @@ struct DNSCommand: AsyncParsableCommand {
         func makeResolver() throws -> DNSNetworkResolver {
             let path = self.config ?? "vrules.toml"
             do {
-                let set = try DNSResolverSet.load(path: path, ifMissing: self.config == nil ? .systemDefaults : .error)
-                return set.networkResolver(forDomain: self.domain)
+                let file = try ConfigurationFile.load(path: path, isDefault: self.config == nil)
+                return DNSResolverSet(configuration: file.dns).networkResolver(forDomain: self.domain)
             } catch {
-                throw UsageFailure.exit(error.description)
+                throw UsageFailure.exit("\(error)")
             }
         }
     }

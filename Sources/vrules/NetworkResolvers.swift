@@ -1,11 +1,12 @@
 import DNS
 import DNSResolver
-import Foundation
 
-/// The configured network resolvers, from `vrules.toml`. Without the file, the system
-/// resolver (`/etc/resolv.conf`) with default options.
+/// The configured network resolvers, from `vrules.toml` (loaded and validated whole, as
+/// every command loads it). Without the default file, the system resolver
+/// (`/etc/resolv.conf`) with default options.
 enum NetworkResolvers {
     static func load(configPath: String) throws -> any DNSResolverSelecting {
-        try DNSResolverSet.load(path: configPath, ifMissing: configPath == "vrules.toml" ? .systemDefaults : .error)
+        let file = try ConfigurationFile.load(path: configPath, isDefault: configPath == "vrules.toml")
+        return DNSResolverSet(configuration: file.dns)
     }
 }

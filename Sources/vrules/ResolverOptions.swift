@@ -1,5 +1,7 @@
 import ArgumentParser
+import Configuration
 import DNS
+import DNSResolver
 import Foundation
 
 /// Where DNS answers come from: a zone file (offline, with injected faults) or the
@@ -22,8 +24,8 @@ struct ResolverOptions: ParsableArguments {
             throw ValidationError("--fault and --delay need --zone")
         }
         for fault in self.fault { _ = try Self.parseFault(fault) }
-        if let delay, Self.parseDuration(delay) == nil {
-            throw ValidationError("--delay: invalid duration '\(delay)' (use e.g. 50ms, 2s)")
+        if let delay, DurationText.parse(delay) == nil {
+            throw ValidationError("--delay: \(DurationText.complaint(about: delay))")
         }
     }
 
@@ -33,8 +35,13 @@ struct ResolverOptions: ParsableArguments {
     }
 
     func makeResolvers() throws -> any DNSResolverSelecting {
+        try self.makeResolvers(using: nil)
+    }
+
+    /// The resolvers, from `configuration` when it is already loaded.
+    func makeResolvers(using configuration: ConfigurationFile?) throws -> any DNSResolverSelecting {
         guard !self.zone.isEmpty else {
-            return try NetworkResolvers.load(configPath: self.config)
+            return DNSResolverSet(configuration: try (configuration ?? self.loadConfigurationFile()).dns)
         }
         var records: [DNSRecord] = []
         for path in self.zone {
@@ -45,7 +52,7 @@ struct ResolverOptions: ParsableArguments {
             let (name, fault) = try Self.parseFault(text)
             resolver.setFault(fault, for: name)
         }
-        if let delay, let duration = Self.parseDuration(delay) { resolver.delay = duration }
+        if let delay, let duration = DurationText.parse(delay) { resolver.delay = duration }
         return SingleResolver(resolver)
     }
 
@@ -59,23 +66,14 @@ struct ResolverOptions: ParsableArguments {
         case "servfail": return (name, .servfail)
         case "refused": return (name, .refused)
         default:
-            if parts[1].hasPrefix("delay:"), let duration = Self.parseDuration(String(parts[1].dropFirst(6))) {
+            if parts[1].hasPrefix("delay:") {
+                let text = String(parts[1].dropFirst(6))
+                guard let duration = DurationText.parse(text) else {
+                    throw ValidationError("--fault \(name)=delay: \(DurationText.complaint(about: text))")
+                }
                 return (name, .delay(duration))
             }
             throw ValidationError("--fault: unknown fault '\(parts[1])' (timeout, servfail, refused, delay:DURATION)")
         }
-    }
-
-    /// "250ms", "2s", "1.5s", or a bare number of seconds.
-    static func parseDuration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let value = Double(text.dropLast(suffix.count)), value >= 0 {
-                return .milliseconds(Int64((value * scale * 1000).rounded()))
-            }
-            return nil
-        }
-        if let value = Double(text), value >= 0 { return .milliseconds(Int64((value * 1000).rounded())) }
-        return nil
     }
 }

@@ -65,14 +65,16 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw UsageFailure.exit("\(error)")
         }
-        let limits = configuration.limits
         let resolverOptions = self.resolverOptions
         let rules = self.rules
         let counters = DNSOutcomeCounters()
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
+        // A reload reads the configuration again: a file with mistakes fails the reload and
+        // the running rules, resolvers and limits stay.
         let loadEngine: @Sendable () async throws -> RuleEngine = {
-            let resolvers = try resolverOptions.makeResolvers()
-            let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: limits, tracing: false, logHandler: { record in
+            let configuration = try resolverOptions.loadConfigurationFile()
+            let resolvers = try resolverOptions.makeResolvers(using: configuration)
+            let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: configuration.limits, tracing: false, logHandler: { record in
                 Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
                     "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
                 ])

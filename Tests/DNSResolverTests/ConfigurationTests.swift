@@ -1,3 +1,4 @@
+import Configuration
 import DNS
 import NIOCore
 import Testing

@@ -25,16 +25,6 @@ public final class DNSResolverSet: DNSResolverSelecting {
         self.byDomain = byDomain
     }
 
-    /// Reads `path` (see `DNSConfiguration.load`) and builds the resolvers.
-    public static func load(path: String, ifMissing: DNSConfiguration.MissingFile = .error,
-                            resolvConfPath: String = "/etc/resolv.conf",
-                            eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
-        throws(DNSConfigurationError) -> DNSResolverSet
-    {
-        DNSResolverSet(configuration: try DNSConfiguration.load(path: path, ifMissing: ifMissing, resolvConfPath: resolvConfPath),
-                       eventLoopGroup: eventLoopGroup)
-    }
-
     /// How many distinct resolvers (and caches) there are.
     public var distinctResolverCount: Int {
         Set(([self.root] + Array(self.byDomain.values)).map { ObjectIdentifier($0) }).count

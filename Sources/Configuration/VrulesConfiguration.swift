@@ -1,0 +1,191 @@
+import DNSResolver
+import TOML
+
+/// Everything `vrules.toml` says, read and validated in one place: the DNS resolvers
+/// (`[server.dns]`, `[server.virtual."<domain>".dns]`), `[policy]` and `[limits]`.
+/// `vrules run`, `serve`, `dns` and `test` load through it, and `vrules check` reports the
+/// errors it finds, so a file one refuses the others refuse with the same words.
+public struct VrulesConfiguration: Sendable {
+    /// `[limits]`; nil keeps the engine's default.
+    public struct Limits: Hashable, Sendable {
+        public var instructionsPerStage: Int64?
+        public var memoryBytes: Int?
+        public var stageTimeout: Duration?
+
+        public init(instructionsPerStage: Int64? = nil, memoryBytes: Int? = nil, stageTimeout: Duration? = nil) {
+            self.instructionsPerStage = instructionsPerStage
+            self.memoryBytes = memoryBytes
+            self.stageTimeout = stageTimeout
+        }
+    }
+
+    public var dns: DNSConfiguration
+    /// `[policy] listen`: where `vrules serve` listens unless `--listen` says otherwise.
+    public var listen: [String]
+    public var limits: Limits
+
+    public init(dns: DNSConfiguration, listen: [String] = [], limits: Limits = Limits()) {
+        self.dns = dns
+        self.listen = listen
+        self.limits = limits
+    }
+
+    static let topLevelKeys = ["server", "policy", "limits"]
+    static let serverKeys = ["dns", "virtual"]
+    static let virtualDomainKeys = ["dns"]
+    static let policyKeys = ["listen"]
+    static let limitKeys = ["instructions", "memory", "stage_timeout"]
+    /// The longest stage timeout accepted.
+    static let maximumStageTimeout: Duration = .seconds(3600)
+
+    // MARK: - Entry points
+
+    /// Loads the file at `path`. A missing file is an error, or (`.systemDefaults`, for the
+    /// default `vrules.toml`) the defaults with the system resolver.
+    public static func load(path: String, ifMissing: DNSConfiguration.MissingFile = .error,
+                            resolvConfPath: String = "/etc/resolv.conf") throws(ConfigurationErrors) -> VrulesConfiguration
+    {
+        let result = self.check(path: path, ifMissing: ifMissing, resolvConfPath: resolvConfPath)
+        guard let configuration = result.configuration, result.errors.isEmpty else { throw ConfigurationErrors(result.errors) }
+        return configuration
+    }
+
+    /// Parses a document; `file` names it in errors.
+    public static func parse(_ bytes: [UInt8], file: String,
+                             resolvConfPath: String = "/etc/resolv.conf") throws(ConfigurationErrors) -> VrulesConfiguration
+    {
+        let result = self.check(bytes, file: file, resolvConfPath: resolvConfPath)
+        guard let configuration = result.configuration, result.errors.isEmpty else { throw ConfigurationErrors(result.errors) }
+        return configuration
+    }
+
+    /// Every mistake in the file at `path` (what `vrules check` reports), and the
+    /// configuration when there is none.
+    public static func check(path: String, ifMissing: DNSConfiguration.MissingFile = .error,
+                             resolvConfPath: String = "/etc/resolv.conf") -> (configuration: VrulesConfiguration?, errors: [ConfigurationError])
+    {
+        let start = TOMLPosition(line: 1, column: 1)
+        switch ConfigurationFileReader.read(path) {
+        case .contents(let bytes):
+            return self.check(bytes, file: path, resolvConfPath: resolvConfPath)
+        case .missing where ifMissing == .systemDefaults:
+            return self.check([], file: path, resolvConfPath: resolvConfPath)
+        case .missing:
+            return (nil, [ConfigurationError(file: path, position: start, keyPath: "", message: "no such file", kind: .unreadable)])
+        case .unreadable(let reason):
+            return (nil, [ConfigurationError(file: path, position: start, keyPath: "", message: reason, kind: .unreadable)])
+        }
+    }
+
+    /// Every mistake in a document, and the configuration when there is none.
+    public static func check(_ bytes: [UInt8], file: String,
+                             resolvConfPath: String = "/etc/resolv.conf") -> (configuration: VrulesConfiguration?, errors: [ConfigurationError])
+    {
+        let document: TOMLTable
+        do {
+            document = try TOML.parse(bytes)
+        } catch {
+            return (nil, [ConfigurationError(file: file, position: error.position, keyPath: "",
+                                             message: "TOML syntax error: \(error.reason)", kind: .syntax)])
+        }
+        var errors: [ConfigurationError] = []
+        let configuration = self.read(document, file: file, resolvConfPath: resolvConfPath, errors: &errors)
+        return (errors.isEmpty ? configuration : nil, ConfigurationErrors(errors).errors)
+    }
+
+    // MARK: - Tables
+
+    static func read(_ document: TOMLTable, file: String, resolvConfPath: String, errors: inout [ConfigurationError]) -> VrulesConfiguration {
+        let values = ValueReader(file: file)
+        errors += values.unknownKeys(document, allowed: Self.topLevelKeys, at: .root)
+
+        let serverPath = ConfigurationKeyPath.root.child("server")
+        var server: TOMLTable?
+        if let entry = document.entry("server") {
+            do throws(ConfigurationError) {
+                server = try values.table(entry, at: serverPath)
+            } catch {
+                errors.append(error)
+            }
+        }
+        if let server {
+            errors += values.unknownKeys(server, allowed: Self.serverKeys, at: serverPath)
+            if let virtual = server["virtual"]?.table {
+                for domain in virtual.keys {
+                    guard let domainTable = virtual[domain]?.table else { continue }
+                    errors += values.unknownKeys(domainTable, allowed: Self.virtualDomainKeys,
+                                                 at: serverPath.child("virtual").child(domain))
+                }
+            }
+        }
+        var dnsReader = DNSSectionReader(file: file, resolvConfPath: resolvConfPath)
+        var configuration = VrulesConfiguration(dns: dnsReader.read(server: server, errors: &errors))
+
+        if let entry = document.entry("policy") {
+            let path = ConfigurationKeyPath.root.child("policy")
+            do throws(ConfigurationError) {
+                let policy = try values.table(entry, at: path)
+                errors += values.unknownKeys(policy, allowed: Self.policyKeys, at: path)
+                if let listen = policy.entry("listen") {
+                    configuration.listen = try Self.stringArray(listen, at: path.child("listen"), values: values, errors: &errors)
+                }
+            } catch {
+                errors.append(error)
+            }
+        }
+
+        if let entry = document.entry("limits") {
+            let path = ConfigurationKeyPath.root.child("limits")
+            do throws(ConfigurationError) {
+                let limits = try values.table(entry, at: path)
+                errors += values.unknownKeys(limits, allowed: Self.limitKeys, at: path)
+                configuration.limits = Self.readLimits(limits, at: path, values: values, errors: &errors)
+            } catch {
+                errors.append(error)
+            }
+        }
+        return configuration
+    }
+
+    private static func readLimits(_ table: TOMLTable, at path: ConfigurationKeyPath, values: ValueReader,
+                                   errors: inout [ConfigurationError]) -> Limits {
+        var limits = Limits()
+        do throws(ConfigurationError) {
+            if let entry = table.entry("instructions") {
+                limits.instructionsPerStage = try values.integer(entry, at: path.child("instructions"), range: 1...Int64.max)
+            }
+        } catch {
+            errors.append(error)
+        }
+        do throws(ConfigurationError) {
+            if let entry = table.entry("memory") { limits.memoryBytes = try values.size(entry, at: path.child("memory")) }
+        } catch {
+            errors.append(error)
+        }
+        do throws(ConfigurationError) {
+            if let entry = table.entry("stage_timeout") {
+                limits.stageTimeout = try values.duration(entry, at: path.child("stage_timeout"), maximum: Self.maximumStageTimeout)
+            }
+        } catch {
+            errors.append(error)
+        }
+        return limits
+    }
+
+    /// An array of strings; each element that is not a string is an error of its own.
+    private static func stringArray(_ entry: TOMLTable.Entry, at path: ConfigurationKeyPath, values: ValueReader,
+                                    errors: inout [ConfigurationError]) throws(ConfigurationError) -> [String] {
+        guard let array = entry.value.array else {
+            throw values.error(.type, path, at: entry.keyPosition, "expected an array of strings, found \(entry.value.typeName)")
+        }
+        var strings: [String] = []
+        for (index, element) in array.enumerated() {
+            guard let text = element.string else {
+                errors.append(values.error(.type, path.element(index), at: element.position, "expected a string, found \(element.typeName)"))
+                continue
+            }
+            strings.append(text)
+        }
+        return strings
+    }
+}

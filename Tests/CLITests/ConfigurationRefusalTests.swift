@@ -1,0 +1,122 @@
+import Foundation
+import Policy
+import Testing
+import VrulesTestSupport
+
+/// A configuration typo is an error, never a crash, and every command says the same about
+/// it: `vrules check` prints the diagnostics, and `run`, `serve` and `dns` refuse the file
+/// with exactly those lines (exit status 2), whatever the file holds.
+@Suite("Configuration refusal", .serialized)
+struct ConfigurationRefusalTests {
+    static let example = (try? String(contentsOf: CLI.packageRoot.appendingPathComponent("examples/vrules.toml"), encoding: .utf8)) ?? ""
+
+    /// Broken files: the header that made toml++ abort, then one mistake of each kind.
+    static let brokenFiles: [(String, [UInt8])] = [
+        ("header-with-empty-key", Array(example.replacingOccurrences(of: "[server.dns.options]", with: "[..server.dns.options]").utf8)),
+        ("array-header-with-empty-key", Array(example.replacingOccurrences(of: "[policy]", with: "[[policy..x]]").utf8)),
+        ("unknown-keys", Array(example.replacingOccurrences(of: "attempts = 1", with: "atempts = 1")
+            .replacingOccurrences(of: "instructions =", with: "instrucions =").utf8)),
+        ("bad-duration", Array(example.replacingOccurrences(of: "\"30s\"", with: "\"1.5s\"").utf8)),
+        ("bad-enum", Array(example.replacingOccurrences(of: "Ipv4thenIpv6", with: "ipv4ThenIpv6").utf8)),
+        ("wrong-type", Array(example.replacingOccurrences(of: "rotate = false", with: "rotate = \"no\"").utf8)),
+        ("not-utf8", Array("[server.dns]\ntype = \"".utf8) + [0xC3, 0x28] + Array("\"\n".utf8)),
+        ("nested-too-deeply", Array(("a = " + String(repeating: "[", count: 50_000)).utf8)),
+        ("duplicate-table", Array((example + "\n[limits]\n").utf8)),
+    ]
+
+    @Test("check, run, serve and dns refuse each broken file with the same lines, and none of them crashes")
+    func sameRefusal() throws {
+        let directory = try CLI.scratch([:])
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let rules = CLI.packageRoot.appendingPathComponent("rules/main.lua").path
+        for (name, bytes) in Self.brokenFiles {
+            let file = "\(name).toml"
+            try Data(bytes).write(to: directory.appendingPathComponent(file))
+            let check = try CLI.run(["check", file], in: directory)
+            #expect(check.status == 1, "\(name): \(check.stdout)\(check.stderr)")
+            #expect(check.stdout.hasPrefix("\(file):"), "\(name): \(check.stdout)")
+            #expect(check.stdout.hasSuffix("]\n"), "\(name): \(check.stdout)")
+            let refusals = [
+                ("run", try CLI.run(["run", "--config", file, "--zone", zone, "--rules", rules], in: directory)),
+                ("serve", try CLI.run(["serve", "--config", file, "--zone", zone, "--rules", rules, "--listen", "127.0.0.1:1"], in: directory)),
+                ("dns", try CLI.run(["dns", "lookup", "example.com", "--config", file], in: directory)),
+            ]
+            for (command, output) in refusals {
+                #expect(output.status == 2, "\(command) \(name): \(output.stderr)")
+                #expect(output.stderr == "vrules: \(check.stdout)", "\(command) \(name)")
+            }
+        }
+    }
+
+    @Test("the linter's diagnostics for the old crashing header name its line and column")
+    func crashingHeaderDiagnostic() throws {
+        let directory = try CLI.scratch(["vrules.toml": Self.example.replacingOccurrences(of: "[server.dns.options]", with: "[..server.dns.options]")])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let check = try CLI.run(["check", "vrules.toml"], in: directory)
+        #expect(check.stdout == "vrules.toml:10:2: error: TOML syntax error: expected a key, found '.' [config-syntax]\n")
+        let json = try CLI.run(["check", "--format", "json", "vrules.toml"], in: directory)
+        #expect(json.stdout.contains("\"code\" : \"config-syntax\""), "\(json.stdout)")
+    }
+
+    @Test("--delay and --fault NAME=delay: use the configuration's duration grammar")
+    func commandLineDurations() throws {
+        let good = try CLI.run(["run", "--zone", "examples/example.zone", "--delay", "20ms", "--fault", "example.com=delay:0ms",
+                                "--client-ip", "192.0.2.10", "--helo", "mail.example.com"])
+        #expect(good.status == 0, "\(good.stderr)")
+        let fraction = try CLI.run(["run", "--zone", "examples/example.zone", "--delay", "1.5s"])
+        #expect(fraction.status != 0)
+        #expect(fraction.stderr.contains("--delay: invalid duration '1.5s' (use a whole number followed by ms, s or m, e.g. \"60s\")"), "\(fraction.stderr)")
+        let bare = try CLI.run(["run", "--zone", "examples/example.zone", "--fault", "example.com=delay:5"])
+        #expect(bare.status != 0)
+        #expect(bare.stderr.contains("invalid duration '5' (use a whole number followed by ms, s or m) (did you mean '5s'?)"), "\(bare.stderr)")
+    }
+
+    @Test("SIGHUP with a broken configuration keeps serving with the old one and logs the error; a fixed file reloads")
+    func reloadWithBrokenConfiguration() throws {
+        let directory = try CLI.scratch([:])
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml")
+        let good = "[server.dns]\ntype = \"custom\"\nservers = [\"127.0.0.1:53\"]\n\n[server.dns.options]\ntimeout = \"2s\"\n\n[limits]\nstage_timeout = \"5s\"\n"
+        try good.write(to: config, atomically: true, encoding: .utf8)
+        let script = directory.appendingPathComponent("main.lua")
+        func rules(_ version: String) -> String {
+            "return { rcpt = { rule('version', function(ctx) return reject(reply(550, '5.7.1', '\(version)')) end) } }\n"
+        }
+        try rules("v1").write(to: script, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(arguments: ["--config", config.path, "--rules", script.path, "--zone", "examples/example.zone"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("a")) == "550 5.7.1 v1")
+
+        func waitForLog(_ text: String, count: Int) -> Bool {
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline {
+                if server.log.components(separatedBy: text).count - 1 >= count { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return false
+        }
+
+        // New rules and a broken configuration: the reload must fail as a whole.
+        try rules("v2").write(to: script, atomically: true, encoding: .utf8)
+        for (index, broken) in ["[..server.dns.options]\ntimeout = \"2s\"\n", good.replacingOccurrences(of: "\"5s\"", with: "\"5 s\"")].enumerated() {
+            try broken.write(to: config, atomically: true, encoding: .utf8)
+            server.signal(SIGHUP)
+            #expect(waitForLog("reload failed, keeping the running rules", count: index + 1))
+            #expect(server.process.isRunning)
+            #expect(try client.ask(rcptRequest("b\(index)")) == "550 5.7.1 v1")
+        }
+        let log = server.log
+        #expect(log.contains("\(config.path):1:2: error: TOML syntax error: expected a key, found '.' [config-syntax]"), "\(log)")
+        #expect(log.contains("\(config.path):9:1: error: limits.stage_timeout: invalid duration '5 s'"), "\(log)")
+
+        try good.write(to: config, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        #expect(waitForLog("rules reloaded", count: 1))
+        #expect(try client.ask(rcptRequest("c")) == "550 5.7.1 v2")
+        #expect(server.stop() == 0)
+    }
+}
