@@ -17,8 +17,10 @@ public protocol DNSLookupPlan {
 extension DNSResolving {
     /// Advances `plan` as far as immediate answers allow. Returns `.done` when finished,
     /// or `.need` with questions that must be awaited (pass their results to `plan.resume`).
+    /// `observe` sees each batch of questions with its answers before the plan does.
     public func advanceImmediately<Plan: DNSLookupPlan>(
-        _ plan: inout Plan, from step: DNSLookupStep<Plan.Output>
+        _ plan: inout Plan, from step: DNSLookupStep<Plan.Output>,
+        observe: ([DNSQuestion], [DNSQueryResult]) -> Void = { _, _ in }
     ) -> DNSLookupStep<Plan.Output> {
         var step = step
         while case .need(let questions) = step {
@@ -28,6 +30,7 @@ extension DNSResolving {
                 guard let result = self.immediateResult(for: question) else { return step }
                 results.append(result)
             }
+            observe(questions, results)
             step = plan.resume(with: results)
         }
         return step

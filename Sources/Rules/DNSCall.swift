@@ -40,22 +40,14 @@ final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
     }
 
     func advanceImmediately(using resolver: any DNSResolving, trace: inout Trace) {
-        while case .need(let questions) = self.step {
-            var results: [DNSQueryResult] = []
-            results.reserveCapacity(questions.count)
-            for question in questions {
-                guard let result = resolver.immediateResult(for: question) else { return }
-                results.append(result)
-            }
-            self.feed(results, trace: &trace)
+        self.step = resolver.advanceImmediately(&self.plan, from: self.step) { questions, results in
+            trace.recordQueries(questions, results)
         }
     }
 
     func feed(_ results: [DNSQueryResult], trace: inout Trace) {
         guard case .need(let questions) = self.step else { return }
-        for (question, result) in zip(questions, results) {
-            trace.recordQuery(question, result)
-        }
+        trace.recordQueries(questions, results)
         self.step = self.plan.resume(with: results)
     }
 

@@ -17,6 +17,10 @@ struct Trace {
         if self.enabled { self.events.append(event()) }
     }
 
+    mutating func recordQueries(_ questions: [DNSQuestion], _ results: [DNSQueryResult]) {
+        for (question, result) in zip(questions, results) { self.recordQuery(question, result) }
+    }
+
     mutating func recordQuery(_ question: DNSQuestion, _ result: DNSQueryResult) {
         let outcome: String
         let records: Int

@@ -1,0 +1,117 @@
+import DNS
+import Foundation
+import Lua
+
+/// Loading a script: running its top level in the sandbox, compiling its stage table, and
+/// what the sandbox binds.
+extension RuleHost {
+    fileprivate func setLoading(_ loading: Bool) {
+        self.lua.pushReference(self.stateReference)
+        self.lua.pushBoolean(loading)
+        self.lua.setField("loading", table: -2)
+        self.lua.pop()
+    }
+
+    /// What the sandbox actually binds: each global, with the member names of tables
+    /// (read through read-only proxies). Compared with `HostAPI` by the tests.
+    func boundGlobals() -> [String: Set<String>] {
+        let lua = self.lua
+        var result: [String: Set<String>] = [:]
+        lua.pushReference(self.globalsReference)
+        lua.forEachPair(table: -1) {
+            guard let name = lua.string(at: -2) else { return }
+            var members = Set<String>()
+            if lua.type(at: -1) == .table {
+                var pushed: Int32 = 0
+                if lua.getMetatable(at: -1) {
+                    pushed += 1
+                    if lua.getField("__index", table: -1) == .table {
+                        pushed += 1
+                    }
+                }
+                let table: Int32 = pushed == 2 ? -1 : -1 - pushed
+                lua.forEachPair(table: table) {
+                    if let member = lua.string(at: -2) { members.insert(member) }
+                }
+                lua.pop(pushed)
+            }
+            result[name] = members
+        }
+        lua.pop()
+        return result
+    }
+
+    // MARK: loading
+
+    /// Loads the rule script at `path` (its `require`s come from `rulesDirectory`).
+    func load(path: String) throws(RuleLoadError) {
+        let source: String
+        do {
+            source = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw RuleLoadError("\(path): cannot read rule script: \(error.localizedDescription)")
+        }
+        try self.load(source: source, path: path)
+    }
+
+    func load(source: String, path: String) throws(RuleLoadError) {
+        let lua = self.lua
+        let base = lua.top()
+        defer { lua.setTop(base) }
+        if case .failure(let error) = lua.load(source: source, chunkName: "@" + path) {
+            throw RuleLoadError(error.message)
+        }
+        lua.pushReference(self.environmentReference)
+        lua.setUpvalue(function: -2, 1)
+        self.setLoading(true)
+        let ran = lua.withMainBudget(instructions: self.limits.loadInstructions, seconds: self.limits.loadTimeout) {
+            lua.protectedCall(arguments: 0, results: 1)
+        }
+        self.setLoading(false)
+        if case .failure(let error) = ran { throw RuleLoadError(error.message) }
+
+        lua.pushReference(self.compileReference)
+        lua.insert(at: -2)
+        lua.pushString(path)
+        if case .failure(let error) = lua.protectedCall(arguments: 2, results: 2) {
+            throw RuleLoadError(error.message)
+        }
+        var problems: [String] = []
+        for index in 1...max(1, lua.rawLength(at: -1)) where index <= lua.rawLength(at: -1) {
+            lua.getIndex(index, table: -1)
+            problems.append(lua.string(at: -1) ?? "?")
+            lua.pop()
+        }
+        lua.pop()
+        if !problems.isEmpty { throw RuleLoadError(problems: problems) }
+        var entries: [Stage: [RuleEntry]] = [:]
+        let list = lua.top()
+        for index in 1...max(1, lua.rawLength(at: list)) where index <= lua.rawLength(at: list) {
+            lua.getIndex(index, table: list)
+            let item = lua.top()
+            lua.getField("stage", table: item)
+            let stage = Stage(rawValue: lua.string(at: -1) ?? "")!
+            lua.getField("kind", table: item)
+            let isAction = lua.string(at: -1) == "action"
+            lua.getField("name", table: item)
+            let name = lua.string(at: -1) ?? "?"
+            lua.getField("where", table: item)
+            let position = lua.string(at: -1) ?? ""
+            lua.pop(5)
+            entries[stage, default: []].append(RuleEntry(name: name, isAction: isAction, position: position))
+        }
+        lua.pushReference(self.byStageReference)
+        lua.pushValue(at: list)
+        if case .failure(let error) = lua.protectedCall(arguments: 1, results: 1) {
+            throw RuleLoadError(error.message)
+        }
+        var stageLists: [Stage: Int32] = [:]
+        for stage in entries.keys {
+            lua.getField(stage.rawValue, table: -1)
+            stageLists[stage] = lua.makeReference()
+        }
+        for reference in self.stageListReferences.values { lua.release(reference: reference) }
+        self.stageListReferences = stageLists
+        self.entries = entries
+    }
+}
