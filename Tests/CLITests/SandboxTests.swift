@@ -22,7 +22,7 @@ struct SandboxTests {
           function() getmetatable(replies.access_denied).__index.text = "x" end,
           function() getmetatable(dns).__index.iprev = nil end,
           function() setmetatable(dns, nil) end,
-          function() ctx_client_ip_write() end,
+          function() ctx.client.ip = "192.0.2.10" end,
           function() for _, t in ipairs({ dns, string, table, math, log, replies }) do t.x = 1 end end,
           function() local _, e = pcall(dns.query, "nxdomain.invalid", "NOPE"); getmetatable(e).__index = {} end,
         }
@@ -43,22 +43,29 @@ struct SandboxTests {
         },
         """
 
+    /// `vrules run` on the example zone with `rules` as the script; the output and the seconds it took.
+    static func simulate(_ rules: String, clientIP: String = "192.0.2.10") throws -> (CLI.Output, Double) {
+        let directory = try CLI.scratch(["rules.lua": rules])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let started = Date()
+        let output = try CLI.run(["run", "--zone", zone, "--rules", "rules.lua", "--client-ip", clientIP,
+                                  "--helo", "mail.good.example", "--mail-from", "a@good.example"], in: directory)
+        return (output, Date().timeIntervalSince(started))
+    }
+
     @Test("read-only objects give nothing away: a poisoning rule changes nothing, in its own transaction or the next")
     func readonlyObjects() throws {
-        let directory = try CLI.scratch(["rules.lua": """
+        // 192.0.2.66 fails iprev: an opened dns.iprev would let it pass.
+        let (output, _) = try Self.simulate("""
             return {
               connect = { rule("poison", function(ctx)
-                \(Self.poisoning.replacingOccurrences(of: "ctx_client_ip_write()", with: "ctx.client.ip = '192.0.2.10'"))
+                \(Self.poisoning)
                 if ctx.vars.opened > 0 then return defer("451 4.3.0 opened") end
               end) },
               \(Self.victim)
             }
-            """])
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
-        // 192.0.2.66 fails iprev: an opened dns.iprev would let it pass.
-        let output = try CLI.run(["run", "--zone", zone, "--rules", "rules.lua", "--client-ip", "192.0.2.66",
-                                  "--helo", "mail.good.example", "--mail-from", "a@good.example"], in: directory)
+            """, clientIP: "192.0.2.66")
         #expect(output.stdout.contains("connect: next"), "\(output.stdout)")
         #expect(output.stdout.contains("helo: reject 550 5.7.1 Access denied"), "\(output.stdout)")
         #expect(!output.stdout.contains("succeeded"), "\(output.stdout)")
@@ -79,15 +86,9 @@ struct SandboxTests {
         #"for i = 1, 1e6 do local f = load(("x = 1 "):rep(1e5)) end"#,
     ])
     func unboundedCalls(body: String) throws {
-        let directory = try CLI.scratch(["rules.lua": """
+        let (output, elapsed) = try Self.simulate("""
             return { connect = { rule("hang", function(ctx) \(body) end) } }
-            """])
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
-        let started = Date()
-        let output = try CLI.run(["run", "--zone", zone, "--rules", "rules.lua", "--client-ip", "192.0.2.10",
-                                  "--helo", "mail.good.example", "--mail-from", "a@good.example"], in: directory)
-        let elapsed = Date().timeIntervalSince(started)
+            """)
         #expect(output.stdout.contains("connect: defer 451 4.3.0"), "\(output.stdout)\(output.stderr)")
         #expect(output.stdout.contains("instruction budget exceeded") || output.stdout.contains("run time exceeded"),
                 "\(output.stdout)")
@@ -100,16 +101,11 @@ struct SandboxTests {
         #"local n = select(2, ("abc"):gsub("", "", math.maxinteger)) if n ~= 4 then error(n) end"#,
     ])
     func emptyWork(body: String) throws {
-        let directory = try CLI.scratch(["rules.lua": """
+        let (output, elapsed) = try Self.simulate("""
             return { connect = { rule("cheap", function(ctx) \(body) return accept() end) } }
-            """])
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
-        let started = Date()
-        let output = try CLI.run(["run", "--zone", zone, "--rules", "rules.lua", "--client-ip", "192.0.2.10",
-                                  "--helo", "mail.good.example", "--mail-from", "a@good.example"], in: directory)
+            """)
         #expect(output.stdout.contains("connect: accept"), "\(output.stdout)\(output.stderr)")
-        #expect(Date().timeIntervalSince(started) < 1.5)
+        #expect(elapsed < 1.5)
     }
 
     @Test("vrules serve: a smuggling transaction, then a normal one on the same connection, each get their own answer")
@@ -117,7 +113,7 @@ struct SandboxTests {
         let directory = try CLI.scratch(["rules.lua": """
             return {
               connect = { rule("poison", function(ctx)
-                \(Self.poisoning.replacingOccurrences(of: "ctx_client_ip_write()", with: "ctx.client.ip = '192.0.2.10'"))
+                \(Self.poisoning)
                 if ctx.client.ip == "192.0.2.99" then return reject(replies.access_denied) end
               end) },
               \(Self.victim)

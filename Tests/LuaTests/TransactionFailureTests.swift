@@ -130,18 +130,8 @@ struct TransactionFailureTests {
         ("error(('x'):rep(1 << 20))", "xxxx"),
     ])
     func errorObjects(raise: String, message: String) async throws {
-        let engine = try Self.engine("""
-            return {
-              connect = { rule("raises", function(ctx) \(raise) end) },
-              helo = { rule("fine", function(ctx) if dns.iprev(ctx.client.ip).status == "pass" then return accept() end end) },
-            }
-            """, limits: RuleLimits(instructionsPerStage: 1_000_000, memoryBytes: 16 << 20))
-        let transaction = await engine.beginTransaction(Self.session)
-        let result = await engine.evaluate(.connect, in: transaction)
-        #expect(result.verdict.description == Self.localError)
-        #expect(result.failure?.contains(message) == true, "\(result.failure ?? "no failure")")
-        #expect(await engine.evaluate(.helo, in: transaction).verdict.kind == .accept)
-        await engine.endTransaction(transaction)
+        try await Self.expectLocalError(from: raise, message: message,
+                                        limits: RuleLimits(instructionsPerStage: 1_000_000, memoryBytes: 16 << 20))
     }
 
     @Test("stack exhaustion: Lua recursion, C recursion, a host call on a full stack, too many values", arguments: [
@@ -156,18 +146,49 @@ struct TransactionFailureTests {
         ("return select(2, string.byte(('x'):rep(1e7), 1, -1))", "string slice too long"),
     ])
     func stackExhaustion(body: String, message: String) async throws {
+        try await Self.expectLocalError(from: body, message: message, limits: RuleLimits(instructionsPerStage: 50_000_000))
+    }
+
+    /// A connect rule running `body` ends in 451 4.3.0 with `message` in its failure, and the
+    /// transaction's next stage runs normally.
+    static func expectLocalError(from body: String, message: String, limits: RuleLimits,
+                                 sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let engine = try Self.engine("""
             return {
-              connect = { rule("deep", function(ctx) \(body) end) },
+              connect = { rule("failing", function(ctx) \(body) end) },
               helo = { rule("fine", function(ctx) if dns.iprev(ctx.client.ip).status == "pass" then return accept() end end) },
             }
-            """, limits: RuleLimits(instructionsPerStage: 50_000_000))
+            """, limits: limits)
         let transaction = await engine.beginTransaction(Self.session)
         let result = await engine.evaluate(.connect, in: transaction)
-        #expect(result.verdict.description == Self.localError)
-        #expect(result.failure?.contains(message) == true, "\(result.failure ?? "no failure")")
-        #expect(await engine.evaluate(.helo, in: transaction).verdict.kind == .accept)
+        #expect(result.verdict.description == Self.localError, sourceLocation: sourceLocation)
+        #expect(result.failure?.contains(message) == true, "\(result.failure ?? "no failure")", sourceLocation: sourceLocation)
+        #expect(await engine.evaluate(.helo, in: transaction).verdict.kind == .accept, sourceLocation: sourceLocation)
         await engine.endTransaction(transaction)
+    }
+
+    @Test("a DNS error's metatable is shared by every transaction and cannot be changed")
+    func dnsErrorMetatable() async throws {
+        let resolver = ZoneResolver(records: try ZoneFile.parse(Self.zone))
+        resolver.setFault(.servfail, for: "host.test")
+        let engine = try RuleEngine(source: """
+            return { connect = {
+              rule("poison", function(ctx)
+                local _, e = pcall(dns.lookup, "host.test")
+                local changed = pcall(function() getmetatable(e).__tostring = function() return "poisoned" end end)
+                local replaced = pcall(setmetatable, e, {})
+                if changed or replaced then return defer("451 4.3.0 opened") end
+              end),
+              rule("uncaught", function(ctx) dns.lookup("host.test") end),
+            } }
+            """, path: "policy.lua", resolvers: SingleResolver(resolver))
+        for _ in 0..<2 {
+            let transaction = await engine.beginTransaction(Self.session)
+            let result = await engine.evaluate(.connect, in: transaction)
+            await engine.endTransaction(transaction)
+            #expect(result.verdict.reply == .directoryFailure, "\(result.verdict) \(result.failure ?? "")")
+            #expect(result.failure?.contains("DNS servfail for host.test/A") == true, "\(result.failure ?? "")")
+        }
     }
 
     @Test("deep, wide and cyclic data read by the Swift layer is bounded")
