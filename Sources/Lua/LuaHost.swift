@@ -28,11 +28,25 @@ public protocol LuaHostDispatching: AnyObject {
     func callHostFunction(_ id: Int32, thread: LuaThread) -> LuaHostReturn
 }
 
+/// What a host function's closure carries to reach its host: a box the host owns, so the
+/// dispatcher calls through the protocol's witness table with no dynamic cast per call.
+public final class LuaHostReference {
+    // unowned(unsafe): the host owns this box and outlives every call that reaches it.
+    unowned(unsafe) let target: any LuaHostDispatching
+
+    public init(_ target: any LuaHostDispatching) {
+        self.target = target
+    }
+
+    /// The pointer given to `pushHostFunction`; valid while the host keeps this box.
+    public var pointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+}
+
 public enum LuaHostDispatch {
     private static let installed: Void = {
         vrules_set_dispatch { host, functionID, thread in
-            let target = Unmanaged<AnyObject>.fromOpaque(host!).takeUnretainedValue() as! LuaHostDispatching
-            return target.callHostFunction(functionID, thread: thread!).status
+            let reference = Unmanaged<LuaHostReference>.fromOpaque(host!).takeUnretainedValue()
+            return reference.target.callHostFunction(functionID, thread: thread!).status
         }
     }()
 

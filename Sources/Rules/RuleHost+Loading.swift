@@ -84,7 +84,7 @@ extension RuleHost {
         }
         lua.pop()
         if !problems.isEmpty { throw RuleLoadError(problems: problems) }
-        var entries: [Stage: [RuleEntry]] = [:]
+        var entries = PerStage<[RuleEntry]>()
         let list = lua.top()
         for index in 1...max(1, lua.rawLength(at: list)) where index <= lua.rawLength(at: list) {
             lua.getIndex(index, table: list)
@@ -105,12 +105,12 @@ extension RuleHost {
         if case .failure(let error) = lua.protectedCall(arguments: 1, results: 1) {
             throw RuleLoadError(error.message)
         }
-        var stageLists: [Stage: Int32] = [:]
-        for stage in entries.keys {
+        var stageLists = PerStage<Int32>()
+        for stage in entries.stages {
             lua.getField(stage.rawValue, table: -1)
             stageLists[stage] = lua.makeReference()
         }
-        for reference in self.stageListReferences.values { lua.release(reference: reference) }
+        for reference in self.stageListReferences.allValues { lua.release(reference: reference) }
         self.stageListReferences = stageLists
         self.entries = entries
     }

@@ -62,10 +62,12 @@ final class RuleHost: LuaHostDispatching {
     private(set) var runStageReference: Int32 = 0
     private(set) var byStageReference: Int32 = 0
     /// Per stage, the Lua list of its entries that `run_stage` walks.
-    var stageListReferences: [Stage: Int32] = [:]
+    var stageListReferences = PerStage<Int32>()
 
-    var entries: [Stage: [RuleEntry]] = [:]
+    var entries = PerStage<[RuleEntry]>()
     var threads = StageThreadPool()
+    /// What the host functions' closures point at (kept alive here).
+    private var hostReference: LuaHostReference?
 
     init(limits: RuleLimits, rulesDirectory: String) {
         LuaHostDispatch.install()
@@ -82,9 +84,10 @@ final class RuleHost: LuaHostDispatching {
         }
         lua.newTable()
         let hostTable = lua.top()
-        let selfPointer = Unmanaged.passUnretained(self as AnyObject).toOpaque()
+        let dispatchTarget = LuaHostReference(self)
+        self.hostReference = dispatchTarget
         for function in HostFunction.allCases {
-            lua.pushHostFunction(host: selfPointer, id: function.rawValue)
+            lua.pushHostFunction(host: dispatchTarget.pointer, id: function.rawValue)
             lua.setField(function.luaName, table: hostTable)
         }
         guard lua.pushSandboxLibrary() else { fatalError("cannot build the sandbox library") }

@@ -8,8 +8,19 @@ public enum Stage: String, CaseIterable, Sendable, Comparable, Codable {
     case data
     case preq
 
-    public static func < (lhs: Stage, rhs: Stage) -> Bool {
-        Self.allCases.firstIndex(of: lhs)! < Self.allCases.firstIndex(of: rhs)!
+    public static func < (lhs: Stage, rhs: Stage) -> Bool { lhs.ordinal < rhs.ordinal }
+
+    /// The stage's place in session order, from 0.
+    public var ordinal: Int {
+        switch self {
+        case .connect: return 0
+        case .helo: return 1
+        case .authenticate: return 2
+        case .mail: return 3
+        case .rcpt: return 4
+        case .data: return 5
+        case .preq: return 6
+        }
     }
 
     /// The reply an MTA gives when the stage passes and no rule chose a reply.
@@ -24,4 +35,26 @@ public enum Stage: String, CaseIterable, Sendable, Comparable, Codable {
         case .preq: return SMTPReply(code: 250, enhanced: "2.0.0", text: "Queued")
         }
     }
+}
+
+/// A value per stage, stored by ordinal: looked up on every evaluation, where hashing a
+/// stage (its raw string) showed in profiles.
+struct PerStage<Value> {
+    private var values: [Value?] = Array(repeating: nil, count: Stage.allCases.count)
+
+    init() {}
+
+    subscript(stage: Stage) -> Value? {
+        get { self.values[stage.ordinal] }
+        set { self.values[stage.ordinal] = newValue }
+    }
+
+    subscript(stage: Stage, default fallback: @autoclosure () -> Value) -> Value {
+        get { self.values[stage.ordinal] ?? fallback() }
+        set { self.values[stage.ordinal] = newValue }
+    }
+
+    /// The stages that have a value, in session order.
+    var stages: [Stage] { Stage.allCases.filter { self.values[$0.ordinal] != nil } }
+    var allValues: [Value] { self.values.compactMap { $0 } }
 }
