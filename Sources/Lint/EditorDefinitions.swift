@@ -71,6 +71,13 @@ public enum EditorDefinitions {
         ---@field status "pass"|"fail"|"permerror"|"temperror"
         ---@field name string?
 
+        ---@class vrules.DNSBLResult
+        ---@field zone string
+        ---@field status "listed"|"clean"|"refused"|"error"|"temperror"
+        ---@field codes string[]
+        ---@field text string?
+        ---@field reason string?
+
         ---@class vrules.Record
         ---@field name string
         ---@field type string

@@ -73,6 +73,8 @@ public struct HostAPI: Sendable {
                          summary: "RFC 8601 iprev: pass, fail, permerror or temperror (never raises)."),
                 Function(name: "query", parameters: ["name: string", "type: string"], returns: ["vrules.Record[]", "vrules.Outcome"],
                          summary: "Records of one type, with the CNAME chain in .chain."),
+                Function(name: "dnsbl", parameters: ["subject: string", "zones: string|string[]"], returns: ["vrules.DNSBLResult[]"],
+                         summary: "RFC 5782 blocklists, all asked at once: listed, clean, refused, error or temperror per zone (never raises)."),
             ], fields: []),
             Table(name: "log", summary: "Log lines tagged with the rule and stage.", functions: [
                 Function(name: "debug", parameters: ["...: any"], returns: [], summary: "Logs at debug level."),

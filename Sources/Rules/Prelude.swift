@@ -281,7 +281,7 @@ G.reply = reply
 G.replies = readonly(replies, "table 'replies'")
 G.dns = readonly({
   lookup = host.dns_lookup, rlookup = host.dns_rlookup, locate_mx = host.dns_locate_mx,
-  iprev = host.dns_iprev, query = host.dns_query,
+  iprev = host.dns_iprev, query = host.dns_query, dnsbl = host.dns_dnsbl,
 }, "library 'dns'")
 G.log = readonly({ debug = log_function("debug"), info = log_function("info"),
   warn = log_function("warn"), error = log_function("error") }, "library 'log'")

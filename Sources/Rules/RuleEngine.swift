@@ -53,6 +53,12 @@ public actor RuleEngine {
         try self.host.load(source: source, path: path)
     }
 
+    /// What the answers of DNS blocklists mean: the operator's `[dnsbl."zone"]` policies over
+    /// the built-in ones (unknown zones get RFC 5782's).
+    public func useDNSBLPolicies(_ policies: DNSBLPolicies) {
+        self.host.dnsblPolicies = policies
+    }
+
     /// The stages this script has rules for.
     public var stages: [Stage] { Stage.allCases.filter { !(self.host.entries[$0] ?? []).isEmpty } }
 

@@ -109,6 +109,16 @@ extension RuleHost {
                             return .success(1)
                         })
             }
+        case .dnsDNSBL:
+            return self.dnsblArguments(thread: thread).map { subject, zones in
+                DNSCall(function: "dns.dnsbl", argument: "\(subject.text) \(zones.joined(separator: ","))",
+                        plan: DNSBLCheck(subject: subject.parsed, zones: zones, policies: self.dnsblPolicies),
+                        summarize: { results in results.map { "\($0.zone) \($0.status.rawValue)" }.joined(separator: ", ") },
+                        push: { host, thread, results in
+                            host.pushDNSBLResults(results, thread: thread)
+                            return .success(1)
+                        })
+            }
         case .dnsQuery:
             guard let typeName = self.lua.string(at: 2, thread) else {
                 return .failure(HostCallError("dns.query: expected a record type string as the second argument (e.g. \"TXT\")"))
@@ -142,6 +152,66 @@ extension RuleHost {
             }
         case .log, .readModule, .traceRule, .makeReply, .parseReply, .checkReply, .suggest:
             return .failure(HostCallError("not a DNS function"))
+        }
+    }
+
+    /// At most this many zones per call: each is a query, all asked at once.
+    static let maximumDNSBLZones = 32
+
+    private func dnsblArguments(thread: LuaThread) -> Result<((text: String, parsed: DNSBLSubject), [String]), HostCallError> {
+        guard let text = self.lua.string(at: 1, thread) else {
+            return .failure(HostCallError("dns.dnsbl: expected an IP address or a domain name as the subject, got \(self.lua.type(at: 1, thread).name)"))
+        }
+        guard let subject = DNSBLSubject(text) else {
+            return .failure(HostCallError("dns.dnsbl: '\(text)' is neither an IP address nor a domain name"))
+        }
+        var zoneNames: [String] = []
+        switch self.lua.type(at: 2, thread) {
+        case .string:
+            zoneNames = [self.lua.string(at: 2, thread) ?? ""]
+        case .table:
+            let count = self.lua.rawLength(at: 2, thread)
+            guard count <= Self.maximumDNSBLZones else {
+                return .failure(HostCallError("dns.dnsbl: at most \(Self.maximumDNSBLZones) zones per call, got \(count)"))
+            }
+            for index in 0..<count {
+                self.lua.getIndex(index + 1, table: 2, thread)
+                defer { self.lua.pop(1, thread) }
+                guard let zone = self.lua.string(at: -1, thread) else {
+                    return .failure(HostCallError("dns.dnsbl: zone \(index + 1) is a \(self.lua.type(at: -1, thread).name), not a string"))
+                }
+                zoneNames.append(zone)
+            }
+        default:
+            return .failure(HostCallError("dns.dnsbl: expected a zone or a list of zones, got \(self.lua.type(at: 2, thread).name)"))
+        }
+        var zones: [String] = []
+        for zone in zoneNames {
+            do {
+                let name = try DNSName.normalize(zone)
+                guard !name.isEmpty else { return .failure(HostCallError("dns.dnsbl: empty zone name")) }
+                zones.append(name)
+            } catch {
+                return .failure(HostCallError("dns.dnsbl: \(error)"))
+            }
+        }
+        return .success(((text, subject), zones))
+    }
+
+    /// `{ { zone, status, codes, text, reason }, ... }`, each also under its zone's name.
+    func pushDNSBLResults(_ results: [DNSBLResult], thread: LuaThread) {
+        let lua = self.lua
+        lua.newTable(arrayCount: Int32(results.count), fieldCount: Int32(results.count), thread)
+        for (index, result) in results.enumerated() {
+            lua.newTable(fieldCount: 5, thread)
+            lua.pushString(result.zone, thread); lua.setField("zone", table: -2, thread)
+            lua.pushString(result.status.rawValue, thread); lua.setField("status", table: -2, thread)
+            lua.pushStringArray(result.codes, thread); lua.setField("codes", table: -2, thread)
+            if let text = result.text { lua.pushString(text, thread); lua.setField("text", table: -2, thread) }
+            if let reason = result.reason { lua.pushString(reason, thread); lua.setField("reason", table: -2, thread) }
+            lua.pushValue(at: -1, thread)
+            lua.setField(result.zone, table: -3, thread)
+            lua.setIndex(index + 1, table: -2, thread)
         }
     }
 

@@ -10,6 +10,7 @@ enum HostFunction: Int32, CaseIterable {
     case dnsLocateMX
     case dnsIprev
     case dnsQuery
+    case dnsDNSBL
     case log
     case readModule
     case traceRule
@@ -25,6 +26,7 @@ enum HostFunction: Int32, CaseIterable {
         case .dnsLocateMX: return "dns_locate_mx"
         case .dnsIprev: return "dns_iprev"
         case .dnsQuery: return "dns_query"
+        case .dnsDNSBL: return "dns_dnsbl"
         case .log: return "log"
         case .readModule: return "read_module"
         case .traceRule: return "trace_rule"
@@ -66,6 +68,8 @@ final class RuleHost: LuaHostDispatching {
 
     var entries = PerStage<[RuleEntry]>()
     var threads = StageThreadPool()
+    /// What each DNS blocklist's answers mean (`dns.dnsbl`).
+    var dnsblPolicies = DNSBLPolicies()
     /// What the host functions' closures point at (kept alive here).
     private var hostReference: LuaHostReference?
 

@@ -135,3 +135,91 @@ struct DNSFunctionTests {
         #expect(result.trace.contains(.dnsCall(function: "dns.iprev", argument: "192.0.2.10", result: "pass host.test")))
     }
 }
+
+@Suite("dns.dnsbl")
+struct DNSBLFunctionTests {
+    static let zone = """
+        $ORIGIN zen.spamhaus.org.
+        $TTL 300
+        @            SOA ns hostmaster 1 3600 600 86400 300
+        66.2.0.192   A 127.0.0.2
+        66.2.0.192   A 127.0.0.3
+        66.2.0.192   TXT "first" "second"
+        1.2.0.192    A 127.0.0.1
+        spam.test    A 127.0.1.2
+        $ORIGIN other.example.
+        @            SOA ns hostmaster 1 3600 600 86400 300
+        66.2.0.192   A 127.0.0.9
+        $ORIGIN plain.example.
+        @            SOA ns hostmaster 1 3600 600 86400 300
+        66.2.0.192   A 127.0.0.1
+        """
+
+    @Test("results per zone, in order and by name, with codes and text")
+    func results() async throws {
+        let harness = try Harness(script(.connect, """
+            local r = dns.dnsbl("192.0.2.66", { "zen.spamhaus.org", "other.example", "nothing.example" })
+            ctx.vars.a = r[1].zone .. " " .. r[1].status .. " " .. table.concat(r[1].codes, ",") .. " " .. r[1].text
+            ctx.vars.b = r["other.example"].status .. " " .. r[2].codes[1]
+            ctx.vars.c = r[3].status .. " " .. #r[3].codes
+            local one = dns.dnsbl("::ffff:192.0.2.66", "zen.spamhaus.org")
+            ctx.vars.d = #one .. " " .. one[1].status
+            ctx.vars.e = dns.dnsbl("192.0.2.1", "zen.spamhaus.org")[1].status
+            ctx.vars.f = dns.dnsbl("192.0.2.66", "plain.example")[1].status
+            """), zone: Self.zone)
+        let transaction = await harness.engine.beginTransaction(defaultSession)
+        let result = await harness.engine.evaluate(.connect, in: transaction)
+        let vars = await harness.engine.vars(of: transaction)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        #expect(vars["a"] == "zen.spamhaus.org listed 127.0.0.2,127.0.0.3 firstsecond")
+        #expect(vars["b"] == "listed 127.0.0.9")  // an unknown zone: RFC 5782 codes
+        #expect(vars["c"] == "clean 0")
+        #expect(vars["d"] == "1 listed")
+        // 127.0.0.1 is RFC 5782's "not listed" test point answer: never a listing.
+        #expect(vars["e"] == "error")
+        #expect(vars["f"] == "error")
+    }
+
+    @Test("transient failures are temperror per zone, never an exception")
+    func temperror() async throws {
+        let harness = try Harness(script(.connect, """
+            local r = dns.dnsbl("192.0.2.66", { "zen.spamhaus.org", "other.example" })
+            ctx.vars.s = r[1].status .. " " .. r[2].status .. " " .. r[1].reason
+            """), zone: Self.zone)
+        harness.resolver.setFault(.servfail, for: "66.2.0.192.zen.spamhaus.org")
+        let transaction = await harness.engine.beginTransaction(defaultSession)
+        let result = await harness.engine.evaluate(.connect, in: transaction)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        #expect(await harness.engine.vars(of: transaction)["s"] == "temperror listed DNS servfail")
+    }
+
+    @Test("every zone is asked at once: three zones that each take 1 s fit in a 2.5 s stage deadline")
+    func concurrent() async throws {
+        let harness = try Harness(script(.connect, """
+            local r = dns.dnsbl("192.0.2.10", { "zen.spamhaus.org", "other.example", "plain.example" })
+            if r[1].status ~= "clean" or r[2].status ~= "clean" or r[3].status ~= "clean" then error("not clean") end
+            return accept()
+            """), zone: Self.zone, limits: RuleLimits(stageTimeout: 2.5))
+        for zone in ["zen.spamhaus.org", "other.example", "plain.example"] {
+            harness.resolver.setFault(.delay(.seconds(1)), for: "10.2.0.192." + zone)
+        }
+        // Asked one after the other, the three would pass the deadline (451 4.4.3).
+        let result = await harness.run(.connect)
+        #expect(result.verdict.kind == .accept, "\(result.verdict) \(result.failure ?? "")")
+    }
+
+    @Test("bad arguments are script errors", arguments: [
+        ("dns.dnsbl('not an ip or name!', 'zen.spamhaus.org')", "neither an IP address nor a domain name"),
+        ("dns.dnsbl(42, 'zen.spamhaus.org')", "expected an IP address or a domain name"),
+        ("dns.dnsbl('192.0.2.1', 42)", "expected a zone or a list of zones"),
+        ("dns.dnsbl('192.0.2.1', { 'a.example', 42 })", "zone 2 is a number"),
+        ("dns.dnsbl('192.0.2.1', 'bad..zone')", "empty label"),
+        ("local z = {} for i = 1, 33 do z[i] = 'z' .. i .. '.example' end dns.dnsbl('192.0.2.1', z)", "at most 32 zones"),
+    ])
+    func badArguments(call: String, message: String) async throws {
+        let harness = try Harness(script(.connect, call), zone: Self.zone)
+        let result = await harness.run(.connect)
+        #expect(result.verdict.reply == .localError)
+        #expect(result.failure?.contains(message) == true, "\(result.failure ?? "")")
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import VrulesTestSupport
+
+/// `dns.dnsbl` through the surfaces an operator uses: the shipped example policy and its
+/// tests, `vrules run`, and the linter.
+@Suite("DNS blocklists through vrules test, run and check")
+struct DNSBLTests {
+    @Test("the example blocklist policy passes its own tests: listed, clean, refused codes, a wildcard, a timeout")
+    func examplePolicyTests() throws {
+        let output = try CLI.run(["test", "examples/dnsbl/tests"])
+        #expect(output.status == 0, "\(output.stdout)")
+        #expect(output.stdout.hasSuffix("10 passed, 0 failed\n"), "\(output.stdout)")
+    }
+
+    @Test("vrules run reports each zone's status")
+    func runReportsZones() throws {
+        let directory = try CLI.scratch([
+            "lists.zone": """
+                $ORIGIN zen.spamhaus.org.
+                $TTL 300
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                77.2.0.192 A 127.255.255.254
+                $ORIGIN wild.example.
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                * A 192.0.2.1
+                """,
+            "rules.lua": """
+                return { connect = { rule("lists", function(ctx)
+                  local r = dns.dnsbl(ctx.client.ip, { "zen.spamhaus.org", "wild.example", "none.example" })
+                  ctx.vars.statuses = r[1].status .. "," .. r[2].status .. "," .. r["none.example"].status
+                end) } }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["run", "--zone", "lists.zone", "--rules", "rules.lua", "--client-ip", "192.0.2.77",
+                                  "--helo", "x.test"], in: directory)
+        #expect(output.stdout.contains("zen.spamhaus.org refused, wild.example error, none.example clean"), "\(output.stdout)")
+        #expect(output.stdout.contains("connect: next"), "\(output.stdout)")
+    }
+
+    @Test("the linter knows dns.dnsbl and its example checks clean")
+    func linterKnowsIt() throws {
+        let output = try CLI.run(["check", "examples/dnsbl/dnsbl.lua", "examples/dnsbl/tests/dnsbl_test.lua"])
+        #expect(output.status == 0, "\(output.stdout)")
+        let misspelt = try CLI.scratch(["rules.lua": """
+            return { connect = { rule("x", function(ctx) dns.dnsbI(ctx.client.ip, "zen.spamhaus.org") end) } }
+            """])
+        defer { try? FileManager.default.removeItem(at: misspelt) }
+        let wrong = try CLI.run(["check", "rules.lua"], in: misspelt)
+        #expect(wrong.stdout.contains("dnsbl"), "\(wrong.stdout)")
+    }
+}
