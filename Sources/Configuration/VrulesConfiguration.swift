@@ -1,8 +1,9 @@
+import DNS
 import DNSResolver
 import TOML
 
 /// Everything `vrules.toml` says, read and validated in one place: the DNS resolvers
-/// (`[server.dns]`, `[server.virtual."<domain>".dns]`), `[policy]` and `[limits]`.
+/// (`[server.dns]`, `[server.virtual."<domain>".dns]`), `[policy]`, `[limits]` and `[dnsbl."<zone>"]`.
 /// `vrules run`, `serve`, `dns` and `test` load through it, and `vrules check` reports the
 /// errors it finds, so a file one refuses the others refuse with the same words.
 public struct VrulesConfiguration: Sendable {
@@ -23,14 +24,18 @@ public struct VrulesConfiguration: Sendable {
     /// `[policy] listen`: where `vrules serve` listens unless `--listen` says otherwise.
     public var listen: [String]
     public var limits: Limits
+    /// `[dnsbl."<zone>"]`: what a blocklist's answers mean, over the built-in policies.
+    public var dnsbl: DNSBLPolicies
 
-    public init(dns: DNSConfiguration, listen: [String] = [], limits: Limits = Limits()) {
+    public init(dns: DNSConfiguration, listen: [String] = [], limits: Limits = Limits(), dnsbl: DNSBLPolicies = DNSBLPolicies()) {
         self.dns = dns
         self.listen = listen
         self.limits = limits
+        self.dnsbl = dnsbl
     }
 
-    static let topLevelKeys = ["server", "policy", "limits"]
+    static let topLevelKeys = ["server", "policy", "limits", "dnsbl"]
+    static let dnsblKeys = ["listed", "refused"]
     static let serverKeys = ["dns", "virtual"]
     static let virtualDomainKeys = ["dns"]
     static let policyKeys = ["listen"]
@@ -144,7 +149,60 @@ public struct VrulesConfiguration: Sendable {
                 errors.append(error)
             }
         }
+        if let entry = document.entry("dnsbl") {
+            configuration.dnsbl = Self.readDNSBL(entry, values: values, errors: &errors)
+        }
         return configuration
+    }
+
+    /// `[dnsbl."zen.spamhaus.org"]` with `listed` and `refused`: arrays of addresses,
+    /// `first-last` ranges or CIDR blocks. A zone named keeps the built-in policy's values
+    /// for a key it does not give.
+    private static func readDNSBL(_ entry: TOMLTable.Entry, values: ValueReader,
+                                  errors: inout [ConfigurationError]) -> DNSBLPolicies {
+        let path = ConfigurationKeyPath.root.child("dnsbl")
+        var policies = DNSBLPolicies()
+        let zones: TOMLTable
+        do throws(ConfigurationError) {
+            zones = try values.table(entry, at: path)
+        } catch {
+            errors.append(error)
+            return policies
+        }
+        for zoneName in zones.keys {
+            guard let zoneEntry = zones.entry(zoneName) else { continue }
+            let zonePath = path.child(zoneName)
+            let zone: String
+            do {
+                zone = try DNSName.normalize(zoneName)
+            } catch {
+                errors.append(values.error(.value, zonePath, at: zoneEntry.keyPosition, "\(error)"))
+                continue
+            }
+            do throws(ConfigurationError) {
+                let table = try values.table(zoneEntry, at: zonePath)
+                errors += values.unknownKeys(table, allowed: Self.dnsblKeys, at: zonePath)
+                var policy = DNSBLPolicies().policy(for: zone)
+                for key in Self.dnsblKeys {
+                    guard let rangesEntry = table.entry(key) else { continue }
+                    let ranges = try Self.stringArray(rangesEntry, at: zonePath.child(key), values: values, errors: &errors)
+                        .enumerated().compactMap { index, text -> IPv4Range? in
+                            guard let range = IPv4Range(text) else {
+                                let position = rangesEntry.value.array?[index].position ?? rangesEntry.keyPosition
+                                errors.append(values.error(.value, zonePath.child(key).element(index), at: position,
+                                                           "'\(text)' is not an IPv4 address, a range like 127.0.0.2-127.0.0.11 or a block like 127.255.255.0/24"))
+                                return nil
+                            }
+                            return range
+                        }
+                    if key == "listed" { policy.listed = ranges } else { policy.refused = ranges }
+                }
+                policies.zones[zone] = policy
+            } catch {
+                errors.append(error)
+            }
+        }
+        return policies
     }
 
     private static func readLimits(_ table: TOMLTable, at path: ConfigurationKeyPath, values: ValueReader,

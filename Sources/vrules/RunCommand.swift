@@ -73,6 +73,7 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw UsageFailure.exit("cannot load rules: \(error)")
         }
+        await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
         var info = SessionInfo(clientIP: self.clientIP, clientPort: self.clientPort, clientName: self.clientName,
                                serverName: self.serverName, helo: self.helo,
                                mailFrom: self.mailFrom.map(MailAddress.init))

@@ -80,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
                 ])
             })
             await engine.observeDNSQueries(observer)
+            await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
             return engine
         }
         let engine: RuleEngine

@@ -50,4 +50,51 @@ struct DNSBLTests {
         let wrong = try CLI.run(["check", "rules.lua"], in: misspelt)
         #expect(wrong.stdout.contains("dnsbl"), "\(wrong.stdout)")
     }
+
+    @Test("[dnsbl.\"zone\"] in vrules.toml says which codes are listings and which are refusals")
+    func configuredCodes() throws {
+        let directory = try CLI.scratch([
+            "lists.zone": """
+                $ORIGIN bl.example.
+                $TTL 300
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                9.2.0.192 A 127.0.0.9
+                2.2.0.192 A 127.0.0.2
+                7.2.0.192 A 127.0.0.7
+                """,
+            "rules.lua": """
+                return { connect = { rule("lists", function(ctx)
+                  local r = dns.dnsbl(ctx.client.ip, "bl.example")[1]
+                  if r.status == "listed" then return reject(replies.access_denied) end
+                  return defer("451 4.3.0 " .. r.status)
+                end) } }
+                """,
+            "vrules.toml": """
+                [server.dns]
+                type = "system"
+
+                [dnsbl."bl.example"]
+                listed = ["127.0.0.9-127.0.0.10"]
+                refused = ["127.0.0.7/32"]
+                """,
+            "broken.toml": """
+                [dnsbl."bl.example"]
+                listed = ["127.0.0.9-127.0.0.1"]
+                refuse = ["127.0.0.7"]
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func verdict(_ ip: String) throws -> String {
+            let output = try CLI.run(["run", "--config", "vrules.toml", "--zone", "lists.zone", "--rules", "rules.lua",
+                                      "--client-ip", ip, "--helo", "x.test"], in: directory)
+            return output.stdout.split(separator: "\n").first { $0.hasPrefix("connect: ") }.map(String.init) ?? output.stdout + output.stderr
+        }
+        #expect(try verdict("192.0.2.9") == "connect: reject 550 5.7.1 Access denied")
+        #expect(try verdict("192.0.2.2") == "connect: defer 451 4.3.0 error")
+        #expect(try verdict("192.0.2.7") == "connect: defer 451 4.3.0 refused")
+        let check = try CLI.run(["check", "broken.toml"], in: directory)
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("dnsbl.\"bl.example\".listed[0]") || check.stdout.contains("is not an IPv4 address"), "\(check.stdout)")
+        #expect(check.stdout.contains("refuse"), "\(check.stdout)")
+    }
 }
