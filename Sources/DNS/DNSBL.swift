@@ -156,6 +156,14 @@ public enum DNSBLSubject: Hashable, Sendable {
         }
     }
 
+    /// The subject as written in messages.
+    public var name: String {
+        switch self {
+        case .ip(let ip): return ip.description
+        case .domain(let name): return name
+        }
+    }
+
     /// The name asked under `zone`.
     public func queryName(in zone: String) -> String {
         switch self {
@@ -169,6 +177,60 @@ public enum DNSBLSubject: Hashable, Sendable {
     }
 }
 
+/// Whether each zone still behaves as a blocklist, from its RFC 5782 §5 test points:
+/// 127.0.0.2 must be listed and 127.0.0.1 must not. A zone that fails (it lists everything,
+/// or nothing, as a dead or wildcarding list does) answers `error` until it passes again.
+/// Checked alongside the first query of a zone and again once `interval` has passed, in
+/// the same round trip as the query itself.
+public final class DNSBLHealth: @unchecked Sendable {
+    // @unchecked: `entries` is only touched with `lock` held.
+
+    /// A zone's last check: when, and why it failed (nil when it passed).
+    public struct Status: Hashable, Sendable {
+        public var checkedAt: ContinuousClock.Instant
+        public var failure: String?
+    }
+
+    public let interval: Duration
+    private let lock = DNSLock()
+    private var entries: [String: Status] = [:]
+    private var observer: (@Sendable (String, String?) -> Void)?
+
+    public init(interval: Duration = .seconds(600)) {
+        self.interval = interval
+    }
+
+    /// Called with the zone and its failure (nil: healthy again) whenever a zone's health
+    /// changes, and when a zone fails its first check.
+    public func observe(_ observer: (@Sendable (String, String?) -> Void)?) {
+        self.lock.withLock { self.observer = observer }
+    }
+
+    public func status(of zone: String) -> Status? {
+        self.lock.withLock { self.entries[zone] }
+    }
+
+    func needsCheck(_ zone: String, now: ContinuousClock.Instant) -> Bool {
+        guard let status = self.status(of: zone) else { return true }
+        return now - status.checkedAt >= self.interval
+    }
+
+    /// Records a check; returns whether the zone's health changed (for a log line).
+    @discardableResult
+    public func record(_ zone: String, failure: String?, now: ContinuousClock.Instant = .now) -> Bool {
+        let (changed, observer) = self.lock.withLock { () -> (Bool, (@Sendable (String, String?) -> Void)?) in
+            let previous = self.entries[zone]
+            self.entries[zone] = Status(checkedAt: now, failure: failure)
+            return (previous == nil ? failure != nil : previous?.failure != failure, self.observer)
+        }
+        if changed { observer?(zone, failure) }
+        return changed
+    }
+
+    /// Every zone checked, with its last status.
+    public var zones: [String: Status] { self.lock.withLock { self.entries } }
+}
+
 /// Asks every zone at once (the stage waits for the slowest, not the sum), then the TXT
 /// records of the zones that list the subject.
 public struct DNSBLCheck: DNSLookupPlan, Sendable {
@@ -177,24 +239,62 @@ public struct DNSBLCheck: DNSLookupPlan, Sendable {
     public let subject: DNSBLSubject
     public let zones: [String]
     public let policies: DNSBLPolicies
+    public let health: DNSBLHealth?
     private var results: [DNSBLResult] = []
+    /// Indexes of the zones asked about the subject, and of those whose test points are asked.
+    private var asked: [Int] = []
+    private var checked: [Int] = []
     private var awaitingText: [Int] = []
+    private var answeredA = false
 
-    public init(subject: DNSBLSubject, zones: [String], policies: DNSBLPolicies) {
+    public init(subject: DNSBLSubject, zones: [String], policies: DNSBLPolicies, health: DNSBLHealth? = nil) {
         self.subject = subject
         self.zones = zones
         self.policies = policies
+        self.health = health
+    }
+
+    /// RFC 5782 §5: 127.0.0.2 (or the domain `test`) is listed, 127.0.0.1 (`invalid`) is not.
+    var testPoints: (listed: DNSBLSubject, clean: DNSBLSubject) {
+        switch self.subject {
+        case .ip: return (.ip(.v4([127, 0, 0, 2])), .ip(.v4([127, 0, 0, 1])))
+        case .domain: return (.domain("test"), .domain("invalid"))
+        }
     }
 
     public mutating func start() -> DNSLookupStep<Output> {
         guard !self.zones.isEmpty else { return .done([]) }
-        return .need(self.zones.map { DNSQuestion(name: self.subject.queryName(in: $0), type: .a) })
+        let now = ContinuousClock.now
+        self.results = self.zones.map { DNSBLResult(zone: $0, status: .clean) }
+        var questions: [DNSQuestion] = []
+        for (index, zone) in self.zones.enumerated() {
+            if let health = self.health, !health.needsCheck(zone, now: now), let failure = health.status(of: zone)?.failure {
+                self.results[index] = DNSBLResult(zone: zone, status: .error, reason: "the zone failed its health check: \(failure)")
+                continue
+            }
+            self.asked.append(index)
+            questions.append(DNSQuestion(name: self.subject.queryName(in: zone), type: .a))
+        }
+        if let health = self.health {
+            for index in self.asked where health.needsCheck(self.zones[index], now: now) {
+                self.checked.append(index)
+                questions.append(DNSQuestion(name: self.testPoints.listed.queryName(in: self.zones[index]), type: .a))
+                questions.append(DNSQuestion(name: self.testPoints.clean.queryName(in: self.zones[index]), type: .a))
+            }
+        }
+        guard !questions.isEmpty else { return .done(self.results) }
+        return .need(questions)
     }
 
     public mutating func resume(with answers: [DNSQueryResult]) -> DNSLookupStep<Output> {
-        if self.results.isEmpty {
-            self.results = zip(self.zones, answers).map { Self.classify($1, zone: $0, policy: self.policies.policy(for: $0)) }
-            self.awaitingText = self.results.indices.filter { self.results[$0].status == .listed }
+        if !self.answeredA {
+            self.answeredA = true
+            for (index, answer) in zip(self.asked, answers) {
+                let zone = self.zones[index]
+                self.results[index] = Self.classify(answer, zone: zone, policy: self.policies.policy(for: zone))
+            }
+            self.judgeHealth(Array(answers.dropFirst(self.asked.count)))
+            self.awaitingText = self.asked.filter { self.results[$0].status == .listed }
             guard !self.awaitingText.isEmpty else { return .done(self.results) }
             return .need(self.awaitingText.map { DNSQuestion(name: self.subject.queryName(in: self.zones[$0]), type: .txt) })
         }
@@ -208,6 +308,30 @@ public struct DNSBLCheck: DNSLookupPlan, Sendable {
         }
         self.awaitingText = []
         return .done(self.results)
+    }
+
+    /// Test points answered two per checked zone: 127.0.0.2 must be listed, 127.0.0.1 not.
+    /// A transient failure decides nothing (the last verdict stands).
+    private mutating func judgeHealth(_ answers: [DNSQueryResult]) {
+        guard let health = self.health else { return }
+        for (position, index) in self.checked.enumerated() where 2 * position + 1 < answers.count {
+            let zone = self.zones[index]
+            let policy = self.policies.policy(for: zone)
+            let listedPoint = Self.classify(answers[2 * position], zone: zone, policy: policy)
+            let cleanPoint = Self.classify(answers[2 * position + 1], zone: zone, policy: policy)
+            guard listedPoint.status != .temperror, cleanPoint.status != .temperror else { continue }
+            var failure: String?
+            if cleanPoint.status != .clean {
+                failure = "test point \(self.testPoints.clean.name) answers \(cleanPoint.codes.joined(separator: ", ")): the zone lists everything"
+            } else if listedPoint.status != .listed {
+                failure = "test point \(self.testPoints.listed.name) is not listed (\(listedPoint.status.rawValue)): the zone lists nothing or is gone"
+            }
+            health.record(zone, failure: failure)
+            if let failure {
+                self.results[index] = DNSBLResult(zone: zone, status: .error, codes: self.results[index].codes,
+                                                  reason: "the zone failed its health check: \(failure)")
+            }
+        }
     }
 
     static func classify(_ answer: DNSQueryResult, zone: String, policy: DNSBLZonePolicy) -> DNSBLResult {

@@ -38,6 +38,7 @@ public actor RuleEngine {
         self.host.tracing = tracing
         self.resolvers = resolvers
         self.scriptPath = scriptPath
+        Self.logHealthChanges(of: self.host.dnsblHealth, to: logHandler)
         try self.host.load(path: scriptPath)
     }
 
@@ -50,6 +51,7 @@ public actor RuleEngine {
         self.host.tracing = tracing
         self.resolvers = resolvers
         self.scriptPath = path
+        Self.logHealthChanges(of: self.host.dnsblHealth, to: logHandler)
         try self.host.load(source: source, path: path)
     }
 
@@ -58,6 +60,19 @@ public actor RuleEngine {
     public func useDNSBLPolicies(_ policies: DNSBLPolicies) {
         self.host.dnsblPolicies = policies
     }
+
+    /// A blocklist zone that fails its test points is logged once, and again when it passes.
+    private static func logHealthChanges(of health: DNSBLHealth, to logHandler: (@Sendable (RuleLogRecord) -> Void)?) {
+        guard let logHandler else { return }
+        health.observe { zone, failure in
+            let message = failure.map { "dnsbl zone \(zone) failed its health check: \($0); it answers error until it passes" }
+                ?? "dnsbl zone \(zone) passes its health check again"
+            logHandler(RuleLogRecord(level: failure == nil ? "info" : "warn", message: message, rule: nil, stage: nil))
+        }
+    }
+
+    /// Each blocklist zone checked so far and why it failed its test points (nil: healthy).
+    public var dnsblHealth: [String: String?] { self.host.dnsblHealth.zones.mapValues(\.failure) }
 
     /// The stages this script has rules for.
     public var stages: [Stage] { Stage.allCases.filter { !(self.host.entries[$0] ?? []).isEmpty } }

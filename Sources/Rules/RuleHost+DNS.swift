@@ -112,7 +112,8 @@ extension RuleHost {
         case .dnsDNSBL:
             return self.dnsblArguments(thread: thread).map { subject, zones in
                 DNSCall(function: "dns.dnsbl", argument: "\(subject.text) \(zones.joined(separator: ","))",
-                        plan: DNSBLCheck(subject: subject.parsed, zones: zones, policies: self.dnsblPolicies),
+                        plan: DNSBLCheck(subject: subject.parsed, zones: zones, policies: self.dnsblPolicies,
+                                         health: self.dnsblHealth),
                         summarize: { results in results.map { "\($0.zone) \($0.status.rawValue)" }.joined(separator: ", ") },
                         push: { host, thread, results in
                             host.pushDNSBLResults(results, thread: thread)

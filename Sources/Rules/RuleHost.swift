@@ -68,8 +68,10 @@ final class RuleHost: LuaHostDispatching {
 
     var entries = PerStage<[RuleEntry]>()
     var threads = StageThreadPool()
-    /// What each DNS blocklist's answers mean (`dns.dnsbl`).
+    /// What each DNS blocklist's answers mean (`dns.dnsbl`), and whether each zone passes
+    /// its test points.
     var dnsblPolicies = DNSBLPolicies()
+    let dnsblHealth = DNSBLHealth()
     /// What the host functions' closures point at (kept alive here).
     private var hostReference: LuaHostReference?
 

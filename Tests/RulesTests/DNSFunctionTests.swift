@@ -142,6 +142,7 @@ struct DNSBLFunctionTests {
         $ORIGIN zen.spamhaus.org.
         $TTL 300
         @            SOA ns hostmaster 1 3600 600 86400 300
+        2.0.0.127    A 127.0.0.2
         66.2.0.192   A 127.0.0.2
         66.2.0.192   A 127.0.0.3
         66.2.0.192   TXT "first" "second"
@@ -149,9 +150,11 @@ struct DNSBLFunctionTests {
         spam.test    A 127.0.1.2
         $ORIGIN other.example.
         @            SOA ns hostmaster 1 3600 600 86400 300
+        2.0.0.127    A 127.0.0.2
         66.2.0.192   A 127.0.0.9
         $ORIGIN plain.example.
         @            SOA ns hostmaster 1 3600 600 86400 300
+        2.0.0.127    A 127.0.0.2
         66.2.0.192   A 127.0.0.1
         """
 
@@ -161,7 +164,7 @@ struct DNSBLFunctionTests {
             local r = dns.dnsbl("192.0.2.66", { "zen.spamhaus.org", "other.example", "nothing.example" })
             ctx.vars.a = r[1].zone .. " " .. r[1].status .. " " .. table.concat(r[1].codes, ",") .. " " .. r[1].text
             ctx.vars.b = r["other.example"].status .. " " .. r[2].codes[1]
-            ctx.vars.c = r[3].status .. " " .. #r[3].codes
+            ctx.vars.c = r[3].status .. " " .. #r[3].codes .. " " .. r[3].reason
             local one = dns.dnsbl("::ffff:192.0.2.66", "zen.spamhaus.org")
             ctx.vars.d = #one .. " " .. one[1].status
             ctx.vars.e = dns.dnsbl("192.0.2.1", "zen.spamhaus.org")[1].status
@@ -173,7 +176,8 @@ struct DNSBLFunctionTests {
         #expect(result.failure == nil, "\(result.failure ?? "")")
         #expect(vars["a"] == "zen.spamhaus.org listed 127.0.0.2,127.0.0.3 firstsecond")
         #expect(vars["b"] == "listed 127.0.0.9")  // an unknown zone: RFC 5782 codes
-        #expect(vars["c"] == "clean 0")
+        // A zone with no data at all fails its test point 127.0.0.2: error, with the reason.
+        #expect(vars["c"] == "error 0 the zone failed its health check: test point 127.0.0.2 is not listed (clean): the zone lists nothing or is gone")
         #expect(vars["d"] == "1 listed")
         // 127.0.0.1 is RFC 5782's "not listed" test point answer: never a listing.
         #expect(vars["e"] == "error")

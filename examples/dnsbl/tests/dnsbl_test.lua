@@ -1,6 +1,8 @@
 -- Tests for examples/dnsbl/dnsbl.lua. Run: vrules test examples/dnsbl/tests
 -- The zone data stands in for the lists: each answer a list may give, on documentation
--- addresses (RFC 5737, RFC 3849).
+-- addresses (RFC 5737, RFC 3849). Each list publishes its RFC 5782 test points (127.0.0.2
+-- or "test" listed, 127.0.0.1 or "invalid" not): vrules checks them alongside a zone's
+-- first query, and a zone that fails them answers "error", as a real one would.
 return {
   rules = "../dnsbl.lua",
   zone = [[
@@ -26,10 +28,23 @@ $ORIGIN bl.example.
 *                    A 192.0.2.1
 $ORIGIN dbl.spamhaus.org.
 @                    SOA ns.dbl.spamhaus.org. hostmaster.dbl.spamhaus.org. 1 3600 600 86400 300
+; RFC 5782 test point of a domain list: "test" is listed
+test                 A 127.0.1.2
 spam.test            A 127.0.1.2
 spam.test            TXT "Listed in the DBL"
 ]],
   tests = {
+    {
+      name = "a list whose test point 127.0.0.2 is not listed answers error, never listed",
+      client_ip = "192.0.2.66", helo = "x.test",
+      zone = [[
+$ORIGIN zen.spamhaus.org.
+@                    SOA ns.zen.spamhaus.org. hostmaster.zen.spamhaus.org. 1 3600 600 86400 300
+66.2.0.192           A 127.0.0.2
+]],
+      expect = { connect = "next" },
+      logs = { "dnsbl zone zen.spamhaus.org failed its health check: test point 127.0.0.2 is not listed" },
+    },
     {
       name = "a listed IPv4 client is rejected with the list's text",
       client_ip = "192.0.2.66", helo = "x.test",
@@ -47,10 +62,11 @@ spam.test            TXT "Listed in the DBL"
       expect = { connect = "550 5.7.1" },
     },
     {
-      name = "a clean client goes on (and the wildcarding zone is an error, not a listing)",
+      name = "a clean client goes on (and the wildcarding zone fails its health check: an error, not a listing)",
       client_ip = "192.0.2.10", helo = "x.test", mail_from = "a@good.test",
       expect = { connect = "next", mail = "next" },
-      logs = { "dnsbl bl.example error answer 192.0.2.1 is outside 127.0.0.0/8" },
+      logs = { "dnsbl zone bl.example failed its health check: test point 127.0.0.1 answers 192.0.2.1: the zone lists everything",
+               "dnsbl bl.example error" },
     },
     {
       name = "Spamhaus' public-resolver answer 127.255.255.254 is refused, not listed",
