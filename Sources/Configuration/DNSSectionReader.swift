@@ -7,7 +7,9 @@ import TOML
 /// `[server.virtual."<domain>".dns]`. Every mistake is reported, and reading goes on past
 /// it, so one run of `vrules check` shows them all.
 struct DNSSectionReader {
-    static let dnsKeys = ["type", "servers", "options"]
+    static let dnsKeys = ["type", "servers", "options", "zones"]
+    /// A virtual domain's or a routed zone's table: the keys of `[server.dns]` but `zones`.
+    static let zoneKeys = ["type", "servers", "options"]
     static let optionKeys = ["timeout", "attempts", "rotate", "validate", "ip_strategy", "cache_size",
                              "num_concurrent_reqs", "preserve_intermediates"]
     /// The longest exchange timeout accepted.
@@ -30,20 +32,23 @@ struct DNSSectionReader {
         do throws(ConfigurationError) {
             var dns: (table: TOMLTable, entry: TOMLTable.Entry)?
             if let entry = server?.entry("dns") { dns = (try self.values.table(entry, at: dnsPath), entry) }
-            if let resolver = self.resolver(dns, at: dnsPath, inheriting: nil, errors: &errors) { root = resolver }
+            if let resolver = self.resolver(dns, at: dnsPath, inheriting: nil, allowed: Self.dnsKeys, errors: &errors) { root = resolver }
         } catch {
             errors.append(error)
         }
 
+        let zones = self.readZones(server: server, inheriting: root, errors: &errors)
         var virtualDomains: [String: DNSConfiguration.Resolver] = [:]
         let virtualPath = serverPath.child("virtual")
-        guard let virtualEntry = server?.entry("virtual") else { return DNSConfiguration(root: root) }
+        var configuration = DNSConfiguration(root: root)
+        configuration.zones = zones
+        guard let virtualEntry = server?.entry("virtual") else { return configuration }
         let virtual: TOMLTable
         do throws(ConfigurationError) {
             virtual = try self.values.table(virtualEntry, at: virtualPath)
         } catch {
             errors.append(error)
-            return DNSConfiguration(root: root)
+            return configuration
         }
         for domain in virtual.keys {
             guard let domainEntry = virtual.entry(domain) else { continue }
@@ -65,7 +70,40 @@ struct DNSSectionReader {
                 errors.append(error)
             }
         }
-        return DNSConfiguration(root: root, virtualDomains: virtualDomains)
+        configuration.virtualDomains = virtualDomains
+        return configuration
+    }
+
+    /// `[server.dns.zones."<zone>"]`: the same keys as `[server.dns]`, inheriting from it.
+    private mutating func readZones(server: TOMLTable?, inheriting root: DNSConfiguration.Resolver,
+                                    errors: inout [ConfigurationError]) -> [String: DNSConfiguration.Resolver] {
+        let zonesPath = ConfigurationKeyPath.root.child("server").child("dns").child("zones")
+        guard let dns = server?["dns"]?.table, let zonesEntry = dns.entry("zones") else { return [:] }
+        var zones: [String: DNSConfiguration.Resolver] = [:]
+        do throws(ConfigurationError) {
+            let table = try self.values.table(zonesEntry, at: zonesPath)
+            for zone in table.keys {
+                guard let zoneEntry = table.entry(zone) else { continue }
+                let zonePath = zonesPath.child(zone)
+                do throws(ConfigurationError) {
+                    let zoneTable = try self.values.table(zoneEntry, at: zonePath)
+                    let normalized: String
+                    do {
+                        normalized = try DNSName.normalize(zone)
+                    } catch {
+                        throw self.values.error(.value, zonePath, at: zoneEntry.keyPosition, TOMLText.escaped("\(error)", limit: 200))
+                    }
+                    if let resolver = self.resolver((zoneTable, zoneEntry), at: zonePath, inheriting: root, errors: &errors) {
+                        zones[normalized] = resolver
+                    }
+                } catch {
+                    errors.append(error)
+                }
+            }
+        } catch {
+            errors.append(error)
+        }
+        return zones
     }
 
     private mutating func systemConfiguration(at path: ConfigurationKeyPath) throws(ConfigurationError) -> ResolvConf {
@@ -84,13 +122,13 @@ struct DNSSectionReader {
     /// `errors`). Virtual domains start from the root's configuration and override only
     /// what their table sets.
     private mutating func resolver(_ dns: (table: TOMLTable, entry: TOMLTable.Entry)?, at path: ConfigurationKeyPath,
-                                   inheriting parent: DNSConfiguration.Resolver?,
+                                   inheriting parent: DNSConfiguration.Resolver?, allowed: [String] = Self.zoneKeys,
                                    errors: inout [ConfigurationError]) -> DNSConfiguration.Resolver?
     {
         let errorCount = errors.count
         let table = dns?.table
         let tablePosition = dns?.entry.keyPosition ?? TOMLPosition(line: 1, column: 1)
-        if let table { errors += self.values.unknownKeys(table, allowed: Self.dnsKeys, at: path) }
+        if let table { errors += self.values.unknownKeys(table, allowed: allowed, at: path) }
 
         // The type decides the servers and whether `servers` may be set; when it is wrong,
         // only what does not depend on it (the options) is checked further.

@@ -32,6 +32,9 @@ public struct DNSConfiguration: Hashable, Sendable {
     public var root: Resolver
     /// Normalised virtual domain → its resolver, for domains that have a `dns` table.
     public var virtualDomains: [String: Resolver]
+    /// Normalised zone → the resolver every query under it goes to (`[server.dns.zones."<zone>"]`),
+    /// whichever resolver the transaction uses otherwise.
+    public var zones: [String: Resolver] = [:]
 
     public init(root: Resolver, virtualDomains: [String: Resolver] = [:]) {
         self.root = root

@@ -23,15 +23,23 @@ public final class DNSResolverSet: DNSResolverSelecting {
         var byDomain: [String: DNSNetworkResolver] = [:]
         for (domain, resolver) in configuration.virtualDomains { byDomain[domain] = make(resolver) }
         self.byDomain = byDomain
+        var routes: [String: any DNSResolving] = [:]
+        for (zone, resolver) in configuration.zones { routes[zone] = make(resolver) }
+        self.zoneRoutes = routes
     }
+
+    /// `[server.dns.zones]`: queries under these zones go to their own resolver.
+    private let zoneRoutes: [String: any DNSResolving]
 
     /// How many distinct resolvers (and caches) there are.
     public var distinctResolverCount: Int {
-        Set(([self.root] + Array(self.byDomain.values)).map { ObjectIdentifier($0) }).count
+        Set(([self.root] + Array(self.byDomain.values)).map { ObjectIdentifier($0) }).count + self.zoneRoutes.count
     }
 
     public func resolver(forDomain domain: String?) -> any DNSResolving {
-        self.networkResolver(forDomain: domain)
+        let chosen = self.networkResolver(forDomain: domain)
+        guard !self.zoneRoutes.isEmpty else { return chosen }
+        return ZoneRoutedResolver(fallback: chosen, routes: self.zoneRoutes)
     }
 
     public func networkResolver(forDomain domain: String?) -> DNSNetworkResolver {

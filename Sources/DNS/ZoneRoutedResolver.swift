@@ -1,0 +1,34 @@
+/// Sends each question to the resolver of the longest zone its name falls under
+/// (`[server.dns.zones."<zone>"]`), else to the fallback: DNSBL zones to a local resolver,
+/// everything else to the configured one, as Unbound's `forward-zone` does.
+public struct ZoneRoutedResolver: DNSResolving {
+    public let fallback: any DNSResolving
+    /// Normalised zone → its resolver.
+    public let routes: [String: any DNSResolving]
+
+    public init(fallback: any DNSResolving, routes: [String: any DNSResolving]) {
+        self.fallback = fallback
+        self.routes = routes
+    }
+
+    /// The resolver for `name`: the longest routed zone that is `name` or one of its parents.
+    public func resolver(for name: String) -> any DNSResolving {
+        var candidate = Substring(name)
+        while true {
+            if let resolver = self.routes[String(candidate)] { return resolver }
+            guard let dot = candidate.firstIndex(of: ".") else { return self.fallback }
+            candidate = candidate[candidate.index(after: dot)...]
+        }
+    }
+
+    public func resolve(_ question: DNSQuestion) async -> DNSQueryResult {
+        await self.resolver(for: question.name).resolve(question)
+    }
+
+    public func immediateResult(for question: DNSQuestion) -> DNSQueryResult? {
+        self.resolver(for: question.name).immediateResult(for: question)
+    }
+
+    public var ipStrategy: IPStrategy { self.fallback.ipStrategy }
+    public var rotatesRecords: Bool { self.fallback.rotatesRecords }
+}
