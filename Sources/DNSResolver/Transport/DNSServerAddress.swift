@@ -21,7 +21,7 @@ public struct DNSServerAddress: Hashable, Sendable, CustomStringConvertible {
     public init?(parsing text: String, defaultPort: UInt16 = 53) {
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return nil }
-            guard let ip = IPAddress(String(text[text.index(after: text.startIndex)..<close])), !ip.isIPv4 else { return nil }
+            guard let ip = IPAddress(preservingFamily: String(text[text.index(after: text.startIndex)..<close])), !ip.isIPv4 else { return nil }
             let rest = text[text.index(after: close)...]
             if rest.isEmpty {
                 self.init(ip: ip, port: defaultPort)
@@ -31,7 +31,7 @@ public struct DNSServerAddress: Hashable, Sendable, CustomStringConvertible {
             }
             return
         }
-        if let ip = IPAddress(text) {
+        if let ip = IPAddress(preservingFamily: text) {
             self.init(ip: ip, port: defaultPort)
             return
         }

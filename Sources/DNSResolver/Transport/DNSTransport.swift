@@ -17,8 +17,8 @@ struct DNSExchangeReply: Sendable {
     var overTCP: Bool
 }
 
-/// Sends queries over UDP (fresh socket, random port and ID each time) and over TCP when a
-/// reply is truncated. Knows nothing of retries, servers lists or caching.
+/// Sends queries over UDP (fresh connected socket, random port and ID each time) and over TCP
+/// when a reply is truncated. Knows nothing of retries, servers lists or caching.
 struct DNSTransport: Sendable {
     let group: any EventLoopGroup
 
@@ -42,23 +42,45 @@ struct DNSTransport: Sendable {
         return UInt16.random(in: 0...UInt16.max, using: &generator)
     }
 
+    /// What both transports send: a fresh random ID, the encoded query and the server's
+    /// socket address. Built once here so that UDP and TCP can never disagree on it.
+    private struct PreparedQuery {
+        var id: UInt16
+        var packet: [UInt8]
+        var remote: SocketAddress
+
+        init(_ request: DNSExchangeRequest) throws(DNSExchangeFailure) {
+            self.id = DNSTransport.randomID()
+            do {
+                // One name: nothing to compress.
+                self.packet = try DNSMessage.query(id: self.id, question: request.question, dnssecOK: request.dnssecOK)
+                    .encoded(compress: false)
+                self.remote = try request.server.socketAddress()
+            } catch {
+                throw .formerr("cannot build query: \(error)")
+            }
+        }
+    }
+
+    /// UDP on a socket connected to the server: the kernel then drops datagrams from any other
+    /// source, and reports an ICMP port or host unreachable as an error on the socket, which
+    /// `UDPReplyHandler` turns into an at-once failure instead of a wait for the deadline.
+    /// `connect` binds the socket to a fresh random ephemeral port, as `bind` to port 0 would.
     func udpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let id = Self.randomID()
-        let packet: [UInt8]
-        let remote: SocketAddress
+        let query: PreparedQuery
         do {
-            // One name: nothing to compress.
-            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded(compress: false)
-            remote = try request.server.socketAddress()
+            query = try PreparedQuery(request)
         } catch {
-            return .failure(.formerr("cannot build query: \(error)"))
+            return .failure(error)
         }
         let eventLoop = self.group.next()
         let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
-        let handler = UDPReplyHandler(expected: remote, id: id, question: request.question, completion: completion)
+        let handler = UDPReplyHandler(expected: query.remote, server: request.server, id: query.id,
+                                      question: request.question, completion: completion)
         let deadline = request.deadline
-        // Bind, arm the deadline and send in one visit to the event loop: each hop between the
-        // cooperative pool and the loop costs more than the rest of a cold lookup.
+        let packet = query.packet
+        // Connect, arm the deadline and send in one visit to the event loop: each hop between
+        // the cooperative pool and the loop costs more than the rest of a cold lookup.
         let reply = DatagramBootstrap(group: eventLoop)
             // Room for replies larger than the 1232 octets we advertise, from servers that
             // ignore EDNS: a datagram cut short by the buffer would only be dropped as junk.
@@ -70,9 +92,9 @@ struct DNSTransport: Sendable {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .bind(to: request.server.bindAddress)
+            .connect(to: query.remote)
             .flatMapError { error in
-                let failure = DNSExchangeFailure.network("cannot open UDP socket: \(error)")
+                let failure = DNSExchangeFailure.network("cannot open a UDP socket to \(request.server): \(error)")
                 completion.fail(failure)
                 return eventLoop.makeFailedFuture(failure)
             }
@@ -81,7 +103,7 @@ struct DNSTransport: Sendable {
                 if !completion.isDone {
                     var buffer = channel.allocator.buffer(capacity: packet.count)
                     buffer.writeBytes(packet)
-                    channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
+                    channel.writeAndFlush(buffer, promise: nil)
                 }
                 return completion.promise.futureResult
             }
@@ -90,6 +112,7 @@ struct DNSTransport: Sendable {
 
     /// On the channel's event loop: fail the exchange at the deadline, close the channel when done.
     private static func arm(_ completion: OnceCompletion, deadline: NIODeadline, channel: any Channel) {
+        channel.eventLoop.preconditionInEventLoop()
         let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
             completion.fail(DNSExchangeFailure.timeout)
         }
@@ -99,7 +122,8 @@ struct DNSTransport: Sendable {
         }
     }
 
-    /// Waits for `future`, turning task cancellation into a failed exchange (which closes the channel).
+    /// Waits for `future`, turning task cancellation into a failed exchange (which closes the
+    /// channel). The one place where both transports await a reply.
     private static func result(of future: EventLoopFuture<DNSMessage>, completion: OnceCompletion)
         async -> Result<DNSMessage, DNSExchangeFailure>
     {
@@ -118,84 +142,52 @@ struct DNSTransport: Sendable {
     }
 
     func tcpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let id = Self.randomID()
-        let packet: [UInt8]
-        let remote: SocketAddress
+        let query: PreparedQuery
         do {
-            // One name: nothing to compress.
-            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded(compress: false)
-            remote = try request.server.socketAddress()
+            query = try PreparedQuery(request)
         } catch {
-            return .failure(.formerr("cannot build query: \(error)"))
+            return .failure(error)
         }
         let remaining = request.deadline - .now()
         guard remaining > .zero else { return .failure(.timeout) }
         let eventLoop = self.group.next()
         let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
-        let handler = TCPReplyHandler(id: id, question: request.question, completion: completion)
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: eventLoop)
-                .connectTimeout(remaining)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
+        let handler = TCPReplyHandler(id: query.id, question: request.question, completion: completion)
+        let deadline = request.deadline
+        let packet = query.packet
+        let reply = ClientBootstrap(group: eventLoop)
+            .connectTimeout(remaining)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
-                .connect(to: remote)
-                .get()
-        } catch {
-            let failure: DNSExchangeFailure
-            if let channelError = error as? ChannelError, channelError == .connectTimeout(remaining) {
-                failure = .timeout
-            } else if NIODeadline.now() >= request.deadline {
-                failure = .timeout
-            } else {
-                failure = .network("TCP connection to \(request.server) failed: \(error)")
             }
-            // Every promise must be completed, even when its channel never came to be.
-            eventLoop.execute { completion.fail(failure) }
-            return .failure(failure)
-        }
-        return await Self.waitForReply(completion, deadline: request.deadline, channel: channel) {
-            var buffer = channel.allocator.buffer(capacity: packet.count + 2)
-            buffer.writeInteger(UInt16(packet.count))
-            buffer.writeBytes(packet)
-            channel.writeAndFlush(buffer, promise: nil)
-        }
-    }
-
-    /// Sends, then waits for the handler's promise, the deadline or cancellation, whichever
-    /// comes first, and always closes the channel. Every completion of the promise goes through
-    /// the event loop, so it is completed exactly once.
-    private static func waitForReply(
-        _ completion: OnceCompletion, deadline: NIODeadline, channel: any Channel,
-        send: @escaping @Sendable () -> Void
-    ) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let eventLoop = channel.eventLoop
-        let promise = completion.promise
-        eventLoop.execute {
-            let timer = eventLoop.scheduleTask(deadline: deadline) {
-                completion.fail(DNSExchangeFailure.timeout)
+            .connect(to: query.remote)
+            .flatMapError { error in
+                let failure: DNSExchangeFailure
+                if let channelError = error as? ChannelError, channelError == .connectTimeout(remaining) {
+                    failure = .timeout
+                } else if NIODeadline.now() >= deadline {
+                    failure = .timeout
+                } else {
+                    failure = .network("TCP connection to \(request.server) failed: \(error)")
+                }
+                // Every promise must be completed, even when its channel never came to be.
+                completion.fail(failure)
+                return eventLoop.makeFailedFuture(failure)
             }
-            promise.futureResult.whenComplete { _ in
-                timer.cancel()
-                channel.close(promise: nil)
+            .flatMap { channel -> EventLoopFuture<DNSMessage> in
+                Self.arm(completion, deadline: deadline, channel: channel)
+                if !completion.isDone {
+                    var buffer = channel.allocator.buffer(capacity: packet.count + 2)
+                    buffer.writeInteger(UInt16(packet.count))
+                    buffer.writeBytes(packet)
+                    channel.writeAndFlush(buffer, promise: nil)
+                }
+                return completion.promise.futureResult
             }
-            send()
-        }
-        return await withTaskCancellationHandler {
-            do {
-                return .success(try await promise.futureResult.get())
-            } catch let failure as DNSExchangeFailure {
-                return .failure(failure)
-            } catch {
-                return .failure(.network("\(error)"))
-            }
-        } onCancel: {
-            eventLoop.execute { completion.fail(DNSExchangeFailure.cancelled) }
-        }
+        return await Self.result(of: reply, completion: completion)
     }
 }
 
