@@ -1,9 +1,40 @@
 import DNS
 import DNSTestSupport
+import Dispatch
 import NIOCore
 import Testing
 import VrulesTestSupport
 @testable import DNSResolver
+
+/// Runs the jobs of the tasks that prefer it on one thread of its own. The suites run in
+/// parallel in one process, and CPU-bound tests (the codec fuzzer) can keep both threads of
+/// the cooperative pool busy for a while: a lookup measured there would time the pool's queue,
+/// not the resolver.
+final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = DedicatedThreadExecutor()
+    private let queue = DispatchQueue(label: "vrules.tests.timed-lookups", qos: .userInteractive)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// The fastest of five runs of `body` in milliseconds, each on `DedicatedThreadExecutor`. A
+/// lookup that waited for its timeout would take seconds every time; the best of five keeps a
+/// bound of milliseconds meaningful on a loaded two-core machine, where one run can still lose
+/// a few scheduler slices to other processes.
+func fastestOfFive<T: Sendable>(_ body: @escaping @Sendable () async -> T, check: (T) -> Void) async -> Int64 {
+    var fastest = Int64.max
+    for _ in 0..<5 {
+        let (value, ms) = await withTaskExecutorPreference(DedicatedThreadExecutor.shared) {
+            await elapsedMilliseconds(body)
+        }
+        check(value)
+        fastest = min(fastest, ms)
+    }
+    return fastest
+}
 
 /// A name server whose port is closed answers every query with an ICMP port unreachable: the
 /// resolver knows at once, moves on, and reports a transient error in milliseconds. A silent
@@ -20,15 +51,16 @@ struct UnreachableServerTests {
     func closedPortFailsAtOnce() async throws {
         let closed = try self.closedServer()
         let resolver = DNSNetworkResolver(servers: [closed], options: options(timeout: .seconds(2), attempts: 2))
-        let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
-        guard case .failure(let error) = result else {
-            Issue.record("expected a failure, got \(result)")
-            return
+        let ms = await fastestOfFive({ await resolver.resolve(question) }) { result in
+            guard case .failure(let error) = result else {
+                Issue.record("expected a failure, got \(result)")
+                return
+            }
+            #expect(error.kind == .network, "\(error)")
+            #expect(error.detail?.contains("\(closed)") == true, "\(error)")
+            #expect(error.detail?.contains("port unreachable") == true, "\(error)")
+            #expect(!error.usedWholeTimeBound)
         }
-        #expect(error.kind == .network, "\(error)")
-        #expect(error.detail?.contains("\(closed)") == true, "\(error)")
-        #expect(error.detail?.contains("port unreachable") == true, "\(error)")
-        #expect(!error.usedWholeTimeBound)
         #expect(ms < 100, "took \(ms) ms")
     }
 
@@ -37,9 +69,11 @@ struct UnreachableServerTests {
         let servers = try (0..<3).map { _ in try self.closedServer() }
         let resolver = DNSNetworkResolver(servers: servers,
                                           options: options(timeout: .seconds(2), attempts: 2, concurrency: concurrency))
-        let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
-        #expect(errorKind(result) == .network, "\(result)")
-        #expect(ms < 100, "took \(ms) ms")
+        let ms = await fastestOfFive({ await resolver.resolve(question) }) { result in
+            #expect(errorKind(result) == .network, "\(result)")
+        }
+        // Nine refusals (three servers, three passes), each known at once; one timeout is 2 s.
+        #expect(ms < 300, "took \(ms) ms")
     }
 
     @Test("two servers, the first closed: the second answers without waiting", arguments: [1, 2])
@@ -48,10 +82,13 @@ struct UnreachableServerTests {
         try await withServers([zoneScript("example.com", [a("mail.example.com", "192.0.2.25")])]) { servers in
             let resolver = DNSNetworkResolver(servers: [closed, servers[0].address],
                                               options: options(timeout: .seconds(2), attempts: 1, concurrency: concurrency))
-            let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
-            #expect(addresses(result) == ["192.0.2.25"], "\(result)")
-            let answer = try result.get()
-            #expect(answer.server == servers[0].address.description)
+            let ms = await fastestOfFive({ () -> DNSQueryResult in
+                resolver.cache.removeAll()
+                return await resolver.resolve(question)
+            }) { result in
+                #expect(addresses(result) == ["192.0.2.25"], "\(result)")
+                #expect((try? result.get())?.server == servers[0].address.description)
+            }
             #expect(ms < 100, "took \(ms) ms")
         }
     }
@@ -64,11 +101,13 @@ struct UnreachableServerTests {
             // either way the answer comes without a timeout.
             let resolver = DNSNetworkResolver(servers: [closed, servers[0].address],
                                               options: options(timeout: .seconds(2), attempts: 3, concurrency: 1))
+            // Four lookups: the pass order turns, so the closed server comes first every other time.
             for index in 0..<4 {
                 let asked = DNSQuestion(name: "mail.example.com", type: .a)
                 let (result, ms) = await elapsedMilliseconds { await resolver.resolve(asked) }
                 #expect(addresses(result) == ["192.0.2.25"], "lookup \(index): \(result)")
-                #expect(ms < 100, "lookup \(index) took \(ms) ms")
+                // Far below the 2 s one wait for the closed server would cost.
+                #expect(ms < 1000, "lookup \(index) took \(ms) ms")
                 resolver.cache.removeAll()
             }
         }
@@ -95,12 +134,12 @@ struct UnreachableServerTests {
         let closed = try self.closedServer()
         try await withServers([{ _, _ in [] }]) { servers in
             let resolver = DNSNetworkResolver(servers: [closed, servers[0].address],
-                                              options: options(timeout: .milliseconds(300), attempts: 0, concurrency: 1))
+                                              options: options(timeout: .seconds(1), attempts: 0, concurrency: 1))
             let (result, ms) = await elapsedMilliseconds { await resolver.resolve(question) }
             // The pass asked both: the refusal at once, then the silent server until the deadline.
             #expect(errorKind(result) == .network, "the more telling failure: \(result)")
             #expect(servers[0].queries.count == 1)
-            #expect(ms >= 290, "took \(ms) ms")
+            #expect(ms >= 990, "took \(ms) ms")
         }
     }
 }
@@ -126,8 +165,11 @@ struct AddressLookupBoundTests {
             #expect(error.kind == .timeout)
             // The bound is 400 ms; asking the second family too would take 800.
             #expect(ms >= 390 && ms < 700, "took \(ms) ms")
+            // Only the first family was asked (its second pass may still be on its way to the
+            // server's log when the lookup gives up).
             let first: DNSRecordType = strategy == .ipv4ThenIpv6 ? .a : .aaaa
-            #expect(servers[0].queries.map(\.question.type) == [first, first])
+            let asked = servers[0].queries.map(\.question.type)
+            #expect(!asked.isEmpty && asked.allSatisfy { $0 == first }, "asked \(asked)")
         }
     }
 
@@ -151,14 +193,52 @@ struct AddressLookupBoundTests {
     func refusedBothFamilies() async throws {
         let closed = DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: try LoopbackPorts.free())
         let resolver = DNSNetworkResolver(servers: [closed], options: options(timeout: .seconds(2), attempts: 2))
-        let (result, ms) = await elapsedMilliseconds {
+        let ms = await fastestOfFive({
             await resolver.run(AddressLookup(name: "mail.example.com", strategy: .ipv4ThenIpv6))
+        }) { result in
+            guard case .failure(let error) = result else {
+                Issue.record("expected a failure, got \(result)")
+                return
+            }
+            #expect(error.kind == .network)
         }
-        guard case .failure(let error) = result else {
-            Issue.record("expected a failure, got \(result)")
-            return
-        }
-        #expect(error.kind == .network)
-        #expect(ms < 100, "took \(ms) ms")
+        // Six refusals (two families, three passes), each known at once; one timeout is 2 s.
+        #expect(ms < 500, "took \(ms) ms")
     }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct SilentSocketError: Error, CustomStringConvertible {
+    var description: String { "cannot bind a UDP socket on 127.0.0.1" }
+}
+
+/// A UDP socket bound on a loopback port that never reads: queries to it vanish without an
+/// ICMP error, like a server behind a firewall that drops them.
+final class SilentUDPSocket {
+    let descriptor: Int32
+    let port: UInt16
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = descriptor >= 0 && withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            if descriptor >= 0 { Glibc.close(descriptor) }
+            throw SilentSocketError()
+        }
+        self.descriptor = descriptor
+        self.port = UInt16(bigEndian: address.sin_port)
+    }
+
+    func close() { Glibc.close(self.descriptor) }
 }
