@@ -242,3 +242,34 @@ final class SilentUDPSocket {
 
     func close() { Glibc.close(self.descriptor) }
 }
+
+/// RFC 5452 with connected sockets: `connect` must still give every query a fresh random
+/// port, and IDs must stay unpredictable.
+@Suite("Source port and ID entropy")
+struct QueryEntropyTests {
+    @Test("1,000 cold queries leave from at least 900 distinct source ports, IDs never repeating in sequence")
+    func portsAndIDs() async throws {
+        let script: DNSServerScript = { query, _ in [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain))] }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(cacheSize: 0))
+            for start in stride(from: 0, to: 1000, by: 50) {
+                await withTaskGroup(of: Void.self) { group in
+                    for index in start..<(start + 50) {
+                        group.addTask { _ = await resolver.resolve(DNSQuestion(name: "n\(index).example.com", type: .a)) }
+                    }
+                }
+            }
+            let queries = servers[0].queries
+            #expect(queries.count == 1000)
+            let ports = queries.map(\.sourcePort)
+            #expect(Set(ports).count >= 900, "\(Set(ports).count) distinct ports")
+            // Not a counter: consecutive ports are not one apart more often than chance.
+            let sequential = zip(ports, ports.dropFirst()).filter { $1 == $0 + 1 }.count
+            #expect(sequential < 50, "\(sequential) consecutive ports one apart")
+            let ids = queries.map(\.id)
+            let repeats = zip(ids, ids.dropFirst()).filter { $0 == $1 }.count
+            #expect(repeats == 0)
+            #expect(Set(ids).count >= 980, "\(Set(ids).count) distinct IDs")
+        }
+    }
+}
