@@ -26,10 +26,11 @@ let package = Package(
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
         .target(name: "DNS", dependencies: ["CIDN2"]),
         .target(name: "Spelling"),
+        .systemLibrary(name: "CEpoll"),
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNS", "Spelling",
+                "DNS", "Spelling", "CEpoll",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

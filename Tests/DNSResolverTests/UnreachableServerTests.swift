@@ -1,6 +1,7 @@
 import DNS
 import DNSTestSupport
 import Dispatch
+import Foundation
 import NIOCore
 import Testing
 import VrulesTestSupport
@@ -270,6 +271,58 @@ struct QueryEntropyTests {
             let repeats = zip(ids, ids.dropFirst()).filter { $0 == $1 }.count
             #expect(repeats == 0)
             #expect(Set(ids).count >= 980, "\(Set(ids).count) distinct IDs")
+        }
+    }
+}
+
+/// The UDP reactor owns one socket per exchange and closes it whatever ends the exchange.
+@Suite("UDP reactor: no socket outlives its exchange")
+struct ReactorSocketTests {
+    /// Descriptors open in this process that are UDP sockets connected to `port`.
+    func socketsTo(port: UInt16) throws -> Int {
+        // /proc/net/udp lists every UDP socket with its remote address as hex ip:port.
+        let table = try String(contentsOfFile: "/proc/net/udp", encoding: .utf8)
+        let remote = String(format: ":%04X", port)
+        return table.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count > 2 && fields[2].hasSuffix(remote)
+        }.count
+    }
+
+    @Test("answers, junk, timeouts and cancellations all close their sockets")
+    func everySocketClosed() async throws {
+        let script: DNSServerScript = { query, _ in
+            switch query.questions[0].name.first {
+            case "a": return [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain))]
+            case "j": return [.sendRaw([1, 2, 3])]
+            default: return []
+            }
+        }
+        try await withServers([script]) { servers in
+            let port = servers[0].address.port
+            let resolver = DNSNetworkResolver(servers: [servers[0].address],
+                                              options: options(timeout: .milliseconds(150), cacheSize: 0))
+            let waiting = DNSNetworkResolver(servers: [servers[0].address],
+                                             options: options(timeout: .seconds(30), cacheSize: 0))
+            let cancelled = Task { await waiting.resolve(DNSQuestion(name: "s-cancelled.example.com", type: .a)) }
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<60 {
+                    let name = ["a", "j", "s"][index % 3] + "\(index).example.com"
+                    group.addTask { _ = await resolver.resolve(DNSQuestion(name: name, type: .a)) }
+                }
+            }
+            // Cancelled while it waits for the silent server (the others have ended by now).
+            let open = try self.socketsTo(port: port)
+            #expect(open == 1, "only the lookup still waiting has a socket: \(open)")
+            let (result, ms) = await elapsedMilliseconds { () -> DNSQueryResult in
+                cancelled.cancel()
+                return await cancelled.value
+            }
+            #expect(errorKind(result) == .timeout)
+            // Ended by the cancellation, not by its 30 s timeout.
+            #expect(ms < 5000, "the cancelled lookup took \(ms) ms")
+            #expect(try self.socketsTo(port: port) == 0)
+            #expect(servers[0].queries.count == 61)
         }
     }
 }

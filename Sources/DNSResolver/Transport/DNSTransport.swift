@@ -17,8 +17,8 @@ struct DNSExchangeReply: Sendable {
     var overTCP: Bool
 }
 
-/// Sends queries over UDP (fresh connected socket, random port and ID each time) and over TCP
-/// when a reply is truncated. Knows nothing of retries, servers lists or caching.
+/// Sends queries over UDP (`UDPQueryReactor`: fresh connected socket, random port and ID each
+/// time) and over TCP (NIO) when a reply is truncated. Knows nothing of retries, servers lists or caching.
 struct DNSTransport: Sendable {
     let group: any EventLoopGroup
 
@@ -42,12 +42,11 @@ struct DNSTransport: Sendable {
         return UInt16.random(in: 0...UInt16.max, using: &generator)
     }
 
-    /// What both transports send: a fresh random ID, the encoded query and the server's
-    /// socket address. Built once here so that UDP and TCP can never disagree on it.
+    /// What both transports send: a fresh random ID and the encoded query. Built once here so
+    /// that UDP and TCP can never disagree on it.
     private struct PreparedQuery {
         var id: UInt16
         var packet: [UInt8]
-        var remote: SocketAddress
 
         init(_ request: DNSExchangeRequest) throws(DNSExchangeFailure) {
             self.id = DNSTransport.randomID()
@@ -55,17 +54,15 @@ struct DNSTransport: Sendable {
                 // One name: nothing to compress.
                 self.packet = try DNSMessage.query(id: self.id, question: request.question, dnssecOK: request.dnssecOK)
                     .encoded(compress: false)
-                self.remote = try request.server.socketAddress()
             } catch {
                 throw .formerr("cannot build query: \(error)")
             }
         }
     }
 
-    /// UDP on a socket connected to the server: the kernel then drops datagrams from any other
-    /// source, and reports an ICMP port or host unreachable as an error on the socket, which
-    /// `UDPReplyHandler` turns into an at-once failure instead of a wait for the deadline.
-    /// `connect` binds the socket to a fresh random ephemeral port, as `bind` to port 0 would.
+    /// UDP through `UDPQueryReactor`: a fresh socket connected to the server (random port,
+    /// datagrams from other sources dropped by the kernel, an ICMP unreachable known at once)
+    /// and no NIO channel per query.
     func udpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
         let query: PreparedQuery
         do {
@@ -73,41 +70,8 @@ struct DNSTransport: Sendable {
         } catch {
             return .failure(error)
         }
-        let eventLoop = self.group.next()
-        let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
-        let handler = UDPReplyHandler(expected: query.remote, server: request.server, id: query.id,
-                                      question: request.question, completion: completion)
-        let deadline = request.deadline
-        let packet = query.packet
-        // Connect, arm the deadline and send in one visit to the event loop: each hop between
-        // the cooperative pool and the loop costs more than the rest of a cold lookup.
-        let reply = DatagramBootstrap(group: eventLoop)
-            // Room for replies larger than the 1232 octets we advertise, from servers that
-            // ignore EDNS: a datagram cut short by the buffer would only be dropped as junk.
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096))
-            // One reply is all we wait for: do not try a second read that can only fail.
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
-            }
-            .connect(to: query.remote)
-            .flatMapError { error in
-                let failure = DNSExchangeFailure.network("cannot open a UDP socket to \(request.server): \(error)")
-                completion.fail(failure)
-                return eventLoop.makeFailedFuture(failure)
-            }
-            .flatMap { channel -> EventLoopFuture<DNSMessage> in
-                Self.arm(completion, deadline: deadline, channel: channel)
-                if !completion.isDone {
-                    var buffer = channel.allocator.buffer(capacity: packet.count)
-                    buffer.writeBytes(packet)
-                    channel.writeAndFlush(buffer, promise: nil)
-                }
-                return completion.promise.futureResult
-            }
-        return await Self.result(of: reply, completion: completion)
+        return await UDPQueryReactor.shared.exchange(server: request.server, id: query.id, question: request.question,
+                                                     packet: query.packet, deadline: request.deadline)
     }
 
     /// On the channel's event loop: fail the exchange at the deadline, close the channel when done.
@@ -143,10 +107,14 @@ struct DNSTransport: Sendable {
 
     func tcpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
         let query: PreparedQuery
+        let remote: SocketAddress
         do {
             query = try PreparedQuery(request)
+            remote = try request.server.socketAddress()
+        } catch let failure as DNSExchangeFailure {
+            return .failure(failure)
         } catch {
-            return .failure(error)
+            return .failure(.formerr("cannot build query: \(error)"))
         }
         let remaining = request.deadline - .now()
         guard remaining > .zero else { return .failure(.timeout) }
@@ -163,7 +131,7 @@ struct DNSTransport: Sendable {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .connect(to: query.remote)
+            .connect(to: remote)
             .flatMapError { error in
                 let failure: DNSExchangeFailure
                 if let channelError = error as? ChannelError, channelError == .connectTimeout(remaining) {
