@@ -70,8 +70,11 @@ struct DNSTransport: Sendable {
         } catch {
             return .failure(error)
         }
-        return await UDPQueryReactor.shared.exchange(server: request.server, id: query.id, question: request.question,
-                                                     packet: query.packet, deadline: request.deadline)
+        guard let reactor = UDPQueryReactor.shared else {
+            return .failure(.network("cannot start the UDP reactor (descriptors or threads exhausted)"))
+        }
+        return await reactor.exchange(server: request.server, id: query.id, question: request.question,
+                                      packet: query.packet, deadline: request.deadline)
     }
 
     /// On the channel's event loop: fail the exchange at the deadline, close the channel when done.

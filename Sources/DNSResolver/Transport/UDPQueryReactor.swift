@@ -15,7 +15,10 @@ import Glibc
 /// then on only the reactor thread reads it, closes it and resumes the asker, exactly once,
 /// whatever ends the exchange (a reply, an unreachable error, the deadline, cancellation).
 final class UDPQueryReactor: @unchecked Sendable {
-    static let shared = UDPQueryReactor()
+    /// Nil only when the process could not create the reactor's epoll set, eventfd or thread
+    /// (descriptors or threads exhausted): every UDP exchange then fails as a network error
+    /// instead of the process stopping.
+    static let shared: UDPQueryReactor? = UDPQueryReactor()
 
     /// One registered exchange: what a reply must match, and whom to resume.
     private struct Exchange {
@@ -47,22 +50,32 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// Token 0 in the epoll set is the wake-up `eventfd`.
     private static let wakeToken: UInt64 = 0
 
-    private init() {
-        self.epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        self.wakeup = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        precondition(self.epoll >= 0 && self.wakeup >= 0, "cannot create the DNS reactor's epoll set: \(errno)")
+    private init?() {
+        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        let wakeup = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
         event.data.u64 = Self.wakeToken
-        precondition(epoll_ctl(self.epoll, EPOLL_CTL_ADD, self.wakeup, &event) == 0)
-        let retained = Unmanaged.passRetained(self).toOpaque()
+        guard epoll >= 0, wakeup >= 0, epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &event) == 0 else {
+            if epoll >= 0 { close(epoll) }
+            if wakeup >= 0 { close(wakeup) }
+            return nil
+        }
+        self.epoll = epoll
+        self.wakeup = wakeup
+        let retained = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { argument in
             let reactor = Unmanaged<UDPQueryReactor>.fromOpaque(argument!).takeRetainedValue()
             reactor.run()
             return nil
-        }, retained)
-        precondition(created == 0, "cannot start the DNS reactor thread: \(created)")
+        }, retained.toOpaque())
+        guard created == 0 else {
+            retained.release()
+            close(epoll)
+            close(wakeup)
+            return nil
+        }
         pthread_detach(thread)
     }
 
