@@ -44,7 +44,7 @@ struct ResolverCommandTests {
 
     @Test("vrules dns lookup: a server on a closed port fails as a network error in under 100 ms (timeout 2s)")
     func closedPortFailsAtOnce() async throws {
-        let port = try LoopbackPorts.free()
+        let port = try ClosedLoopbackPort.pick()
         let directory = try self.configuration(servers: ["127.0.0.1:\(port)"], timeout: "2s", attempts: 2)
         defer { try? FileManager.default.removeItem(at: directory) }
         let output = try await self.run(["dns", "lookup", "--json", "mail.example.com"], in: directory)
@@ -62,7 +62,7 @@ struct ResolverCommandTests {
     func firstClosedSecondAnswers() async throws {
         let records = try ZoneFile.parse("mail A 192.0.2.25\nmail AAAA 2001:db8::25", origin: "example.com")
         let server = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: records))
-        let port = try LoopbackPorts.free()
+        let port = try ClosedLoopbackPort.pick()
         let directory = try self.configuration(servers: ["127.0.0.1:\(port)", "\(server.address)"], timeout: "2s", attempts: 1)
         defer { try? FileManager.default.removeItem(at: directory) }
         let output = try await self.run(["dns", "lookup", "--json", "mail.example.com"], in: directory)
@@ -97,7 +97,7 @@ struct ResolverCommandTests {
 
     @Test("vrules run against a closed port: 451 4.4.3 at connect without waiting out the timeout")
     func runDefersAtOnce() async throws {
-        let port = try LoopbackPorts.free()
+        let port = try ClosedLoopbackPort.pick()
         // Waiting out the timeout would take 2 × 5 s; process start on a loaded machine is
         // well under the 4 s allowed.
         let directory = try self.configuration(servers: ["127.0.0.1:\(port)"], timeout: "5s", attempts: 1)

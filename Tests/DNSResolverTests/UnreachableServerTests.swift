@@ -45,7 +45,7 @@ func fastestOfFive<T: Sendable>(_ body: @escaping @Sendable () async -> T, check
 struct UnreachableServerTests {
     /// A loopback server address on which nothing listens.
     func closedServer() throws -> DNSServerAddress {
-        DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: try LoopbackPorts.free())
+        DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: try ClosedLoopbackPort.pick())
     }
 
     @Test("a server on a closed port fails as a network error in under 100 ms, with timeout 2s and retries")
@@ -192,7 +192,7 @@ struct AddressLookupBoundTests {
 
     @Test("all servers refusing: both families are asked, and the lookup still fails in milliseconds")
     func refusedBothFamilies() async throws {
-        let closed = DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: try LoopbackPorts.free())
+        let closed = DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: try ClosedLoopbackPort.pick())
         let resolver = DNSNetworkResolver(servers: [closed], options: options(timeout: .seconds(2), attempts: 2))
         let ms = await fastestOfFive({
             await resolver.run(AddressLookup(name: "mail.example.com", strategy: .ipv4ThenIpv6))
@@ -278,14 +278,21 @@ struct QueryEntropyTests {
 /// The UDP reactor owns one socket per exchange and closes it whatever ends the exchange.
 @Suite("UDP reactor: no socket outlives its exchange")
 struct ReactorSocketTests {
-    /// Descriptors open in this process that are UDP sockets connected to `port`.
+    /// Descriptors open in this process that are UDP sockets connected to 127.0.0.1:`port`,
+    /// found by asking each descriptor of /proc/self/fd for its peer.
     func socketsTo(port: UInt16) throws -> Int {
-        // /proc/net/udp lists every UDP socket with its remote address as hex ip:port.
-        let table = try String(contentsOfFile: "/proc/net/udp", encoding: .utf8)
-        let remote = String(format: ":%04X", port)
-        return table.split(separator: "\n").dropFirst().filter { line in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            return fields.count > 2 && fields[2].hasSuffix(remote)
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { Int32($0) }
+        return descriptors.filter { descriptor in
+            var type: Int32 = 0
+            var typeLength = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &typeLength) == 0,
+                  type == Int32(SOCK_DGRAM.rawValue) else { return false }
+            var peer = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(descriptor, $0, &length) == 0 }
+            }
+            return named && peer.sin_family == sa_family_t(AF_INET) && UInt16(bigEndian: peer.sin_port) == port
         }.count
     }
 
@@ -300,11 +307,17 @@ struct ReactorSocketTests {
         }
         try await withServers([script]) { servers in
             let port = servers[0].address.port
+            // Timeouts long enough that no lookup gives up before sending, however loaded the
+            // machine: every query must reach the server's log.
             let resolver = DNSNetworkResolver(servers: [servers[0].address],
-                                              options: options(timeout: .milliseconds(150), cacheSize: 0))
+                                              options: options(timeout: .seconds(1), cacheSize: 0))
             let waiting = DNSNetworkResolver(servers: [servers[0].address],
                                              options: options(timeout: .seconds(30), cacheSize: 0))
             let cancelled = Task { await waiting.resolve(DNSQuestion(name: "s-cancelled.example.com", type: .a)) }
+            // Until the server has its query: the lookup is then registered and waiting.
+            for _ in 0..<500 where !servers[0].queries.contains(where: { $0.question.name == "s-cancelled.example.com" }) {
+                try await Task.sleep(nanoseconds: 10_000_000)
+            }
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<60 {
                     let name = ["a", "j", "s"][index % 3] + "\(index).example.com"
@@ -314,6 +327,10 @@ struct ReactorSocketTests {
             // Cancelled while it waits for the silent server (the others have ended by now).
             let open = try self.socketsTo(port: port)
             #expect(open == 1, "only the lookup still waiting has a socket: \(open)")
+            if open != 1 {
+                let early = await cancelled.value
+                Issue.record("the waiting lookup ended on its own: \(early)")
+            }
             let (result, ms) = await elapsedMilliseconds { () -> DNSQueryResult in
                 cancelled.cancel()
                 return await cancelled.value
