@@ -25,13 +25,15 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "Lua", dependencies: ["CLuaShim", "CLua"], swiftSettings: swift6),
-        .target(name: "DNS", swiftSettings: swift6),
+        .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
+        .target(name: "DNS", dependencies: ["CIDN2"], swiftSettings: swift6),
         .target(name: "Spelling", swiftSettings: swift6),
         .target(name: "TOML", swiftSettings: swift6),
+        .systemLibrary(name: "CEpoll"),
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNS",
+                "DNS", "CEpoll",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -85,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "RulesTests",
             dependencies: [
-                "Rules", "DNS", "DNSResolver",
+                "Rules", "DNS", "DNSResolver", "DNSTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -93,7 +95,7 @@ let package = Package(
         .testTarget(
             name: "DNSResolverTests",
             dependencies: [
-                "DNSResolver", "Configuration", "DNS", "VrulesTestSupport",
+                "DNSResolver", "Configuration", "DNS", "VrulesTestSupport", "DNSTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -109,8 +111,19 @@ let package = Package(
             ]
         ),
         .target(name: "VrulesTestSupport", path: "Tests/Support"),
+        // The scripted DNS server for fault injection: test-only, so kept out of DNSResolver.
+        .target(
+            name: "DNSTestSupport",
+            dependencies: [
+                "DNSResolver", "DNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/DNSSupport"
+        ),
         .testTarget(name: "LintTests", dependencies: ["Lint", "Rules", "VrulesTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "DNS", "DNSResolver", "VrulesTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "DNS", "DNSResolver", "VrulesTestSupport", "DNSTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["vrules", "VrulesTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

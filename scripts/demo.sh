@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-ensure_packages liblua5.4-dev pkg-config
+ensure_packages liblua5.4-dev libidn2-dev pkg-config
 swift build --product vrules >/dev/null
 exec examples/sessions.sh .build/debug/vrules

@@ -56,6 +56,11 @@ public struct AddressLookupResult: Hashable, Sendable {
 /// no address, for whatever reason (NODATA, NXDOMAIN, or a failure). A transient error is
 /// returned only when no address was found at all: an answer from one family is worth more
 /// to a rule than the other family's timeout.
+///
+/// One exception keeps the lookup within the resolver's documented worst case: when the
+/// first family failed because the whole `(1 + attempts) × timeout` ran out
+/// (`DNSError.usedWholeTimeBound`), the servers are silent and the second family is not
+/// asked; asking it would only wait as long again.
 public struct AddressLookup: DNSLookupPlan, Sendable {
     public typealias Output = Result<AddressLookupResult, DNSError>
 
@@ -89,7 +94,8 @@ public struct AddressLookup: DNSLookupPlan, Sendable {
                      "AddressLookup resumed with \(results.count) results for \(self.pending) questions")
         self.pending = 0
         self.results.append(contentsOf: results)
-        if self.results.count < self.families.count && !self.results.contains(where: Self.hasAddresses) {
+        if self.results.count < self.families.count && !self.results.contains(where: Self.hasAddresses)
+            && !self.results.contains(where: Self.usedWholeTimeBound) {
             return self.ask([DNSQuestion(name: self.name, type: self.families[self.results.count])])
         }
         return .done(Self.merge(self.results))
@@ -98,6 +104,11 @@ public struct AddressLookup: DNSLookupPlan, Sendable {
     private mutating func ask(_ questions: [DNSQuestion]) -> DNSLookupStep<Output> {
         self.pending = questions.count
         return .need(questions)
+    }
+
+    private static func usedWholeTimeBound(_ result: DNSQueryResult) -> Bool {
+        if case .failure(let error) = result { return error.usedWholeTimeBound }
+        return false
     }
 
     private static func hasAddresses(_ result: DNSQueryResult) -> Bool {

@@ -6,29 +6,44 @@ public enum DNSName {
     public static let maximumLabelLength = 63
 
     /// Lower-cases, strips one trailing dot, and rejects names no resolver should be asked for.
+    ///
+    /// An internationalized name (any non-ASCII character: U-labels, as SMTPUTF8 senders send
+    /// them) is first converted to A-labels with IDNA2008 and the UTS #46 mapping
+    /// (`IDNName`), so that `bücher.example` asks for `xn--bcher-kva.example`. ASCII names,
+    /// A-labels included, are taken as they are: the common case costs nothing more.
     public static func normalize(_ name: String) throws(DNSNameError) -> String {
+        if name.utf8.contains(where: { $0 >= 0x80 }) {
+            let ascii = try IDNName.toASCII(name)
+            return try Self.normalizeASCII(ascii, reportedAs: name)
+        }
+        return try Self.normalizeASCII(name, reportedAs: name)
+    }
+
+    /// The checks every name passes, on its ASCII form; errors name `original`, what the
+    /// caller wrote.
+    private static func normalizeASCII(_ name: String, reportedAs original: String) throws(DNSNameError) -> String {
         var text = name
         if text.hasSuffix(".") && text != "." { text.removeLast() }
         if text == "." || text.isEmpty { return "" }
         guard text.utf8.count <= Self.maximumLength else {
-            throw DNSNameError(name: name, reason: "name is longer than \(Self.maximumLength) characters")
+            throw DNSNameError(name: original, reason: "name is longer than \(Self.maximumLength) characters")
         }
         var labelLength = 0
         for byte in text.utf8 {
             if byte == UInt8(ascii: ".") {
-                guard labelLength > 0 else { throw DNSNameError(name: name, reason: "empty label") }
+                guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
                 labelLength = 0
             } else {
                 guard byte > 0x20 && byte < 0x7f else {
-                    throw DNSNameError(name: name, reason: "invalid character in name")
+                    throw DNSNameError(name: original, reason: "invalid character in name")
                 }
                 labelLength += 1
                 guard labelLength <= Self.maximumLabelLength else {
-                    throw DNSNameError(name: name, reason: "label is longer than \(Self.maximumLabelLength) characters")
+                    throw DNSNameError(name: original, reason: "label is longer than \(Self.maximumLabelLength) characters")
                 }
             }
         }
-        guard labelLength > 0 else { throw DNSNameError(name: name, reason: "empty label") }
+        guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
         return text.lowercased()
     }
 }

@@ -48,12 +48,18 @@ public struct DNSError: Error, Hashable, Sendable, CustomStringConvertible {
     public var name: String
     public var type: DNSRecordType
     public var detail: String?
+    /// True when the resolver gave up only because the lookup's whole time bound,
+    /// `(1 + attempts) × timeout`, had run out. A plan that would ask the same servers a
+    /// second question for the same lookup (`dns.lookup`'s other address family) stops
+    /// instead, so that a dead server costs one bound, not two.
+    public var usedWholeTimeBound: Bool
 
-    public init(kind: Kind, name: String, type: DNSRecordType, detail: String? = nil) {
+    public init(kind: Kind, name: String, type: DNSRecordType, detail: String? = nil, usedWholeTimeBound: Bool = false) {
         self.kind = kind
         self.name = name
         self.type = type
         self.detail = detail
+        self.usedWholeTimeBound = usedWholeTimeBound
     }
 
     public var description: String {

@@ -10,7 +10,21 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     case v4([UInt8])
     case v6([UInt8])
 
+    /// Parses any textual form `inet_pton` accepts. An IPv4-mapped IPv6 address
+    /// (`::ffff:192.0.2.10`, RFC 4291 §2.5.5.2), which a dual-stack listener or another MTA may
+    /// pass for an IPv4 client, is the IPv4 address it carries: the same reverse name
+    /// (`in-addr.arpa`), the same A records to confirm it, the same blocklist entries.
     public init?(_ text: String) {
+        guard let parsed = IPAddress(preservingFamily: text) else { return nil }
+        self = parsed.unmapped
+    }
+
+    /// Parses text and keeps the family as written, for data whose family is its meaning
+    /// (an AAAA record's address in a zone file, a server address in brackets).
+    public init?(preservingFamily text: String) {
+        // `inet_pton` reads a C string: text after a NUL would be silently ignored, and
+        // "192.0.2.1\0anything" must not pass for an address.
+        guard !text.utf8.contains(0) else { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             self = .v4(withUnsafeBytes(of: &v4) { Array($0) })
@@ -22,6 +36,14 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
             return
         }
         return nil
+    }
+
+    /// The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`); any other
+    /// address unchanged.
+    public var unmapped: IPAddress {
+        guard case .v6(let b) = self, b.count == 16, b[0..<10].allSatisfy({ $0 == 0 }),
+              b[10] == 0xff, b[11] == 0xff else { return self }
+        return .v4(Array(b[12..<16]))
     }
 
     public init?(bytes: [UInt8]) {

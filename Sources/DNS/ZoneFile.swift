@@ -206,13 +206,13 @@ struct ZoneFileParser {
         switch type {
         case .a:
             let token = try fields.next("address")
-            guard let address = IPAddress(token.text), address.isIPv4 else {
+            guard let address = IPAddress(preservingFamily: token.text), address.isIPv4 else {
                 throw self.error(token.line, "bad IPv4 address '\(token.text)'")
             }
             data = .a(address)
         case .aaaa:
             let token = try fields.next("address")
-            guard let address = IPAddress(token.text), !address.isIPv4 else {
+            guard let address = IPAddress(preservingFamily: token.text), !address.isIPv4 else {
                 throw self.error(token.line, "bad IPv6 address '\(token.text)'")
             }
             data = .aaaa(address)

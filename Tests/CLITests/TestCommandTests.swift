@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Testing
 import DNS
+import DNSTestSupport
 import DNSResolver
 import VrulesTestSupport
 

@@ -146,7 +146,11 @@ struct KnotTests {
 
     @Test("a server that is not there is a timeout, bounded by (1 + attempts) × timeout")
     func deadServer() async throws {
-        let port = try LoopbackPorts.free()
+        // "Not there" as a black hole: a bound socket that never reads, so no ICMP comes back.
+        // (A closed port is refused at once: UnreachableServerTests.)
+        let silent = try SilentUDPSocket()
+        defer { silent.close() }
+        let port = silent.port
         let resolver = DNSNetworkResolver(servers: [DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: port)],
                                           options: DNSResolverOptions(timeout: .milliseconds(500), attempts: 1))
         let (result, ms) = await elapsedMilliseconds { await resolver.resolve(DNSQuestion(name: "host.vrules.test", type: .a)) }

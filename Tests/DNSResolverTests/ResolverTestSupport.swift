@@ -1,4 +1,5 @@
 import DNS
+import DNSTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing

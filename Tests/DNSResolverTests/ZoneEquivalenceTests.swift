@@ -1,4 +1,5 @@
 import DNS
+import DNSTestSupport
 import Testing
 @testable import DNSResolver
 

@@ -1,4 +1,5 @@
 import DNS
+import DNSTestSupport
 import DNSResolver
 import NIOConcurrencyHelpers
 import NIOCore

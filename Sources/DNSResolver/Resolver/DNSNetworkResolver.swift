@@ -134,7 +134,10 @@ public final class DNSNetworkResolver: DNSResolving {
             let reply: DNSExchangeReply
             switch await self.exchange(asked, before: lookupDeadline) {
             case .success(let success): reply = success
-            case .failure(let failure): return .failure(failure.dnsError(for: question))
+            case .failure(let failure):
+                var error = failure.dnsError(for: question)
+                error.usedWholeTimeBound = NIODeadline.now() >= lookupDeadline
+                return .failure(error)
             }
             let message = reply.message
             secure = secure && self.isSecure(reply)
@@ -255,7 +258,8 @@ public final class DNSNetworkResolver: DNSResolving {
                     return .success(reply)
                 case .failure(let failure):
                     if worst == nil || failure.rank > worst!.rank { worst = failure }
-                    if case .timeout = failure { return .failure(failure) }
+                    // The pass's time is up: report its most telling failure, as below.
+                    if case .timeout = failure { return .failure(worst!) }
                 }
             }
             return .failure(worst ?? .timeout)

@@ -1,45 +1,14 @@
 import DNS
 import NIOCore
 
-/// Accepts the first datagram that comes from the server asked, decodes, and answers our
-/// query (ID and question). Everything else is counted and dropped, so that a spoofed or
-/// junk packet can never end the exchange early: only a valid reply or the deadline can.
-final class UDPReplyHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-
-    private let expected: SocketAddress
-    private let id: UInt16
-    private let question: DNSWireQuestion
-    private let completion: OnceCompletion
-
-    init(expected: SocketAddress, id: UInt16, question: DNSWireQuestion, completion: OnceCompletion) {
-        self.expected = expected
-        self.id = id
-        self.question = question
-        self.completion = completion
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = self.unwrapInboundIn(data)
-        guard !self.completion.isDone, envelope.remoteAddress.isSameEndpoint(as: self.expected) else { return }
-        var buffer = envelope.data
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        guard let message = try? DNSMessage(decoding: bytes),
-              isReply(message, to: self.id, question: self.question) else { return }
-        self.completion.succeed(message)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A datagram socket reports ICMP errors and oversized reads here; neither proves that
-        // the server will not answer, so the exchange keeps waiting for its deadline.
-    }
-}
-
 /// Splits a TCP stream into DNS messages (two-octet length prefix, RFC 1035 §4.2.2).
-struct DNSTCPFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
+/// Package-visible: the scripted test server (DNSTestSupport) frames its TCP side with it too.
+package struct DNSTCPFrameDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = ByteBuffer
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package init() {}
+
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
               buffer.readableBytes >= 2 + Int(length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 2)

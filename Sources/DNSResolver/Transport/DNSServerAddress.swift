@@ -21,7 +21,7 @@ public struct DNSServerAddress: Hashable, Sendable, CustomStringConvertible {
     public init?(parsing text: String, defaultPort: UInt16 = 53) {
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return nil }
-            guard let ip = IPAddress(String(text[text.index(after: text.startIndex)..<close])), !ip.isIPv4 else { return nil }
+            guard let ip = IPAddress(preservingFamily: String(text[text.index(after: text.startIndex)..<close])), !ip.isIPv4 else { return nil }
             let rest = text[text.index(after: close)...]
             if rest.isEmpty {
                 self.init(ip: ip, port: defaultPort)
@@ -31,7 +31,7 @@ public struct DNSServerAddress: Hashable, Sendable, CustomStringConvertible {
             }
             return
         }
-        if let ip = IPAddress(text) {
+        if let ip = IPAddress(preservingFamily: text) {
             self.init(ip: ip, port: defaultPort)
             return
         }
@@ -65,28 +65,26 @@ public struct DNSServerAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The wildcard address of the same family to bind the client socket to, with port 0 so
-    /// that the kernel picks a fresh random ephemeral port for every query. A `SocketAddress`
-    /// rather than a host string, which NIO would pass through `getaddrinfo` every time.
-    var bindAddress: SocketAddress { self.ip.isIPv4 ? Self.anyIPv4 : Self.anyIPv6 }
-
-    private static let anyIPv4 = try! SocketAddress(ipAddress: "0.0.0.0", port: 0)
-    private static let anyIPv6 = try! SocketAddress(ipAddress: "::", port: 0)
-}
-
-extension SocketAddress {
-    /// Compares address and port, ignoring whatever else differs between two encodings.
-    func isSameEndpoint(as other: SocketAddress) -> Bool {
-        guard self.port == other.port else { return false }
-        switch (self, other) {
-        case (.v4(let a), .v4(let b)):
-            return a.address.sin_addr.s_addr == b.address.sin_addr.s_addr
-        case (.v6(let a), .v6(let b)):
-            return withUnsafeBytes(of: a.address.sin6_addr) { left in
-                withUnsafeBytes(of: b.address.sin6_addr) { right in left.elementsEqual(right) }
+    /// Calls `body` with the raw `sockaddr` of this server, for the system calls of the UDP
+    /// reactor.
+    func withSocketAddress<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+        switch self.ip {
+        case .v4(let bytes):
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = self.port.bigEndian
+            withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: bytes.prefix(4)) }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-        default:
-            return false
+        case .v6(let bytes):
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = self.port.bigEndian
+            withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: bytes.prefix(16)) }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
         }
     }
 }

@@ -17,8 +17,8 @@ struct DNSExchangeReply: Sendable {
     var overTCP: Bool
 }
 
-/// Sends queries over UDP (fresh socket, random port and ID each time) and over TCP when a
-/// reply is truncated. Knows nothing of retries, servers lists or caching.
+/// Sends queries over UDP (`UDPQueryReactor`: fresh connected socket, random port and ID each
+/// time) and over TCP (NIO) when a reply is truncated. Knows nothing of retries, servers lists or caching.
 struct DNSTransport: Sendable {
     let group: any EventLoopGroup
 
@@ -42,54 +42,44 @@ struct DNSTransport: Sendable {
         return UInt16.random(in: 0...UInt16.max, using: &generator)
     }
 
-    func udpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let id = Self.randomID()
-        let packet: [UInt8]
-        let remote: SocketAddress
-        do {
-            // One name: nothing to compress.
-            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded(compress: false)
-            remote = try request.server.socketAddress()
-        } catch {
-            return .failure(.formerr("cannot build query: \(error)"))
+    /// What both transports send: a fresh random ID and the encoded query. Built once here so
+    /// that UDP and TCP can never disagree on it.
+    private struct PreparedQuery {
+        var id: UInt16
+        var packet: [UInt8]
+
+        init(_ request: DNSExchangeRequest) throws(DNSExchangeFailure) {
+            self.id = DNSTransport.randomID()
+            do {
+                // One name: nothing to compress.
+                self.packet = try DNSMessage.query(id: self.id, question: request.question, dnssecOK: request.dnssecOK)
+                    .encoded(compress: false)
+            } catch {
+                throw .formerr("cannot build query: \(error)")
+            }
         }
-        let eventLoop = self.group.next()
-        let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
-        let handler = UDPReplyHandler(expected: remote, id: id, question: request.question, completion: completion)
-        let deadline = request.deadline
-        // Bind, arm the deadline and send in one visit to the event loop: each hop between the
-        // cooperative pool and the loop costs more than the rest of a cold lookup.
-        let reply = DatagramBootstrap(group: eventLoop)
-            // Room for replies larger than the 1232 octets we advertise, from servers that
-            // ignore EDNS: a datagram cut short by the buffer would only be dropped as junk.
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096))
-            // One reply is all we wait for: do not try a second read that can only fail.
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
-            }
-            .bind(to: request.server.bindAddress)
-            .flatMapError { error in
-                let failure = DNSExchangeFailure.network("cannot open UDP socket: \(error)")
-                completion.fail(failure)
-                return eventLoop.makeFailedFuture(failure)
-            }
-            .flatMap { channel -> EventLoopFuture<DNSMessage> in
-                Self.arm(completion, deadline: deadline, channel: channel)
-                if !completion.isDone {
-                    var buffer = channel.allocator.buffer(capacity: packet.count)
-                    buffer.writeBytes(packet)
-                    channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
-                }
-                return completion.promise.futureResult
-            }
-        return await Self.result(of: reply, completion: completion)
+    }
+
+    /// UDP through `UDPQueryReactor`: a fresh socket connected to the server (random port,
+    /// datagrams from other sources dropped by the kernel, an ICMP unreachable known at once)
+    /// and no NIO channel per query.
+    func udpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
+        let query: PreparedQuery
+        do {
+            query = try PreparedQuery(request)
+        } catch {
+            return .failure(error)
+        }
+        guard let reactor = UDPQueryReactor.shared else {
+            return .failure(.network("cannot start the UDP reactor (descriptors or threads exhausted)"))
+        }
+        return await reactor.exchange(server: request.server, id: query.id, question: request.question,
+                                      packet: query.packet, deadline: request.deadline)
     }
 
     /// On the channel's event loop: fail the exchange at the deadline, close the channel when done.
     private static func arm(_ completion: OnceCompletion, deadline: NIODeadline, channel: any Channel) {
+        channel.eventLoop.preconditionInEventLoop()
         let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
             completion.fail(DNSExchangeFailure.timeout)
         }
@@ -99,7 +89,8 @@ struct DNSTransport: Sendable {
         }
     }
 
-    /// Waits for `future`, turning task cancellation into a failed exchange (which closes the channel).
+    /// Waits for `future`, turning task cancellation into a failed exchange (which closes the
+    /// channel). The one place where both transports await a reply.
     private static func result(of future: EventLoopFuture<DNSMessage>, completion: OnceCompletion)
         async -> Result<DNSMessage, DNSExchangeFailure>
     {
@@ -118,13 +109,13 @@ struct DNSTransport: Sendable {
     }
 
     func tcpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let id = Self.randomID()
-        let packet: [UInt8]
+        let query: PreparedQuery
         let remote: SocketAddress
         do {
-            // One name: nothing to compress.
-            packet = try DNSMessage.query(id: id, question: request.question, dnssecOK: request.dnssecOK).encoded(compress: false)
+            query = try PreparedQuery(request)
             remote = try request.server.socketAddress()
+        } catch let failure as DNSExchangeFailure {
+            return .failure(failure)
         } catch {
             return .failure(.formerr("cannot build query: \(error)"))
         }
@@ -132,70 +123,42 @@ struct DNSTransport: Sendable {
         guard remaining > .zero else { return .failure(.timeout) }
         let eventLoop = self.group.next()
         let completion = OnceCompletion(promise: eventLoop.makePromise(of: DNSMessage.self))
-        let handler = TCPReplyHandler(id: id, question: request.question, completion: completion)
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: eventLoop)
-                .connectTimeout(remaining)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
+        let handler = TCPReplyHandler(id: query.id, question: request.question, completion: completion)
+        let deadline = request.deadline
+        let packet = query.packet
+        let reply = ClientBootstrap(group: eventLoop)
+            .connectTimeout(remaining)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
-                .connect(to: remote)
-                .get()
-        } catch {
-            let failure: DNSExchangeFailure
-            if let channelError = error as? ChannelError, channelError == .connectTimeout(remaining) {
-                failure = .timeout
-            } else if NIODeadline.now() >= request.deadline {
-                failure = .timeout
-            } else {
-                failure = .network("TCP connection to \(request.server) failed: \(error)")
             }
-            // Every promise must be completed, even when its channel never came to be.
-            eventLoop.execute { completion.fail(failure) }
-            return .failure(failure)
-        }
-        return await Self.waitForReply(completion, deadline: request.deadline, channel: channel) {
-            var buffer = channel.allocator.buffer(capacity: packet.count + 2)
-            buffer.writeInteger(UInt16(packet.count))
-            buffer.writeBytes(packet)
-            channel.writeAndFlush(buffer, promise: nil)
-        }
-    }
-
-    /// Sends, then waits for the handler's promise, the deadline or cancellation, whichever
-    /// comes first, and always closes the channel. Every completion of the promise goes through
-    /// the event loop, so it is completed exactly once.
-    private static func waitForReply(
-        _ completion: OnceCompletion, deadline: NIODeadline, channel: any Channel,
-        send: @escaping @Sendable () -> Void
-    ) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let eventLoop = channel.eventLoop
-        let promise = completion.promise
-        eventLoop.execute {
-            let timer = eventLoop.scheduleTask(deadline: deadline) {
-                completion.fail(DNSExchangeFailure.timeout)
+            .connect(to: remote)
+            .flatMapError { error in
+                let failure: DNSExchangeFailure
+                if let channelError = error as? ChannelError, channelError == .connectTimeout(remaining) {
+                    failure = .timeout
+                } else if NIODeadline.now() >= deadline {
+                    failure = .timeout
+                } else {
+                    failure = .network("TCP connection to \(request.server) failed: \(error)")
+                }
+                // Every promise must be completed, even when its channel never came to be.
+                completion.fail(failure)
+                return eventLoop.makeFailedFuture(failure)
             }
-            promise.futureResult.whenComplete { _ in
-                timer.cancel()
-                channel.close(promise: nil)
+            .flatMap { channel -> EventLoopFuture<DNSMessage> in
+                Self.arm(completion, deadline: deadline, channel: channel)
+                if !completion.isDone {
+                    var buffer = channel.allocator.buffer(capacity: packet.count + 2)
+                    buffer.writeInteger(UInt16(packet.count))
+                    buffer.writeBytes(packet)
+                    channel.writeAndFlush(buffer, promise: nil)
+                }
+                return completion.promise.futureResult
             }
-            send()
-        }
-        return await withTaskCancellationHandler {
-            do {
-                return .success(try await promise.futureResult.get())
-            } catch let failure as DNSExchangeFailure {
-                return .failure(failure)
-            } catch {
-                return .failure(.network("\(error)"))
-            }
-        } onCancel: {
-            eventLoop.execute { completion.fail(DNSExchangeFailure.cancelled) }
-        }
+        return await Self.result(of: reply, completion: completion)
     }
 }
 

@@ -2,19 +2,19 @@ import DNS
 
 /// The response codes this resolver distinguishes. A struct so that codes it does not
 /// know (including EDNS extended codes) survive decoding.
-public struct DNSResponseCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public var rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+package struct DNSResponseCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    package var rawValue: UInt16
+    package init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public static let noError = DNSResponseCode(rawValue: 0)
-    public static let formErr = DNSResponseCode(rawValue: 1)
-    public static let servFail = DNSResponseCode(rawValue: 2)
-    public static let nxDomain = DNSResponseCode(rawValue: 3)
-    public static let notImp = DNSResponseCode(rawValue: 4)
-    public static let refused = DNSResponseCode(rawValue: 5)
-    public static let badVers = DNSResponseCode(rawValue: 16)
+    package static let noError = DNSResponseCode(rawValue: 0)
+    package static let formErr = DNSResponseCode(rawValue: 1)
+    package static let servFail = DNSResponseCode(rawValue: 2)
+    package static let nxDomain = DNSResponseCode(rawValue: 3)
+    package static let notImp = DNSResponseCode(rawValue: 4)
+    package static let refused = DNSResponseCode(rawValue: 5)
+    package static let badVers = DNSResponseCode(rawValue: 16)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .noError: return "NOERROR"
         case .formErr: return "FORMERR"
@@ -30,21 +30,21 @@ public struct DNSResponseCode: RawRepresentable, Hashable, Sendable, CustomStrin
 
 /// The fixed 12-octet header, without the section counts: those are implied by the
 /// arrays of `DNSMessage` when encoding and checked against the packet when decoding.
-public struct DNSHeader: Hashable, Sendable {
-    public var id: UInt16
-    public var isResponse: Bool
-    public var opcode: UInt8
-    public var authoritative: Bool
-    public var truncated: Bool
-    public var recursionDesired: Bool
-    public var recursionAvailable: Bool
+package struct DNSHeader: Hashable, Sendable {
+    package var id: UInt16
+    package var isResponse: Bool
+    package var opcode: UInt8
+    package var authoritative: Bool
+    package var truncated: Bool
+    package var recursionDesired: Bool
+    package var recursionAvailable: Bool
     /// AD: the upstream says it validated the answer. Only trusted from loopback.
-    public var authenticData: Bool
-    public var checkingDisabled: Bool
+    package var authenticData: Bool
+    package var checkingDisabled: Bool
     /// The low four bits of the response code; `DNSMessage.responseCode` adds the EDNS bits.
-    public var rcodeLow: UInt8
+    package var rcodeLow: UInt8
 
-    public init(id: UInt16 = 0, isResponse: Bool = false, opcode: UInt8 = 0, authoritative: Bool = false,
+    package init(id: UInt16 = 0, isResponse: Bool = false, opcode: UInt8 = 0, authoritative: Bool = false,
                 truncated: Bool = false, recursionDesired: Bool = true, recursionAvailable: Bool = false,
                 authenticData: Bool = false, checkingDisabled: Bool = false, rcodeLow: UInt8 = 0) {
         self.id = id
@@ -89,12 +89,12 @@ public struct DNSHeader: Hashable, Sendable {
 
 /// One entry of the question section. Names are in presentation form, lower-cased, without
 /// the trailing dot (the root is `""`), matching `DNS.DNSQuestion`.
-public struct DNSWireQuestion: Hashable, Sendable {
-    public var name: String
-    public var type: DNSRecordType
-    public var recordClass: UInt16
+package struct DNSWireQuestion: Hashable, Sendable {
+    package var name: String
+    package var type: DNSRecordType
+    package var recordClass: UInt16
 
-    public init(name: String, type: DNSRecordType, recordClass: UInt16 = DNSMessage.classIN) {
+    package init(name: String, type: DNSRecordType, recordClass: UInt16 = DNSMessage.classIN) {
         self.name = name
         self.type = type
         self.recordClass = recordClass
@@ -102,14 +102,14 @@ public struct DNSWireQuestion: Hashable, Sendable {
 }
 
 /// One resource record of the answer, authority or additional section.
-public struct DNSResourceRecord: Hashable, Sendable {
-    public var name: String
-    public var recordClass: UInt16
-    public var ttl: UInt32
-    public var data: DNSRecordData
-    public var type: DNSRecordType { self.data.type }
+package struct DNSResourceRecord: Hashable, Sendable {
+    package var name: String
+    package var recordClass: UInt16
+    package var ttl: UInt32
+    package var data: DNSRecordData
+    package var type: DNSRecordType { self.data.type }
 
-    public init(name: String, recordClass: UInt16 = DNSMessage.classIN, ttl: UInt32, data: DNSRecordData) {
+    package init(name: String, recordClass: UInt16 = DNSMessage.classIN, ttl: UInt32, data: DNSRecordData) {
         self.name = name
         self.recordClass = recordClass
         self.ttl = ttl
@@ -117,33 +117,33 @@ public struct DNSResourceRecord: Hashable, Sendable {
     }
 
     /// The record in the engine's model (class is implied: only IN is ever asked for).
-    public var record: DNSRecord { DNSRecord(name: self.name, ttl: self.ttl, data: self.data) }
+    package var record: DNSRecord { DNSRecord(name: self.name, ttl: self.ttl, data: self.data) }
 }
 
 /// The EDNS0 pseudo-record (RFC 6891), kept out of the additional section.
-public struct EDNS: Hashable, Sendable {
-    public struct Option: Hashable, Sendable {
-        public var code: UInt16
-        public var data: [UInt8]
-        public init(code: UInt16, data: [UInt8]) {
+package struct EDNS: Hashable, Sendable {
+    package struct Option: Hashable, Sendable {
+        package var code: UInt16
+        package var data: [UInt8]
+        package init(code: UInt16, data: [UInt8]) {
             self.code = code
             self.data = data
         }
     }
 
     /// 1232 octets: the DNS Flag Day 2020 value that avoids IP fragmentation.
-    public static let defaultPayloadSize: UInt16 = 1232
+    package static let defaultPayloadSize: UInt16 = 1232
     /// RFC 8914 Extended DNS Error option.
-    public static let extendedErrorOption: UInt16 = 15
+    package static let extendedErrorOption: UInt16 = 15
 
-    public var udpPayloadSize: UInt16
-    public var extendedRcode: UInt8
-    public var version: UInt8
+    package var udpPayloadSize: UInt16
+    package var extendedRcode: UInt8
+    package var version: UInt8
     /// DO: ask for DNSSEC records (and for validation status from a validating upstream).
-    public var dnssecOK: Bool
-    public var options: [Option]
+    package var dnssecOK: Bool
+    package var options: [Option]
 
-    public init(udpPayloadSize: UInt16 = EDNS.defaultPayloadSize, extendedRcode: UInt8 = 0, version: UInt8 = 0,
+    package init(udpPayloadSize: UInt16 = EDNS.defaultPayloadSize, extendedRcode: UInt8 = 0, version: UInt8 = 0,
                 dnssecOK: Bool = false, options: [Option] = []) {
         self.udpPayloadSize = udpPayloadSize
         self.extendedRcode = extendedRcode
@@ -153,7 +153,7 @@ public struct EDNS: Hashable, Sendable {
     }
 
     /// The RFC 8914 info codes carried in Extended DNS Error options.
-    public var extendedErrorCodes: [UInt16] {
+    package var extendedErrorCodes: [UInt16] {
         self.options.compactMap { option in
             guard option.code == EDNS.extendedErrorOption, option.data.count >= 2 else { return nil }
             return UInt16(option.data[0]) << 8 | UInt16(option.data[1])
@@ -162,17 +162,17 @@ public struct EDNS: Hashable, Sendable {
 }
 
 /// A whole DNS message.
-public struct DNSMessage: Hashable, Sendable {
-    public static let classIN: UInt16 = 1
+package struct DNSMessage: Hashable, Sendable {
+    package static let classIN: UInt16 = 1
 
-    public var header: DNSHeader
-    public var questions: [DNSWireQuestion]
-    public var answers: [DNSResourceRecord]
-    public var authority: [DNSResourceRecord]
-    public var additional: [DNSResourceRecord]
-    public var edns: EDNS?
+    package var header: DNSHeader
+    package var questions: [DNSWireQuestion]
+    package var answers: [DNSResourceRecord]
+    package var authority: [DNSResourceRecord]
+    package var additional: [DNSResourceRecord]
+    package var edns: EDNS?
 
-    public init(header: DNSHeader, questions: [DNSWireQuestion] = [], answers: [DNSResourceRecord] = [],
+    package init(header: DNSHeader, questions: [DNSWireQuestion] = [], answers: [DNSResourceRecord] = [],
                 authority: [DNSResourceRecord] = [], additional: [DNSResourceRecord] = [], edns: EDNS? = nil) {
         self.header = header
         self.questions = questions
@@ -183,7 +183,7 @@ public struct DNSMessage: Hashable, Sendable {
     }
 
     /// The full response code: the header's four bits extended by the OPT record's eight.
-    public var responseCode: DNSResponseCode {
+    package var responseCode: DNSResponseCode {
         get {
             let high = UInt16(self.edns?.extendedRcode ?? 0) << 4
             return DNSResponseCode(rawValue: high | UInt16(self.header.rcodeLow))
@@ -201,7 +201,7 @@ public struct DNSMessage: Hashable, Sendable {
     }
 
     /// A recursive query with EDNS0 (1232-octet buffer), and DO when validating.
-    public static func query(id: UInt16, question: DNSWireQuestion, dnssecOK: Bool) -> DNSMessage {
+    package static func query(id: UInt16, question: DNSWireQuestion, dnssecOK: Bool) -> DNSMessage {
         DNSMessage(
             header: DNSHeader(id: id, recursionDesired: true),
             questions: [question],

@@ -2,7 +2,7 @@ import DNS
 
 extension DNSMessage {
     /// Decodes a whole packet. Every failure is a `DNSWireError`; nothing traps.
-    public init(decoding packet: [UInt8]) throws(DNSWireError) {
+    package init(decoding packet: [UInt8]) throws(DNSWireError) {
         var input = packet[...]
         let id = try input.readUInt16("the header")
         let flags = try input.readUInt16("the header")

@@ -113,7 +113,7 @@ struct DNSMessageEncoder {
 
 extension DNSMessage {
     /// Encodes the message, compressing names unless `compress` is false.
-    public func encoded(compress: Bool = true) throws(DNSWireError) -> [UInt8] {
+    package func encoded(compress: Bool = true) throws(DNSWireError) -> [UInt8] {
         var encoder = DNSMessageEncoder(compress: compress)
         var header = self.header
         header.rcodeLow = UInt8(self.responseCode.rawValue & 0x0f)

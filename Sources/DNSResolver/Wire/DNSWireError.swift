@@ -3,8 +3,8 @@
 /// Kept deliberately small (a code and a human reason) in the style of swift-asn1: the
 /// transport only needs to know that a datagram is unusable, while tests and logs want to
 /// know exactly why.
-public struct DNSWireError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+package struct DNSWireError: Error, Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Backing: String, Hashable, Sendable {
             case truncatedPacket
             case compressionLoop
@@ -23,38 +23,38 @@ public struct DNSWireError: Error, Hashable, Sendable, CustomStringConvertible {
         private init(_ backing: Backing) { self.backing = backing }
 
         /// A read went past the end of the packet or of a record's data (a count larger than the packet).
-        public static let truncatedPacket = Code(.truncatedPacket)
+        package static let truncatedPacket = Code(.truncatedPacket)
         /// A compression pointer that does not point strictly backwards, or too many hops.
-        public static let compressionLoop = Code(.compressionLoop)
+        package static let compressionLoop = Code(.compressionLoop)
         /// A compression pointer past the end of the packet.
-        public static let pointerOutOfBounds = Code(.pointerOutOfBounds)
+        package static let pointerOutOfBounds = Code(.pointerOutOfBounds)
         /// A label longer than 63 octets.
-        public static let labelTooLong = Code(.labelTooLong)
+        package static let labelTooLong = Code(.labelTooLong)
         /// A name longer than 255 octets in wire form.
-        public static let nameTooLong = Code(.nameTooLong)
+        package static let nameTooLong = Code(.nameTooLong)
         /// The reserved label types 0b01 and 0b10.
-        public static let invalidLabelType = Code(.invalidLabelType)
+        package static let invalidLabelType = Code(.invalidLabelType)
         /// Record data whose length does not match what its type requires.
-        public static let invalidRecordData = Code(.invalidRecordData)
+        package static let invalidRecordData = Code(.invalidRecordData)
         /// A presentation-form name that cannot be encoded.
-        public static let invalidName = Code(.invalidName)
+        package static let invalidName = Code(.invalidName)
         /// Bytes left after the last record the header announced.
-        public static let trailingData = Code(.trailingData)
+        package static let trailingData = Code(.trailingData)
         /// A malformed or duplicated EDNS0 OPT record.
-        public static let invalidOPT = Code(.invalidOPT)
+        package static let invalidOPT = Code(.invalidOPT)
         /// An encoded message that would exceed 65535 octets.
-        public static let messageTooLarge = Code(.messageTooLarge)
+        package static let messageTooLarge = Code(.messageTooLarge)
 
-        public var description: String { self.backing.rawValue }
+        package var description: String { self.backing.rawValue }
     }
 
-    public var code: Code
-    public var reason: String
+    package var code: Code
+    package var reason: String
 
-    public init(_ code: Code, _ reason: String) {
+    package init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
-    public var description: String { "\(self.code): \(self.reason)" }
+    package var description: String { "\(self.code): \(self.reason)" }
 }

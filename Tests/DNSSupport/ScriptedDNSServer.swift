@@ -1,10 +1,11 @@
 import DNS
+import DNSResolver
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
 /// What the scripted server does with one query. An empty list drops the query.
-public enum ScriptedAction: Sendable {
+package enum ScriptedAction: Sendable {
     /// Sends `message` after `delay`, from the port the query was sent to.
     case send(DNSMessage, after: TimeAmount = .zero)
     /// Sends raw octets (junk, a mangled packet) after `delay`.
@@ -14,22 +15,23 @@ public enum ScriptedAction: Sendable {
 }
 
 /// How the server answers: called for every query, over UDP (`overTCP` false) or TCP.
-public typealias DNSServerScript = @Sendable (_ query: DNSMessage, _ overTCP: Bool) -> [ScriptedAction]
+package typealias DNSServerScript = @Sendable (_ query: DNSMessage, _ overTCP: Bool) -> [ScriptedAction]
 
 /// An in-process DNS server on loopback (UDP and TCP on the same port) whose every reply is
 /// scripted, for exact fault injection in tests: delays, drops, SERVFAIL, truncation, spoofed
-/// IDs, questions and source ports. Public so that the rule engine's tests can use it too.
-public final class ScriptedDNSServer: Sendable {
-    public struct LoggedQuery: Hashable, Sendable {
-        public var question: DNSWireQuestion
-        public var overTCP: Bool
-        public var dnssecOK: Bool
-        public var id: UInt16
+/// IDs, questions and source ports. In a test-support target of its own (`DNSTestSupport`), so
+/// that no product carries it; the resolver, rule engine and CLI tests share it.
+package final class ScriptedDNSServer: Sendable {
+    package struct LoggedQuery: Hashable, Sendable {
+        package var question: DNSWireQuestion
+        package var overTCP: Bool
+        package var dnssecOK: Bool
+        package var id: UInt16
         /// The port the query came from.
-        public var sourcePort: Int
+        package var sourcePort: Int
     }
 
-    public let address: DNSServerAddress
+    package let address: DNSServerAddress
     private let udp: any Channel
     private let otherPort: any Channel
     private let tcp: any Channel
@@ -37,7 +39,7 @@ public final class ScriptedDNSServer: Sendable {
     private let scriptBox: NIOLockedValueBox<DNSServerScript>
 
     /// Starts the server on 127.0.0.1 (or `host`) on a free port.
-    public static func start(host: String = "127.0.0.1",
+    package static func start(host: String = "127.0.0.1",
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              script: @escaping DNSServerScript) async throws -> ScriptedDNSServer {
         var lastError: (any Error)? = nil
@@ -86,28 +88,28 @@ public final class ScriptedDNSServer: Sendable {
     }
 
     /// Replaces the script, e.g. to make a server fail after it has answered once.
-    public func setScript(_ script: @escaping DNSServerScript) {
+    package func setScript(_ script: @escaping DNSServerScript) {
         self.scriptBox.withLockedValue { $0 = script }
     }
 
     /// Every query received so far, in order.
-    public var queries: [LoggedQuery] { self.log.withLockedValue { $0 } }
+    package var queries: [LoggedQuery] { self.log.withLockedValue { $0 } }
 
-    public func resetLog() { self.log.withLockedValue { $0.removeAll() } }
+    package func resetLog() { self.log.withLockedValue { $0.removeAll() } }
 
     /// Stops listening on TCP only, so that a truncated reply's TCP retry finds no server.
-    public func closeTCP() async {
+    package func closeTCP() async {
         try? await self.tcp.close()
     }
 
-    public func stop() async {
+    package func stop() async {
         try? await self.udp.close()
         try? await self.otherPort.close()
         try? await self.tcp.close()
     }
 
     /// A reply to `query`: same ID and question, QR set, RD echoed.
-    public static func reply(to query: DNSMessage, rcode: DNSResponseCode = .noError, answers: [DNSResourceRecord] = [],
+    package static func reply(to query: DNSMessage, rcode: DNSResponseCode = .noError, answers: [DNSResourceRecord] = [],
                              authority: [DNSResourceRecord] = [], additional: [DNSResourceRecord] = [],
                              authoritative: Bool = true, truncated: Bool = false, authenticData: Bool = false,
                              edns: EDNS? = EDNS()) -> DNSMessage {
@@ -219,7 +221,7 @@ extension ScriptedDNSServer {
     /// below them), NXDOMAIN otherwise, with the SOA of the closest enclosing zone in the
     /// authority section for negative answers. Lets tests run the same data through the
     /// network resolver as through `ZoneResolver`.
-    public static func authoritative(records: [DNSRecord], maximumChain: Int = 8) -> DNSServerScript {
+    package static func authoritative(records: [DNSRecord], maximumChain: Int = 8) -> DNSServerScript {
         let byName = Dictionary(grouping: records, by: { $0.name.lowercased() })
         let owners = Set(byName.keys)
         let zones = records.filter { $0.type == .soa }

@@ -1,0 +1,4 @@
+// Linux epoll and eventfd, which Glibc's Swift module does not cover: the DNS resolver's UDP
+// reactor (Sources/DNSResolver/Transport/UDPQueryReactor.swift) waits on its sockets with them.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
