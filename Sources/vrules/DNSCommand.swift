@@ -11,7 +11,8 @@ struct DNSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dns",
         abstract: "Ask the configured resolver, with vrules' own DNS semantics.",
-        subcommands: [Lookup.self, ReverseLookupCommand.self, MXCommand.self, IprevCommand.self, QueryCommand.self]
+        subcommands: [Lookup.self, ReverseLookupCommand.self, MXCommand.self, IprevCommand.self, QueryCommand.self,
+                      DNSBLCommand.self]
     )
 
     struct Options: ParsableArguments {
@@ -24,14 +25,16 @@ struct DNSCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
-        func makeResolver() throws -> DNSNetworkResolver {
-            let path = self.config ?? "vrules.toml"
+        func loadConfiguration() throws -> ConfigurationFile {
             do {
-                let file = try ConfigurationFile.load(path: path, isDefault: self.config == nil)
-                return DNSResolverSet(configuration: file.dns).networkResolver(forDomain: self.domain)
+                return try ConfigurationFile.load(path: self.config ?? "vrules.toml", isDefault: self.config == nil)
             } catch {
                 throw UsageFailure.exit("\(error)")
             }
+        }
+
+        func makeResolver() throws -> DNSNetworkResolver {
+            DNSResolverSet(configuration: try self.loadConfiguration().dns).networkResolver(forDomain: self.domain)
         }
     }
 
@@ -153,10 +156,12 @@ struct DNSCommand: AsyncParsableCommand {
         }
     }
 
-    static func execute(_ command: String, subject: String, options: Options,
+    /// With `routed`, questions under a `[server.dns.zones]` zone go to that zone's resolver.
+    static func execute(_ command: String, subject: String, options: Options, routed: Bool = false,
                         _ body: (TranscriptResolver) async -> Report) async throws {
-        let network = try options.makeResolver()
-        let resolver = TranscriptResolver(network)
+        let set = DNSResolverSet(configuration: try options.loadConfiguration().dns)
+        let network = set.networkResolver(forDomain: options.domain)
+        let resolver = TranscriptResolver(routed ? set.resolver(forDomain: options.domain) : network)
         let started = DispatchTime.now()
         let report = await body(resolver)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
@@ -267,11 +272,11 @@ final class TranscriptResolver: DNSResolving, @unchecked Sendable {
         var fromCache: Bool
     }
 
-    private let base: DNSNetworkResolver
+    private let base: any DNSResolving
     private let lock = NSLock()
     private var entries: [Entry] = []
 
-    init(_ base: DNSNetworkResolver) { self.base = base }
+    init(_ base: any DNSResolving) { self.base = base }
 
     var transcript: [Entry] {
         self.lock.lock()

@@ -105,6 +105,19 @@ struct ZoneRoutingTests {
         #expect(try verdict("192.0.2.10") == "connect: defer 451 4.3.0 192.0.2.10 clean ")
         let check = try CLI.run(["check", "vrules.toml"], in: directory)
         #expect(check.status == 0, "\(check.stdout)")
+
+        // vrules dns dnsbl asks through the same routes and reads the codes the same way.
+        let text = try CLI.run(["dns", "dnsbl", "--config", "vrules.toml", "192.0.2.66", "bl.example", "nothing.example"],
+                               in: directory)
+        #expect(text.stdout.contains("bl.example: listed 127.0.0.4"), "\(text.stdout)\(text.stderr)")
+        #expect(text.stdout.contains("nothing.example: temperror"), "\(text.stdout)")  // Knot refuses a zone it does not serve
+        let json = try CLI.run(["dns", "dnsbl", "--json", "--config", "vrules.toml", "::ffff:192.0.2.66", "bl.example"],
+                               in: directory)
+        #expect(json.stdout.contains("\"status\" : \"listed\""), "\(json.stdout)\(json.stderr)")
+        #expect(json.stdout.contains("66.2.0.192.bl.example"), "\(json.stdout)")
+        let bad = try CLI.run(["dns", "dnsbl", "--config", "vrules.toml", "not an address!", "bl.example"], in: directory)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("neither an IP address nor a domain name"), "\(bad.stderr)")
     }
 
     @Test("a mistake in a routed zone's table is reported with its key path")
