@@ -17,6 +17,8 @@ extension RuleHost {
     func boundGlobals() -> [String: Set<String>] {
         let lua = self.lua
         var result: [String: Set<String>] = [:]
+        // The globals table, a key and value, a metatable and its __index, a member's key and value.
+        guard lua.reserve(8) else { return result }
         lua.pushReference(self.globalsReference)
         lua.forEachPair(table: -1) {
             guard let name = lua.string(at: -2) else { return }

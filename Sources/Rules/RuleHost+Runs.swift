@@ -4,6 +4,10 @@ import Lua
 
 /// What a stage run needs of the host: its coroutine's call, its outcome, its errors.
 extension RuleHost {
+    /// Stack slots a DNS call's completion may use: (ok, result, outcome) and the tables and
+    /// strings being built for them.
+    static let completionSlots: Int32 = 8
+
     // MARK: runs
 
     /// A run of `stage` on a coroutine of its own (pooled).
@@ -85,7 +89,11 @@ extension RuleHost {
     }
 
     /// After a yielded DNS call finished: pushes `(true, values...)` or `(false, error)`.
+    /// The results of one call fit in a handful of slots (a table is built one field at a
+    /// time); the trampoline reserved room before it yielded, checked again here. Pushing
+    /// nothing makes the continuation raise "host call resumed without a result".
     func pushCompletion(_ call: any PendingDNSCall, thread: LuaThreadHandle, trace: inout Trace) -> Int32 {
+        guard self.lua.reserve(Self.completionSlots, thread) else { return 0 }
         self.lua.pushBoolean(true, thread)
         switch call.pushResult(host: self, thread: thread, trace: &trace) {
         case .success(let count):
