@@ -78,6 +78,9 @@ struct BytecodeAnalyzer {
 
     private(set) var findings: [Finding] = []
     private(set) var requires: [Required] = []
+    /// Blocklist zones named as constants in `dns.dnsbl(subject, "zone")` or
+    /// `dns.dnsbl(subject, { "zone", ... })` calls, with their lines.
+    private(set) var dnsblZones: [(zone: String, line: Int)] = []
 
     init(scope: GlobalScope, checksLoadTimeCalls: Bool, checksRuleAPI: Bool) {
         self.scope = scope
@@ -239,6 +242,11 @@ struct BytecodeAnalyzer {
                 line: line, anchor: "dns", usage: .global, severity: .error,
                 message: "dns.\(name)() called while the script loads: DNS is only available inside a rule or action",
                 code: DiagnosticCode.dnsAtLoad))
+            return .unknown
+        case .member(table: "dns", name: "dnsbl"):
+            if arguments.count > 1, case .constant(.string(let zone)) = arguments[1] {
+                self.dnsblZones.append((zone, line))
+            }
             return .unknown
         case .global("require"):
             if case .constant(.string(let name))? = arguments.first { self.requires.append(Required(name: name, line: line)) }

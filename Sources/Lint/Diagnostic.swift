@@ -60,6 +60,7 @@ public enum DiagnosticCode {
     public static let configUnknownKey = "config-unknown-key"
     public static let configType = "config-type"
     public static let configValue = "config-value"
+    public static let dnsblPublicResolver = "dnsbl-public-resolver"
 }
 
 /// Renders diagnostics as text lines or a JSON array.

@@ -1,3 +1,6 @@
+import DNS
+import Configuration
+import DNSResolver
 import Foundation
 import Rules
 
@@ -94,7 +97,30 @@ public struct Linter: Sendable {
         for module in Self.unique(modules) { checker.checkModule(path: module) }
         for test in Self.unique(tests) { checker.checkTestFile(path: test) }
         diagnostics += checker.diagnostics
+        diagnostics += Self.publicResolverWarnings(zones: checker.dnsblZones, configs: Self.unique(configs))
         return Array(Set(diagnostics)).sorted()
+    }
+
+    /// Spamhaus and other lists refuse queries that come through public resolvers (they
+    /// answer with error codes: `dns.dnsbl` says `refused`): a blocklist zone the scripts or
+    /// `[dnsbl]` name that would be asked through `google` or `cloudflare` is a warning.
+    static func publicResolverWarnings(zones: [(zone: String, path: String, line: Int)], configs: [String]) -> [Diagnostic] {
+        var warnings: [Diagnostic] = []
+        for config in configs {
+            guard let configuration = VrulesConfiguration.check(path: config).configuration else { continue }
+            var named = zones.map { (zone: $0.zone, path: $0.path, line: $0.line) }
+            named += configuration.dnsbl.zones.keys.sorted().map { (zone: $0, path: config, line: 1) }
+            for (zone, path, line) in named {
+                guard let normalized = try? DNSName.normalize(zone) else { continue }
+                let routed = ZoneRoute.resolver(for: normalized, in: configuration.dns)
+                guard routed.type == .google || routed.type == .cloudflare else { continue }
+                warnings.append(Diagnostic(
+                    path: path, line: line, column: 1, severity: .warning,
+                    message: "blocklist zone '\(normalized)' would be asked through \(routed.type.rawValue): lists refuse public resolvers (dns.dnsbl answers refused); route it to a local resolver with [server.dns.zones.\"\(normalized)\"] in \(config)",
+                    code: DiagnosticCode.dnsblPublicResolver))
+            }
+        }
+        return warnings
     }
 
     static func isTestFile(_ path: String) -> Bool { path.hasSuffix("_test.lua") }
@@ -112,5 +138,18 @@ public struct Linter: Sendable {
     private static func unique(_ paths: [String]) -> [String] {
         var seen = Set<String>()
         return paths.filter { seen.insert($0).inserted }
+    }
+}
+
+/// Which resolver a name is asked through under `[server.dns.zones]`: the longest zone that
+/// is the name or a parent of it, else the root resolver.
+enum ZoneRoute {
+    static func resolver(for name: String, in configuration: DNSConfiguration) -> DNSConfiguration.Resolver {
+        var candidate = Substring(name)
+        while true {
+            if let resolver = configuration.zones[String(candidate)] { return resolver }
+            guard let dot = candidate.firstIndex(of: ".") else { return configuration.root }
+            candidate = candidate[candidate.index(after: dot)...]
+        }
     }
 }

@@ -13,6 +13,8 @@ final class ScriptChecker {
     /// Files already reported (a module required by two scripts is reported once).
     private var reported = Set<String>()
     private(set) var diagnostics: [Diagnostic] = []
+    /// Blocklist zones the checked scripts name in `dns.dnsbl` calls, with where.
+    private(set) var dnsblZones: [(zone: String, path: String, line: Int)] = []
 
     init(api: HostAPI = .current) {
         self.api = api
@@ -86,6 +88,7 @@ final class ScriptChecker {
         for unit in units where self.reported.insert(unit.path).inserted || unit.path == path {
             var analyzer = BytecodeAnalyzer(scope: scope, checksLoadTimeCalls: true, checksRuleAPI: true)
             analyzer.analyze(unit.chunk)
+            self.dnsblZones += analyzer.dnsblZones.map { ($0.zone, unit.path, $0.line) }
             for finding in analyzer.findings {
                 let diagnostic = self.locate(finding, in: unit)
                 if diagnostic.severity == .error { staticErrors.insert("\(diagnostic.path):\(diagnostic.line)") }

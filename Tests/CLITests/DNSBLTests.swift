@@ -99,4 +99,35 @@ struct DNSBLTests {
         #expect(check.stdout.contains("dnsbl.\"bl.example\".listed[0]") || check.stdout.contains("is not an IPv4 address"), "\(check.stdout)")
         #expect(check.stdout.contains("refuse"), "\(check.stdout)")
     }
+
+    @Test("vrules check warns when a blocklist zone would be asked through a public resolver")
+    func publicResolverWarning() throws {
+        let directory = try CLI.scratch([
+            "main.lua": """
+                return { connect = { rule("lists", function(ctx)
+                  dns.dnsbl(ctx.client.ip, "zen.spamhaus.org")
+                  dns.dnsbl(ctx.client.ip, "bl.example")
+                end) } }
+                """,
+            "vrules.toml": """
+                [server.dns]
+                type = "cloudflare"
+
+                [dnsbl."dbl.spamhaus.org"]
+                listed = ["127.0.1.2-127.0.1.255"]
+
+                [server.dns.zones."bl.example"]
+                type = "custom"
+                servers = ["127.0.0.1:53"]
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check", "main.lua"], in: directory)
+        #expect(output.status == 0, "warnings only: \(output.stdout)")
+        #expect(output.stdout.contains("main.lua:2:1: warning: blocklist zone 'zen.spamhaus.org' would be asked through cloudflare"),
+                "\(output.stdout)")
+        #expect(output.stdout.contains("vrules.toml:1:1: warning: blocklist zone 'dbl.spamhaus.org' would be asked through cloudflare"),
+                "\(output.stdout)")
+        #expect(!output.stdout.contains("'bl.example'"), "routed to a local resolver: \(output.stdout)")
+    }
 }
