@@ -13,6 +13,10 @@ public enum ReplyCatalogue {
         ("local_error", .localError),
         ("access_denied", SMTPReply(code: 550, enhanced: "5.7.1", text: "Access denied")),
         ("bad_helo", SMTPReply(code: 550, enhanced: "5.7.1", text: "Invalid HELO/EHLO name")),
+        // RFC 7372: X.7.23 SPF validation failed, X.7.24 SPF validation error.
+        ("spf_fail", SMTPReply(code: 550, enhanced: "5.7.23", text: "SPF validation failed")),
+        ("spf_permerror", SMTPReply(code: 550, enhanced: "5.7.24", text: "SPF validation error")),
+        ("spf_temperror", SMTPReply(code: 451, enhanced: "4.7.24", text: "SPF validation error, try again later")),
     ]
 
     public static let byName: [String: SMTPReply] = Dictionary(uniqueKeysWithValues: Self.entries.map { ($0.name, $0.reply) })

@@ -100,6 +100,13 @@ struct APICommandTests {
 
 @Suite("lint internals")
 struct LintInternalsTests {
+    @Test("the Lua API reference lists the reply catalogue exactly")
+    func docsListTheCatalogue() throws {
+        let text = try String(contentsOf: CLI.packageRoot.appendingPathComponent("docs/lua-api.md"), encoding: .utf8)
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("| `replies.") }.map(String.init)
+        #expect(rows == ReplyCatalogue.entries.map { "| `replies.\($0.name)` | \($0.reply) |" })
+    }
+
     @Test("the replies the engine binds are the catalogue the linter judges by")
     func namedRepliesMatchTheEngine() async throws {
         for (name, reply) in ReplyCatalogue.entries {
