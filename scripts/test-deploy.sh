@@ -63,23 +63,30 @@ echo "$ldd_out" | grep -q "liblua5.4" || fail "ldd: liblua5.4 is not linked (exp
 pass "ldd: only system libraries and liblua5.4"
 
 # --- man pages: one per command, generated from the command definitions -------------
-# The commands come from the installed binary's own help, so a new subcommand without
-# a page fails here.
-commands=$("$bin" --help | awk '/^SUBCOMMANDS:/{s=1;next} s&&/^  [a-z]/{print $1} s&&/^$/{if(n++)exit}')
-[ -n "$commands" ] || fail "could not read the subcommands from vrules --help"
+# The commands come from the installed binary's own help (subcommands of subcommands
+# too), so a new command without a page fails here.
+subcommands_of() { "$bin" "$@" --help | awk '/^SUBCOMMANDS:/{s=1;next} s&&/^  [a-z]/{print $1}'; }
 [ -f "$mandir/man1/vrules.1" ] || fail "missing man page vrules.1"
-for command in $commands; do
-  page="$mandir/man1/vrules.$command.1"
-  [ -f "$page" ] || fail "missing man page for 'vrules $command' (${page#"$stage"})"
+checked=()
+check_page() {
+  local page="$mandir/man1/vrules.$(IFS=.; echo "$*").1" rendered option
+  [ -f "$page" ] || fail "missing man page for 'vrules $*' (${page#"$stage"})"
   rendered=$(LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$page" 2>"$stage/man.err" | col -b)
-  [ ! -s "$stage/man.err" ] || { cat "$stage/man.err" >&2; fail "man -l $command: warnings"; }
+  [ ! -s "$stage/man.err" ] || { cat "$stage/man.err" >&2; fail "man -l: warnings on the page of 'vrules $*'"; }
   # Every long option in the command's --help appears in its page.
-  for option in $("$bin" "$command" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+  for option in $("$bin" "$@" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
     [ "$option" = "--help" ] && continue
-    grep -qF -- "$option" <<<"$rendered" || fail "man page of 'vrules $command' lacks $option"
+    grep -qF -- "$option" <<<"$rendered" || fail "the man page of 'vrules $*' lacks $option"
   done
+  checked+=("vrules.$(IFS=.; echo "$*")")
+}
+commands=$(subcommands_of)
+[ -n "$commands" ] || fail "could not read the subcommands from vrules --help"
+for command in $commands; do
+  check_page "$command"
+  for sub in $(subcommands_of "$command"); do check_page "$command" "$sub"; done
 done
-pass "man pages: vrules(1) and vrules.{$(echo $commands | tr ' ' ',')}(1) match each command's --help"
+pass "man pages: vrules(1) and ${#checked[@]} command pages match each command's --help (${checked[*]})"
 
 # --- the systemd unit ---------------------------------------------------------------
 for key in DynamicUser=yes ProtectSystem=strict RuntimeDirectory=vrules NoNewPrivileges=yes \
