@@ -63,7 +63,17 @@ install-man: man
 	install -d $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 $(MAN_BUILD)/*.1 $(DESTDIR)$(MANDIR)/man1/
 
+# ExecStart needs an absolute path, and the path goes into the unit through sed:
+# anything but plain path characters is refused rather than written half-quoted.
+install-unit: export UNIT_BINDIR = $(BINDIR)
 install-unit:
+	@case "$$UNIT_BINDIR" in \
+	  /*) ;; \
+	  *) echo "make: BINDIR/PREFIX must be an absolute path (systemd's ExecStart needs one): $$UNIT_BINDIR" >&2; exit 1 ;; \
+	esac; \
+	case "$$UNIT_BINDIR" in \
+	  *[!A-Za-z0-9/._+-]*) echo "make: BINDIR/PREFIX may hold only letters, digits and / . _ + -: $$UNIT_BINDIR" >&2; exit 1 ;; \
+	esac
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|@BINDIR@|$(BINDIR)|g' packaging/vrules.service.in > $(DESTDIR)$(UNITDIR)/vrules.service.tmp
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vrules.service.tmp

@@ -199,4 +199,14 @@ make --no-print-directory install-config DESTDIR="$stage" PREFIX="$prefix" >"$st
 grep -q "kept $etc/vrules.toml" "$stage/reinstall.log" || fail "a second install did not say it kept vrules.toml"
 pass "a second install keeps the operator's vrules.toml and rules, restores only missing files"
 
+# --- a PREFIX the unit cannot hold is refused -----------------------------------------
+for bad in relative/usr '/opt/a|b' "/opt/x'y" '/opt/a b' '/opt/`id`'; do
+  if out=$(make --no-print-directory install-unit DESTDIR="$stage/bad" PREFIX="$bad" 2>&1); then
+    fail "make install-unit accepted PREFIX='$bad'"
+  fi
+  grep -q "^make: BINDIR/PREFIX " <<<"$out" || { echo "$out" >&2; fail "PREFIX='$bad': no clear error"; }
+  [ -z "$(find "$stage/bad" -name 'vrules.service*' 2>/dev/null)" ] || fail "PREFIX='$bad': a unit was written"
+done
+pass "a relative PREFIX, or one with characters a unit line cannot hold, is refused with an error"
+
 echo "deploy: all checks passed"
