@@ -95,7 +95,7 @@ install-config:
 	done
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/vrules $(DESTDIR)$(UNITDIR)/vrules.service $(DESTDIR)$(MANDIR)/man1/vrules.1 $(DESTDIR)$(MANDIR)/man1/vrules-*.1
+	rm -f $(DESTDIR)$(BINDIR)/vrules $(DESTDIR)$(UNITDIR)/vrules.service $(DESTDIR)$(MANDIR)/man1/vrules.1 $(DESTDIR)$(MANDIR)/man1/vrules.*.1
 	rm -rf $(DESTDIR)$(DATADIR)
 	@echo "left $(DESTDIR)$(SYSCONFDIR)/vrules in place (the operator's configuration and rules)"
 

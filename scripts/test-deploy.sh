@@ -127,7 +127,7 @@ else
 fi
 
 # --- vrules check of the installed configuration and rules ---------------------------
-check_out=$("$bin" check --config "$etc/vrules.toml" "$etc/rules") || { echo "$check_out" >&2; fail "vrules check of the installed rules"; }
+check_out=$(cd / && "$bin" check --config "$etc/vrules.toml" "$etc/rules") || { echo "$check_out" >&2; fail "vrules check of the installed rules"; }
 [ -z "$check_out" ] || { echo "$check_out" >&2; fail "vrules check printed findings"; }
 pass "vrules check --config /etc/vrules/vrules.toml /etc/vrules/rules: clean"
 
@@ -152,7 +152,8 @@ log="$stage/serve.log"
 port=""
 for attempt in 1 2 3 4 5; do
   candidate=$((20000 + RANDOM % 30000))
-  "$bin" serve --config "$etc/vrules.toml" --rules "$etc/rules/main.lua" --listen "127.0.0.1:$candidate" >"$log" 2>&1 &
+  # From /, as systemd starts it (no WorkingDirectory=): nothing may depend on the source tree.
+  (cd / && exec "$bin" serve --config "$etc/vrules.toml" --rules "$etc/rules/main.lua" --listen "127.0.0.1:$candidate") >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
@@ -208,5 +209,12 @@ for bad in relative/usr '/opt/a|b' "/opt/x'y" '/opt/a b' '/opt/`id`'; do
   [ -z "$(find "$stage/bad" -name 'vrules.service*' 2>/dev/null)" ] || fail "PREFIX='$bad': a unit was written"
 done
 pass "a relative PREFIX, or one with characters a unit line cannot hold, is refused with an error"
+
+# --- uninstall removes what went under PREFIX and keeps /etc/vrules --------------------
+make --no-print-directory uninstall DESTDIR="$stage" PREFIX="$prefix" >/dev/null 2>&1 || fail "make uninstall failed"
+left=$(find "$stage$prefix" -type f)
+[ -z "$left" ] || fail "make uninstall left files under PREFIX: $left"
+[ -f "$etc/vrules.toml" ] && [ -f "$etc/rules/main.lua" ] || fail "make uninstall removed the operator's /etc/vrules"
+pass "make uninstall removes the binary, unit, man pages and shipped copies; /etc/vrules stays"
 
 echo "deploy: all checks passed"
