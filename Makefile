@@ -15,7 +15,9 @@ BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 DATADIR    ?= $(PREFIX)/share/vrules
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
-SYSCONFDIR ?= /etc
+# The unit and the docs name /etc/vrules (systemd's ConfigurationDirectory= is under /etc):
+# not a setting.
+override SYSCONFDIR := /etc
 DESTDIR    ?=
 
 SWIFT       ?= swift
@@ -30,7 +32,7 @@ MAN_DATE    ?= $(shell git log -1 --format=%cs 2>/dev/null || date -u +%Y-%m-%d)
 
 # The rules that go to /etc/vrules/rules: the script and its modules. rules/tests/ stays
 # in the source tree (its fixtures live in examples/).
-RULE_FILES  := $(shell cd rules && find . -name '*.lua' -not -path './tests/*' | sort)
+RULE_FILES  := $(shell cd rules && find . -name '*.lua' -not -path './tests/*' | sed 's|^\./||' | sort)
 
 .PHONY: all build man install install-strip install-bin install-man install-unit install-config uninstall clean-man
 
