@@ -138,14 +138,23 @@ grep -q '^connect: reject 550 5.7.25' <<<"$run_out" || { echo "$run_out" >&2; fa
 pass "vrules run with the installed rules: failed iprev -> 550 5.7.25"
 
 # --- vrules serve with the installed configuration ----------------------------------
-# Ask one policy request on a connection; prints the answer's action line.
+# Ask one policy request on a connection; prints the answer's action line, or what went
+# wrong. Runs in a command substitution: the SIGPIPE it ignores (a server that closes
+# the connection at once) stays there.
 policy_request() {
   local port=$1 client=$2 answer
-  exec 3<>"/dev/tcp/127.0.0.1/$port"
-  printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=%s\nclient_name=localhost\nhelo_name=localhost\nsender=a@example.org\nrecipient=b@example.org\ninstance=%s\n\n' \
-    "$client" "deploy.$RANDOM" >&3
-  IFS= read -r -t 10 answer <&3 || answer="(no answer)"
-  exec 3<&- 3>&-
+  trap '' PIPE
+  if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+    if printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=%s\nclient_name=localhost\nhelo_name=localhost\nsender=a@example.org\nrecipient=b@example.org\ninstance=%s\n\n' \
+         "$client" "deploy.$RANDOM" >&3; then
+      IFS= read -r -t 10 answer <&3 || answer="(no answer: the connection was closed or reset)"
+    else
+      answer="(the connection was closed before the request was sent)"
+    fi
+    exec 3<&- 3>&-
+  else
+    answer="(cannot connect)"
+  fi
   echo "$answer"
 }
 log="$stage/serve.log"
