@@ -7,13 +7,18 @@
 # cores: the resolver's tests (timeouts of a few hundred milliseconds, counted
 # queries) one at a time; the other library tests; the tests that drive the
 # vrules binary (waiting on child processes occupies Swift's cooperative
-# threads); and the end-to-end tests with real Postfix and Knot.
+# threads); and the end-to-end tests with real Postfix and Knot. Last, the
+# deployment test (scripts/test-deploy.sh): a release build with the Swift runtime
+# linked statically (about 6 minutes on two cores), installed into a temporary
+# DESTDIR and started from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-ensure_packages liblua5.4-dev libidn2-dev pkg-config knot knot-dnsutils unbound postfix golang-github-burntsushi-toml-dev
+ensure_packages liblua5.4-dev libidn2-dev pkg-config knot knot-dnsutils unbound postfix golang-github-burntsushi-toml-dev \
+  make systemd man-db groff-base
 swift build --build-tests
 swift test --skip-build --filter 'DNSResolverTests' --no-parallel "$@"
 swift test --skip-build --skip 'DNSResolverTests|CLITests|LintTests|IntegrationTests' "$@"
 swift test --skip-build --filter 'CLITests|LintTests' "$@"
 swift test --skip-build --filter 'IntegrationTests' "$@"
+scripts/test-deploy.sh
