@@ -20,9 +20,27 @@ public struct VrulesConfiguration: Sendable {
         }
     }
 
+    /// `[policy]` beyond `listen`: how `vrules serve` bounds its clients and answers.
+    public struct PolicySettings: Hashable, Sendable {
+        /// Connections served at once (`max_connections`); nil keeps the server's default.
+        public var maximumConnections: Int?
+        /// Recipients of one transaction (`max_recipients`); nil keeps the server's default.
+        public var maximumRecipients: Int?
+        /// The answer to a `protocol_state` the server does not know (`unknown_state_action`):
+        /// `DUNNO` or a 4xx/5xx reply.
+        public var unknownStateAction: String?
+        /// Permission bits of the UNIX socket, octal (`socket_mode`, e.g. "0660").
+        public var socketMode: String?
+        /// Group of the UNIX socket (`socket_group`, e.g. "postfix").
+        public var socketGroup: String?
+
+        public init() {}
+    }
+
     public var dns: DNSConfiguration
     /// `[policy] listen`: where `vrules serve` listens unless `--listen` says otherwise.
     public var listen: [String]
+    public var policy = PolicySettings()
     public var limits: Limits
     /// `[dnsbl."<zone>"]`: what a blocklist's answers mean, over the built-in policies.
     public var dnsbl: DNSBLPolicies
@@ -38,7 +56,7 @@ public struct VrulesConfiguration: Sendable {
     static let dnsblKeys = ["listed", "refused"]
     static let serverKeys = ["dns", "virtual"]
     static let virtualDomainKeys = ["dns"]
-    static let policyKeys = ["listen"]
+    static let policyKeys = ["listen", "max_connections", "max_recipients", "unknown_state_action", "socket_mode", "socket_group"]
     static let limitKeys = ["instructions", "memory", "stage_timeout"]
     /// The longest stage timeout accepted.
     static let maximumStageTimeout: Duration = .seconds(3600)
@@ -134,6 +152,7 @@ public struct VrulesConfiguration: Sendable {
                 if let listen = policy.entry("listen") {
                     configuration.listen = try Self.stringArray(listen, at: path.child("listen"), values: values, errors: &errors)
                 }
+                configuration.policy = Self.readPolicy(policy, at: path, values: values, errors: &errors)
             } catch {
                 errors.append(error)
             }
@@ -203,6 +222,57 @@ public struct VrulesConfiguration: Sendable {
             }
         }
         return policies
+    }
+
+    private static func readPolicy(_ table: TOMLTable, at path: ConfigurationKeyPath, values: ValueReader,
+                                   errors: inout [ConfigurationError]) -> PolicySettings {
+        var settings = PolicySettings()
+        func read(_ key: String, _ body: (TOMLTable.Entry, ConfigurationKeyPath) throws(ConfigurationError) -> Void) {
+            guard let entry = table.entry(key) else { return }
+            do throws(ConfigurationError) {
+                try body(entry, path.child(key))
+            } catch {
+                errors.append(error)
+            }
+        }
+        read("max_connections") { entry, key throws(ConfigurationError) in
+            settings.maximumConnections = Int(try values.integer(entry, at: key, range: 1...1_000_000))
+        }
+        read("max_recipients") { entry, key throws(ConfigurationError) in
+            settings.maximumRecipients = Int(try values.integer(entry, at: key, range: 1...1_000_000))
+        }
+        read("unknown_state_action") { entry, key throws(ConfigurationError) in
+            let text = try values.string(entry, at: key)
+            guard Self.isPolicyAction(text) else {
+                throw values.error(.value, key, at: entry.keyPosition,
+                                   "invalid action '\(TOMLText.escaped(text, limit: 80))' (use DUNNO or a reply such as \"451 4.3.0 text\")")
+            }
+            settings.unknownStateAction = text
+        }
+        read("socket_mode") { entry, key throws(ConfigurationError) in
+            let text = try values.string(entry, at: key)
+            let digits = text.allSatisfy { ("0"..."7").contains($0) }
+            guard !text.isEmpty, text.count <= 4, digits, (Int(text, radix: 8) ?? 0o1000) <= 0o777 else {
+                throw values.error(.value, key, at: entry.keyPosition,
+                                   "invalid mode '\(TOMLText.escaped(text, limit: 80))' (use octal permission bits such as \"0660\")")
+            }
+            settings.socketMode = text
+        }
+        read("socket_group") { entry, key throws(ConfigurationError) in
+            settings.socketGroup = try values.string(entry, at: key)
+        }
+        return settings
+    }
+
+    /// `DUNNO`, or a 4xx/5xx reply whose enhanced code has the reply's class, in printable ASCII.
+    static func isPolicyAction(_ text: String) -> Bool {
+        if text == "DUNNO" { return true }
+        let parts = text.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[2].isEmpty, text.unicodeScalars.allSatisfy({ (0x20..<0x7F).contains($0.value) }),
+              parts[0].count == 3, let code = Int(parts[0]), (400...599).contains(code) else { return false }
+        let enhanced = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return enhanced.count == 3 && enhanced[0] == parts[0].prefix(1)
+            && enhanced.dropFirst().allSatisfy { (1...3).contains($0.count) && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
     private static func readLimits(_ table: TOMLTable, at path: ConfigurationKeyPath, values: ValueReader,

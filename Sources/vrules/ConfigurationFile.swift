@@ -10,6 +10,11 @@ struct ConfigurationFile {
     var limits = RuleLimits()
 
     var listen: [String] { self.configuration.listen }
+    var maximumConnections: Int? { self.configuration.policy.maximumConnections }
+    var maximumRecipients: Int? { self.configuration.policy.maximumRecipients }
+    var unknownStateAction: String? { self.configuration.policy.unknownStateAction }
+    var socketMode: String? { self.configuration.policy.socketMode }
+    var socketGroup: String? { self.configuration.policy.socketGroup }
     var dns: DNSConfiguration { self.configuration.dns }
 
     /// Reads `path`; a missing default file gives the defaults (the system resolver).
