@@ -30,6 +30,8 @@ struct ConfigChecker {
         case positiveInteger
         case byteSize
         case duration
+        /// `DUNNO` or a reply `4NN x.y.z text` / `5NN x.y.z text` (`[policy] unknown_state_action`).
+        case policyAction
     }
 
     private static let schema: Schema = .table([
@@ -39,6 +41,9 @@ struct ConfigChecker {
         ]),
         "policy": .table([
             "listen": .stringArray,
+            "max_connections": .positiveInteger,
+            "max_recipients": .positiveInteger,
+            "unknown_state_action": .policyAction,
         ]),
         "limits": .table([
             "instructions": .positiveInteger,
@@ -164,7 +169,26 @@ struct ConfigChecker {
             } else {
                 report("expected a duration such as \"500ms\" or \"5s\", found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
             }
+        case .policyAction:
+            guard let text = value.string else {
+                report("expected a string, found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
+                return
+            }
+            if !Self.isPolicyAction(text) {
+                report("invalid action '\(text)' (use DUNNO or a reply such as \"451 4.3.0 text\")", DiagnosticCode.configValue)
+            }
         }
+    }
+
+    /// `DUNNO`, or a reply whose enhanced code has the reply's class, in printable ASCII.
+    static func isPolicyAction(_ text: String) -> Bool {
+        if text == "DUNNO" { return true }
+        let parts = text.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[2].isEmpty, text.unicodeScalars.allSatisfy({ (0x20..<0x7F).contains($0.value) }),
+              parts[0].count == 3, let code = Int(parts[0]), (400...599).contains(code) else { return false }
+        let enhanced = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return enhanced.count == 3 && enhanced[0] == parts[0].prefix(1)
+            && enhanced.dropFirst().allSatisfy { (1...3).contains($0.count) && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
     /// The duration syntax of the DNS options (`DurationText`): digits then ms, s or m.

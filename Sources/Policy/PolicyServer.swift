@@ -39,15 +39,23 @@ public enum PolicyListenAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The SMTPD policy delegation server: listeners on TCP and UNIX sockets feeding one
-/// `PolicyService`. Runs as a swift-service-lifecycle `Service`: it stops accepting and
-/// closes its listeners on graceful shutdown.
+/// `PolicyService`. Each listener's connections are child tasks of one task group (one
+/// task per listener, none per request); each connection answers one request at a time.
+/// Runs as a swift-service-lifecycle `Service`: it stops accepting and closes its
+/// listeners on graceful shutdown.
 public final class PolicyServer: Service, @unchecked Sendable {
+    typealias Connection = NIOAsyncChannel<PolicyRequest, ByteBuffer>
+    typealias Listener = NIOAsyncChannel<Connection, Never>
+
     public let service: PolicyService
     private let addresses: [PolicyListenAddress]
     private let limits: PolicyProtocolLimits
     private let logger: Logger
     private let group: EventLoopGroup
-    private var channels: [Channel] = []
+    // Touched only by start() and stop(), which the owner does not run concurrently.
+    private var listeners: [Listener] = []
+    private var acceptTasks: [Task<Void, Never>] = []
+    private var expiry: RepeatedTask?
 
     public init(service: PolicyService, listen addresses: [PolicyListenAddress], limits: PolicyProtocolLimits = PolicyProtocolLimits(),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.policy")) {
@@ -61,47 +69,98 @@ public final class PolicyServer: Service, @unchecked Sendable {
     /// Binds every listener; returns the bound addresses (port 0 becomes the real port).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
-        let service = self.service
         let limits = self.limits
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
+            .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
-                    try channel.pipeline.syncOperations.addHandler(PolicyChannelHandler(service: service, logger: logger))
+                        ConnectionLimitHandler(maximum: limits.maximumConnections, logger: logger))
                 }
             }
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // A peer's half-close ends its requests, not the answers still owed to it.
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let pipeline = channel.pipeline.syncOperations
+                try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
+                try pipeline.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
+                try pipeline.addHandler(OneRequestInFlightHandler())
+                try pipeline.addHandler(IdleConnectionCloser(logger: logger))
+                return try Connection(wrappingChannelSynchronously: channel, configuration: .init(
+                    backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
+            }
+        }
         var bound: [SocketAddress] = []
         for address in self.addresses {
-            let channel: Channel
+            let listener: Listener
             switch address {
             case .tcp(let host, let port):
-                channel = try await bootstrap.bind(host: host, port: port).get()
+                listener = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
             case .unix(let path):
-                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+                listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true,
+                                                    childChannelInitializer: initializer)
             }
-            self.channels.append(channel)
-            if let local = channel.localAddress { bound.append(local) }
+            self.listeners.append(listener)
+            if let local = listener.channel.localAddress { bound.append(local) }
+            let service = self.service
+            self.acceptTasks.append(Task { await Self.accept(on: listener, service: service, logger: logger) })
             self.logger.info("policy server listening", metadata: ["address": "\(address)"])
         }
+        self.startExpiry()
         return bound
     }
 
-    public func stop() async {
-        for channel in self.channels {
-            try? await channel.close()
+    /// Serves each accepted connection as a child task until the listener closes.
+    private static func accept(on listener: Listener, service: PolicyService, logger: Logger) async {
+        do {
+            try await listener.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask {
+                            await PolicyConnection(channel: connection, service: service, logger: logger).run()
+                        }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("policy listener ended", metadata: ["error": "\(error)"])
         }
-        self.channels.removeAll()
+    }
+
+    /// Expires idle transactions on a timer, so a quiet server frees them too.
+    private func startExpiry() {
+        guard self.expiry == nil else { return }
+        let service = self.service
+        let interval = TimeAmount.milliseconds(Int64(min(max(Self.expiryInterval(service) * 1000, 50), 10_000)))
+        let eventLoop = self.group.next()
+        self.expiry = eventLoop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { _ in
+            eventLoop.makeFutureWithTask { await service.expireIdle() }
+        }
+    }
+
+    /// A quarter of the transaction timeout: a transaction outlives it by at most that.
+    private static func expiryInterval(_ service: PolicyService) -> Double {
+        service.configurationTimeout / 4
+    }
+
+    public func stop() async {
+        self.expiry?.cancel()
+        self.expiry = nil
+        for listener in self.listeners {
+            try? await listener.channel.close()
+        }
+        self.listeners.removeAll()
+        for task in self.acceptTasks { task.cancel() }
+        for task in self.acceptTasks { await task.value }
+        self.acceptTasks.removeAll()
     }
 
     public func run() async throws {
-        if self.channels.isEmpty { try await self.start() }
+        if self.listeners.isEmpty { try await self.start() }
         try? await gracefulShutdown()
         self.logger.info("policy server shutting down")
         await self.stop()

@@ -9,6 +9,9 @@ import TOMLKit
 struct ConfigurationFile {
     var listen: [String] = []
     var limits = RuleLimits()
+    var maximumConnections: Int?
+    var maximumRecipients: Int?
+    var unknownStateAction: String?
 
     /// Reads `path`; a missing default file gives the defaults.
     static func load(path: String, isDefault: Bool) throws -> ConfigurationFile {
@@ -24,6 +27,11 @@ struct ConfigurationFile {
         var file = ConfigurationFile()
         if let listen = table["policy"]?.table?["listen"]?.array {
             file.listen = listen.compactMap(\.string)
+        }
+        if let policy = table["policy"]?.table {
+            file.maximumConnections = policy["max_connections"]?.int
+            file.maximumRecipients = policy["max_recipients"]?.int
+            file.unknownStateAction = policy["unknown_state_action"]?.string
         }
         if let limits = table["limits"]?.table {
             if let instructions = limits["instructions"]?.int { file.limits.instructionsPerStage = Int64(instructions) }

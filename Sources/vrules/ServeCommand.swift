@@ -87,8 +87,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw UsageFailure.exit("cannot start: \(error)")
         }
 
-        let service = PolicyService(engine: engine, configuration: PolicyService.Configuration(acceptAction: self.acceptAction),
-                                    logger: logger)
+        // Held transactions may take a quarter of the rules' memory; the rest is for the rules.
+        var serviceConfiguration = PolicyService.Configuration(acceptAction: self.acceptAction, transactionMemory: limits.memoryBytes / 4)
+        if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
+        if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }
+        let service = PolicyService(engine: engine, configuration: serviceConfiguration, logger: logger)
+        var protocolLimits = PolicyProtocolLimits()
+        if let connections = configuration.maximumConnections { protocolLimits.maximumConnections = connections }
         let listen = !self.listen.isEmpty ? self.listen : (!configuration.listen.isEmpty ? configuration.listen : ["127.0.0.1:10040"])
         let addresses = try listen.map { text in
             guard let address = PolicyListenAddress(text) else {
@@ -96,7 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return address
         }
-        let server = PolicyServer(service: service, listen: addresses, logger: logger)
+        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, logger: logger)
         do {
             try await server.start()
         } catch {

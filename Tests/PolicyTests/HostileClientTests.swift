@@ -1,0 +1,308 @@
+import DNS
+import Foundation
+import NIOCore
+import NIOEmbedded
+@testable import Policy
+import Rules
+import Testing
+
+/// What a hostile client, an unusual Postfix setup or a proxy in front of Postfix can
+/// send, through the policy protocol: each test failed before the mechanism it names.
+@Suite("Policy server against hostile and unusual clients")
+struct HostileClientTests {
+    @Test("one client address and port talking to two server addresses: two sessions, both answered right")
+    func collidingSessions() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        let a = ["server_address": "192.0.2.1", "server_port": "25"]
+        let b = ["server_address": "192.0.2.2", "server_port": "25"]
+        try await blocking { () throws in
+            #expect(try client.ask(request("RCPT", instance: "a1", recipient: "u@x.test", extra: a)) == "DUNNO")
+            #expect(try client.ask(request("RCPT", instance: "b1", recipient: "count@x.test", extra: b))
+                == "550 5.1.1 connects=1 rcpts=1 sender=a@good.test")
+            #expect(try client.ask(request("RCPT", instance: "a1", recipient: "count@x.test", extra: a))
+                == "550 5.1.1 connects=1 rcpts=2 sender=a@good.test")
+            #expect(try client.ask(request("DATA", instance: "a1", extra: a)) == "554 5.7.1 rcpts=2")
+            #expect(try client.ask(request("DATA", instance: "b1", extra: b)) == "554 5.7.1 rcpts=1")
+        }
+        #expect(await harness.server.service.transactionCount == 2)
+        await harness.stop()
+    }
+
+    @Test("XCLIENT runs the connect rules for the client the proxy hands over, and answers with their verdict")
+    func xclient() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking { () throws in
+            // The proxy itself passes; the client it hands over has no PTR record.
+            #expect(try client.ask(request("CONNECT", instance: "", helo: nil, sender: nil)) == "DUNNO")
+            #expect(try client.ask(request("XCLIENT", client: "192.0.2.99", instance: "", helo: nil, sender: nil))
+                == "550 5.7.25 Reverse DNS validation failed")
+        }
+        await harness.stop()
+    }
+
+    @Test("XCLIENT starts a fresh transaction: the connect rules run again even for the same address and port")
+    func xclientIsFresh() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        #expect(try await blocking { try client.ask(request("CONNECT", instance: "", helo: nil, sender: nil)) } == "DUNNO")
+        // Reused, the CONNECT verdict would answer DUNNO; run again, the rules see the outage.
+        harness.resolver.setFault(.servfail, for: "10.2.0.192.in-addr.arpa")
+        #expect(try await blocking { try client.ask(request("XCLIENT", instance: "", helo: nil, sender: nil)) }
+            == "451 4.4.3 Directory server failure, try again later")
+        await harness.stop()
+    }
+
+    @Test("BDAT (CHUNKING) is the data stage")
+    func bdat() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking { () throws in
+            #expect(try client.ask(request("RCPT", instance: "c1", recipient: "u@x.test")) == "DUNNO")
+            #expect(try client.ask(request("BDAT", instance: "c1")) == "554 5.7.1 rcpts=1")
+        }
+        await harness.stop()
+    }
+
+    @Test("VRFY and ETRN answer with the client's connect and HELO verdicts")
+    func vrfyAndEtrn() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking { () throws in
+            #expect(try client.ask(request("VRFY", client: "192.0.2.99", instance: "")) == "550 5.7.25 Reverse DNS validation failed")
+            #expect(try client.ask(request("ETRN", instance: "", helo: "bad.test", extra: ["client_port": "40001"])) == "550 5.7.1 Bad HELO")
+            #expect(try client.ask(request("ETRN", instance: "", extra: ["client_port": "40002"])) == "DUNNO")
+        }
+        await harness.stop()
+    }
+
+    @Test("an unknown protocol_state gets the configured action, a temporary failure by default",
+          arguments: [(nil, "451 4.3.0 Unknown policy protocol state, try again later"), ("DUNNO", "DUNNO"),
+                      ("550 5.7.0 Not here", "550 5.7.0 Not here")] as [(String?, String)])
+    func unknownState(configured: String?, expected: String) async throws {
+        var configuration = PolicyService.Configuration()
+        if let configured { configuration.unknownStateAction = configured }
+        let harness = try await PolicyHarness.start(configuration: configuration)
+        let client = try harness.client()
+        #expect(try await blocking { try client.ask(request("SOMETHING-NEW", instance: "")) } == expected)
+        #expect(try await blocking { try client.ask(request("", instance: "")) } == expected)
+        await harness.stop()
+    }
+
+    @Test("a request without client_address is garbled: closed without an answer, not judged as 0.0.0.0")
+    func missingClientAddress() async throws {
+        let harness = try await PolicyHarness.start()
+        let bad = try harness.client()
+        var withoutAddress = request("RCPT", recipient: "u@x.test")
+        withoutAddress["client_address"] = nil
+        let attributes = withoutAddress
+        #expect(try await blocking { try bad.ask(attributes) } == nil)
+        let good = try harness.client()
+        #expect(try await blocking { try good.ask(request("RCPT", recipient: "later@x.test")) } == "450 4.2.1 Mailbox busy")
+        await harness.stop()
+    }
+
+    @Test("a flood of held transactions with 3,000-character addresses leaves other clients answered normally")
+    func longAddressFlood() async throws {
+        let harness = try await PolicyHarness.start()
+        let flooder = try harness.client()
+        let local = String(repeating: "a", count: 3_000)
+        let refused = try await blocking { () throws -> Int in
+            var refused = 0
+            var batch: [UInt8] = []
+            for index in 0..<6_000 {
+                batch += PolicyClient.encode(request("RCPT", instance: "f\(index)", recipient: "\(local)\(index)@x.test",
+                                                     extra: ["client_port": "\(index)"]))
+                if index % 50 == 49 {
+                    try flooder.send(batch)
+                    batch = []
+                    for _ in 0..<50 where try flooder.readAnswer() != "DUNNO" { refused += 1 }
+                }
+            }
+            return refused
+        }
+        #expect(refused == 0, "the flooder's own requests are answered too")
+        let service = harness.server.service
+        #expect(await service.transactionBytes <= PolicyService.Configuration().transactionMemory)
+        let other = try harness.client()
+        try await blocking { () throws in
+            #expect(try other.ask(request("RCPT", instance: "o1", recipient: "u@x.test", extra: ["client_port": "9"])) == "DUNNO")
+            #expect(try other.ask(request("RCPT", instance: "o1", recipient: "count@x.test", extra: ["client_port": "9"]))
+                == "550 5.1.1 connects=1 rcpts=2 sender=a@good.test")
+        }
+        await harness.stop()
+    }
+
+    @Test("one transaction with thousands of recipients: past the limit 452 4.5.3, and other clients answered normally",
+          arguments: [1, 3_000])
+    func manyRecipients(localPartLength: Int) async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        let local = String(repeating: "r", count: localPartLength)
+        let (accepted, limited) = try await blocking { () throws -> (Int, Int) in
+            var accepted = 0
+            var limited = 0
+            for index in 0..<2_000 {
+                let answer = try client.ask(request("RCPT", instance: "many", recipient: "\(local)\(index)@x.test"))
+                if answer == "DUNNO" { accepted += 1 } else if answer == "452 4.5.3 Too many recipients" { limited += 1 }
+            }
+            return (accepted, limited)
+        }
+        #expect(accepted + limited == 2_000)
+        if localPartLength == 1 {
+            #expect(accepted == 1_000, "Postfix's smtpd_recipient_limit default")
+        } else {
+            #expect(accepted > 10 && accepted < 1_000, "bounded by the transaction's share of memory: \(accepted)")
+        }
+        // A recipient already in the transaction is still answered by the rules.
+        #expect(try await blocking { try client.ask(request("RCPT", instance: "many", recipient: "\(local)0@x.test")) } == "DUNNO")
+        let other = try harness.client()
+        #expect(try await blocking { () throws in
+            try other.ask(request("RCPT", instance: "o2", recipient: "count@x.test", extra: ["client_port": "7"]))
+        } == "550 5.1.1 connects=1 rcpts=1 sender=a@good.test")
+        await harness.stop()
+    }
+
+    @Test("idle transactions expire on a timer, with no further requests")
+    func expiryOnTimer() async throws {
+        let harness = try await PolicyHarness.start(configuration: PolicyService.Configuration(transactionTimeout: 0.4))
+        let client = try harness.client()
+        try await blocking { () throws in
+            for index in 0..<20 {
+                _ = try client.ask(request("RCPT", instance: "t\(index)", recipient: "u@x.test", extra: ["client_port": "\(index)"]))
+            }
+        }
+        #expect(await harness.server.service.transactionCount == 20)
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(await harness.server.service.transactionCount == 0)
+        await harness.stop()
+    }
+
+    @Test("two first requests of one instance at once make one transaction")
+    func creationRace() async throws {
+        let harness = try await PolicyHarness.start()
+        harness.resolver.setFault(.delay(.milliseconds(200)), for: "10.2.0.192.in-addr.arpa")
+        let first = try harness.client()
+        let second = try harness.client()
+        async let a = blocking { try first.ask(request("RCPT", instance: "race", recipient: "one@x.test")) }
+        async let b = blocking { try second.ask(request("RCPT", instance: "race", recipient: "two@x.test")) }
+        #expect(try await [a, b] == ["DUNNO", "DUNNO"])
+        #expect(try await blocking { try first.ask(request("RCPT", instance: "race", recipient: "count@x.test")) }
+            == "550 5.1.1 connects=1 rcpts=3 sender=a@good.test")
+        #expect(await harness.server.service.transactionCount == 1)
+        await harness.stop()
+    }
+
+    @Test("a complete request followed at once by a half-close gets its answer")
+    func halfClose() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking { () throws in
+            try client.send(PolicyClient.encode(request("RCPT", recipient: "later@x.test")) + PolicyClient.encode(request("RCPT", recipient: "u@x.test")))
+            client.shutdownWrite()
+            #expect(try client.readAnswer() == "450 4.2.1 Mailbox busy")
+            #expect(try client.readAnswer() == "DUNNO")
+            #expect(try client.readAnswer() == nil)
+        }
+        await harness.stop()
+    }
+
+    @Test("a valid request followed by a malformed one gets its answer before the close")
+    func validThenMalformed() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking { () throws in
+            try client.send(PolicyClient.encode(request("RCPT", recipient: "later@x.test")) + Array("garbage without equals\n\n".utf8))
+            #expect(try client.readAnswer() == "450 4.2.1 Mailbox busy")
+            #expect(try client.readAnswer() == nil)
+        }
+        await harness.stop()
+    }
+
+    @Test("pipelined requests are answered in order")
+    func pipelined() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking { () throws in
+            var bytes: [UInt8] = []
+            for index in 0..<200 {
+                bytes += PolicyClient.encode(request("RCPT", instance: "p", recipient: index % 2 == 0 ? "later@x.test" : "u\(index)@x.test"))
+            }
+            try client.send(bytes)
+            for index in 0..<200 {
+                #expect(try client.readAnswer() == (index % 2 == 0 ? "450 4.2.1 Mailbox busy" : "DUNNO"))
+            }
+        }
+        await harness.stop()
+    }
+
+    @Test("reply text reaches Postfix as one bounded line of printable ASCII")
+    func replySanitised() async throws {
+        let rules = """
+        return { rcpt = { rule("noisy", function(ctx)
+          return reject(reply(550, "5.7.1", "bell\\7 esc\\27 del\\127 nul\\0 cr\\r lf\\n action=OK " .. string.rep("x", 100000)))
+        end) } }
+        """
+        let harness = try await PolicyHarness.start(rules: rules)
+        let client = try harness.client()
+        let answer = try #require(try await blocking { try client.ask(request("RCPT", recipient: "u@x.test")) })
+        #expect(answer.hasPrefix("5") || answer.hasPrefix("4"), "\(answer.prefix(80))")
+        #expect(answer.utf8.count <= PolicyReplyText.maximumLength)
+        #expect(answer.unicodeScalars.allSatisfy { (0x20..<0x7F).contains($0.value) }, "\(answer.prefix(80))")
+        // The connection is still in step: the next answer is the next request's.
+        #expect(try await blocking { try client.ask(request("RCPT", recipient: "u@x.test")) } == answer)
+        await harness.stop()
+    }
+
+    @Test("at the connection cap new connections wait, and are served when one closes")
+    func connectionCap() async throws {
+        let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 2))
+        let first = try harness.client()
+        let second = try harness.client()
+        #expect(try await blocking { try first.ask(request("RCPT", recipient: "u@x.test")) } == "DUNNO")
+        #expect(try await blocking { try second.ask(request("RCPT", recipient: "u@x.test")) } == "DUNNO")
+        let third = try harness.client()
+        third.setTimeout(seconds: 1)
+        let waited = await #expect(throws: (any Error).self) {
+            try await blocking { try third.ask(request("RCPT", recipient: "later@x.test")) }
+        }
+        #expect(waited != nil, "no answer while two connections are open")
+        first.close()
+        third.setTimeout(seconds: 10)
+        #expect(try await blocking { try third.readAnswer() } == "450 4.2.1 Mailbox busy")
+        await harness.stop()
+    }
+}
+
+@Suite("One request in flight per connection")
+struct ReadBackpressureTests {
+    /// Counts the reads that reach the channel.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            self.reads += 1
+            context.read()
+        }
+    }
+
+    @Test("read() is held back while a request has no answer, and released by the answer")
+    func readHeldBack() throws {
+        let channel = EmbeddedChannel()
+        let counter = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(OneRequestInFlightHandler())
+        channel.read()
+        #expect(counter.reads == 1)
+        try channel.writeInbound(PolicyRequest(attributes: ["request": "smtpd_access_policy"]))
+        channel.read()
+        channel.read()
+        #expect(counter.reads == 1, "no read while the request is unanswered")
+        try channel.writeOutbound(channel.allocator.buffer(string: "action=DUNNO\n\n"))
+        #expect(counter.reads == 2, "the held read goes out with the answer")
+        channel.read()
+        #expect(counter.reads == 3)
+        _ = try channel.finish()
+    }
+}
