@@ -184,7 +184,7 @@ struct HostileClientTests {
         let rules = """
         return {
           helo = { rule("spin", function(ctx)
-            if ctx.helo == "spin.test" then local x = 0 for i = 1, 400000 do x = x + i end end
+            if ctx.helo == "spin.test" then local x = 0 for i = 1, 1500000 do x = x + i end end
           end) },
           rcpt = { rule("count", function(ctx)
             ctx.vars.rcpts = (ctx.vars.rcpts or 0) + 1
@@ -198,7 +198,7 @@ struct HostileClientTests {
         try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask { try await ask(spinner, request("RCPT", instance: "spin", helo: "spin.test", recipient: "s@x.test",
                                                              extra: ["client_port": "1"])) }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(10))
             for (index, racer) in racers.enumerated() {
                 group.addTask { try await ask(racer, request("RCPT", instance: "race", recipient: "r\(index)@x.test")) }
             }
