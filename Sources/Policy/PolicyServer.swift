@@ -1,4 +1,7 @@
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -44,6 +47,9 @@ public enum PolicyListenAddress: Hashable, Sendable, CustomStringConvertible {
 /// Runs as a swift-service-lifecycle `Service`: it stops accepting and closes its
 /// listeners on graceful shutdown.
 public final class PolicyServer: Service, @unchecked Sendable {
+    /// Raises the process's soft descriptor limit to its hard limit; for the server binary.
+    public static func raiseDescriptorLimit() { DescriptorLimit.raiseToHardLimit() }
+
     typealias Connection = NIOAsyncChannel<PolicyRequest, ByteBuffer>
     typealias Listener = NIOAsyncChannel<Connection, Never>
 
@@ -69,8 +75,15 @@ public final class PolicyServer: Service, @unchecked Sendable {
     /// Binds every listener; returns the bound addresses (port 0 becomes the real port).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
-        let limits = self.limits
+        var limits = self.limits
         let logger = self.logger
+        let allowed = DescriptorLimit.connectionsAllowed()
+        if allowed < limits.maximumConnections {
+            logger.notice("connection limit lowered to fit the descriptor limit", metadata: [
+                "max_connections": "\(limits.maximumConnections)", "allowed": "\(allowed)",
+            ])
+            limits.maximumConnections = allowed
+        }
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -164,5 +177,26 @@ public final class PolicyServer: Service, @unchecked Sendable {
         try? await gracefulShutdown()
         self.logger.info("policy server shutting down")
         await self.stop()
+    }
+}
+
+/// The connections the process's descriptor limit leaves room for: its soft
+/// `RLIMIT_NOFILE` less a reserve (an eighth, at least 32) for listeners, DNS sockets,
+/// rule files and the event loops, so the connection cap, not `accept`, says no first.
+enum DescriptorLimit {
+    static func connectionsAllowed() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return Int.max }
+        let soft = Int(clamping: limit.rlim_cur)
+        return max(1, soft - max(32, soft / 8))
+    }
+
+    /// Raises the soft descriptor limit to the hard one (servers are allowed to; the soft
+    /// default of 1,024 would cap connections well below what the host allows).
+    static func raiseToHardLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 }

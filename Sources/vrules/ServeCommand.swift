@@ -101,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return address
         }
+        PolicyServer.raiseDescriptorLimit()
         let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, logger: logger)
         do {
             try await server.start()
