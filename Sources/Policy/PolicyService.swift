@@ -216,7 +216,17 @@ public actor PolicyService {
             return (result, true)
         case nil:
             transaction.results[key] = .running(waiters: [])
-            let result = await begun.engine.evaluate(stage, in: begun.transaction, session: session)
+            var result = await begun.engine.evaluate(stage, in: begun.transaction, session: session)
+            if Self.ranOutOfMemory(result) {
+                // The byte budget counts what clients make transactions hold, not what rules
+                // put in ctx.vars: if the state is full all the same, idle transactions go
+                // before this request fails, and the stage runs once more.
+                let evicted = self.evictIdleHalf(protecting: transaction)
+                if !evicted.isEmpty {
+                    await self.end(evicted)
+                    result = await begun.engine.evaluate(stage, in: begun.transaction, session: session)
+                }
+            }
             if case .running(let waiters)? = transaction.results[key] {
                 for waiter in waiters { waiter.resume(returning: result) }
             }
@@ -266,6 +276,29 @@ public actor PolicyService {
             self.counter("vrules_policy_transactions_evicted_total", "reason", reason).increment(by: Int64(evicted.count))
             self.warn("evicted-" + reason, "held transactions evicted before they ended", metadata: [
                 "reason": "\(reason)", "evicted": "\(evicted.count)", "held": "\(self.table.count)", "bytes": "\(self.table.bytes)",
+            ])
+            self.recordGauges()
+        }
+        return evicted
+    }
+
+    static func ranOutOfMemory(_ result: StageResult) -> Bool {
+        result.failure?.hasSuffix("memory limit exceeded") == true
+    }
+
+    /// Evicts the older half of the idle transactions (at least one), for a stage that ran
+    /// out of memory.
+    private func evictIdleHalf(protecting current: HeldTransaction) -> [HeldTransaction] {
+        let idle = self.table.count - 1
+        var evicted: [HeldTransaction] = []
+        while evicted.count < max(1, idle / 2), let victim = self.table.oldestIdle(excluding: current) {
+            self.remove(victim)
+            evicted.append(victim)
+        }
+        if !evicted.isEmpty {
+            self.counter("vrules_policy_transactions_evicted_total", "reason", "lua-memory").increment(by: Int64(evicted.count))
+            self.warn("evicted-lua-memory", "the rules ran out of memory: held transactions evicted and the stage run again", metadata: [
+                "evicted": "\(evicted.count)", "held": "\(self.table.count)",
             ])
             self.recordGauges()
         }

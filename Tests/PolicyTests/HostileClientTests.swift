@@ -162,6 +162,28 @@ struct HostileClientTests {
         await harness.stop()
     }
 
+    @Test("rules that fill the Lua state through ctx.vars: idle transactions are evicted before a request fails")
+    func luaMemoryFullOfVars() async throws {
+        let rules = """
+        return { rcpt = { rule("stash", function(ctx) ctx.vars.blob = string.rep(ctx.rcpt.local_part, 200000) end) } }
+        """
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver),
+                                    limits: RuleLimits(memoryBytes: 16 << 20), tracing: false)
+        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.tcp(host: "127.0.0.1", port: 0)])
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        // Each transaction holds 1.2 MB of ctx.vars: 40 of them would need 48 MB of a 16 MiB state.
+        var answers: [String?] = []
+        for index in 0..<40 {
+            answers.append(try await ask(client, request("RCPT", instance: "v\(index)", recipient: "abcdef@x.test",
+                                                         extra: ["client_port": "\(index)"])))
+        }
+        #expect(answers == Array(repeating: "DUNNO", count: 40))
+        await server.stop()
+    }
+
     @Test("idle transactions expire on a timer, with no further requests")
     func expiryOnTimer() async throws {
         let harness = try await PolicyHarness.start(configuration: PolicyService.Configuration(transactionTimeout: 0.4))
