@@ -32,6 +32,9 @@ struct ConfigChecker {
         case duration
         /// `DUNNO` or a reply `4NN x.y.z text` / `5NN x.y.z text` (`[policy] unknown_state_action`).
         case policyAction
+        /// Octal permission bits as a string, e.g. `"0660"`.
+        case fileMode
+        case string
     }
 
     private static let schema: Schema = .table([
@@ -44,6 +47,8 @@ struct ConfigChecker {
             "max_connections": .positiveInteger,
             "max_recipients": .positiveInteger,
             "unknown_state_action": .policyAction,
+            "socket_mode": .fileMode,
+            "socket_group": .string,
         ]),
         "limits": .table([
             "instructions": .positiveInteger,
@@ -168,6 +173,19 @@ struct ConfigChecker {
                 }
             } else {
                 report("expected a duration such as \"500ms\" or \"5s\", found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
+            }
+        case .fileMode:
+            guard let text = value.string else {
+                report("expected a string such as \"0660\", found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
+                return
+            }
+            let digits = text.allSatisfy { ("0"..."7").contains($0) }
+            if text.isEmpty || text.count > 4 || !digits || (Int(text, radix: 8) ?? 0o1000) > 0o777 {
+                report("invalid mode '\(text)' (use octal permission bits such as \"0660\")", DiagnosticCode.configValue)
+            }
+        case .string:
+            if value.string == nil {
+                report("expected a string, found \(DNSConfiguration.typeName(value))", DiagnosticCode.configType)
             }
         case .policyAction:
             guard let text = value.string else {

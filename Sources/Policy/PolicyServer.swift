@@ -56,6 +56,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     public let service: PolicyService
     private let addresses: [PolicyListenAddress]
     private let limits: PolicyProtocolLimits
+    private let socketAccess: UnixSocketAccess
     private let logger: Logger
     private let group: EventLoopGroup
     // Touched only by start() and stop(), which the owner does not run concurrently.
@@ -64,10 +65,12 @@ public final class PolicyServer: Service, @unchecked Sendable {
     private var expiry: RepeatedTask?
 
     public init(service: PolicyService, listen addresses: [PolicyListenAddress], limits: PolicyProtocolLimits = PolicyProtocolLimits(),
+                socketAccess: UnixSocketAccess = UnixSocketAccess(),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.policy")) {
         self.service = service
         self.addresses = addresses
         self.limits = limits
+        self.socketAccess = socketAccess
         self.group = group
         self.logger = logger
     }
@@ -113,9 +116,20 @@ public final class PolicyServer: Service, @unchecked Sendable {
             switch address {
             case .tcp(let host, let port):
                 listener = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
-            case .unix(let path):
+            case .unix(let path) where self.socketAccess.isEmpty:
                 listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true,
                                                     childChannelInitializer: initializer)
+            case .unix(let path):
+                let temporary = UnixSocketAccess.temporaryPath(for: path)
+                listener = try await bootstrap.bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true,
+                                                    childChannelInitializer: initializer)
+                do {
+                    try self.socketAccess.apply(temporary: temporary, path: path)
+                } catch {
+                    try? await listener.channel.close()
+                    unlink(temporary)
+                    throw error
+                }
             }
             self.listeners.append(listener)
             if let local = listener.channel.localAddress { bound.append(local) }
@@ -173,7 +187,14 @@ public final class PolicyServer: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        if self.listeners.isEmpty { try await self.start() }
+        if self.listeners.isEmpty {
+            do {
+                try await self.start()
+            } catch {
+                await self.stop()
+                throw PolicyListenError(reason: "\(error)")
+            }
+        }
         try? await gracefulShutdown()
         self.logger.info("policy server shutting down")
         await self.stop()
@@ -199,4 +220,10 @@ enum DescriptorLimit {
         limit.rlim_cur = limit.rlim_max
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
+}
+
+/// A listener that could not be bound (address in use, no permission, bad socket access).
+public struct PolicyListenError: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { self.reason }
 }

@@ -12,6 +12,8 @@ struct ConfigurationFile {
     var maximumConnections: Int?
     var maximumRecipients: Int?
     var unknownStateAction: String?
+    var socketMode: String?
+    var socketGroup: String?
 
     /// Reads `path`; a missing default file gives the defaults.
     static func load(path: String, isDefault: Bool) throws -> ConfigurationFile {
@@ -32,6 +34,8 @@ struct ConfigurationFile {
             file.maximumConnections = policy["max_connections"]?.int
             file.maximumRecipients = policy["max_recipients"]?.int
             file.unknownStateAction = policy["unknown_state_action"]?.string
+            file.socketMode = policy["socket_mode"]?.string
+            file.socketGroup = policy["socket_group"]?.string
         }
         if let limits = table["limits"]?.table {
             if let instructions = limits["instructions"]?.int { file.limits.instructionsPerStage = Int64(instructions) }

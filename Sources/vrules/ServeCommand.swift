@@ -101,13 +101,18 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return address
         }
-        PolicyServer.raiseDescriptorLimit()
-        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, logger: logger)
-        do {
-            try await server.start()
-        } catch {
-            throw UsageFailure.exit("cannot listen: \(error)")
+        var socketAccess = UnixSocketAccess()
+        if let mode = configuration.socketMode { socketAccess.mode = UnixSocketAccess.parseMode(mode) }
+        if let group = configuration.socketGroup {
+            guard let id = UnixSocketAccess.groupID(named: group) else {
+                throw UsageFailure.exit("\(self.resolverOptions.config): policy.socket_group: no group '\(group)'")
+            }
+            socketAccess.groupID = id
         }
+        PolicyServer.raiseDescriptorLimit()
+        // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
+        // client that finds the socket open may stop the server at once, gracefully.
+        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, socketAccess: socketAccess, logger: logger)
         var services: [any Service] = [server]
         services.append(ReloadService(service: service, logger: logger) {
             try await loadEngine()
@@ -122,7 +127,11 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(endpoint)
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as PolicyListenError {
+            throw UsageFailure.exit("cannot listen: \(error)")
+        }
     }
 }
 

@@ -236,6 +236,47 @@ struct ServeCommandTests {
         #expect(bad.stderr.contains("policy.unknown_state_action"), "\(bad.stderr)")
     }
 
+    @Test("[policy] socket_mode and socket_group apply to the UNIX socket; an unknown group is refused")
+    func unixSocketAccess() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-sock-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml")
+        try "[policy]\nsocket_mode = \"0660\"\nsocket_group = \"postfix\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let path = directory.appendingPathComponent("policy.sock").path
+        let server = try ServeProcess(arguments: ["--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(path)"])
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o660, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        #expect(info.st_gid == getgrnam("postfix")?.pointee.gr_gid)
+        let client = try PolicyClient(unixPath: path)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("s")) == "DUNNO")
+        #expect(server.stop() == 0)
+
+        try "[policy]\nsocket_group = \"no-such-group-here\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(path)"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("policy.socket_group"), "\(bad.stderr)")
+        try "[policy]\nsocket_mode = \"0999\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let badMode = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone"])
+        #expect(badMode.status == 2)
+        #expect(badMode.stderr.contains("policy.socket_mode"), "\(badMode.stderr)")
+    }
+
+    @Test("a SIGTERM as soon as the socket accepts stops the server gracefully; an address in use exits with 2")
+    func earlyStopAndAddressInUse() throws {
+        for _ in 0..<3 {
+            let server = try ServeProcess(arguments: ["--zone", "examples/example.zone"])
+            #expect(server.stop() == 0)
+        }
+        let server = try ServeProcess(arguments: ["--zone", "examples/example.zone"])
+        let taken = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:\(server.port)"])
+        #expect(taken.status == 2)
+        #expect(taken.stderr.contains("cannot listen"), "\(taken.stderr)")
+        #expect(server.stop() == 0)
+    }
+
     @Test("at the descriptor limit the server backs off instead of spinning in accept, and serves again after")
     func descriptorLimit() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else {

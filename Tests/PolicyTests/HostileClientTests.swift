@@ -184,6 +184,33 @@ struct HostileClientTests {
         await server.stop()
     }
 
+    @Test("a UNIX socket gets its mode and group before it appears under its name")
+    func unixSocketAccess() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-sock-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("policy.sock").path
+        // A stale socket file from an earlier run is replaced.
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let group = try #require(UnixSocketAccess.groupID(named: "postfix") ?? UnixSocketAccess.groupID(named: "daemon"))
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver))
+        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.unix(path: path)],
+                                  socketAccess: UnixSocketAccess(mode: 0o660, groupID: group))
+        try await server.start()
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o660, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        #expect(info.st_mode & S_IFMT == S_IFSOCK)
+        #expect(info.st_gid == group)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["policy.sock"], "no temporary name left")
+        let client = try PolicyClient(unixPath: path)
+        #expect(try await ask(client, request("RCPT", recipient: "later@x.test")) == "450 4.2.1 Mailbox busy")
+        await server.stop()
+        #expect(UnixSocketAccess.parseMode("0660") == 0o660)
+        for bad in ["", "0999", "12345", "abc", "1777"] { #expect(UnixSocketAccess.parseMode(bad) == nil, "\(bad)") }
+    }
+
     @Test("idle transactions expire on a timer, with no further requests")
     func expiryOnTimer() async throws {
         let harness = try await PolicyHarness.start(configuration: PolicyService.Configuration(transactionTimeout: 0.4))
