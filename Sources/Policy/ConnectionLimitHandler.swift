@@ -32,8 +32,11 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
     private var autoReadOff = false
     static let pause = TimeAmount.seconds(1)
 
-    init(maximum: Int, logger: Logger) {
+    private let connections: OpenConnections
+
+    init(maximum: Int, connections: OpenConnections, logger: Logger) {
         self.maximum = max(1, maximum)
+        self.connections = connections
         self.logger = logger
     }
 
@@ -55,7 +58,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
     private func closed(context: ChannelHandlerContext) {
         self.open -= 1
         self.gauge.record(self.open)
-        if self.readHeldBack && self.open < self.maximum && !self.paused {
+        if self.readHeldBack && self.open < self.maximum && !self.paused && !self.connections.acceptingStopped {
             self.readHeldBack = false
             self.logger.notice("accepting policy connections again", metadata: ["open": "\(self.open)"])
             if self.autoReadOff { self.turnAutoReadOn(context: context) } else { context.read() }
@@ -82,6 +85,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
 
     private func resume(context: ChannelHandlerContext) {
         self.paused = false
+        guard !self.connections.acceptingStopped else { return }
         // Turning autoRead back on issues a read of its own, past this handler: at the cap
         // that is left to the next connection to close.
         if self.open < self.maximum {
@@ -98,6 +102,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if self.connections.acceptingStopped { return }
         guard self.open >= self.maximum else {
             context.read()
             return

@@ -62,6 +62,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     // Touched only by start() and stop(), which the owner does not run concurrently.
     private var listeners: [Listener] = []
     private var acceptTasks: [Task<Void, Never>] = []
+    private let connections = OpenConnections()
     private var expiry: RepeatedTask?
 
     public init(service: PolicyService, listen addresses: [PolicyListenAddress], limits: PolicyProtocolLimits = PolicyProtocolLimits(),
@@ -79,6 +80,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         var limits = self.limits
+        let connections = self.connections
         let logger = self.logger
         let allowed = DescriptorLimit.connectionsAllowed()
         if allowed < limits.maximumConnections {
@@ -93,7 +95,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionLimitHandler(maximum: limits.maximumConnections, logger: logger))
+                        ConnectionLimitHandler(maximum: limits.maximumConnections, connections: connections, logger: logger))
                 }
             }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -106,8 +108,10 @@ public final class PolicyServer: Service, @unchecked Sendable {
                 try pipeline.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
                 try pipeline.addHandler(OneRequestInFlightHandler())
                 try pipeline.addHandler(IdleConnectionCloser(logger: logger))
-                return try Connection(wrappingChannelSynchronously: channel, configuration: .init(
+                let connection = try Connection(wrappingChannelSynchronously: channel, configuration: .init(
                     backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
+                connections.add(connection)
+                return connection
             }
         }
         var bound: [SocketAddress] = []
@@ -134,7 +138,9 @@ public final class PolicyServer: Service, @unchecked Sendable {
             self.listeners.append(listener)
             if let local = listener.channel.localAddress { bound.append(local) }
             let service = self.service
-            self.acceptTasks.append(Task { await Self.accept(on: listener, service: service, logger: logger) })
+            self.acceptTasks.append(Task {
+                await Self.accept(on: listener, service: service, connections: connections, logger: logger)
+            })
             self.logger.info("policy server listening", metadata: ["address": "\(address)"])
         }
         self.startExpiry()
@@ -142,13 +148,15 @@ public final class PolicyServer: Service, @unchecked Sendable {
     }
 
     /// Serves each accepted connection as a child task until the listener closes.
-    private static func accept(on listener: Listener, service: PolicyService, logger: Logger) async {
+    private static func accept(on listener: Listener, service: PolicyService, connections: OpenConnections, logger: Logger) async {
         do {
             try await listener.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
+                        guard connections.take(connection) else { continue }
                         group.addTask {
                             await PolicyConnection(channel: connection, service: service, logger: logger).run()
+                            connections.remove(connection)
                         }
                     }
                 }
@@ -177,13 +185,19 @@ public final class PolicyServer: Service, @unchecked Sendable {
     public func stop() async {
         self.expiry?.cancel()
         self.expiry = nil
+        self.connections.stopAccepting()
         for listener in self.listeners {
             try? await listener.channel.close()
         }
         self.listeners.removeAll()
-        for task in self.acceptTasks { task.cancel() }
+        // Never cancelled: the loops end when their listener closes, after running every
+        // connection it accepted to its close.
+        self.connections.closeAll()
         for task in self.acceptTasks { await task.value }
         self.acceptTasks.removeAll()
+        // Those accepted but never handed to a loop (the listener closed first) are run to
+        // their close here.
+        await self.connections.closeUntaken()
     }
 
     public func run() async throws {

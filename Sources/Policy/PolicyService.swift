@@ -63,10 +63,14 @@ public actor PolicyService {
         }
     }
 
-    private var engine: RuleEngine
+    /// One engine (one Lua state) per core, each with the transactions pinned to it: a
+    /// slow stage delays only its own state's work, and every core runs rules.
+    private var engines: [RuleEngine]
     private let configuration: Configuration
     private let logger: Logger
-    private let table = TransactionTable()
+    /// The held transactions of each engine, with their own byte budget: each Lua state
+    /// has its own memory cap.
+    private let tables: [TransactionTable]
     /// The transaction (by key) currently open on each SMTP connection.
     private var instanceOfConnection: [ConnectionKey: TransactionKey] = [:]
     private var warnings = ThrottledWarnings()
@@ -77,22 +81,54 @@ public actor PolicyService {
     private let transactionBytesGauge = Gauge(label: "vrules_policy_transaction_bytes")
 
     public init(engine: RuleEngine, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "vrules.policy")) {
-        self.engine = engine
+        self.init(engines: [engine], configuration: configuration, logger: logger)
+    }
+
+    /// Several engines loaded from the same script; each SMTP connection's transactions are
+    /// pinned to one of them. `transactionMemory` applies to each engine's Lua state.
+    public init(engines: [RuleEngine], configuration: Configuration = Configuration(), logger: Logger = Logger(label: "vrules.policy")) {
+        precondition(!engines.isEmpty, "at least one engine")
+        self.engines = engines
+        self.tables = engines.map { _ in TransactionTable() }
+        self.tablesCount = engines.count
         self.configuration = configuration
         self.logger = logger
     }
 
-    /// New transactions use `engine`; those in progress finish on the one they started with.
-    public func replaceEngine(_ engine: RuleEngine) {
-        self.engine = engine
+    /// New transactions use `engines` (as many as before, or the first one everywhere);
+    /// those in progress finish on the one they started with.
+    public func replaceEngines(_ engines: [RuleEngine]) {
+        guard let first = engines.first else { return }
+        self.engines = engines.count == self.tables.count ? engines : Array(repeating: first, count: self.tables.count)
     }
 
-    public var currentEngine: RuleEngine { self.engine }
+    public func replaceEngine(_ engine: RuleEngine) {
+        self.replaceEngines([engine])
+    }
+
+    public var engineCount: Int { self.tables.count }
+
+    /// The engine (and table) a connection's transactions are pinned to: FNV-1a of its key,
+    /// so it is the same for every request of the connection, before and after `instance`.
+    nonisolated func engineIndex(for connection: ConnectionKey) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in connection.description.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return Int(hash % UInt64(self.tablesCount))
+    }
+
+    private nonisolated let tablesCount: Int
+
+    private func table(for connection: ConnectionKey) -> TransactionTable {
+        self.tables[self.engineIndex(for: connection)]
+    }
     /// The transaction timeout, fixed at creation: the server's expiry timer runs at a quarter of it.
     public nonisolated var configurationTimeout: Double { self.configuration.transactionTimeout }
-    public var transactionCount: Int { self.table.count }
+    public var transactionCount: Int { self.tables.reduce(0) { $0 + $1.count } }
     /// The estimated bytes held transactions hold in the Lua state.
-    public var transactionBytes: Int { self.table.bytes }
+    public var transactionBytes: Int { self.tables.reduce(0) { $0 + $1.bytes } }
 
     private func counter(_ label: String, _ dimension: String, _ value: String) -> Counter {
         let id = label + "\u{0}" + value
@@ -153,7 +189,7 @@ public actor PolicyService {
         }
         let transaction = await self.transaction(for: key, request: request, now: now)
         defer { transaction.inFlight -= 1 }
-        if !transaction.removed { self.table.touch(transaction, now: now) }
+        if !transaction.removed { self.table(for: key.connection).touch(transaction, now: now) }
         guard let begun = transaction.begun else {
             // Not reachable: a transaction is returned begun.
             return PolicyDecision(action: SMTPReply.localError.description, stage: target, result: nil, reused: false)
@@ -258,24 +294,26 @@ public actor PolicyService {
     /// held total inside `transactionMemory` and `maximumTransactions`.
     private func account(_ transaction: HeldTransaction, session: SessionInfo) -> [HeldTransaction] {
         if !transaction.removed {
-            self.table.setCost(transaction, to: TransactionCost.of(session, recipients: transaction.recipients))
+            self.table(for: transaction.key.connection).setCost(transaction, to: TransactionCost.of(session, recipients: transaction.recipients))
         }
         return self.evictOverflow(protecting: transaction)
     }
 
-    private func evictOverflow(protecting current: HeldTransaction?) -> [HeldTransaction] {
+    private func evictOverflow(protecting current: HeldTransaction) -> [HeldTransaction] {
         var evicted: [HeldTransaction] = []
         var reason = ""
-        while self.table.bytes > self.configuration.transactionMemory || self.table.count > self.configuration.maximumTransactions {
-            reason = self.table.bytes > self.configuration.transactionMemory ? "memory" : "count"
-            guard let victim = self.table.oldestIdle(excluding: current) else { break }
+        let table = self.table(for: current.key.connection)
+        let maximum = max(1, self.configuration.maximumTransactions / self.tables.count)
+        while table.bytes > self.configuration.transactionMemory || table.count > maximum {
+            reason = table.bytes > self.configuration.transactionMemory ? "memory" : "count"
+            guard let victim = table.oldestIdle(excluding: current) else { break }
             self.remove(victim)
             evicted.append(victim)
         }
         if !evicted.isEmpty {
             self.counter("vrules_policy_transactions_evicted_total", "reason", reason).increment(by: Int64(evicted.count))
             self.warn("evicted-" + reason, "held transactions evicted before they ended", metadata: [
-                "reason": "\(reason)", "evicted": "\(evicted.count)", "held": "\(self.table.count)", "bytes": "\(self.table.bytes)",
+                "reason": "\(reason)", "evicted": "\(evicted.count)", "held": "\(table.count)", "bytes": "\(table.bytes)",
             ])
             self.recordGauges()
         }
@@ -289,16 +327,17 @@ public actor PolicyService {
     /// Evicts the older half of the idle transactions (at least one), for a stage that ran
     /// out of memory.
     private func evictIdleHalf(protecting current: HeldTransaction) -> [HeldTransaction] {
-        let idle = self.table.count - 1
+        let table = self.table(for: current.key.connection)
+        let idle = table.count - 1
         var evicted: [HeldTransaction] = []
-        while evicted.count < max(1, idle / 2), let victim = self.table.oldestIdle(excluding: current) {
+        while evicted.count < max(1, idle / 2), let victim = table.oldestIdle(excluding: current) {
             self.remove(victim)
             evicted.append(victim)
         }
         if !evicted.isEmpty {
             self.counter("vrules_policy_transactions_evicted_total", "reason", "lua-memory").increment(by: Int64(evicted.count))
             self.warn("evicted-lua-memory", "the rules ran out of memory: held transactions evicted and the stage run again", metadata: [
-                "evicted": "\(evicted.count)", "held": "\(self.table.count)",
+                "evicted": "\(evicted.count)", "held": "\(table.count)",
             ])
             self.recordGauges()
         }
@@ -309,7 +348,7 @@ public actor PolicyService {
     /// a quiet server frees them too.
     public func expireIdle() async {
         let now = Self.now()
-        let expired = self.table.idle(before: now - self.configuration.transactionTimeout)
+        let expired = self.tables.flatMap { $0.idle(before: now - self.configuration.transactionTimeout) }
         for transaction in expired { self.remove(transaction) }
         if !expired.isEmpty {
             self.counter("vrules_policy_transactions_evicted_total", "reason", "idle").increment(by: Int64(expired.count))
@@ -320,8 +359,8 @@ public actor PolicyService {
     }
 
     private func recordGauges() {
-        self.transactionsGauge.record(self.table.count)
-        self.transactionBytesGauge.record(self.table.bytes)
+        self.transactionsGauge.record(self.transactionCount)
+        self.transactionBytesGauge.record(self.transactionBytes)
     }
 
     private func warn(_ kind: String, _ message: Logger.Message, metadata: Logger.Metadata) {
@@ -348,7 +387,8 @@ public actor PolicyService {
     /// The transaction for `key`, created (once, however many requests ask at the same
     /// time) if need be. Returned with `inFlight` counted for the caller.
     private func transaction(for key: TransactionKey, request: PolicyRequest, now: Double) async -> HeldTransaction {
-        if let existing = self.table[key] {
+        let table = self.table(for: key.connection)
+        if let existing = table[key] {
             existing.inFlight += 1
             if existing.begun == nil {
                 await withCheckedContinuation { existing.beginWaiters.append($0) }
@@ -364,8 +404,8 @@ public actor PolicyService {
             }
             // The first request with an instance adopts what was evaluated for the connection before it.
             let connectionKey = TransactionKey(connection: connection, instance: nil)
-            if let adopted = self.table[connectionKey] {
-                self.table.rekey(adopted, to: key)
+            if let adopted = table[connectionKey] {
+                table.rekey(adopted, to: key)
                 self.instanceOfConnection[connection] = key
                 adopted.inFlight += 1
                 if adopted.begun == nil {
@@ -374,7 +414,7 @@ public actor PolicyService {
                 return adopted
             }
             // Another request may have made it while this one awaited.
-            if let existing = self.table[key] {
+            if let existing = table[key] {
                 existing.inFlight += 1
                 if existing.begun == nil {
                     await withCheckedContinuation { existing.beginWaiters.append($0) }
@@ -387,10 +427,10 @@ public actor PolicyService {
         let transaction = HeldTransaction(key: key, now: now, cost: TransactionCost.of(session, recipients: []))
         transaction.inFlight = 1
         // Inserted before the engine is asked, so a second first request finds it and waits.
-        self.table.insert(transaction)
+        table.insert(transaction)
         let evicted = self.evictOverflow(protecting: transaction)
         self.recordGauges()
-        let engine = self.engine
+        let engine = self.engines[self.engineIndex(for: connection)]
         let ruleTransaction = await engine.beginTransaction(session)
         transaction.begun = (engine, ruleTransaction)
         for waiter in transaction.beginWaiters { waiter.resume() }
@@ -404,7 +444,7 @@ public actor PolicyService {
     }
 
     private func finish(_ key: TransactionKey) async {
-        guard let transaction = self.table[key] else { return }
+        guard let transaction = self.table(for: key.connection)[key] else { return }
         self.remove(transaction)
         self.recordGauges()
         await self.end([transaction])
@@ -417,7 +457,7 @@ public actor PolicyService {
     }
 
     private func remove(_ transaction: HeldTransaction) {
-        self.table.remove(transaction.key)
+        self.table(for: transaction.key.connection).remove(transaction.key)
         if self.instanceOfConnection[transaction.key.connection] == transaction.key {
             self.instanceOfConnection[transaction.key.connection] = nil
         }

@@ -70,8 +70,8 @@ struct ServeCommand: AsyncParsableCommand {
         let rules = self.rules
         let counters = DNSOutcomeCounters()
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
-        let loadEngine: @Sendable () async throws -> RuleEngine = {
-            let resolvers = try resolverOptions.makeResolvers()
+        // The engines of one load share the resolvers (and so their caches and sockets).
+        let loadEngine: @Sendable (any DNSResolverSelecting) async throws -> RuleEngine = { resolvers in
             let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: limits, tracing: false, logHandler: { record in
                 Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
                     "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
@@ -80,9 +80,17 @@ struct ServeCommand: AsyncParsableCommand {
             await engine.observeDNSQueries(observer)
             return engine
         }
-        let engine: RuleEngine
+        // One engine (one Lua state) per core: a slow stage delays only its own state's work.
+        let engineCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let loadEngines: @Sendable () async throws -> [RuleEngine] = {
+            let resolvers = try resolverOptions.makeResolvers()
+            var engines: [RuleEngine] = []
+            for _ in 0..<engineCount { engines.append(try await loadEngine(resolvers)) }
+            return engines
+        }
+        let engines: [RuleEngine]
         do {
-            engine = try await loadEngine()
+            engines = try await loadEngines()
         } catch {
             throw UsageFailure.exit("cannot start: \(error)")
         }
@@ -91,7 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
         var serviceConfiguration = PolicyService.Configuration(acceptAction: self.acceptAction, transactionMemory: limits.memoryBytes / 4)
         if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
         if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }
-        let service = PolicyService(engine: engine, configuration: serviceConfiguration, logger: logger)
+        let service = PolicyService(engines: engines, configuration: serviceConfiguration, logger: logger)
         var protocolLimits = PolicyProtocolLimits()
         if let connections = configuration.maximumConnections { protocolLimits.maximumConnections = connections }
         let listen = !self.listen.isEmpty ? self.listen : (!configuration.listen.isEmpty ? configuration.listen : ["127.0.0.1:10040"])
@@ -114,9 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
         // client that finds the socket open may stop the server at once, gracefully.
         let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, socketAccess: socketAccess, logger: logger)
         var services: [any Service] = [server]
-        services.append(ReloadService(service: service, logger: logger) {
-            try await loadEngine()
-        })
+        services.append(ReloadService(service: service, logger: logger, loadEngines: loadEngines))
         if let metrics, case .tcp(let host, let port)? = PolicyListenAddress(metrics) {
             let endpoint = MetricsEndpoint(registry: registry, host: host, port: port, logger: logger)
             do {
