@@ -10,7 +10,7 @@ public final class PolicyClient: @unchecked Sendable {
         public init(description: String) { self.description = description }
     }
 
-    private let descriptor: Int32
+    private var descriptor: Int32
     private var pending: [UInt8] = []
 
     /// Connects to `host:port` (IPv4 or IPv6 literal) or, with `unixPath`, a UNIX socket.
@@ -26,7 +26,7 @@ public final class PolicyClient: @unchecked Sendable {
         let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
         guard descriptor >= 0 else { throw Failure(description: "socket() failed") }
         guard connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            close(descriptor)
+            Glibc.close(descriptor)
             throw Failure(description: "cannot connect to \(host):\(port): errno \(errno)")
         }
         var one: Int32 = 1
@@ -50,13 +50,20 @@ public final class PolicyClient: @unchecked Sendable {
             }
         }
         guard connected == 0 else {
-            close(descriptor)
+            Glibc.close(descriptor)
             throw Failure(description: "cannot connect to \(unixPath): errno \(errno)")
         }
         self.descriptor = descriptor
     }
 
-    deinit { close(self.descriptor) }
+    deinit { self.close() }
+
+    /// Closes the connection (also done when the client goes away).
+    public func close() {
+        guard self.descriptor >= 0 else { return }
+        Glibc.close(self.descriptor)
+        self.descriptor = -1
+    }
 
     /// Sets a receive timeout, so that a server that never answers fails the read.
     public func setTimeout(seconds: Int) {
@@ -72,6 +79,18 @@ public final class PolicyClient: @unchecked Sendable {
             guard sent > 0 else { throw Failure(description: "send failed: errno \(errno)") }
             offset += sent
         }
+    }
+
+    /// Half-closes the connection: no more requests, answers still wanted.
+    public func shutdownWrite() {
+        shutdown(self.descriptor, Int32(SHUT_WR))
+    }
+
+    /// A request as it goes on the wire, attributes in name order.
+    public static func encode(_ attributes: [String: String]) -> [UInt8] {
+        var text = ""
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) { text += "\(name)=\(value)\n" }
+        return Array((text + "\n").utf8)
     }
 
     /// Sends one request and returns the action, or nil when the server closed the connection.

@@ -11,6 +11,9 @@ public struct PolicyDecision: Sendable {
     public var reused: Bool
 
     public static let dunno = PolicyDecision(action: "DUNNO", stage: nil, result: nil, reused: false)
+
+    /// A temporary or permanent refusal (`4NN`/`5NN`).
+    var isRefusal: Bool { self.action.first == "4" || self.action.first == "5" }
 }
 
 extension PolicyDecision {
@@ -22,7 +25,42 @@ extension PolicyDecision {
         case .accept: return acceptAction
         case .defer_, .reject:
             let reply = result.reply
-            return "\(reply.code) \(reply.enhanced) \(reply.text)".trimmingCharacters(in: .whitespaces)
+            return PolicyReplyText.sanitized("\(reply.code) \(reply.enhanced) \(reply.text)")
         }
+    }
+}
+
+/// Reply text as it may go to Postfix: one line of printable ASCII, at most
+/// `maximumLength` bytes. A newline would end the `action=` line and let the rest be
+/// read as further attributes; control characters (BEL, ESC, DEL...) would reach the
+/// SMTP client; and Postfix prefixes its own text to a reply line limited to 512 bytes.
+/// Anything else becomes `?`, runs of blanks one space, and the end is cut off.
+public enum PolicyReplyText {
+    public static let maximumLength = 400
+
+    public static func sanitized(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(min(text.utf8.count, self.maximumLength))
+        var previousWasSpace = false
+        for scalar in text.unicodeScalars {
+            let byte: UInt8
+            if scalar.value == 0x20 || scalar.value == 0x09 || scalar.value == 0x0A || scalar.value == 0x0D {
+                byte = 0x20
+            } else if scalar.value > 0x20 && scalar.value < 0x7F {
+                byte = UInt8(scalar.value)
+            } else {
+                byte = UInt8(ascii: "?")
+            }
+            if byte == 0x20 {
+                if previousWasSpace { continue }
+                previousWasSpace = true
+            } else {
+                previousWasSpace = false
+            }
+            bytes.append(byte)
+            if bytes.count >= self.maximumLength { break }
+        }
+        while bytes.last == 0x20 { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

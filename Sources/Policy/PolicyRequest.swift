@@ -18,11 +18,16 @@ public struct PolicyProtocolLimits: Hashable, Sendable {
     public var maximumAttributes: Int
     /// Seconds a connection may stay silent (Postfix itself closes idle ones after 300 s).
     public var idleTimeout: Int64
+    /// Connections served at once; beyond it, accepting is held back (the kernel's backlog
+    /// holds the next ones) until one closes.
+    public var maximumConnections: Int
 
-    public init(maximumLineLength: Int = 16_384, maximumAttributes: Int = 128, idleTimeout: Int64 = 600) {
+    public init(maximumLineLength: Int = 16_384, maximumAttributes: Int = 128, idleTimeout: Int64 = 600,
+                maximumConnections: Int = 1_024) {
         self.maximumLineLength = maximumLineLength
         self.maximumAttributes = maximumAttributes
         self.idleTimeout = idleTimeout
+        self.maximumConnections = maximumConnections
     }
 }
 
@@ -35,6 +40,7 @@ public struct PolicyProtocolError: Error, Hashable, Sendable, CustomStringConver
         case malformedAttribute = "malformed attribute"
         case invalidBytes = "invalid bytes"
         case unknownRequest = "unknown request type"
+        case missingAttribute = "missing attribute"
         case idle = "idle timeout"
     }
 

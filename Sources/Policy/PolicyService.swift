@@ -8,55 +8,51 @@ import Rules
 /// `instance` ties together, so that `ctx.vars` lives across a message's requests, a
 /// stage runs once however many restriction lists ask, and, with Postfix's default
 /// `smtpd_delay_reject = yes`, the stages before RCPT still run, in order, first.
+///
+/// Held transactions live in the rules' Lua state, so what they hold is bounded by bytes
+/// (`transactionMemory`, well inside the state's memory cap) as well as by number: no
+/// client can grow them until rules have no memory left to run in. The least recently
+/// used idle transactions are evicted before that could happen.
 public actor PolicyService {
     public struct Configuration: Sendable {
         /// What `accept()` answers: `DUNNO` (the default: Postfix's own restrictions still
         /// apply) or `OK` (the rules' accept is final for that restriction list).
         public var acceptAction: String
-        /// A transaction not asked about for this long is forgotten.
+        /// A transaction not asked about for this long is forgotten (checked on a timer).
         public var transactionTimeout: Double
         /// At most this many transactions are kept; the least recently used go first.
         public var maximumTransactions: Int
+        /// At most this many bytes of the Lua state are held by transactions' `ctx`
+        /// (estimated by `TransactionCost`); the least recently used idle ones are evicted
+        /// beyond it. One transaction may hold at most a sixteenth of it.
+        public var transactionMemory: Int
+        /// Recipients one transaction may collect in `ctx.rcpts`: Postfix's own
+        /// `smtpd_recipient_limit` default. A recipient past it (or past the transaction's
+        /// share of `transactionMemory`) is answered `452 4.5.3`, without running rules, so
+        /// the client sends it in another transaction.
+        public var maximumRecipients: Int
+        /// The answer to a `protocol_state` vrules does not know: a temporary failure by
+        /// default, so nothing is let through unchecked.
+        public var unknownStateAction: String
 
-        /// Held transactions cost about 2 KiB of the Lua state's memory each (their `ctx`),
-        /// so the bound stays well inside the default 64 MiB cap.
-        public init(acceptAction: String = "DUNNO", transactionTimeout: Double = 300, maximumTransactions: Int = 20_000) {
+        public static let defaultUnknownStateAction = "451 4.3.0 Unknown policy protocol state, try again later"
+
+        public init(acceptAction: String = "DUNNO", transactionTimeout: Double = 300, maximumTransactions: Int = 20_000,
+                    transactionMemory: Int = 16 << 20, maximumRecipients: Int = 1_000,
+                    unknownStateAction: String = Configuration.defaultUnknownStateAction) {
             self.acceptAction = acceptAction
             self.transactionTimeout = transactionTimeout
             self.maximumTransactions = maximumTransactions
+            self.transactionMemory = transactionMemory
+            self.maximumRecipients = maximumRecipients
+            self.unknownStateAction = unknownStateAction
         }
+
+        /// The bytes one transaction may hold.
+        var transactionShare: Int { max(TransactionCost.fixed * 4, self.transactionMemory / 16) }
     }
 
-    /// What is known of one message transaction.
-    final class Transaction {
-        let engine: RuleEngine
-        let ruleTransaction: RuleTransaction
-        var results: [StageKey: StageState] = [:]
-        var recipients: [MailAddress] = []
-        var lastUsed: Double
-        /// The client address and port of the SMTP connection it came on.
-        var connection: String?
-
-        init(engine: RuleEngine, ruleTransaction: RuleTransaction, now: Double) {
-            self.engine = engine
-            self.ruleTransaction = ruleTransaction
-            self.lastUsed = now
-        }
-    }
-
-    /// A stage's verdict is reused only for the same question: the same HELO name,
-    /// sender or recipient.
-    /// A stage being evaluated (identical requests arriving meanwhile wait for its result),
-    /// then its result.
-    enum StageState {
-        case running(waiters: [CheckedContinuation<StageResult, Never>])
-        case done(StageResult)
-    }
-
-    struct StageKey: Hashable {
-        var stage: Stage
-        var subject: String?
-    }
+    static let tooManyRecipients = "452 4.5.3 Too many recipients"
 
     static func subject(of stage: Stage, in session: SessionInfo) -> String? {
         switch stage {
@@ -67,22 +63,78 @@ public actor PolicyService {
         }
     }
 
-    private var engine: RuleEngine
+    /// One engine (one Lua state) per core, each with the transactions pinned to it: a
+    /// slow stage delays only its own state's work, and every core runs rules.
+    private var engines: [RuleEngine]
     private let configuration: Configuration
     private let logger: Logger
-    private var transactions: [String: Transaction] = [:]
-    /// The transaction (by key) currently open on each SMTP connection (client address/port).
-    private var instanceOfConnection: [String: String] = [:]
-    private var requestsSinceSweep = 0
+    /// The held transactions of each engine, with their own byte budget: each Lua state
+    /// has its own memory cap.
+    private let tables: [TransactionTable]
+    /// The transaction (by key) currently open on each SMTP connection.
+    private var instanceOfConnection: [ConnectionKey: TransactionKey] = [:]
+    private var warnings = ThrottledWarnings()
     // Metric handles made once: making one goes through the registry's lock and a label lookup.
-    private var requestCounters: [String: Counter] = [:]
-    private var verdictCounters: [String: Counter] = [:]
+    private var counters: [String: Counter] = [:]
     private var durationTimers: [String: Timer] = [:]
+    private let transactionsGauge = Gauge(label: "vrules_policy_transactions")
+    private let transactionBytesGauge = Gauge(label: "vrules_policy_transaction_bytes")
 
-    private func requestCounter(_ stage: String) -> Counter {
-        if let counter = self.requestCounters[stage] { return counter }
-        let counter = Counter(label: "vrules_policy_requests_total", dimensions: [("stage", stage)])
-        self.requestCounters[stage] = counter
+    public init(engine: RuleEngine, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "vrules.policy")) {
+        self.init(engines: [engine], configuration: configuration, logger: logger)
+    }
+
+    /// Several engines loaded from the same script; each SMTP connection's transactions are
+    /// pinned to one of them. `transactionMemory` applies to each engine's Lua state.
+    public init(engines: [RuleEngine], configuration: Configuration = Configuration(), logger: Logger = Logger(label: "vrules.policy")) {
+        precondition(!engines.isEmpty, "at least one engine")
+        self.engines = engines
+        self.tables = engines.map { _ in TransactionTable() }
+        self.tablesCount = engines.count
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// New transactions use `engines` (as many as before, or the first one everywhere);
+    /// those in progress finish on the one they started with.
+    public func replaceEngines(_ engines: [RuleEngine]) {
+        guard let first = engines.first else { return }
+        self.engines = engines.count == self.tables.count ? engines : Array(repeating: first, count: self.tables.count)
+    }
+
+    public func replaceEngine(_ engine: RuleEngine) {
+        self.replaceEngines([engine])
+    }
+
+    public var engineCount: Int { self.tables.count }
+
+    /// The engine (and table) a connection's transactions are pinned to: FNV-1a of its key,
+    /// so it is the same for every request of the connection, before and after `instance`.
+    nonisolated func engineIndex(for connection: ConnectionKey) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in connection.description.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return Int(hash % UInt64(self.tablesCount))
+    }
+
+    private nonisolated let tablesCount: Int
+
+    private func table(for connection: ConnectionKey) -> TransactionTable {
+        self.tables[self.engineIndex(for: connection)]
+    }
+    /// The transaction timeout, fixed at creation: the server's expiry timer runs at a quarter of it.
+    public nonisolated var configurationTimeout: Double { self.configuration.transactionTimeout }
+    public var transactionCount: Int { self.tables.reduce(0) { $0 + $1.count } }
+    /// The estimated bytes held transactions hold in the Lua state.
+    public var transactionBytes: Int { self.tables.reduce(0) { $0 + $1.bytes } }
+
+    private func counter(_ label: String, _ dimension: String, _ value: String) -> Counter {
+        let id = label + "\u{0}" + value
+        if let counter = self.counters[id] { return counter }
+        let counter = Counter(label: label, dimensions: [(dimension, value)])
+        self.counters[id] = counter
         return counter
     }
 
@@ -93,105 +145,230 @@ public actor PolicyService {
         return timer
     }
 
-    public init(engine: RuleEngine, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "vrules.policy")) {
-        self.engine = engine
-        self.configuration = configuration
-        self.logger = logger
-    }
+    private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    /// New transactions use `engine`; those in progress finish on the one they started with.
-    public func replaceEngine(_ engine: RuleEngine) {
-        self.engine = engine
-    }
-
-    public var currentEngine: RuleEngine { self.engine }
-    public var transactionCount: Int { self.transactions.count }
-
-    static func stage(for protocolState: String) -> Stage? {
-        switch protocolState.uppercased() {
-        case "CONNECT": return .connect
-        case "EHLO", "HELO": return .helo
-        case "MAIL": return .mail
-        case "RCPT": return .rcpt
-        case "DATA": return .data
-        case "END-OF-MESSAGE": return .preq
-        default: return nil
-        }
-    }
-
-    /// The answer to one request (already checked to be `request=smtpd_access_policy`).
+    /// The answer to one request (already checked to be `request=smtpd_access_policy`
+    /// with a `client_address`).
     public func decide(_ request: PolicyRequest) async -> PolicyDecision {
         let started = DispatchTime.now().uptimeNanoseconds
-        let state = request["protocol_state"] ?? ""
-        guard let stage = Self.stage(for: state) else {
-            // VRFY, ETRN and anything unknown: no rule applies.
-            self.requestCounter("none").increment()
-            return .dunno
+        let state = ProtocolState(request["protocol_state"] ?? "")
+        self.counter("vrules_policy_requests_total", "stage", state.metricLabel).increment()
+        let decision: PolicyDecision
+        switch state {
+        case .unknown(let text):
+            decision = self.answerUnknown(text, request: request)
+        case .xclient:
+            decision = await self.evaluate(request, target: .connect, fresh: true)
+        case .clientQuery:
+            decision = await self.evaluate(request, target: nil, fresh: false)
+        case .stage(let stage):
+            decision = await self.evaluate(request, target: stage, fresh: false)
         }
-        self.requestCounter(stage.rawValue).increment()
-        let now = Double(started) / 1e9
-        self.sweep(now: now)
-        let key = self.transactionKey(request)
+        self.durationTimer(state.metricLabel).recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        return decision
+    }
+
+    private func answerUnknown(_ state: String, request: PolicyRequest) -> PolicyDecision {
+        self.counter("vrules_policy_unknown_states_total", "action", self.configuration.unknownStateAction == "DUNNO" ? "dunno" : "refused")
+            .increment()
+        self.warn("unknown", "unknown protocol_state, answered with the configured unknown_state_action", metadata: [
+            "protocol_state": "\(state.prefix(64))", "client": "\(request["client_address"] ?? "-")",
+            "action": "\(self.configuration.unknownStateAction)",
+        ])
+        return PolicyDecision(action: self.configuration.unknownStateAction, stage: nil, result: nil, reused: false)
+    }
+
+    /// Runs the stages up to `target` (nil: connect and HELO only, for VRFY and ETRN) for
+    /// the request's transaction; `fresh` ends what its connection held first (XCLIENT).
+    private func evaluate(_ request: PolicyRequest, target: Stage?, fresh: Bool) async -> PolicyDecision {
+        let now = Self.now()
+        let key = TransactionKey(request)
+        if fresh {
+            await self.finishConnection(key.connection)
+            await self.finish(key)
+        }
         let transaction = await self.transaction(for: key, request: request, now: now)
-        transaction.lastUsed = now
+        defer { transaction.inFlight -= 1 }
+        if !transaction.removed { self.table(for: key.connection).touch(transaction, now: now) }
+        guard let begun = transaction.begun else {
+            // Not reachable: a transaction is returned begun.
+            return PolicyDecision(action: SMTPReply.localError.description, stage: target, result: nil, reused: false)
+        }
 
         var session = Self.sessionInfo(from: request)
-        if stage == .rcpt, let recipient = session.rcpts.first {
-            if !transaction.recipients.contains(recipient) { transaction.recipients.append(recipient) }
+        if target == .rcpt, let recipient = session.rcpts.first {
+            if !transaction.recipients.contains(recipient) {
+                if let refusal = self.admit(recipient, to: transaction, session: session, request: request) { return refusal }
+                transaction.recipients.append(recipient)
+            }
             session.rcpts = transaction.recipients.filter { $0 != recipient } + [recipient]
         } else {
             session.rcpts = transaction.recipients
         }
+        let evicted = self.account(transaction, session: session)
+        await self.end(evicted)
 
         var stages: [Stage] = [.connect]
         if session.helo != nil { stages.append(.helo) }
-        if session.mailFrom != nil { stages.append(.mail) }
-        stages = stages.filter { $0 < stage } + [stage]
+        if let target {
+            if session.mailFrom != nil { stages.append(.mail) }
+            stages = stages.filter { $0 < target } + [target]
+        }
 
         var decision = PolicyDecision.dunno
         for current in stages {
-            let key = StageKey(stage: current, subject: Self.subject(of: current, in: session))
-            let reused = transaction.results[key] != nil
             let result: StageResult
-            switch transaction.results[key] {
-            case .done(let done)?:
-                result = done
-            case .running?:
-                result = await withCheckedContinuation { continuation in
-                    if case .running(let waiters)? = transaction.results[key] {
-                        transaction.results[key] = .running(waiters: waiters + [continuation])
-                    }
-                }
-            case nil:
-                transaction.results[key] = .running(waiters: [])
-                result = await transaction.engine.evaluate(current, in: transaction.ruleTransaction, session: session)
-                if case .running(let waiters)? = transaction.results[key] {
-                    for waiter in waiters { waiter.resume(returning: result) }
-                }
-                transaction.results[key] = .done(result)
-            }
+            let reused: Bool
+            (result, reused) = await self.result(of: current, in: transaction, begun: begun, session: session)
             decision = PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),
                                       stage: current, result: result, reused: reused)
             if !reused { self.record(result, request: request) }
             if result.verdict.kind.isFailure { break }
         }
-        if stage == .preq {
-            await self.finish(key)
+        if target == nil && !decision.isRefusal {
+            // VRFY and ETRN have no stage of their own: what passed connect and HELO is DUNNO.
+            decision = .dunno
         }
-        self.durationTimer(stage.rawValue)
-            .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        if target == .preq {
+            await self.finish(transaction.key)
+        }
         return decision
     }
 
-    private func record(_ result: StageResult, request: PolicyRequest) {
-        let kind = result.verdict.kind.rawValue
-        if let counter = self.verdictCounters[kind] {
-            counter.increment()
-        } else {
-            let counter = Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", kind)])
-            self.verdictCounters[kind] = counter
-            counter.increment()
+    /// The stage's result for this transaction: evaluated now, awaited from an identical
+    /// request already evaluating it, or reused.
+    private func result(of stage: Stage, in transaction: HeldTransaction, begun: (engine: RuleEngine, transaction: RuleTransaction),
+                        session: SessionInfo) async -> (StageResult, Bool) {
+        let key = HeldTransaction.StageKey(stage: stage, subject: Self.subject(of: stage, in: session))
+        switch transaction.results[key] {
+        case .done(let done)?:
+            return (done, true)
+        case .running?:
+            let result = await withCheckedContinuation { continuation in
+                if case .running(let waiters)? = transaction.results[key] {
+                    transaction.results[key] = .running(waiters: waiters + [continuation])
+                }
+            }
+            return (result, true)
+        case nil:
+            transaction.results[key] = .running(waiters: [])
+            var result = await begun.engine.evaluate(stage, in: begun.transaction, session: session)
+            if Self.ranOutOfMemory(result) {
+                // The byte budget counts what clients make transactions hold, not what rules
+                // put in ctx.vars: if the state is full all the same, idle transactions go
+                // before this request fails, and the stage runs once more.
+                let evicted = self.evictIdleHalf(protecting: transaction)
+                if !evicted.isEmpty {
+                    await self.end(evicted)
+                    result = await begun.engine.evaluate(stage, in: begun.transaction, session: session)
+                }
+            }
+            if case .running(let waiters)? = transaction.results[key] {
+                for waiter in waiters { waiter.resume(returning: result) }
+            }
+            transaction.results[key] = .done(result)
+            return (result, false)
         }
+    }
+
+    /// Nil when `recipient` may join the transaction; otherwise the answer refusing it.
+    private func admit(_ recipient: MailAddress, to transaction: HeldTransaction, session: SessionInfo,
+                       request: PolicyRequest) -> PolicyDecision? {
+        let limit: String
+        if transaction.recipients.count >= self.configuration.maximumRecipients {
+            limit = "recipients"
+        } else if transaction.cost + 3 * TransactionCost.address(recipient) + 32 > self.configuration.transactionShare {
+            limit = "bytes"
+        } else {
+            return nil
+        }
+        self.counter("vrules_policy_recipient_limit_total", "limit", limit).increment()
+        self.warn("recipients", "recipient refused: the transaction holds as many recipients as it may", metadata: [
+            "limit": "\(limit)", "recipients": "\(transaction.recipients.count)", "bytes": "\(transaction.cost)",
+            "client": "\(request["client_address"] ?? "-")", "instance": "\(request["instance"] ?? "-")",
+        ])
+        return PolicyDecision(action: Self.tooManyRecipients, stage: .rcpt, result: nil, reused: false)
+    }
+
+    /// Updates the transaction's cost and returns the transactions evicted to keep the
+    /// held total inside `transactionMemory` and `maximumTransactions`.
+    private func account(_ transaction: HeldTransaction, session: SessionInfo) -> [HeldTransaction] {
+        if !transaction.removed {
+            self.table(for: transaction.key.connection).setCost(transaction, to: TransactionCost.of(session, recipients: transaction.recipients))
+        }
+        return self.evictOverflow(protecting: transaction)
+    }
+
+    private func evictOverflow(protecting current: HeldTransaction) -> [HeldTransaction] {
+        var evicted: [HeldTransaction] = []
+        var reason = ""
+        let table = self.table(for: current.key.connection)
+        let maximum = max(1, self.configuration.maximumTransactions / self.tables.count)
+        while table.bytes > self.configuration.transactionMemory || table.count > maximum {
+            reason = table.bytes > self.configuration.transactionMemory ? "memory" : "count"
+            guard let victim = table.oldestIdle(excluding: current) else { break }
+            self.remove(victim)
+            evicted.append(victim)
+        }
+        if !evicted.isEmpty {
+            self.counter("vrules_policy_transactions_evicted_total", "reason", reason).increment(by: Int64(evicted.count))
+            self.warn("evicted-" + reason, "held transactions evicted before they ended", metadata: [
+                "reason": "\(reason)", "evicted": "\(evicted.count)", "held": "\(table.count)", "bytes": "\(table.bytes)",
+            ])
+            self.recordGauges()
+        }
+        return evicted
+    }
+
+    static func ranOutOfMemory(_ result: StageResult) -> Bool {
+        result.failure?.hasSuffix("memory limit exceeded") == true
+    }
+
+    /// Evicts the older half of the idle transactions (at least one), for a stage that ran
+    /// out of memory.
+    private func evictIdleHalf(protecting current: HeldTransaction) -> [HeldTransaction] {
+        let table = self.table(for: current.key.connection)
+        let idle = table.count - 1
+        var evicted: [HeldTransaction] = []
+        while evicted.count < max(1, idle / 2), let victim = table.oldestIdle(excluding: current) {
+            self.remove(victim)
+            evicted.append(victim)
+        }
+        if !evicted.isEmpty {
+            self.counter("vrules_policy_transactions_evicted_total", "reason", "lua-memory").increment(by: Int64(evicted.count))
+            self.warn("evicted-lua-memory", "the rules ran out of memory: held transactions evicted and the stage run again", metadata: [
+                "evicted": "\(evicted.count)", "held": "\(table.count)",
+            ])
+            self.recordGauges()
+        }
+        return evicted
+    }
+
+    /// Forgets transactions idle past the timeout. Called on a timer by `PolicyServer`, so
+    /// a quiet server frees them too.
+    public func expireIdle() async {
+        let now = Self.now()
+        let expired = self.tables.flatMap { $0.idle(before: now - self.configuration.transactionTimeout) }
+        for transaction in expired { self.remove(transaction) }
+        if !expired.isEmpty {
+            self.counter("vrules_policy_transactions_evicted_total", "reason", "idle").increment(by: Int64(expired.count))
+        }
+        self.warnings.flush(now: now, logger: self.logger)
+        self.recordGauges()
+        await self.end(expired)
+    }
+
+    private func recordGauges() {
+        self.transactionsGauge.record(self.transactionCount)
+        self.transactionBytesGauge.record(self.transactionBytes)
+    }
+
+    private func warn(_ kind: String, _ message: Logger.Message, metadata: Logger.Metadata) {
+        self.warnings.warn(kind, message, metadata: metadata, now: Self.now(), logger: self.logger)
+    }
+
+    private func record(_ result: StageResult, request: PolicyRequest) {
+        self.counter("vrules_policy_verdicts_total", "verdict", result.verdict.kind.rawValue).increment()
         // The metadata is built only when the decision line is logged at all.
         guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
@@ -207,88 +384,103 @@ public actor PolicyService {
         self.logger.info("decision", metadata: metadata)
     }
 
-    /// `instance` when Postfix sent one; before RCPT (and with `smtpd_delay_reject = no`)
-    /// it may be empty, and the client's address and port stand in for it.
-    private func transactionKey(_ request: PolicyRequest) -> String {
-        if let instance = request["instance"] { return "i:" + instance }
-        return self.clientKey(request)
-    }
-
-    private func clientKey(_ request: PolicyRequest) -> String {
-        "c:\(request["client_address"] ?? "")/\(request["client_port"] ?? "")"
-    }
-
-    private func transaction(for key: String, request: PolicyRequest, now: Double) async -> Transaction {
-        if let existing = self.transactions[key] { return existing }
-        let clientKey = self.clientKey(request)
-        if key != clientKey {
+    /// The transaction for `key`, created (once, however many requests ask at the same
+    /// time) if need be. Returned with `inFlight` counted for the caller.
+    private func transaction(for key: TransactionKey, request: PolicyRequest, now: Double) async -> HeldTransaction {
+        let table = self.table(for: key.connection)
+        if let existing = table[key] {
+            existing.inFlight += 1
+            if existing.begun == nil {
+                await withCheckedContinuation { existing.beginWaiters.append($0) }
+            }
+            return existing
+        }
+        let connection = key.connection
+        if key.instance != nil {
             // A new instance on the same SMTP connection is its next message: the previous
             // one is over even if Postfix never sent END-OF-MESSAGE for it.
-            if let previous = self.instanceOfConnection[clientKey], previous != key {
+            if let previous = self.instanceOfConnection[connection], previous != key {
                 await self.finish(previous)
             }
-            self.instanceOfConnection[clientKey] = key
-            // The first request with an instance adopts what was evaluated for the client before it.
-            if let adopted = self.transactions.removeValue(forKey: clientKey) {
-                self.transactions[key] = adopted
+            // The first request with an instance adopts what was evaluated for the connection before it.
+            let connectionKey = TransactionKey(connection: connection, instance: nil)
+            if let adopted = table[connectionKey] {
+                table.rekey(adopted, to: key)
+                self.instanceOfConnection[connection] = key
+                adopted.inFlight += 1
+                if adopted.begun == nil {
+                    await withCheckedContinuation { adopted.beginWaiters.append($0) }
+                }
                 return adopted
             }
+            // Another request may have made it while this one awaited.
+            if let existing = table[key] {
+                existing.inFlight += 1
+                if existing.begun == nil {
+                    await withCheckedContinuation { existing.beginWaiters.append($0) }
+                }
+                return existing
+            }
+            self.instanceOfConnection[connection] = key
         }
-        let engine = self.engine
-        let ruleTransaction = await engine.beginTransaction(Self.sessionInfo(from: request))
-        let transaction = Transaction(engine: engine, ruleTransaction: ruleTransaction, now: now)
-        transaction.connection = clientKey
-        self.transactions[key] = transaction
+        let session = Self.sessionInfo(from: request)
+        let transaction = HeldTransaction(key: key, now: now, cost: TransactionCost.of(session, recipients: []))
+        transaction.inFlight = 1
+        // Inserted before the engine is asked, so a second first request finds it and waits.
+        table.insert(transaction)
+        let evicted = self.evictOverflow(protecting: transaction)
+        self.recordGauges()
+        let engine = self.engines[self.engineIndex(for: connection)]
+        let ruleTransaction = await engine.beginTransaction(session)
+        transaction.begun = (engine, ruleTransaction)
+        for waiter in transaction.beginWaiters { waiter.resume() }
+        transaction.beginWaiters = []
+        if transaction.removed {
+            // Finished while it was being made (a fresh XCLIENT or END-OF-MESSAGE meanwhile).
+            await engine.endTransaction(ruleTransaction)
+        }
+        await self.end(evicted)
         return transaction
     }
 
-    private func finish(_ key: String) async {
-        guard let transaction = self.transactions.removeValue(forKey: key) else { return }
-        self.forgetConnection(of: transaction, key: key)
-        await transaction.engine.endTransaction(transaction.ruleTransaction)
+    private func finish(_ key: TransactionKey) async {
+        guard let transaction = self.table(for: key.connection)[key] else { return }
+        self.remove(transaction)
+        self.recordGauges()
+        await self.end([transaction])
     }
 
-    private func forgetConnection(of transaction: Transaction, key: String) {
-        if let connection = transaction.connection, self.instanceOfConnection[connection] == key {
-            self.instanceOfConnection[connection] = nil
+    /// Ends whatever the connection holds: its instance-less transaction and its current instance.
+    private func finishConnection(_ connection: ConnectionKey) async {
+        if let current = self.instanceOfConnection[connection] { await self.finish(current) }
+        await self.finish(TransactionKey(connection: connection, instance: nil))
+    }
+
+    private func remove(_ transaction: HeldTransaction) {
+        self.table(for: transaction.key.connection).remove(transaction.key)
+        if self.instanceOfConnection[transaction.key.connection] == transaction.key {
+            self.instanceOfConnection[transaction.key.connection] = nil
         }
     }
 
-    /// Forgets transactions idle past the timeout, and the least recently used beyond the bound.
-    private func sweep(now: Double) {
-        self.requestsSinceSweep += 1
-        let overfull = self.transactions.count > self.configuration.maximumTransactions
-        guard overfull || self.requestsSinceSweep >= 1_000 else { return }
-        self.requestsSinceSweep = 0
-        var expired = self.transactions.filter { now - $0.value.lastUsed > self.configuration.transactionTimeout }.map(\.key)
-        if self.transactions.count - expired.count > self.configuration.maximumTransactions {
-            let excess = self.transactions.count - expired.count - self.configuration.maximumTransactions
-            let keep = Set(expired)
-            let oldest = self.transactions.filter { !keep.contains($0.key) }
-                .sorted { $0.value.lastUsed < $1.value.lastUsed }
-                .prefix(excess + self.configuration.maximumTransactions / 10)
-            expired += oldest.map(\.key)
+    /// Frees the removed transactions' `ctx` in the engine they began on (one still being
+    /// begun is ended by the request making it).
+    private func end(_ transactions: [HeldTransaction]) async {
+        for transaction in transactions {
+            guard let begun = transaction.begun else { continue }
+            await begun.engine.endTransaction(begun.transaction)
         }
-        for key in expired {
-            if let transaction = self.transactions.removeValue(forKey: key) {
-                self.forgetConnection(of: transaction, key: key)
-                let engine = transaction.engine
-                let ruleTransaction = transaction.ruleTransaction
-                Task { await engine.endTransaction(ruleTransaction) }
-            }
-        }
-        Gauge(label: "vrules_policy_transactions").record(self.transactions.count)
     }
 
     /// `ctx` from the request's attributes.
     static func sessionInfo(from request: PolicyRequest) -> SessionInfo {
-        var info = SessionInfo(clientIP: request["client_address"] ?? "0.0.0.0")
+        var info = SessionInfo(clientIP: request["client_address"] ?? "unknown")
         info.clientPort = request["client_port"].flatMap(Int.init)
         if let name = request["client_name"], name != "unknown" { info.clientName = name }
         info.serverIP = request["server_address"]
         info.serverName = request["server_name"]
         info.helo = request["helo_name"]
-        if let state = request["protocol_state"]?.uppercased(), ["MAIL", "RCPT", "DATA", "END-OF-MESSAGE"].contains(state) {
+        if let state = request["protocol_state"], ProtocolState.carriesSender(state) {
             info.mailFrom = MailAddress(request.attributes["sender"] ?? "")
         }
         if let recipient = request["recipient"] { info.rcpts = [MailAddress(recipient)] }

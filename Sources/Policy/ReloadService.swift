@@ -7,12 +7,17 @@ import UnixSignals
 /// load leaves the running one in place; requests in flight are never interrupted.
 public struct ReloadService: Service {
     private let service: PolicyService
-    private let loadEngine: @Sendable () async throws -> RuleEngine
+    private let loadEngines: @Sendable () async throws -> [RuleEngine]
     private let logger: Logger
 
     public init(service: PolicyService, logger: Logger, loadEngine: @escaping @Sendable () async throws -> RuleEngine) {
+        self.init(service: service, logger: logger, loadEngines: { [try await loadEngine()] })
+    }
+
+    /// `loadEngines` makes as many engines as the service runs (one per core).
+    public init(service: PolicyService, logger: Logger, loadEngines: @escaping @Sendable () async throws -> [RuleEngine]) {
         self.service = service
-        self.loadEngine = loadEngine
+        self.loadEngines = loadEngines
         self.logger = logger
     }
 
@@ -22,12 +27,12 @@ public struct ReloadService: Service {
         }
     }
 
-    /// Loads a new engine and swaps it in; returns whether it loaded.
+    /// Loads new engines and swaps them in; returns whether they loaded.
     @discardableResult
     public func reload() async -> Bool {
         do {
-            let engine = try await self.loadEngine()
-            await self.service.replaceEngine(engine)
+            let engines = try await self.loadEngines()
+            await self.service.replaceEngines(engines)
             self.logger.notice("rules reloaded")
             return true
         } catch {

@@ -69,11 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
         let rules = self.rules
         let counters = DNSOutcomeCounters()
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
-        // A reload reads the configuration again: a file with mistakes fails the reload and
-        // the running rules, resolvers and limits stay.
-        let loadEngine: @Sendable () async throws -> RuleEngine = {
-            let configuration = try resolverOptions.loadConfigurationFile()
-            let resolvers = try resolverOptions.makeResolvers(using: configuration)
+        // The engines of one load share the resolvers (and so their caches and sockets).
+        let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile) async throws -> RuleEngine = { resolvers, configuration in
             let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: configuration.limits, tracing: false, logHandler: { record in
                 Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
                     "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
@@ -83,15 +80,32 @@ struct ServeCommand: AsyncParsableCommand {
             await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
             return engine
         }
-        let engine: RuleEngine
+        // One engine (one Lua state) per core: a slow stage delays only its own state's work.
+        // A reload reads the configuration again: a file with mistakes fails the reload and
+        // the running rules, resolvers and limits stay.
+        let engineCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let loadEngines: @Sendable () async throws -> [RuleEngine] = {
+            let configuration = try resolverOptions.loadConfigurationFile()
+            let resolvers = try resolverOptions.makeResolvers(using: configuration)
+            var engines: [RuleEngine] = []
+            for _ in 0..<engineCount { engines.append(try await loadEngine(resolvers, configuration)) }
+            return engines
+        }
+        let engines: [RuleEngine]
         do {
-            engine = try await loadEngine()
+            engines = try await loadEngines()
         } catch {
             throw UsageFailure.exit("cannot start: \(error)")
         }
 
-        let service = PolicyService(engine: engine, configuration: PolicyService.Configuration(acceptAction: self.acceptAction),
-                                    logger: logger)
+        // Held transactions may take a quarter of the rules' memory; the rest is for the rules.
+        var serviceConfiguration = PolicyService.Configuration(acceptAction: self.acceptAction,
+                                                               transactionMemory: configuration.limits.memoryBytes / 4)
+        if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
+        if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }
+        let service = PolicyService(engines: engines, configuration: serviceConfiguration, logger: logger)
+        var protocolLimits = PolicyProtocolLimits()
+        if let connections = configuration.maximumConnections { protocolLimits.maximumConnections = connections }
         let listen = !self.listen.isEmpty ? self.listen : (!configuration.listen.isEmpty ? configuration.listen : ["127.0.0.1:10040"])
         let addresses = try listen.map { text in
             guard let address = PolicyListenAddress(text) else {
@@ -99,16 +113,20 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return address
         }
-        let server = PolicyServer(service: service, listen: addresses, logger: logger)
-        do {
-            try await server.start()
-        } catch {
-            throw UsageFailure.exit("cannot listen: \(error)")
+        var socketAccess = UnixSocketAccess()
+        if let mode = configuration.socketMode { socketAccess.mode = UnixSocketAccess.parseMode(mode) }
+        if let group = configuration.socketGroup {
+            guard let id = UnixSocketAccess.groupID(named: group) else {
+                throw UsageFailure.exit("\(self.resolverOptions.config): policy.socket_group: no group '\(group)'")
+            }
+            socketAccess.groupID = id
         }
+        PolicyServer.raiseDescriptorLimit()
+        // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
+        // client that finds the socket open may stop the server at once, gracefully.
+        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, socketAccess: socketAccess, logger: logger)
         var services: [any Service] = [server]
-        services.append(ReloadService(service: service, logger: logger) {
-            try await loadEngine()
-        })
+        services.append(ReloadService(service: service, logger: logger, loadEngines: loadEngines))
         if let metrics, case .tcp(let host, let port)? = PolicyListenAddress(metrics) {
             let endpoint = MetricsEndpoint(registry: registry, host: host, port: port, logger: logger)
             do {
@@ -119,7 +137,11 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(endpoint)
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as PolicyListenError {
+            throw UsageFailure.exit("cannot listen: \(error)")
+        }
     }
 }
 

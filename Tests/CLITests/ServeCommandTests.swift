@@ -13,10 +13,13 @@ final class ServeProcess: @unchecked Sendable {
     /// A file, not a pipe: the server logs a line per decision, and a full pipe would block it.
     let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-serve-\(UUID()).log")
 
-    init(arguments: [String], directory: URL = CLI.packageRoot) throws {
+    /// `launcher` runs the binary (e.g. `prlimit --nofile=64`), replacing itself by it.
+    init(arguments: [String], directory: URL = CLI.packageRoot, launcher: [String] = []) throws {
         self.port = Int(try LoopbackPorts.free())
-        self.process.executableURL = CLI.binary
-        self.process.arguments = ["serve", "--listen", "127.0.0.1:\(self.port)"] + arguments
+        let command = [CLI.binary.path, "serve", "--listen", "127.0.0.1:\(self.port)"] + arguments
+        let full = launcher + command
+        self.process.executableURL = URL(fileURLWithPath: full[0])
+        self.process.arguments = Array(full.dropFirst())
         self.process.currentDirectoryURL = directory
         FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
         self.process.standardError = try FileHandle(forWritingTo: self.logURL)
@@ -189,6 +192,126 @@ struct ServeCommandTests {
         let missing = try CLI.run(["run", "--config", directory.appendingPathComponent("nope.toml").path, "--zone", "examples/example.zone"])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("nope.toml"))
+    }
+
+    @Test("[policy] max_recipients, unknown_state_action and max_connections apply; their warnings show at --log-level warning")
+    func policyLimitsFromConfiguration() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-policy-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml")
+        try """
+            [policy]
+            max_recipients = 2
+            max_connections = 1
+            unknown_state_action = "550 5.7.0 Unknown state here"
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(arguments: ["--config", config.path, "--zone", "examples/example.zone", "--log-level", "warning"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("m")) == "DUNNO")
+        var second = rcptRequest("m")
+        second["recipient"] = "carol@implicit.example"
+        #expect(try client.ask(second) == "DUNNO")
+        var third = rcptRequest("m")
+        third["recipient"] = "dave@implicit.example"
+        #expect(try client.ask(third) == "452 4.5.3 Too many recipients")
+        var unknown = rcptRequest("u")
+        unknown["protocol_state"] = "SOMETHING-NEW"
+        #expect(try client.ask(unknown) == "550 5.7.0 Unknown state here")
+        // One connection at a time: a second one waits while the first is open.
+        let waiting = try PolicyClient(port: server.port)
+        waiting.setTimeout(seconds: 1)
+        #expect(throws: (any Error).self) { try waiting.ask(rcptRequest("w")) }
+        #expect(server.stop() == 0)
+        let log = server.log
+        #expect(log.contains("recipient refused"), "\(log)")
+        #expect(log.contains("unknown protocol_state"), "\(log)")
+        #expect(log.contains("policy connection limit reached"), "\(log)")
+        #expect(!log.contains("decision"), "info lines stay off at warning level")
+
+        try "[policy]\nunknown_state_action = \"OK then\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("policy.unknown_state_action"), "\(bad.stderr)")
+    }
+
+    @Test("[policy] socket_mode and socket_group apply to the UNIX socket; an unknown group is refused")
+    func unixSocketAccess() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-sock-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml")
+        try "[policy]\nsocket_mode = \"0660\"\nsocket_group = \"postfix\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let path = directory.appendingPathComponent("policy.sock").path
+        let server = try ServeProcess(arguments: ["--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(path)"])
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o660, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        #expect(info.st_gid == getgrnam("postfix")?.pointee.gr_gid)
+        let client = try PolicyClient(unixPath: path)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("s")) == "DUNNO")
+        #expect(server.stop() == 0)
+
+        try "[policy]\nsocket_group = \"no-such-group-here\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(path)"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("policy.socket_group"), "\(bad.stderr)")
+        try "[policy]\nsocket_mode = \"0999\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let badMode = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone"])
+        #expect(badMode.status == 2)
+        #expect(badMode.stderr.contains("policy.socket_mode"), "\(badMode.stderr)")
+    }
+
+    @Test("a SIGTERM as soon as the socket accepts stops the server gracefully; an address in use exits with 2")
+    func earlyStopAndAddressInUse() throws {
+        for _ in 0..<3 {
+            let server = try ServeProcess(arguments: ["--zone", "examples/example.zone"])
+            #expect(server.stop() == 0)
+        }
+        let server = try ServeProcess(arguments: ["--zone", "examples/example.zone"])
+        let taken = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:\(server.port)"])
+        #expect(taken.status == 2)
+        #expect(taken.stderr.contains("cannot listen"), "\(taken.stderr)")
+        #expect(server.stop() == 0)
+    }
+
+    @Test("at the descriptor limit the server backs off instead of spinning in accept, and serves again after")
+    func descriptorLimit() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else {
+            Issue.record("prlimit (Debian package util-linux) is missing")
+            return
+        }
+        let server = try ServeProcess(arguments: ["--zone", "examples/example.zone", "--log-level", "error"],
+                                      launcher: ["/usr/bin/prlimit", "--nofile=64:64", "--"])
+        var clients: [PolicyClient] = []
+        for _ in 0..<120 { clients.append(try PolicyClient(port: server.port)) }
+        Thread.sleep(forTimeInterval: 0.5)
+        let before = try Self.cpuSeconds(of: server.process.processIdentifier)
+        Thread.sleep(forTimeInterval: 2)
+        let used = try Self.cpuSeconds(of: server.process.processIdentifier) - before
+        #expect(used < 0.5, "the server used \(used) s of CPU in 2 s with accept failing (EMFILE)")
+        clients.removeAll()
+        // Accepting resumes: the backlog's connections are taken and closed, then a new one is served.
+        var answer: String?
+        let deadline = Date().addingTimeInterval(10)
+        while answer == nil && Date() < deadline {
+            let client = try PolicyClient(port: server.port)
+            client.setTimeout(seconds: 3)
+            answer = try? client.ask(rcptRequest("after"))
+        }
+        #expect(answer == "DUNNO")
+        #expect(server.stop() == 0)
+    }
+
+    /// User and system CPU time of a process, from /proc.
+    static func cpuSeconds(of pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        // After the command: state is field 3, utime 14 and stime 15 (1-based), so 11 and 12 here.
+        let ticks = Double(fields[11])! + Double(fields[12])!
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     @Test("bad flags and a broken script exit with 2")

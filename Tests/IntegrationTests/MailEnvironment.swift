@@ -20,6 +20,18 @@ import Glibc
 /// Teardown (`shutdown()`, also at process exit) stops Postfix, then vrules and Knot. A
 /// guard process does the same if the test process dies without running its exit handlers.
 final class MailEnvironment: @unchecked Sendable {
+    /// Where Postfix asks vrules.
+    enum Restrictions: Sendable {
+        /// `check_policy_service` in `smtpd_recipient_restrictions`, Postfix's default
+        /// `smtpd_delay_reject = yes`.
+        case recipient
+        /// A proxy in front of Postfix: `check_policy_service` only in
+        /// `smtpd_client_restrictions`, `smtpd_delay_reject = no`, and loopback clients may
+        /// send XCLIENT. 127.0.0.1 itself is trusted (`permit_mynetworks`), so only the
+        /// client XCLIENT hands over is judged.
+        case clientWithXCLIENT
+    }
+
     static let postfix = "/usr/sbin/postfix"
     static let knotd = "/usr/sbin/knotd"
 
@@ -33,6 +45,7 @@ final class MailEnvironment: @unchecked Sendable {
     private var postfixStarted = false
     private let lock = NSLock()
     private var isShutDown = false
+    let restrictions: Restrictions
 
     var postfixConfig: URL { self.directory.appendingPathComponent("postfix/etc") }
     var maillog: URL { self.directory.appendingPathComponent("postfix/maillog") }
@@ -40,7 +53,8 @@ final class MailEnvironment: @unchecked Sendable {
     var knotLog: URL { self.directory.appendingPathComponent("knot/knot.log") }
 
     /// Starts everything, or stops what was started and throws.
-    init(name: String) throws {
+    init(name: String, restrictions: Restrictions = .recipient) throws {
+        self.restrictions = restrictions
         // Missing packages first: the message names the package to install.
         try Harness.requireExecutable(Self.postfix, package: "postfix")
         try Harness.requireExecutable(Self.knotd, package: "knot")
@@ -193,7 +207,7 @@ final class MailEnvironment: @unchecked Sendable {
             maillog_file_prefixes = \(base.path)
             # Postfix would ask the system resolver, which has no network here; vrules does iprev.
             smtpd_peername_lookup = no
-            smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:\(self.policyPort), reject_unauth_destination
+            \(self.restrictionSettings)
             smtpd_policy_service_timeout = 30s
             smtputf8_enable = no
             biff = no
@@ -235,6 +249,21 @@ final class MailEnvironment: @unchecked Sendable {
             throw SetupError(description: "postfix -c \(etc.path) start failed: \(error)\n    maillog: \(Harness.tail(self.maillog))")
         }
         try Harness.waitForTCP(port: self.smtpPort, process: nil, log: self.maillog, name: "postfix smtpd")
+    }
+
+    private var restrictionSettings: String {
+        let policy = "check_policy_service inet:127.0.0.1:\(self.policyPort)"
+        switch self.restrictions {
+        case .recipient:
+            return "smtpd_recipient_restrictions = \(policy), reject_unauth_destination"
+        case .clientWithXCLIENT:
+            return """
+                smtpd_delay_reject = no
+                smtpd_authorized_xclient_hosts = 127.0.0.0/8
+                smtpd_client_restrictions = permit_mynetworks, \(policy)
+                smtpd_recipient_restrictions = reject_unauth_destination
+                """
+        }
     }
 
     // MARK: Teardown

@@ -108,4 +108,33 @@ struct PostfixEndToEndTests {
         self.expectOrdinaryStart(session, environment)
         self.expectRcpt(session, environment, code: 451, enhanced: "4.4.3", text: "Directory server failure")
     }
+
+    @Test("behind a proxy (XCLIENT, smtpd_delay_reject = no, policy only in the client restrictions): a client without a PTR gets 550 5.7.25 at XCLIENT")
+    func xclientClientWithoutReverseDNS() async throws {
+        let environment = try await blocking { try MailEnvironment(name: "postfix-xclient", restrictions: .clientWithXCLIENT) }
+        defer { environment.shutdown() }
+        let port = environment.smtpPort
+        let (good, bad) = try await blocking { () -> ([SMTPReply], [SMTPReply]) in
+            // The proxy (127.0.0.1, trusted) hands over a client whose PTR and A agree...
+            let proxy = try SMTPClient(source: "127.0.0.1", port: port)
+            var good = [try proxy.readReply(), try proxy.command("EHLO proxy.postfix.test")]
+            good.append(try proxy.command("XCLIENT ADDR=127.0.0.10"))
+            good.append(try proxy.command("EHLO \(Self.helo)"))
+            good.append(try proxy.command("MAIL FROM:<\(Self.sender)>"))
+            good.append(try proxy.command("RCPT TO:<\(Self.recipient)>"))
+            good.append(try proxy.command("QUIT"))
+            // ...then one without a PTR record.
+            let second = try SMTPClient(source: "127.0.0.1", port: port)
+            var bad = [try second.readReply(), try second.command("EHLO proxy.postfix.test")]
+            bad.append(try second.command("XCLIENT ADDR=127.0.0.11"))
+            bad.append(try second.command("QUIT"))
+            return (good, bad)
+        }
+        let context = Comment(rawValue: "good: \(good.map(\.description))\nbad: \(bad.map(\.description))\n\(environment.diagnostics)")
+        #expect(good.map(\.code) == [220, 250, 220, 250, 250, 250, 221], context)
+        #expect(bad[0].code == 220 && bad[1].code == 250, context)
+        #expect(bad[2].code == 550, context)
+        #expect(bad[2].enhancedCode == "5.7.25", context)
+        #expect(bad[2].description.contains("Reverse DNS validation failed"), context)
+    }
 }

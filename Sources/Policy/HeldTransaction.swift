@@ -1,0 +1,73 @@
+import Rules
+
+/// What is known of one message transaction between its requests, and what holding it
+/// costs. Owned by `PolicyService` (an actor), so it needs no lock of its own.
+final class HeldTransaction {
+    /// A stage's verdict is reused only for the same question: the same HELO name,
+    /// sender or recipient.
+    struct StageKey: Hashable {
+        var stage: Stage
+        var subject: String?
+    }
+
+    /// A stage being evaluated (identical requests arriving meanwhile wait for its result),
+    /// then its result.
+    enum StageState {
+        case running(waiters: [CheckedContinuation<StageResult, Never>])
+        case done(StageResult)
+    }
+
+    var key: TransactionKey
+    /// The engine and its transaction, once `beginTransaction` has returned. Requests
+    /// that find the transaction before then wait in `beginWaiters`.
+    var begun: (engine: RuleEngine, transaction: RuleTransaction)?
+    var beginWaiters: [CheckedContinuation<Void, Never>] = []
+    var results: [StageKey: StageState] = [:]
+    var recipients: [MailAddress] = []
+    var lastUsed: Double
+    /// Requests being answered with it: a transaction in use is never evicted.
+    var inFlight = 0
+    /// Estimated bytes its `ctx` holds in the Lua state (`TransactionCost`).
+    var cost: Int
+    /// Taken out of the table (finished, expired or evicted).
+    var removed = false
+
+    /// Links of the table's least-recently-used list (`older` is strong, `newer` weak, so
+    /// the list holds no cycle).
+    var older: HeldTransaction?
+    weak var newer: HeldTransaction?
+
+    init(key: TransactionKey, now: Double, cost: Int) {
+        self.key = key
+        self.lastUsed = now
+        self.cost = cost
+    }
+}
+
+/// What a held transaction costs in the Lua state, estimated from what the host writes
+/// into its `ctx`: a fixed part (the `ctx` data table, its proxy, `client`, `server`,
+/// `vars`, about 2 KiB) plus every string and address table. Each recipient counts twice:
+/// the host rebuilds `ctx.rcpts` at each RCPT, so the previous copy stays until the
+/// collector runs. Rules' own `ctx.vars` are not counted: the operator's code, not the
+/// client, decides their size.
+enum TransactionCost {
+    static let fixed = 2_048
+    /// A Lua string: its header (24 bytes), the bytes and the NUL, rounded.
+    static func string(_ text: String) -> Int { text.utf8.count + 32 }
+    /// `{address, local_part, domain}`: a table with three fields and its strings.
+    static func address(_ address: MailAddress) -> Int {
+        160 + self.string(address.address) + self.string(address.localPart) + self.string(address.domain)
+    }
+
+    static func of(_ session: SessionInfo, recipients: [MailAddress]) -> Int {
+        var cost = self.fixed + self.string(session.clientIP)
+        for text in [session.clientName, session.serverIP, session.serverName, session.helo, session.authMechanism,
+                     session.authUsername, session.tls?.version, session.tls?.cipher, session.tls?.sni] {
+            if let text { cost += self.string(text) }
+        }
+        if let from = session.mailFrom { cost += self.address(from) }
+        for recipient in recipients { cost += 2 * (self.address(recipient) + 16) }
+        if let last = recipients.last { cost += self.address(last) }
+        return cost
+    }
+}

@@ -1,0 +1,62 @@
+import Logging
+import NIOCore
+
+/// Keeps one request in flight per connection: while a request has no answer yet, the
+/// channel's `read()` is held back (as NIO's `HTTPServerPipelineHandler` does), so a peer
+/// that sends faster than it is answered fills its own socket buffer, not the server's
+/// memory. What one read already brought in is all the server ever buffers.
+final class OneRequestInFlightHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = PolicyRequest
+    typealias InboundOut = PolicyRequest
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Requests passed on and not answered yet.
+    private var unanswered = 0
+    /// A `read()` asked for while requests were unanswered.
+    private var readHeldBack = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.unanswered += 1
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.unanswered = max(0, self.unanswered - 1)
+        context.write(data, promise: promise)
+        if self.unanswered == 0 && self.readHeldBack {
+            self.readHeldBack = false
+            context.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.unanswered > 0 {
+            self.readHeldBack = true
+        } else {
+            context.read()
+        }
+    }
+}
+
+/// Closes a connection that sent nothing for the idle timeout, and says so.
+final class IdleConnectionCloser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = PolicyRequest
+    typealias InboundOut = PolicyRequest
+
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            PolicyConnection.refused(PolicyProtocolError(code: .idle, reason: "no request in time"),
+                                     peer: context.remoteAddress, logger: self.logger)
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}

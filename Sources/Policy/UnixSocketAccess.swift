@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Who may connect to the server's UNIX sockets. Postfix's smtpd runs as `postfix`, and the
+/// process umask would leave a root-owned socket `srwxr-xr-x`, which it cannot connect to:
+/// the socket is given `mode` and `group` before it appears under its name (it is bound
+/// under a temporary name in the same directory, changed, then renamed into place), so
+/// no client ever finds it with other permissions.
+public struct UnixSocketAccess: Hashable, Sendable {
+    /// Permission bits, e.g. 0o660.
+    public var mode: mode_t?
+    public var groupID: gid_t?
+
+    public init(mode: mode_t? = nil, groupID: gid_t? = nil) {
+        self.mode = mode
+        self.groupID = groupID
+    }
+
+    public var isEmpty: Bool { self.mode == nil && self.groupID == nil }
+
+    /// `"0660"` or `"660"`: octal permission bits, at most 0o777.
+    public static func parseMode(_ text: String) -> mode_t? {
+        guard !text.isEmpty, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
+              let value = mode_t(text, radix: 8), value <= 0o777 else { return nil }
+        return value
+    }
+
+    /// The group's ID, from its name or number.
+    public static func groupID(named name: String) -> gid_t? {
+        if let number = gid_t(name) { return number }
+        guard let entry = getgrnam(name) else { return nil }
+        return entry.pointee.gr_gid
+    }
+
+    /// The temporary name a socket is bound under before it is moved to `path`.
+    static func temporaryPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))").path
+    }
+
+    /// Gives the socket at `temporary` its mode and group, then renames it to `path`.
+    func apply(temporary: String, path: String) throws {
+        if let mode = self.mode, chmod(temporary, mode) != 0 {
+            throw UnixSocketAccessError(reason: "chmod \(String(mode, radix: 8)) \(temporary): \(String(cString: strerror(errno)))")
+        }
+        if let group = self.groupID, chown(temporary, uid_t.max, group) != 0 {
+            throw UnixSocketAccessError(reason: "chgrp \(group) \(temporary): \(String(cString: strerror(errno)))")
+        }
+        if rename(temporary, path) != 0 {
+            throw UnixSocketAccessError(reason: "rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+public struct UnixSocketAccessError: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { self.reason }
+}

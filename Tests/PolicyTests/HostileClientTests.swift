@@ -1,0 +1,433 @@
+import DNS
+import Foundation
+import NIOCore
+import NIOEmbedded
+@testable import Policy
+import Rules
+import Testing
+
+func ask(_ client: PolicyClient, _ attributes: [String: String]) async throws -> String? {
+    try await blocking { try client.ask(attributes) }
+}
+
+func answer(_ client: PolicyClient) async throws -> String? {
+    try await blocking { try client.readAnswer() }
+}
+
+/// What a hostile client, an unusual Postfix setup or a proxy in front of Postfix can
+/// send, through the policy protocol: each test failed before the mechanism it names.
+@Suite("Policy server against hostile and unusual clients")
+struct HostileClientTests {
+    @Test("one client address and port talking to two server addresses: two sessions, both answered right")
+    func collidingSessions() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        let a = ["server_address": "192.0.2.1", "server_port": "25"]
+        let b = ["server_address": "192.0.2.2", "server_port": "25"]
+        #expect(try await ask(client, request("RCPT", instance: "a1", recipient: "u@x.test", extra: a)) == "DUNNO")
+        #expect(try await ask(client, request("RCPT", instance: "b1", recipient: "count@x.test", extra: b))
+            == "550 5.1.1 connects=1 rcpts=1 sender=a@good.test")
+        #expect(try await ask(client, request("RCPT", instance: "a1", recipient: "count@x.test", extra: a))
+            == "550 5.1.1 connects=1 rcpts=2 sender=a@good.test")
+        #expect(try await ask(client, request("DATA", instance: "a1", extra: a)) == "554 5.7.1 rcpts=2")
+        #expect(try await ask(client, request("DATA", instance: "b1", extra: b)) == "554 5.7.1 rcpts=1")
+        #expect(await harness.server.service.transactionCount == 2)
+        await harness.stop()
+    }
+
+    @Test("XCLIENT runs the connect rules for the client the proxy hands over, and answers with their verdict")
+    func xclient() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        // The proxy itself passes; the client it hands over has no PTR record.
+        #expect(try await ask(client, request("CONNECT", instance: "", helo: nil, sender: nil)) == "DUNNO")
+        #expect(try await ask(client, request("XCLIENT", client: "192.0.2.99", instance: "", helo: nil, sender: nil))
+            == "550 5.7.25 Reverse DNS validation failed")
+        await harness.stop()
+    }
+
+    @Test("XCLIENT starts a fresh transaction: the connect rules run again even for the same address and port")
+    func xclientIsFresh() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        #expect(try await blocking { try client.ask(request("CONNECT", instance: "", helo: nil, sender: nil)) } == "DUNNO")
+        // Reused, the CONNECT verdict would answer DUNNO; run again, the rules see the outage.
+        harness.resolver.setFault(.servfail, for: "10.2.0.192.in-addr.arpa")
+        #expect(try await blocking { try client.ask(request("XCLIENT", instance: "", helo: nil, sender: nil)) }
+            == "451 4.4.3 Directory server failure, try again later")
+        await harness.stop()
+    }
+
+    @Test("BDAT (CHUNKING) is the data stage")
+    func bdat() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        #expect(try await ask(client, request("RCPT", instance: "c1", recipient: "u@x.test")) == "DUNNO")
+        #expect(try await ask(client, request("BDAT", instance: "c1")) == "554 5.7.1 rcpts=1")
+        await harness.stop()
+    }
+
+    @Test("VRFY and ETRN answer with the client's connect and HELO verdicts")
+    func vrfyAndEtrn() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        #expect(try await ask(client, request("VRFY", client: "192.0.2.99", instance: "")) == "550 5.7.25 Reverse DNS validation failed")
+        #expect(try await ask(client, request("ETRN", instance: "", helo: "bad.test", extra: ["client_port": "40001"])) == "550 5.7.1 Bad HELO")
+        #expect(try await ask(client, request("ETRN", instance: "", extra: ["client_port": "40002"])) == "DUNNO")
+        await harness.stop()
+    }
+
+    @Test("an unknown protocol_state gets the configured action, a temporary failure by default",
+          arguments: [(nil, "451 4.3.0 Unknown policy protocol state, try again later"), ("DUNNO", "DUNNO"),
+                      ("550 5.7.0 Not here", "550 5.7.0 Not here")] as [(String?, String)])
+    func unknownState(configured: String?, expected: String) async throws {
+        var configuration = PolicyService.Configuration()
+        if let configured { configuration.unknownStateAction = configured }
+        let harness = try await PolicyHarness.start(configuration: configuration)
+        let client = try harness.client()
+        #expect(try await blocking { try client.ask(request("SOMETHING-NEW", instance: "")) } == expected)
+        #expect(try await blocking { try client.ask(request("", instance: "")) } == expected)
+        await harness.stop()
+    }
+
+    @Test("a request without client_address is garbled: closed without an answer, not judged as 0.0.0.0")
+    func missingClientAddress() async throws {
+        let harness = try await PolicyHarness.start()
+        let bad = try harness.client()
+        var withoutAddress = request("RCPT", recipient: "u@x.test")
+        withoutAddress["client_address"] = nil
+        let attributes = withoutAddress
+        #expect(try await blocking { try bad.ask(attributes) } == nil)
+        let good = try harness.client()
+        #expect(try await blocking { try good.ask(request("RCPT", recipient: "later@x.test")) } == "450 4.2.1 Mailbox busy")
+        await harness.stop()
+    }
+
+    @Test("a flood of held transactions with 3,000-character addresses leaves other clients answered normally")
+    func longAddressFlood() async throws {
+        let harness = try await PolicyHarness.start()
+        let flooder = try harness.client()
+        let local = String(repeating: "a", count: 3_000)
+        let refused = try await blocking { () throws -> Int in
+            var refused = 0
+            var batch: [UInt8] = []
+            for index in 0..<6_000 {
+                batch += PolicyClient.encode(request("RCPT", instance: "f\(index)", recipient: "\(local)\(index)@x.test",
+                                                     extra: ["client_port": "\(index)"]))
+                if index % 50 == 49 {
+                    try flooder.send(batch)
+                    batch = []
+                    for _ in 0..<50 where try flooder.readAnswer() != "DUNNO" { refused += 1 }
+                }
+            }
+            return refused
+        }
+        #expect(refused == 0, "the flooder's own requests are answered too")
+        let service = harness.server.service
+        #expect(await service.transactionBytes <= PolicyService.Configuration().transactionMemory)
+        let other = try harness.client()
+        #expect(try await ask(other, request("RCPT", instance: "o1", recipient: "u@x.test", extra: ["client_port": "9"])) == "DUNNO")
+        #expect(try await ask(other, request("RCPT", instance: "o1", recipient: "count@x.test", extra: ["client_port": "9"]))
+            == "550 5.1.1 connects=1 rcpts=2 sender=a@good.test")
+        await harness.stop()
+    }
+
+    @Test("one transaction with thousands of recipients: past the limit 452 4.5.3, and other clients answered normally",
+          arguments: [1, 3_000])
+    func manyRecipients(localPartLength: Int) async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        let local = String(repeating: "r", count: localPartLength)
+        let (accepted, limited) = try await blocking { () throws -> (Int, Int) in
+            var accepted = 0
+            var limited = 0
+            for index in 0..<2_000 {
+                let answer = try client.ask(request("RCPT", instance: "many", recipient: "\(local)\(index)@x.test"))
+                if answer == "DUNNO" { accepted += 1 } else if answer == "452 4.5.3 Too many recipients" { limited += 1 }
+            }
+            return (accepted, limited)
+        }
+        #expect(accepted + limited == 2_000)
+        if localPartLength == 1 {
+            #expect(accepted == 1_000, "Postfix's smtpd_recipient_limit default")
+        } else {
+            #expect(accepted > 10 && accepted < 1_000, "bounded by the transaction's share of memory: \(accepted)")
+        }
+        // A recipient already in the transaction is still answered by the rules.
+        #expect(try await blocking { try client.ask(request("RCPT", instance: "many", recipient: "\(local)0@x.test")) } == "DUNNO")
+        let other = try harness.client()
+        #expect(try await blocking { () throws in
+            try other.ask(request("RCPT", instance: "o2", recipient: "count@x.test", extra: ["client_port": "7"]))
+        } == "550 5.1.1 connects=1 rcpts=1 sender=a@good.test")
+        await harness.stop()
+    }
+
+    @Test("rules that fill the Lua state through ctx.vars: idle transactions are evicted before a request fails")
+    func luaMemoryFullOfVars() async throws {
+        let rules = """
+        return { rcpt = { rule("stash", function(ctx) ctx.vars.blob = string.rep(ctx.rcpt.local_part, 200000) end) } }
+        """
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver),
+                                    limits: RuleLimits(memoryBytes: 16 << 20), tracing: false)
+        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.tcp(host: "127.0.0.1", port: 0)])
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        // Each transaction holds 1.2 MB of ctx.vars: 40 of them would need 48 MB of a 16 MiB state.
+        var answers: [String?] = []
+        for index in 0..<40 {
+            answers.append(try await ask(client, request("RCPT", instance: "v\(index)", recipient: "abcdef@x.test",
+                                                         extra: ["client_port": "\(index)"])))
+        }
+        #expect(answers == Array(repeating: "DUNNO", count: 40))
+        await server.stop()
+    }
+
+    @Test("a UNIX socket gets its mode and group before it appears under its name")
+    func unixSocketAccess() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-sock-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("policy.sock").path
+        // A stale socket file from an earlier run is replaced.
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let group = try #require(UnixSocketAccess.groupID(named: "postfix") ?? UnixSocketAccess.groupID(named: "daemon"))
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver))
+        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.unix(path: path)],
+                                  socketAccess: UnixSocketAccess(mode: 0o660, groupID: group))
+        try await server.start()
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o660, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        #expect(info.st_mode & S_IFMT == S_IFSOCK)
+        #expect(info.st_gid == group)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["policy.sock"], "no temporary name left")
+        let client = try PolicyClient(unixPath: path)
+        #expect(try await ask(client, request("RCPT", recipient: "later@x.test")) == "450 4.2.1 Mailbox busy")
+        await server.stop()
+        #expect(UnixSocketAccess.parseMode("0660") == 0o660)
+        for bad in ["", "0999", "12345", "abc", "1777"] { #expect(UnixSocketAccess.parseMode(bad) == nil, "\(bad)") }
+    }
+
+    @Test("an engine per core: a slow stage delays only the connections pinned to its engine")
+    func enginePerCore() async throws {
+        let rules = """
+        return {
+          helo = { rule("spin", function(ctx)
+            if ctx.helo == "spin.test" then local x = 0 for i = 1, 150000000 do x = x + i end end
+          end) },
+          rcpt = { rule("count", function(ctx)
+            ctx.vars.rcpts = (ctx.vars.rcpts or 0) + 1
+            if ctx.rcpt.local_part == "count" then return reject(reply(550, "5.1.1", "rcpts=" .. ctx.vars.rcpts)) end
+          end) },
+        }
+        """
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let limits = RuleLimits(instructionsPerStage: 2_000_000_000)
+        let engines = try (0..<2).map { _ in
+            try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), limits: limits, tracing: false)
+        }
+        let service = PolicyService(engines: engines)
+        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)])
+        let port = try await server.start()[0].port!
+        func attributes(_ clientPort: Int, helo: String = "good.test", recipient: String = "u@x.test") -> [String: String] {
+            request("RCPT", instance: "e\(clientPort)", helo: helo, recipient: recipient, extra: ["client_port": "\(clientPort)"])
+        }
+        func engine(_ clientPort: Int) -> Int { service.engineIndex(for: ConnectionKey(PolicyRequest(attributes: attributes(clientPort)))) }
+        let slowPort = 1
+        let fastPort = try #require((2..<100).first { engine($0) != engine(slowPort) })
+        let slow = try PolicyClient(port: port)
+        let fast = try PolicyClient(port: port)
+        slow.setTimeout(seconds: 60)
+        fast.setTimeout(seconds: 60)
+        final class Order: @unchecked Sendable {
+            let lock = NSLock()
+            var names: [String] = []
+            func add(_ name: String) { self.lock.lock(); self.names.append(name); self.lock.unlock() }
+        }
+        let order = Order()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { () async throws in
+                let answer = try await ask(slow, attributes(slowPort, helo: "spin.test"))
+                order.add("slow")
+                #expect(answer == "DUNNO")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            group.addTask { () async throws in
+                let answer = try await ask(fast, attributes(fastPort, recipient: "count@x.test"))
+                order.add("fast")
+                #expect(answer == "550 5.1.1 rcpts=1")
+            }
+            try await group.waitForAll()
+        }
+        #expect(order.names == ["fast", "slow"], "the fast connection's engine was free while the other spun")
+        // Transactions stay on their engine across requests.
+        #expect(try await ask(slow, attributes(slowPort, recipient: "count@x.test")) == "550 5.1.1 rcpts=2")
+        #expect(await service.transactionCount == 2)
+        await server.stop()
+    }
+
+    @Test("idle transactions expire on a timer, with no further requests")
+    func expiryOnTimer() async throws {
+        let harness = try await PolicyHarness.start(configuration: PolicyService.Configuration(transactionTimeout: 1))
+        let client = try harness.client()
+        try await blocking { () throws in
+            for index in 0..<20 {
+                _ = try client.ask(request("RCPT", instance: "t\(index)", recipient: "u@x.test", extra: ["client_port": "\(index)"]))
+            }
+        }
+        // Some may have expired already on a loaded machine; none is asked about again.
+        #expect(await harness.server.service.transactionCount > 0)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await harness.server.service.transactionCount > 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(await harness.server.service.transactionCount == 0)
+        await harness.stop()
+    }
+
+    @Test("first requests of one instance arriving together make one transaction")
+    func creationRace() async throws {
+        // A stage that keeps the engine busy, so that the first requests all wait for it
+        // to begin their transaction: checked, awaited, then inserted, each would make its own.
+        let rules = """
+        return {
+          helo = { rule("spin", function(ctx)
+            if ctx.helo == "spin.test" then local x = 0 for i = 1, 1500000 do x = x + i end end
+          end) },
+          rcpt = { rule("count", function(ctx)
+            ctx.vars.rcpts = (ctx.vars.rcpts or 0) + 1
+            if ctx.rcpt.local_part == "count" then return reject(reply(550, "5.1.1", "rcpts=" .. ctx.vars.rcpts)) end
+          end) },
+        }
+        """
+        let harness = try await PolicyHarness.start(rules: rules)
+        let spinner = try harness.client()
+        let racers = try (0..<4).map { _ in try harness.client() }
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { try await ask(spinner, request("RCPT", instance: "spin", helo: "spin.test", recipient: "s@x.test",
+                                                             extra: ["client_port": "1"])) }
+            try await Task.sleep(for: .milliseconds(10))
+            for (index, racer) in racers.enumerated() {
+                group.addTask { try await ask(racer, request("RCPT", instance: "race", recipient: "r\(index)@x.test")) }
+            }
+            for try await answer in group { #expect(answer == "DUNNO") }
+        }
+        #expect(try await ask(racers[0], request("RCPT", instance: "race", recipient: "count@x.test")) == "550 5.1.1 rcpts=5")
+        #expect(await harness.server.service.transactionCount == 2)
+        await harness.stop()
+    }
+
+    @Test("a complete request followed at once by a half-close gets its answer")
+    func halfClose() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking {
+            try client.send(PolicyClient.encode(request("RCPT", recipient: "later@x.test")) + PolicyClient.encode(request("RCPT", recipient: "u@x.test")))
+            client.shutdownWrite()
+        }
+        #expect(try await answer(client) == "450 4.2.1 Mailbox busy")
+        #expect(try await answer(client) == "DUNNO")
+        #expect(try await answer(client) == nil)
+        await harness.stop()
+    }
+
+    @Test("a valid request followed by a malformed one gets its answer before the close")
+    func validThenMalformed() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        try await blocking {
+            try client.send(PolicyClient.encode(request("RCPT", recipient: "later@x.test")) + Array("garbage without equals\n\n".utf8))
+        }
+        #expect(try await answer(client) == "450 4.2.1 Mailbox busy")
+        #expect(try await answer(client) == nil)
+        await harness.stop()
+    }
+
+    @Test("pipelined requests are answered in order")
+    func pipelined() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        let answers = try await blocking { () throws -> [String?] in
+            var bytes: [UInt8] = []
+            for index in 0..<200 {
+                bytes += PolicyClient.encode(request("RCPT", instance: "p", recipient: index % 2 == 0 ? "later@x.test" : "u\(index)@x.test"))
+            }
+            try client.send(bytes)
+            return try (0..<200).map { _ in try client.readAnswer() }
+        }
+        #expect(answers == (0..<200).map { $0 % 2 == 0 ? "450 4.2.1 Mailbox busy" : "DUNNO" })
+        await harness.stop()
+    }
+
+    @Test("reply text reaches Postfix as one bounded line of printable ASCII")
+    func replySanitised() async throws {
+        let rules = """
+        return { rcpt = { rule("noisy", function(ctx)
+          return reject(reply(550, "5.7.1", "bell\\7 esc\\27 del\\127 tab\\t é " .. string.rep("x", 100000)))
+        end) } }
+        """
+        let harness = try await PolicyHarness.start(rules: rules)
+        let client = try harness.client()
+        let answer = try #require(try await blocking { try client.ask(request("RCPT", recipient: "u@x.test")) })
+        #expect(answer.hasPrefix("5") || answer.hasPrefix("4"), "\(answer.prefix(80))")
+        #expect(answer.utf8.count <= PolicyReplyText.maximumLength)
+        #expect(answer.unicodeScalars.allSatisfy { (0x20..<0x7F).contains($0.value) }, "\(answer.prefix(80))")
+        // The connection is still in step: the next answer is the next request's.
+        #expect(try await blocking { try client.ask(request("RCPT", recipient: "u@x.test")) } == answer)
+        await harness.stop()
+    }
+
+    @Test("at the connection cap new connections wait, and are served when one closes")
+    func connectionCap() async throws {
+        let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 2))
+        let first = try harness.client()
+        let second = try harness.client()
+        #expect(try await blocking { try first.ask(request("RCPT", recipient: "u@x.test")) } == "DUNNO")
+        #expect(try await blocking { try second.ask(request("RCPT", recipient: "u@x.test")) } == "DUNNO")
+        let third = try harness.client()
+        third.setTimeout(seconds: 1)
+        let waited = await #expect(throws: (any Error).self) {
+            try await blocking { try third.ask(request("RCPT", recipient: "later@x.test")) }
+        }
+        #expect(waited != nil, "no answer while two connections are open")
+        first.close()
+        third.setTimeout(seconds: 10)
+        #expect(try await blocking { try third.readAnswer() } == "450 4.2.1 Mailbox busy")
+        await harness.stop()
+    }
+}
+
+@Suite("One request in flight per connection")
+struct ReadBackpressureTests {
+    /// Counts the reads that reach the channel.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            self.reads += 1
+            context.read()
+        }
+    }
+
+    @Test("read() is held back while a request has no answer, and released by the answer")
+    func readHeldBack() throws {
+        let channel = EmbeddedChannel()
+        let counter = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(OneRequestInFlightHandler())
+        channel.read()
+        #expect(counter.reads == 1)
+        try channel.writeInbound(PolicyRequest(attributes: ["request": "smtpd_access_policy"]))
+        channel.read()
+        channel.read()
+        #expect(counter.reads == 1, "no read while the request is unanswered")
+        try channel.writeOutbound(channel.allocator.buffer(string: "action=DUNNO\n\n"))
+        #expect(counter.reads == 2, "the held read goes out with the answer")
+        channel.read()
+        #expect(counter.reads == 3)
+        _ = try channel.finish()
+    }
+}
