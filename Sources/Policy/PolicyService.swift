@@ -208,12 +208,8 @@ public actor PolicyService {
         let evicted = self.account(transaction, session: session)
         await self.end(evicted)
 
-        var stages: [Stage] = [.connect]
-        if session.helo != nil { stages.append(.helo) }
-        if let target {
-            if session.mailFrom != nil { stages.append(.mail) }
-            stages = stages.filter { $0 < target } + [target]
-        }
+        // Without a target (VRFY, ETRN): the client's connect and HELO stages only.
+        let stages = target.map(session.stages(upTo:)) ?? session.stagesBeforeRecipients.filter { $0 <= .helo }
 
         var decision = PolicyDecision.dunno
         for current in stages {

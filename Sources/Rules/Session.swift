@@ -75,3 +75,23 @@ public struct SessionInfo: Hashable, Sendable {
         return self.tls?.sni
     }
 }
+
+extension SessionInfo {
+    /// The stages a session has reached before its recipients, in order: connect, helo when a
+    /// HELO name is known, authenticate when the client authenticated, mail when a sender is
+    /// known. The session simulator and the policy server both plan with it, so a session
+    /// runs the same stages whichever of them drives it.
+    public var stagesBeforeRecipients: [Stage] {
+        var stages: [Stage] = [.connect]
+        if self.helo != nil { stages.append(.helo) }
+        if self.authMechanism != nil || self.authUsername != nil { stages.append(.authenticate) }
+        if self.mailFrom != nil { stages.append(.mail) }
+        return stages
+    }
+
+    /// The stages that run to arrive at `target`: those reached before it, then `target`
+    /// (with Postfix's `smtpd_delay_reject = yes` the first request comes at RCPT).
+    public func stages(upTo target: Stage) -> [Stage] {
+        self.stagesBeforeRecipients.filter { $0 < target } + [target]
+    }
+}

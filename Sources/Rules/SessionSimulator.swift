@@ -55,11 +55,7 @@ extension RuleEngine {
             return !result.verdict.kind.isFailure
         }
 
-        var stages: [Stage] = [.connect]
-        if info.helo != nil { stages.append(.helo) }
-        if info.authMechanism != nil || info.authUsername != nil { stages.append(.authenticate) }
-        if info.mailFrom != nil { stages.append(.mail) }
-        for stage in stages where !(await run(stage, session: info, report: &report)) {
+        for stage in info.stagesBeforeRecipients where !(await run(stage, session: info, report: &report)) {
             report.stoppedAt = stage
             return
         }

@@ -1,3 +1,4 @@
+import VrulesTestSupport
 import DNS
 import Foundation
 import NIOCore
@@ -225,7 +226,7 @@ struct HostileClientTests {
         }
         """
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
-        let limits = RuleLimits(instructionsPerStage: 2_000_000_000)
+        let limits = RuleLimits(instructionsPerStage: 2_000_000_000, runSecondsPerStage: 60)
         let engines = try (0..<2).map { _ in
             try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), limits: limits, tracing: false)
         }

@@ -1,3 +1,4 @@
+import VrulesTestSupport
 import DNS
 import Foundation
 import NIOCore

@@ -2,9 +2,10 @@
 import Glibc
 #endif
 
-/// A blocking client of the policy protocol, for tests, load generation and benchmarks:
+/// A blocking client of the policy protocol, for the tests:
 /// one connection, one request at a time, exactly as an smtpd process asks.
 public final class PolicyClient: @unchecked Sendable {
+    // @unchecked: a client is one blocking connection, used by one test thread at a time.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
         public init(description: String) { self.description = description }
