@@ -194,16 +194,16 @@ public final class DNSBLHealth: @unchecked Sendable {
     public let interval: Duration
     private let lock = DNSLock()
     private var entries: [String: Status] = [:]
-    private var observer: (@Sendable (String, String?) -> Void)?
+    private var observers: [@Sendable (String, String?) -> Void] = []
 
     public init(interval: Duration = .seconds(600)) {
         self.interval = interval
     }
 
-    /// Called with the zone and its failure (nil: healthy again) whenever a zone's health
-    /// changes, and when a zone fails its first check.
-    public func observe(_ observer: (@Sendable (String, String?) -> Void)?) {
-        self.lock.withLock { self.observer = observer }
+    /// Adds an observer called with the zone and its failure (nil: healthy again) whenever a
+    /// zone's health changes, and when a zone fails its first check (logs, metrics).
+    public func observe(_ observer: @escaping @Sendable (String, String?) -> Void) {
+        self.lock.withLock { self.observers.append(observer) }
     }
 
     public func status(of zone: String) -> Status? {
@@ -218,12 +218,12 @@ public final class DNSBLHealth: @unchecked Sendable {
     /// Records a check; returns whether the zone's health changed (for a log line).
     @discardableResult
     public func record(_ zone: String, failure: String?, now: ContinuousClock.Instant = .now) -> Bool {
-        let (changed, observer) = self.lock.withLock { () -> (Bool, (@Sendable (String, String?) -> Void)?) in
+        let (changed, observers) = self.lock.withLock { () -> (Bool, [@Sendable (String, String?) -> Void]) in
             let previous = self.entries[zone]
             self.entries[zone] = Status(checkedAt: now, failure: failure)
-            return (previous == nil ? failure != nil : previous?.failure != failure, self.observer)
+            return (previous == nil ? failure != nil : previous?.failure != failure, self.observers)
         }
-        if changed { observer?(zone, failure) }
+        if changed { for observer in observers { observer(zone, failure) } }
         return changed
     }
 

@@ -71,6 +71,12 @@ public actor RuleEngine {
         }
     }
 
+    /// Sees each change of a blocklist zone's health: the zone and why it fails (nil: it
+    /// passes again); for metrics.
+    public func observeDNSBLHealth(_ observer: @escaping @Sendable (String, String?) -> Void) {
+        self.host.dnsblHealth.observe(observer)
+    }
+
     /// Each blocklist zone checked so far and why it failed its test points (nil: healthy).
     public var dnsblHealth: [String: String?] { self.host.dnsblHealth.zones.mapValues(\.failure) }
 

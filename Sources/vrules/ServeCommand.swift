@@ -78,6 +78,10 @@ struct ServeCommand: AsyncParsableCommand {
             })
             await engine.observeDNSQueries(observer)
             await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
+            // 1 while a blocklist zone fails its RFC 5782 test points (it answers error), else 0.
+            await engine.observeDNSBLHealth { zone, failure in
+                Metrics.Gauge(label: "vrules_dnsbl_zone_failing", dimensions: [("zone", zone)]).record(failure == nil ? 0 : 1)
+            }
             return engine
         }
         // One engine (one Lua state) per core: a slow stage delays only its own state's work.

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import VrulesTestSupport
 
@@ -129,5 +132,39 @@ struct DNSBLTests {
         #expect(output.stdout.contains("vrules.toml:1:1: warning: blocklist zone 'dbl.spamhaus.org' would be asked through cloudflare"),
                 "\(output.stdout)")
         #expect(!output.stdout.contains("'bl.example'"), "routed to a local resolver: \(output.stdout)")
+    }
+
+    @Test("vrules serve: a zone that fails its test points is logged once at warning level and shows in metrics")
+    func healthInServe() async throws {
+        let directory = try CLI.scratch([
+            "lists.zone": """
+                $ORIGIN dead.example.
+                $TTL 300
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                66.2.0.192 A 127.0.0.2
+                """,
+            "rules.lua": """
+                return { connect = { rule("lists", function(ctx)
+                  local r = dns.dnsbl(ctx.client.ip, "dead.example")[1]
+                  if r.status == "listed" then return reject(replies.access_denied) end
+                end) } }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let metricsPort = Int(try LoopbackPorts.free())
+        let server = try ServeProcess(arguments: ["--rules", "rules.lua", "--zone", "lists.zone", "--log-level", "warning",
+                                                  "--metrics", "127.0.0.1:\(metricsPort)"], directory: directory)
+        defer { _ = server.stop() }
+        let client = try PolicyClient(port: server.port)
+        for instance in ["a", "b"] {
+            let answer = try client.ask(["request": "smtpd_access_policy", "protocol_state": "CONNECT",
+                                         "client_address": "192.0.2.66", "client_port": "4000", "instance": instance])
+            #expect(answer == "DUNNO", "a failing zone answers error, never listed: \(answer ?? "no answer")")
+        }
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        let metrics = String(decoding: data, as: UTF8.self)
+        #expect(metrics.contains("vrules_dnsbl_zone_failing{zone=\"dead.example\"} 1"), "\(metrics)")
+        let warnings = server.log.components(separatedBy: "dnsbl zone dead.example failed its health check").count - 1
+        #expect(warnings == 1, "\(server.log)")
     }
 }
