@@ -1,4 +1,5 @@
 import DNS
+import Foundation
 import DNSResolver
 import TOML
 
@@ -53,7 +54,7 @@ public struct VrulesConfiguration: Sendable {
     }
 
     static let topLevelKeys = ["server", "policy", "limits", "dnsbl"]
-    static let dnsblKeys = ["listed", "refused"]
+    static let dnsblKeys = ["listed", "refused", "query", "query_key"]
     static let serverKeys = ["dns", "virtual"]
     static let virtualDomainKeys = ["dns"]
     static let policyKeys = ["listen", "max_connections", "max_recipients", "unknown_state_action", "socket_mode", "socket_group"]
@@ -202,7 +203,8 @@ public struct VrulesConfiguration: Sendable {
                 let table = try values.table(zoneEntry, at: zonePath)
                 errors += values.unknownKeys(table, allowed: Self.dnsblKeys, at: zonePath)
                 var policy = DNSBLPolicies().policy(for: zone)
-                for key in Self.dnsblKeys {
+                policy.queryZone = Self.queryZone(table, at: zonePath, values: values, errors: &errors)
+                for key in ["listed", "refused"] {
                     guard let rangesEntry = table.entry(key) else { continue }
                     let ranges = try Self.stringArray(rangesEntry, at: zonePath.child(key), values: values, errors: &errors)
                         .enumerated().compactMap { index, text -> IPv4Range? in
@@ -273,6 +275,41 @@ public struct VrulesConfiguration: Sendable {
         let enhanced = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return enhanced.count == 3 && enhanced[0] == parts[0].prefix(1)
             && enhanced.dropFirst().allSatisfy { (1...3).contains($0.count) && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+    }
+
+    /// `query = "{key}.zen.dq.spamhaus.net"` with `query_key`: the zone the lookups go to.
+    private static func queryZone(_ table: TOMLTable, at path: ConfigurationKeyPath, values: ValueReader,
+                                  errors: inout [ConfigurationError]) -> String? {
+        var template: String?
+        var key: String?
+        do throws(ConfigurationError) {
+            if let entry = table.entry("query") { template = try values.string(entry, at: path.child("query")) }
+            if let entry = table.entry("query_key") { key = try values.string(entry, at: path.child("query_key")) }
+        } catch {
+            errors.append(error)
+            return nil
+        }
+        guard let template else {
+            if key != nil, let entry = table.entry("query_key") {
+                errors.append(values.error(.value, path.child("query_key"), at: entry.keyPosition,
+                                           "query_key needs query, the zone template, e.g. \"{key}.zen.dq.spamhaus.net\""))
+            }
+            return nil
+        }
+        let entry = table.entry("query")!
+        if template.contains("{key}") && key == nil {
+            errors.append(values.error(.value, path.child("query"), at: entry.keyPosition, "the template uses {key}: set query_key"))
+            return nil
+        }
+        let zone = template.replacingOccurrences(of: "{key}", with: key ?? "")
+        do {
+            let normalized = try DNSName.normalize(zone)
+            guard !normalized.isEmpty else { throw DNSNameError(name: zone, reason: "empty name") }
+            return normalized
+        } catch {
+            errors.append(values.error(.value, path.child("query"), at: entry.keyPosition, TOMLText.escaped("\(error)", limit: 200)))
+            return nil
+        }
     }
 
     private static func readLimits(_ table: TOMLTable, at path: ConfigurationKeyPath, values: ValueReader,

@@ -59,10 +59,15 @@ public struct DNSBLZonePolicy: Hashable, Sendable {
     public var listed: [IPv4Range]
     /// Codes the list answers when it refuses the query (rate limit, public resolver, typo).
     public var refused: [IPv4Range]
+    /// Where the queries go instead of the zone's own name: a data-query service's zone
+    /// with the operator's key in it (`query = "{key}.zen.dq.spamhaus.net"` with
+    /// `query_key`). Results still carry the zone's name.
+    public var queryZone: String?
 
-    public init(listed: [IPv4Range], refused: [IPv4Range]) {
+    public init(listed: [IPv4Range], refused: [IPv4Range], queryZone: String? = nil) {
         self.listed = listed
         self.refused = refused
+        self.queryZone = queryZone
     }
 
     /// RFC 5782 for a zone nobody described: every 127.0.0.0/8 code from 127.0.0.2 up is a
@@ -247,11 +252,21 @@ public struct DNSBLCheck: DNSLookupPlan, Sendable {
     private var awaitingText: [Int] = []
     private var answeredA = false
 
-    public init(subject: DNSBLSubject, zones: [String], policies: DNSBLPolicies, health: DNSBLHealth? = nil) {
+    /// With `forceCheck`, every zone's test points are asked whatever the last check.
+    public init(subject: DNSBLSubject, zones: [String], policies: DNSBLPolicies, health: DNSBLHealth? = nil,
+                forceCheck: Bool = false) {
         self.subject = subject
         self.zones = zones
         self.policies = policies
         self.health = health
+        self.forceCheck = forceCheck
+    }
+
+    private let forceCheck: Bool
+
+    /// The zone the questions for zone `index` go to (a data-query service's, or its own).
+    private func queried(_ index: Int) -> String {
+        self.policies.policy(for: self.zones[index]).queryZone ?? self.zones[index]
     }
 
     /// RFC 5782 §5: 127.0.0.2 (or the domain `test`) is listed, 127.0.0.1 (`invalid`) is not.
@@ -268,18 +283,19 @@ public struct DNSBLCheck: DNSLookupPlan, Sendable {
         self.results = self.zones.map { DNSBLResult(zone: $0, status: .clean) }
         var questions: [DNSQuestion] = []
         for (index, zone) in self.zones.enumerated() {
-            if let health = self.health, !health.needsCheck(zone, now: now), let failure = health.status(of: zone)?.failure {
+            if let health = self.health, !self.forceCheck, !health.needsCheck(zone, now: now),
+               let failure = health.status(of: zone)?.failure {
                 self.results[index] = DNSBLResult(zone: zone, status: .error, reason: "the zone failed its health check: \(failure)")
                 continue
             }
             self.asked.append(index)
-            questions.append(DNSQuestion(name: self.subject.queryName(in: zone), type: .a))
+            questions.append(DNSQuestion(name: self.subject.queryName(in: self.queried(index)), type: .a))
         }
         if let health = self.health {
-            for index in self.asked where health.needsCheck(self.zones[index], now: now) {
+            for index in self.asked where self.forceCheck || health.needsCheck(self.zones[index], now: now) {
                 self.checked.append(index)
-                questions.append(DNSQuestion(name: self.testPoints.listed.queryName(in: self.zones[index]), type: .a))
-                questions.append(DNSQuestion(name: self.testPoints.clean.queryName(in: self.zones[index]), type: .a))
+                questions.append(DNSQuestion(name: self.testPoints.listed.queryName(in: self.queried(index)), type: .a))
+                questions.append(DNSQuestion(name: self.testPoints.clean.queryName(in: self.queried(index)), type: .a))
             }
         }
         guard !questions.isEmpty else { return .done(self.results) }
@@ -296,7 +312,7 @@ public struct DNSBLCheck: DNSLookupPlan, Sendable {
             self.judgeHealth(Array(answers.dropFirst(self.asked.count)))
             self.awaitingText = self.asked.filter { self.results[$0].status == .listed }
             guard !self.awaitingText.isEmpty else { return .done(self.results) }
-            return .need(self.awaitingText.map { DNSQuestion(name: self.subject.queryName(in: self.zones[$0]), type: .txt) })
+            return .need(self.awaitingText.map { DNSQuestion(name: self.subject.queryName(in: self.queried($0)), type: .txt) })
         }
         for (index, answer) in zip(self.awaitingText, answers) {
             guard case .success(let found) = answer else { continue }

@@ -108,6 +108,9 @@ public actor PolicyService {
 
     public var engineCount: Int { self.tables.count }
 
+    /// The engines new transactions use.
+    public var currentEngines: [RuleEngine] { self.engines }
+
     /// The engine (and table) a connection's transactions are pinned to: FNV-1a of its key,
     /// so it is the same for every request of the connection, before and after `instance`.
     nonisolated func engineIndex(for connection: ConnectionKey) -> Int {

@@ -71,6 +71,16 @@ public actor RuleEngine {
         }
     }
 
+    /// Checks `zones` against their RFC 5782 test points now (the server does so for the
+    /// zones of `[dnsbl]` at start and every `DNSBLHealth.interval`); zones used by rules
+    /// are also checked alongside their first query.
+    public func checkDNSBLHealth(zones: [String]) async {
+        guard !zones.isEmpty else { return }
+        let plan = DNSBLCheck(subject: .ip(.v4([127, 0, 0, 2])), zones: zones, policies: self.host.dnsblPolicies,
+                              health: self.host.dnsblHealth, forceCheck: true)
+        _ = await self.resolvers.resolver(forDomain: nil).run(plan)
+    }
+
     /// Sees each change of a blocklist zone's health: the zone and why it fails (nil: it
     /// passes again); for metrics.
     public func observeDNSBLHealth(_ observer: @escaping @Sendable (String, String?) -> Void) {

@@ -102,6 +102,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw UsageFailure.exit("cannot start: \(error)")
         }
 
+        // The blocklists of [dnsbl] are checked against their test points at start, and again
+        // every DNSBLHealth interval while the server runs (zones only named in rules are
+        // checked alongside their first query).
+        let configuredZones = configuration.configuration.dnsbl.zones.keys.sorted()
+        for engine in engines { await engine.checkDNSBLHealth(zones: configuredZones) }
+
         // Held transactions may take a quarter of the rules' memory; the rest is for the rules.
         var serviceConfiguration = PolicyService.Configuration(acceptAction: self.acceptAction,
                                                                transactionMemory: configuration.limits.memoryBytes / 4)
@@ -129,6 +135,14 @@ struct ServeCommand: AsyncParsableCommand {
         // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
         // client that finds the socket open may stop the server at once, gracefully.
         let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, socketAccess: socketAccess, logger: logger)
+        if !configuredZones.isEmpty {
+            Task { [service] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: DNSBLHealth().interval)
+                    for engine in await service.currentEngines { await engine.checkDNSBLHealth(zones: configuredZones) }
+                }
+            }
+        }
         var services: [any Service] = [server]
         services.append(ReloadService(service: service, logger: logger, loadEngines: loadEngines))
         if let metrics, case .tcp(let host, let port)? = PolicyListenAddress(metrics) {

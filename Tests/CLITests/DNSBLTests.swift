@@ -167,4 +167,75 @@ struct DNSBLTests {
         let warnings = server.log.components(separatedBy: "dnsbl zone dead.example failed its health check").count - 1
         #expect(warnings == 1, "\(server.log)")
     }
+
+    @Test("a data-query service: queries go to the keyed zone, results carry the list's name; mistakes are config errors")
+    func queryKey() throws {
+        let directory = try CLI.scratch([
+            "lists.zone": """
+                $ORIGIN abc123.zen.dq.spamhaus.net.
+                $TTL 300
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                2.0.0.127 A 127.0.0.2
+                66.2.0.192 A 127.0.0.3
+                """,
+            "rules.lua": """
+                return { connect = { rule("lists", function(ctx)
+                  local r = dns.dnsbl(ctx.client.ip, "zen.spamhaus.org")[1]
+                  return defer("451 4.3.0 " .. r.zone .. " " .. r.status .. " " .. table.concat(r.codes, ","))
+                end) } }
+                """,
+            "vrules.toml": """
+                [dnsbl."zen.spamhaus.org"]
+                query = "{key}.zen.dq.spamhaus.net"
+                query_key = "abc123"
+                """,
+            "nokey.toml": """
+                [dnsbl."zen.spamhaus.org"]
+                query = "{key}.zen.dq.spamhaus.net"
+
+                [dnsbl."other.example"]
+                query_key = "abc"
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["run", "--config", "vrules.toml", "--zone", "lists.zone", "--rules", "rules.lua",
+                                  "--client-ip", "192.0.2.66", "--helo", "x.test"], in: directory)
+        #expect(output.stdout.contains("connect: defer 451 4.3.0 zen.spamhaus.org listed 127.0.0.3"), "\(output.stdout)")
+        #expect(output.stdout.contains("66.2.0.192.abc123.zen.dq.spamhaus.net/A"), "\(output.stdout)")
+        let check = try CLI.run(["check", "nokey.toml"], in: directory)
+        #expect(check.stdout.contains("dnsbl.\"zen.spamhaus.org\".query: the template uses {key}: set query_key"), "\(check.stdout)")
+        #expect(check.stdout.contains("dnsbl.\"other.example\".query_key: query_key needs query"), "\(check.stdout)")
+    }
+
+    @Test("vrules serve checks the zones of [dnsbl] against their test points at start")
+    func healthAtStart() throws {
+        let directory = try CLI.scratch([
+            "lists.zone": """
+                $ORIGIN good.example.
+                $TTL 300
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                2.0.0.127 A 127.0.0.2
+                $ORIGIN dead.example.
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                """,
+            "rules.lua": "return { connect = { rule(\"none\", function(ctx) end) } }",
+            "vrules.toml": """
+                [server.dns]
+                type = "system"
+
+                [dnsbl."dead.example"]
+                listed = ["127.0.0.2"]
+
+                [dnsbl."good.example"]
+                listed = ["127.0.0.2"]
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try ServeProcess(arguments: ["--rules", "rules.lua", "--zone", "lists.zone", "--config", "vrules.toml",
+                                                  "--log-level", "warning"], directory: directory)
+        defer { _ = server.stop() }
+        #expect(server.log.contains("dnsbl zone dead.example failed its health check: test point 127.0.0.2 is not listed"),
+                "\(server.log)")
+        #expect(!server.log.contains("dnsbl zone good.example"), "\(server.log)")
+    }
 }
