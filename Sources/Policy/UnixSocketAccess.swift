@@ -34,10 +34,17 @@ public struct UnixSocketAccess: Hashable, Sendable {
         return entry.pointee.gr_gid
     }
 
-    /// The temporary name a socket is bound under before it is moved to `path`.
+    /// The longest UNIX socket path (`sun_path` less its terminating NUL).
+    static let maximumPathLength = 107
+
+    /// The temporary name a socket is bound under before it is moved to `path`: a short
+    /// random name in the same directory, so a path that fits the limit still fits; when even
+    /// that would not, the socket is bound at `path` itself and changed there.
     static func temporaryPath(for path: String) -> String {
         let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))").path
+        let name = "." + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(name).path
+        return temporary.utf8.count <= Self.maximumPathLength ? temporary : path
     }
 
     /// Gives the socket at `temporary` its mode and group, then renames it to `path`.

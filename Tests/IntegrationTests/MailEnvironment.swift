@@ -21,7 +21,7 @@ import Glibc
 /// guard process does the same if the test process dies without running its exit handlers.
 final class MailEnvironment: @unchecked Sendable {
     /// Where Postfix asks vrules.
-    enum Restrictions: Sendable {
+    enum Restrictions: Sendable, Equatable {
         /// `check_policy_service` in `smtpd_recipient_restrictions`, Postfix's default
         /// `smtpd_delay_reject = yes`.
         case recipient
@@ -30,6 +30,11 @@ final class MailEnvironment: @unchecked Sendable {
         /// send XCLIENT. 127.0.0.1 itself is trusted (`permit_mynetworks`), so only the
         /// client XCLIENT hands over is judged.
         case clientWithXCLIENT
+        /// As Debian runs it: smtpd chrooted in the queue directory asks
+        /// `check_policy_service unix:private/vrules` in `smtpd_recipient_restrictions`, and
+        /// vrules serve listens on that socket with `socket_mode = "0660"` and
+        /// `socket_group = "postfix"` (Postfix's smtpd runs as `postfix`).
+        case recipientOverChrootedSocket
     }
 
     static let postfix = "/usr/sbin/postfix"
@@ -51,6 +56,8 @@ final class MailEnvironment: @unchecked Sendable {
     var maillog: URL { self.directory.appendingPathComponent("postfix/maillog") }
     var vrulesLog: URL { self.directory.appendingPathComponent("vrules.log") }
     var knotLog: URL { self.directory.appendingPathComponent("knot/knot.log") }
+    /// The policy socket of `.recipientOverChrootedSocket`, inside Postfix's queue directory.
+    var policySocket: URL { self.directory.appendingPathComponent("postfix/queue/private/vrules") }
 
     /// Starts everything, or stops what was started and throws.
     init(name: String, restrictions: Restrictions = .recipient) throws {
@@ -145,6 +152,34 @@ final class MailEnvironment: @unchecked Sendable {
             attempts = 1
             """.write(to: config, atomically: true, encoding: .utf8)
 
+        if case .recipientOverChrootedSocket = self.restrictions {
+            // The socket goes where the chrooted smtpd looks: <queue>/private/vrules.
+            let privateDirectory = self.policySocket.deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: privateDirectory, withIntermediateDirectories: true)
+            // As `postfix check` makes it: postfix's, mode 0700.
+            guard let user = getpwnam("postfix"), chown(privateDirectory.path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
+                throw SetupError(description: "cannot give \(privateDirectory.path) to postfix (the test must run as root)")
+            }
+            chmod(privateDirectory.path, 0o700)
+            try """
+                \n[policy]
+                socket_mode = "0660"
+                socket_group = "postfix"
+                """.appendLine(to: config)
+            let vrules = try Harness.launch(CLI.binary.path, [
+                "serve", "--listen", "unix:\(self.policySocket.path)", "--config", config.path,
+                "--rules", rules.appendingPathComponent("main.lua").path, "--log-level", "debug",
+            ], log: self.vrulesLog, directory: self.directory)
+            self.lock.withLock { self.vrules = vrules }
+            let deadline = Date().addingTimeInterval(15)
+            while !FileManager.default.fileExists(atPath: self.policySocket.path) {
+                guard Date() < deadline, vrules.isRunning else {
+                    throw SetupError(description: "vrules serve did not create \(self.policySocket.path): \(Harness.tail(self.vrulesLog))")
+                }
+                usleep(50_000)
+            }
+            return
+        }
         self.policyPort = try LoopbackPorts.free()
         let vrules = try Harness.launch(CLI.binary.path, [
             "serve", "--listen", "127.0.0.1:\(self.policyPort)", "--config", config.path,
@@ -213,9 +248,11 @@ final class MailEnvironment: @unchecked Sendable {
             biff = no
 
             """.write(to: etc.appendingPathComponent("main.cf"), atomically: true, encoding: .utf8)
-        // Debian's master.cf chroots smtpd into the queue directory: chroot n everywhere.
+        // Debian's master.cf chroots smtpd into the queue directory: chroot n everywhere, but
+        // for smtpd in the chrooted-socket case.
+        let smtpdChroot = self.restrictions == .recipientOverChrootedSocket ? "y" : "n"
         try """
-            127.0.0.1:\(self.smtpPort) inet n - n - - smtpd
+            127.0.0.1:\(self.smtpPort) inet n - \(smtpdChroot) - - smtpd
             pickup     unix  n - n 60 1 pickup
             cleanup    unix  n - n -  0 cleanup
             qmgr       unix  n - n 300 1 qmgr
@@ -256,6 +293,8 @@ final class MailEnvironment: @unchecked Sendable {
         switch self.restrictions {
         case .recipient:
             return "smtpd_recipient_restrictions = \(policy), reject_unauth_destination"
+        case .recipientOverChrootedSocket:
+            return "smtpd_recipient_restrictions = check_policy_service unix:private/vrules, reject_unauth_destination"
         case .clientWithXCLIENT:
             return """
                 smtpd_delay_reject = no
@@ -366,5 +405,15 @@ actor SharedEnvironment {
             }
         }
         return try await self.task!.value.get()
+    }
+}
+
+extension String {
+    /// Appends this text to the file at `url`.
+    func appendLine(to url: URL) throws {
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(self.utf8))
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// A real Postfix (Debian package `postfix`) asks `vrules serve` through
@@ -49,6 +52,23 @@ struct PostfixEndToEndTests {
         // Postfix keeps vrules' text after its own prefix ("<...>: Recipient address rejected: ").
         #expect(session.rcpt.description.contains(text), context, sourceLocation: sourceLocation)
         #expect(session.data == nil, "no DATA after a refused recipient", sourceLocation: sourceLocation)
+    }
+
+    @Test("a chrooted smtpd reaches vrules over its UNIX socket (private/vrules, mode 0660, group postfix)")
+    func chrootedSmtpdOverUNIXSocket() async throws {
+        let environment = try await blocking {
+            try MailEnvironment(name: "postfix-chroot", restrictions: .recipientOverChrootedSocket)
+        }
+        defer { environment.shutdown() }
+        var status = stat()
+        #expect(stat(environment.policySocket.path, &status) == 0)
+        #expect(status.st_mode & 0o777 == 0o660, "socket mode \(String(status.st_mode & 0o777, radix: 8))")
+        #expect(getgrgid(status.st_gid).map { String(cString: $0.pointee.gr_name) } == "postfix")
+        let good = try await self.session(environment, from: "127.0.0.10")
+        self.expectOrdinaryStart(good, environment)
+        #expect(good.rcpt.code == 250, Comment(rawValue: "SMTP dialogue:\n\(good.transcript)\n\(environment.diagnostics)"))
+        let bad = try await self.session(environment, from: "127.0.0.12")
+        self.expectRcpt(bad, environment, code: 550, enhanced: "5.7.25", text: "Reverse DNS validation failed")
     }
 
     @Test("a client whose PTR and A agree is accepted, and so is its message")
