@@ -217,7 +217,7 @@ struct HostileClientTests {
         let rules = """
         return {
           helo = { rule("spin", function(ctx)
-            if ctx.helo == "spin.test" then local x = 0 for i = 1, 150000000 do x = x + i end end
+            if ctx.helo == "spin.test" then local x = 0 for i = 1, 500000000 do x = x + i end end
           end) },
           rcpt = { rule("count", function(ctx)
             ctx.vars.rcpts = (ctx.vars.rcpts or 0) + 1
@@ -226,7 +226,7 @@ struct HostileClientTests {
         }
         """
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
-        let limits = RuleLimits(instructionsPerStage: 2_000_000_000, runSecondsPerStage: 60)
+        let limits = RuleLimits(instructionsPerStage: 8_000_000_000, runSecondsPerStage: 120)
         let engines = try (0..<2).map { _ in
             try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), limits: limits, tracing: false)
         }
