@@ -32,6 +32,9 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     private var dnsTerms = 0
     private var voidLookups = 0
     private var waiting: Waiting = .idle
+    /// Records already parsed in this check, by text: an include loop reads the same long
+    /// record up to 10 times, and is parsed once.
+    private var parsedRecords: [String: SPFRecord] = [:]
 
     /// A record being evaluated, and where.
     private struct Frame: Sendable {
@@ -294,10 +297,15 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
             return self.finish(.permerror, reason: "\(spfTexts.count) SPF records at \(domain)")
         }
         let record: SPFRecord
-        do {
-            record = try SPFRecord.parse(spfTexts[0])
-        } catch {
-            return self.finish(.permerror, reason: "SPF record of \(domain): \(error.reason)")
+        if let parsed = self.parsedRecords[spfTexts[0]] {
+            record = parsed
+        } else {
+            do {
+                record = try SPFRecord.parse(spfTexts[0])
+            } catch {
+                return self.finish(.permerror, reason: "SPF record of \(domain): \(error.reason)")
+            }
+            self.parsedRecords[spfTexts[0]] = record
         }
         let frame = Frame(domain: domain, record: record, index: 0)
         switch purpose {
