@@ -317,11 +317,12 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         return self.evaluate()
     }
 
-    /// A TXT record's character-strings joined (RFC 7208 §3.3); nil for another type or text
-    /// that is not UTF-8 (no SPF record can be made of it).
+    /// A TXT record's character-strings joined (RFC 7208 §3.3); nil for another type. Octets
+    /// that are not UTF-8 become U+FFFD, which no record or explanation may contain: a
+    /// `v=spf1` record holding them is a permerror rather than invisible.
     private static func text(of record: DNSRecord) -> String? {
         guard case .txt(let strings) = record.data else { return nil }
-        return String(validating: strings.joined(), as: UTF8.self)
+        return String(decoding: strings.joined(), as: UTF8.self)
     }
 
     // MARK: Mechanisms

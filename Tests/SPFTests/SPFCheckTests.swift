@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 import DNS
@@ -236,6 +237,27 @@ struct SPFCheckTests {
             #expect(result?.result == .permerror, "\(broken)")
             #expect(result?.reason != nil, "\(broken)")
         }
+    }
+
+    @Test("modifier names are case-insensitive (RFC 7208 §12; pyspf compares them case-sensitively)")
+    func modifierCase() throws {
+        let resolver = zone([
+            ("example.com", txt("v=spf1 Redirect=other.example.com")),
+            ("other.example.com", txt("v=spf1 -all EXP=why.example.com")),
+            ("why.example.com", txt("no: %{t}")),
+        ])
+        let result = try #require(check(resolver))
+        #expect(result.result == .fail)
+        #expect(result.mechanism == "-all")
+        let explanation = try #require(result.explanation)
+        let seconds = try #require(Int(explanation.dropFirst(4)))
+        #expect(abs(seconds - Int(Date().timeIntervalSince1970)) < 60)
+    }
+
+    @Test("a v=spf1 record with octets that are not UTF-8 is a permerror")
+    func invalidUTF8() throws {
+        let resolver = zone([("example.com", .txt([Array("v=spf1 a:".utf8) + [0xff, 0xfe] + Array(".example.com -all".utf8)]))])
+        #expect(check(resolver)?.result == .permerror)
     }
 
     @Test("macros: transformers, delimiters, URL escapes, IPv6 nibbles and %{p}")
