@@ -22,6 +22,9 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     public static let maximumDNSTerms = 10
     public static let maximumVoidLookups = 2
     public static let maximumNamesPerLookup = 10
+    /// Octets of an explanation expanded before it is sanitised and cut to
+    /// `SPFExplanation.maximumLength`: room for characters the sanitiser removes.
+    static let explanationExpansionLimit = 4096
 
     public let ip: IPAddress
     /// The domain as given.
@@ -495,7 +498,8 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
 
     private func expandedExplanation(_ text: SPFMacroString) -> String {
         let domain = self.frames.first?.domain ?? self.domain
-        return SPFExplanation.sanitised(text.expand(with: self.values, domain: domain))
+        return SPFExplanation.sanitised(text.expand(with: self.values, domain: domain,
+                                                    prefixLimit: Self.explanationExpansionLimit))
     }
 
     // MARK: Names
@@ -505,7 +509,15 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     /// DNS can be asked about.
     private func targetName(_ spec: SPFMacroString?, domain: String) -> String? {
         guard let spec else { return domain }
-        var name = Substring(spec.expand(with: self.values, domain: domain))
+        // Two octets more than a name may have: a trailing dot, and one before the name
+        // to tell whether the cut fell on a label's start.
+        var (name, cut) = spec.expandSuffix(with: self.values, domain: domain, limit: DNSName.maximumLength + 2)
+        if cut {
+            // The first label seen is partial, or complete but too long with what follows:
+            // it goes either way.
+            guard let dot = name.firstIndex(of: ".") else { return nil }
+            name = name[name.index(after: dot)...]
+        }
         if name.hasSuffix(".") { name = name.dropLast() }
         while name.utf8.count > DNSName.maximumLength, let dot = name.firstIndex(of: ".") {
             name = name[name.index(after: dot)...]
@@ -529,7 +541,9 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
 
     /// The checked domain, normalised, when it is a valid multi-label name (§4.3).
     private static func checkedDomain(_ domain: String) -> String? {
-        guard let name = try? DNSName.normalize(domain), name.contains(".") else { return nil }
+        // Longer than any name's Unicode form can be: refused before the IDNA conversion.
+        guard domain.utf8.count <= 4 * DNSName.maximumLength,
+              let name = try? DNSName.normalize(domain), name.contains(".") else { return nil }
         // An IP literal ("[192.0.2.1]" or a bare address as HELO) is not a domain.
         if name.hasPrefix("[") || IPAddress(name) != nil { return nil }
         return name

@@ -114,11 +114,13 @@ enum SPFMacroParser {
         rest = rest.dropFirst(digits.count)
         var rightmost: Int? = nil
         if !digits.isEmpty {
-            // More than 128 parts can never be kept from a name of 253 characters.
-            guard digits.count <= 3, let count = Int(digits), count > 0 else {
-                throw SPFSyntaxError(reason: "invalid digit transformer in '%{\(body)}'")
+            // The value must be nonzero (§7.3); any larger count than there are parts keeps
+            // them all, so a long run of digits is simply "all".
+            let significant = digits.drop(while: { $0 == "0" })
+            guard !significant.isEmpty else {
+                throw SPFSyntaxError(reason: "digit transformer of zero in '%{\(body)}'")
             }
-            rightmost = count
+            rightmost = significant.count > 9 ? Int.max : Int(significant)
         }
         var reversed = false
         if let character = rest.first, character == "r" || character == "R" {
@@ -185,8 +187,10 @@ struct SPFMacroValues: Sendable {
 }
 
 extension SPFMacroString {
-    /// The expansion for `domain` (the current `%{d}`).
-    func expand(with values: SPFMacroValues, domain: String) -> String {
+    /// The expansion for `domain` (the current `%{d}`), left to right, stopping once it is
+    /// `limit` octets long: a hostile record can repeat a macro of a hostile sender thousands
+    /// of times, and only a bounded prefix is ever used (an explanation).
+    func expand(with values: SPFMacroValues, domain: String, prefixLimit limit: Int) -> String {
         var output = ""
         for part in self.parts {
             switch part {
@@ -195,8 +199,35 @@ extension SPFMacroString {
             case .macro(let macro):
                 output += macro.expand(values.value(of: macro.letter, domain: domain))
             }
+            if output.utf8.count >= limit { break }
         }
         return output
+    }
+
+    /// The last `limit` octets of the expansion (or all of it when shorter), expanded right to
+    /// left and stopping once that many are known: a name longer than 253 characters is cut
+    /// from the left (RFC 7208 §7.3), so only its end is ever used. The second value tells
+    /// whether anything was cut.
+    func expandSuffix(with values: SPFMacroValues, domain: String, limit: Int) -> (text: Substring, cut: Bool) {
+        var pieces: [String] = []
+        var length = 0
+        for part in self.parts.reversed() {
+            let piece: String
+            switch part {
+            case .literal(let text):
+                piece = text
+            case .macro(let macro):
+                piece = macro.expand(values.value(of: macro.letter, domain: domain))
+            }
+            pieces.append(piece)
+            length += piece.utf8.count
+            if length > limit { break }
+        }
+        let text = pieces.reversed().joined()
+        guard length > limit else { return (Substring(text), false) }
+        let bytes = text.utf8
+        let start = bytes.index(bytes.endIndex, offsetBy: -limit)
+        return (Substring(String(decoding: bytes[start...], as: UTF8.self)), true)
     }
 }
 

@@ -215,11 +215,58 @@ struct SPFCheckTests {
         let name = try #require(asked.last)
         #expect(name.utf8.count <= 253)
         #expect(name.hasSuffix(".abcdefghij.example.com"))
+        // The cut keeps the longest run of whole labels that fits: 253 characters exactly.
+        let label = String(repeating: "b", count: 61)
+        let exact = zone([("example.com", txt("v=spf1 exists:%{l}.example.com -all"))])
+        // The last four labels and the domain are 61+1+61+1+61+1+29+1+11 = 227 characters;
+        // with 25 d's and a dot, 253: "yy.x." before them is cut, though "x" starts
+        // exactly 255 characters from the end.
+        let tail = [label, label, label, String(repeating: "c", count: 29)].joined(separator: ".")
+        let filler = String(repeating: "d", count: 25)
+        #expect(check(exact, sender: "yy.x.\(filler).\(tail)@example.com")?.result == .fail)
+        let exactName = try #require(exact.askedQuestions.last?.name)
+        #expect(exactName == "\(filler).\(tail).example.com")
+        #expect(exactName.utf8.count == 253)
         // One label too long to ask for names nothing: no match, no query.
         let longLabel = String(repeating: "x", count: 64)
         let resolver2 = zone([("example.com", txt("v=spf1 a:%{l}.example.com ?all"))])
         #expect(check(resolver2, sender: "\(longLabel)@example.com")?.result == .neutral)
         #expect(resolver2.questionCount == 1)
+    }
+
+    @Test("a hostile sender of a megabyte, repeated by hundreds of macros, is expanded in bounded time")
+    func hugeSender() throws {
+        let local = String(repeating: "a.", count: 500_000) + "z"
+        let macros = Array(repeating: "%{l}", count: 200).joined(separator: ".")
+        let resolver = zone([
+            ("example.com", txt("v=spf1 exists:\(macros).example.com a:%{l}.%{l}.example.com -all exp=why.example.com")),
+            ("why.example.com", txt(Array(repeating: "%{l}%{L}", count: 100).joined())),
+        ])
+        let clock = ContinuousClock()
+        var result: SPFResult?
+        let elapsed = clock.measure { result = check(resolver, sender: "\(local)@example.com") }
+        #expect(result?.result == .fail)
+        #expect(result?.explanation?.utf8.count == SPFExplanation.maximumLength)
+        #expect(resolver.askedQuestions.dropFirst().allSatisfy { $0.name.utf8.count <= 253 })
+        #expect(resolver.askedQuestions.last?.name == "why.example.com")
+        #expect(elapsed < .seconds(10))
+        // A domain of a megabyte is no domain.
+        let huge = String(repeating: "ä", count: 500_000) + ".example"
+        #expect(check(resolver, sender: "a@\(huge)")?.result == SPFResult.Kind.none)
+    }
+
+    @Test("a digit transformer keeps that many right-hand parts; zero is a syntax error, a huge one keeps all")
+    func digitTransformer() throws {
+        let resolver = zone([
+            ("example.com", txt("v=spf1 exists:%{d000000000000000000001}.x.example.com exists:%{d99999999999999999999}.y.example.com -all")),
+            ("com.x.example.com", .a(address("127.0.0.2"))),
+        ])
+        #expect(check(resolver)?.mechanism == "exists:%{d000000000000000000001}.x.example.com")
+        let resolver2 = zone([
+            ("example.com", txt("v=spf1 exists:%{d99999999999999999999}.y.example.com -all")),
+            ("example.com.y.example.com", .a(address("127.0.0.2"))),
+        ])
+        #expect(check(resolver2)?.result == .pass)
     }
 
     @Test("record selection: none, several records, a broken record")
