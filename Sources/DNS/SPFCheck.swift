@@ -64,7 +64,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         case record(domain: String, purpose: RecordPurpose)
         case addresses(SPFCIDR)
         case mxHosts(SPFCIDR)
-        case mxAddresses(SPFCIDR)
+        case mxAddresses(SPFCIDR, hosts: Int)
         case ptrNames(target: String?, then: AfterValidatedName)
         case ptrAddresses(names: [String], target: String?, then: AfterValidatedName)
         case exists
@@ -95,7 +95,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     /// The identity SPF checks for an SMTP transaction (RFC 7208 §2.3–2.4): the MAIL FROM
     /// domain, or the HELO name when the reverse-path is null.
     public static func identity(mailFrom: String, helo: String?) -> (domain: String, sender: String) {
-        if let at = mailFrom.lastIndex(of: "@"), !mailFrom.isEmpty {
+        if let at = mailFrom.lastIndex(of: "@") {
             return (String(mailFrom[mailFrom.index(after: at)...]), mailFrom)
         }
         if mailFrom.isEmpty {
@@ -133,7 +133,8 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         case .mxHosts(let cidr):
             precondition(results.count == 1, "SPFCheck resumed with \(results.count) results for 1 question")
             return self.handleMXHosts(results[0], cidr: cidr)
-        case .mxAddresses(let cidr):
+        case .mxAddresses(let cidr, let hosts):
+            precondition(results.count == hosts, "SPFCheck resumed with \(results.count) results for \(hosts) questions")
             return self.handleMXAddresses(results, cidr: cidr)
         case .ptrNames(let target, let then):
             precondition(results.count == 1, "SPFCheck resumed with \(results.count) results for 1 question")
@@ -370,7 +371,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         // The root (a Null MX, RFC 7505) has no address to compare.
         let names = hosts.filter { !$0.isEmpty }
         if names.isEmpty { return self.noMatch() }
-        self.waiting = .mxAddresses(cidr)
+        self.waiting = .mxAddresses(cidr, hosts: names.count)
         return .need(names.map { DNSQuestion(name: $0, type: self.ip.addressRecordType) })
     }
 

@@ -34,6 +34,7 @@ struct SPFSuiteTests {
         var testCount = 0
         var passed = 0
         var failures: [String] = []
+        var notPreferred: [String] = []
         for scenario in suite.scenarios {
             let resolver = try scenario.makeResolver()
             for test in scenario.tests {
@@ -41,6 +42,9 @@ struct SPFSuiteTests {
                 let outcome = test.run(on: resolver)
                 if outcome.passed {
                     passed += 1
+                    if let got = outcome.result?.result.rawValue, got != test.result.first {
+                        notPreferred.append("\(test.name): \(got), preferred \(test.result[0])")
+                    }
                     if let reason = Self.knownFailures[test.name] {
                         Issue.record("\(test.name) passes but is listed as a known failure (\(reason)): remove it")
                     }
@@ -54,6 +58,8 @@ struct SPFSuiteTests {
         }
         print("SPF suite: \(suite.scenarios.count) scenarios, \(testCount) tests, \(passed) passed")
         for failure in failures { print("SPF suite failure: \(failure)") }
+        // As the suite's driver warns: allowed, but not the first result the suite lists.
+        for name in notPreferred { print("SPF suite allowed, not preferred: \(name)") }
         for (name, reason) in Self.knownFailures.sorted(by: { $0.key < $1.key }) {
             print("SPF suite known failure: \(name): \(reason)")
         }
