@@ -523,7 +523,10 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         while name.utf8.count > DNSName.maximumLength, let dot = name.firstIndex(of: ".") {
             name = name[name.index(after: dot)...]
         }
-        guard !name.isEmpty else { return nil }
+        // A backslash is an escape in presentation form ("\\046" is a dot inside a label) for
+        // the network resolver's encoder but a plain octet for the zone resolver: a name
+        // expanded with one, from a hostile sender, is no name, so both resolvers agree.
+        guard !name.isEmpty, !name.contains("\\") else { return nil }
         if let normalized = try? DNSName.normalize(String(name)) {
             return normalized.isEmpty ? nil : normalized
         }

@@ -255,6 +255,14 @@ struct SPFCheckTests {
         #expect(check(resolver, sender: "a@\(huge)")?.result == SPFResult.Kind.none)
     }
 
+    @Test("a name expanded with a backslash names nothing: no query, whatever the resolver's escapes")
+    func backslashInName() throws {
+        let resolver = zone([("example.com", txt("v=spf1 exists:%{l}.example.com ?all"))])
+        let result = try #require(check(resolver, sender: "a\\046b@example.com"))
+        #expect(result.result == .neutral)
+        #expect(resolver.askedQuestions.map(\.name) == ["example.com"])
+    }
+
     @Test("a digit transformer keeps that many right-hand parts; zero is a syntax error, a huge one keeps all")
     func digitTransformer() throws {
         let resolver = zone([
