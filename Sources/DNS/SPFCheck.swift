@@ -36,7 +36,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     private var voidLookups = 0
     private var waiting: Waiting = .idle
     /// Records already parsed in this check, by text: an include loop reads the same long
-    /// record up to 10 times, and is parsed once.
+    /// record (too long for `SPFRecordCache`) up to 10 times, and is parsed once.
     private var parsedRecords: [String: SPFRecord] = [:]
 
     /// A record being evaluated, and where.
@@ -304,9 +304,10 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         if let parsed = self.parsedRecords[spfTexts[0]] {
             record = parsed
         } else {
-            do {
-                record = try SPFRecord.parse(spfTexts[0])
-            } catch {
+            switch SPFRecordCache.shared.record(for: spfTexts[0]) {
+            case .success(let parsed):
+                record = parsed
+            case .failure(let error):
                 return self.finish(.permerror, reason: "SPF record of \(domain): \(error.reason)")
             }
             self.parsedRecords[spfTexts[0]] = record
