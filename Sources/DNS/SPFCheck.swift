@@ -88,7 +88,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         }
         self.values = SPFMacroValues(
             sender: "\(localPart)@\(senderDomain)", localPart: localPart, senderDomain: senderDomain,
-            ip: ip.unmapped, helo: helo ?? "unknown", receiver: receiver, validatedName: nil,
+            ip: ip.unmapped, helo: helo ?? "unknown", receiver: receiver, validatedNames: nil,
             timestamp: Int(time(nil)))
     }
 
@@ -165,7 +165,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
                     if let step = self.conclude(.neutral, mechanism: nil) { return step }
                     continue
                 }
-                if redirect.needsValidatedName && self.values.validatedName == nil {
+                if redirect.needsValidatedName && self.values.validatedNames == nil {
                     return self.lookUpValidatedName(target: nil, then: .evaluate)
                 }
                 if let step = self.countDNSTerm("redirect=") { return step }
@@ -190,7 +190,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
                 break
             }
             let spec = directive.mechanism.domainSpec
-            if let spec, spec.needsValidatedName, self.values.validatedName == nil {
+            if let spec, spec.needsValidatedName, self.values.validatedNames == nil {
                 return self.lookUpValidatedName(target: nil, then: .evaluate)
             }
             if let step = self.countDNSTerm(directive.text) { return step }
@@ -449,12 +449,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
             let matches = names.contains { $0 == target || $0.hasSuffix("." + target) }
             return matches ? self.match() : self.noMatch()
         }
-        // §7.3: the domain itself, else one of its subdomains, else any validated name.
-        let current = self.frames.last?.domain ?? self.domain
-        let chosen = names.first(where: { $0 == current })
-            ?? names.first(where: { $0.hasSuffix("." + current) })
-            ?? names.first
-        self.values.validatedName = chosen ?? "unknown"
+        self.values.validatedNames = names
         switch then {
         case .evaluate:
             return self.evaluate()
@@ -474,7 +469,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         guard result.result == .fail, let frame = self.frames.first, let exp = frame.record.explanation else {
             return self.done(result)
         }
-        if exp.needsValidatedName && self.values.validatedName == nil {
+        if exp.needsValidatedName && self.values.validatedNames == nil {
             return self.lookUpValidatedName(target: nil, then: .explain(result))
         }
         guard let name = self.targetName(exp, domain: frame.domain) else { return self.done(result) }
@@ -490,7 +485,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
               let text = try? SPFMacroParser.parse(Substring(texts[0]), explanation: true) else {
             return self.done(result)
         }
-        if text.needsValidatedName && self.values.validatedName == nil {
+        if text.needsValidatedName && self.values.validatedNames == nil {
             return self.lookUpValidatedName(target: nil, then: .expandExplanation(result, text))
         }
         var result = result

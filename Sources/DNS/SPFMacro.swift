@@ -147,8 +147,8 @@ struct SPFMacroValues: Sendable {
     var ip: IPAddress
     var helo: String
     var receiver: String
-    /// The validated name of `ip` (`%{p}`), "unknown" until looked up or when none.
-    var validatedName: String?
+    /// The validated names of `ip`, in PTR order, once looked up (`%{p}`).
+    var validatedNames: [String]?
     var timestamp: Int
 
     func value(of letter: Character, domain: String) -> String {
@@ -158,7 +158,7 @@ struct SPFMacroValues: Sendable {
         case "o": return self.senderDomain
         case "d": return domain
         case "i": return Self.dottedAddress(self.ip)
-        case "p": return self.validatedName ?? "unknown"
+        case "p": return self.validatedName(for: domain)
         case "v": return self.ip.isIPv4 ? "in-addr" : "ip6"
         case "h": return self.helo
         case "c": return self.ip.description
@@ -166,6 +166,16 @@ struct SPFMacroValues: Sendable {
         case "t": return String(self.timestamp)
         default: return ""
         }
+    }
+
+    /// `%{p}` (RFC 7208 §7.3): the current domain if validated, else one of its subdomains,
+    /// else any validated name, else "unknown".
+    func validatedName(for domain: String) -> String {
+        guard let names = self.validatedNames else { return "unknown" }
+        return names.first(where: { $0 == domain })
+            ?? names.first(where: { $0.hasSuffix("." + domain) })
+            ?? names.first
+            ?? "unknown"
     }
 
     /// `%{i}`: dotted decimal for IPv4, dot-separated nibbles for IPv6 (RFC 7208 §7.3).

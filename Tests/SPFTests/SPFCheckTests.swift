@@ -255,6 +255,31 @@ struct SPFCheckTests {
         #expect(check(resolver, sender: "a@\(huge)")?.result == SPFResult.Kind.none)
     }
 
+    @Test("%{p} is the checked domain's own validated name, else a subdomain's, per current domain")
+    func validatedNameChoice() throws {
+        let resolver = zone([
+            ("example.com", txt("v=spf1 include:example.net exists:%{p}.top.example.com -all")),
+            ("example.net", txt("v=spf1 exists:%{p}.inc.example.com ?all")),
+            ("10.2.0.192.in-addr.arpa", .ptr("other.example.org")),
+            ("10.2.0.192.in-addr.arpa", .ptr("mail.example.net")),
+            ("10.2.0.192.in-addr.arpa", .ptr("mail.example.com")),
+            ("10.2.0.192.in-addr.arpa", .ptr("liar.example.com")),
+            ("other.example.org", .a(address("192.0.2.10"))),
+            ("mail.example.net", .a(address("192.0.2.10"))),
+            ("mail.example.com", .a(address("192.0.2.10"))),
+            ("liar.example.com", .a(address("198.51.100.1"))),
+            ("mail.example.com.top.example.com", .a(address("127.0.0.2"))),
+        ])
+        let result = try #require(check(resolver))
+        #expect(result.result == .pass)
+        #expect(result.mechanism == "exists:%{p}.top.example.com")
+        // The include asked with its own domain's name; PTR and addresses asked once.
+        let asked = resolver.askedQuestions.map(\.name)
+        #expect(asked.contains("mail.example.net.inc.example.com"))
+        #expect(asked.filter { $0 == "10.2.0.192.in-addr.arpa" }.count == 1)
+        #expect(!asked.contains("liar.example.com.top.example.com"))
+    }
+
     @Test("a name expanded with a backslash names nothing: no query, whatever the resolver's escapes")
     func backslashInName() throws {
         let resolver = zone([("example.com", txt("v=spf1 exists:%{l}.example.com ?all"))])
