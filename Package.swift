@@ -82,6 +82,8 @@ let package = Package(
                          swiftSettings: swift6),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"], swiftSettings: swift6),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
+        // RFC 7208 SPF: the conformance suite (Tests/Fixtures/spf) and hostile records.
+        .testTarget(name: "SPFTests", dependencies: ["DNS"], swiftSettings: swift6),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "DNSResolver", "DNS", "TOML"]),
         .testTarget(

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 ensure_packages liblua5.4-dev libidn2-dev pkg-config knot knot-dnsutils unbound postfix golang-github-burntsushi-toml-dev \
-  make systemd man-db groff-base
+  python3-spf make systemd man-db groff-base
 swift build --build-tests
 swift test --skip-build --filter 'DNSResolverTests' --no-parallel "$@"
 swift test --skip-build --skip 'DNSResolverTests|CLITests|LintTests|IntegrationTests' "$@"
