@@ -78,6 +78,14 @@ public enum EditorDefinitions {
         ---@field text string?
         ---@field reason string?
 
+        ---@class vrules.SPFResult
+        ---@field result "pass"|"fail"|"softfail"|"neutral"|"none"|"permerror"|"temperror"
+        ---@field domain string
+        ---@field identity "mailfrom"|"helo"
+        ---@field mechanism string?
+        ---@field explanation string?
+        ---@field reason string?
+
         ---@class vrules.Record
         ---@field name string
         ---@field type string

@@ -76,6 +76,12 @@ public struct HostAPI: Sendable {
                 Function(name: "dnsbl", parameters: ["subject: string", "zones: string|string[]"], returns: ["vrules.DNSBLResult[]"],
                          summary: "RFC 5782 blocklists, all asked at once: listed, clean, refused, error or temperror per zone (never raises)."),
             ], fields: []),
+            Table(name: "spf", summary: "SPF (RFC 7208); DNS trouble is temperror, never an exception.", functions: [
+                Function(name: "check", parameters: ["ctx: vrules.Context"], returns: ["vrules.SPFResult"],
+                         summary: "The session's SPF result: MAIL FROM, or HELO for the null reverse-path."),
+                Function(name: "check_host", parameters: ["ip: string", "domain: string", "sender: string", "helo?: string"],
+                         returns: ["vrules.SPFResult"], summary: "RFC 7208 check_host() for any identity."),
+            ], fields: []),
             Table(name: "log", summary: "Log lines tagged with the rule and stage.", functions: [
                 Function(name: "debug", parameters: ["...: any"], returns: [], summary: "Logs at debug level."),
                 Function(name: "info", parameters: ["...: any"], returns: [], summary: "Logs at info level."),

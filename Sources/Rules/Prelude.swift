@@ -283,6 +283,21 @@ G.dns = readonly({
   lookup = host.dns_lookup, rlookup = host.dns_rlookup, locate_mx = host.dns_locate_mx,
   iprev = host.dns_iprev, query = host.dns_query, dnsbl = host.dns_dnsbl,
 }, "library 'dns'")
+-- SPF (RFC 7208): check_host() for any identity, and the session's own identity: MAIL FROM,
+-- or HELO for the null reverse-path (RFC 7208 §2.4). Never raises for DNS trouble.
+local host_spf = host.spf_check_host
+local function spf_check_host(ip, domain, sender, helo)
+  return host_spf(ip, domain, sender, helo, "mailfrom")
+end
+local function spf_check(ctx)
+  local from, helo = ctx.mail_from, ctx.helo
+  local receiver = ctx.server and ctx.server.name
+  if from == nil or from.address == "" then
+    return host_spf(ctx.client.ip, helo or "", "postmaster@" .. (helo or ""), helo, "helo", receiver)
+  end
+  return host_spf(ctx.client.ip, from.domain, from.address, helo, "mailfrom", receiver)
+end
+G.spf = readonly({ check_host = spf_check_host, check = spf_check }, "library 'spf'")
 G.log = readonly({ debug = log_function("debug"), info = log_function("info"),
   warn = log_function("warn"), error = log_function("error") }, "library 'log'")
 

@@ -120,6 +120,18 @@ extension RuleHost {
                             return .success(1)
                         })
             }
+        case .spfCheckHost:
+            return self.spfArguments(thread: thread).map { arguments in
+                DNSCall(function: arguments.identity == "helo" ? "spf.check (helo)" : "spf.check_host",
+                        argument: "\(arguments.ip) \(arguments.domain) <\(arguments.sender)>",
+                        plan: SPFCheck(ip: arguments.ip, domain: arguments.domain, sender: arguments.sender,
+                                       helo: arguments.helo, receiver: arguments.receiver),
+                        summarize: { "\($0.result.rawValue)\($0.mechanism.map { " (\($0))" } ?? "")" },
+                        push: { host, thread, result in
+                            host.pushSPFResult(result, identity: arguments.identity, thread: thread)
+                            return .success(1)
+                        })
+            }
         case .dnsQuery:
             guard let typeName = self.lua.string(at: 2, thread) else {
                 return .failure(HostCallError("dns.query: expected a record type string as the second argument (e.g. \"TXT\")"))

@@ -11,6 +11,7 @@ enum HostFunction: Int32, CaseIterable {
     case dnsIprev
     case dnsQuery
     case dnsDNSBL
+    case spfCheckHost
     case log
     case readModule
     case traceRule
@@ -27,6 +28,7 @@ enum HostFunction: Int32, CaseIterable {
         case .dnsIprev: return "dns_iprev"
         case .dnsQuery: return "dns_query"
         case .dnsDNSBL: return "dns_dnsbl"
+        case .spfCheckHost: return "spf_check_host"
         case .log: return "log"
         case .readModule: return "read_module"
         case .traceRule: return "trace_rule"

@@ -227,3 +227,100 @@ struct DNSBLFunctionTests {
         #expect(result.failure?.contains(message) == true, "\(result.failure ?? "")")
     }
 }
+
+@Suite("spf.check and spf.check_host")
+struct SPFFunctionTests {
+    static let zone = """
+        $ORIGIN spf.test.
+        $TTL 300
+        @            SOA ns hostmaster 1 3600 600 86400 300
+        good         TXT "v=spf1 ip4:192.0.2.10 -all"
+        soft         TXT "v=spf1 ~all"
+        hostile      TXT "v=spf1 -all exp=why.hostile.spf.test"
+        why.hostile  TXT "No mail from %{i}\\013\\010MAIL FROM:<x@evil.test>\\000 for %{d}"
+        local        TXT "v=spf1 -all exp=why.local.spf.test"
+        why.local    TXT "Rejected %{l} from %{i}"
+        mail.helo    TXT "v=spf1 ip4:192.0.2.10 -all"
+        """
+
+    func run(_ body: String, session: SessionInfo = defaultSession, faults: [String] = []) async throws -> (StageResult, [String: String]) {
+        let harness = try Harness(script(.mail, body), zone: Self.zone)
+        for name in faults { harness.resolver.setFault(.servfail, for: name) }
+        let transaction = await harness.engine.beginTransaction(session)
+        let result = await harness.engine.evaluate(.mail, in: transaction)
+        let vars = await harness.engine.vars(of: transaction)
+        await harness.engine.endTransaction(transaction)
+        return (result, vars)
+    }
+
+    @Test("check_host: pass, fail with the matching term, softfail, none")
+    func checkHost() async throws {
+        let (result, vars) = try await self.run("""
+            local a = spf.check_host("192.0.2.10", "good.spf.test", "a@good.spf.test")
+            local b = spf.check_host("192.0.2.99", "good.spf.test", "a@good.spf.test")
+            ctx.vars.a = a.result .. " " .. a.domain .. " " .. a.identity .. " " .. a.mechanism
+            ctx.vars.b = b.result .. " " .. b.mechanism
+            ctx.vars.c = spf.check_host("192.0.2.99", "soft.spf.test", "a@soft.spf.test").result
+            ctx.vars.d = spf.check_host("192.0.2.99", "nothing.spf.test", "a@nothing.spf.test").result
+            ctx.vars.e = spf.check_host("::ffff:192.0.2.10", "good.spf.test", "a@good.spf.test").result
+            """)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        #expect(vars["a"] == "pass good.spf.test mailfrom ip4:192.0.2.10")
+        #expect(vars["b"] == "fail -all")
+        #expect(vars["c"] == "softfail")
+        #expect(vars["d"] == "none")
+        #expect(vars["e"] == "pass")
+    }
+
+    @Test("check(ctx): the MAIL FROM identity, or HELO for the null reverse-path")
+    func sessionIdentity() async throws {
+        var session = defaultSession
+        session.mailFrom = MailAddress("alice@good.spf.test")
+        let (_, vars) = try await self.run("local r = spf.check(ctx) ctx.vars.r = r.result .. ' ' .. r.identity .. ' ' .. r.domain",
+                                           session: session)
+        #expect(vars["r"] == "pass mailfrom good.spf.test")
+        session.mailFrom = MailAddress("")
+        session.helo = "mail.helo.spf.test"
+        let (_, bounce) = try await self.run("local r = spf.check(ctx) ctx.vars.r = r.result .. ' ' .. r.identity .. ' ' .. r.domain",
+                                             session: session)
+        #expect(bounce["r"] == "pass helo mail.helo.spf.test")
+    }
+
+    @Test("DNS trouble is temperror, never an exception")
+    func temperror() async throws {
+        let (result, vars) = try await self.run("local r = spf.check_host('192.0.2.10', 'good.spf.test', 'a@good.spf.test') ctx.vars.r = r.result",
+                                                faults: ["good.spf.test"])
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        #expect(vars["r"] == "temperror")
+    }
+
+    @Test("a hostile explanation never reaches a reply with CR, LF or NUL")
+    func hostileExplanation() async throws {
+        // An exp= record with control characters is not a valid explanation (RFC 7208 §6.2):
+        // ignored. A sender's local part with CR/LF brought in by %{l} is stripped of them.
+        let (result, vars) = try await self.run("""
+            local r = spf.check_host("192.0.2.99", "hostile.spf.test", "a@hostile.spf.test")
+            ctx.vars.first = tostring(r.explanation)
+            local s = spf.check_host("192.0.2.99", "local.spf.test", "evil\\r\\nRCPT TO:<x>\\0@local.spf.test")
+            if s.result == "fail" then return reject(reply(550, "5.7.23", s.explanation or "SPF validation failed")) end
+            """)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        #expect(vars["first"] == "nil")
+        let reply = try #require(result.verdict.reply)
+        #expect(reply.code == 550 && reply.enhanced == "5.7.23")
+        #expect(reply.text.hasPrefix("Rejected evil"), "\(reply.text)")
+        #expect(reply.text.hasSuffix("from 192.0.2.99"), "\(reply.text)")
+        #expect(!reply.text.utf8.contains { $0 < 0x20 || $0 == 0x7f }, "\(reply.text)")
+    }
+
+    @Test("bad arguments are script errors", arguments: [
+        ("spf.check_host('not an ip', 'good.spf.test', 'a@good.spf.test')", "invalid IP address"),
+        ("spf.check_host('192.0.2.1', 42, 'a@b')", "expected a domain string"),
+        ("spf.check_host('192.0.2.1', 'good.spf.test')", "expected a sender string"),
+    ])
+    func badArguments(call: String, message: String) async throws {
+        let (result, _) = try await self.run(call)
+        #expect(result.verdict.reply == .localError)
+        #expect(result.failure?.contains(message) == true, "\(result.failure ?? "")")
+    }
+}
