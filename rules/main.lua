@@ -16,6 +16,13 @@
 --              Null MX (RFC 7505)      -> 550 5.7.27
 --              no MX and no address    -> 550 5.4.4 (unable to route)
 --            The null reverse-path (bounces) is always allowed.
+--            SPF (RFC 7208) for the sender, or for a bounce the HELO name:
+--              fail       -> 550 5.7.23 with the domain's explanation if it has one
+--              temperror  -> 451 4.7.24 (DNS trouble: the client retries later)
+--              permerror  -> go on, logged: a broken record is the sender's mistake
+--                            and says nothing about this message (RFC 7208 §8.7
+--                            leaves it to local policy)
+--              softfail, neutral, none, pass -> go on
 --   rcpt     A recipient domain that publishes Null MX cannot take mail: 556 5.1.10.
 --
 -- A DNS lookup that fails transiently (timeout, SERVFAIL) and is not caught
@@ -69,6 +76,18 @@ return {
       local route = dns.locate_mx(domain)
       if route.kind == "null" then return reject(replies.null_mx) end
       if route.kind == "none" then return reject(replies.unable_to_route) end
+    end),
+
+    rule("SPF", function(ctx)
+      local result = spf.check(ctx)
+      ctx.vars.spf = result.result
+      if result.result == "fail" then
+        return reject(result.explanation and reply(550, "5.7.23", result.explanation) or replies.spf_fail)
+      end
+      if result.result == "temperror" then return defer(replies.spf_temperror) end
+      if result.result == "permerror" then
+        log.info("spf permerror for", result.domain, result.reason or "")
+      end
     end),
   },
 
