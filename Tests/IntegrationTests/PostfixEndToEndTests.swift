@@ -107,6 +107,23 @@ struct PostfixEndToEndTests {
         self.expectRcpt(session, environment, code: 550, enhanced: "5.7.27", text: "Sender address has null MX")
     }
 
+    @Test("an SPF fail sender gets 550 5.7.23 with the domain's explanation")
+    func spfFail() async throws {
+        let environment = try await SharedEnvironment.shared.get()
+        let session = try await self.session(environment, from: "127.0.0.13", sender: "alice@spf-fail.postfix.test")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 550, enhanced: "5.7.23",
+                        text: "127.0.0.13 is not allowed to send for spf-fail.postfix.test")
+    }
+
+    @Test("an SPF check that meets a DNS failure gets 451 4.7.24")
+    func spfTemperror() async throws {
+        let environment = try await SharedEnvironment.shared.get()
+        let session = try await self.session(environment, from: "127.0.0.13", sender: "alice@spf-down.postfix.test")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 451, enhanced: "4.7.24", text: "SPF validation error, try again later")
+    }
+
     @Test("the authoritative server answers SERVFAIL for the client's reverse zone: 451 4.4.3")
     func reverseZoneServfail() async throws {
         let environment = try await SharedEnvironment.shared.get()
