@@ -31,7 +31,7 @@ public enum EditorDefinitions {
         ---@field sni string?
 
         ---@class vrules.Context
-        ---@field stage "connect"|"helo"|"authenticate"|"mail"|"rcpt"|"data"|"preq"
+        ---@field stage \(Stage.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: "|"))
         ---@field client vrules.Client
         ---@field server vrules.Server
         ---@field helo string?
@@ -42,6 +42,7 @@ public enum EditorDefinitions {
         ---@field tls vrules.TLS|false
         ---@field domain string?
         ---@field vars table<string, any>  the only writable part: lives for the whole transaction
+        ---@field add_header fun(name: string, value: string)  adds a header to the message, once
 
         ---@class vrules.Reply
         ---@field code integer
@@ -85,6 +86,10 @@ public enum EditorDefinitions {
         ---@field mechanism string?
         ---@field explanation string?
         ---@field reason string?
+        ---@field client_ip string
+        ---@field envelope_from string
+        ---@field helo string?
+        ---@field receiver string
 
         ---@class vrules.Record
         ---@field name string

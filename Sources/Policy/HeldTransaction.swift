@@ -24,6 +24,8 @@ final class HeldTransaction {
     var beginWaiters: [CheckedContinuation<Void, Never>] = []
     var results: [StageKey: StageState] = [:]
     var recipients: [MailAddress] = []
+    /// Headers the rules added that Postfix has not been given yet (one `PREPEND` per answer).
+    var pendingHeaders: [MessageHeader] = []
     var lastUsed: Double
     /// Requests being answered with it: a transaction in use is never evicted.
     var inFlight = 0

@@ -181,6 +181,8 @@ public actor PolicyService {
         return PolicyDecision(action: self.configuration.unknownStateAction, stage: nil, result: nil, reused: false)
     }
 
+    static let hostName = ProcessInfo.processInfo.hostName
+
     /// Runs the stages up to `target` (nil: connect and HELO only, for VRFY and ETRN) for
     /// the request's transaction; `fresh` ends what its connection held first (XCLIENT).
     private func evaluate(_ request: PolicyRequest, target: Stage?, fresh: Bool) async -> PolicyDecision {
@@ -221,12 +223,22 @@ public actor PolicyService {
             (result, reused) = await self.result(of: current, in: transaction, begun: begun, session: session)
             decision = PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),
                                       stage: current, result: result, reused: reused)
-            if !reused { self.record(result, request: request) }
+            if !reused {
+                self.record(result, request: request)
+                transaction.pendingHeaders += result.headers
+            }
             if result.verdict.kind.isFailure { break }
         }
         if target == nil && !decision.isRefusal {
             // VRFY and ETRN have no stage of their own: what passed connect and HELO is DUNNO.
             decision = .dunno
+        }
+        // Postfix takes one action per answer: a header the rules added goes out as the
+        // answer to the next request of the transaction that would be DUNNO, once; a message
+        // with several headers gets them over several answers (name the service in
+        // smtpd_data_restrictions too: Postfix refuses PREPEND at end of data).
+        if decision.action == "DUNNO", !transaction.pendingHeaders.isEmpty {
+            decision.action = "PREPEND " + transaction.pendingHeaders.removeFirst().description
         }
         if target == .preq {
             await self.finish(transaction.key)
@@ -477,7 +489,9 @@ public actor PolicyService {
         info.clientPort = request["client_port"].flatMap(Int.init)
         if let name = request["client_name"], name != "unknown" { info.clientName = name }
         info.serverIP = request["server_address"]
-        info.serverName = request["server_name"]
+        // The authserv-id of Authentication-Results and the receiver of Received-SPF: Postfix
+        // does not send its own name, so the name of the host vrules runs on stands in.
+        info.serverName = request["server_name"] ?? Self.hostName
         info.helo = request["helo_name"]
         if let state = request["protocol_state"], ProtocolState.carriesSender(state) {
             info.mailFrom = MailAddress(request.attributes["sender"] ?? "")

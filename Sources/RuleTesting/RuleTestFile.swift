@@ -57,6 +57,8 @@ public struct RuleTestCase: Sendable {
     public var expectations: [(Stage, [StageExpectation])]
     public var vars: [String: String]
     public var logs: [String]
+    /// Headers the message must carry: each a text a header line (`Name: value`) contains.
+    public var headers: [String] = []
     /// `dns = "network"`: ask the configured resolver instead of the zone fixtures.
     public var usesNetwork: Bool
 }

@@ -67,7 +67,7 @@ public struct RuleTestFileLoader {
 
     private static let testKeys: Set<String> = [
         "name", "client_ip", "client_port", "client_name", "server_ip", "server_name", "helo", "mail_from", "rcpt",
-        "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "dns",
+        "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "headers", "dns",
     ]
 
     private func testCase(_ data: LuaData, index: Int, path: String, baseRecords: [DNSRecord],
@@ -162,13 +162,22 @@ public struct RuleTestFileLoader {
                 logs.append(text)
             }
         }
+        var headers: [String] = []
+        if case .table(let expected, _)? = fields["headers"] {
+            for item in expected {
+                guard case .string(let text) = item else { throw fail("headers must list strings (\"Name: value\" or a part of one)") }
+                headers.append(text)
+            }
+        }
         let usesNetwork = try self.dnsSource(fields["dns"], path: path, context: "test '\(name)': dns") ?? baseNetwork
         if usesNetwork && (!faults.isEmpty || delay != .zero) {
             throw fail("faults and delay apply to zone fixtures; a test with dns = \"network\" cannot inject them")
         }
-        return RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients), records: records,
-                            faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs,
-                            usesNetwork: usesNetwork)
+        var testCase = RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients), records: records,
+                                    faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs,
+                                    usesNetwork: usesNetwork)
+        testCase.headers = headers
+        return testCase
     }
 
     /// `dns = "zone"` (the default: the fixtures) or `"network"` (the configured resolver).

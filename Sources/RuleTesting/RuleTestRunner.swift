@@ -97,6 +97,10 @@ public struct RuleTestRunner {
         for (key, value) in testCase.vars.sorted(by: { $0.key < $1.key }) where report.vars[key] != value {
             failures.append("ctx.vars.\(key): expected \(value), got \(report.vars[key] ?? "nil")")
         }
+        let headers = report.stoppedAt == nil ? report.steps.flatMap(\.result.headers).map(\.description) : []
+        for expected in testCase.headers where !headers.contains(where: { $0.contains(expected) }) {
+            failures.append("no header contains \"\(expected)\"" + (headers.isEmpty ? " (no headers)" : " (headers: \(headers.joined(separator: " | ")))"))
+        }
         for expected in testCase.logs where !logs.contains(where: { $0.contains(expected) }) {
             failures.append("no log line contains \"\(expected)\"" + (logs.isEmpty ? " (no log lines)" : " (log: \(logs.joined(separator: " | ")))"))
         }

@@ -50,6 +50,8 @@ public struct HostAPI: Sendable {
                      summary: "No decision: go on to the next rule (with a table, Lua's own next)."),
             Function(name: "reply", parameters: ["code: integer", "enhanced: string", "text?: string"],
                      returns: ["vrules.Reply"], summary: "An SMTP reply, validated: class of code and enhanced code agree, no CR/LF/NUL."),
+            Function(name: "authres", parameters: ["ctx: vrules.Context", "results: { iprev: any?, spf: any? }"], returns: ["string"],
+                     summary: "An Authentication-Results value (RFC 8601) from iprev and SPF results; authserv-id is ctx.server.name."),
             Function(name: "require", parameters: ["name: string"], returns: ["any"],
                      summary: "Loads a module from the rules directory (dotted names only)."),
             Function(name: "load", parameters: ["chunk: string", "chunkname?: string"], returns: ["function?", "string?"],
@@ -81,6 +83,8 @@ public struct HostAPI: Sendable {
                          summary: "The session's SPF result: MAIL FROM, or HELO for the null reverse-path."),
                 Function(name: "check_host", parameters: ["ip: string", "domain: string", "sender: string", "helo?: string"],
                          returns: ["vrules.SPFResult"], summary: "RFC 7208 check_host() for any identity."),
+                Function(name: "received_header", parameters: ["result: vrules.SPFResult"], returns: ["string"],
+                         summary: "The value of a Received-SPF header (RFC 7208 §9.1) for a result."),
             ], fields: []),
             Table(name: "log", summary: "Log lines tagged with the rule and stage.", functions: [
                 Function(name: "debug", parameters: ["...: any"], returns: [], summary: "Logs at debug level."),

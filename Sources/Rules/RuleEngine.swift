@@ -11,6 +11,8 @@ public final class RuleTransaction: @unchecked Sendable {
     let dataReference: Int32
     fileprivate let proxyReference: Int32
     fileprivate var ended = false
+    /// Every header the transaction's rules added, in order, each once.
+    fileprivate var headers: [MessageHeader] = []
 
     fileprivate init(id: Int64, session: SessionInfo, dataReference: Int32, proxyReference: Int32) {
         self.id = id
@@ -118,6 +120,9 @@ public actor RuleEngine {
         return RuleTransaction(id: id, session: session, dataReference: data, proxyReference: proxy)
     }
 
+    /// Every header the transaction's rules have added so far, in order, each once.
+    public func headers(of transaction: RuleTransaction) -> [MessageHeader] { transaction.headers }
+
     /// Frees the transaction's `ctx` and `ctx.vars`.
     public func endTransaction(_ transaction: RuleTransaction) {
         guard !transaction.ended else { return }
@@ -139,6 +144,10 @@ public actor RuleEngine {
                                 previous: transaction.lastPushed)
         transaction.lastPushed = transaction.session
         let run = self.host.startRun(stage, resolver: self.resolvers.resolver(forDomain: transaction.session.virtualDomain))
-        return await run.run(contextProxy: transaction.proxyReference, on: self)
+        var result = await run.run(contextProxy: transaction.proxyReference, on: self)
+        // A header is added once per message, however many stages or requests add it.
+        result.headers = result.headers.filter { !transaction.headers.contains($0) }
+        transaction.headers += result.headers
+        return result
     }
 }

@@ -24,6 +24,8 @@ extension RuleHost {
         lua.setField("server", table: data)
         lua.newTable()
         lua.setField("vars", table: data)
+        lua.pushReference(self.addHeaderReference)
+        lua.setField("add_header", table: data)
         lua.pushValue(at: data)
         let dataReference = lua.makeReference()
         lua.pushReference(self.readonlyReference)

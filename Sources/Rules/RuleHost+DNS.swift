@@ -128,7 +128,8 @@ extension RuleHost {
                                        helo: arguments.helo, receiver: arguments.receiver),
                         summarize: { "\($0.result.rawValue)\($0.mechanism.map { " (\($0))" } ?? "")" },
                         push: { host, thread, result in
-                            host.pushSPFResult(result, identity: arguments.identity, thread: thread)
+                            host.pushSPFResult(result, identity: arguments.identity, ip: arguments.ip, sender: arguments.sender,
+                                               helo: arguments.helo, receiver: arguments.receiver, thread: thread)
                             return .success(1)
                         })
             }
@@ -163,7 +164,7 @@ extension RuleHost {
                             }
                         })
             }
-        case .log, .readModule, .traceRule, .makeReply, .parseReply, .checkReply, .suggest:
+        case .log, .readModule, .traceRule, .makeReply, .parseReply, .checkReply, .suggest, .addHeader:
             return .failure(HostCallError("not a DNS function"))
         }
     }

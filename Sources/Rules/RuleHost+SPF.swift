@@ -27,9 +27,15 @@ extension RuleHost {
         return .success((ip, asked, sender, helo, identity, receiver))
     }
 
-    func pushSPFResult(_ result: SPFResult, identity: String, thread: LuaThread) {
+    func pushSPFResult(_ result: SPFResult, identity: String, ip: IPAddress, sender: String, helo: String?,
+                       receiver: String, thread: LuaThread) {
         let lua = self.lua
-        lua.newTable(fieldCount: 6, thread)
+        lua.newTable(fieldCount: 10, thread)
+        // What the check was about, for spf.received_header and authres.
+        lua.pushString(ip.description, thread); lua.setField("client_ip", table: -2, thread)
+        lua.pushString(sender, thread); lua.setField("envelope_from", table: -2, thread)
+        if let helo { lua.pushString(helo, thread); lua.setField("helo", table: -2, thread) }
+        lua.pushString(receiver, thread); lua.setField("receiver", table: -2, thread)
         lua.pushString(result.result.rawValue, thread); lua.setField("result", table: -2, thread)
         lua.pushString(result.domain, thread); lua.setField("domain", table: -2, thread)
         lua.pushString(identity, thread); lua.setField("identity", table: -2, thread)

@@ -12,6 +12,7 @@ enum HostFunction: Int32, CaseIterable {
     case dnsQuery
     case dnsDNSBL
     case spfCheckHost
+    case addHeader
     case log
     case readModule
     case traceRule
@@ -29,6 +30,7 @@ enum HostFunction: Int32, CaseIterable {
         case .dnsQuery: return "dns_query"
         case .dnsDNSBL: return "dns_dnsbl"
         case .spfCheckHost: return "spf_check_host"
+        case .addHeader: return "add_header"
         case .log: return "log"
         case .readModule: return "read_module"
         case .traceRule: return "trace_rule"
@@ -65,6 +67,7 @@ final class RuleHost: LuaHostDispatching {
     private(set) var globalsReference: Int32 = 0
     private(set) var runStageReference: Int32 = 0
     private(set) var byStageReference: Int32 = 0
+    private(set) var addHeaderReference: Int32 = 0
     /// Per stage, the Lua list of its entries that `run_stage` walks.
     var stageListReferences = PerStage<Int32>()
 
@@ -118,6 +121,7 @@ final class RuleHost: LuaHostDispatching {
         self.dnsErrorMetatableReference = reference("dns_error_mt")
         self.globalsReference = reference("globals")
         self.runStageReference = reference("run_stage")
+        self.addHeaderReference = reference("add_header")
         lua.getField("by_stage", table: exports)
         self.byStageReference = lua.makeReference()
         lua.pop()
@@ -167,6 +171,23 @@ final class RuleHost: LuaHostDispatching {
             return .values(0)
         case .readModule:
             return self.readModule(thread: thread)
+        case .addHeader:
+            guard let run else {
+                self.lua.pushString("ctx.add_header may not be called while the script loads", thread)
+                return .error
+            }
+            guard let name = self.lua.string(at: 1, thread), let value = self.lua.string(at: 2, thread) else {
+                self.lua.pushString("ctx.add_header(name, value): expected two strings", thread)
+                return .error
+            }
+            switch MessageHeader.validated(name: name, value: value) {
+            case .success(let header):
+                run.add(header)
+                return .values(0)
+            case .failure(let violation):
+                self.lua.pushString(violation.message, thread)
+                return .error
+            }
         case .makeReply:
             let arguments = (1...3).map { self.lua.replyArgument(at: Int32($0), thread) }
             return self.pushReplyValidation(ReplyValidation.make(code: arguments[0], enhanced: arguments[1], text: arguments[2]),

@@ -20,6 +20,9 @@ public struct StageResult: Sendable {
     /// Why the stage ended in 451 4.3.0 or 451 4.4.3 without a rule choosing so.
     public var failure: String?
     public var trace: [TraceEvent]
+    /// Headers the stage's rules added to the message (`ctx.add_header`) that the
+    /// transaction did not have yet. A stage that fails adds none.
+    public var headers: [MessageHeader] = []
 
     /// The reply line the MTA would send.
     public var reply: SMTPReply {

@@ -14,6 +14,8 @@ final class StageRun {
     private(set) var trace: Trace
     /// A `dns.*` call that yielded and waits for answers.
     var pending: (any PendingDNSCall)?
+    /// Headers the stage's rules added, in order, each once.
+    private(set) var headers: [MessageHeader] = []
     private unowned let host: RuleHost
     private let thread: StageThread
 
@@ -39,6 +41,10 @@ final class StageRun {
     func record(_ event: @autoclosure () -> TraceEvent) { self.trace.record(event()) }
 
     func withTrace<T>(_ body: (inout Trace) -> T) -> T { body(&self.trace) }
+
+    func add(_ header: MessageHeader) {
+        if !self.headers.contains(header) { self.headers.append(header) }
+    }
 
     /// Runs the stage's rules for the context `contextProxy`, awaiting DNS where a rule
     /// waits for it; returns when the stage has its verdict.
@@ -78,8 +84,10 @@ final class StageRun {
 
         if status == .ok {
             let (entry, verdict) = host.stageOutcome(self.stage, thread: self.thread.thread, results: count)
-            return StageResult(stage: self.stage, verdict: verdict, decidedBy: entry?.name, failure: nil,
-                               trace: self.trace.events)
+            var result = StageResult(stage: self.stage, verdict: verdict, decidedBy: entry?.name, failure: nil,
+                                     trace: self.trace.events)
+            result.headers = self.headers
+            return result
         }
         reusable = false
         return self.failure(status: status)

@@ -13,12 +13,15 @@ enum ReportFormatter {
                 out += "  " + Self.describe(event) + "\n"
             }
             if let failure = result.failure { out += "  failure: \(failure)\n" }
+            for header in result.headers { out += "  header \(header)\n" }
             out += "\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)\n"
         }
         if let stage = report.stoppedAt {
             out += "session ended at \(stage.rawValue)\n"
         } else {
             out += "session completed\n"
+            // What the message would carry: every header the rules added, in order.
+            for header in report.steps.flatMap(\.result.headers) { out += "\(header)\n" }
         }
         return out
     }
@@ -49,6 +52,7 @@ enum ReportFormatter {
             if let recipient = step.recipient { object["rcpt"] = recipient.address }
             if let rule = result.decidedBy { object["decided_by"] = rule }
             if let failure = result.failure { object["failure"] = failure }
+            if !result.headers.isEmpty { object["headers"] = result.headers.map { ["name": $0.name, "value": $0.value] } }
             steps.append(object)
         }
         var root: [String: Any] = ["stages": steps, "outcome": report.outcome,

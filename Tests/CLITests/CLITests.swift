@@ -16,7 +16,9 @@ struct RunCommandTests {
         #expect(lines.contains("rcpt: next 250 2.1.5 Recipient ok"))
         #expect(lines.contains("  dns.iprev(192.0.2.10) -> pass mail.good.example"))
         #expect(lines.contains("    query 10.2.0.192.in-addr.arpa/PTR: ok (1 records)"))
-        #expect(lines.last == "session completed")
+        // After the session, the headers the message would carry.
+        #expect(lines.suffix(3).first == "session completed", "\(output.stdout)")
+        #expect(lines.last == "Authentication-Results: mx.vrules.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice@good.example")
     }
 
     @Test("reverse DNS failure is rejected with 550 5.7.25 and the session stops")

@@ -292,7 +292,14 @@ final class MailEnvironment: @unchecked Sendable {
         let policy = "check_policy_service inet:127.0.0.1:\(self.policyPort)"
         switch self.restrictions {
         case .recipient:
-            return "smtpd_recipient_restrictions = \(policy), reject_unauth_destination"
+            // Also asked at DATA, where the second header reaches the message (Postfix refuses
+            // PREPEND at end of data); the message is then held (not discarded), so its queue
+            // file can be read.
+            return """
+                smtpd_recipient_restrictions = \(policy), reject_unauth_destination
+                smtpd_data_restrictions = \(policy)
+                smtpd_end_of_data_restrictions = check_client_access static:HOLD
+                """
         case .recipientOverChrootedSocket:
             return "smtpd_recipient_restrictions = check_policy_service unix:private/vrules, reject_unauth_destination"
         case .clientWithXCLIENT:
@@ -326,6 +333,11 @@ final class MailEnvironment: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         self.guardProcess = process
+    }
+
+    /// The queue file of a held message as `postcat` prints it (headers and body).
+    func queuedMessage(id: String) throws -> String {
+        try Harness.run("/usr/sbin/postcat", ["-c", self.postfixConfig.path, "-q", id], in: self.directory)
     }
 
     /// Stops Postfix, vrules and Knot, and removes the directory (unless VRULES_KEEP_TEST_DIRS

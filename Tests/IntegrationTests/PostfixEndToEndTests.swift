@@ -81,6 +81,14 @@ struct PostfixEndToEndTests {
         #expect(session.data?.code == 354, context)
         #expect(session.message?.code == 250, context)
         #expect(session.message?.description.contains("queued as") == true, context)
+        // The queued message carries the default policy's headers, each once.
+        let id = try #require(session.message?.description.components(separatedBy: "queued as ").last?
+            .prefix { $0.isLetter || $0.isNumber }, context)
+        let queued = try environment.queuedMessage(id: String(id))
+        let lines = queued.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0.hasPrefix("Received-SPF: none (") }.count == 1, "\(queued)")
+        #expect(lines.filter { $0.hasPrefix("Authentication-Results: ") && $0.hasSuffix("; iprev=pass policy.iprev=127.0.0.10; spf=none smtp.mailfrom=alice@sender.postfix.test") }.count == 1,
+                "\(queued)")
     }
 
     @Test("a client without a PTR record gets 550 5.7.25")

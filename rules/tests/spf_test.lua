@@ -26,6 +26,10 @@ $ORIGIN 2.0.192.in-addr.arpa.
       client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@good.test", rcpt = "b@good.test",
       expect = { mail = "next", rcpt = "250 2.1.5" },
       vars = { spf = "pass" },
+      headers = {
+        "Received-SPF: pass (mx.vrules.test: domain of good.test designates 192.0.2.10 as permitted sender) client-ip=192.0.2.10;",
+        "Authentication-Results: mx.vrules.test; iprev=pass policy.iprev=192.0.2.10; spf=pass smtp.mailfrom=a@good.test",
+      },
     },
     {
       name = "SPF fail is 550 5.7.23 with the domain's explanation",

@@ -1,0 +1,34 @@
+/// A header a rule adds to the message (`ctx.add_header(name, value)`): `vrules run` prints
+/// it, `vrules test` can expect it, `vrules serve` hands it to Postfix as a `PREPEND` action.
+public struct MessageHeader: Hashable, Sendable, CustomStringConvertible {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    public var description: String { "\(self.name): \(self.value)" }
+
+    /// The longest header line accepted (RFC 5322 §2.1.1: 998 characters).
+    public static let maximumLength = 998
+
+    /// A header as a rule gave it, or why it cannot be one. The name is printable ASCII
+    /// without `:` (RFC 5322 §3.6.8); the value is printable ASCII, space or tab, without
+    /// CR, LF or NUL, so nothing a rule builds from DNS or from the client can start a new
+    /// header line or end the message. UTF-8 is allowed in values (RFC 6532): an SMTPUTF8
+    /// sender appears as the client gave it.
+    public static func validated(name: String, value: String) -> Result<MessageHeader, ReplyValidation.Violation> {
+        guard !name.isEmpty, name.utf8.allSatisfy({ $0 >= 33 && $0 <= 126 && $0 != UInt8(ascii: ":") }) else {
+            return .failure(.init("ctx.add_header: invalid header name '\(name.prefix(80))' (printable ASCII without ':')"))
+        }
+        guard value.utf8.allSatisfy({ ($0 >= 32 && $0 != 127) || $0 == 9 }) else {
+            return .failure(.init("ctx.add_header: the value of '\(name)' may hold only printable text, spaces and tabs (no CR, LF, NUL or other control characters)"))
+        }
+        guard name.utf8.count + 2 + value.utf8.count <= Self.maximumLength else {
+            return .failure(.init("ctx.add_header: '\(name)' is longer than \(Self.maximumLength) characters"))
+        }
+        return .success(MessageHeader(name: name, value: value))
+    }
+}
