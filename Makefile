@@ -22,7 +22,7 @@ DESTDIR    ?=
 
 SWIFT       ?= swift
 # The Swift runtime and Foundation are linked into the binary: the host needs only
-# glibc, libstdc++/libgcc_s (the C++ runtime the Swift runtime is built on) and liblua5.4.
+# glibc, libstdc++/libgcc_s (the C++ runtime the Swift runtime is built on), liblua5.4 and libidn2.
 BUILD_FLAGS  = -c release --static-swift-stdlib
 BIN_PATH     = .build/release
 MAN_BUILD    = .build/man

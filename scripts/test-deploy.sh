@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-ensure_packages liblua5.4-dev pkg-config make systemd man-db groff-base
+ensure_packages liblua5.4-dev libidn2-dev pkg-config make systemd man-db groff-base
 
 stage=$(mktemp -d /tmp/vrules-deploy.XXXXXX)
 server_pid=""
@@ -46,7 +46,8 @@ pass "layout: binary, unit, man pages, /etc/vrules/{vrules.toml,rules/}, shipped
 
 # --- the Swift runtime is linked statically -----------------------------------------
 # Allowed: glibc's libraries, the C++ runtime (libstdc++, libgcc_s: the Swift runtime
-# is C++ and links them dynamically even with --static-swift-stdlib), and liblua5.4.
+# is C++ and links them dynamically even with --static-swift-stdlib), liblua5.4, and
+# libidn2 with its libunistring (internationalized names, IDNA2008).
 ldd_out=$(ldd "$bin") || fail "ldd failed on the installed binary"
 echo "$ldd_out" | sed 's/^/    /'
 while read -r lib _; do
@@ -54,13 +55,13 @@ while read -r lib _; do
     linux-vdso.so.*|/lib64/ld-linux-x86-64.so.*|/lib/ld-linux-aarch64.so.*|ld-linux*) ;;
     libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|libutil.so.*) ;;
     libstdc++.so.*|libgcc_s.so.*) ;;
-    liblua5.4.so.*) ;;
-    *) fail "ldd: unexpected library $lib (the Swift runtime must be static; allowed: glibc, libstdc++, libgcc_s, liblua5.4)" ;;
+    liblua5.4.so.*|libidn2.so.*|libunistring.so.*) ;;
+    *) fail "ldd: unexpected library $lib (the Swift runtime must be static; allowed: glibc, libstdc++, libgcc_s, liblua5.4, libidn2, libunistring)" ;;
   esac
 done <<<"$ldd_out"
 if echo "$ldd_out" | grep -q "not found"; then fail "ldd: a library is not found"; fi
 echo "$ldd_out" | grep -q "liblua5.4" || fail "ldd: liblua5.4 is not linked (expected the system Lua)"
-pass "ldd: only system libraries and liblua5.4"
+pass "ldd: only system libraries, liblua5.4 and libidn2"
 
 # --- man pages: one per command, generated from the command definitions -------------
 # The commands come from the installed binary's own help (subcommands of subcommands
