@@ -1,3 +1,4 @@
+import Foundation
 import DNS
 import DNSResolver
 import NIOCore
