@@ -1,5 +1,5 @@
 #!/bin/sh
-# Linter benchmark (DESIGN.md §7: 100 rule files checked in under one second).
+# Linter benchmark (target: 100 rule files checked in under one second).
 # Generates 100 rule scripts, each with 20 rules and a shared module, and times
 # `vrules check` on the directory. Usage: bench/lint.sh [path/to/vrules]
 set -eu

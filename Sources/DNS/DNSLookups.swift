@@ -1,6 +1,6 @@
 // The high-level lookups behind `dns.lookup`, `dns.rlookup`, `dns.locate_mx`, `dns.iprev`
 // and `dns.query`, written once as `DNSLookupPlan` state machines so that the zone resolver
-// and the network resolver share one implementation of their semantics (DESIGN.md §3–4).
+// and the network resolver share one implementation of their semantics (docs/lua-api.md, docs/dns-resolver.md).
 //
 // Every plan takes names that are already normalised (`DNSName.normalize`): the engine
 // validates a script's input once, and turns an invalid name into a script error before
@@ -49,7 +49,7 @@ public struct AddressLookupResult: Hashable, Sendable {
     }
 }
 
-/// The addresses of a name, asked family by family as `IPStrategy` says (DESIGN.md §4).
+/// The addresses of a name, asked family by family as `IPStrategy` says (docs/dns-resolver.md).
 ///
 /// `ipv4Only`/`ipv6Only` ask one question; `ipv4AndIpv6` asks both at once and merges them,
 /// IPv4 first; `ipv4ThenIpv6`/`ipv6ThenIpv4` ask the second family only when the first gave

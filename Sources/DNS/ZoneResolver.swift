@@ -24,7 +24,7 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
     // `@unchecked`: the records are immutable after init; every mutable field lives in
     // `state`, which is only touched with `lock` held.
 
-    /// CNAMEs followed before giving up, as the network resolver does (DESIGN.md §5).
+    /// CNAMEs followed before giving up, as the network resolver does: the limit docs/dns-resolver.md gives.
     public static let maximumCNAMEChain = 8
     /// How many questions `askedQuestions` keeps, so a long `vrules run` does not grow without bound.
     public static let questionLogLimit = 1024

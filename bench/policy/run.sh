@@ -107,7 +107,7 @@ echo "   $connections connections over loopback; mix 'postfix': 4 RCPT requests 
 echo "   (2 recipients x 2 restriction lists, identical pairs; rules run for the first of each pair)"
 echo "   then END-OF-MESSAGE; 'fresh': RCPT (connect+helo+mail+rcpt rules) then END-OF-MESSAGE;"
 echo "   'noeom': 'postfix' without END-OF-MESSAGE."
-echo "   client 192.0.2.10 (mail.good.example, iprev pass), sender *@good.example, answers expected DUNNO."
+echo "   client 192.0.2.10 (mail.good.example, iprev pass), sender *@good.example, answers expected DUNNO (or PREPEND with a header of the default policy)."
 
 # --- vrules -------------------------------------------------------------------------------
 vport="$(free_port)"

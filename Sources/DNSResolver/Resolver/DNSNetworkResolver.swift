@@ -15,7 +15,7 @@ import Darwin
 /// Everything the engine sees goes through `DNSResolving`: NXDOMAIN and NODATA are answers,
 /// timeouts, SERVFAIL, REFUSED, network errors and DNSSEC bogus answers are `DNSError`s.
 public final class DNSNetworkResolver: DNSResolving {
-    /// The longest CNAME chain followed (DESIGN.md §5).
+    /// The longest CNAME chain followed: the limit docs/dns-resolver.md gives.
     public static let maximumChainLength = 8
 
     public let servers: [DNSServerAddress]

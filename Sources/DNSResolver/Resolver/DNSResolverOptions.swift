@@ -1,7 +1,7 @@
 import DNS
 import NIOCore
 
-/// `[server.dns.options]`, with the semantics of DESIGN.md §4. Defaults are vSMTP's.
+/// `[server.dns.options]`, with the semantics docs/dns-resolver.md gives. Defaults are vSMTP's.
 public struct DNSResolverOptions: Hashable, Sendable {
     /// Bound on one exchange with the name servers (one pass).
     public var timeout: TimeAmount = .seconds(5)
