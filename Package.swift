@@ -1,9 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Modules moved to the Swift 6 language mode; the rest follow (see README, "Design").
-let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
-
 let package = Package(
     name: "vrules",
     platforms: [.macOS(.v13)],
@@ -24,11 +21,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
-        .target(name: "Lua", dependencies: ["CLuaShim", "CLua"], swiftSettings: swift6),
+        .target(name: "Lua", dependencies: ["CLuaShim", "CLua"]),
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
-        .target(name: "DNS", dependencies: ["CIDN2"], swiftSettings: swift6),
-        .target(name: "Spelling", swiftSettings: swift6),
-        .target(name: "TOML", swiftSettings: swift6),
+        .target(name: "DNS", dependencies: ["CIDN2"]),
+        .target(name: "Spelling"),
+        .target(name: "TOML"),
         .systemLibrary(name: "CEpoll"),
         .target(
             name: "DNSResolver",
@@ -47,7 +44,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua"], swiftSettings: swift6),
+        .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua"]),
         .target(
             name: "Policy",
             dependencies: [
@@ -62,7 +59,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling"], swiftSettings: swift6),
+        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling"]),
         .target(
             name: "Lint",
             dependencies: [
@@ -78,12 +75,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "VrulesBenchmarks", dependencies: ["Rules", "DNS", "Lua"], exclude: ["plain_policy.lua"],
-                         swiftSettings: swift6),
-        .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"], swiftSettings: swift6),
+        .executableTarget(name: "VrulesBenchmarks", dependencies: ["Rules", "DNS", "Lua"], exclude: ["plain_policy.lua"]),
+        .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         // RFC 7208 SPF: the conformance suite (Tests/Fixtures/spf) and hostile records.
-        .testTarget(name: "SPFTests", dependencies: ["DNS"], swiftSettings: swift6),
+        .testTarget(name: "SPFTests", dependencies: ["DNS"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "DNSResolver", "DNS", "TOML"]),
         .testTarget(
@@ -128,5 +124,5 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "DNS", "DNSResolver", "VrulesTestSupport", "DNSTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["vrules", "VrulesTestSupport"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

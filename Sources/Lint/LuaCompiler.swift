@@ -70,6 +70,7 @@ enum LuaCompiler {
 
     /// A failed compilation, carried through `Result`.
     private struct OutcomeBox: Error, @unchecked Sendable {
+        // @unchecked: created and read on one thread, only to carry an Outcome through Result.
         var outcome: Outcome
         init(_ outcome: Outcome) { self.outcome = outcome }
     }

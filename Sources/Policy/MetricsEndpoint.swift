@@ -7,6 +7,7 @@ import ServiceLifecycle
 
 /// Serves the Prometheus registry as text on `GET /metrics`.
 public final class MetricsEndpoint: Service, @unchecked Sendable {
+    // @unchecked: `channel` is set once by start() before run() and read only after it.
     private let registry: PrometheusCollectorRegistry
     private let host: String
     private let port: Int
@@ -47,6 +48,7 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
 }
 
 final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: a channel handler, used only on its channel's event loop.
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

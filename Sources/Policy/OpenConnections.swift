@@ -10,6 +10,7 @@ import NIOCore
 /// accept loops: it stops accepting, closes the listeners and what is open, and lets each
 /// connection's task see its end.
 final class OpenConnections: @unchecked Sendable {
+    // @unchecked: all mutable state is in `state`, touched only with `lock` held.
     typealias Connection = NIOAsyncChannel<PolicyRequest, ByteBuffer>
 
     private struct Entry {

@@ -265,6 +265,7 @@ struct DNSCommand: AsyncParsableCommand {
 /// Forwards to the network resolver and keeps every question with its result and timing,
 /// so that the command can show each query a lookup made.
 final class TranscriptResolver: DNSResolving, @unchecked Sendable {
+    // @unchecked: `entries` is touched only with `lock` held.
     struct Entry {
         var question: DNSQuestion
         var result: DNSQueryResult

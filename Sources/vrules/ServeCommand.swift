@@ -177,6 +177,7 @@ extension Logger.Level {
 /// One counter per DNS outcome, made once: making a counter goes through the metrics
 /// registry's lock and a label lookup, too much for every query.
 final class DNSOutcomeCounters: @unchecked Sendable {
+    // @unchecked: `counters` is touched only with `lock` held.
     private let lock = NSLock()
     private var counters: [String: Metrics.Counter] = [:]
 

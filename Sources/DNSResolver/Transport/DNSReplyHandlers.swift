@@ -20,6 +20,7 @@ package struct DNSTCPFrameDecoder: ByteToMessageDecoder {
 /// Takes the first framed message that answers our query; a connection that closes or fails
 /// before that ends the exchange with a network error.
 final class TCPReplyHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: a channel handler, used only on its channel's event loop.
     typealias InboundIn = ByteBuffer
 
     private let id: UInt16

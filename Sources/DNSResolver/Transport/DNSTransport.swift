@@ -164,6 +164,7 @@ struct DNSTransport: Sendable {
 
 /// Completes a promise at most once. Only ever touched on the promise's event loop.
 final class OnceCompletion: @unchecked Sendable {
+    // @unchecked: `done` is only touched on the promise's event loop.
     let promise: EventLoopPromise<DNSMessage>
     private var done = false
 
