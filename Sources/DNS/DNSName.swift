@@ -57,3 +57,18 @@ public struct DNSNameError: Error, Hashable, Sendable, CustomStringConvertible {
     }
     public var description: String { "invalid domain name '\(self.name)': \(self.reason)" }
 }
+
+extension DNSName {
+    /// A normalised name and each of its parents, longest first ("a.b.c", "b.c", "c"):
+    /// the order in which per-zone settings are looked up (virtual domains, routed zones).
+    public static func selfAndAncestors(_ name: String) -> [Substring] {
+        var names: [Substring] = []
+        var candidate = Substring(name)
+        while !candidate.isEmpty {
+            names.append(candidate)
+            guard let dot = candidate.firstIndex(of: ".") else { break }
+            candidate = candidate[candidate.index(after: dot)...]
+        }
+        return names
+    }
+}

@@ -13,12 +13,7 @@ public struct ZoneRoutedResolver: DNSResolving {
 
     /// The resolver for `name`: the longest routed zone that is `name` or one of its parents.
     public func resolver(for name: String) -> any DNSResolving {
-        var candidate = Substring(name)
-        while true {
-            if let resolver = self.routes[String(candidate)] { return resolver }
-            guard let dot = candidate.firstIndex(of: ".") else { return self.fallback }
-            candidate = candidate[candidate.index(after: dot)...]
-        }
+        DNSName.selfAndAncestors(name).lazy.compactMap { self.routes[String($0)] }.first ?? self.fallback
     }
 
     public func resolve(_ question: DNSQuestion) async -> DNSQueryResult {

@@ -145,11 +145,6 @@ public struct Linter: Sendable {
 /// is the name or a parent of it, else the root resolver.
 enum ZoneRoute {
     static func resolver(for name: String, in configuration: DNSConfiguration) -> DNSConfiguration.Resolver {
-        var candidate = Substring(name)
-        while true {
-            if let resolver = configuration.zones[String(candidate)] { return resolver }
-            guard let dot = candidate.firstIndex(of: ".") else { return configuration.root }
-            candidate = candidate[candidate.index(after: dot)...]
-        }
+        DNSName.selfAndAncestors(name).lazy.compactMap { configuration.zones[String($0)] }.first ?? configuration.root
     }
 }

@@ -398,7 +398,6 @@ return {
   compile = compile,
   run_stage = run_stage,
   by_stage = by_stage,
-  readonly = readonly,
   dns_error_mt = dns_error_mt,
   stages = STAGES,
 }

@@ -28,12 +28,7 @@ extension RuleHost {
         lua.setField("add_header", table: data)
         lua.pushValue(at: data)
         let dataReference = lua.makeReference()
-        lua.pushReference(self.readonlyReference)
-        lua.insert(at: -2)
-        lua.pushString("ctx")
-        guard case .success = lua.protectedCall(arguments: 2, results: 1) else {
-            fatalError("cannot create a context proxy")
-        }
+        lua.makeTopReadonly(name: "ctx")
         let proxyReference = lua.makeReference()
         return (dataReference, proxyReference)
     }

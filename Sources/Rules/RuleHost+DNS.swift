@@ -58,7 +58,7 @@ extension RuleHost {
                         summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.addresses.map(\.description).joined(separator: ", "))]" }) },
                         push: { host, thread, output in
                             output.map { result in
-                                host.pushStringArray(result.addresses.map(\.description), thread: thread)
+                                host.lua.pushStringArray(result.addresses.map(\.description), thread)
                                 host.lua.pushString(result.outcome.rawValue, thread)
                                 return 2
                             }
@@ -70,7 +70,7 @@ extension RuleHost {
                         summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.names.joined(separator: ", "))]" }) },
                         push: { host, thread, output in
                             output.map { result in
-                                host.pushStringArray(result.names, thread: thread)
+                                host.lua.pushStringArray(result.names, thread)
                                 host.lua.pushString(result.outcome.rawValue, thread)
                                 return 2
                             }
@@ -236,9 +236,6 @@ extension RuleHost {
         }
     }
 
-    func pushStringArray(_ values: [String], thread: LuaThread) {
-        self.lua.pushStringArray(values, thread)
-    }
 
     /// A record as a Lua table: `name`, `type`, `ttl`, and the type's own fields.
     func pushRecord(_ record: DNSRecord, thread: LuaThread) {

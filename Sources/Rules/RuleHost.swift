@@ -61,7 +61,6 @@ final class RuleHost: LuaHostDispatching {
 
     private(set) var environmentReference: Int32 = 0
     private(set) var compileReference: Int32 = 0
-    private(set) var readonlyReference: Int32 = 0
     private(set) var dnsErrorMetatableReference: Int32 = 0
     private(set) var stateReference: Int32 = 0
     private(set) var globalsReference: Int32 = 0
@@ -117,7 +116,6 @@ final class RuleHost: LuaHostDispatching {
         }
         self.environmentReference = reference("env")
         self.compileReference = reference("compile")
-        self.readonlyReference = reference("readonly")
         self.dnsErrorMetatableReference = reference("dns_error_mt")
         self.globalsReference = reference("globals")
         self.runStageReference = reference("run_stage")

@@ -44,12 +44,6 @@ public final class DNSResolverSet: DNSResolverSelecting {
 
     public func networkResolver(forDomain domain: String?) -> DNSNetworkResolver {
         guard let domain, !self.byDomain.isEmpty, let name = try? DNSName.normalize(domain) else { return self.root }
-        var candidate = Substring(name)
-        while !candidate.isEmpty {
-            if let resolver = self.byDomain[String(candidate)] { return resolver }
-            guard let dot = candidate.firstIndex(of: ".") else { break }
-            candidate = candidate[candidate.index(after: dot)...]
-        }
-        return self.root
+        return DNSName.selfAndAncestors(name).lazy.compactMap { self.byDomain[String($0)] }.first ?? self.root
     }
 }
