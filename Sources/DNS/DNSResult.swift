@@ -15,19 +15,21 @@ public struct DNSAnswer: Hashable, Sendable {
     public var records: [DNSRecord]
     /// The CNAME records followed from `name` to the owner of `records`, in order.
     public var chain: [DNSRecord]
-    /// True when the answer was DNSSEC-validated (trusted AD bit or in-process validation).
-    public var secure: Bool
+    /// What DNSSEC validation concluded; `.insecure` when validation is off.
+    public var security: DNSSecurity
+    /// True only when the answer validated as DNSSEC-secure.
+    public var secure: Bool { self.security.status == .secure }
     /// The server that answered (`"zone"` for the zone-file resolver), for diagnostics.
     public var server: String?
 
     public init(name: String, type: DNSRecordType, outcome: DNSOutcome, records: [DNSRecord] = [],
-                chain: [DNSRecord] = [], secure: Bool = false, server: String? = nil) {
+                chain: [DNSRecord] = [], security: DNSSecurity = .insecure, server: String? = nil) {
         self.name = name
         self.type = type
         self.outcome = outcome
         self.records = records
         self.chain = chain
-        self.secure = secure
+        self.security = security
         self.server = server
     }
 }

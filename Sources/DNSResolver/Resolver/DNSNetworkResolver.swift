@@ -165,7 +165,7 @@ public final class DNSNetworkResolver: DNSResolving {
             if !records.isEmpty {
                 let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
                                        chain: self.options.preserveIntermediates ? chain : [],
-                                       secure: secure, server: server)
+                                       security: secure ? .secure : .insecure, server: server)
                 let ttl = (records + chain).map(\.ttl).min() ?? 0
                 self.cache.store(answer, for: question, ttl: ttl)
                 return .success(answer)
@@ -186,7 +186,7 @@ public final class DNSNetworkResolver: DNSResolving {
             let outcome: DNSOutcome = message.responseCode == .nxDomain ? .nxdomain : .nodata
             let answer = DNSAnswer(name: question.name, type: question.type, outcome: outcome, records: [],
                                    chain: self.options.preserveIntermediates ? chain : [],
-                                   secure: secure, server: server)
+                                   security: secure ? .secure : .insecure, server: server)
             if let negativeTTL = Self.negativeTTL(message) {
                 let ttl = ([negativeTTL] + chain.map(\.ttl)).min() ?? 0
                 self.cache.store(answer, for: question, ttl: ttl)
