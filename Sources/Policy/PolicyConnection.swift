@@ -12,6 +12,15 @@ struct PolicyConnection {
     let channel: NIOAsyncChannel<PolicyRequest, ByteBuffer>
     let service: PolicyService
     let logger: Logger
+    /// The shard whose engine runs on this connection's event loop, if one does.
+    let shard: Int?
+
+    init(channel: NIOAsyncChannel<PolicyRequest, ByteBuffer>, service: PolicyService, logger: Logger) {
+        self.channel = channel
+        self.service = service
+        self.logger = logger
+        self.shard = service.shard(runningOn: channel.channel.eventLoop)
+    }
 
     func run() async {
         let channel = self.channel.channel
@@ -24,7 +33,7 @@ struct PolicyConnection {
                             Self.refused(error, peer: peer, logger: self.logger)
                             return
                         }
-                        let decision = await self.service.decide(request)
+                        let decision = await self.service.decide(request, preferring: self.shard)
                         var buffer = channel.allocator.buffer(capacity: decision.action.utf8.count + 9)
                         buffer.writeString("action=")
                         buffer.writeString(PolicyReplyText.sanitized(decision.action))

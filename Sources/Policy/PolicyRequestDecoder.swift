@@ -14,58 +14,86 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
         self.limits = limits
     }
 
+    /// What one pass over the readable bytes found.
+    private enum Scan {
+        case needMore
+        case request
+        case failure(PolicyProtocolError)
+    }
+
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        // One pass over the line in place: no copy of it, '=' found and control bytes checked together.
-        enum Line { case needMore, tooLong(Int), empty, attribute(String, String), noEquals, control, notUTF8 }
+        // One pass over every complete line in place, up to the end of one request: no copy of
+        // a line, '=' found and control bytes checked together, and the strings made without
+        // a second validation pass when the line is ASCII (what Postfix sends).
         let maximum = self.limits.maximumLineLength
-        let (line, consumed): (Line, Int) = buffer.withUnsafeReadableBytes { raw in
-            guard let newline = raw.firstIndex(of: UInt8(ascii: "\n")) else {
-                return (raw.count > maximum ? .tooLong(raw.count) : .needMore, 0)
+        let maximumAttributes = self.limits.maximumAttributes
+        var attributes = self.attributes
+        var count = self.count
+        self.attributes = [:]
+        let (scan, consumed): (Scan, Int) = buffer.withUnsafeReadableBytes { raw in
+            var start = 0
+            while true {
+                let rest = UnsafeRawBufferPointer(rebasing: raw[start...])
+                guard let found = rest.firstIndex(of: UInt8(ascii: "\n")) else {
+                    if rest.count > maximum {
+                        return (.failure(PolicyProtocolError(code: .lineTooLong, reason: "\(rest.count) bytes")), start)
+                    }
+                    return (.needMore, start)
+                }
+                guard found <= maximum else {
+                    return (.failure(PolicyProtocolError(code: .lineTooLong, reason: "\(found) bytes")), start)
+                }
+                var end = found
+                if end > 0 && rest[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                if end == 0 { return (.request, start + found + 1) }
+                var equals = -1
+                var highBits: UInt8 = 0
+                for index in 0..<end {
+                    let byte = rest[index]
+                    if byte < 0x20 && byte != 0x09 || byte == 0x7f {
+                        return (.failure(PolicyProtocolError(code: .invalidBytes, reason: "control characters in an attribute")), start)
+                    }
+                    highBits |= byte
+                    if byte == UInt8(ascii: "=") && equals < 0 { equals = index }
+                }
+                guard equals > 0 else {
+                    return (.failure(PolicyProtocolError(code: .malformedAttribute, reason: "a line without name=value")), start)
+                }
+                let nameBytes = UnsafeRawBufferPointer(rebasing: rest[0..<equals])
+                let valueBytes = UnsafeRawBufferPointer(rebasing: rest[(equals + 1)..<end])
+                let name: String
+                let value: String
+                if highBits & 0x80 == 0 {
+                    name = String(decoding: nameBytes, as: UTF8.self)
+                    value = String(decoding: valueBytes, as: UTF8.self)
+                } else {
+                    guard let validName = String(validating: nameBytes, as: UTF8.self),
+                          let validValue = String(validating: valueBytes, as: UTF8.self) else {
+                        return (.failure(PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")), start)
+                    }
+                    name = validName
+                    value = validValue
+                }
+                count += 1
+                guard count <= maximumAttributes else {
+                    return (.failure(PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(maximumAttributes)")), start)
+                }
+                if attributes.isEmpty { attributes.reserveCapacity(40) }
+                attributes[name] = value
+                start += found + 1
             }
-            guard newline <= maximum else { return (.tooLong(newline), 0) }
-            var end = newline
-            if end > 0 && raw[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            if end == 0 { return (.empty, newline + 1) }
-            var equals = -1
-            for index in 0..<end {
-                let byte = raw[index]
-                if byte < 0x20 && byte != 0x09 || byte == 0x7f { return (.control, 0) }
-                if byte == UInt8(ascii: "=") && equals < 0 { equals = index }
-            }
-            guard equals > 0 else { return (.noEquals, 0) }
-            guard let name = String(validating: UnsafeRawBufferPointer(rebasing: raw[0..<equals]), as: UTF8.self),
-                  let value = String(validating: UnsafeRawBufferPointer(rebasing: raw[(equals + 1)..<end]), as: UTF8.self) else {
-                return (.notUTF8, 0)
-            }
-            return (.attribute(name, value), newline + 1)
         }
-        switch line {
+        buffer.moveReaderIndex(forwardBy: consumed)
+        switch scan {
         case .needMore:
+            self.attributes = attributes
+            self.count = count
             return .needMoreData
-        case .tooLong(let length):
-            throw PolicyProtocolError(code: .lineTooLong, reason: "\(length) bytes")
-        case .noEquals:
-            throw PolicyProtocolError(code: .malformedAttribute, reason: "a line without name=value")
-        case .control:
-            throw PolicyProtocolError(code: .invalidBytes, reason: "control characters in an attribute")
-        case .notUTF8:
-            throw PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")
-        case .empty:
-            buffer.moveReaderIndex(forwardBy: consumed)
-            let request = PolicyRequest(attributes: self.attributes)
-            self.attributes = [:]
-            self.attributes.reserveCapacity(40)
+        case .failure(let error):
+            throw error
+        case .request:
             self.count = 0
-            context.fireChannelRead(Self.wrapInboundOut(request))
-            return .continue
-        case .attribute(let name, let value):
-            buffer.moveReaderIndex(forwardBy: consumed)
-            self.count += 1
-            guard self.count <= self.limits.maximumAttributes else {
-                throw PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(self.limits.maximumAttributes)")
-            }
-            if self.attributes.isEmpty { self.attributes.reserveCapacity(40) }
-            self.attributes[name] = value
+            context.fireChannelRead(Self.wrapInboundOut(PolicyRequest(attributes: attributes)))
             return .continue
         }
     }

@@ -79,16 +79,9 @@ public final class PolicyServer: Service, @unchecked Sendable {
     /// Binds every listener; returns the bound addresses (port 0 becomes the real port).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
-        var limits = self.limits
         let connections = self.connections
         let logger = self.logger
-        let allowed = DescriptorLimit.connectionsAllowed()
-        if allowed < limits.maximumConnections {
-            logger.notice("connection limit lowered to fit the descriptor limit", metadata: [
-                "max_connections": "\(limits.maximumConnections)", "allowed": "\(allowed)",
-            ])
-            limits.maximumConnections = allowed
-        }
+        let limits = self.fittedLimits()
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -147,6 +140,19 @@ public final class PolicyServer: Service, @unchecked Sendable {
         return bound
     }
 
+    /// The limits, with the connection cap lowered to fit the descriptor limit.
+    private func fittedLimits() -> PolicyProtocolLimits {
+        var limits = self.limits
+        let allowed = DescriptorLimit.connectionsAllowed()
+        if allowed < limits.maximumConnections {
+            self.logger.notice("connection limit lowered to fit the descriptor limit", metadata: [
+                "max_connections": "\(limits.maximumConnections)", "allowed": "\(allowed)",
+            ])
+            limits.maximumConnections = allowed
+        }
+        return limits
+    }
+
     /// Serves each accepted connection as a child task until the listener closes.
     private static func accept(on listener: Listener, service: PolicyService, connections: OpenConnections, logger: Logger) async {
         do {
@@ -154,9 +160,17 @@ public final class PolicyServer: Service, @unchecked Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
                         guard connections.take(connection) else { continue }
-                        group.addTask {
-                            await PolicyConnection(channel: connection, service: service, logger: logger).run()
+                        let handler = PolicyConnection(channel: connection, service: service, logger: logger)
+                        let run: @Sendable () async -> Void = {
+                            await handler.run()
                             connections.remove(connection)
+                        }
+                        // On the connection's own event loop when an engine runs there: reading,
+                        // deciding and writing then never switch threads.
+                        if handler.shard != nil, #available(macOS 15, *) {
+                            group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop), operation: run)
+                        } else {
+                            group.addTask(operation: run)
                         }
                     }
                 }

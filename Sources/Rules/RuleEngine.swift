@@ -25,15 +25,24 @@ public final class RuleTransaction: @unchecked Sendable {
 /// The rule engine: one Lua state with a loaded rule script, serving many transactions
 /// at once. Its methods run on the actor; a rule waiting for DNS suspends only its own
 /// coroutine, and other transactions proceed in the meantime (actor reentrancy).
+///
+/// The actor runs on the executor it is given (the policy server gives each engine one of
+/// its event loops, so that other actors on the same loop reach it without a thread
+/// switch), or on a serial queue of its own.
 public actor RuleEngine {
     let host: RuleHost
+    /// Where the engine's work runs.
+    public nonisolated let executor: any SerialExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { self.executor.asUnownedSerialExecutor() }
     private let resolvers: any DNSResolverSelecting
     public nonisolated let scriptPath: String
     private var nextTransactionID: Int64 = 1
 
     /// Loads the script at `scriptPath`; `require` reads modules from its directory.
     public init(scriptPath: String, resolvers: any DNSResolverSelecting, limits: RuleLimits = RuleLimits(),
-                tracing: Bool = true, logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
+                tracing: Bool = true, executor: (any SerialExecutor)? = nil,
+                logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
+        self.executor = executor ?? DispatchQueueExecutor(label: "vrules.engine")
         let directory = (scriptPath as NSString).deletingLastPathComponent
         self.host = RuleHost(limits: limits, rulesDirectory: directory.isEmpty ? "." : directory)
         self.host.logHandler = logHandler
@@ -46,8 +55,9 @@ public actor RuleEngine {
 
     /// Loads a script given as text (tests, embedding); `path` names it in messages.
     public init(source: String, path: String, rulesDirectory: String = ".", resolvers: any DNSResolverSelecting,
-                limits: RuleLimits = RuleLimits(), tracing: Bool = true,
+                limits: RuleLimits = RuleLimits(), tracing: Bool = true, executor: (any SerialExecutor)? = nil,
                 logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
+        self.executor = executor ?? DispatchQueueExecutor(label: "vrules.engine")
         self.host = RuleHost(limits: limits, rulesDirectory: rulesDirectory)
         self.host.logHandler = logHandler
         self.host.tracing = tracing

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Policy
 import Prometheus
 import Rules
@@ -70,8 +71,10 @@ struct ServeCommand: AsyncParsableCommand {
         let counters = DNSOutcomeCounters()
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
         // The engines of one load share the resolvers (and so their caches and sockets).
-        let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile) async throws -> RuleEngine = { resolvers, configuration in
-            let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: configuration.limits, tracing: false, logHandler: { record in
+        let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile, any EventLoop) async throws -> RuleEngine = {
+            resolvers, configuration, loop in
+            let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: configuration.limits, tracing: false,
+                                        executor: loop.executor, logHandler: { record in
                 Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
                     "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
                 ])
@@ -84,15 +87,17 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return engine
         }
-        // One engine (one Lua state) per core: a slow stage delays only its own state's work.
-        // A reload reads the configuration again: a file with mistakes fails the reload and
-        // the running rules, resolvers and limits stay.
-        let engineCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        // One engine (one Lua state) per core, each running on one of the event loops the
+        // policy connections are read on: a slow stage delays only its own state's work, and
+        // a request is read, decided and answered on one thread. A reload reads the
+        // configuration again: a file with mistakes fails the reload and the running rules,
+        // resolvers and limits stay.
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         let loadEngines: @Sendable () async throws -> [RuleEngine] = {
             let configuration = try resolverOptions.loadConfigurationFile()
             let resolvers = try resolverOptions.makeResolvers(using: configuration)
             var engines: [RuleEngine] = []
-            for _ in 0..<engineCount { engines.append(try await loadEngine(resolvers, configuration)) }
+            for loop in loops { engines.append(try await loadEngine(resolvers, configuration, loop)) }
             return engines
         }
         let engines: [RuleEngine]

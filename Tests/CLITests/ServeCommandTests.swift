@@ -250,7 +250,10 @@ struct ServeCommandTests {
         try "[policy]\nsocket_mode = \"0660\"\nsocket_group = \"postfix\"\n".write(to: config, atomically: true, encoding: .utf8)
         let path = directory.appendingPathComponent("policy.sock").path
         let server = try ServeProcess(arguments: ["--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(path)"])
+        // The listeners are bound one after the other: the TCP one ServeProcess waits for first.
         var info = stat()
+        let deadline = Date().addingTimeInterval(10)
+        while stat(path, &info) != 0 && Date() < deadline { usleep(10_000) }
         #expect(stat(path, &info) == 0)
         #expect(info.st_mode & 0o777 == 0o660, "mode \(String(info.st_mode & 0o777, radix: 8))")
         #expect(info.st_gid == getgrnam("postfix")?.pointee.gr_gid)

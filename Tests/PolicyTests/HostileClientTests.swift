@@ -236,7 +236,7 @@ struct HostileClientTests {
         func attributes(_ clientPort: Int, helo: String = "good.test", recipient: String = "u@x.test") -> [String: String] {
             request("RCPT", instance: "e\(clientPort)", helo: helo, recipient: recipient, extra: ["client_port": "\(clientPort)"])
         }
-        func engine(_ clientPort: Int) -> Int { service.engineIndex(for: ConnectionKey(PolicyRequest(attributes: attributes(clientPort)))) }
+        func engine(_ clientPort: Int) -> Int { service.hashedShard(for: ConnectionKey(PolicyRequest(attributes: attributes(clientPort)))) }
         let slowPort = 1
         let fastPort = try #require((2..<100).first { engine($0) != engine(slowPort) })
         let slow = try PolicyClient(port: port)
