@@ -126,6 +126,7 @@ struct EngineBenchmark {
                     lua.newTable()
                     lua.pushInteger(Int(preference)); lua.setField("preference", table: -2)
                     lua.pushString(exchange); lua.setField("exchange", table: -2)
+                case .txt(let strings): lua.pushString(String(decoding: strings.joined(), as: UTF8.self))
                 default: lua.pushBoolean(true)
                 }
                 lua.setIndex(index + 1, table: -2)

@@ -1,6 +1,10 @@
 -- The default policy's logic written in plain Lua against a table of DNS answers:
 -- the comparison run for the engine benchmark. No sandbox, no coroutines, no host calls.
+-- What the engine does in Swift (DNS lookups, SPF's record lookup and selection) is done
+-- here in Lua over the table; what the engine's prelude does in Lua (the two headers) is
+-- the same code.
 local answers, transactions = ...
+local find, format, concat = string.find, string.format, table.concat
 
 local function query(name, rtype)
   local records = answers[name .. "/" .. rtype]
@@ -43,6 +47,65 @@ local function locate_mx(domain)
   return route
 end
 
+-- RFC 7208 §4.5 record selection (the benchmarked sender publishes none: result "none").
+local function spf_check(ip, domain, sender, helo, receiver)
+  local texts, outcome = query(domain, "TXT")
+  local result = { client_ip = ip, envelope_from = sender, helo = helo, receiver = receiver,
+                   domain = domain, identity = "mailfrom" }
+  if outcome == "nxdomain" then result.result = "none" return result end
+  local records = {}
+  for _, text in ipairs(texts) do
+    if text == "v=spf1" or text:sub(1, 7) == "v=spf1 " then records[#records + 1] = text end
+  end
+  if #records == 0 then result.result = "none" return result end
+  if #records > 1 then result.result = "permerror" return result end
+  error("the benchmark's sender publishes no SPF record")
+end
+
+local function header_token(text)
+  text = tostring(text)
+  if text ~= "" and not find(text, "[^%w!#$%%&'*+/=?^_`{|}~.@:-]") then return text end
+  return '"' .. text:gsub('[\\"]', "\\%0") .. '"'
+end
+
+local function spf_received_header(r)
+  local parts = {
+    "client-ip=" .. header_token(r.client_ip),
+    "envelope-from=" .. header_token(r.envelope_from or ""),
+  }
+  if r.helo then parts[#parts + 1] = "helo=" .. header_token(r.helo) end
+  if r.receiver then parts[#parts + 1] = "receiver=" .. header_token(r.receiver) end
+  parts[#parts + 1] = "identity=" .. header_token(r.identity or "mailfrom")
+  if r.mechanism then parts[#parts + 1] = "mechanism=" .. header_token(r.mechanism) end
+  local comment = format("%s: domain of %s %s %s as permitted sender", tostring(r.receiver or "vrules"),
+    tostring(r.domain), r.result == "pass" and "designates" or "does not designate", tostring(r.client_ip))
+  comment = comment:gsub("[()\\]", "")
+  return r.result .. " (" .. comment .. ") " .. concat(parts, "; ")
+end
+
+local function authres(ctx, results)
+  local id = (ctx.server and ctx.server.name) or "localhost"
+  local methods = {}
+  local iprev = results.iprev
+  if iprev ~= nil then
+    methods[#methods + 1] = format("iprev=%s policy.iprev=%s", tostring(iprev), header_token(ctx.client.ip))
+  end
+  local s = results.spf
+  if s ~= nil then
+    methods[#methods + 1] = format("spf=%s smtp.mailfrom=%s", tostring(s), header_token(ctx.mail_from.address))
+  end
+  return header_token(id) .. "; " .. concat(methods, "; ")
+end
+
+-- ctx.add_header: printable text only, each header once per message.
+local function add_header(ctx, name, value)
+  if find(name, "[^!-9;-~]") or find(value, "[%c]") then error("bad header") end
+  for _, h in ipairs(ctx.headers) do
+    if h.name == name and h.value == value then return end
+  end
+  ctx.headers[#ctx.headers + 1] = { name = name, value = value }
+end
+
 local function is_loopback(ip) return ip == "::1" or ip:match("^127%.") ~= nil end
 local function is_domain_name(name)
   if #name == 0 or #name > 253 or not name:find("%.") then return false end
@@ -61,7 +124,7 @@ end
 local accepted = 0
 for _ = 1, transactions do
   local ctx = { client = { ip = "192.0.2.10", port = 40000 }, server = { name = "mx.vrules.test" },
-                vars = {}, helo = "mail.good.example", mail_from = address("alice@good.example") }
+                vars = {}, helo = "mail.good.example", mail_from = address("alice@good.example"), headers = {} }
   -- connect
   if is_loopback(ctx.client.ip) then ctx.vars.trusted = true end
   local r = iprev(ctx.client.ip)
@@ -77,12 +140,18 @@ for _ = 1, transactions do
   ctx.stage = "mail"
   local route = locate_mx(ctx.mail_from.domain)
   if route.kind == "null" or route.kind == "none" then error("bad sender") end
+  local spf = spf_check(ctx.client.ip, ctx.mail_from.domain, ctx.mail_from.address, ctx.helo, ctx.server.name)
+  ctx.vars.spf = spf.result
+  if spf.result == "fail" or spf.result == "temperror" then error("bad spf") end
+  add_header(ctx, "Received-SPF", spf_received_header(spf))
   -- rcpt
   ctx.stage = "rcpt"
   ctx.rcpt = address("bob@implicit.example")
   ctx.rcpts = { ctx.rcpt }
   local rroute = locate_mx(ctx.rcpt.domain)
   if rroute.kind == "null" then error("bad rcpt") end
+  add_header(ctx, "Authentication-Results", authres(ctx, { iprev = ctx.vars.iprev, spf = ctx.vars.spf }))
+  if #ctx.headers ~= 2 then error("expected two headers") end
   accepted = accepted + 1
 end
 return accepted
