@@ -12,8 +12,8 @@
 #   REQUESTS          vrules requests per mix and cache setting (default 100000)
 #   POLICYD_REQUESTS  policyd-spf requests per mix (default 20000; it is slow)
 # Environment: VRULES_BIN (a release vrules; default: build it as run.sh does, into
-#              .build-bench), CONNECTIONS (16), MIXES ("postfix fresh"), WARMUP (vrules,
-#              5000), KEEP_WORK=1.
+#              .build-bench), CONNECTIONS (16), MIXES ("postfix fresh"), DOMAINS ("one
+#              distinct"), WARMUP (vrules, 5000), KEEP_WORK=1.
 #
 # Three servers, run one after the other:
 #   vrules, cache on     the resolver's cache at its default size: after the first check every
@@ -25,7 +25,10 @@
 #                        Mail_From_reject = Fail, TempError_Defer = True: the same decisions
 #                        as spf.lua.
 # Each sender passes SPF through the `mx` mechanism (5 DNS questions per check: TXT of the
-# domain, TXT of the include, MX, A of both MX hosts). Each server must also reject a sender
+# domain, TXT of the include, MX, A of both MX hosts). Sender domains (DOMAINS): `one`, every
+# sender in spf.example (a popular domain: 16 connections ask about it at once, and vrules
+# merges identical questions in flight even without a cache); `distinct`, each transaction's
+# sender in a domain of its own (a wildcard under spf.example), the include and MX hosts shared. Each server must also reject a sender
 # from an unauthorised client with 550 5.7.23, proof that it really checks; the script exits 1
 # when a check fails or a run had unexpected answers.
 set -euo pipefail
@@ -36,6 +39,7 @@ requests="${1:-100000}"
 policyd_requests="${2:-20000}"
 connections="${CONNECTIONS:-16}"
 mixes="${MIXES:-postfix fresh}"
+domain_sets="${DOMAINS:-one distinct}"
 warmup="${WARMUP:-5000}"
 
 # --- outside the namespace: packages and binaries, then re-run inside ----------------------
@@ -104,6 +108,9 @@ fail_check() { echo "CHECK FAILED: $*"; failures=$((failures + 1)); }
 pass_ip=198.51.100.25     # mx1.mail.other.example, spf.example's first MX: passes through the `mx` mechanism
 fail_ip=192.0.2.200       # in no mechanism: `-all`
 domain=spf.example
+# The sender domain of a DOMAINS choice, for the load generator's --sender-domain.
+sender_domain() { case "$1" in one) echo "$domain" ;; distinct) echo "{t}.$domain" ;; *) echo "DOMAINS: one or distinct" >&2; exit 2 ;; esac; }
+for set in $domain_sets; do sender_domain "$set" >/dev/null; done
 vrules_port=10040
 policyd_port=10041
 
@@ -142,9 +149,10 @@ chmod 644 "$work/resolv.conf"
 mount --bind "$work/resolv.conf" /etc/resolv.conf
 
 # One run of the load generator: its key=value line plus the load average and Knot's queries.
-run_load() {   # label mix requests pid accept...
-    local label="$1" mix="$2" count="$3" pid="$4"
-    shift 4
+run_load() {   # label mix domains requests pid accept...
+    local label="$1" mix="$2" set="$3" senders count="$4" pid="$5"
+    senders="$(sender_domain "$set")"
+    shift 5
     local accept=() pattern before queries line
     for pattern in "$@"; do accept+=(--accept "$pattern"); done
     before="$(loadavg)"
@@ -152,9 +160,9 @@ run_load() {   # label mix requests pid accept...
     # A non-zero exit (unexpected answers, closed connections) is reported in the figures.
     line="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" \
         --server-pid "$pid" --label "$label" --client-ip "$pass_ip" --client-name mx1.mail.other.example \
-        --helo mx1.mail.other.example --sender-domain "$domain" --prime "${accept[@]}" | head -1)" || true
+        --helo mx1.mail.other.example --sender-domain "$senders" --prime "${accept[@]}" | head -1)" || true
     queries=$(( $(knot_queries) - queries ))
-    echo "$line dns_queries=$queries load_before=${before// /,}"
+    echo "$line domains=$set dns_queries=$queries load_before=${before// /,}"
 }
 # The first answer to one RCPT of a sender in spf.example from CLIENT_IP.
 first_answer() {   # client_ip
@@ -177,10 +185,12 @@ check_decisions() {   # name pass_prefix
 echo "== SPF policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg)"
 echo "   $connections connections over loopback (private network namespace); Knot DNS on 127.0.0.1:53"
 echo "   serving spf.example and other.example to both servers. Client $pass_ip,"
-echo "   HELO mx1.mail.other.example, sender bounce-N-M@$domain (one per transaction): SPF pass through"
-echo "   'mx' after ip4 and include (5 DNS questions per check). Mixes: 'postfix' = 4 RCPT requests (2 recipients x 2 restriction"
-echo "   lists) + END-OF-MESSAGE per transaction, one SPF check per transaction; 'fresh' = RCPT +"
-echo "   END-OF-MESSAGE, one check per 2 requests. Expected answers: the header once per transaction"
+echo "   HELO mx1.mail.other.example, sender bounce-N-M@<domain> (one per transaction): SPF pass"
+echo "   through 'mx' after ip4 and include (5 DNS questions per check). Sender domains: 'one' ="
+echo "   all in spf.example; 'distinct' = one domain per transaction (t3-1f.spf.example, a wildcard)."
+echo "   Mixes: 'postfix' = 4 RCPT requests (2 recipients x 2 restriction lists) + END-OF-MESSAGE"
+echo "   per transaction, one SPF check per transaction; 'fresh' = RCPT + END-OF-MESSAGE, one"
+echo "   check per 2 requests. Expected answers: the header once per transaction"
 echo "   ('PREPEND Received-SPF: pass' / 'prepend Received-SPF: Pass'), then DUNNO / dunno."
 
 # --- vrules, cache on and off -------------------------------------------------------------
@@ -198,10 +208,12 @@ for cache in on off; do
     check_decisions "vrules (cache $cache)" "PREPEND Received-SPF: pass "
     "$loadgen" --port "$port" --connections "$connections" --requests "$warmup" --mix fresh \
         --client-ip "$pass_ip" --sender-domain "$domain" >/dev/null || true
-    for mix in $mixes; do
-        lines["vrules,$cache,$mix"]="$(run_load vrules "$mix" "$requests" "$server_pid" \
-            'PREPEND Received-SPF: pass *' DUNNO)"
-        echo "${lines["vrules,$cache,$mix"]}"
+    for set in $domain_sets; do
+        for mix in $mixes; do
+            lines["vrules,$cache,$set,$mix"]="$(run_load vrules "$mix" "$set" "$requests" "$server_pid" \
+                'PREPEND Received-SPF: pass *' DUNNO)"
+            echo "${lines["vrules,$cache,$set,$mix"]}"
+        done
     done
     if grep -q -i -E "error|critical" "$work/vrules-cache-$cache.log"; then
         echo "vrules logged errors:" >&2
@@ -230,10 +242,12 @@ socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:/usr/bin/policyd-sp
 server_pid=$!
 wait_port "$port"
 check_decisions "policyd-spf" "prepend Received-SPF: Pass "
-for mix in $mixes; do
-    lines["policyd-spf,off,$mix"]="$(run_load policyd-spf "$mix" "$policyd_requests" "$server_pid" \
-        'prepend Received-SPF: Pass *' dunno)"
-    echo "${lines["policyd-spf,off,$mix"]}"
+for set in $domain_sets; do
+    for mix in $mixes; do
+        lines["policyd-spf,off,$set,$mix"]="$(run_load policyd-spf "$mix" "$set" "$policyd_requests" "$server_pid" \
+            'prepend Received-SPF: Pass *' dunno)"
+        echo "${lines["policyd-spf,off,$set,$mix"]}"
+    done
 done
 kill "$server_pid" 2>/dev/null || true
 wait "$server_pid" 2>/dev/null || true
@@ -247,31 +261,35 @@ row() {   # server cache line
     # One check per transaction: the measured ones (one header each) and one per connection
     # for --prime, which Knot's counter includes.
     checks=$(( $(field accepted "$line" | cut -d/ -f1) + connections ))
-    printf '| %-11s | %-5s | %-7s | %8s | %7s | %6s | %6s | %7s | %5s | %11s | %3s | %4s |\n' "$1" "$2" \
-        "$(field mix "$line")" "$n" "$(field rps "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
+    printf '| %-11s | %-5s | %-8s | %-7s | %8s | %7s | %6s | %6s | %7s | %5s | %11s | %3s | %4s |\n' "$1" "$2" \
+        "$(field domains "$line")" "$(field mix "$line")" "$n" "$(field rps "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
         "$(field server_us_per_req "$line")" "$(awk -v q="$q" -v c="$checks" 'BEGIN { printf "%.2f", q / c }')" \
         "$(field accepted "$line")" "$(field unexpected "$line")" "$(field load_before "$line" | cut -d, -f1)"
     [ "$(field unexpected "$line")" = 0 ] && [ "$(field closed "$line")" = 0 ] \
-        || fail_check "$1 (cache $2, $(field mix "$line")): $(field unexpected "$line") unexpected answers, $(field closed "$line") connections closed"
+        || fail_check "$1 (cache $2, $(field domains "$line"), $(field mix "$line")): $(field unexpected "$line") unexpected answers, $(field closed "$line") connections closed"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
 echo
-echo "| server | cache | mix | requests | req/s | p50 ms | p99 ms | server CPU µs/req | DNS queries/check | headers/DUNNO answers | unexpected | load avg (1 min) before |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for mix in $mixes; do
-    row vrules on "${lines["vrules,on,$mix"]}"
-    row vrules off "${lines["vrules,off,$mix"]}"
-    row policyd-spf none "${lines["policyd-spf,off,$mix"]}"
+echo "| server | cache | sender domains | mix | requests | req/s | p50 ms | p99 ms | server CPU µs/req | DNS queries/check | headers/DUNNO answers | unexpected | load avg (1 min) before |"
+echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for set in $domain_sets; do
+    for mix in $mixes; do
+        row vrules on "${lines["vrules,on,$set,$mix"]}"
+        row vrules off "${lines["vrules,off,$set,$mix"]}"
+        row policyd-spf none "${lines["policyd-spf,off,$set,$mix"]}"
+    done
 done
 echo
-for mix in $mixes; do
-    p="${lines["policyd-spf,off,$mix"]}"
+for set in $domain_sets; do
+  for mix in $mixes; do
+    p="${lines["policyd-spf,off,$set,$mix"]}"
     for cache in on off; do
-        v="${lines["vrules,$cache,$mix"]}"
-        echo "mix $mix: vrules (cache $cache) / policyd-spf: $(ratio "$(field rps "$v")" "$(field rps "$p")")x the requests/s," \
+        v="${lines["vrules,$cache,$set,$mix"]}"
+        echo "$set domain(s), mix $mix: vrules (cache $cache) / policyd-spf: $(ratio "$(field rps "$v")" "$(field rps "$p")")x the requests/s," \
             "$(ratio "$(field server_us_per_req "$p")" "$(field server_us_per_req "$v")")x less server CPU per request," \
             "p99 $(field p99_ms "$v") ms against $(field p99_ms "$p") ms"
     done
+  done
 done
 echo "load average at the end: $(loadavg)"
 if [ "$failures" -gt 0 ]; then

@@ -9,6 +9,9 @@
 //              [--sender-domain good.example] [--expect DUNNO] [--accept ANSWER]...
 //              [--prime] [--server-pid PID] [--label NAME]
 //
+// --sender-domain: the domain of every sender; `{t}` in it stands for a label of its own for
+// each transaction (`{t}.spf.example` -> t3-1f.spf.example), for a zone with a wildcard.
+//
 // --prime: each connection first sends one transaction (RCPT, END-OF-MESSAGE) before the clock
 // and the CPU counters start, so a server that starts a process per connection (policyd-spf
 // under socat or spawn(8)) is measured after its start-up, not during it.
@@ -197,7 +200,8 @@ final class Worker {
     /// connection is over when it answers.
     func prime() {
         let instance = "\(self.runID).\(String(self.index, radix: 16)).prime"
-        let sender = "prime-\(self.index)@\(self.options.senderDomain)"
+        let label = "p\(self.runID)-\(String(self.index, radix: 16))"
+        let sender = "prime-\(self.index)@" + self.options.senderDomain.replacing("{t}", with: label)
         let port = 10_000 + self.index
         let requests = [
             rcptRequest(self.options, instance: instance, clientPort: port, sender: sender, recipient: "bob@implicit.example"),
@@ -248,7 +252,8 @@ final class Worker {
         while done < self.count {
             let instance = "\(self.runID).\(String(self.index, radix: 16)).\(String(transaction, radix: 16)).0"
             let port = portBase + transaction % 2_500
-            let sender = "bounce-\(self.index)-\(transaction)@\(self.options.senderDomain)"
+            let label = "t\(String(self.index, radix: 16))-\(String(transaction, radix: 16))"
+            let sender = "bounce-\(self.index)-\(transaction)@" + self.options.senderDomain.replacing("{t}", with: label)
             var plan: [([UInt8], Int)]
             let first = rcptRequest(self.options, instance: instance, clientPort: port, sender: sender,
                                     recipient: "bob@implicit.example")
