@@ -287,9 +287,10 @@ final class Worker {
         self.finished = nowNanoseconds()
     }
 
-    /// Closed only after the server's CPU time is read: a server that runs a process per
-    /// connection (socat's fork) may let it go when the connection ends, and a process that
-    /// is not reaped by the server's process tree takes its CPU time with it.
+    /// Closed only after the server's CPU time is read: a process the server runs per
+    /// connection may end with it and be orphaned before its parent reaps it (policyd-spf under
+    /// socat without `nofork`, behind a relay that exits first), taking its CPU time out of the
+    /// server's process tree.
     func closeConnection() {
         if self.descriptor >= 0 { close(self.descriptor) }
         self.descriptor = -1
