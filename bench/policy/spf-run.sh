@@ -28,9 +28,10 @@
 # domain, TXT of the include, MX, A of both MX hosts). Sender domains (DOMAINS): `one`, every
 # sender in spf.example (a popular domain: 16 connections ask about it at once, and vrules
 # merges identical questions in flight even without a cache); `distinct`, each transaction's
-# sender in a domain of its own (a wildcard under spf.example), the include and MX hosts shared. Each server must also reject a sender
-# from an unauthorised client with 550 5.7.23, proof that it really checks; the script exits 1
-# when a check fails or a run had unexpected answers.
+# sender in a domain of its own (a wildcard under spf.example), the include and MX hosts shared.
+# Each server must also reject a sender from an unauthorised client with 550 5.7.23, proof that
+# it really checks; the script exits 1 when a check fails or a run had unexpected answers.
+# bench/policy/README.md explains each choice and the columns.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -41,6 +42,15 @@ connections="${CONNECTIONS:-16}"
 mixes="${MIXES:-postfix fresh}"
 domain_sets="${DOMAINS:-one distinct}"
 warmup="${WARMUP:-5000}"
+for mix in $mixes; do
+    case "$mix" in postfix|fresh|noeom) ;; *) echo "MIXES: postfix, fresh or noeom, not '$mix'" >&2; exit 2 ;; esac
+done
+for set in $domain_sets; do
+    case "$set" in one|distinct) ;; *) echo "DOMAINS: one or distinct, not '$set'" >&2; exit 2 ;; esac
+done
+for number in "$requests" "$policyd_requests" "$connections" "$warmup"; do
+    [[ "$number" =~ ^[1-9][0-9]*$ ]] || { echo "not a positive count: '$number'" >&2; exit 2; }
+done
 
 # --- outside the namespace: packages and binaries, then re-run inside ----------------------
 if [ -z "${SPF_BENCH_INSIDE:-}" ]; then
@@ -109,8 +119,7 @@ pass_ip=198.51.100.25     # mx1.mail.other.example, spf.example's first MX: pass
 fail_ip=192.0.2.200       # in no mechanism: `-all`
 domain=spf.example
 # The sender domain of a DOMAINS choice, for the load generator's --sender-domain.
-sender_domain() { case "$1" in one) echo "$domain" ;; distinct) echo "{t}.$domain" ;; *) echo "DOMAINS: one or distinct" >&2; exit 2 ;; esac; }
-for set in $domain_sets; do sender_domain "$set" >/dev/null; done
+sender_domain() { if [ "$1" = distinct ]; then echo "{t}.$domain"; else echo "$domain"; fi; }
 vrules_port=10040
 policyd_port=10041
 
@@ -153,14 +162,18 @@ run_load() {   # label mix domains requests pid accept...
     local label="$1" mix="$2" set="$3" senders count="$4" pid="$5"
     senders="$(sender_domain "$set")"
     shift 5
-    local accept=() pattern before queries line
+    local accept=() pattern before queries output line
     for pattern in "$@"; do accept+=(--accept "$pattern"); done
     before="$(loadavg)"
     queries="$(knot_queries)"
     # A non-zero exit (unexpected answers, closed connections) is reported in the figures.
-    line="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" \
+    output="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" \
         --server-pid "$pid" --label "$label" --client-ip "$pass_ip" --client-name mx1.mail.other.example \
-        --helo mx1.mail.other.example --sender-domain "$senders" --prime "${accept[@]}" | head -1)" || true
+        --helo mx1.mail.other.example --sender-domain "$senders" --prime "${accept[@]}")" || true
+    line="$(head -1 <<<"$output")"
+    if grep -q '^first_unexpected_action=' <<<"$output"; then
+        echo "$label ($mix, $set): first unexpected answer: $(sed -n 's/^first_unexpected_action=//p' <<<"$output")" >&2
+    fi
     queries=$(( $(knot_queries) - queries ))
     echo "$line domains=$set dns_queries=$queries load_before=${before// /,}"
 }
