@@ -2,7 +2,7 @@
 //
 // One thread and one blocking TCP connection per simulated smtpd process, one request at a
 // time per connection (Postfix waits for each answer), requests as Postfix 3.7 sends them.
-// Prints one `key=value` line per run for bench/policy/run.sh to read.
+// Prints one `key=value` line per run for bench/policy/run.sh and spf-run.sh to read.
 //
 //   PolicyLoad --port P [--host 127.0.0.1] [--connections 16] [--requests N] [--mix postfix|fresh]
 //              [--client-ip 192.0.2.10] [--client-name NAME] [--helo NAME]
