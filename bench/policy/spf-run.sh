@@ -18,12 +18,13 @@
 # Three servers, run one after the other:
 #   vrules, cache on     the resolver's cache at its default size: after the first check every
 #                        answer comes from memory (as in production, for a popular domain)
-#   vrules, cache off    `cache_size = 0`: every check asks Knot, the fair comparison with pyspf,
-#                        which keeps no cache between checks
+#   vrules, cache off    `cache_size = 0`: no answer is kept, so every check asks Knot (a
+#                        question identical to one in flight still shares its answer), the fair
+#                        comparison with pyspf, which keeps no cache between checks
 #   policyd-spf          HELO_reject = No_Check (vrules' spf.check(ctx) checks the MAIL FROM
 #                        identity only; checking HELO too would cost pyspf extra queries),
-#                        Mail_From_reject = Fail, TempError_Defer = True: the same decisions
-#                        as spf.lua.
+#                        Mail_From_reject = Fail, TempError_Defer = True: the decisions of
+#                        spf.lua (pyspf reads a REFUSED or SERVFAIL answer as no record).
 # Each sender passes SPF through the `mx` mechanism (5 DNS questions per check: TXT of the
 # domain, TXT of the include, MX, A of both MX hosts). Sender domains (DOMAINS): `one`, every
 # sender in spf.example (a popular domain: 16 connections ask about it at once, and vrules
