@@ -10,7 +10,8 @@
 #   POSTFWD_REQUESTS  postfwd requests in the Postfix mix (default 50000; postfwd is slow)
 # Environment: CONNECTIONS (16), FRESH_REQUESTS (vrules, 100000), POSTFWD_FRESH_REQUESTS (20000),
 #              NOEOM_REQUESTS (vrules without END-OF-MESSAGE, 40000; 0 skips), WARMUP (20000),
-#              SKIP_POSTFWD=1, KEEP_WORK=1.
+#              SKIP_POSTFWD=1, KEEP_WORK=1, VRULES_BIN (a release vrules to use instead of
+#              building one).
 # Mixes (see loadgen/Sources/PolicyLoad/main.swift): postfix = 4 RCPT requests (2 recipients x
 # 2 restriction lists, identical pairs) + END-OF-MESSAGE per transaction; fresh = RCPT +
 # END-OF-MESSAGE, all four stages' rules run on every RCPT; noeom = postfix without
@@ -84,9 +85,14 @@ tree_rss_kb() {
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-echo "building vrules and the load generator (release)..." >&2
-(cd "$root" && swift build -c release --product vrules --scratch-path .build-bench >&2)
-vrules="$root/.build-bench/release/vrules"
+if [ -n "${VRULES_BIN:-}" ]; then
+    vrules="$VRULES_BIN"
+else
+    echo "building vrules (release)..." >&2
+    (cd "$root" && swift build -c release --product vrules --scratch-path .build-bench >&2)
+    vrules="$root/.build-bench/release/vrules"
+fi
+echo "building the load generator (release)..." >&2
 swift build -c release --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
 loadgen="$here/loadgen/.build/release/PolicyLoad"
 

@@ -2,10 +2,26 @@
 //
 // One thread and one blocking TCP connection per simulated smtpd process, one request at a
 // time per connection (Postfix waits for each answer), requests as Postfix 3.7 sends them.
-// Prints one `key=value` line per run for bench/policy/run.sh to read.
+// Prints one `key=value` line per run for bench/policy/run.sh and spf-run.sh to read.
 //
 //   PolicyLoad --port P [--host 127.0.0.1] [--connections 16] [--requests N] [--mix postfix|fresh]
-//              [--client-ip 192.0.2.10] [--expect DUNNO] [--server-pid PID] [--label NAME]
+//              [--client-ip 192.0.2.10] [--client-name NAME] [--helo NAME]
+//              [--sender-domain good.example] [--expect DUNNO] [--accept ANSWER]...
+//              [--prime] [--server-pid PID] [--label NAME]
+//
+// --sender-domain: the domain of every sender; `{t}` in it stands for a label of its own for
+// each transaction (`{t}.spf.example` -> t3-1f.spf.example), for a zone with a wildcard.
+//
+// --prime: each connection first sends one transaction (RCPT, END-OF-MESSAGE) before the clock
+// and the CPU counters start, so a server that starts a process per connection (policyd-spf
+// under socat or spawn(8)) is measured after its start-up, not during it.
+//
+// Expected answers: without --accept, --expect (default DUNNO; with DUNNO a `PREPEND ...`
+// answer counts too, as a header rides on an answer that would be DUNNO). With --accept
+// (repeatable), only the answers given: exactly, or by prefix when ANSWER ends in `*`
+// (`--accept 'PREPEND Received-SPF: pass *' --accept DUNNO`); the line then also carries
+// `accepted=N1/N2/...`, how many answers matched each --accept in order. Any other answer is
+// counted in `unexpected` and the first one is printed as `first_unexpected_action=`.
 //
 // Mixes (every transaction has its own `instance`, client port and sender):
 //   postfix  what Postfix sends with check_policy_service in smtpd_relay_restrictions,
@@ -34,9 +50,13 @@ struct Options {
     var clientIP = "192.0.2.10"
     var clientName = "mail.good.example"
     var helo = "mail.good.example"
+    var senderDomain = "good.example"
     var expect = "DUNNO"
+    /// `--accept` patterns; when not empty they replace `expect`.
+    var accept: [AnswerPattern] = []
     var serverPID: Int32 = 0
     var label = "run"
+    var prime = false
 }
 
 func parseOptions() -> Options {
@@ -56,14 +76,32 @@ func parseOptions() -> Options {
         case "--client-ip": options.clientIP = value(flag)
         case "--client-name": options.clientName = value(flag)
         case "--helo": options.helo = value(flag)
+        case "--sender-domain": options.senderDomain = value(flag)
         case "--expect": options.expect = value(flag)
+        case "--accept": options.accept.append(AnswerPattern(value(flag)))
         case "--server-pid": options.serverPID = Int32(value(flag)) ?? 0
         case "--label": options.label = value(flag)
+        case "--prime": options.prime = true
         default: fail("unknown option \(flag)")
         }
     }
     guard ["fresh", "postfix", "noeom"].contains(options.mix) else { fail("--mix: postfix, noeom or fresh") }
     return options
+}
+
+/// An expected answer: the whole text, or a prefix when given with a trailing `*`.
+struct AnswerPattern {
+    let text: String
+    let isPrefix: Bool
+
+    init(_ pattern: String) {
+        self.isPrefix = pattern.hasSuffix("*")
+        self.text = self.isPrefix ? String(pattern.dropLast()) : pattern
+    }
+
+    func matches(_ answer: String) -> Bool {
+        self.isPrefix ? answer.hasPrefix(self.text) : answer == self.text
+    }
 }
 
 func fail(_ message: String) -> Never {
@@ -119,6 +157,8 @@ final class Worker {
     /// Latencies in nanoseconds: [0] requests that run rules, [1] repeats and END-OF-MESSAGE.
     var latencies: [[UInt64]] = [[], []]
     var unexpected = 0
+    /// Answers matching each `--accept` pattern, in order.
+    var accepted: [Int]
     var firstUnexpected: String?
     var closed = false
     var finished: UInt64 = 0
@@ -131,6 +171,7 @@ final class Worker {
         self.options = options
         self.runID = runID
         self.count = count
+        self.accepted = [Int](repeating: 0, count: options.accept.count)
         self.latencies[0].reserveCapacity(count)
         self.latencies[1].reserveCapacity(count)
     }
@@ -153,6 +194,22 @@ final class Worker {
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         self.descriptor = fd
+    }
+
+    /// One transaction outside the measurement (`--prime`): the server's start-up for this
+    /// connection is over when it answers.
+    func prime() {
+        let instance = "\(self.runID).\(String(self.index, radix: 16)).prime"
+        let label = "p\(self.runID)-\(String(self.index, radix: 16))"
+        let sender = "prime-\(self.index)@" + self.options.senderDomain.replacing("{t}", with: label)
+        let port = 10_000 + self.index
+        let requests = [
+            rcptRequest(self.options, instance: instance, clientPort: port, sender: sender, recipient: "bob@implicit.example"),
+            rcptRequest(self.options, instance: instance, clientPort: port, sender: sender, recipient: "", state: "END-OF-MESSAGE"),
+        ]
+        for request in requests where self.ask(request) == nil {
+            fail("connection \(self.index) closed while priming")
+        }
     }
 
     /// Sends one request and reads `action=...\n\n`; returns the action, nil when closed.
@@ -195,7 +252,8 @@ final class Worker {
         while done < self.count {
             let instance = "\(self.runID).\(String(self.index, radix: 16)).\(String(transaction, radix: 16)).0"
             let port = portBase + transaction % 2_500
-            let sender = "bounce-\(self.index)-\(transaction)@good.example"
+            let label = "t\(String(self.index, radix: 16))-\(String(transaction, radix: 16))"
+            let sender = "bounce-\(self.index)-\(transaction)@" + self.options.senderDomain.replacing("{t}", with: label)
             var plan: [([UInt8], Int)]
             let first = rcptRequest(self.options, instance: instance, clientPort: port, sender: sender,
                                     recipient: "bob@implicit.example")
@@ -218,9 +276,7 @@ final class Worker {
                 }
                 let elapsed = nowNanoseconds() - started
                 self.latencies[kind].append(elapsed)
-                // A header the rules added rides on an answer that would be DUNNO (PREPEND).
-                let passes = self.options.expect == "DUNNO" && action.hasPrefix("PREPEND ")
-                if action != self.options.expect && !passes {
+                if !self.isExpected(action) {
                     self.unexpected += 1
                     if self.firstUnexpected == nil { self.firstUnexpected = action }
                 }
@@ -229,7 +285,27 @@ final class Worker {
             transaction += 1
         }
         self.finished = nowNanoseconds()
-        close(self.descriptor)
+    }
+
+    /// Closed only after the server's CPU time is read: a process the server runs per
+    /// connection may end with it and be orphaned before its parent reaps it (policyd-spf under
+    /// socat without `nofork`, behind a relay that exits first), taking its CPU time out of the
+    /// server's process tree.
+    func closeConnection() {
+        if self.descriptor >= 0 { close(self.descriptor) }
+        self.descriptor = -1
+    }
+
+    /// Whether `action` is an expected answer; counts it against its `--accept` pattern.
+    func isExpected(_ action: String) -> Bool {
+        guard !self.options.accept.isEmpty else {
+            // A header the rules added rides on an answer that would be DUNNO (PREPEND).
+            let passes = self.options.expect == "DUNNO" && action.hasPrefix("PREPEND ")
+            return action == self.options.expect || passes
+        }
+        guard let index = self.options.accept.firstIndex(where: { $0.matches(action) }) else { return false }
+        self.accepted[index] += 1
+        return true
     }
 }
 
@@ -345,6 +421,9 @@ for index in 0..<options.connections {
     worker.connectNow()
     workers.append(worker)
 }
+if options.prime {
+    for worker in workers { worker.prime() }
+}
 
 let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 let serverTicksBefore = treeCPUTicks(root: options.serverPID)
@@ -378,6 +457,7 @@ if options.serverPID > 0 {
 let wall = Double((workers.map(\.finished).max() ?? started) - started) / 1e9
 let cpuAfter = ownCPUSeconds()
 let serverTicksAfter = treeCPUTicks(root: options.serverPID)
+for worker in workers { worker.closeConnection() }
 
 var all: [UInt64] = []
 var ruled: [UInt64] = []
@@ -413,6 +493,10 @@ if !repeats.isEmpty {
     line += " repeat_p50_ms=\(fmt(percentile(repeats, 50) / 1000, 3)) repeat_p99_ms=\(fmt(percentile(repeats, 99) / 1000, 3))"
 }
 line += " unexpected=\(unexpected) closed=\(closedCount)"
+if !options.accept.isEmpty {
+    let counts = options.accept.indices.map { index in workers.reduce(0) { $0 + $1.accepted[index] } }
+    line += " accepted=" + counts.map(String.init).joined(separator: "/")
+}
 line += " gen_cpu_s=\(fmt(generatorCPU, 2)) gen_cpu_pct=\(fmt(100 * generatorCPU / max(wall, 1e-9)))"
 line += " gen_us_per_req=\(fmt(1e6 * generatorCPU / Double(max(answered, 1)), 1))"
 if options.serverPID > 0 {

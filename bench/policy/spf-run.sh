@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# SPF policy benchmark: `vrules serve` checking SPF (bench/policy/spf.lua) beside Debian's
+# postfix-policyd-spf-python (`policyd-spf`, pyspf), the daemon operators run for SPF today.
+# Same run, same load generator (bench/policy/loadgen, 16 connections, one request at a time
+# per connection as Postfix's smtpd processes ask), same DNS data: one Knot DNS serving
+# bench/policy/spf-zones/ answers both. The whole run happens in a private network namespace
+# (unshare -n -m): Knot listens on 127.0.0.1 port 53 there (policyd-spf's DNS library, pydns,
+# reads only `nameserver` lines from /etc/resolv.conf and always uses port 53), a private
+# /etc/resolv.conf names it, and nothing can leave the machine or disturb the host's services.
+#
+# Usage: bench/policy/spf-run.sh [REQUESTS] [POLICYD_REQUESTS]
+#   REQUESTS          vrules requests per mix and cache setting (default 100000)
+#   POLICYD_REQUESTS  policyd-spf requests per mix (default 20000; it is slow)
+# Environment: VRULES_BIN (a release vrules; default: build it as run.sh does, into
+#              .build-bench), CONNECTIONS (16), MIXES ("postfix fresh"), DOMAINS ("one
+#              distinct"), WARMUP (vrules, 5000), KEEP_WORK=1.
+#
+# Three servers, run one after the other:
+#   vrules, cache on     the resolver's cache at its default size: after the first check every
+#                        answer comes from memory (as in production, for a popular domain)
+#   vrules, cache off    `cache_size = 0`: no answer is kept, so every check asks Knot (a
+#                        question identical to one in flight still shares its answer), the fair
+#                        comparison with pyspf, which keeps no cache between checks
+#   policyd-spf          HELO_reject = No_Check (vrules' spf.check(ctx) checks the MAIL FROM
+#                        identity only; checking HELO too would cost pyspf extra queries),
+#                        Mail_From_reject = Fail, TempError_Defer = True: the decisions of
+#                        spf.lua (pyspf reads a REFUSED or SERVFAIL answer as no record).
+# Each sender passes SPF through the `mx` mechanism (5 DNS questions per check: TXT of the
+# domain, TXT of the include, MX, A of both MX hosts). Sender domains (DOMAINS): `one`, every
+# sender in spf.example (a popular domain: 16 connections ask about it at once, and vrules
+# merges identical questions in flight even without a cache); `distinct`, each transaction's
+# sender in a domain of its own (a wildcard under spf.example), the include and MX hosts shared.
+# Each server must also reject a sender from an unauthorised client with 550 5.7.23, proof that
+# it really checks; the script exits 1 when a check fails or a run had unexpected answers.
+# bench/policy/README.md explains each choice and the columns.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+requests="${1:-100000}"
+policyd_requests="${2:-20000}"
+connections="${CONNECTIONS:-16}"
+mixes="${MIXES:-postfix fresh}"
+domain_sets="${DOMAINS:-one distinct}"
+warmup="${WARMUP:-5000}"
+for mix in $mixes; do
+    case "$mix" in postfix|fresh|noeom) ;; *) echo "MIXES: postfix, fresh or noeom, not '$mix'" >&2; exit 2 ;; esac
+done
+for set in $domain_sets; do
+    case "$set" in one|distinct) ;; *) echo "DOMAINS: one or distinct, not '$set'" >&2; exit 2 ;; esac
+done
+for number in "$requests" "$policyd_requests" "$connections" "$warmup"; do
+    [[ "$number" =~ ^[1-9][0-9]*$ ]] || { echo "not a positive count: '$number'" >&2; exit 2; }
+done
+
+# --- outside the namespace: packages and binaries, then re-run inside ----------------------
+if [ -z "${SPF_BENCH_INSIDE:-}" ]; then
+    apt_install() {
+        echo "installing $* (apt-get)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2 \
+            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
+    }
+    [ "$(id -u)" = 0 ] || { echo "run as root (network namespace, bind mount, port 53)" >&2; exit 1; }
+    command -v swift >/dev/null || { echo "missing swift" >&2; exit 1; }
+    command -v python3 >/dev/null || { echo "missing python3" >&2; exit 1; }
+    command -v unshare >/dev/null || { echo "missing unshare (util-linux)" >&2; exit 1; }
+    missing=()
+    [ -x /usr/sbin/knotd ] && [ -x /usr/sbin/knotc ] || missing+=(knot)
+    [ -x /usr/bin/policyd-spf ] || missing+=(postfix-policyd-spf-python)
+    command -v socat >/dev/null || missing+=(socat)
+    command -v ip >/dev/null || missing+=(iproute2)
+    [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+    if [ -z "${VRULES_BIN:-}" ]; then
+        echo "building vrules (release; set VRULES_BIN to use a built one)..." >&2
+        (cd "$root" && swift build -c release --product vrules --scratch-path .build-bench >&2)
+        VRULES_BIN="$root/.build-bench/release/vrules"
+    fi
+    [ -x "$VRULES_BIN" ] || { echo "VRULES_BIN=$VRULES_BIN is not an executable" >&2; exit 1; }
+    echo "building the load generator (release)..." >&2
+    swift build -c release --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
+    export VRULES_BIN LOADGEN_BIN="$here/loadgen/.build/release/PolicyLoad" SPF_BENCH_INSIDE=1
+    exec unshare --net --mount --propagation private "$0" "$@"
+fi
+
+# --- inside: a private network namespace with its own loopback -----------------------------
+ip link set lo up
+vrules="$VRULES_BIN"
+loadgen="$LOADGEN_BIN"
+work="$(mktemp -d /tmp/vrules-spf-bench.XXXXXX)"
+chmod 755 "$work"
+server_pid=""
+knot_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    [ -n "$knot_pid" ] && kill "$knot_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    if [ -n "${KEEP_WORK:-}" ]; then echo "work files kept in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# Queries Knot has answered so far (UDP and TCP, from its statistics module).
+knot_queries() {
+    /usr/sbin/knotc -c "$work/knot.conf" stats mod-stats.request-protocol \
+        | awk -F' = ' '{ n += $2 } END { print n + 0 }'
+}
+failures=0
+fail_check() { echo "CHECK FAILED: $*"; failures=$((failures + 1)); }
+
+pass_ip=198.51.100.25     # mx1.mail.other.example, spf.example's first MX: passes through the `mx` mechanism
+fail_ip=192.0.2.200       # in no mechanism: `-all`
+domain=spf.example
+# The sender domain of a DOMAINS choice, for the load generator's --sender-domain.
+sender_domain() { if [ "$1" = distinct ]; then echo "{t}.$domain"; else echo "$domain"; fi; }
+vrules_port=10040
+policyd_port=10041
+
+# --- Knot on 127.0.0.1:53 -----------------------------------------------------------------
+cp "$here/spf-zones/spf.example.zone" "$here/spf-zones/other.example.zone" "$work/"
+cat >"$work/knot.conf" <<CONF
+server:
+    rundir: "$work"
+    listen: 127.0.0.1@53
+control:
+    listen: "$work/knot.sock"
+database:
+    storage: "$work"
+mod-stats:
+  - id: queries
+template:
+  - id: default
+    global-module: mod-stats/queries
+zone:
+  - domain: spf.example
+    file: "$work/spf.example.zone"
+    zonefile-sync: -1
+    journal-content: none
+  - domain: other.example
+    file: "$work/other.example.zone"
+    zonefile-sync: -1
+    journal-content: none
+CONF
+/usr/sbin/knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
+knot_pid=$!
+wait_port 53
+# policyd-spf (pydns) reads the name server from /etc/resolv.conf: a private one, in this
+# namespace only.
+printf 'nameserver 127.0.0.1\n' >"$work/resolv.conf"
+chmod 644 "$work/resolv.conf"
+mount --bind "$work/resolv.conf" /etc/resolv.conf
+
+# One run of the load generator: its key=value line plus the load average and Knot's queries.
+run_load() {   # label mix domains requests pid accept...
+    local label="$1" mix="$2" set="$3" senders count="$4" pid="$5"
+    senders="$(sender_domain "$set")"
+    shift 5
+    local accept=() pattern before queries output line
+    for pattern in "$@"; do accept+=(--accept "$pattern"); done
+    before="$(loadavg)"
+    queries="$(knot_queries)"
+    # A non-zero exit (unexpected answers, closed connections) is reported in the figures.
+    output="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" \
+        --server-pid "$pid" --label "$label" --client-ip "$pass_ip" --client-name mx1.mail.other.example \
+        --helo mx1.mail.other.example --sender-domain "$senders" --prime "${accept[@]}")" || true
+    line="$(head -1 <<<"$output")"
+    if grep -q '^first_unexpected_action=' <<<"$output"; then
+        echo "$label ($mix, $set): first unexpected answer: $(sed -n 's/^first_unexpected_action=//p' <<<"$output")" >&2
+    fi
+    queries=$(( $(knot_queries) - queries ))
+    echo "$line domains=$set dns_queries=$queries load_before=${before// /,}"
+}
+# The first answer to one RCPT from CLIENT_IP of a sender in SENDER_DOMAIN (default spf.example).
+first_answer() {   # client_ip [sender_domain]
+    "$loadgen" --port "$port" --connections 1 --requests 1 --mix fresh --client-ip "$1" \
+        --client-name mx1.mail.other.example --helo mx1.mail.other.example --sender-domain "${2:-$domain}" \
+        --accept 'no answer is expected: print the first' | sed -n 's/^first_unexpected_action=//p' || true
+}
+# Checks that the server passes the passing client (with the server's own header), rejects the
+# unauthorised one, and shows what it answers for a sender whose domain's name server refuses
+# (Knot serves no unserved.example: REFUSED, an SPF temperror per RFC 7208 §4.4), checked
+# against DEFER_PREFIX when one is given.
+check_decisions() {   # name pass_prefix [defer_prefix]
+    local name="$1" pass_prefix="$2" defer_prefix="${3:-}" answer
+    answer="$(first_answer "$pass_ip")"
+    echo "$name: client $pass_ip, sender @$domain -> $answer"
+    [[ "$answer" == "$pass_prefix"* ]] || fail_check "$name did not pass $pass_ip with '$pass_prefix...'"
+    answer="$(first_answer "$fail_ip")"
+    echo "$name: client $fail_ip, sender @$domain -> $answer"
+    [[ "$answer" == "550 5.7.23 "* ]] || fail_check "$name did not reject $fail_ip with 550 5.7.23"
+    answer="$(first_answer "$pass_ip" unserved.example)"
+    echo "$name: client $pass_ip, sender @unserved.example -> $answer"
+    if [ -n "$defer_prefix" ]; then
+        [[ "$answer" == "$defer_prefix"* ]] || fail_check "$name did not defer a temperror with '$defer_prefix...'"
+    fi
+}
+
+echo "== SPF policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg)"
+echo "   $connections connections over loopback (private network namespace); Knot DNS on 127.0.0.1:53"
+echo "   serving spf.example and other.example to both servers. Client $pass_ip,"
+echo "   HELO mx1.mail.other.example, sender bounce-N-M@<domain> (one per transaction): SPF pass"
+echo "   through 'mx' after ip4 and include (5 DNS questions per check). Sender domains: 'one' ="
+echo "   all in spf.example; 'distinct' = one domain per transaction (t3-1f.spf.example, a wildcard)."
+echo "   Mixes: 'postfix' = 4 RCPT requests (2 recipients x 2 restriction lists) + END-OF-MESSAGE"
+echo "   per transaction, one SPF check per transaction; 'fresh' = RCPT + END-OF-MESSAGE, one"
+echo "   check per 2 requests. Expected answers: the header once per transaction"
+echo "   ('PREPEND Received-SPF: pass' / 'prepend Received-SPF: Pass'), then DUNNO / dunno."
+
+# --- vrules, cache on and off -------------------------------------------------------------
+declare -A lines
+port=$vrules_port
+for cache in on off; do
+    {
+        printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:53"]\n'
+        [ "$cache" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n'
+    } >"$work/vrules-cache-$cache.toml"
+    "$vrules" serve --config "$work/vrules-cache-$cache.toml" --rules "$here/spf.lua" \
+        --listen "127.0.0.1:$port" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
+    server_pid=$!
+    wait_port "$port"
+    check_decisions "vrules (cache $cache)" "PREPEND Received-SPF: pass " "451 4.7.24 "
+    "$loadgen" --port "$port" --connections "$connections" --requests "$warmup" --mix fresh \
+        --client-ip "$pass_ip" --sender-domain "$domain" >/dev/null || true
+    for set in $domain_sets; do
+        for mix in $mixes; do
+            lines["vrules,$cache,$set,$mix"]="$(run_load vrules "$mix" "$set" "$requests" "$server_pid" \
+                'PREPEND Received-SPF: pass *' DUNNO)"
+            echo "${lines["vrules,$cache,$set,$mix"]}"
+        done
+    done
+    if grep -q -i -E "error|critical" "$work/vrules-cache-$cache.log"; then
+        echo "vrules logged errors:" >&2
+        grep -i -E "error|critical" "$work/vrules-cache-$cache.log" | head -5 >&2
+    fi
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+done
+
+# --- policyd-spf --------------------------------------------------------------------------
+port=$policyd_port
+cat >"$work/policyd-spf.conf" <<'CONF'
+debugLevel = 0
+TestOnly = 1
+HELO_reject = No_Check
+Mail_From_reject = Fail
+PermError_reject = False
+TempError_Defer = True
+skip_addresses = 127.0.0.0/8,::ffff:127.0.0.0/104,::1
+CONF
+chmod 644 "$work/policyd-spf.conf"
+# One policyd-spf process per connection, its stdin and stdout the connection itself (socat
+# forks, then execs it with `nofork`: no relay process in between), as Postfix's spawn(8) runs it.
+socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:/usr/bin/policyd-spf $work/policyd-spf.conf,nofork" \
+    2>"$work/socat.log" &
+server_pid=$!
+wait_port "$port"
+check_decisions "policyd-spf" "prepend Received-SPF: Pass "
+echo "   (pyspf over pydns, as Debian ships it, reads a REFUSED or SERVFAIL answer as no record: 'none',"
+echo "   where RFC 7208 says temperror; its TempError_Defer acts on timeouts and network errors only)"
+for set in $domain_sets; do
+    for mix in $mixes; do
+        lines["policyd-spf,off,$set,$mix"]="$(run_load policyd-spf "$mix" "$set" "$policyd_requests" "$server_pid" \
+            'prepend Received-SPF: Pass *' dunno)"
+        echo "${lines["policyd-spf,off,$set,$mix"]}"
+    done
+done
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+
+# --- table --------------------------------------------------------------------------------
+row() {   # server cache line
+    local line="$3" n q checks
+    n="$(field requests "$line")"
+    q="$(field dns_queries "$line")"
+    # One check per transaction: the measured ones (one header each) and one per connection
+    # for --prime, which Knot's counter includes.
+    checks=$(( $(field accepted "$line" | cut -d/ -f1) + connections ))
+    printf '| %-11s | %-5s | %-8s | %-7s | %8s | %7s | %6s | %6s | %7s | %5s | %11s | %3s | %4s |\n' "$1" "$2" \
+        "$(field domains "$line")" "$(field mix "$line")" "$n" "$(field rps "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
+        "$(field server_us_per_req "$line")" "$(awk -v q="$q" -v c="$checks" 'BEGIN { printf "%.2f", q / c }')" \
+        "$(field accepted "$line")" "$(field unexpected "$line")" "$(field load_before "$line" | cut -d, -f1)"
+    [ "$(field unexpected "$line")" = 0 ] && [ "$(field closed "$line")" = 0 ] \
+        || fail_check "$1 (cache $2, $(field domains "$line"), $(field mix "$line")): $(field unexpected "$line") unexpected answers, $(field closed "$line") connections closed"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
+echo
+echo "| server | cache | sender domains | mix | requests | req/s | p50 ms | p99 ms | server CPU µs/req | DNS queries/check | headers/DUNNO answers | unexpected | load avg (1 min) before |"
+echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for set in $domain_sets; do
+    for mix in $mixes; do
+        row vrules on "${lines["vrules,on,$set,$mix"]}"
+        row vrules off "${lines["vrules,off,$set,$mix"]}"
+        row policyd-spf none "${lines["policyd-spf,off,$set,$mix"]}"
+    done
+done
+echo
+for set in $domain_sets; do
+  for mix in $mixes; do
+    p="${lines["policyd-spf,off,$set,$mix"]}"
+    for cache in on off; do
+        v="${lines["vrules,$cache,$set,$mix"]}"
+        echo "$set domain(s), mix $mix: vrules (cache $cache) / policyd-spf: $(ratio "$(field rps "$v")" "$(field rps "$p")")x the requests/s," \
+            "$(ratio "$(field server_us_per_req "$p")" "$(field server_us_per_req "$v")")x less server CPU per request," \
+            "p99 $(field p99_ms "$v") ms against $(field p99_ms "$p") ms"
+    done
+  done
+done
+echo "load average at the end: $(loadavg)"
+if [ "$failures" -gt 0 ]; then
+    echo "$failures check(s) failed: the figures above are not valid" >&2
+    exit 1
+fi
