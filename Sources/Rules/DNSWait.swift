@@ -3,12 +3,11 @@ import Dispatch
 import Foundation
 
 /// Awaits the answers to a DNS call's questions, or the stage deadline, whichever comes
-/// first. Nothing outlives the wait: the deadline is a dispatch timer cancelled (and freed)
-/// as soon as the answers arrive. (A `Task.sleep` for the deadline, cancelled, kept its
-/// timer queued until the deadline passed: tens of thousands per minute under load.)
+/// first. Nothing outlives the wait: its deadline is an entry in `DNSWaitDeadlines`,
+/// removed as soon as the answers arrive. (A `Task.sleep` for the deadline, cancelled, kept
+/// its timer queued until the deadline passed: tens of thousands per minute under load; a
+/// dispatch timer per wait, made and cancelled, cost a tenth of a policy request's CPU.)
 enum DNSWait {
-    private static let timerQueue = DispatchQueue(label: "vrules.dns-wait.deadlines")
-
     /// The answers, or nil when `seconds` pass first. The lookup is then cancelled; the
     /// resolver bounds it in any case.
     static func answers(to questions: [DNSQuestion], from resolver: any DNSResolving,
@@ -17,27 +16,80 @@ enum DNSWait {
         let race = AnswerRace()
         return await withCheckedContinuation { (continuation: CheckedContinuation<[DNSQueryResult]?, Never>) in
             race.install(continuation)
-            let lookup = Task { race.finish(await resolver.resolveAll(questions)) }
-            let timer = DispatchSource.makeTimerSource(queue: Self.timerQueue)
-            timer.setEventHandler {
-                if race.finish(nil) { lookup.cancel() }
-            }
-            timer.schedule(deadline: .now() + seconds)
-            // Activated before it can be cancelled: releasing an inactive source traps.
-            timer.resume()
-            race.attach(timer)
+            let lookup = Task { _ = race.finish(await resolver.resolveAll(questions)) }
+            race.attach(lookup)
+            DNSWaitDeadlines.shared.watch(race, until: DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9))
         }
     }
 }
 
-/// Resumes a continuation once, with whichever of the lookup or the deadline comes first,
-/// and cancels the deadline's timer either way.
-private final class AnswerRace: @unchecked Sendable {
+/// The deadlines of every DNS wait in progress, checked by one repeating timer that runs
+/// only while there are some: a wait costs an insertion and a removal under a lock. A
+/// deadline is noticed at most `tick` late.
+final class DNSWaitDeadlines: @unchecked Sendable {
+    // @unchecked: `waiting` and `timer` are read and written under `lock`.
+    static let shared = DNSWaitDeadlines()
+    static let tick: DispatchTimeInterval = .milliseconds(10)
+
+    private let lock = NSLock()
+    private let queue = DispatchQueue(label: "vrules.dns-wait.deadlines")
+    private var waiting: [ObjectIdentifier: (deadline: UInt64, race: AnswerRace)] = [:]
+    private var timer: (any DispatchSourceTimer)?
+
+    var count: Int {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.waiting.count
+    }
+
+    func watch(_ race: AnswerRace, until deadline: UInt64) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        // The answers may have come already: then there is nothing to watch.
+        guard !race.isFinished else { return }
+        self.waiting[ObjectIdentifier(race)] = (deadline, race)
+        if self.timer == nil {
+            let timer = DispatchSource.makeTimerSource(queue: self.queue)
+            timer.setEventHandler { [unowned self] in self.expire() }
+            timer.schedule(deadline: .now() + Self.tick, repeating: Self.tick)
+            timer.resume()
+            self.timer = timer
+        }
+    }
+
+    func forget(_ race: AnswerRace) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.waiting[ObjectIdentifier(race)] = nil
+        if self.waiting.isEmpty, let timer = self.timer {
+            timer.cancel()
+            self.timer = nil
+        }
+    }
+
+    private func expire() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        self.lock.lock()
+        let expired = self.waiting.values.filter { $0.deadline <= now }.map(\.race)
+        self.lock.unlock()
+        for race in expired { race.expire() }
+    }
+}
+
+/// Resumes a continuation once, with whichever of the lookup or the deadline comes first;
+/// the loser is cancelled (the lookup) or forgotten (the deadline).
+final class AnswerRace: @unchecked Sendable {
     // @unchecked: every field is read and written under `lock`.
     private let lock = NSLock()
     private var continuation: CheckedContinuation<[DNSQueryResult]?, Never>?
-    private var timer: (any DispatchSourceTimer)?
+    private var lookup: Task<Void, Never>?
     private var value: [DNSQueryResult]??
+
+    var isFinished: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.value != nil
+    }
 
     func install(_ continuation: CheckedContinuation<[DNSQueryResult]?, Never>) {
         self.lock.lock()
@@ -45,16 +97,17 @@ private final class AnswerRace: @unchecked Sendable {
         self.lock.unlock()
     }
 
-    /// Keeps the deadline's timer to cancel it, or cancels it now if the race is over.
-    func attach(_ timer: any DispatchSourceTimer) {
+    func attach(_ lookup: Task<Void, Never>) {
         self.lock.lock()
-        if self.value != nil {
-            self.lock.unlock()
-            timer.cancel()
-            return
-        }
-        self.timer = timer
+        let over = self.value != nil
+        if !over { self.lookup = lookup }
         self.lock.unlock()
+        if over { lookup.cancel() }
+    }
+
+    /// The deadline passed first: no answers, and the lookup is cancelled.
+    func expire() {
+        self.finish(nil)
     }
 
     /// Returns whether this call decided the race.
@@ -67,11 +120,12 @@ private final class AnswerRace: @unchecked Sendable {
         }
         self.value = .some(value)
         let continuation = self.continuation
-        let timer = self.timer
+        let lookup = value == nil ? self.lookup : nil
         self.continuation = nil
-        self.timer = nil
+        self.lookup = nil
         self.lock.unlock()
-        timer?.cancel()
+        DNSWaitDeadlines.shared.forget(self)
+        lookup?.cancel()
         continuation?.resume(returning: value)
         return true
     }

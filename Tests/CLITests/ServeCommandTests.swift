@@ -21,7 +21,7 @@ final class ServeProcess: @unchecked Sendable {
         self.process.executableURL = URL(fileURLWithPath: full[0])
         self.process.arguments = Array(full.dropFirst())
         self.process.currentDirectoryURL = directory
-        FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
         self.process.standardError = try FileHandle(forWritingTo: self.logURL)
         self.process.standardOutput = FileHandle.nullDevice
         try self.process.run()

@@ -192,7 +192,7 @@ struct HostileClientTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("policy.sock").path
         // A stale socket file from an earlier run is replaced.
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let group = try #require(UnixSocketAccess.groupID(named: "postfix") ?? UnixSocketAccess.groupID(named: "daemon"))
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
         let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver))
