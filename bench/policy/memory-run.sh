@@ -12,11 +12,13 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
 requests="${1:-1000000}"
 connections="${CONNECTIONS:-16}"
 warmup="${WARMUP:-20000}"
 
-[ -x /usr/sbin/knotd ] || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends knot >&2
+[ -x /usr/sbin/knotd ] || apt_install knot
 work="$(mktemp -d /tmp/vrules-memory-run.XXXXXX)"
 chmod 755 "$work"
 knot_pid=""
@@ -28,18 +30,6 @@ cleanup() {
     if [ -n "${KEEP_WORK:-}" ]; then echo "work files kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 if [ -n "${VRULES_BIN:-}" ]; then
     vrules="$VRULES_BIN"

@@ -26,6 +26,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
 requests="${1:-1000000}"
 postfwd_requests="${2:-50000}"
 connections="${CONNECTIONS:-16}"
@@ -34,11 +36,6 @@ postfwd_fresh_requests="${POSTFWD_FRESH_REQUESTS:-20000}"
 warmup="${WARMUP:-20000}"
 noeom_requests="${NOEOM_REQUESTS:-40000}"
 
-apt_install() {
-    echo "installing $* (apt-get)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2 \
-        || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
-}
 command -v swift >/dev/null || { echo "missing swift" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "missing python3" >&2; exit 1; }
 if [ -z "${SKIP_POSTFWD:-}" ]; then
@@ -63,16 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # RSS of a process and all its descendants (postfwd: master, cache daemon, policy daemon, children).
 tree_rss_kb() {
     local total=0 pid
@@ -82,8 +69,6 @@ tree_rss_kb() {
     done
     echo "$total"
 }
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 if [ -n "${VRULES_BIN:-}" ]; then
     vrules="$VRULES_BIN"

@@ -37,6 +37,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
 requests="${1:-100000}"
 policyd_requests="${2:-20000}"
 connections="${CONNECTIONS:-16}"
@@ -55,11 +57,6 @@ done
 
 # --- outside the namespace: packages and binaries, then re-run inside ----------------------
 if [ -z "${SPF_BENCH_INSIDE:-}" ]; then
-    apt_install() {
-        echo "installing $* (apt-get)" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2 \
-            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
-    }
     [ "$(id -u)" = 0 ] || { echo "run as root (network namespace, bind mount, port 53)" >&2; exit 1; }
     command -v swift >/dev/null || { echo "missing swift" >&2; exit 1; }
     command -v python3 >/dev/null || { echo "missing python3" >&2; exit 1; }
@@ -98,16 +95,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # Queries Knot has answered so far (UDP and TCP, from its statistics module).
 knot_queries() {
     /usr/sbin/knotc -c "$work/knot.conf" stats mod-stats.request-protocol \
