@@ -11,12 +11,14 @@ enum DNSWait {
     /// The answers, or nil when `seconds` pass first. The lookup is then cancelled; the
     /// resolver bounds it in any case.
     static func answers(to questions: [DNSQuestion], from resolver: any DNSResolving,
-                        within seconds: Double) async -> [DNSQueryResult]? {
+                        within seconds: Double, on executor: (any TaskExecutor)? = nil) async -> [DNSQueryResult]? {
         guard seconds > 0 else { return nil }
         let race = AnswerRace()
         return await withCheckedContinuation { (continuation: CheckedContinuation<[DNSQueryResult]?, Never>) in
             race.install(continuation)
-            let lookup = Task { _ = race.finish(await resolver.resolveAll(questions)) }
+            // Not a child task: the rule must go on at its deadline even when the lookup is
+            // still waiting for another one asking the same question.
+            let lookup = Task(executorPreference: executor) { _ = race.finish(await resolver.resolveAll(questions)) }
             race.attach(lookup)
             DNSWaitDeadlines.shared.watch(race, until: DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9))
         }

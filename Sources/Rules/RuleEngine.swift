@@ -34,15 +34,20 @@ public actor RuleEngine {
     /// Where the engine's work runs.
     public nonisolated let executor: any SerialExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { self.executor.asUnownedSerialExecutor() }
+    /// Where the DNS lookups a rule waits for run (the engine's event loop in the policy
+    /// server, so that an answer wakes one thread, not a pool thread and then the loop); nil:
+    /// the global executor.
+    nonisolated let lookupExecutor: (any TaskExecutor)?
     private let resolvers: any DNSResolverSelecting
     public nonisolated let scriptPath: String
     private var nextTransactionID: Int64 = 1
 
     /// Loads the script at `scriptPath`; `require` reads modules from its directory.
     public init(scriptPath: String, resolvers: any DNSResolverSelecting, limits: RuleLimits = RuleLimits(),
-                tracing: Bool = true, executor: (any SerialExecutor)? = nil,
+                tracing: Bool = true, executor: (any SerialExecutor)? = nil, lookupExecutor: (any TaskExecutor)? = nil,
                 logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
         self.executor = executor ?? DispatchQueueExecutor(label: "vrules.engine")
+        self.lookupExecutor = lookupExecutor
         let directory = (scriptPath as NSString).deletingLastPathComponent
         self.host = RuleHost(limits: limits, rulesDirectory: directory.isEmpty ? "." : directory)
         self.host.logHandler = logHandler
@@ -56,8 +61,10 @@ public actor RuleEngine {
     /// Loads a script given as text (tests, embedding); `path` names it in messages.
     public init(source: String, path: String, rulesDirectory: String = ".", resolvers: any DNSResolverSelecting,
                 limits: RuleLimits = RuleLimits(), tracing: Bool = true, executor: (any SerialExecutor)? = nil,
+                lookupExecutor: (any TaskExecutor)? = nil,
                 logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
         self.executor = executor ?? DispatchQueueExecutor(label: "vrules.engine")
+        self.lookupExecutor = lookupExecutor
         self.host = RuleHost(limits: limits, rulesDirectory: rulesDirectory)
         self.host.logHandler = logHandler
         self.host.tracing = tracing

@@ -70,7 +70,8 @@ final class StageRun {
             self.pending = nil
             while let questions = call.neededQuestions {
                 let remaining = self.budget.deadline - LuaBudget.now()
-                guard let answers = await DNSWait.answers(to: questions, from: self.resolver, within: remaining) else {
+                guard let answers = await DNSWait.answers(to: questions, from: self.resolver, within: remaining,
+                                                            on: engine.lookupExecutor) else {
                     reusable = false
                     return self.result(.defer_, reply: .directoryFailure, decidedBy: self.currentEntry?.name,
                                        failure: "stage deadline exceeded while waiting for \(call.function)(\(call.argument))")

@@ -74,7 +74,8 @@ struct ServeCommand: AsyncParsableCommand {
         let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile, any EventLoop) async throws -> RuleEngine = {
             resolvers, configuration, loop in
             let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: configuration.limits, tracing: false,
-                                        executor: loop.executor, logHandler: { record in
+                                        executor: loop.executor, lookupExecutor: EventLoopTaskExecutor(loop),
+                                        logHandler: { record in
                 Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
                     "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
                 ])

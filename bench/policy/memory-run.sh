@@ -83,7 +83,7 @@ run() {   # label cache-line
     line="$("$loadgen" --port "$vport" --connections "$connections" --requests "$requests" --mix postfix \
         --server-pid "$vrules_pid" --label "$label" | head -1)" || true
     after="$(rss_kb "$vrules_pid")"
-    echo "$label: requests=$(field requests "$line") rps=$(field rps "$line") p99_ms=$(field p99_ms "$line") unexpected=$(field unexpected "$line") rss_before_kb=$before rss_after_kb=$after"
+    echo "$label: requests=$(field requests "$line") rps=$(field rps "$line") p99_ms=$(field p99_ms "$line") server_us_per_req=$(field server_us_per_req "$line") unexpected=$(field unexpected "$line") rss_before_kb=$before rss_after_kb=$after"
     echo "  RSS over the run (0..100 %, KiB): $(field rss_trace_kb "$line")"
     if grep -q -i -E "error|critical" "$work/$label.log"; then grep -i -E "error|critical" "$work/$label.log" | head -3; fi
     kill "$vrules_pid"; wait "$vrules_pid" 2>/dev/null || true
