@@ -76,6 +76,24 @@ void vrules_push_readonly(lua_State *L, int index, const char *name) {
     lua_setmetatable(L, -2);
 }
 
+/* A mail address as rules see it (`ctx.mail_from`, `ctx.rcpt`, `ctx.rcpts[i]`): a read-only
+ * proxy of { address, local_part, domain }, made in one call (it is made for every address of
+ * every transaction). */
+void vrules_push_address(lua_State *L, const char *address, size_t address_length,
+                         const char *local_part, size_t local_part_length,
+                         const char *domain, size_t domain_length) {
+    lua_createtable(L, 0, 3);
+    lua_pushlstring(L, address, address_length);
+    lua_setfield(L, -2, "address");
+    lua_pushlstring(L, local_part, local_part_length);
+    lua_setfield(L, -2, "local_part");
+    lua_pushlstring(L, domain, domain_length);
+    lua_setfield(L, -2, "domain");
+    vrules_push_readonly(L, -1, "address");
+    lua_rotate(L, -2, 1);
+    lua_pop(L, 1);
+}
+
 int vrules_is_readonly(lua_State *L, int index) {
     if (!lua_getmetatable(L, index)) return 0;
     lua_pushliteral(L, "__newindex");

@@ -1,5 +1,6 @@
 import DNS
 import Foundation
+import CLuaShim
 import Lua
 
 /// A transaction's `ctx` in the Lua state: made once, updated per stage with what changed.
@@ -53,10 +54,11 @@ extension RuleHost {
                 self.pushAddress(rcpt)
                 lua.setIndex(index + 1, table: -2)
             }
+            // ctx.rcpt is the same object as the last of ctx.rcpts.
+            if session.rcpts.isEmpty { lua.pushNil() } else { _ = lua.getIndex(session.rcpts.count, table: -1) }
+            lua.setField("rcpt", table: data)
             lua.makeTopReadonly(name: "ctx.rcpts")
             lua.setField("rcpts", table: data)
-            if let last = session.rcpts.last { self.pushAddress(last) } else { lua.pushNil() }
-            lua.setField("rcpt", table: data)
             if let domain = session.virtualDomain { lua.pushString(domain) } else { lua.pushNil() }
             lua.setField("domain", table: data)
         }
@@ -87,11 +89,23 @@ extension RuleHost {
     }
 
     fileprivate func pushAddress(_ address: MailAddress) {
-        self.lua.newTable(fieldCount: 3)
-        self.lua.pushString(address.address); self.lua.setField("address", table: -2)
-        self.lua.pushString(address.localPart); self.lua.setField("local_part", table: -2)
-        self.lua.pushString(address.domain); self.lua.setField("domain", table: -2)
-        self.lua.makeTopReadonly(name: "address")
+        var text = address.address
+        var localPart = address.localPart
+        var domain = address.domain
+        text.withUTF8 { text in
+            localPart.withUTF8 { localPart in
+                domain.withUTF8 { domain in
+                    text.withMemoryRebound(to: CChar.self) { text in
+                        localPart.withMemoryRebound(to: CChar.self) { localPart in
+                            domain.withMemoryRebound(to: CChar.self) { domain in
+                                vrules_push_address(self.lua.L, text.baseAddress, text.count, localPart.baseAddress,
+                                                    localPart.count, domain.baseAddress, domain.count)
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     func vars(dataReference: Int32) -> [String: String] {

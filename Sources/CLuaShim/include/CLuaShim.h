@@ -97,6 +97,10 @@ int vrules_push_sandbox_library(lua_State *L);
 void vrules_push_readonly(lua_State *L, int index, const char *name);
 /// Whether the value at `index` is a read-only proxy.
 int vrules_is_readonly(lua_State *L, int index);
+/* Pushes a read-only proxy of { address, local_part, domain }. */
+void vrules_push_address(lua_State *L, const char *address, size_t address_length,
+                         const char *local_part, size_t local_part_length,
+                         const char *domain, size_t domain_length);
 
 /// Loads a text chunk (never bytecode). Returns a Lua status; on error the message is on top.
 int vrules_load_text(lua_State *L, const char *text, size_t length, const char *chunkname);
