@@ -17,17 +17,20 @@ typealias LuaThreadHandle = OpaquePointer
 
 final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
     let function: String
-    let argument: String
+    /// What the call was asked about, for traces and failures: written out only when one
+    /// needs it (most calls never do).
+    lazy var argument: String = self.describeArgument()
+    private let describeArgument: () -> String
     private var plan: Plan
     private var step: DNSLookupStep<Plan.Output>
     private let push: (RuleHost, LuaThreadHandle, Plan.Output) -> Result<Int32, DNSError>
     private let summarize: (Plan.Output) -> String
 
-    init(function: String, argument: String, plan: Plan,
+    init(function: String, argument: @escaping @autoclosure () -> String, plan: Plan,
          summarize: @escaping (Plan.Output) -> String,
          push: @escaping (RuleHost, LuaThreadHandle, Plan.Output) -> Result<Int32, DNSError>) {
         self.function = function
-        self.argument = argument
+        self.describeArgument = argument
         self.plan = plan
         self.step = self.plan.start()
         self.summarize = summarize
