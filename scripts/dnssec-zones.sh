@@ -91,7 +91,7 @@ EOF
 sign() {
     local apex=$1 keyname=$2 source=$3 out=$4 from=$5 until=$6
     shift 6
-    dnssec-signzone -q -P -z -O full -N keep -K "$KEYS" -o "$apex" -s "$from" -e "$until" \
+    dnssec-signzone -q -P -z -O full -N keep -K "$KEYS" -d "$WORK" -o "$apex" -s "$from" -e "$until" \
         -f "$out" "$@" "$source" "$KEYS/$keyname.key" >/dev/null
     # Drop the comments (the signing time among them): the file depends only on the keys.
     sed -i '/^;/d' "$out"
