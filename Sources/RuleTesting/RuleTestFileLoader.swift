@@ -214,7 +214,7 @@ public struct RuleTestFileLoader {
                 throw RuleTestFileError(path: path, message: "\(context): '\(key)' is not a question (\"name/TYPE\", e.g. \"example.com/MX\")")
             }
             guard case .string(let text) = expected, let status = DNSSecurityStatus(rawValue: text) else {
-                throw RuleTestFileError(path: path, message: "\(context).\(key): \(usage)")
+                throw RuleTestFileError(path: path, message: "\(context)[\"\(key)\"]: expected \"secure\", \"insecure\", \"bogus\" or \"indeterminate\"")
             }
             expectations.append((DNSQuestion(name: name, type: type).description, status))
         }
