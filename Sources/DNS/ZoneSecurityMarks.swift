@@ -1,5 +1,5 @@
 /// The DNSSEC status the zone-file resolver gives its answers, marked per name with the
-/// `$DNSSEC` directive (docs/rule-tests.md): a mark covers its name and every name below
+/// `$DNSSEC` directive (README.md, "DNSSEC in fixtures"): a mark covers its name and every name below
 /// it, and the most specific mark wins, as a signed zone covers its names until an unsigned
 /// delegation. Names without a mark are `insecure`, which is what an unvalidated answer is.
 public struct ZoneSecurityMarks: Hashable, Sendable {
