@@ -26,7 +26,7 @@ public struct ZoneFileError: Error, Hashable, Sendable, CustomStringConvertible 
 
 /// RFC 1035 §5 master files, the format of DNS fixtures in rule tests and of `vrules run --zone`.
 ///
-/// Supported: `$ORIGIN`, `$TTL`, `$DNSSEC` (below), `;` comments, parentheses spanning lines, `@`, relative and
+/// Supported: `$ORIGIN`, `$TTL`, `;` comments, parentheses spanning lines, `@`, relative and
 /// absolute names, an omitted owner (a line starting with a blank repeats the previous owner),
 /// an optional TTL (seconds, or BIND units such as `1h30m`) and class `IN` in either order,
 /// and the types A, AAAA, MX, PTR, CNAME, TXT, NS, SOA and SRV. Any type may also be written in
@@ -39,7 +39,7 @@ public struct ZoneFileError: Error, Hashable, Sendable, CustomStringConvertible 
 ///
 /// `$DNSSEC STATUS [NAME] ["reason"]` (a vrules extension, for rule tests) marks the DNSSEC
 /// status of the answers about NAME (default: the current origin) and the names below it:
-/// `secure`, `insecure`, `bogus` or `indeterminate`, the last two with an optional reason
+/// `secure`, `insecure`, `bogus` or `indeterminate`, any but the first with an optional reason
 /// ("RRSIG expired 2026-11-20"). `parse` and `load` ignore the marks; `parseContents` and
 /// `loadContents` return them.
 public enum ZoneFile {
