@@ -9,10 +9,11 @@ extension DNSAnswer {
             return nil
         case .bogus:
             return DNSError(kind: .bogus, name: self.name, type: self.type,
-                            detail: self.security.reason ?? "DNSSEC validation failed")
+                            detail: self.security.reason ?? "DNSSEC validation failed", security: self.security)
         case .indeterminate:
             return DNSError(kind: .servfail, name: self.name, type: self.type,
-                            detail: "DNSSEC status indeterminate" + (self.security.reason.map { ": \($0)" } ?? ""))
+                            detail: "DNSSEC status indeterminate" + (self.security.reason.map { ": \($0)" } ?? ""),
+                            security: self.security)
         }
     }
 }

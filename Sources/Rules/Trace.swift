@@ -45,6 +45,7 @@ struct Trace {
         case .success(let answer):
             return answer.security == .insecure ? nil : answer.security
         case .failure(let error):
+            if let security = error.security { return security }
             return error.kind == .bogus ? DNSSecurity(.bogus, reason: error.detail) : nil
         }
     }

@@ -50,11 +50,13 @@ struct DNSSecurityTests {
 
     @Test func bogusAndIndeterminateAnswersAreErrorsForRules() throws {
         let bad = DNSQueryResult.success(try self.answer("bad.example.com")).failingUnvalidatedAnswers
+        let expired = DNSSecurity(.bogus, reason: "RRSIG expired 2026-11-20 for bad.example.com/A")
         #expect(throws: DNSError(kind: .bogus, name: "bad.example.com", type: .a,
-                                 detail: "RRSIG expired 2026-11-20 for bad.example.com/A")) { try bad.get() }
+                                 detail: "RRSIG expired 2026-11-20 for bad.example.com/A", security: expired)) { try bad.get() }
         let slow = DNSQueryResult.success(try self.answer("slow.example.com")).failingUnvalidatedAnswers
         #expect(throws: DNSError(kind: .servfail, name: "slow.example.com", type: .a,
-                                 detail: "DNSSEC status indeterminate: marked indeterminate at <zone>:11")) { try slow.get() }
+                                 detail: "DNSSEC status indeterminate: marked indeterminate at <zone>:11",
+                                 security: DNSSecurity(.indeterminate, reason: "marked indeterminate at <zone>:11"))) { try slow.get() }
         let gone = try self.answer("gone.example.com")
         #expect(gone.security == DNSSecurity(.bogus, reason: "marked bogus at <zone>:13"), "a bogus mark without a reason says where it is")
         let fine = DNSQueryResult.success(try self.answer("mail.example.com"))
