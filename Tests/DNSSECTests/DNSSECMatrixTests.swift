@@ -4,9 +4,9 @@ import VrulesTestSupport
 
 /// The servers and delv's verdicts, made once per test process and shared by the tests.
 private enum Shared {
-    static let hierarchy: Result<SignedHierarchy, ServerStartFailure> = {
+    static let hierarchy: Result<SignedZoneServers, ServerStartFailure> = {
         do {
-            let hierarchy = try SignedHierarchy()
+            let hierarchy = try SignedZoneServers()
             atexit { if case .success(let started) = Shared.hierarchy { started.stop() } }
             return .success(hierarchy)
         } catch let failure as ServerStartFailure {

@@ -5,7 +5,7 @@ import Foundation
 /// and a trust anchor for the root; one Knot serves every zone as written (pre-signed,
 /// nothing re-signed), and Unbound, not validating, forwards `.` to that Knot, as a recursive
 /// upstream for a validating stub.
-public final class SignedHierarchy: @unchecked Sendable {
+public final class SignedZoneServers: @unchecked Sendable {
     // @unchecked: every stored property is a constant; `Process` is only asked to terminate.
     public static let knotd = "/usr/sbin/knotd"
     public static let unbound = "/usr/sbin/unbound"
