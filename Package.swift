@@ -126,6 +126,7 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint", "Rules", "VrulesTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["vrules", "Policy", "DNS", "DNSResolver", "VrulesTestSupport", "DNSTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["vrules", "VrulesTestSupport"]),
+        .testTarget(name: "DNSSECTests", dependencies: ["vrules", "VrulesTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

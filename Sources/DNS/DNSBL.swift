@@ -130,13 +130,17 @@ public struct DNSBLResult: Hashable, Sendable {
     public var text: String?
     /// Why the status is `error` or `temperror`.
     public var reason: String?
+    /// True only when the zone's answer for the subject validated as DNSSEC-secure.
+    public var secure: Bool
 
-    public init(zone: String, status: Status, codes: [String] = [], text: String? = nil, reason: String? = nil) {
+    public init(zone: String, status: Status, codes: [String] = [], text: String? = nil, reason: String? = nil,
+                secure: Bool = false) {
         self.zone = zone
         self.status = status
         self.codes = codes
         self.text = text
         self.reason = reason
+        self.secure = secure
     }
 }
 
@@ -308,6 +312,7 @@ public struct DNSBLCheck: DNSLookupPlan, Sendable {
             for (index, answer) in zip(self.asked, answers) {
                 let zone = self.zones[index]
                 self.results[index] = Self.classify(answer, zone: zone, policy: self.policies.policy(for: zone))
+                if case .success(let found) = answer { self.results[index].secure = found.secure }
             }
             self.judgeHealth(Array(answers.dropFirst(self.asked.count)))
             self.awaitingText = self.asked.filter { self.results[$0].status == .listed }

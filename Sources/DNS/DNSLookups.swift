@@ -42,10 +42,14 @@ public struct AddressLookupResult: Hashable, Sendable {
     /// `.ok` when there is any address, `.nxdomain` when every family answered that the
     /// name does not exist, `.nodata` otherwise.
     public var outcome: DNSOutcome
+    /// True only when every family asked answered, and every answer validated as
+    /// DNSSEC-secure (addresses, or the proof that there are none).
+    public var secure: Bool
 
-    public init(addresses: [IPAddress], outcome: DNSOutcome) {
+    public init(addresses: [IPAddress], outcome: DNSOutcome, secure: Bool = false) {
         self.addresses = addresses
         self.outcome = outcome
+        self.secure = secure
     }
 }
 
@@ -121,23 +125,27 @@ public struct AddressLookup: DNSLookupPlan, Sendable {
         var addresses: [IPAddress] = []
         var failure: DNSError? = nil
         var everyFamilySaysNXDomain = true
+        var everyAnswerSecure = true
         for result in results {
             switch result {
             case .success(let answer):
                 addresses.append(contentsOf: answer.addresses)
                 if answer.outcome != .nxdomain { everyFamilySaysNXDomain = false }
+                if !answer.secure { everyAnswerSecure = false }
             case .failure(let error):
                 failure = failure ?? error
                 everyFamilySaysNXDomain = false
+                everyAnswerSecure = false
             }
         }
         if !addresses.isEmpty {
-            return .success(AddressLookupResult(addresses: addresses, outcome: .ok))
+            return .success(AddressLookupResult(addresses: addresses, outcome: .ok, secure: everyAnswerSecure))
         }
         if let failure {
             return .failure(failure)
         }
-        return .success(AddressLookupResult(addresses: [], outcome: everyFamilySaysNXDomain ? .nxdomain : .nodata))
+        return .success(AddressLookupResult(addresses: [], outcome: everyFamilySaysNXDomain ? .nxdomain : .nodata,
+                                            secure: everyAnswerSecure))
     }
 }
 
@@ -147,10 +155,13 @@ public struct ReverseLookupResult: Hashable, Sendable {
     /// The PTR names, normalised, in answer order.
     public var names: [String]
     public var outcome: DNSOutcome
+    /// True only when the PTR answer validated as DNSSEC-secure.
+    public var secure: Bool
 
-    public init(names: [String], outcome: DNSOutcome) {
+    public init(names: [String], outcome: DNSOutcome, secure: Bool = false) {
         self.names = names
         self.outcome = outcome
+        self.secure = secure
     }
 }
 
@@ -175,7 +186,8 @@ public struct ReverseLookup: DNSLookupPlan, Sendable {
         self.pending = false
         return .done(results[0].map { answer in
             let names = answer.ptrNames
-            return ReverseLookupResult(names: names, outcome: names.isEmpty && answer.outcome == .ok ? .nodata : answer.outcome)
+            return ReverseLookupResult(names: names, outcome: names.isEmpty && answer.outcome == .ok ? .nodata : answer.outcome,
+                                       secure: answer.secure)
         })
     }
 }
@@ -217,10 +229,14 @@ public struct MXRoute: Hashable, Sendable {
 
     public var kind: Kind
     public var hosts: [MXHost]
+    /// True only when the MX answer validated as DNSSEC-secure and, for a route decided by
+    /// the domain's addresses (`implicit`, or `none` for want of them), both address answers too.
+    public var secure: Bool
 
-    public init(kind: Kind, hosts: [MXHost]) {
+    public init(kind: Kind, hosts: [MXHost], secure: Bool = false) {
         self.kind = kind
         self.hosts = hosts
+        self.secure = secure
     }
 }
 
@@ -249,7 +265,7 @@ public struct MXLocation: DNSLookupPlan, Sendable {
     private enum State {
         case idle
         case askedMX
-        case askedAddresses(host: String)
+        case askedAddresses(host: String, mxSecure: Bool)
         case finished
     }
 
@@ -281,9 +297,9 @@ public struct MXLocation: DNSLookupPlan, Sendable {
         case .askedMX:
             precondition(results.count == 1, "MXLocation resumed with \(results.count) results for 1 question")
             return self.handleMX(results[0])
-        case .askedAddresses(let host):
+        case .askedAddresses(let host, let mxSecure):
             precondition(results.count == 2, "MXLocation resumed with \(results.count) results for 2 questions")
-            return self.finish(Self.implicitRoute(host: host, addressResults: results))
+            return self.finish(Self.implicitRoute(host: host, addressResults: results, mxSecure: mxSecure))
         case .idle, .finished:
             preconditionFailure("MXLocation resumed while not waiting for answers")
         }
@@ -298,7 +314,7 @@ public struct MXLocation: DNSLookupPlan, Sendable {
             answer = success
         }
         if answer.outcome == .nxdomain {
-            return self.finish(.success(MXRoute(kind: .none, hosts: [])))
+            return self.finish(.success(MXRoute(kind: .none, hosts: [], secure: answer.secure)))
         }
         var exchanges: [MXHost] = []
         for record in answer.records {
@@ -308,10 +324,12 @@ public struct MXLocation: DNSLookupPlan, Sendable {
         }
         if exchanges.isEmpty {
             let host = answer.canonicalName
-            self.state = .askedAddresses(host: host)
+            self.state = .askedAddresses(host: host, mxSecure: answer.secure)
             return .need([DNSQuestion(name: host, type: .a), DNSQuestion(name: host, type: .aaaa)])
         }
-        return self.finish(.success(self.route(from: exchanges)))
+        var route = self.route(from: exchanges)
+        route.secure = answer.secure
+        return self.finish(.success(route))
     }
 
     private mutating func route(from exchanges: [MXHost]) -> MXRoute {
@@ -332,14 +350,14 @@ public struct MXLocation: DNSLookupPlan, Sendable {
         return MXRoute(kind: .mx, hosts: hosts)
     }
 
-    private static func implicitRoute(host: String, addressResults: [DNSQueryResult]) -> Output {
+    private static func implicitRoute(host: String, addressResults: [DNSQueryResult], mxSecure: Bool) -> Output {
         switch AddressLookup.merge(addressResults) {
         case .failure(let error):
             return .failure(error)
         case .success(let found) where found.outcome == .ok:
-            return .success(MXRoute(kind: .implicit, hosts: [MXHost(host: host, preference: 0)]))
-        case .success:
-            return .success(MXRoute(kind: .none, hosts: []))
+            return .success(MXRoute(kind: .implicit, hosts: [MXHost(host: host, preference: 0)], secure: mxSecure && found.secure))
+        case .success(let found):
+            return .success(MXRoute(kind: .none, hosts: [], secure: mxSecure && found.secure))
         }
     }
 
@@ -397,10 +415,15 @@ public struct IprevResult: Hashable, Sendable {
     public var status: Status
     /// The PTR name whose addresses include the IP; nil unless `status` is `.pass`.
     public var name: String?
+    /// True only when the PTR answer validated as DNSSEC-secure and so did every address
+    /// answer the status rests on: the confirming name's for `pass`, all of them for `fail`.
+    /// Never for `temperror`.
+    public var secure: Bool
 
-    public init(status: Status, name: String? = nil) {
+    public init(status: Status, name: String? = nil, secure: Bool = false) {
         self.status = status
         self.name = name
+        self.secure = secure
     }
 }
 
@@ -425,7 +448,7 @@ public struct IprevCheck: DNSLookupPlan, Sendable {
     private enum State {
         case idle
         case askedPTR
-        case askedForward(names: [String])
+        case askedForward(names: [String], ptrSecure: Bool)
         case finished
     }
 
@@ -443,10 +466,10 @@ public struct IprevCheck: DNSLookupPlan, Sendable {
         case .askedPTR:
             precondition(results.count == 1, "IprevCheck resumed with \(results.count) results for 1 question")
             return self.handlePTR(results[0])
-        case .askedForward(let names):
+        case .askedForward(let names, let ptrSecure):
             precondition(results.count == names.count,
                          "IprevCheck resumed with \(results.count) results for \(names.count) questions")
-            return self.finish(self.confirm(names: names, results: results))
+            return self.finish(self.confirm(names: names, results: results, ptrSecure: ptrSecure))
         case .idle, .finished:
             preconditionFailure("IprevCheck resumed while not waiting for answers")
         }
@@ -465,23 +488,26 @@ public struct IprevCheck: DNSLookupPlan, Sendable {
             names.append(name)
             if names.count == Self.maximumNames { break }
         }
-        guard !names.isEmpty else { return self.finish(IprevResult(status: .permerror)) }
-        self.state = .askedForward(names: names)
+        guard !names.isEmpty else { return self.finish(IprevResult(status: .permerror, secure: answer.secure)) }
+        self.state = .askedForward(names: names, ptrSecure: answer.secure)
         let type = self.ip.addressRecordType
         return .need(names.map { DNSQuestion(name: $0, type: type) })
     }
 
-    private func confirm(names: [String], results: [DNSQueryResult]) -> IprevResult {
+    private func confirm(names: [String], results: [DNSQueryResult], ptrSecure: Bool) -> IprevResult {
         var failed = false
+        var everyAnswerSecure = ptrSecure
         for (name, result) in zip(names, results) {
             switch result {
             case .success(let answer):
-                if answer.addresses.contains(self.ip) { return IprevResult(status: .pass, name: name) }
+                if answer.addresses.contains(self.ip) { return IprevResult(status: .pass, name: name, secure: ptrSecure && answer.secure) }
+                if !answer.secure { everyAnswerSecure = false }
             case .failure:
                 failed = true
             }
         }
-        return IprevResult(status: failed ? .temperror : .fail)
+        if failed { return IprevResult(status: .temperror) }
+        return IprevResult(status: .fail, secure: everyAnswerSecure)
     }
 
     private mutating func finish(_ output: Output) -> DNSLookupStep<Output> {

@@ -36,6 +36,12 @@ public struct ZoneFileError: Error, Hashable, Sendable, CustomStringConvertible 
 /// rather than RFC 1035's "the last TTL written", which makes a record's TTL depend on the
 /// line above it). Names are normalised with `DNSName.normalize`: the root is `""`, so a
 /// Null MX reads `MX 0 .` and has the exchange `""`.
+///
+/// `$DNSSEC STATUS [NAME] ["reason"]` (a vrules extension, for rule tests) marks the DNSSEC
+/// status of the answers about NAME (default: the current origin) and the names below it:
+/// `secure`, `insecure`, `bogus` or `indeterminate`, any but the first with an optional reason
+/// ("RRSIG expired 2026-11-20"). `parse` and `load` ignore the marks; `parseContents` and
+/// `loadContents` return them.
 public enum ZoneFile {
     /// Parses master-file text. `origin` is the initial `$ORIGIN` (nil: relative names are
     /// errors until a `$ORIGIN` line); `path` only labels errors.
@@ -44,6 +50,23 @@ public enum ZoneFile {
     ) throws(ZoneFileError) -> [DNSRecord] {
         var parser = try ZoneFileParser(path: path, origin: origin, defaultTTL: defaultTTL)
         return try parser.parse(Array(text.utf8))
+    }
+
+    /// Parses master-file text into its records and its `$DNSSEC` marks.
+    public static func parseContents(
+        _ text: String, origin: String? = nil, defaultTTL: UInt32 = 3600, path: String = "<zone>"
+    ) throws(ZoneFileError) -> ZoneContents {
+        var parser = try ZoneFileParser(path: path, origin: origin, defaultTTL: defaultTTL)
+        let records = try parser.parse(Array(text.utf8))
+        return ZoneContents(records: records, security: parser.securityMarks)
+    }
+
+    /// Reads and parses the file at `path` into its records and its `$DNSSEC` marks.
+    public static func loadContents(path: String, origin: String? = nil) throws(ZoneFileError) -> ZoneContents {
+        let bytes = try Self.readFile(path)
+        var parser = try ZoneFileParser(path: path, origin: origin, defaultTTL: 3600)
+        let records = try parser.parse(bytes)
+        return ZoneContents(records: records, security: parser.securityMarks)
     }
 
     /// Reads and parses the file at `path`. Errors name the path as given.
@@ -80,6 +103,8 @@ struct ZoneFileParser {
     private var origin: String?
     private var defaultTTL: UInt32
     private var lastOwner: String?
+    /// What `$DNSSEC` directives marked.
+    private(set) var securityMarks = ZoneSecurityMarks()
 
     /// RFC 2181 §8: TTLs are 31-bit values.
     static let maximumTTL: UInt32 = 0x7fff_ffff
@@ -132,8 +157,43 @@ struct ZoneFileParser {
             self.defaultTTL = try self.ttl(tokens[1])
         case "$INCLUDE":
             throw self.error(entry.line, "$INCLUDE is not supported; put the records in one file")
+        case "$DNSSEC":
+            try self.securityDirective(entry)
         default:
             throw self.error(entry.line, "unknown directive \(tokens[0].text)")
+        }
+    }
+
+    /// `$DNSSEC STATUS [NAME] ["reason"]`.
+    private mutating func securityDirective(_ entry: ZoneEntry) throws(ZoneFileError) {
+        let tokens = entry.tokens
+        let usage = "$DNSSEC takes a status (secure, insecure, bogus, indeterminate), an optional name and an optional quoted reason"
+        guard tokens.count >= 2, tokens.count <= 4, !tokens[1].quoted,
+              let status = DNSSecurityStatus(rawValue: tokens[1].text.lowercased()) else {
+            throw self.error(entry.line, usage)
+        }
+        var rest = tokens.dropFirst(2)
+        var name: String
+        if let token = rest.first, !token.quoted {
+            name = try self.domainName(token)
+            rest = rest.dropFirst()
+        } else {
+            guard let origin = self.origin else {
+                throw self.error(entry.line, "$DNSSEC without a name needs an $ORIGIN")
+            }
+            name = origin
+        }
+        var reason: String? = nil
+        if let token = rest.first {
+            guard token.quoted, rest.count == 1 else { throw self.error(token.line, usage) }
+            guard status != .secure else { throw self.error(token.line, "$DNSSEC secure takes no reason") }
+            reason = token.text
+        }
+        if status == .bogus || status == .indeterminate, reason == nil {
+            reason = "marked \(status.rawValue) at \(self.path):\(entry.line)"
+        }
+        guard self.securityMarks.mark(name, DNSSecurity(status, reason: reason)) else {
+            throw self.error(entry.line, "$DNSSEC: \(name.isEmpty ? "." : name) is already marked")
         }
     }
 

@@ -36,6 +36,8 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
     private let recordsByName: [String: [DNSRecord]]
     /// Every owner and every ancestor of one: the names that exist (RFC 8020).
     private let existingNames: Set<String>
+    /// The DNSSEC status of answers, by name (`$DNSSEC`); empty: every answer is insecure.
+    public let security: ZoneSecurityMarks
 
     private let lock = DNSLock()
     private var state = State()
@@ -49,8 +51,16 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
         var questionLog: [DNSQuestion] = []
     }
 
-    /// `records` need normalised owner names, as `ZoneFile.parse` produces them.
-    public init(records: [DNSRecord], ipStrategy: IPStrategy = .ipv4ThenIpv6, rotate: Bool = false) {
+    /// A zone file's records and `$DNSSEC` marks (`ZoneFile.loadContents`).
+    public convenience init(contents: ZoneContents, ipStrategy: IPStrategy = .ipv4ThenIpv6, rotate: Bool = false) {
+        self.init(records: contents.records, security: contents.security, ipStrategy: ipStrategy, rotate: rotate)
+    }
+
+    /// `records` need normalised owner names, as `ZoneFile.parse` produces them. An answer
+    /// carries the status `security` gives every name it rests on (the name asked and each
+    /// CNAME target): a bogus or indeterminate one is for the rule engine a DNS error.
+    public init(records: [DNSRecord], security: ZoneSecurityMarks = ZoneSecurityMarks(),
+                ipStrategy: IPStrategy = .ipv4ThenIpv6, rotate: Bool = false) {
         var byName: [String: [DNSRecord]] = [:]
         var seen: Set<DNSRecord> = []
         var existing: Set<String> = []
@@ -64,6 +74,7 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
         }
         self.recordsByName = byName
         self.existingNames = existing
+        self.security = security
         self.ipStrategy = ipStrategy
         self.rotatesRecords = rotate
     }
@@ -193,9 +204,10 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
             } else {
                 outcome = node.exists ? .nodata : .nxdomain
             }
+            let security = self.security.isEmpty ? DNSSecurity.insecure : self.security.security(ofChain: visited)
             return .success(DNSAnswer(name: question.name, type: question.type, outcome: outcome,
                                       records: self.rotated(records, owner: owner, type: question.type),
-                                      chain: chain, server: "zone"))
+                                      chain: chain, security: security, server: "zone"))
         }
     }
 

@@ -61,16 +61,24 @@ public enum EditorDefinitions {
 
         ---@alias vrules.Outcome "ok"|"nxdomain"|"nodata"
 
+        ---@class vrules.Addresses: { [integer]: string }
+        ---@field secure boolean true only when every answer validated as DNSSEC-secure
+
+        ---@class vrules.Names: { [integer]: string }
+        ---@field secure boolean true only when the PTR answer validated as DNSSEC-secure
+
         ---@class vrules.MX
         ---@field host string
         ---@field preference integer
 
         ---@class vrules.MXRoute: { [integer]: vrules.MX }
         ---@field kind "mx"|"implicit"|"null"|"none"
+        ---@field secure boolean true only when the MX answer (and, for an implicit route, the addresses) validated
 
         ---@class vrules.Iprev
         ---@field status "pass"|"fail"|"permerror"|"temperror"
         ---@field name string?
+        ---@field secure boolean true only when the PTR and the confirming addresses validated as DNSSEC-secure
 
         ---@class vrules.DNSBLResult
         ---@field zone string
@@ -78,6 +86,7 @@ public enum EditorDefinitions {
         ---@field codes string[]
         ---@field text string?
         ---@field reason string?
+        ---@field secure boolean true only when the zone's answer validated as DNSSEC-secure
 
         ---@class vrules.SPFResult
         ---@field result "pass"|"fail"|"softfail"|"neutral"|"none"|"permerror"|"temperror"
@@ -95,6 +104,10 @@ public enum EditorDefinitions {
         ---@field name string
         ---@field type string
         ---@field ttl integer
+
+        ---@class vrules.Records: { [integer]: vrules.Record }
+        ---@field chain vrules.Record[]? the CNAME records followed
+        ---@field secure boolean true only when the answer and its chain validated as DNSSEC-secure
 
         """
 

@@ -204,10 +204,11 @@ public final class LuaState {
         }
     }
 
-    /// Pushes a new array of strings.
-    public func pushStringArray(_ values: [String], _ thread: LuaThread? = nil) {
+    /// Pushes a new array of strings, with room for `fieldCount` named fields set afterwards
+    /// (sized once, so that adding them does not rehash the table).
+    public func pushStringArray(_ values: [String], fieldCount: Int32 = 0, _ thread: LuaThread? = nil) {
         let thread = thread ?? self.L
-        lua_createtable(thread, Int32(values.count), 0)
+        lua_createtable(thread, Int32(values.count), fieldCount)
         for (index, value) in values.enumerated() {
             self.pushString(value, thread)
             lua_rawseti(thread, -2, lua_Integer(index + 1))

@@ -59,6 +59,10 @@ public struct RuleTestCase: Sendable {
     public var logs: [String]
     /// Headers the message must carry: each a text a header line (`Name: value`) contains.
     public var headers: [String] = []
+    /// The fixtures' `$DNSSEC` marks.
+    public var security = ZoneSecurityMarks()
+    /// `dnssec = { ["name/TYPE"] = "secure" }`: the status each question must have had.
+    public var dnssec: [(question: String, status: DNSSecurityStatus)] = []
     /// `dns = "network"`: ask the configured resolver instead of the zone fixtures.
     public var usesNetwork: Bool
 }

@@ -44,7 +44,7 @@ public struct RuleTestFileLoader {
             file.hasPrefix("/") || directory.isEmpty ? file : directory + "/" + file
         }
         let rulesPath = try self.string(fields["rules"], "rules", path).map(relative) ?? self.defaultRulesPath
-        let baseRecords = try self.records(fields, path: path, relative: relative)
+        let baseRecords = try self.zoneContents(fields, path: path, relative: relative)
         let baseFaults = try self.faults(fields["faults"], path: path, context: "faults")
         let baseDelay = try self.duration(fields["delay"], path: path, context: "delay") ?? .zero
         let baseNetwork = try self.dnsSource(fields["dns"], path: path, context: "dns") ?? false
@@ -67,10 +67,10 @@ public struct RuleTestFileLoader {
 
     private static let testKeys: Set<String> = [
         "name", "client_ip", "client_port", "client_name", "server_ip", "server_name", "helo", "mail_from", "rcpt",
-        "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "headers", "dns",
+        "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "headers", "dns", "dnssec",
     ]
 
-    private func testCase(_ data: LuaData, index: Int, path: String, baseRecords: [DNSRecord],
+    private func testCase(_ data: LuaData, index: Int, path: String, baseRecords: ZoneContents,
                           baseFaults: [(String, ZoneFault)], baseDelay: Duration, baseNetwork: Bool,
                           relative: (String) -> String) throws(RuleTestFileError) -> RuleTestCase {
         guard case .table(_, let fields) = data else {
@@ -117,7 +117,7 @@ public struct RuleTestFileLoader {
 
         var records = baseRecords
         if fields["zone"] != nil || fields["zone_file"] != nil {
-            records = try self.records(fields, path: path, relative: relative)
+            records = try self.zoneContents(fields, path: path, relative: relative)
         }
         let faults = baseFaults + (try self.faults(fields["faults"], path: path, context: "test '\(name)': faults"))
         let delay = try self.duration(fields["delay"], path: path, context: "test '\(name)': delay") ?? baseDelay
@@ -173,10 +173,13 @@ public struct RuleTestFileLoader {
         if usesNetwork && (!faults.isEmpty || delay != .zero) {
             throw fail("faults and delay apply to zone fixtures; a test with dns = \"network\" cannot inject them")
         }
-        var testCase = RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients), records: records,
+        let dnssec = try self.dnssecExpectations(fields["dnssec"], path: path, context: "test '\(name)': dnssec")
+        var testCase = RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients), records: records.records,
                                     faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs,
                                     usesNetwork: usesNetwork)
         testCase.headers = headers
+        testCase.security = records.security
+        testCase.dnssec = dnssec
         return testCase
     }
 
@@ -198,14 +201,34 @@ public struct RuleTestFileLoader {
         }
     }
 
-    private func records(_ fields: [String: LuaData], path: String, relative: (String) -> String) throws(RuleTestFileError) -> [DNSRecord] {
-        var records: [DNSRecord] = []
+    /// `dnssec = { ["example.com/MX"] = "secure", ... }`: the DNSSEC status each question
+    /// must have had (a question the session never asked is a failure too).
+    private func dnssecExpectations(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> [(String, DNSSecurityStatus)] {
+        guard let value else { return [] }
+        let usage = "\(context) must be a table of [\"name/TYPE\"] = \"secure\" | \"insecure\" | \"bogus\" | \"indeterminate\""
+        guard case .table(let array, let fields) = value, array.isEmpty else { throw RuleTestFileError(path: path, message: usage) }
+        var expectations: [(String, DNSSecurityStatus)] = []
+        for (key, expected) in fields.sorted(by: { $0.key < $1.key }) {
+            guard let slash = key.lastIndex(of: "/"), let type = DNSRecordType(name: String(key[key.index(after: slash)...])),
+                  let name = try? DNSName.normalize(String(key[..<slash])) else {
+                throw RuleTestFileError(path: path, message: "\(context): '\(key)' is not a question (\"name/TYPE\", e.g. \"example.com/MX\")")
+            }
+            guard case .string(let text) = expected, let status = DNSSecurityStatus(rawValue: text) else {
+                throw RuleTestFileError(path: path, message: "\(context)[\"\(key)\"]: expected \"secure\", \"insecure\", \"bogus\" or \"indeterminate\"")
+            }
+            expectations.append((DNSQuestion(name: name, type: type).description, status))
+        }
+        return expectations
+    }
+
+    private func zoneContents(_ fields: [String: LuaData], path: String, relative: (String) -> String) throws(RuleTestFileError) -> ZoneContents {
+        var records = ZoneContents()
         do {
             if let file = try self.string(fields["zone_file"], "zone_file", path) {
-                records += try ZoneFile.load(path: relative(file))
+                records.append(try ZoneFile.loadContents(path: relative(file)))
             }
             if let text = try self.string(fields["zone"], "zone", path) {
-                records += try ZoneFile.parse(text, path: path + " (zone)")
+                records.append(try ZoneFile.parseContents(text, path: path + " (zone)"))
             }
         } catch let error as ZoneFileError {
             throw RuleTestFileError(path: path, message: "zone: \(error)")

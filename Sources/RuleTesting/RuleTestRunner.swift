@@ -50,7 +50,7 @@ public struct RuleTestRunner {
                 return result
             }
         } else {
-            let resolver = ZoneResolver(records: testCase.records)
+            let resolver = ZoneResolver(records: testCase.records, security: testCase.security)
             for (name, fault) in testCase.faults { resolver.setFault(fault, for: name) }
             resolver.delay = testCase.delay
             resolvers = SingleResolver(resolver)
@@ -94,6 +94,7 @@ public struct RuleTestRunner {
                 }
             }
         }
+        failures += Self.compareSecurity(testCase.dnssec, report: report)
         for (key, value) in testCase.vars.sorted(by: { $0.key < $1.key }) where report.vars[key] != value {
             failures.append("ctx.vars.\(key): expected \(value), got \(report.vars[key] ?? "nil")")
         }
@@ -107,6 +108,30 @@ public struct RuleTestRunner {
         return failures
     }
 
+    /// Each expected question must have been asked, and have had the expected status every time.
+    static func compareSecurity(_ expected: [(question: String, status: DNSSecurityStatus)], report: SessionReport) -> [String] {
+        guard !expected.isEmpty else { return [] }
+        var asked: [String: [DNSSecurityStatus]] = [:]
+        for step in report.steps {
+            for event in step.result.trace {
+                guard case .dnsQuery(let question, _, _, _, let security) = event else { continue }
+                asked[question, default: []].append(security?.status ?? .insecure)
+            }
+        }
+        var failures: [String] = []
+        for (question, status) in expected {
+            guard let statuses = asked[question] else {
+                let list = asked.keys.sorted().joined(separator: ", ")
+                failures.append("dnssec: \(question) was never asked" + (list.isEmpty ? " (no DNS query)" : " (asked: \(list))"))
+                continue
+            }
+            if let other = statuses.first(where: { $0 != status }) {
+                failures.append("dnssec: \(question): expected \(status.rawValue), got \(other.rawValue)")
+            }
+        }
+        return failures
+    }
+
     static func describe(_ stage: Stage, expected: StageExpectation, actual: StageResult?, position: Int?) -> String {
         let label = position.map { "\(stage.rawValue) #\($0)" } ?? stage.rawValue
         guard let actual else { return "\(label): expected \(expected), but the stage did not run" }
@@ -114,7 +139,9 @@ public struct RuleTestRunner {
         if let rule = actual.decidedBy { text += " (rule \"\(rule)\")" }
         if let failure = actual.failure { text += " [\(failure)]" }
         let queries = actual.trace.compactMap { event -> String? in
-            if case .dnsQuery(let question, let outcome, _, _) = event { return "\(question) \(outcome)" }
+            if case .dnsQuery(let question, let outcome, _, _, let security) = event {
+                return "\(question) \(outcome)" + TraceText.security(security, outcome: outcome)
+            }
             return nil
         }
         if !queries.isEmpty { text += "; dns: " + queries.joined(separator: ", ") }

@@ -42,14 +42,24 @@ final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
         return nil
     }
 
+    /// Advances with the answers at hand. Like `DNSResolving.advanceImmediately`, except that
+    /// an answer whose DNSSEC validation failed reaches the plan as the error it stands for.
     func advanceImmediately(using resolver: any DNSResolving, trace: inout Trace) {
-        self.step = resolver.advanceImmediately(&self.plan, from: self.step) { questions, results in
+        while case .need(let questions) = self.step {
+            var results: [DNSQueryResult] = []
+            results.reserveCapacity(questions.count)
+            for question in questions {
+                guard let result = resolver.immediateResult(for: question) else { return }
+                results.append(result.failingUnvalidatedAnswers)
+            }
             trace.recordQueries(questions, results)
+            self.step = self.plan.resume(with: results)
         }
     }
 
     func feed(_ results: [DNSQueryResult], trace: inout Trace) {
         guard case .need(let questions) = self.step else { return }
+        let results = results.map(\.failingUnvalidatedAnswers)
         trace.recordQueries(questions, results)
         self.step = self.plan.resume(with: results)
     }

@@ -221,7 +221,11 @@ end
 local dns_error_mt = {
   __metatable = "dns error",
   __tostring = function(e)
-    return format("DNS %s for %s/%s", tostring(rawget(e, "kind")), tostring(rawget(e, "name")), tostring(rawget(e, "type")))
+    local text = format("DNS %s for %s/%s", tostring(rawget(e, "kind")), tostring(rawget(e, "name")), tostring(rawget(e, "type")))
+    -- A bogus answer's reason is what an operator acts on ("RRSIG expired ..."): reports show it.
+    local detail = rawget(e, "detail")
+    if rawget(e, "kind") == "bogus" and type(detail) == "string" then text = text .. ": " .. detail end
+    return text
   end,
 }
 

@@ -58,7 +58,8 @@ extension RuleHost {
                         summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.addresses.map(\.description).joined(separator: ", "))]" }) },
                         push: { host, thread, output in
                             output.map { result in
-                                host.lua.pushStringArray(result.addresses.map(\.description), thread)
+                                host.lua.pushStringArray(result.addresses.map(\.description), fieldCount: 1, thread)
+                                host.setSecure(result.secure, thread: thread)
                                 host.lua.pushString(result.outcome.rawValue, thread)
                                 return 2
                             }
@@ -70,7 +71,8 @@ extension RuleHost {
                         summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.names.joined(separator: ", "))]" }) },
                         push: { host, thread, output in
                             output.map { result in
-                                host.lua.pushStringArray(result.names, thread)
+                                host.lua.pushStringArray(result.names, fieldCount: 1, thread)
+                                host.setSecure(result.secure, thread: thread)
                                 host.lua.pushString(result.outcome.rawValue, thread)
                                 return 2
                             }
@@ -85,7 +87,7 @@ extension RuleHost {
                         push: { host, thread, output in
                             output.map { route in
                                 let lua = host.lua
-                                lua.newTable(arrayCount: Int32(route.hosts.count), fieldCount: 1, thread)
+                                lua.newTable(arrayCount: Int32(route.hosts.count), fieldCount: 2, thread)
                                 for (index, mx) in route.hosts.enumerated() {
                                     lua.newTable(fieldCount: 2, thread)
                                     lua.pushString(mx.host, thread); lua.setField("host", table: -2, thread)
@@ -93,6 +95,7 @@ extension RuleHost {
                                     lua.setIndex(index + 1, table: -2, thread)
                                 }
                                 lua.pushString(route.kind.rawValue, thread); lua.setField("kind", table: -2, thread)
+                                host.setSecure(route.secure, thread: thread)
                                 return 1
                             }
                         })
@@ -103,9 +106,10 @@ extension RuleHost {
                         summarize: { "\($0.status.rawValue)\($0.name.map { " " + $0 } ?? "")" },
                         push: { host, thread, result in
                             let lua = host.lua
-                            lua.newTable(fieldCount: 2, thread)
+                            lua.newTable(fieldCount: 3, thread)
                             lua.pushString(result.status.rawValue, thread); lua.setField("status", table: -2, thread)
                             if let name = result.name { lua.pushString(name, thread); lua.setField("name", table: -2, thread) }
+                            host.setSecure(result.secure, thread: thread)
                             return .success(1)
                         })
             }
@@ -146,7 +150,7 @@ extension RuleHost {
                         push: { host, thread, output in
                             output.map { answer in
                                 let lua = host.lua
-                                lua.newTable(arrayCount: Int32(answer.records.count), fieldCount: 1, thread)
+                                lua.newTable(arrayCount: Int32(answer.records.count), fieldCount: 2, thread)
                                 for (index, record) in answer.records.enumerated() {
                                     host.pushRecord(record, thread: thread)
                                     lua.setIndex(index + 1, table: -2, thread)
@@ -159,6 +163,7 @@ extension RuleHost {
                                     }
                                     lua.setField("chain", table: -2, thread)
                                 }
+                                host.setSecure(answer.secure, thread: thread)
                                 lua.pushString(answer.outcome.rawValue, thread)
                                 return 2
                             }
@@ -217,8 +222,9 @@ extension RuleHost {
         let lua = self.lua
         lua.newTable(arrayCount: Int32(results.count), fieldCount: Int32(results.count), thread)
         for (index, result) in results.enumerated() {
-            lua.newTable(fieldCount: 5, thread)
+            lua.newTable(fieldCount: 6, thread)
             lua.pushString(result.zone, thread); lua.setField("zone", table: -2, thread)
+            self.setSecure(result.secure, thread: thread)
             lua.pushString(result.status.rawValue, thread); lua.setField("status", table: -2, thread)
             lua.pushStringArray(result.codes, thread); lua.setField("codes", table: -2, thread)
             if let text = result.text { lua.pushString(text, thread); lua.setField("text", table: -2, thread) }
@@ -227,6 +233,12 @@ extension RuleHost {
             lua.setField(result.zone, table: -3, thread)
             lua.setIndex(index + 1, table: -2, thread)
         }
+    }
+
+    /// Sets `secure` on the table at the top of the stack: every `dns.*` result carries it.
+    func setSecure(_ secure: Bool, thread: LuaThread) {
+        self.lua.pushBoolean(secure, thread)
+        self.lua.setField("secure", table: -2, thread)
     }
 
     static func summary(_ result: Result<String, DNSError>) -> String {

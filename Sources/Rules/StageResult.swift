@@ -6,8 +6,10 @@ public enum TraceEvent: Hashable, Sendable {
     case rule(name: String, kind: String, decision: String)
     /// A `dns.*` call: the function, its argument and a summary of its result.
     case dnsCall(function: String, argument: String, result: String)
-    /// One question a DNS call asked, and its outcome (`ok`, `nxdomain`, `nodata`, or an error kind).
-    case dnsQuery(question: String, outcome: String, records: Int, cached: Bool)
+    /// One question a DNS call asked, and its outcome (`ok`, `nxdomain`, `nodata`, or an error
+    /// kind). `security` is nil for an answer that is simply not validated (validation off, the
+    /// common case); else `secure`, or why it is insecure, bogus or indeterminate.
+    case dnsQuery(question: String, outcome: String, records: Int, cached: Bool, security: DNSSecurity? = nil)
     case log(level: String, rule: String?, message: String)
 }
 

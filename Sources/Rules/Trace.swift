@@ -34,7 +34,19 @@ struct Trace {
         }
         self.queryObserver?(question, outcome)
         if self.enabled {
-            self.events.append(.dnsQuery(question: question.description, outcome: outcome, records: records, cached: false))
+            self.events.append(.dnsQuery(question: question.description, outcome: outcome, records: records, cached: false,
+                                         security: Self.security(of: result)))
+        }
+    }
+
+    /// What the trace says about an answer's DNSSEC status: nil for a plain unvalidated one.
+    static func security(of result: DNSQueryResult) -> DNSSecurity? {
+        switch result {
+        case .success(let answer):
+            return answer.security == .insecure ? nil : answer.security
+        case .failure(let error):
+            if let security = error.security { return security }
+            return error.kind == .bogus ? DNSSecurity(.bogus, reason: error.detail) : nil
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import DNS
 import Rules
 
 /// How `vrules run` prints a session: a block per stage, then `stage: verdict reply`.
@@ -32,8 +33,9 @@ enum ReportFormatter {
             return "\(kind) \"\(name)\": \(decision)"
         case .dnsCall(let function, let argument, let result):
             return "\(function)(\(argument)) -> \(result)"
-        case .dnsQuery(let question, let outcome, let records, _):
+        case .dnsQuery(let question, let outcome, let records, _, let security):
             return "  query \(question): \(outcome)\(records > 0 ? " (\(records) records)" : "")"
+                + TraceText.security(security, outcome: outcome)
         case .log(let level, let rule, let message):
             return "log.\(level)\(rule.map { " [\($0)]" } ?? ""): \(message)"
         }
@@ -68,8 +70,11 @@ enum ReportFormatter {
             return ["event": kind, "name": name, "decision": decision]
         case .dnsCall(let function, let argument, let result):
             return ["event": "dns", "function": function, "argument": argument, "result": result]
-        case .dnsQuery(let question, let outcome, let records, _):
-            return ["event": "query", "question": question, "outcome": outcome, "records": records]
+        case .dnsQuery(let question, let outcome, let records, _, let security):
+            var object: [String: Any] = ["event": "query", "question": question, "outcome": outcome, "records": records,
+                                         "security": security?.status.rawValue ?? DNSSecurityStatus.insecure.rawValue]
+            if let reason = security?.reason { object["reason"] = reason }
+            return object
         case .log(let level, let rule, let message):
             var object: [String: Any] = ["event": "log", "level": level, "message": message]
             if let rule { object["rule"] = rule }

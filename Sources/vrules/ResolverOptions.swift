@@ -43,11 +43,11 @@ struct ResolverOptions: ParsableArguments {
         guard !self.zone.isEmpty else {
             return DNSResolverSet(configuration: try (configuration ?? self.loadConfigurationFile()).dns)
         }
-        var records: [DNSRecord] = []
+        var contents = ZoneContents()
         for path in self.zone {
-            records += try ZoneFile.load(path: path)
+            contents.append(try ZoneFile.loadContents(path: path))
         }
-        let resolver = ZoneResolver(records: records)
+        let resolver = ZoneResolver(contents: contents)
         for text in self.fault {
             let (name, fault) = try Self.parseFault(text)
             resolver.setFault(fault, for: name)
