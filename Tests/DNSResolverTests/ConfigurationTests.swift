@@ -16,7 +16,7 @@ func temporaryFile(_ text: String, name: String = "file") throws -> String {
     let bytes = Array(text.utf8)
     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     close(fd)
-    return String(cString: template)
+    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func parseError(_ text: String, resolvConf: String = "/nonexistent/resolv.conf") -> DNSConfigurationError? {
