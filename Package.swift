@@ -99,6 +99,8 @@ let package = Package(
             name: "DNSResolverTests",
             dependencies: [
                 "DNSResolver", "Configuration", "DNS", "VrulesTestSupport", "DNSTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -119,6 +121,7 @@ let package = Package(
             name: "DNSTestSupport",
             dependencies: [
                 "DNSResolver", "DNS",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -55,13 +55,18 @@ public struct DNSError: Error, Hashable, Sendable, CustomStringConvertible {
     /// second question for the same lookup (`dns.lookup`'s other address family) stops
     /// instead, so that a dead server costs one bound, not two.
     public var usedWholeTimeBound: Bool
+    /// Set when DNSSEC validation is why the lookup failed: `.bogus`, or `.indeterminate`
+    /// when the DS or DNSKEY records could not be fetched (the kind is then the fetch's own).
+    public var security: DNSSecurity?
 
-    public init(kind: Kind, name: String, type: DNSRecordType, detail: String? = nil, usedWholeTimeBound: Bool = false) {
+    public init(kind: Kind, name: String, type: DNSRecordType, detail: String? = nil, usedWholeTimeBound: Bool = false,
+                security: DNSSecurity? = nil) {
         self.kind = kind
         self.name = name
         self.type = type
         self.detail = detail
         self.usedWholeTimeBound = usedWholeTimeBound
+        self.security = security
     }
 
     public var description: String {
