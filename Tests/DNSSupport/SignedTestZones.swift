@@ -31,11 +31,22 @@ package struct TestSigningKey: Sendable {
     package static func fake(algorithm: UInt8, keyTag: UInt16? = nil, length: Int = 32) -> TestSigningKey {
         var bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
         if let keyTag {
-            for word in 0...UInt16.max {
-                bytes[length - 2] = UInt8(word >> 8)
-                bytes[length - 1] = UInt8(word & 0xff)
-                if DNSKEYData(flags: 256, algorithm: algorithm, publicKey: bytes).keyTag == keyTag { break }
+            // The key tag sums 16-bit words (RFC 4034 App. B); with an even-length key the last
+            // two octets form one word, so search that word alone.
+            bytes[length - 2] = 0
+            bytes[length - 1] = 0
+            let rdata = DNSKEYData(flags: 256, algorithm: algorithm, publicKey: bytes).rdata
+            var sum: UInt32 = 0
+            for (index, byte) in rdata.enumerated() { sum &+= index & 1 == 0 ? UInt32(byte) << 8 : UInt32(byte) }
+            for word in UInt32(0)...0xFFFF {
+                let total = sum &+ word
+                if UInt16(truncatingIfNeeded: total &+ ((total >> 16) & 0xFFFF)) == keyTag {
+                    bytes[length - 2] = UInt8(word >> 8)
+                    bytes[length - 1] = UInt8(word & 0xFF)
+                    break
+                }
             }
+            precondition(length % 2 == 0 && DNSKEYData(flags: 256, algorithm: algorithm, publicKey: bytes).keyTag == keyTag)
         }
         return TestSigningKey(material: .fake, dnskey: DNSKEYData(flags: 256, algorithm: algorithm, publicKey: bytes))
     }
