@@ -56,6 +56,7 @@ package struct DNSSECTypeBitmap: Hashable, Sendable {
 
     /// Type names for traces and reasons ("A MX RRSIG NSEC").
     package var description: String {
-        self.types.sorted().map { DNSRecordType(rawValue: $0).description }.joined(separator: " ")
+        if self.types.isEmpty { return "no types" }
+        return self.types.sorted().map { DNSRecordType(rawValue: $0).description }.joined(separator: " ")
     }
 }
