@@ -80,6 +80,7 @@ public final class DNSNetworkResolver: DNSResolving {
     /// (`vrules dns ... --trace`).
     public func resolveTracing(_ question: DNSQuestion) async -> (result: DNSQueryResult, trace: [String]) {
         let trace = ValidationTrace()
+        if self.validator == nil { trace.note("validate = false: nothing is validated") }
         let result = await self.resolveUncached(Self.lowercased(question), trace: trace)
         return (result, trace.steps)
     }
