@@ -299,7 +299,7 @@ struct DNSSECChainTests {
             let (result, trace) = await resolver.resolveTracing(DNSQuestion(name: "www.trap.test", type: .a))
             let elapsed = (NIODeadline.now() - start).nanoseconds / 1_000_000
             #expect(errorKind(result) == .bogus)
-            #expect(elapsed < 500, "took \(elapsed) ms")
+            #expect(elapsed < 1000, "took \(elapsed) ms")
             let limits = DNSSECLimits()
             let attempts = trace.filter { $0.contains("RRSIG www.trap.test/A") && !$0.contains("verified") }
             #expect(attempts.count <= limits.signaturesPerRRset * limits.keysPerKeyTag, "\(attempts.count) attempts")
