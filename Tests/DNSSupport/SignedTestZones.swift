@@ -333,9 +333,17 @@ package struct SignedHierarchy: Sendable {
         return self.nsec3Record(index: index, chain, zone, records)
     }
 
+    /// Drops repeated records, and a second RRSIG over the same RRset (ECDSA signatures are
+    /// randomised, so the same record signed twice gives two different RRSIGs).
     private func unique(_ records: [DNSResourceRecord]) -> [DNSResourceRecord] {
         var result: [DNSResourceRecord] = []
-        for record in records where !result.contains(record) { result.append(record) }
+        var signed: Set<String> = []
+        for record in records where !result.contains(record) {
+            if record.type == .rrsig, let raw = record.data.rawData, raw.count >= 2 {
+                guard signed.insert("\(record.name) \(raw[0]) \(raw[1])").inserted else { continue }
+            }
+            result.append(record)
+        }
         return result
     }
 

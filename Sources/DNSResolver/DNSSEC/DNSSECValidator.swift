@@ -170,6 +170,12 @@ package final class DNSSECValidator: Sendable {
         case .failure(let failure): return Verdict(security: DNSSecurity(.bogus, reason: failure.reason))
         case .success(let verified): proof = verified
         }
+        // The SOA whose MINIMUM sets the negative TTL must be the zone's own, signed (RFC 4035 §3.1.3).
+        if let soa = sets.first(where: { $0.type == .soa && $0.owner == zone }) {
+            if case .failed(let reason) = self.verifier(budget, trace).verify(soa, zone: zone, keys: keys) {
+                return Verdict(security: DNSSecurity(.bogus, reason: reason))
+            }
+        }
         let outcome = nxdomain ? proof.proveNXDOMAIN(name, budget: budget) : proof.proveNODATA(name, type, budget: budget)
         let ttl = min(proof.ttl, DNSNetworkResolver.negativeTTL(message) ?? proof.ttl)
         switch outcome {
