@@ -194,6 +194,11 @@ struct DNSSECChainTests {
             let answer = try await resolver.resolve(DNSQuestion(name: "host.wild.example.test", type: .a)).get()
             #expect(answer.records.map(\.data) == [.a(IPAddress("192.0.2.3")!)])
             #expect(answer.security == .secure)
+            // Another expansion of the same wildcard carries the same signature: verified once.
+            let (other, trace) = await resolver.resolveTracing(DNSQuestion(name: "other.wild.example.test", type: .a))
+            #expect(try other.get().security == .secure)
+            #expect(trace.contains { $0.hasPrefix("  RRSIG other.wild.example.test/A by example.test") && $0.hasSuffix("verified (same signature verified before)") },
+                    "\(trace)")
         }
         let dropProof: @Sendable (DNSWireQuestion, DNSMessage) -> DNSMessage? = { question, message in
             var message = message

@@ -23,6 +23,8 @@ package final class DNSSECChainOfTrust: Sendable {
     private let clock: @Sendable () -> NIODeadline
     private let wallClock: @Sendable () -> Int64
     private let cache = NIOLockedValueBox([String: CachedTrust]())
+    /// Signatures verified before, shared with the answer validator.
+    package let verified = VerifiedSignatureCache()
 
     package init(anchors: DNSTrustAnchors, fetch: @escaping Fetch,
                  clock: @escaping @Sendable () -> NIODeadline, wallClock: @escaping @Sendable () -> Int64) {
@@ -59,7 +61,7 @@ package final class DNSSECChainOfTrust: Sendable {
     }
 
     private func verifier(_ budget: ValidationBudget, _ trace: ValidationTrace?) -> RRsetVerifier {
-        RRsetVerifier(budget: budget, now: self.wallClock(), trace: trace)
+        RRsetVerifier(budget: budget, now: self.wallClock(), trace: trace, verified: self.verified)
     }
 
     private static func show(_ name: String) -> String { name.isEmpty ? "." : name }

@@ -7,6 +7,7 @@ package final class DNSSECValidator: Sendable {
     package let chain: DNSSECChainOfTrust
     package let limits: DNSSECLimits
     private let wallClock: @Sendable () -> Int64
+    private var verified: VerifiedSignatureCache { self.chain.verified }
 
     package init(chain: DNSSECChainOfTrust, limits: DNSSECLimits, wallClock: @escaping @Sendable () -> Int64) {
         self.chain = chain
@@ -86,7 +87,7 @@ package final class DNSSECValidator: Sendable {
     private static func show(_ name: String) -> String { name.isEmpty ? "." : name }
 
     private func verifier(_ budget: ValidationBudget, _ trace: ValidationTrace?) -> RRsetVerifier {
-        RRsetVerifier(budget: budget, now: self.wallClock(), trace: trace)
+        RRsetVerifier(budget: budget, now: self.wallClock(), trace: trace, verified: self.verified)
     }
 
     private func validateRRset(_ question: DNSQuestion, in message: DNSMessage, budget: ValidationBudget,

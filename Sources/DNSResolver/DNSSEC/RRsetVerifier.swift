@@ -7,6 +7,8 @@ package struct RRsetVerifier: Sendable {
     /// The current Unix time.
     package var now: Int64
     package var trace: ValidationTrace?
+    /// Signatures verified before (nil: verify everything every time).
+    package var verified: VerifiedSignatureCache? = nil
 
     package enum Outcome: Sendable {
         /// A signature verified; `ttl` is what the records may live: at most the original TTL
@@ -72,11 +74,20 @@ package struct RRsetVerifier: Sendable {
                 continue
             }
             for key in candidates {
+                let cacheKey = self.verified.map { _ in
+                    VerifiedSignatureCache.key(publicKey: key.rdata, signature: rrsig.signature, data: data)
+                }
+                if let cacheKey, self.verified!.contains(cacheKey) {
+                    let remaining = UInt32(clamping: DNSSECTime.unixSeconds(rrsig.expiration, near: self.now) - self.now)
+                    self.trace.note("  \(tag): verified (same signature verified before)")
+                    return .verified(rrsig, ttl: min(rrsig.originalTTL, remaining))
+                }
                 guard self.budget.takeValidation() else {
                     return .failed("validation limit reached (\(limits.validationsPerLookup) signature checks per lookup) at \(rrset.label)")
                 }
                 switch DNSSECCrypto.verify(algorithm: rrsig.algorithm, publicKey: key.publicKey, signature: rrsig.signature, data: data) {
                 case .success:
+                    if let cacheKey { self.verified!.insert(cacheKey) }
                     let remaining = UInt32(clamping: DNSSECTime.unixSeconds(rrsig.expiration, near: self.now) - self.now)
                     self.trace.note("  \(tag): verified")
                     return .verified(rrsig, ttl: min(rrsig.originalTTL, remaining))
