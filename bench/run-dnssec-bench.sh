@@ -3,12 +3,18 @@
 # without it, against one Knot DNS that signs bench.test (ECDSA P-256, NSEC), in one run:
 # cold lookups of distinct names that each have their own signature, cold lookups of names a
 # wildcard answers (one signature behind them all), and cached lookups, for both.
-# Needs the Debian package knot. Usage: bench/run-dnssec-bench.sh [COLD] [IN_FLIGHT]
+# Needs the Debian package knot. Usage: [ALGORITHM=rsasha256] bench/run-dnssec-bench.sh [COLD] [IN_FLIGHT]
+# ALGORITHM is Knot's name for the signing algorithm (default ecdsap256sha256; rsasha256 uses
+# 2048-bit keys, ed25519 also works).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 cold="${1:-20000}"
 in_flight="${2:-64}"
+algorithm="${ALGORITHM:-ecdsap256sha256}"
+sizes=""
+case "$algorithm" in rsa*) sizes="    ksk-size: 2048
+    zsk-size: 2048";; esac
 
 command -v /usr/sbin/knotd >/dev/null || { echo "missing knotd: apt-get install knot" >&2; exit 1; }
 
@@ -40,12 +46,17 @@ server:
     listen: 127.0.0.1@$port
 database:
     storage: "$work"
+policy:
+  - id: bench
+    algorithm: $algorithm
+$sizes
 zone:
   - domain: bench.test
     file: "$work/bench.test.zone"
     zonefile-sync: -1
     journal-content: all
     dnssec-signing: on
+    dnssec-policy: bench
 CONF
 
 echo "building (release)..." >&2
@@ -58,5 +69,5 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 
-echo "== DNSSEC benchmark: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), Knot $(/usr/sbin/knotd --version | awk '{print $NF}') on 127.0.0.1:$port, $cold cold lookups each, $in_flight in flight"
+echo "== DNSSEC benchmark ($algorithm): $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), Knot $(/usr/sbin/knotd --version | awk '{print $NF}') on 127.0.0.1:$port, $cold cold lookups each, $in_flight in flight"
 "$here/dnssec-swift/.build/release/DNSSECBench" "$port" "$cold" "$in_flight"

@@ -31,7 +31,10 @@ package struct RRsetVerifier: Sendable {
                 reasons.append("more than \(limits.signaturesPerRRset) signatures tried")
                 break
             }
-            let tag = "RRSIG \(rrset.label) by \(rrsig.signerName.isEmpty ? "." : rrsig.signerName) key \(rrsig.keyTag) (\(DNSSECAlgorithm.name(rrsig.algorithm)))"
+            // Built only for a reason or a trace line: a verification that succeeds needs no text.
+            var tag: String {
+                "RRSIG \(rrset.label) by \(rrsig.signerName.isEmpty ? "." : rrsig.signerName) key \(rrsig.keyTag) (\(DNSSECAlgorithm.name(rrsig.algorithm)))"
+            }
             guard rrsig.typeCovered == rrset.type else { continue }
             guard rrsig.signerName == zone, DenialNames.isAtOrBelow(rrset.owner, zone) else {
                 reasons.append("\(tag): signer is not the zone \(zone.isEmpty ? "." : zone)")
