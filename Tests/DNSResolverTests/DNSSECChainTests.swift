@@ -148,6 +148,48 @@ struct DNSSECChainTests {
         }
     }
 
+    @Test("a signature by a revoked key, or by a key without the zone-key flag, is bogus")
+    func keyFlags() async throws {
+        var revoked = DNSSECFixture.zone("revoked.test", records: [a("www.revoked.test", "192.0.2.20")])
+        var notZone = DNSSECFixture.zone("notzone.test", records: [a("www.notzone.test", "192.0.2.21")])
+        for (index, flags) in [(0, UInt16(256 | 0x80)), (1, UInt16(0))] {
+            var zone = index == 0 ? revoked : notZone
+            var key = TestSigningKey.p256()
+            key.dnskey = DNSKEYData(flags: flags, algorithm: 13, publicKey: key.dnskey.publicKey)
+            zone.signingKeys = [key]
+            if index == 0 { revoked = zone } else { notZone = zone }
+        }
+        try await DNSSECFixture(extra: [revoked, notZone]).run { resolver, _ in
+            let first = await resolver.resolve(DNSQuestion(name: "www.revoked.test", type: .a))
+            #expect(errorKind(first) == .bogus)
+            #expect(security(first)?.reason?.hasSuffix("is revoked") == true, "\(first)")
+            let second = await resolver.resolve(DNSQuestion(name: "www.notzone.test", type: .a))
+            #expect(errorKind(second) == .bogus)
+            #expect(security(second)?.reason?.hasSuffix("is not a zone key") == true, "\(second)")
+        }
+    }
+
+    @Test("TTLs are capped by the RRSIG's original TTL and by the signature's remaining life")
+    func ttlCaps() async throws {
+        let shortLived = DNSSECFixture.zone("short.test", records: [a("www.short.test", "192.0.2.22", ttl: 3600)],
+                                            expiration: UInt32(DNSSECFixture.now + 100))
+        let raiseTTL: @Sendable (DNSWireQuestion, DNSMessage) -> DNSMessage? = { question, message in
+            guard question.name == "www.example.test" else { return message }
+            var message = message
+            // The record claims a day; its signature says 300 s (the original TTL).
+            for index in message.answers.indices where message.answers[index].type == .a { message.answers[index].ttl = 86400 }
+            return message
+        }
+        try await DNSSECFixture(extra: [shortLived]).run(tamper: raiseTTL) { resolver, _ in
+            let short = try await resolver.resolve(DNSQuestion(name: "www.short.test", type: .a)).get()
+            #expect(short.security == .secure)
+            #expect(short.records.map(\.ttl) == [100])
+            let raised = try await resolver.resolve(DNSQuestion(name: "www.example.test", type: .a)).get()
+            #expect(raised.security == .secure)
+            #expect(raised.records.map(\.ttl) == [300])
+        }
+    }
+
     @Test("a missing RRSIG and a missing denial proof are bogus")
     func strippedRecords() async throws {
         let stripSignatures: @Sendable (DNSWireQuestion, DNSMessage) -> DNSMessage? = { question, message in

@@ -250,8 +250,9 @@ package final class DNSSECChainOfTrust: Sendable {
         case .failed(let reason):
             return (.bogus(reason), Self.bogusCacheSeconds)
         case .verified(_, let cap):
-            let zoneKeys = keys.filter { $0.isZoneKey && !$0.isRevoked && $0.protocolField == 3 }
-            return (.secure(zone: zone, keys: zoneKeys), min(cap, keySet.records.map(\.ttl).min() ?? 0))
+            // Every key of the verified set: the RRSIG checks skip revoked and non-zone keys
+            // themselves, and can then say so.
+            return (.secure(zone: zone, keys: keys), min(cap, keySet.records.map(\.ttl).min() ?? 0))
         }
     }
 }

@@ -65,8 +65,18 @@ package struct RRsetVerifier: Sendable {
                     && $0.isZoneKey && !$0.isRevoked
             }.prefix(limits.keysPerKeyTag)
             guard !candidates.isEmpty else {
-                reasons.append("\(tag): no trusted DNSKEY of \(zone.isEmpty ? "." : zone) has that tag")
-                self.trace.note("  \(tag): no trusted key with that tag")
+                let zoneName = zone.isEmpty ? "." : zone
+                let named = keys.first { $0.keyTag == rrsig.keyTag && $0.algorithm == rrsig.algorithm }
+                let why: String
+                if let named, named.isRevoked {
+                    why = "DNSKEY \(rrsig.keyTag) of \(zoneName) is revoked"
+                } else if let named, !named.isZoneKey {
+                    why = "DNSKEY \(rrsig.keyTag) of \(zoneName) is not a zone key"
+                } else {
+                    why = "no trusted DNSKEY of \(zoneName) has that tag"
+                }
+                reasons.append("\(tag): \(why)")
+                self.trace.note("  \(tag): \(why)")
                 continue
             }
             tried += 1
