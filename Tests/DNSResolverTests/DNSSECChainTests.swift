@@ -96,6 +96,23 @@ struct DNSSECChainTests {
         }
     }
 
+    @Test("lookups arriving together for a new zone share its DS and DNSKEY fetches")
+    func sharedChainFetches() async throws {
+        try await DNSSECFixture().run { resolver, server in
+            let results = await withTaskGroup(of: DNSQueryResult.self) { group in
+                for index in 0..<20 {
+                    group.addTask { await resolver.resolve(DNSQuestion(name: "n\(index).wild.example.test", type: .a)) }
+                }
+                return await group.reduce(into: [DNSQueryResult]()) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { security($0) == .secure }, "\(results)")
+            let asked = server.queries.map { "\($0.question.name)/\($0.question.type)" }
+            for step in ["example.test/DS", "example.test/DNSKEY", "test/DS", "/DNSKEY"] {
+                #expect(asked.filter { $0 == step }.count == 1, "\(step) asked \(asked.filter { $0 == step }.count) times")
+            }
+        }
+    }
+
     @Test("secure NXDOMAIN and NODATA with NSEC and with NSEC3")
     func secureDenials() async throws {
         try await DNSSECFixture().run { resolver, _ in

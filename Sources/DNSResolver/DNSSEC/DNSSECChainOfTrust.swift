@@ -23,6 +23,8 @@ package final class DNSSECChainOfTrust: Sendable {
     private let clock: @Sendable () -> NIODeadline
     private let wallClock: @Sendable () -> Int64
     private let cache = NIOLockedValueBox([String: CachedTrust]())
+    /// Zones whose trust is being computed, with the lookups waiting for it.
+    private let inFlight = NIOLockedValueBox([String: [CheckedContinuation<ZoneTrust?, Never>]]())
     /// Signatures verified before, shared with the answer validator.
     package let verified = VerifiedSignatureCache()
 
@@ -76,9 +78,37 @@ package final class DNSSECChainOfTrust: Sendable {
             }
             return known
         }
-        let (trust, ttl) = await self.computeTrust(name, budget: budget, trace: trace)
-        self.store(trust, for: name, ttl: ttl)
-        return trust
+        guard trace == nil else {
+            // A traced lookup does its own work, so that every step shows.
+            let (trust, ttl) = await self.computeTrust(name, budget: budget, trace: trace)
+            self.store(trust, for: name, ttl: ttl)
+            return trust
+        }
+        // Lookups arriving together for a zone not yet known share one computation: a burst
+        // of mail from a new domain fetches its DS and DNSKEY once, not once per lookup.
+        let leads = self.inFlight.withLockedValue { running -> Bool in
+            guard running[name] == nil else { return false }
+            running[name] = []
+            return true
+        }
+        if leads {
+            let (trust, ttl) = await self.computeTrust(name, budget: budget, trace: nil)
+            self.store(trust, for: name, ttl: ttl)
+            let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: name) ?? [] }
+            for waiter in waiters { waiter.resume(returning: trust) }
+            return trust
+        }
+        let shared = await withCheckedContinuation { (continuation: CheckedContinuation<ZoneTrust?, Never>) in
+            let waiting = self.inFlight.withLockedValue { running -> Bool in
+                guard running[name] != nil else { return false }
+                running[name]!.append(continuation)
+                return true
+            }
+            if !waiting { continuation.resume(returning: nil) }
+        }
+        if let shared { return shared }
+        // The computation finished between the two locks: it is cached (or was not cacheable).
+        return await self.trust(name, budget: budget, trace: nil)
     }
 
     private func computeTrust(_ name: String, budget: ValidationBudget, trace: ValidationTrace?) async -> (ZoneTrust, UInt32) {

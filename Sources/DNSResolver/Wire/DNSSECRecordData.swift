@@ -7,12 +7,14 @@ import DNS
 
 /// DNSKEY (RFC 4034 §2).
 package struct DNSKEYData: Hashable, Sendable {
-    package var flags: UInt16
-    package var protocolField: UInt8
-    package var algorithm: UInt8
-    package var publicKey: [UInt8]
+    package let flags: UInt16
+    package let protocolField: UInt8
+    package let algorithm: UInt8
+    package let publicKey: [UInt8]
     /// The whole record data, as signed and as digested for DS.
-    package var rdata: [UInt8]
+    package let rdata: [UInt8]
+    /// RFC 4034 Appendix B, computed once: every RRSIG check compares it.
+    package let keyTag: UInt16
 
     /// Bit 7: the key may sign zone data (RFC 4034 §2.1.1).
     package var isZoneKey: Bool { self.flags & 0x0100 != 0 }
@@ -29,6 +31,7 @@ package struct DNSKEYData: Hashable, Sendable {
         guard !input.isEmpty else { throw DNSWireError(.invalidRecordData, "DNSKEY without a public key") }
         self.publicKey = Array(input)
         self.rdata = rdata
+        self.keyTag = DNSKeyTag.compute(rdata)
     }
 
     package init(flags: UInt16, algorithm: UInt8, publicKey: [UInt8]) {
@@ -42,10 +45,8 @@ package struct DNSKEYData: Hashable, Sendable {
         self.algorithm = algorithm
         self.publicKey = publicKey
         self.rdata = rdata
+        self.keyTag = DNSKeyTag.compute(rdata)
     }
-
-    /// RFC 4034 Appendix B: the one's-complement-like sum over the record data.
-    package var keyTag: UInt16 { DNSKeyTag.compute(self.rdata) }
 }
 
 /// DS (RFC 4034 §5).
