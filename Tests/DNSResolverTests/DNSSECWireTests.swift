@@ -142,6 +142,31 @@ import Testing
         #expect(ordered.shuffled().sorted(by: DNSCanonicalForm.precedes) == ordered)
     }
 
+    /// The in-place comparison for names without escapes agrees with label-by-label order.
+    @Test func canonicalOrderFastPathAgreesWithLabels() throws {
+        var generator = SplitMix64(state: 0xC0FFEE)
+        let alphabet = Array("aAbBz-0*".utf8)
+        func name() -> String {
+            let count = Int(generator.next() % 4)
+            return (0..<count).map { _ in
+                String(decoding: (0...(generator.next() % 3)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] },
+                       as: UTF8.self)
+            }.joined(separator: ".")
+        }
+        func reference(_ left: String, _ right: String) throws -> Bool {
+            let a = Array(try DNSCanonicalForm.labels(left).reversed())
+            let b = Array(try DNSCanonicalForm.labels(right).reversed())
+            for (x, y) in zip(a, b) where x != y { return x.lexicographicallyPrecedes(y) }
+            return a.count < b.count
+        }
+        for _ in 0..<3000 {
+            let (left, right) = (name(), name())
+            #expect(DNSCanonicalForm.precedes(left, right) == (try reference(left, right)), "\(left) < \(right)")
+            #expect(try DNSCanonicalForm.labelCount(left) == DNSCanonicalForm.labels(left).count
+                - (left.hasPrefix("*.") || left == "*" ? 1 : 0), "\(left)")
+        }
+    }
+
     @Test func canonicalRecordDataLowercasesNamesAndOrdersRecords() throws {
         #expect(try DNSCanonicalForm.recordData(.mx(preference: 10, exchange: "MX.Example.COM"))
             == [0, 10, 2, 0x6d, 0x78, 7] + Array("example".utf8) + [3] + Array("com".utf8) + [0])

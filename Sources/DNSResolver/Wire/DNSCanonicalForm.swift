@@ -22,6 +22,11 @@ package enum DNSCanonicalForm {
 
     /// The RRSIG "labels" count of a name: the root and a leading `*` do not count (§3.1.3).
     package static func labelCount(_ name: String) throws(DNSWireError) -> Int {
+        // Fast path for names without escapes (nearly all): count the dots.
+        if !name.utf8.contains(UInt8(ascii: "\\")) && !name.isEmpty && !name.hasSuffix(".") && !name.contains("..") {
+            let labels = name.utf8.reduce(1) { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }
+            return name.hasPrefix("*.") || name == "*" ? labels - 1 : labels
+        }
         let labels = try Self.labels(name)
         if labels.first == [UInt8(ascii: "*")] { return labels.count - 1 }
         return labels.count
@@ -97,6 +102,10 @@ package enum DNSCanonicalForm {
     /// Canonical name order (§6.1): labels compared from the right, each as lower-cased octets;
     /// a name sorts before the names below it. Names that cannot be encoded sort by their text.
     package static func precedes(_ left: String, _ right: String) -> Bool {
+        let backslash = UInt8(ascii: "\\")
+        if !left.utf8.contains(backslash) && !right.utf8.contains(backslash) {
+            return Self.plainPrecedes(Array(left.utf8), Array(right.utf8))
+        }
         guard let leftLabels = try? Self.labels(left), let rightLabels = try? Self.labels(right) else {
             return left < right
         }
@@ -110,5 +119,37 @@ package enum DNSCanonicalForm {
             rightIndex -= 1
         }
         return leftIndex < rightIndex
+    }
+
+    /// `precedes` for names without escapes: labels compared from the right in place, one
+    /// array per name instead of one per label (NSEC spans are checked on every denial).
+    private static func plainPrecedes(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        @inline(__always) func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+        let dot = UInt8(ascii: ".")
+        var leftEnd = left.count
+        var rightEnd = right.count
+        while true {
+            let leftDone = leftEnd <= 0
+            let rightDone = rightEnd <= 0
+            if leftDone || rightDone { return leftDone && !rightDone }
+            var leftStart = leftEnd
+            while leftStart > 0 && left[leftStart - 1] != dot { leftStart -= 1 }
+            var rightStart = rightEnd
+            while rightStart > 0 && right[rightStart - 1] != dot { rightStart -= 1 }
+            var i = leftStart
+            var j = rightStart
+            while i < leftEnd && j < rightEnd {
+                let a = lower(left[i])
+                let b = lower(right[j])
+                if a != b { return a < b }
+                i += 1
+                j += 1
+            }
+            let leftLength = leftEnd - leftStart
+            let rightLength = rightEnd - rightStart
+            if leftLength != rightLength { return leftLength < rightLength }
+            leftEnd = leftStart - 1
+            rightEnd = rightStart - 1
+        }
     }
 }
