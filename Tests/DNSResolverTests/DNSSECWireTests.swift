@@ -162,6 +162,8 @@ import Testing
         for _ in 0..<3000 {
             let (left, right) = (name(), name())
             #expect(DNSCanonicalForm.precedes(left, right) == (try reference(left, right)), "\(left) < \(right)")
+            let wire: [UInt8] = try DNSCanonicalForm.labels(left).flatMap { (label: [UInt8]) -> [UInt8] in [UInt8(label.count)] + label } + [0]
+            #expect(try DNSCanonicalForm.name(left) == wire, "\(left)")
             #expect(try DNSCanonicalForm.labelCount(left) == DNSCanonicalForm.labels(left).count
                 - (left.hasPrefix("*.") || left == "*" ? 1 : 0), "\(left)")
         }

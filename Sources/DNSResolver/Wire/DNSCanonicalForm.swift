@@ -4,6 +4,7 @@ import DNS
 package enum DNSCanonicalForm {
     /// The wire form of a name, uncompressed, ASCII letters lower-cased (§6.2 item 2).
     package static func name(_ name: String) throws(DNSWireError) -> [UInt8] {
+        if let plain = Self.plainName(name) { return plain }
         var bytes: [UInt8] = []
         for label in try Self.labels(name) {
             bytes.append(UInt8(label.count))
@@ -11,6 +12,33 @@ package enum DNSCanonicalForm {
         }
         bytes.append(0)
         return bytes
+    }
+
+    /// The wire form of a name without escapes, written in one pass; nil when the name has
+    /// escapes or cannot be a valid name (the general path then decides and reports).
+    private static func plainName(_ name: String) -> [UInt8]? {
+        let text = name.utf8
+        guard text.count <= 253, !text.contains(UInt8(ascii: "\\")) else { return nil }
+        if text.isEmpty { return [0] }
+        var bytes = [UInt8](repeating: 0, count: text.count + 2)
+        var lengthAt = 0
+        var length = 0
+        var index = 1
+        for byte in text {
+            if byte == UInt8(ascii: ".") {
+                guard length > 0 && length <= 63 else { return nil }
+                bytes[lengthAt] = UInt8(length)
+                lengthAt = index
+                length = 0
+            } else {
+                bytes[index] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+                length += 1
+            }
+            index += 1
+        }
+        guard length > 0 && length <= 63 else { return nil }
+        bytes[lengthAt] = UInt8(length)
+        return bytes  // the last octet is the root's zero
     }
 
     /// The labels of a name, lower-cased, leftmost first.
