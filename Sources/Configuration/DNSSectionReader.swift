@@ -11,7 +11,7 @@ struct DNSSectionReader {
     /// A virtual domain's or a routed zone's table: the keys of `[server.dns]` but `zones`.
     static let zoneKeys = ["type", "servers", "options"]
     static let optionKeys = ["timeout", "attempts", "rotate", "validate", "ip_strategy", "cache_size",
-                             "num_concurrent_reqs", "preserve_intermediates"]
+                             "num_concurrent_reqs", "preserve_intermediates", "trust_anchor_file"]
     /// The longest exchange timeout accepted.
     static let maximumTimeout: Duration = .seconds(3600)
 
@@ -245,5 +245,31 @@ struct DNSSectionReader {
         read("preserve_intermediates") { entry, keyPath throws(ConfigurationError) in
             options.preserveIntermediates = try self.values.boolean(entry, at: keyPath)
         }
+        read("trust_anchor_file") { entry, keyPath throws(ConfigurationError) in
+            options.trustAnchors = try self.trustAnchors(entry, at: keyPath)
+        }
+    }
+
+    /// `trust_anchor_file`: DS or DNSKEY records in zone-file syntax, replacing the built-in
+    /// root anchors. A relative path is taken from the configuration file's folder. A file
+    /// that cannot be read or parsed is an error naming its path and line.
+    private func trustAnchors(_ entry: TOMLTable.Entry, at path: ConfigurationKeyPath) throws(ConfigurationError) -> DNSTrustAnchors {
+        let given = try self.values.string(entry, at: path)
+        var file = given
+        if !given.hasPrefix("/"), let slash = self.values.file.lastIndex(of: "/") {
+            file = String(self.values.file[...slash]) + given
+        }
+        let records: [DNSRecord]
+        do {
+            records = try ZoneFile.load(path: file, origin: "")
+        } catch {
+            let kind: ConfigurationError.Kind = error.line == 0 ? .unreadable : .value
+            throw self.values.error(kind, path, at: entry.keyPosition, "trust anchor file \(error)")
+        }
+        guard let anchors = DNSTrustAnchors(records: records) else {
+            throw self.values.error(.value, path, at: entry.keyPosition,
+                                    "trust anchor file \(file): no DS or DNSKEY record in it")
+        }
+        return anchors
     }
 }

@@ -17,11 +17,13 @@ public struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let rrsig = DNSRecordType(rawValue: 46)
     public static let nsec = DNSRecordType(rawValue: 47)
     public static let dnskey = DNSRecordType(rawValue: 48)
+    public static let nsec3 = DNSRecordType(rawValue: 50)
+    public static let nsec3param = DNSRecordType(rawValue: 51)
 
     static let names: [(String, DNSRecordType)] = [
         ("A", .a), ("NS", .ns), ("CNAME", .cname), ("SOA", .soa), ("PTR", .ptr), ("MX", .mx),
         ("TXT", .txt), ("AAAA", .aaaa), ("SRV", .srv), ("OPT", .opt), ("DS", .ds),
-        ("RRSIG", .rrsig), ("NSEC", .nsec), ("DNSKEY", .dnskey),
+        ("RRSIG", .rrsig), ("NSEC", .nsec), ("DNSKEY", .dnskey), ("NSEC3", .nsec3), ("NSEC3PARAM", .nsec3param),
     ]
 
     /// Parses `MX`, `mx` or the RFC 3597 form `TYPE15`.

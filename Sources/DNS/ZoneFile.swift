@@ -29,7 +29,7 @@ public struct ZoneFileError: Error, Hashable, Sendable, CustomStringConvertible 
 /// Supported: `$ORIGIN`, `$TTL`, `;` comments, parentheses spanning lines, `@`, relative and
 /// absolute names, an omitted owner (a line starting with a blank repeats the previous owner),
 /// an optional TTL (seconds, or BIND units such as `1h30m`) and class `IN` in either order,
-/// and the types A, AAAA, MX, PTR, CNAME, TXT, NS, SOA and SRV. Any type may also be written in
+/// and the types A, AAAA, MX, PTR, CNAME, TXT, NS, SOA, SRV, DS and DNSKEY (trust anchors). Any type may also be written in
 /// the RFC 3597 generic form `TYPE99 \# 3 abcdef`.
 ///
 /// A record without a TTL takes the current `$TTL`, else `defaultTTL` (the RFC 2308 rule,
@@ -307,6 +307,36 @@ struct ZoneFileParser {
             let port = try self.number(try fields.next("port"), as: UInt16.self, what: "SRV port")
             data = .srv(priority: priority, weight: weight, port: port,
                         target: try self.domainName(try fields.next("target")))
+        case .ds:
+            // RFC 4034 §5.3: key tag, algorithm, digest type, then the digest in hex (blanks allowed).
+            let keyTag = try self.number(try fields.next("key tag"), as: UInt16.self, what: "DS key tag")
+            let algorithm = try self.number(try fields.next("algorithm"), as: UInt8.self, what: "DS algorithm")
+            let digestType = try self.number(try fields.next("digest type"), as: UInt8.self, what: "DS digest type")
+            var hex: [UInt8] = Array(try fields.next("digest").text.utf8)
+            while let token = fields.nextIfAny() { hex += Array(token.text.utf8) }
+            guard hex.count % 2 == 0 else { throw self.error(fields.line, "DS digest has an odd number of hex digits") }
+            var bytes: [UInt8] = [UInt8(truncatingIfNeeded: keyTag >> 8), UInt8(truncatingIfNeeded: keyTag), algorithm, digestType]
+            var index = 0
+            while index < hex.count {
+                guard let high = Self.hexValue(hex[index]), let low = Self.hexValue(hex[index + 1]) else {
+                    throw self.error(fields.line, "DS digest is not hexadecimal")
+                }
+                bytes.append(high << 4 | low)
+                index += 2
+            }
+            data = .unknown(type: .ds, data: bytes)
+        case .dnskey:
+            // RFC 4034 §2.2: flags, protocol, algorithm, then the key in base64 (blanks allowed).
+            let flags = try self.number(try fields.next("flags"), as: UInt16.self, what: "DNSKEY flags")
+            let protocolField = try self.number(try fields.next("protocol"), as: UInt8.self, what: "DNSKEY protocol")
+            let algorithm = try self.number(try fields.next("algorithm"), as: UInt8.self, what: "DNSKEY algorithm")
+            var text: [UInt8] = Array(try fields.next("public key").text.utf8)
+            while let token = fields.nextIfAny() { text += Array(token.text.utf8) }
+            guard let key = Base64Text.decode(text), !key.isEmpty else {
+                throw self.error(fields.line, "DNSKEY public key is not base64")
+            }
+            data = .unknown(type: .dnskey, data: [UInt8(truncatingIfNeeded: flags >> 8), UInt8(truncatingIfNeeded: flags),
+                                                  protocolField, algorithm] + key)
         default:
             throw self.error(fields.line, "record type \(type) is not supported in text form; write it as '\(type) \\# <length> <hex>' (RFC 3597)")
         }

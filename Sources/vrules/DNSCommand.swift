@@ -25,6 +25,9 @@ struct DNSCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
+        @Flag(help: "Print the DNSSEC chain of trust of each query step by step (with validate = true).")
+        var trace = false
+
         func loadConfiguration() throws -> ConfigurationFile {
             do {
                 return try ConfigurationFile.load(path: self.config ?? "vrules.toml", isDefault: self.config == nil)
@@ -124,10 +127,12 @@ struct DNSCommand: AsyncParsableCommand {
                 let result = await resolver.run(RecordQuery(name: name, type: type))
                 return DNSCommand.report(result) { answer in
                     let lines = (answer.chain + answer.records).map(DNSCommand.presentation)
-                    return (answer.outcome.rawValue, lines, [
+                    var fields: [String: Any] = [
                         "outcome": answer.outcome.rawValue, "secure": answer.secure,
                         "records": answer.records.map(DNSCommand.jsonRecord), "chain": answer.chain.map(DNSCommand.jsonRecord),
-                    ])
+                    ]
+                    DNSCommand.addSecurity(answer.security, to: &fields)
+                    return ("\(answer.outcome.rawValue) \(answer.security.status.rawValue)", lines, fields)
                 }
             }
         }
@@ -152,7 +157,10 @@ struct DNSCommand: AsyncParsableCommand {
         case .failure(let error):
             var fields: [String: Any] = ["error": error.kind.rawValue, "name": error.name, "type": error.type.description]
             if let detail = error.detail { fields["detail"] = detail }
-            return Report(summary: "error \(error.kind.rawValue)", lines: [error.description], fields: fields, failed: true)
+            let security = Self.security(of: error)
+            Self.addSecurity(security, to: &fields)
+            return Report(summary: "error \(error.kind.rawValue) \(security.status.rawValue)", lines: [error.description],
+                          fields: fields, failed: true)
         }
     }
 
@@ -161,11 +169,24 @@ struct DNSCommand: AsyncParsableCommand {
                         _ body: (TranscriptResolver) async -> Report) async throws {
         let set = DNSResolverSet(configuration: try options.loadConfiguration().dns)
         let network = set.networkResolver(forDomain: options.domain)
-        let resolver = TranscriptResolver(routed ? set.resolver(forDomain: options.domain) : network)
+        let resolver = TranscriptResolver(routed ? set.resolver(forDomain: options.domain) : network,
+                                          tracing: options.trace && !routed ? network : nil)
         let started = DispatchTime.now()
-        let report = await body(resolver)
+        var report = await body(resolver)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         let transcript = resolver.transcript
+        if report.fields["security"] == nil {
+            // Commands that combine several queries (lookup, mx, iprev): the weakest status seen.
+            let statuses = transcript.map { entry -> DNSSecurity in
+                switch entry.result {
+                case .success(let answer): return answer.security
+                case .failure(let error): return Self.security(of: error)
+                }
+            }
+            if let worst = statuses.max(by: { Self.rank($0.status) < Self.rank($1.status) }) {
+                Self.addSecurity(worst, to: &report.fields)
+            }
+        }
         if options.json {
             var object: [String: Any] = ["command": command, "subject": subject, "result": report.fields,
                                          "milliseconds": elapsed, "queries": transcript.map(Self.json)]
@@ -182,16 +203,46 @@ struct DNSCommand: AsyncParsableCommand {
         if report.failed { throw ExitCode(1) }
     }
 
+    /// The security of a failed lookup: what validation said, else bogus for an upstream's
+    /// DNSSEC failure and indeterminate for anything else (nothing could be decided).
+    static func security(of error: DNSError) -> DNSSecurity {
+        if let security = error.security { return security }
+        return DNSSecurity(error.kind == .bogus ? .bogus : .indeterminate, reason: error.kind == .bogus ? error.detail : nil)
+    }
+
+    static func rank(_ status: DNSSecurityStatus) -> Int {
+        switch status {
+        case .secure: return 0
+        case .insecure: return 1
+        case .indeterminate: return 2
+        case .bogus: return 3
+        }
+    }
+
+    static func addSecurity(_ security: DNSSecurity, to object: inout [String: Any]) {
+        object["security"] = security.status.rawValue
+        if let reason = security.reason { object["reason"] = reason }
+    }
+
+    /// `secure`, `insecure`, `bogus (reason)`, `indeterminate (reason)`.
+    static func securityWords(_ security: DNSSecurity) -> String {
+        guard let reason = security.reason else { return security.status.rawValue }
+        return "\(security.status.rawValue) (\(reason))"
+    }
+
     static func text(_ entry: TranscriptResolver.Entry) -> String {
         let timing = entry.fromCache ? "cache" : String(format: "%.1f ms", entry.milliseconds)
+        var lines: [String]
         switch entry.result {
         case .success(let answer):
-            var lines = ["\(entry.question)  \(answer.outcome.rawValue)\(answer.secure ? " secure" : "")  from \(answer.server ?? "?")  \(timing)"]
+            lines = ["\(entry.question)  \(answer.outcome.rawValue)  \(Self.securityWords(answer.security))  from \(answer.server ?? "?")  \(timing)"]
             lines += (answer.chain + answer.records).map { "    " + Self.presentation($0) }
-            return lines.joined(separator: "\n")
         case .failure(let error):
-            return "\(entry.question)  error \(error.kind.rawValue)  \(timing)\n    \(error.description)"
+            lines = ["\(entry.question)  error \(error.kind.rawValue)  \(Self.securityWords(Self.security(of: error)))  \(timing)",
+                     "    \(error.description)"]
         }
+        lines += entry.trace.map { ";; trace: " + $0 }
+        return lines.joined(separator: "\n")
     }
 
     static func json(_ entry: TranscriptResolver.Entry) -> [String: Any] {
@@ -201,13 +252,16 @@ struct DNSCommand: AsyncParsableCommand {
         case .success(let answer):
             object["outcome"] = answer.outcome.rawValue
             object["secure"] = answer.secure
+            Self.addSecurity(answer.security, to: &object)
             object["server"] = answer.server ?? NSNull()
             object["records"] = answer.records.map(Self.jsonRecord)
             object["chain"] = answer.chain.map(Self.jsonRecord)
         case .failure(let error):
             object["error"] = error.kind.rawValue
             object["detail"] = error.detail ?? NSNull()
+            Self.addSecurity(Self.security(of: error), to: &object)
         }
+        if !entry.trace.isEmpty { object["trace"] = entry.trace }
         return object
     }
 
@@ -271,13 +325,20 @@ final class TranscriptResolver: DNSResolving, @unchecked Sendable {
         var result: DNSQueryResult
         var milliseconds: Double
         var fromCache: Bool
+        /// The chain of trust step by step, with `--trace`.
+        var trace: [String] = []
     }
 
     private let base: any DNSResolving
+    /// With `--trace`: the network resolver, asked with its trace on instead of `base`.
+    private let tracing: DNSNetworkResolver?
     private let lock = NSLock()
     private var entries: [Entry] = []
 
-    init(_ base: any DNSResolving) { self.base = base }
+    init(_ base: any DNSResolving, tracing: DNSNetworkResolver? = nil) {
+        self.base = base
+        self.tracing = tracing
+    }
 
     var transcript: [Entry] {
         self.lock.lock()
@@ -289,6 +350,7 @@ final class TranscriptResolver: DNSResolving, @unchecked Sendable {
     var rotatesRecords: Bool { self.base.rotatesRecords }
 
     func immediateResult(for question: DNSQuestion) -> DNSQueryResult? {
+        guard self.tracing == nil else { return nil }
         guard let result = self.base.immediateResult(for: question) else { return nil }
         self.append(Entry(question: question, result: result, milliseconds: 0, fromCache: true))
         return result
@@ -296,9 +358,15 @@ final class TranscriptResolver: DNSResolving, @unchecked Sendable {
 
     func resolve(_ question: DNSQuestion) async -> DNSQueryResult {
         let started = DispatchTime.now()
-        let result = await self.base.resolve(question)
+        var trace: [String] = []
+        let result: DNSQueryResult
+        if let tracing = self.tracing {
+            (result, trace) = await tracing.resolveTracing(question)
+        } else {
+            result = await self.base.resolve(question)
+        }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
-        self.append(Entry(question: question, result: result, milliseconds: elapsed, fromCache: false))
+        self.append(Entry(question: question, result: result, milliseconds: elapsed, fromCache: false, trace: trace))
         return result
     }
 

@@ -188,9 +188,12 @@ final class UnboundServer: @unchecked Sendable {
 
     let port: UInt16
     let process: Process
+    /// The anchors Unbound was given ("zone. DNSKEY 257 3 13 KEY"), for vrules' own validator.
+    let trustAnchors: [String]
     var address: DNSServerAddress { DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: self.port) }
 
     init(stubZones: [String], upstream: DNSServerAddress, trustAnchors: [String]) throws {
+        self.trustAnchors = trustAnchors
         try RealServers.requireExecutable(Self.unbound, package: "unbound")
         let directory = try RealServers.temporaryDirectory("unbound")
         let port = try LoopbackPorts.free()

@@ -26,6 +26,8 @@ package final class ScriptedDNSServer: Sendable {
         package var question: DNSWireQuestion
         package var overTCP: Bool
         package var dnssecOK: Bool
+        /// CD: the asker validates itself and wants the data even if the server thinks it bogus.
+        package var checkingDisabled: Bool = false
         package var id: UInt16
         /// The port the query came from.
         package var sourcePort: Int
@@ -169,6 +171,7 @@ private final class UDPServerHandler: ChannelInboundHandler, @unchecked Sendable
               let question = query.questions.first else { return }
         self.log.withLockedValue {
             $0.append(.init(question: question, overTCP: false, dnssecOK: query.edns?.dnssecOK ?? false,
+                            checkingDisabled: query.header.checkingDisabled,
                             id: query.header.id, sourcePort: envelope.remoteAddress.port ?? 0))
         }
         let actions = self.script.withLockedValue { $0 }(query, false)
@@ -201,7 +204,7 @@ private final class TCPServerHandler: ChannelInboundHandler, @unchecked Sendable
               let question = query.questions.first else { return }
         self.log.withLockedValue {
             $0.append(.init(question: question, overTCP: true, dnssecOK: query.edns?.dnssecOK ?? false,
-                            id: query.header.id, sourcePort: context.channel.remoteAddress?.port ?? 0))
+                            checkingDisabled: query.header.checkingDisabled, id: query.header.id, sourcePort: context.channel.remoteAddress?.port ?? 0))
         }
         let actions = self.script.withLockedValue { $0 }(query, true)
         let channel = context.channel

@@ -129,6 +129,29 @@ struct ZoneFileTests {
         #expect(records[2].data == .a(ip("192.0.2.3")))
     }
 
+    /// DS and DNSKEY in text form (RFC 4034 §2.2, §5.3), as trust anchor files hold them:
+    /// the digest in hex and the key in base64, both split over lines inside parentheses.
+    @Test func dsAndDNSKEYTextForms() throws {
+        let text = """
+        . IN DS 20326 8 2 ( E06D44B80B8F1D39A95C0B0D7C65D084
+                            58e880409bbc683457104237c7f8ec8d )
+        example.com. 3600 IN DNSKEY 257 3 15 ( l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQw
+                                               AQEX1SxZJA4= )
+        """
+        let records = try ZoneFile.parse(text)
+        #expect(records.count == 2)
+        #expect(records[0].name == "" && records[0].type == .ds)
+        guard case .unknown(.ds, let ds) = records[0].data, case .unknown(.dnskey, let key) = records[1].data else {
+            Issue.record("\(records)")
+            return
+        }
+        #expect(Array(ds.prefix(6)) == [0x4F, 0x66, 8, 2, 0xE0, 0x6D])
+        #expect(ds.count == 4 + 32)
+        #expect(Array(key.prefix(4)) == [1, 1, 3, 15])
+        #expect(key.count == 4 + 32)
+        #expect(Base64Text.encode(Array(key.dropFirst(4))) == "l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=")
+    }
+
     @Test func genericRFC3597Data() throws {
         let text = """
             unknown TYPE65280 \\# 3 abcdef
@@ -197,8 +220,17 @@ struct ZoneFileTests {
                 message: "bad IPv6 address '192.0.2.1'"),
         BadZone(name: "unknown type", text: "a A 192.0.2.1\na FOO bar\n", line: 2,
                 message: "unknown record type 'FOO'"),
-        BadZone(name: "type without text form", text: "a DS 1 2 3 abcd\n", line: 1,
-                message: "record type DS is not supported in text form; write it as 'DS \\# <length> <hex>' (RFC 3597)"),
+        // DS and DNSKEY have a text form since trust anchors are read as zone files; NSEC has none.
+        BadZone(name: "type without text form", text: "a NSEC b.example. A\n", line: 1,
+                message: "record type NSEC is not supported in text form; write it as 'NSEC \\# <length> <hex>' (RFC 3597)"),
+        BadZone(name: "DS digest not hexadecimal", text: "a DS 1 2 3 abcz\n", line: 1,
+                message: "DS digest is not hexadecimal"),
+        BadZone(name: "DS digest of odd length", text: "a DS 1 2 3 abc\n", line: 1,
+                message: "DS digest has an odd number of hex digits"),
+        BadZone(name: "DNSKEY key not base64", text: "a DNSKEY 257 3 13 abc*\n", line: 1,
+                message: "DNSKEY public key is not base64"),
+        BadZone(name: "DNSKEY flags out of range", text: "a DNSKEY 65536 3 13 AAAA\n", line: 1,
+                message: "bad DNSKEY flags '65536' (expected a number from 0 to 65535)"),
         BadZone(name: "relative name without origin", text: "$TTL 5\nwww A 192.0.2.1\n", origin: nil, line: 2,
                 message: "relative name 'www' with no origin (set $ORIGIN or pass an origin)"),
         BadZone(name: "relative data name without origin", text: "a.example. MX 10 mail\n", origin: nil, line: 1,

@@ -27,21 +27,62 @@ public final class DNSNetworkResolver: DNSResolving {
     /// Questions being resolved, with the lookups waiting for the same answer.
     private let inFlight = NIOLockedValueBox([DNSQuestion: [CheckedContinuation<DNSQueryResult?, Never>]]())
     private let rotationCounter = NIOLockedValueBox(0)
+    /// The DNSSEC validator when `validate` is on; it fetches DS and DNSKEY through `exchange`.
+    private let validator: DNSSECValidator?
 
+    /// `wallClock` (Unix seconds) decides whether signatures are in their validity period;
+    /// injectable so that tests can sign with fixed dates.
     public init(servers: [DNSServerAddress], options: DNSResolverOptions,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                now: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() }) {
+                now: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() },
+                wallClock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }) {
         precondition(!servers.isEmpty, "a resolver needs at least one name server")
         self.servers = servers
         self.options = options
         self.cache = DNSCache(capacity: options.cacheSize, now: now)
         self.transport = DNSTransport(group: eventLoopGroup)
         self.serverNames = Dictionary(servers.map { ($0, $0.description) }, uniquingKeysWith: { first, _ in first })
+        let fetcher = WeakResolver()
         if options.validate {
-            for server in servers where !server.ip.isLoopback {
-                ValidationWarning.warnOnce(about: server)
-            }
+            let chain = DNSSECChainOfTrust(anchors: options.trustAnchors, fetch: { question in
+                guard let resolver = fetcher.resolver else {
+                    return .failure(DNSError(kind: .network, name: question.name, type: question.type, detail: "resolver gone"))
+                }
+                return await resolver.fetchForValidation(question)
+            }, clock: now, wallClock: wallClock)
+            self.validator = DNSSECValidator(chain: chain, limits: options.dnssecLimits, wallClock: wallClock)
+        } else {
+            self.validator = nil
         }
+        fetcher.resolver = self
+    }
+
+    /// Lets the chain of trust reach the resolver without keeping it alive.
+    private final class WeakResolver: @unchecked Sendable {
+        // Written once in the resolver's init, before any lookup can read it.
+        weak var resolver: DNSNetworkResolver?
+    }
+
+    /// A DS or DNSKEY query for the chain of trust: the same servers and transport as any
+    /// lookup, with its own time bound; the raw message, since the signatures are needed.
+    func fetchForValidation(_ question: DNSQuestion) async -> Result<DNSMessage, DNSError> {
+        let passes = Int64(1 + max(0, self.options.attempts))
+        let deadline = NIODeadline.now() + .nanoseconds(self.options.timeout.nanoseconds * passes)
+        switch await self.exchange(question, before: deadline) {
+        case .success(let reply):
+            return .success(reply.message)
+        case .failure(let failure):
+            return .failure(failure.dnsError(for: question))
+        }
+    }
+
+    /// Resolves without the cache or merging, recording the chain of trust step by step
+    /// (`vrules dns ... --trace`).
+    public func resolveTracing(_ question: DNSQuestion) async -> (result: DNSQueryResult, trace: [String]) {
+        let trace = ValidationTrace()
+        if self.validator == nil { trace.note("validate = false: nothing is validated") }
+        let result = await self.resolveUncached(Self.lowercased(question), trace: trace)
+        return (result, trace.steps)
     }
 
     public var ipStrategy: IPStrategy { self.options.ipStrategy }
@@ -64,7 +105,7 @@ public final class DNSNetworkResolver: DNSResolving {
             }
             if leads {
                 // The first asker does the work in its own task; the others wait for its answer.
-                let result = await self.resolveUncached(question)
+                let result = await self.resolveUncached(question, trace: nil)
                 let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
                 if case .failure = result, Task.isCancelled {
                     // Our own cancellation is no answer for the others: one of them takes over.
@@ -112,7 +153,7 @@ public final class DNSNetworkResolver: DNSResolving {
 
     // MARK: - Following CNAME chains
 
-    private func resolveUncached(_ question: DNSQuestion) async -> DNSQueryResult {
+    private func resolveUncached(_ question: DNSQuestion, trace: ValidationTrace?) async -> DNSQueryResult {
         // The engine normalises names first; anything that still cannot be encoded is refused
         // here, before any query, rather than sent to every server in turn.
         do {
@@ -123,8 +164,9 @@ public final class DNSNetworkResolver: DNSResolving {
         }
         var chain: [DNSRecord] = []
         var current = question.name
-        var secure = self.options.validate
         var seen: Set<String> = [question.name]
+        // What each response contributed, for the validator.
+        var steps: [DNSSECValidator.Step] = []
         // The whole lookup, CNAME targets asked again included, keeps the bound of one exchange.
         let passes = Int64(1 + max(0, self.options.attempts))
         let lookupDeadline = NIODeadline.now() + .nanoseconds(self.options.timeout.nanoseconds * passes)
@@ -140,7 +182,7 @@ public final class DNSNetworkResolver: DNSResolving {
                 return .failure(error)
             }
             let message = reply.message
-            secure = secure && self.isSecure(reply)
+            var step = DNSSECValidator.Step(message: message, rrsets: [], denial: nil)
 
             // Only answer-section records are followed, by owner name, from the name asked.
             var name = current
@@ -154,6 +196,7 @@ public final class DNSNetworkResolver: DNSResolving {
                     $0.recordClass == DNSMessage.classIN && $0.type == .cname && $0.name == name
                 }), case .cname(let target) = alias.data else { break }
                 chain.append(alias.record)
+                step.rrsets.append(DNSQuestion(name: name, type: .cname))
                 guard chain.count <= Self.maximumChainLength, seen.insert(target).inserted else {
                     return .failure(DNSError(kind: .servfail, name: question.name, type: question.type,
                                              detail: "CNAME chain longer than \(Self.maximumChainLength) or looping"))
@@ -163,10 +206,14 @@ public final class DNSNetworkResolver: DNSResolving {
 
             let server = self.serverNames[reply.server] ?? reply.server.description
             if !records.isEmpty {
-                let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
-                                       chain: self.options.preserveIntermediates ? chain : [],
-                                       security: secure ? .secure : .insecure, server: server)
-                let ttl = (records + chain).map(\.ttl).min() ?? 0
+                step.rrsets.append(DNSQuestion(name: name, type: question.type))
+                steps.append(step)
+                var answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
+                                       chain: self.options.preserveIntermediates ? chain : [], server: server)
+                var ttl = (records + chain).map(\.ttl).min() ?? 0
+                if let failure = await self.validate(&answer, &ttl, steps: steps, question: question, trace: trace) {
+                    return .failure(failure)
+                }
                 self.cache.store(answer, for: question, ttl: ttl)
                 return .success(answer)
             }
@@ -179,19 +226,50 @@ public final class DNSNetworkResolver: DNSResolving {
                     return false
                 }
             if name != current && !settled {
+                steps.append(step)
                 current = name
                 continue
             }
 
             let outcome: DNSOutcome = message.responseCode == .nxDomain ? .nxdomain : .nodata
-            let answer = DNSAnswer(name: question.name, type: question.type, outcome: outcome, records: [],
-                                   chain: self.options.preserveIntermediates ? chain : [],
-                                   security: secure ? .secure : .insecure, server: server)
-            if let negativeTTL = Self.negativeTTL(message) {
-                let ttl = ([negativeTTL] + chain.map(\.ttl)).min() ?? 0
+            step.denial = (name, question.type, outcome == .nxdomain)
+            steps.append(step)
+            var answer = DNSAnswer(name: question.name, type: question.type, outcome: outcome, records: [],
+                                   chain: self.options.preserveIntermediates ? chain : [], server: server)
+            let negativeTTL = Self.negativeTTL(message)
+            var ttl = ([negativeTTL ?? 0] + chain.map(\.ttl)).min() ?? 0
+            if let failure = await self.validate(&answer, &ttl, steps: steps, question: question, trace: trace) {
+                return .failure(failure)
+            }
+            if negativeTTL != nil {
                 self.cache.store(answer, for: question, ttl: ttl)
             }
             return .success(answer)
+        }
+    }
+
+    /// Sets the answer's security when validating, caps its TTLs by what the signatures
+    /// allow, and turns bogus and indeterminate verdicts into the lookup's failure.
+    private func validate(_ answer: inout DNSAnswer, _ ttl: inout UInt32, steps: [DNSSECValidator.Step],
+                          question: DNSQuestion, trace: ValidationTrace?) async -> DNSError? {
+        guard let validator = self.validator else { return nil }
+        let verdict = await validator.validate(steps, trace: trace)
+        answer.security = verdict.security
+        switch verdict.security.status {
+        case .bogus:
+            return DNSError(kind: .bogus, name: question.name, type: question.type,
+                            detail: verdict.security.reason, security: verdict.security)
+        case .indeterminate:
+            let kind = verdict.fetchError?.kind ?? .servfail
+            return DNSError(kind: kind, name: question.name, type: question.type,
+                            detail: verdict.security.reason, security: verdict.security)
+        case .secure, .insecure:
+            if let cap = verdict.ttl, cap < ttl {
+                ttl = cap
+                for index in answer.records.indices { answer.records[index].ttl = min(answer.records[index].ttl, cap) }
+                for index in answer.chain.indices { answer.chain[index].ttl = min(answer.chain[index].ttl, cap) }
+            }
+            return nil
         }
     }
 
@@ -207,10 +285,6 @@ public final class DNSNetworkResolver: DNSResolving {
     static func isSubdomain(_ name: String, of zone: String) -> Bool {
         if zone.isEmpty || name == zone { return true }
         return name.hasSuffix("." + zone)
-    }
-
-    private func isSecure(_ reply: DNSExchangeReply) -> Bool {
-        self.options.validate && reply.message.header.authenticData && reply.server.ip.isLoopback
     }
 
     // MARK: - Passes over the name servers
@@ -323,20 +397,3 @@ public final class DNSNetworkResolver: DNSResolving {
     }
 }
 
-/// Warns on standard error, once per server and process, that an AD bit from a remote server
-/// is not trusted: anyone on the path could set it.
-enum ValidationWarning {
-    private static let warned = NIOLockedValueBox(Set<DNSServerAddress>())
-
-    static func hasWarned(about server: DNSServerAddress) -> Bool {
-        Self.warned.withLockedValue { $0.contains(server) }
-    }
-
-    static func warnOnce(about server: DNSServerAddress) {
-        let first = Self.warned.withLockedValue { $0.insert(server).inserted }
-        guard first else { return }
-        let text = "vrules: warning: validate = true but name server \(server) is not on loopback; "
-            + "its AD bit is not trusted and answers are reported as not secure\n"
-        _ = text.withCString { write(2, $0, strlen($0)) }
-    }
-}

@@ -9,8 +9,14 @@ public struct DNSResolverOptions: Hashable, Sendable {
     public var attempts: Int = 2
     /// Rotate the order of multi-record answers between lookups.
     public var rotate: Bool = false
-    /// DNSSEC: DO on every query, `secure` from a trusted AD bit, bogus answers are failures.
+    /// DNSSEC validated in-process: DO and CD on every query, each answer secure, insecure,
+    /// bogus or indeterminate; bogus and indeterminate answers are failures.
     public var validate: Bool = false
+    /// Where chains of trust start when validating: the IANA root keys unless
+    /// `trust_anchor_file` names others.
+    public var trustAnchors: DNSTrustAnchors = .ianaRoot
+    /// Work bounds per lookup against hostile zones.
+    public var dnssecLimits: DNSSECLimits = DNSSECLimits()
     public var ipStrategy: IPStrategy = .ipv4ThenIpv6
     /// Cache entries (one per name, type and class).
     public var cacheSize: Int = 32
@@ -23,7 +29,7 @@ public struct DNSResolverOptions: Hashable, Sendable {
 
     public init(timeout: TimeAmount = .seconds(5), attempts: Int = 2, rotate: Bool = false, validate: Bool = false,
                 ipStrategy: IPStrategy = .ipv4ThenIpv6, cacheSize: Int = 32, numConcurrentReqs: Int = 2,
-                preserveIntermediates: Bool = true) {
+                preserveIntermediates: Bool = true, trustAnchors: DNSTrustAnchors = .ianaRoot) {
         self.timeout = timeout
         self.attempts = attempts
         self.rotate = rotate
@@ -32,5 +38,6 @@ public struct DNSResolverOptions: Hashable, Sendable {
         self.cacheSize = cacheSize
         self.numConcurrentReqs = numConcurrentReqs
         self.preserveIntermediates = preserveIntermediates
+        self.trustAnchors = trustAnchors
     }
 }

@@ -38,7 +38,7 @@ package struct DNSHeader: Hashable, Sendable {
     package var truncated: Bool
     package var recursionDesired: Bool
     package var recursionAvailable: Bool
-    /// AD: the upstream says it validated the answer. Only trusted from loopback.
+    /// AD: the upstream says it validated the answer. Never trusted: this resolver validates itself.
     package var authenticData: Bool
     package var checkingDisabled: Bool
     /// The low four bits of the response code; `DNSMessage.responseCode` adds the EDNS bits.
@@ -200,10 +200,12 @@ package struct DNSMessage: Hashable, Sendable {
         }
     }
 
-    /// A recursive query with EDNS0 (1232-octet buffer), and DO when validating.
+    /// A recursive query with EDNS0 (1232-octet buffer), and DO and CD when validating: the
+    /// signatures are wanted, and bogus data too (CD), since this resolver judges it itself
+    /// and can then say why it is bogus.
     package static func query(id: UInt16, question: DNSWireQuestion, dnssecOK: Bool) -> DNSMessage {
         DNSMessage(
-            header: DNSHeader(id: id, recursionDesired: true),
+            header: DNSHeader(id: id, recursionDesired: true, checkingDisabled: dnssecOK),
             questions: [question],
             edns: EDNS(dnssecOK: dnssecOK)
         )

@@ -63,7 +63,7 @@ struct DNSMessageEncoder {
         self.bytes[lengthOffset + 1] = UInt8(truncatingIfNeeded: length)
     }
 
-    private mutating func writeRecordData(_ data: DNSRecordData) throws(DNSWireError) {
+    mutating func writeRecordData(_ data: DNSRecordData) throws(DNSWireError) {
         switch data {
         case .a(let address), .aaaa(let address):
             self.bytes.append(contentsOf: address.bytes)

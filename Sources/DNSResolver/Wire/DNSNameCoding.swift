@@ -64,7 +64,7 @@ enum DNSNameCoding {
         }
     }
 
-    private static func appendEscaped(_ label: ArraySlice<UInt8>, to text: inout [UInt8]) {
+    static func appendEscaped(_ label: ArraySlice<UInt8>, to text: inout [UInt8]) {
         for byte in label {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"):
@@ -138,5 +138,31 @@ enum DNSNameCoding {
         }
         guard total <= Self.maximumWireLength else { throw DNSWireError(.nameTooLong, "'\(name)' is longer than 255 octets") }
         return labels
+    }
+}
+
+extension DNSNameCoding {
+    /// Reads a name that must not be compressed (inside DNSSEC record data): a pointer there
+    /// is malformed rather than followed, since the data is read apart from its message.
+    static func readUncompressedName(_ input: inout ArraySlice<UInt8>) throws(DNSWireError) -> String {
+        var text: [UInt8] = []
+        var wireLength = 1
+        while true {
+            let length = try input.readUInt8("a name")
+            if length == 0 { return String(decoding: text, as: UTF8.self) }
+            guard length & 0xC0 == 0 else {
+                throw DNSWireError(.invalidRecordData, "compressed or reserved label type in DNSSEC record data")
+            }
+            guard length <= Self.maximumLabelLength else {
+                throw DNSWireError(.labelTooLong, "label of \(length) octets")
+            }
+            wireLength += Int(length) + 1
+            guard wireLength <= Self.maximumWireLength else {
+                throw DNSWireError(.nameTooLong, "name longer than 255 octets")
+            }
+            let label = try input.readBytes(Int(length), "a label")
+            if !text.isEmpty { text.append(UInt8(ascii: ".")) }
+            Self.appendEscaped(label, to: &text)
+        }
     }
 }

@@ -1,0 +1,129 @@
+import DNS
+import DNSResolver
+import Foundation
+import NIOCore
+
+/// Validated beside unvalidated lookups of the same signed zone (Knot signs `bench.test`,
+/// ECDSA P-256, NSEC), in one run:
+/// - cold: distinct names (`u<i>`, `v<i>`, each its own A record and RRSIG), `IN_FLIGHT`
+///   outstanding, each an exchange with Knot; validated ones after one warm-up lookup, so
+///   the zone's DNSKEY set is trusted already and each answer costs one verification;
+/// - cold through a wildcard (`*.w`): distinct names, one signature behind them all, so the
+///   validator's verified-signature cache answers after the first;
+/// - cached: one warm name asked again and again.
+/// Usage: DNSSECBench PORT [COLD_LOOKUPS] [IN_FLIGHT]
+enum DNSSECBenchmark {
+    static func run(arguments: [String]) async {
+        guard arguments.count >= 2, let port = UInt16(arguments[1]) else {
+            fputs("usage: DNSSECBench PORT [COLD_LOOKUPS] [IN_FLIGHT]\n", stderr)
+            exit(2)
+        }
+        let cold = arguments.count > 2 ? Int(arguments[2]) ?? 20_000 : 20_000
+        let inFlight = arguments.count > 3 ? Int(arguments[3]) ?? 64 : 64
+        let server = DNSServerAddress(ip: IPAddress("127.0.0.1")!, port: port)
+
+        // The anchor: the zone's key-signing keys as Knot serves them, once signed (a large
+        // zone with RSA keys takes Knot a while: wait up to five minutes).
+        let plainOptions = DNSResolverOptions(timeout: .milliseconds(500), attempts: 0, cacheSize: 0, numConcurrentReqs: 1)
+        let probe = DNSNetworkResolver(servers: [server], options: plainOptions)
+        var anchorRecords: [DNSRecord] = []
+        let probeDeadline = NIODeadline.now() + .seconds(300)
+        while NIODeadline.now() < probeDeadline {
+            if case .success(let answer) = await probe.resolve(DNSQuestion(name: "bench.test", type: .dnskey)) {
+                anchorRecords = answer.records.filter { record in
+                    if case .unknown(_, let bytes) = record.data { return bytes.count > 4 && bytes[1] & 1 == 1 }
+                    return false
+                }
+                if !anchorRecords.isEmpty { break }
+            }
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+        guard let anchors = DNSTrustAnchors(records: anchorRecords) else {
+            fputs("Knot served no key-signing key for bench.test\n", stderr)
+            exit(1)
+        }
+
+        var validating = DNSResolverOptions(timeout: .seconds(2), attempts: 2, validate: true, cacheSize: cold + 16,
+                                            numConcurrentReqs: 1, trustAnchors: anchors)
+        validating.dnssecLimits = DNSSECLimits()
+        let validated = DNSNetworkResolver(servers: [server], options: validating)
+        let unvalidated = DNSNetworkResolver(servers: [server], options: DNSResolverOptions(
+            timeout: .seconds(2), attempts: 2, cacheSize: cold + 16, numConcurrentReqs: 1))
+
+        // Warm-up: sockets, and for the validator the zone's DNSKEY set.
+        for resolver in [unvalidated, validated] {
+            guard case .success(let answer) = await resolver.resolve(DNSQuestion(name: "warmup.w.bench.test", type: .a)) else {
+                fputs("warm-up lookup failed\n", stderr)
+                exit(1)
+            }
+            if resolver === validated && answer.security != .secure {
+                fputs("the validated warm-up answer is \(answer.security), not secure\n", stderr)
+                exit(1)
+            }
+        }
+
+        let plainRate = await Self.cold(unvalidated, prefix: "u", suffix: "", count: cold, inFlight: inFlight, label: "unvalidated")
+        let validRate = await Self.cold(validated, prefix: "v", suffix: "", count: cold, inFlight: inFlight, label: "validated  ")
+        print(String(format: "cold ratio, distinct signatures: validated lookups take %.2fx the time of unvalidated ones (target <= 1.5x)",
+                     plainRate / validRate))
+        let plainWild = await Self.cold(unvalidated, prefix: "u", suffix: ".w", count: cold, inFlight: inFlight, label: "unvalidated wildcard")
+        let validWild = await Self.cold(validated, prefix: "v", suffix: ".w", count: cold, inFlight: inFlight, label: "validated   wildcard")
+        print(String(format: "cold ratio, one wildcard signature: validated lookups take %.2fx the time of unvalidated ones",
+                     plainWild / validWild))
+        let plainCached = await Self.cached(unvalidated, name: "u1.bench.test", label: "unvalidated")
+        let validCached = await Self.cached(validated, name: "v1.bench.test", label: "validated  ")
+        _ = (plainCached, validCached)
+    }
+
+    static func seconds(since start: NIODeadline) -> Double { Double((NIODeadline.now() - start).nanoseconds) / 1e9 }
+
+    /// Lookups per second; every answer checked (and, when validating, required secure).
+    static func cold(_ resolver: DNSNetworkResolver, prefix: String, suffix: String, count: Int, inFlight: Int,
+                     label: String) async -> Double {
+        let validating = resolver.options.validate
+        let start = NIODeadline.now()
+        let failures = await withTaskGroup(of: Bool.self) { group -> Int in
+            var next = 0
+            var failures = 0
+            func add() {
+                let question = DNSQuestion(name: "\(prefix)\(next)\(suffix).bench.test", type: .a)
+                group.addTask {
+                    guard case .success(let answer) = await resolver.resolve(question) else { return false }
+                    return !validating || answer.security == .secure
+                }
+                next += 1
+            }
+            while next < min(inFlight, count) { add() }
+            while let ok = await group.next() {
+                if !ok { failures += 1 }
+                if next < count { add() }
+            }
+            return failures
+        }
+        let elapsed = Self.seconds(since: start)
+        let rate = Double(count) / elapsed
+        print(String(format: "%@ cold: %8.0f lookups/s  (%d lookups, %d in flight, %d failed or not secure, %.2f s)",
+                     label, rate, count, inFlight, failures, elapsed))
+        return rate
+    }
+
+    static func cached(_ resolver: DNSNetworkResolver, name: String, label: String) async -> Double {
+        let question = DNSQuestion(name: name, type: .a)
+        let iterations = 1_000_000
+        var sink = 0
+        let asyncStart = NIODeadline.now()
+        for _ in 0..<iterations {
+            if case .success(let answer) = await resolver.resolve(question) { sink &+= answer.records.count }
+        }
+        let asyncSeconds = Self.seconds(since: asyncStart)
+        let syncStart = NIODeadline.now()
+        for _ in 0..<iterations {
+            if case .success(let answer)? = resolver.immediateResult(for: question) { sink &+= answer.records.count }
+        }
+        let syncSeconds = Self.seconds(since: syncStart)
+        print(String(format: "%@ cached: %6.0f ns/lookup async resolve(), %6.0f ns/lookup immediateResult()",
+                     label, asyncSeconds * 1e9 / Double(iterations), syncSeconds * 1e9 / Double(iterations)))
+        if sink != 2 * iterations { fputs("unexpected cached answers: \(sink)\n", stderr); exit(1) }
+        return syncSeconds * 1e9 / Double(iterations)
+    }
+}
