@@ -75,7 +75,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         bytes.withUnsafeBytes { raw in
             _ = inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count))
         }
-        return String(cString: buffer)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     public var isLoopback: Bool {
