@@ -186,6 +186,56 @@ static void push_charged(lua_State *L, int library, const char *name, int kind) 
     lua_pushcclosure(L, charged_table_function, 2);
 }
 
+/* ---------------------------------------------------------------- header text */
+
+/* RFC 5322 atext, and the dots, '@' and ':' a header value's token may hold unquoted. */
+static int is_token_byte(unsigned char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '/':
+    case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}': case '~':
+    case '.': case '@': case ':': case '-':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* header_token(value): tostring(value) as is when it is a plain token, else a quoted-string
+ * with quotes and backslashes escaped. Charged by length, like the string functions. */
+static int sandbox_header_token(lua_State *L) {
+    size_t length = 0;
+    const char *text = luaL_tolstring(L, 1, &length);
+    vrules_charge(L, (int64_t)(length / 16) + 1);
+    int plain = length > 0;
+    for (size_t i = 0; plain && i < length; i++) plain = is_token_byte((unsigned char)text[i]);
+    if (plain) return 1;
+    luaL_Buffer buffer;
+    luaL_buffinit(L, &buffer);
+    luaL_addchar(&buffer, '"');
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] == '"' || text[i] == '\\') luaL_addchar(&buffer, '\\');
+        luaL_addchar(&buffer, text[i]);
+    }
+    luaL_addchar(&buffer, '"');
+    luaL_pushresult(&buffer);
+    return 1;
+}
+
+/* comment_text(text): the text without '(', ')' and '\\', for a header comment. */
+static int sandbox_comment_text(lua_State *L) {
+    size_t length = 0;
+    const char *text = luaL_checklstring(L, 1, &length);
+    vrules_charge(L, (int64_t)(length / 16) + 1);
+    luaL_Buffer buffer;
+    luaL_buffinit(L, &buffer);
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] != '(' && text[i] != ')' && text[i] != '\\') luaL_addchar(&buffer, text[i]);
+    }
+    luaL_pushresult(&buffer);
+    return 1;
+}
+
 static int push_sandbox_library(lua_State *L) {
     lua_createtable(L, 0, 5);
     int result = lua_gettop(L);
@@ -213,6 +263,10 @@ static int push_sandbox_library(lua_State *L) {
     lua_setfield(L, result, "is_readonly");
     lua_pushcfunction(L, sandbox_charge);
     lua_setfield(L, result, "charge");
+    lua_pushcfunction(L, sandbox_header_token);
+    lua_setfield(L, result, "header_token");
+    lua_pushcfunction(L, sandbox_comment_text);
+    lua_setfield(L, result, "comment_text");
     return 1;
 }
 

@@ -302,12 +302,9 @@ local function spf_check(ctx)
   return host_spf(ctx.client.ip, from.domain, from.address, helo, "mailfrom", receiver)
 end
 -- A header value's token: as is when it is a plain token (RFC 5322 atext and dots),
--- else a quoted-string with quotes and backslashes escaped.
-local function header_token(text)
-  text = tostring(text)
-  if text ~= "" and not find(text, "[^%w!#$%%&'*+/=?^_`{|}~.@:-]") then return text end
-  return '"' .. text:gsub('[\\"]', "\\%0") .. '"'
-end
+-- else a quoted-string with quotes and backslashes escaped; a comment's text without
+-- parentheses and backslashes. In C: every accepted message's two headers go through them.
+local header_token, comment_text = lib.header_token, lib.comment_text
 
 -- RFC 7208 §9.1: the value of a Received-SPF header for a check's result.
 local function spf_received_header(r)
@@ -327,8 +324,7 @@ local function spf_received_header(r)
   end
   local comment = format("%s: domain of %s %s %s as permitted sender", tostring(r.receiver or "vrules"),
     tostring(r.domain), r.result == "pass" and "designates" or "does not designate", tostring(r.client_ip))
-  comment = comment:gsub("[()\\]", "")
-  return r.result .. " (" .. comment .. ") " .. concat(parts, "; ")
+  return r.result .. " (" .. comment_text(comment) .. ") " .. concat(parts, "; ")
 end
 
 G.spf = readonly({ check_host = spf_check_host, check = spf_check, received_header = spf_received_header },
@@ -347,7 +343,7 @@ G.authres = function(ctx, results)
     local status = type(iprev) == "table" and iprev.status or iprev
     local name = type(iprev) == "table" and iprev.name
     methods[#methods + 1] = format("iprev=%s policy.iprev=%s%s", tostring(status), header_token(ctx.client.ip),
-      name and (" (" .. tostring(name):gsub("[()\\]", "") .. ")") or "")
+      name and (" (" .. comment_text(tostring(name)) .. ")") or "")
   end
   local s = results.spf
   if s ~= nil then

@@ -35,4 +35,29 @@ struct HeaderTests {
         #expect(result.failure?.contains(message) == true, "\(result.failure ?? "")")
         #expect(result.headers.isEmpty)
     }
+
+    @Test("Received-SPF and Authentication-Results quote what is not a token and keep comments free of parentheses")
+    func quotingAndComments() async throws {
+        let harness = try Harness(#"""
+            return {
+              mail = { action("h", function(ctx)
+                local r = { result = "fail", client_ip = "192.0.2.1", envelope_from = 'we "ird"\\@x.test', helo = "h.test",
+                            receiver = "mx (1)", identity = "mailfrom", domain = "x.test", mechanism = "-all" }
+                ctx.add_header("Received-SPF", spf.received_header(r))
+                ctx.add_header("Authentication-Results", authres(ctx, { iprev = { status = "pass", name = "a(b)\\c.test" }, spf = r }))
+                ctx.add_header("X-Empty", authres(ctx, {}))
+              end) },
+            }
+            """#)
+        let result = await harness.run(.mail)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        let headers = result.headers.map(\.description)
+        #expect(headers.count == 3)
+        #expect(headers.first == #"Received-SPF: fail (mx 1: domain of x.test does not designate 192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from="we \"ird\"\\@x.test"; helo=h.test; receiver="mx (1)"; identity=mailfrom; mechanism=-all"#)
+        let server = defaultSession.serverName ?? "localhost"
+        let sender = defaultSession.mailFrom?.address ?? ""
+        #expect(headers.dropFirst().first == "Authentication-Results: \(server); iprev=pass policy.iprev=\(defaultSession.clientIP) (abc.test); spf=fail smtp.mailfrom=\(sender)")
+        #expect(headers.last == "X-Empty: \(server); none")
+    }
 }
+
