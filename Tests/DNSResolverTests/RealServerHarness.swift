@@ -116,17 +116,8 @@ enum RealServers {
     }
 
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
+        let (status, output) = try ServerProcess.runToEnd(executable, arguments)
+        guard status == 0 else {
             throw RealServerError(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(output)")
         }
         return output
@@ -197,28 +188,8 @@ final class UnboundServer: @unchecked Sendable {
         try RealServers.requireExecutable(Self.unbound, package: "unbound")
         let directory = try RealServers.temporaryDirectory("unbound")
         let port = try LoopbackPorts.free()
-        var config = """
-            server:
-                interface: 127.0.0.1
-                port: \(port)
-                do-daemonize: no
-                username: ""
-                chroot: ""
-                directory: "\(directory.path)"
-                pidfile: "\(directory.path)/unbound.pid"
-                use-syslog: no
-                logfile: ""
-                verbosity: 1
-                do-ip6: no
-                do-not-query-localhost: no
-                access-control: 127.0.0.0/8 allow
-                module-config: "validator iterator"
-                ede: yes
-                val-log-level: 2
-                qname-minimisation: no
-                local-zone: "test." nodefault
-
-            """
+        var config = UnboundConfiguration.serverClause(directory: directory, port: port, moduleConfig: "validator iterator")
+        config += "    ede: yes\n    val-log-level: 2\n    local-zone: \"test.\" nodefault\n"
         for anchor in trustAnchors { config += "    trust-anchor: \"\(anchor)\"\n" }
         for zone in stubZones {
             config += "stub-zone:\n    name: \"\(zone)\"\n    stub-addr: 127.0.0.1@\(upstream.port)\n"

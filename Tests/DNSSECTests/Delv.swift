@@ -1,4 +1,5 @@
 import Foundation
+import VrulesTestSupport
 
 /// `delv` (bind9-dnsutils), the independent validator the matrix compares vrules with.
 enum Delv {
@@ -7,17 +8,8 @@ enum Delv {
     /// Asks `delv` through `upstreamPort`, trusting only the anchors in `anchorFile`, and
     /// reads the status from its output (it exits 0 whatever happened).
     static func status(of question: DNSSECCase, anchorFile: URL, upstreamPort: UInt16) throws -> (status: String, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = ["-a", anchorFile.path, "+root=.", "@127.0.0.1", "-p", String(upstreamPort),
-                             question.name, question.type]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
+        let (_, output) = try ServerProcess.runToEnd(Self.path, ["-a", anchorFile.path, "+root=.", "@127.0.0.1", "-p",
+                                                                  String(upstreamPort), question.name, question.type])
         return (self.status(fromOutput: output), output)
     }
 

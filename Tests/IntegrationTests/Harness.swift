@@ -23,17 +23,7 @@ enum Harness {
         }
     }
 
-    static func canConnect(port: UInt16) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = port.bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
+    static func canConnect(port: UInt16) -> Bool { ServerReadiness.acceptsTCP(port: port) }
 
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
     static func waitForTCP(port: UInt16, process: Process?, log: URL, name: String, timeout: TimeInterval = 20) throws {

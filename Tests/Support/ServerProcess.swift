@@ -15,6 +15,21 @@ public enum ServerProcess {
 
     /// Output goes to a file, never a pipe: a server that logs a line per decision would
     /// block on a full pipe that nobody reads.
+    /// Runs a tool to its end and returns its exit status and what it printed (standard
+    /// output and error together).
+    public static func runToEnd(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     public static func launch(_ executable: String, _ arguments: [String], log: URL, directory: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -24,7 +24,8 @@ public enum ServerReadiness {
         throw ServerStartFailure("\(name) did not listen on 127.0.0.1:\(port) within \(Int(timeout)) s: \(self.tail(log))")
     }
 
-    static func acceptsTCP(port: UInt16) -> Bool {
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` now.
+    public static func acceptsTCP(port: UInt16) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()

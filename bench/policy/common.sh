@@ -18,3 +18,15 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # The value of `key=` in a load generator's line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# Writes DIR/knot.conf for a Knot DNS on 127.0.0.1:PORT serving pre-made zone files, one
+# DOMAIN=FILE argument each: `knot_config DIR PORT example=DIR/example.zone ...`.
+knot_config() {
+    local dir="$1" port="$2" zone
+    shift 2
+    {
+        printf 'server:\n    rundir: "%s"\n    listen: 127.0.0.1@%s\ndatabase:\n    storage: "%s"\nzone:\n' "$dir" "$port" "$dir"
+        for zone in "$@"; do
+            printf '  - domain: %s\n    file: "%s"\n    zonefile-sync: -1\n    journal-content: none\n' "${zone%%=*}" "${zone#*=}"
+        done
+    } >"$dir/knot.conf"
+}

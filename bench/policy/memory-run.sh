@@ -48,22 +48,7 @@ awk '/^\$ORIGIN 2\.0\.192/ { exit } { print }' "$root/examples/example.zone" >"$
     awk '/^\$ORIGIN 2\.0\.192/ { on = 1; next } /^\$ORIGIN/ { on = 0 } on { print }' "$root/examples/example.zone"
 } >"$work/reverse.zone"
 kport="$(free_port)"
-cat >"$work/knot.conf" <<CONF
-server:
-    rundir: "$work"
-    listen: 127.0.0.1@$kport
-database:
-    storage: "$work"
-zone:
-  - domain: example
-    file: "$work/example.zone"
-    zonefile-sync: -1
-    journal-content: none
-  - domain: 2.0.192.in-addr.arpa
-    file: "$work/reverse.zone"
-    zonefile-sync: -1
-    journal-content: none
-CONF
+knot_config "$work" "$kport" "example=$work/example.zone" "2.0.192.in-addr.arpa=$work/reverse.zone"
 /usr/sbin/knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
 knot_pid=$!
 sleep 1

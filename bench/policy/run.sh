@@ -141,18 +141,7 @@ if [ -z "${SKIP_POSTFWD:-}" ]; then
 66.2.0.192.bl     IN A 127.0.0.2
 liar.example.dbl  IN A 127.0.0.2
 ZONE
-    cat >"$work/knot.conf" <<CONF
-server:
-    rundir: "$work"
-    listen: 127.0.0.1@$kport
-database:
-    storage: "$work"
-zone:
-  - domain: example
-    file: "$work/example.zone"
-    zonefile-sync: -1
-    journal-content: none
-CONF
+    knot_config "$work" "$kport" "example=$work/example.zone"
     /usr/sbin/knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
     knot_pid=$!
     wait_port "$kport"
