@@ -1,0 +1,36 @@
+import VrulesTestSupport
+import DNS
+import Foundation
+@testable import Policy
+@testable import Rules
+import Testing
+
+/// A DNS wait leaves nothing behind: the deadline of every wait that suspended a rule is
+/// forgotten when the answers come, and when the deadline itself ends the stage (before,
+/// a sleep per wait outlived its answer until the stage deadline: RSS grew by hundreds of
+/// MB under load with network DNS). The policy tests run serially, so the count is ours.
+@Suite("DNS waits through the policy protocol")
+struct DNSWaitTests {
+    @Test("answered waits and waits ended by the stage deadline leave no deadline behind")
+    func nothingLeftBehind() async throws {
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        resolver.delay = .milliseconds(5)   // every lookup suspends the rule
+        let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver),
+                                    limits: RuleLimits(stageTimeout: 0.3), tracing: false)
+        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.tcp(host: "127.0.0.1", port: 0)])
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        for index in 0..<20 {
+            let attributes = request("RCPT", instance: "w\(index)", recipient: "u@x.test", extra: ["client_port": "\(index)"])
+            #expect(try await ask(client, attributes) == "DUNNO")
+        }
+        #expect(DNSWaitDeadlines.shared.count == 0)
+
+        resolver.setFault(.delay(.seconds(60)), for: "10.2.0.192.in-addr.arpa")
+        let slow = request("RCPT", instance: "slow", recipient: "u@x.test", extra: ["client_port": "99"])
+        #expect(try await ask(client, slow) == "451 4.4.3 Directory server failure, try again later")
+        #expect(DNSWaitDeadlines.shared.count == 0)
+        await server.stop()
+    }
+}
