@@ -6,8 +6,10 @@ import Lua
 public final class RuleTransaction: @unchecked Sendable {
     // @unchecked: the mutable fields are fileprivate and only RuleEngine's actor-isolated methods touch them.
     public let id: Int64
-    fileprivate var session: SessionInfo
-    fileprivate var lastPushed: SessionInfo?
+    /// What the MTA knows of the transaction now.
+    var session: SessionInfo
+    /// What the Lua `ctx` shows of it, so that a stage writes only the fields that changed.
+    var shown = ShownContext()
     let dataReference: Int32
     fileprivate let proxyReference: Int32
     fileprivate var ended = false
@@ -157,9 +159,7 @@ public actor RuleEngine {
         guard self.host.entries[stage]?.isEmpty == false else {
             return StageResult(stage: stage, verdict: Verdict(kind: .next), decidedBy: nil, failure: nil, trace: [])
         }
-        self.host.updateContext(dataReference: transaction.dataReference, stage: stage, session: transaction.session,
-                                previous: transaction.lastPushed)
-        transaction.lastPushed = transaction.session
+        self.host.updateContext(of: transaction, stage: stage)
         let run = self.host.startRun(stage, resolver: self.resolvers.resolver(forDomain: transaction.session.virtualDomain))
         var result = await run.run(contextProxy: transaction.proxyReference, on: self)
         // A header is added once per message, however many stages or requests add it.

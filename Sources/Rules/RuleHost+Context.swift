@@ -3,6 +3,19 @@ import Foundation
 import CLuaShim
 import Lua
 
+/// What a transaction's Lua `ctx` shows of its session: the fields a stage rewrites when
+/// they change.
+struct ShownContext {
+    /// Whether any stage wrote the fields yet.
+    var started = false
+    var helo: String?
+    var mailFrom: MailAddress?
+    var rcpts: [MailAddress] = []
+    var authMechanism: String?
+    var authUsername: String?
+    var tls: SessionInfo.TLSInfo?
+}
+
 /// A transaction's `ctx` in the Lua state: made once, updated per stage with what changed.
 extension RuleHost {
     // MARK: transactions
@@ -34,47 +47,62 @@ extension RuleHost {
         return (dataReference, proxyReference)
     }
 
-    /// Writes what changes between stages into the context's data table.
-    func updateContext(dataReference: Int32, stage: Stage, session: SessionInfo, previous: SessionInfo?) {
+    /// Writes what changed since the last stage into the context's data table. Reads the
+    /// transaction's fields in place: copying a whole `SessionInfo` (a dozen strings) per
+    /// stage showed in profiles.
+    func updateContext(of transaction: RuleTransaction, stage: Stage) {
         let lua = self.lua
-        lua.pushReference(dataReference)
+        lua.pushReference(transaction.dataReference)
         let data = lua.top()
         lua.pushString(stage.rawValue); lua.setField("stage", table: data)
-        if previous == nil || previous!.helo != session.helo {
-            if let helo = session.helo { lua.pushString(helo) } else { lua.pushNil() }
+        let fresh = !transaction.shown.started
+        transaction.shown.started = true
+        if fresh || transaction.shown.helo != transaction.session.helo {
+            let helo = transaction.session.helo
+            if let helo { lua.pushString(helo) } else { lua.pushNil() }
             lua.setField("helo", table: data)
+            transaction.shown.helo = helo
         }
-        if previous == nil || previous!.mailFrom != session.mailFrom {
-            if let from = session.mailFrom { self.pushAddress(from) } else { lua.pushNil() }
+        if fresh || transaction.shown.mailFrom != transaction.session.mailFrom {
+            let from = transaction.session.mailFrom
+            if let from { self.pushAddress(from) } else { lua.pushNil() }
             lua.setField("mail_from", table: data)
+            transaction.shown.mailFrom = from
         }
-        if previous == nil || previous!.rcpts != session.rcpts {
-            lua.newTable(arrayCount: Int32(session.rcpts.count))
-            for (index, rcpt) in session.rcpts.enumerated() {
+        if fresh || transaction.shown.rcpts != transaction.session.rcpts {
+            let rcpts = transaction.session.rcpts
+            lua.newTable(arrayCount: Int32(rcpts.count))
+            for (index, rcpt) in rcpts.enumerated() {
                 self.pushAddress(rcpt)
                 lua.setIndex(index + 1, table: -2)
             }
             // ctx.rcpt is the same object as the last of ctx.rcpts.
-            if session.rcpts.isEmpty { lua.pushNil() } else { _ = lua.getIndex(session.rcpts.count, table: -1) }
+            if rcpts.isEmpty { lua.pushNil() } else { _ = lua.getIndex(rcpts.count, table: -1) }
             lua.setField("rcpt", table: data)
             lua.makeTopReadonly(name: "ctx.rcpts")
             lua.setField("rcpts", table: data)
-            if let domain = session.virtualDomain { lua.pushString(domain) } else { lua.pushNil() }
+            if let domain = transaction.session.virtualDomain { lua.pushString(domain) } else { lua.pushNil() }
             lua.setField("domain", table: data)
+            transaction.shown.rcpts = rcpts
         }
-        if previous == nil || previous!.authUsername != session.authUsername || previous!.authMechanism != session.authMechanism {
-            if session.authMechanism != nil || session.authUsername != nil {
+        if fresh || transaction.shown.authUsername != transaction.session.authUsername
+            || transaction.shown.authMechanism != transaction.session.authMechanism {
+            let mechanism = transaction.session.authMechanism, username = transaction.session.authUsername
+            if mechanism != nil || username != nil {
                 lua.newTable(fieldCount: 2)
-                if let m = session.authMechanism { lua.pushString(m); lua.setField("mechanism", table: -2) }
-                if let u = session.authUsername { lua.pushString(u); lua.setField("username", table: -2) }
+                if let mechanism { lua.pushString(mechanism); lua.setField("mechanism", table: -2) }
+                if let username { lua.pushString(username); lua.setField("username", table: -2) }
                 lua.makeTopReadonly(name: "ctx.auth")
             } else {
                 lua.pushNil()
             }
             lua.setField("auth", table: data)
+            transaction.shown.authMechanism = mechanism
+            transaction.shown.authUsername = username
         }
-        if previous == nil || previous!.tls != session.tls {
-            if let tls = session.tls {
+        if fresh || transaction.shown.tls != transaction.session.tls {
+            let tls = transaction.session.tls
+            if let tls {
                 lua.newTable(fieldCount: 3)
                 if let v = tls.version { lua.pushString(v); lua.setField("version", table: -2) }
                 if let c = tls.cipher { lua.pushString(c); lua.setField("cipher", table: -2) }
@@ -84,6 +112,7 @@ extension RuleHost {
                 lua.pushBoolean(false)
             }
             lua.setField("tls", table: data)
+            transaction.shown.tls = tls
         }
         lua.pop()
     }

@@ -39,6 +39,8 @@ extension RuleEngine {
         info.rcpts = []
         let transaction = self.beginTransaction(info)
         var report = SessionReport(steps: [], stoppedAt: nil, acceptedRecipients: [])
+        report.steps.reserveCapacity(info.stagesBeforeRecipients.count + session.recipients.count + 2)
+        report.acceptedRecipients.reserveCapacity(session.recipients.count)
         await self.play(session, info: info, transaction: transaction, into: &report)
         if captureVars { report.vars = self.vars(of: transaction) }
         self.endTransaction(transaction)
