@@ -1,7 +1,52 @@
 import DNS
 
-/// A `dns.*` call in progress: the lookup plan, where it stands, and how its result is
-/// handed to Lua. The engine drives it with immediate answers first and awaits the rest.
+typealias LuaThreadHandle = OpaquePointer
+
+/// One `dns.*` (or `spf.*`) call as a value: the lookup plan it runs, and how its result is
+/// described in a trace and handed to Lua. A conforming type holds the checked arguments of
+/// one call; its methods are plain (no closures), so a call answered from immediate data
+/// allocates nothing of its own.
+protocol DNSFunctionCall {
+    associatedtype Plan: DNSLookupPlan
+    /// The function's name as rules write it.
+    var function: String { get }
+    /// What the call was asked about, for traces and failures (written only when needed).
+    var argument: String { get }
+    func makePlan() -> Plan
+    /// A one-line summary of the result, for traces.
+    func summarize(_ output: Plan.Output) -> String
+    /// Pushes the result onto `thread`, or returns the DNS error to raise.
+    func push(_ output: Plan.Output, host: RuleHost, thread: LuaThreadHandle) -> Result<Int32, DNSError>
+}
+
+extension DNSFunctionCall {
+    /// Advances `plan` with the answers at hand. Like `DNSResolving.advanceImmediately`,
+    /// except that an answer whose DNSSEC validation failed reaches the plan as the error it
+    /// stands for, and each batch of questions is traced.
+    static func advance(_ plan: inout Plan, from step: DNSLookupStep<Plan.Output>, using resolver: any DNSResolving,
+                        trace: inout Trace) -> DNSLookupStep<Plan.Output> {
+        var step = step
+        while case .need(let questions) = step {
+            var results: [DNSQueryResult] = []
+            results.reserveCapacity(questions.count)
+            for question in questions {
+                guard let result = resolver.immediateResult(for: question) else { return step }
+                results.append(result.failingUnvalidatedAnswers)
+            }
+            trace.recordQueries(questions, results)
+            step = plan.resume(with: results)
+        }
+        return step
+    }
+
+    /// Traces the finished call and pushes its result.
+    func finish(_ output: Plan.Output, host: RuleHost, thread: LuaThreadHandle, trace: inout Trace) -> Result<Int32, DNSError> {
+        trace.record(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output)))
+        return self.push(output, host: host, thread: thread)
+    }
+}
+
+/// A `dns.*` call whose coroutine yielded: it waits for answers that were not at hand.
 protocol PendingDNSCall: AnyObject {
     var function: String { get }
     var argument: String { get }
@@ -13,48 +58,28 @@ protocol PendingDNSCall: AnyObject {
     func pushResult(host: RuleHost, thread: LuaThreadHandle, trace: inout Trace) -> Result<Int32, DNSError>
 }
 
-typealias LuaThreadHandle = OpaquePointer
+/// The state of a call that yielded: the call, its plan and where the plan stands.
+final class DNSCall<Call: DNSFunctionCall>: PendingDNSCall {
+    private let call: Call
+    private var plan: Call.Plan
+    private var step: DNSLookupStep<Call.Plan.Output>
 
-final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
-    let function: String
-    /// What the call was asked about, for traces and failures: written out only when one
-    /// needs it (most calls never do).
-    lazy var argument: String = self.describeArgument()
-    private let describeArgument: () -> String
-    private var plan: Plan
-    private var step: DNSLookupStep<Plan.Output>
-    private let push: (RuleHost, LuaThreadHandle, Plan.Output) -> Result<Int32, DNSError>
-    private let summarize: (Plan.Output) -> String
-
-    init(function: String, argument: @escaping @autoclosure () -> String, plan: Plan,
-         summarize: @escaping (Plan.Output) -> String,
-         push: @escaping (RuleHost, LuaThreadHandle, Plan.Output) -> Result<Int32, DNSError>) {
-        self.function = function
-        self.describeArgument = argument
+    init(_ call: Call, plan: Call.Plan, step: DNSLookupStep<Call.Plan.Output>) {
+        self.call = call
         self.plan = plan
-        self.step = self.plan.start()
-        self.summarize = summarize
-        self.push = push
+        self.step = step
     }
+
+    var function: String { self.call.function }
+    var argument: String { self.call.argument }
 
     var neededQuestions: [DNSQuestion]? {
         if case .need(let questions) = self.step { return questions }
         return nil
     }
 
-    /// Advances with the answers at hand. Like `DNSResolving.advanceImmediately`, except that
-    /// an answer whose DNSSEC validation failed reaches the plan as the error it stands for.
     func advanceImmediately(using resolver: any DNSResolving, trace: inout Trace) {
-        while case .need(let questions) = self.step {
-            var results: [DNSQueryResult] = []
-            results.reserveCapacity(questions.count)
-            for question in questions {
-                guard let result = resolver.immediateResult(for: question) else { return }
-                results.append(result.failingUnvalidatedAnswers)
-            }
-            trace.recordQueries(questions, results)
-            self.step = self.plan.resume(with: results)
-        }
+        self.step = Call.advance(&self.plan, from: self.step, using: resolver, trace: &trace)
     }
 
     func feed(_ results: [DNSQueryResult], trace: inout Trace) {
@@ -68,8 +93,6 @@ final class DNSCall<Plan: DNSLookupPlan>: PendingDNSCall {
         guard case .done(let output) = self.step else {
             preconditionFailure("DNS call pushed before it finished")
         }
-        trace.record(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output)))
-        return self.push(host, thread, output)
+        return self.call.finish(output, host: host, thread: thread, trace: &trace)
     }
-
 }

@@ -7,20 +7,51 @@ import Lua
 /// the coroutine yields and `RuleEngine` resumes it when the answers arrive.
 extension RuleHost {
     func startDNSCall(_ function: HostFunction, run: StageRun, thread: LuaThread) -> LuaHostReturn {
-        let call: any PendingDNSCall
-        switch self.makeDNSCall(function, resolver: run.resolver, thread: thread) {
+        switch function {
+        case .dnsLookup:
+            return self.start(self.nameArgument("dns.lookup", thread: thread).map {
+                AddressLookupCall(name: $0, strategy: run.resolver.ipStrategy)
+            }, run: run, thread: thread)
+        case .dnsRlookup:
+            return self.start(self.ipArgument("dns.rlookup", thread: thread).map(ReverseLookupCall.init), run: run, thread: thread)
+        case .dnsLocateMX:
+            return self.start(self.nameArgument("dns.locate_mx", thread: thread).map(MXLocationCall.init), run: run, thread: thread)
+        case .dnsIprev:
+            return self.start(self.ipArgument("dns.iprev", thread: thread).map(IprevCall.init), run: run, thread: thread)
+        case .dnsDNSBL:
+            return self.start(self.dnsblArguments(thread: thread).map { subject, zones in
+                DNSBLCall(subjectText: subject.text, subject: subject.parsed, zones: zones, policies: self.dnsblPolicies,
+                          health: self.dnsblHealth)
+            }, run: run, thread: thread)
+        case .spfCheckHost:
+            return self.start(self.spfArguments(thread: thread), run: run, thread: thread)
+        case .dnsQuery:
+            return self.start(self.queryArguments(thread: thread), run: run, thread: thread)
+        case .log, .readModule, .traceRule, .makeReply, .parseReply, .checkReply, .suggest, .addHeader:
+            self.lua.pushString("not a DNS function", thread)
+            return .error
+        }
+    }
+
+    /// Runs the call as far as immediate answers allow: finished, it returns its values at
+    /// once; otherwise the coroutine yields and `StageRun` resumes it when the answers arrive.
+    private func start<Call: DNSFunctionCall>(_ made: Result<Call, HostCallError>, run: StageRun,
+                                              thread: LuaThread) -> LuaHostReturn {
+        let call: Call
+        switch made {
         case .success(let made): call = made
         case .failure(let error):
             self.lua.pushString(error.message, thread)
             return .error
         }
         return run.withTrace { trace in
-            call.advanceImmediately(using: run.resolver, trace: &trace)
-            if call.neededQuestions != nil {
-                run.pending = call
+            var plan = call.makePlan()
+            let step = Call.advance(&plan, from: plan.start(), using: run.resolver, trace: &trace)
+            guard case .done(let output) = step else {
+                run.pending = DNSCall(call, plan: plan, step: step)
                 return .yield
             }
-            switch call.pushResult(host: self, thread: thread, trace: &trace) {
+            switch call.finish(output, host: self, thread: thread, trace: &trace) {
             case .success(let count):
                 return .values(count)
             case .failure(let error):
@@ -49,129 +80,14 @@ extension RuleHost {
         return .success(ip)
     }
 
-    private func makeDNSCall(_ function: HostFunction, resolver: any DNSResolving, thread: LuaThread) -> Result<any PendingDNSCall, HostCallError> {
-        switch function {
-        case .dnsLookup:
-            return self.nameArgument("dns.lookup", thread: thread).map { name in
-                DNSCall(function: "dns.lookup", argument: name,
-                        plan: AddressLookup(name: name, strategy: resolver.ipStrategy),
-                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.addresses.map(\.description).joined(separator: ", "))]" }) },
-                        push: { host, thread, output in
-                            output.map { result in
-                                host.lua.pushStringArray(result.addresses.map(\.description), fieldCount: 1, thread)
-                                host.setSecure(result.secure, thread: thread)
-                                host.lua.pushString(result.outcome.rawValue, thread)
-                                return 2
-                            }
-                        })
-            }
-        case .dnsRlookup:
-            return self.ipArgument("dns.rlookup", thread: thread).map { ip in
-                DNSCall(function: "dns.rlookup", argument: ip.description, plan: ReverseLookup(ip: ip),
-                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) [\($0.names.joined(separator: ", "))]" }) },
-                        push: { host, thread, output in
-                            output.map { result in
-                                host.lua.pushStringArray(result.names, fieldCount: 1, thread)
-                                host.setSecure(result.secure, thread: thread)
-                                host.lua.pushString(result.outcome.rawValue, thread)
-                                return 2
-                            }
-                        })
-            }
-        case .dnsLocateMX:
-            return self.nameArgument("dns.locate_mx", thread: thread).map { domain in
-                DNSCall(function: "dns.locate_mx", argument: domain, plan: MXLocation(domain: domain),
-                        summarize: { Self.summary($0.map { route in
-                            "\(route.kind.rawValue) [\(route.hosts.map { "\($0.preference) \($0.host.isEmpty ? "." : $0.host)" }.joined(separator: ", "))]"
-                        }) },
-                        push: { host, thread, output in
-                            output.map { route in
-                                let lua = host.lua
-                                lua.newTable(arrayCount: Int32(route.hosts.count), fieldCount: 2, thread)
-                                for (index, mx) in route.hosts.enumerated() {
-                                    lua.newTable(fieldCount: 2, thread)
-                                    lua.pushString(mx.host, thread); lua.setField("host", table: -2, thread)
-                                    lua.pushInteger(Int(mx.preference), thread); lua.setField("preference", table: -2, thread)
-                                    lua.setIndex(index + 1, table: -2, thread)
-                                }
-                                lua.pushString(route.kind.rawValue, thread); lua.setField("kind", table: -2, thread)
-                                host.setSecure(route.secure, thread: thread)
-                                return 1
-                            }
-                        })
-            }
-        case .dnsIprev:
-            return self.ipArgument("dns.iprev", thread: thread).map { ip in
-                DNSCall(function: "dns.iprev", argument: ip.description, plan: IprevCheck(ip: ip),
-                        summarize: { "\($0.status.rawValue)\($0.name.map { " " + $0 } ?? "")" },
-                        push: { host, thread, result in
-                            let lua = host.lua
-                            lua.newTable(fieldCount: 3, thread)
-                            lua.pushString(result.status.rawValue, thread); lua.setField("status", table: -2, thread)
-                            if let name = result.name { lua.pushString(name, thread); lua.setField("name", table: -2, thread) }
-                            host.setSecure(result.secure, thread: thread)
-                            return .success(1)
-                        })
-            }
-        case .dnsDNSBL:
-            return self.dnsblArguments(thread: thread).map { subject, zones in
-                DNSCall(function: "dns.dnsbl", argument: "\(subject.text) \(zones.joined(separator: ","))",
-                        plan: DNSBLCheck(subject: subject.parsed, zones: zones, policies: self.dnsblPolicies,
-                                         health: self.dnsblHealth),
-                        summarize: { results in results.map { "\($0.zone) \($0.status.rawValue)" }.joined(separator: ", ") },
-                        push: { host, thread, results in
-                            host.pushDNSBLResults(results, thread: thread)
-                            return .success(1)
-                        })
-            }
-        case .spfCheckHost:
-            return self.spfArguments(thread: thread).map { arguments in
-                DNSCall(function: arguments.identity == "helo" ? "spf.check (helo)" : "spf.check_host",
-                        argument: "\(arguments.ip) \(arguments.domain) <\(arguments.sender)>",
-                        plan: SPFCheck(ip: arguments.ip, domain: arguments.domain, sender: arguments.sender,
-                                       helo: arguments.helo, receiver: arguments.receiver),
-                        summarize: { "\($0.result.rawValue)\($0.mechanism.map { " (\($0))" } ?? "")" },
-                        push: { host, thread, result in
-                            host.pushSPFResult(result, identity: arguments.identity, ip: arguments.ip, sender: arguments.sender,
-                                               helo: arguments.helo, receiver: arguments.receiver, thread: thread)
-                            return .success(1)
-                        })
-            }
-        case .dnsQuery:
-            guard let typeName = self.lua.string(at: 2, thread) else {
-                return .failure(HostCallError("dns.query: expected a record type string as the second argument (e.g. \"TXT\")"))
-            }
-            guard let type = DNSRecordType(name: typeName) else {
-                return .failure(HostCallError("dns.query: unknown record type '\(typeName)'"))
-            }
-            return self.nameArgument("dns.query", thread: thread).map { name in
-                DNSCall(function: "dns.query", argument: "\(name) \(type)", plan: RecordQuery(name: name, type: type),
-                        summarize: { Self.summary($0.map { "\($0.outcome.rawValue) \($0.records.count) records" }) },
-                        push: { host, thread, output in
-                            output.map { answer in
-                                let lua = host.lua
-                                lua.newTable(arrayCount: Int32(answer.records.count), fieldCount: 2, thread)
-                                for (index, record) in answer.records.enumerated() {
-                                    host.pushRecord(record, thread: thread)
-                                    lua.setIndex(index + 1, table: -2, thread)
-                                }
-                                if !answer.chain.isEmpty {
-                                    lua.newTable(arrayCount: Int32(answer.chain.count), thread)
-                                    for (index, record) in answer.chain.enumerated() {
-                                        host.pushRecord(record, thread: thread)
-                                        lua.setIndex(index + 1, table: -2, thread)
-                                    }
-                                    lua.setField("chain", table: -2, thread)
-                                }
-                                host.setSecure(answer.secure, thread: thread)
-                                lua.pushString(answer.outcome.rawValue, thread)
-                                return 2
-                            }
-                        })
-            }
-        case .log, .readModule, .traceRule, .makeReply, .parseReply, .checkReply, .suggest, .addHeader:
-            return .failure(HostCallError("not a DNS function"))
+    private func queryArguments(thread: LuaThread) -> Result<RecordQueryCall, HostCallError> {
+        guard let typeName = self.lua.string(at: 2, thread) else {
+            return .failure(HostCallError("dns.query: expected a record type string as the second argument (e.g. \"TXT\")"))
         }
+        guard let type = DNSRecordType(name: typeName) else {
+            return .failure(HostCallError("dns.query: unknown record type '\(typeName)'"))
+        }
+        return self.nameArgument("dns.query", thread: thread).map { RecordQueryCall(name: $0, type: type) }
     }
 
     /// At most this many zones per call: each is a query, all asked at once.
@@ -239,13 +155,6 @@ extension RuleHost {
     func setSecure(_ secure: Bool, thread: LuaThread) {
         self.lua.pushBoolean(secure, thread)
         self.lua.setField("secure", table: -2, thread)
-    }
-
-    static func summary(_ result: Result<String, DNSError>) -> String {
-        switch result {
-        case .success(let text): return text
-        case .failure(let error): return "error \(error.kind.rawValue)"
-        }
     }
 
 

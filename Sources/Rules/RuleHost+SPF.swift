@@ -6,8 +6,7 @@ import Lua
 /// one Lua state serves many checks at once. Never raises for DNS trouble: that is
 /// `temperror`.
 extension RuleHost {
-    func spfArguments(thread: LuaThread) -> Result<(ip: IPAddress, domain: String, sender: String, helo: String?,
-                                                   identity: String, receiver: String), HostCallError> {
+    func spfArguments(thread: LuaThread) -> Result<SPFCall, HostCallError> {
         guard let ipText = self.lua.string(at: 1, thread) else {
             return .failure(HostCallError("spf.check_host: expected an IP address string, got \(self.lua.type(at: 1, thread).name)"))
         }
@@ -24,21 +23,20 @@ extension RuleHost {
         // U-labels become A-labels; a name that is not valid is left to check_host, which
         // answers `none` for a malformed domain (RFC 7208 §4.3).
         let asked = (try? DNSName.normalize(domain)) ?? domain
-        return .success((ip, asked, sender, helo, identity, receiver))
+        return .success(SPFCall(ip: ip, domain: asked, sender: sender, helo: helo, identity: identity, receiver: receiver))
     }
 
-    func pushSPFResult(_ result: SPFResult, identity: String, ip: IPAddress, sender: String, helo: String?,
-                       receiver: String, thread: LuaThread) {
+    func pushSPFResult(_ result: SPFResult, of call: SPFCall, thread: LuaThread) {
         let lua = self.lua
         lua.newTable(fieldCount: 10, thread)
         // What the check was about, for spf.received_header and authres.
-        lua.pushString(ip.description, thread); lua.setField("client_ip", table: -2, thread)
-        lua.pushString(sender, thread); lua.setField("envelope_from", table: -2, thread)
-        if let helo { lua.pushString(helo, thread); lua.setField("helo", table: -2, thread) }
-        lua.pushString(receiver, thread); lua.setField("receiver", table: -2, thread)
+        lua.pushString(call.ip.description, thread); lua.setField("client_ip", table: -2, thread)
+        lua.pushString(call.sender, thread); lua.setField("envelope_from", table: -2, thread)
+        if let helo = call.helo { lua.pushString(helo, thread); lua.setField("helo", table: -2, thread) }
+        lua.pushString(call.receiver, thread); lua.setField("receiver", table: -2, thread)
         lua.pushString(result.result.rawValue, thread); lua.setField("result", table: -2, thread)
         lua.pushString(result.domain, thread); lua.setField("domain", table: -2, thread)
-        lua.pushString(identity, thread); lua.setField("identity", table: -2, thread)
+        lua.pushString(call.identity, thread); lua.setField("identity", table: -2, thread)
         if let mechanism = result.mechanism { lua.pushString(mechanism, thread); lua.setField("mechanism", table: -2, thread) }
         if let explanation = result.explanation { lua.pushString(explanation, thread); lua.setField("explanation", table: -2, thread) }
         if let reason = result.reason { lua.pushString(reason, thread); lua.setField("reason", table: -2, thread) }
