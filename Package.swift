@@ -83,7 +83,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "VrulesBenchmarks", dependencies: ["Rules", "DNS", "Lua"], exclude: ["plain_policy.lua"]),
+        .executableTarget(
+            name: "VrulesBenchmarks",
+            dependencies: ["Rules", "DNS", "Lua", "Policy", .product(name: "NIOPosix", package: "swift-nio")],
+            exclude: ["plain_policy.lua"]
+        ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         // RFC 7208 SPF: the conformance suite (Tests/Fixtures/spf) and hostile records.

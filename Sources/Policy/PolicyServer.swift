@@ -168,7 +168,8 @@ public final class PolicyServer: Service, @unchecked Sendable {
                         // On the connection's own event loop when an engine runs there: reading,
                         // deciding and writing then never switch threads.
                         if handler.shard != nil, #available(macOS 15, *) {
-                            group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop), operation: run)
+                            group.addTask(executorPreference: service.taskExecutor(for: connection.channel.eventLoop),
+                                          operation: run)
                         } else {
                             group.addTask(operation: run)
                         }

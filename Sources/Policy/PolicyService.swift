@@ -93,7 +93,20 @@ public final class PolicyService: Sendable {
 
     /// The shard whose engine runs on `loop`, if any.
     public func shard(runningOn loop: any EventLoop) -> Int? {
-        self.engines.firstIndex { ($0.executor as AnyObject) === (loop as AnyObject) }
+        self.engines.firstIndex { engine in
+            if let executor = engine.executor as? EventLoopExecutor { return executor.loop === loop }
+            return (engine.executor as AnyObject) === (loop as AnyObject)
+        }
+    }
+
+    /// Where the tasks of a connection read on `loop` run: the executor of the engine on that
+    /// loop when it is an `EventLoopExecutor` (entering the engine then costs no loop turns),
+    /// else the loop itself.
+    public func taskExecutor(for loop: any EventLoop) -> any TaskExecutor {
+        for engine in self.engines {
+            if let executor = engine.executor as? EventLoopExecutor, executor.loop === loop { return executor }
+        }
+        return EventLoopTaskExecutor(loop)
     }
 
     /// The shard a connection's transactions are on, if it holds any.

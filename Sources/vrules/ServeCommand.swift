@@ -71,10 +71,10 @@ struct ServeCommand: AsyncParsableCommand {
         let counters = DNSOutcomeCounters()
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
         // The engines of one load share the resolvers (and so their caches and sockets).
-        let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile, any EventLoop) async throws -> RuleEngine = {
+        let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile, EventLoopExecutor) async throws -> RuleEngine = {
             resolvers, configuration, loop in
             let engine = try RuleEngine(scriptPath: rules, resolvers: resolvers, limits: configuration.limits, tracing: false,
-                                        executor: loop.executor, lookupExecutor: EventLoopTaskExecutor(loop),
+                                        executor: loop, lookupExecutor: loop,
                                         logHandler: { record in
                 Logger(label: "vrules.rules").log(level: Logger.Level(ruleLevel: record.level), "\(record.message)", metadata: [
                     "rule": "\(record.rule ?? "-")", "stage": "\(record.stage?.rawValue ?? "load")",
@@ -93,7 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
         // a request is read, decided and answered on one thread. A reload reads the
         // configuration again: a file with mistakes fails the reload and the running rules,
         // resolvers and limits stay.
-        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        // One executor per loop, kept across reloads: the engines and their callers share it.
+        let loops = MultiThreadedEventLoopGroup.singleton.makeIterator().map(EventLoopExecutor.init)
         let loadEngines: @Sendable () async throws -> [RuleEngine] = {
             let configuration = try resolverOptions.loadConfigurationFile()
             let resolvers = try resolverOptions.makeResolvers(using: configuration)
