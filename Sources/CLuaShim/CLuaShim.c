@@ -186,6 +186,12 @@ void vrules_charge(lua_State *L, int64_t units) {
     vrules_budget *budget = vrules_get_budget(L);
     if (budget == NULL) return;
     budget->remaining -= units;
+    /* The clock is read once per VRULES_HOOK_COUNT units, as the count hook reads it once per
+     * VRULES_HOOK_COUNT instructions: small library calls (most are) then cost no clock read. */
+    budget->unclocked += units;
+    if (budget->exceeded == VRULES_EXCEEDED_NONE && budget->remaining >= 0 && budget->unclocked < VRULES_HOOK_COUNT &&
+        !vrules_info(L)->memory_exceeded) return;
+    budget->unclocked = 0;
     if (!vrules_limits_passed(L, budget)) return;
     vrules_raise_limit(L, budget);
 }

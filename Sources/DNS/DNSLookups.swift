@@ -338,14 +338,18 @@ public struct MXLocation: DNSLookupPlan, Sendable {
         }
         let usable = exchanges.filter { !$0.host.isEmpty }
         guard !usable.isEmpty else { return MXRoute(kind: .none, hosts: []) }
-        var byPreference: [UInt16: [MXHost]] = [:]
-        for host in usable { byPreference[host.preference, default: []].append(host) }
-        var hosts: [MXHost] = []
-        hosts.reserveCapacity(usable.count)
-        for preference in byPreference.keys.sorted() {
-            var group = byPreference[preference]!
-            if group.count > 1 { group.shuffle(using: &self.random) }
-            hosts.append(contentsOf: group)
+        guard usable.count > 1 else { return MXRoute(kind: .mx, hosts: usable) }
+        // By preference, equal ones in the order the answer gave them, then each run of equal
+        // preferences shuffled.
+        var hosts = usable.enumerated().sorted {
+            ($0.element.preference, $0.offset) < ($1.element.preference, $1.offset)
+        }.map(\.element)
+        var start = 0
+        while start < hosts.count {
+            var end = start + 1
+            while end < hosts.count && hosts[end].preference == hosts[start].preference { end += 1 }
+            if end - start > 1 { hosts[start..<end].shuffle(using: &self.random) }
+            start = end
         }
         return MXRoute(kind: .mx, hosts: hosts)
     }

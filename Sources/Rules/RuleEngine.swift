@@ -161,7 +161,12 @@ public actor RuleEngine {
         }
         self.host.updateContext(of: transaction, stage: stage)
         let run = self.host.startRun(stage, resolver: self.resolvers.resolver(forDomain: transaction.session.virtualDomain))
-        var result = await run.run(contextProxy: transaction.proxyReference, on: self)
+        var result: StageResult
+        if let finished = run.start(contextProxy: transaction.proxyReference) {
+            result = finished
+        } else {
+            result = await run.finish(on: self)
+        }
         // A header is added once per message, however many stages or requests add it.
         result.headers = result.headers.filter { !transaction.headers.contains($0) }
         transaction.headers += result.headers

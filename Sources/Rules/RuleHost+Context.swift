@@ -71,15 +71,22 @@ extension RuleHost {
         }
         if fresh || transaction.shown.rcpts != transaction.session.rcpts {
             let rcpts = transaction.session.rcpts
-            lua.newTable(arrayCount: Int32(rcpts.count))
-            for (index, rcpt) in rcpts.enumerated() {
-                self.pushAddress(rcpt)
-                lua.setIndex(index + 1, table: -2)
+            if rcpts.isEmpty {
+                // Before RCPT: the one empty list all transactions share (it cannot change).
+                lua.pushNil()
+                lua.setField("rcpt", table: data)
+                lua.pushReference(self.emptyRecipientsReference)
+            } else {
+                lua.newTable(arrayCount: Int32(rcpts.count))
+                for (index, rcpt) in rcpts.enumerated() {
+                    self.pushAddress(rcpt)
+                    lua.setIndex(index + 1, table: -2)
+                }
+                // ctx.rcpt is the same object as the last of ctx.rcpts.
+                _ = lua.getIndex(rcpts.count, table: -1)
+                lua.setField("rcpt", table: data)
+                lua.makeTopReadonly(name: "ctx.rcpts")
             }
-            // ctx.rcpt is the same object as the last of ctx.rcpts.
-            if rcpts.isEmpty { lua.pushNil() } else { _ = lua.getIndex(rcpts.count, table: -1) }
-            lua.setField("rcpt", table: data)
-            lua.makeTopReadonly(name: "ctx.rcpts")
             lua.setField("rcpts", table: data)
             if let domain = transaction.session.virtualDomain { lua.pushString(domain) } else { lua.pushNil() }
             lua.setField("domain", table: data)

@@ -67,6 +67,8 @@ final class RuleHost: LuaHostDispatching {
     private(set) var runStageReference: Int32 = 0
     private(set) var byStageReference: Int32 = 0
     private(set) var addHeaderReference: Int32 = 0
+    /// `ctx.rcpts` before any recipient: one read-only empty list for every transaction.
+    private(set) var emptyRecipientsReference: Int32 = 0
     /// Per stage, the Lua list of its entries that `run_stage` walks.
     var stageListReferences = PerStage<Int32>()
 
@@ -123,6 +125,9 @@ final class RuleHost: LuaHostDispatching {
         lua.getField("by_stage", table: exports)
         self.byStageReference = lua.makeReference()
         lua.pop()
+        lua.newTable()
+        lua.makeTopReadonly(name: "ctx.rcpts")
+        self.emptyRecipientsReference = lua.makeReference()
     }
 
     /// What the prelude learns from the host rather than restating: the stages in order,

@@ -46,52 +46,69 @@ final class StageRun {
         if !self.headers.contains(header) { self.headers.append(header) }
     }
 
-    /// Runs the stage's rules for the context `contextProxy`, awaiting DNS where a rule
-    /// waits for it; returns when the stage has its verdict.
-    func run(contextProxy: Int32, on engine: isolated RuleEngine) async -> StageResult {
-        let host = self.host
-        let lua = host.lua
+    /// Runs the stage's rules for the context `contextProxy` until it has its verdict, or
+    /// until a rule waits for DNS answers that are not at hand: nil then, and `finish(on:)`
+    /// awaits them. Most stages never wait (warm caches, zone data), so the common path has
+    /// no suspension point.
+    func start(contextProxy: Int32) -> StageResult? {
         self.budget.attach(to: self.thread.thread)
-        var reusable = true
-        defer {
-            LuaBudget.detach(from: self.thread.thread)
-            host.threads.recycle(self.thread, reusable: reusable, in: lua)
-            host.afterRun(exceeded: self.budget.exceeded)
-        }
+        let arguments = self.host.pushStageCall(self.stage, contextProxy: contextProxy, thread: self.thread)
+        let (status, count) = self.host.lua.resume(self.thread.thread, arguments: arguments)
+        if status == .yield && self.pending != nil { return nil }
+        return self.end(status: status, results: count)
+    }
 
-        let arguments = host.pushStageCall(self.stage, contextProxy: contextProxy, thread: self.thread)
-        var (status, count) = lua.resume(self.thread.thread, arguments: arguments)
-        while status == .yield {
-            guard let call = self.pending else {
-                status = .runtimeError
-                lua.pushString("coroutine yielded outside a DNS call", self.thread.thread)
-                break
-            }
+    /// Awaits the DNS answers the stage waits for, resumes it with them, and so on until it
+    /// has its verdict (after `start` returned nil).
+    func finish(on engine: isolated RuleEngine) async -> StageResult {
+        let lua = self.host.lua
+        while let call = self.pending {
             self.pending = nil
             while let questions = call.neededQuestions {
                 let remaining = self.budget.deadline - LuaBudget.now()
                 guard let answers = await DNSWait.answers(to: questions, from: self.resolver, within: remaining,
                                                             on: engine.lookupExecutor) else {
-                    reusable = false
-                    return self.result(.defer_, reply: .directoryFailure, decidedBy: self.currentEntry?.name,
-                                       failure: "stage deadline exceeded while waiting for \(call.function)(\(call.argument))")
+                    let result = self.result(.defer_, reply: .directoryFailure, decidedBy: self.currentEntry?.name,
+                                             failure: "stage deadline exceeded while waiting for \(call.function)(\(call.argument))")
+                    self.close(reusable: false)
+                    return result
                 }
                 call.feed(answers, trace: &self.trace)
                 call.advanceImmediately(using: self.resolver, trace: &self.trace)
             }
-            let resumeArguments = host.pushCompletion(call, thread: self.thread.thread, trace: &self.trace)
-            (status, count) = lua.resume(self.thread.thread, arguments: resumeArguments)
+            let resumeArguments = self.host.pushCompletion(call, thread: self.thread.thread, trace: &self.trace)
+            let (status, count) = lua.resume(self.thread.thread, arguments: resumeArguments)
+            if status == .yield && self.pending != nil { continue }
+            return self.end(status: status, results: count)
         }
+        return self.end(status: .runtimeError, results: 0)
+    }
 
+    /// The stage's result once its coroutine returned, died or yielded outside a DNS call.
+    private func end(status: LuaStatus, results count: Int32) -> StageResult {
         if status == .ok {
-            let (entry, verdict) = host.stageOutcome(self.stage, thread: self.thread.thread, results: count)
+            let (entry, verdict) = self.host.stageOutcome(self.stage, thread: self.thread.thread, results: count)
             var result = StageResult(stage: self.stage, verdict: verdict, decidedBy: entry?.name, failure: nil,
                                      trace: self.trace.events)
             result.headers = self.headers
+            self.close(reusable: true)
             return result
         }
-        reusable = false
-        return self.failure(status: status)
+        var status = status
+        if status == .yield {
+            status = .runtimeError
+            self.host.lua.pushString("coroutine yielded outside a DNS call", self.thread.thread)
+        }
+        let result = self.failure(status: status)
+        self.close(reusable: false)
+        return result
+    }
+
+    /// Detaches the budget and returns the coroutine to the pool (a failed one is dropped).
+    private func close(reusable: Bool) {
+        LuaBudget.detach(from: self.thread.thread)
+        self.host.threads.recycle(self.thread, reusable: reusable, in: self.host.lua)
+        self.host.afterRun(exceeded: self.budget.exceeded)
     }
 
     /// The result of a coroutine that died: a limit, an uncaught DNS error, or a script error.

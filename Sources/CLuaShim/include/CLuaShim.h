@@ -35,6 +35,7 @@ struct vrules_budget {
     double resumed_at;      /* when the current run began; 0 while suspended */
     int exceeded;           /* one of VRULES_EXCEEDED_* */
     void *owner;            /* the host's object for this evaluation */
+    int64_t unclocked;      /* units charged by library calls since the clock was last read */
 };
 
 enum {
