@@ -16,12 +16,7 @@ struct AddressLookupCall: DNSFunctionCall {
     }
 
     func push(_ output: AddressLookup.Output, host: RuleHost, thread: LuaThreadHandle) -> Result<Int32, DNSError> {
-        output.map { result in
-            host.lua.pushStringArray(result.addresses.map(\.description), fieldCount: 1, thread)
-            host.setSecure(result.secure, thread: thread)
-            host.lua.pushString(result.outcome.rawValue, thread)
-            return 2
-        }
+        output.map { host.pushList($0.addresses.map(\.description), secure: $0.secure, outcome: $0.outcome, thread: thread) }
     }
 }
 
@@ -37,12 +32,7 @@ struct ReverseLookupCall: DNSFunctionCall {
     }
 
     func push(_ output: ReverseLookup.Output, host: RuleHost, thread: LuaThreadHandle) -> Result<Int32, DNSError> {
-        output.map { result in
-            host.lua.pushStringArray(result.names, fieldCount: 1, thread)
-            host.setSecure(result.secure, thread: thread)
-            host.lua.pushString(result.outcome.rawValue, thread)
-            return 2
-        }
+        output.map { host.pushList($0.names, secure: $0.secure, outcome: $0.outcome, thread: thread) }
     }
 }
 
@@ -179,6 +169,16 @@ struct RecordQueryCall: DNSFunctionCall {
             lua.pushString(answer.outcome.rawValue, thread)
             return 2
         }
+    }
+}
+
+extension RuleHost {
+    /// `{ items..., secure = }, outcome`: what `dns.lookup` and `dns.rlookup` return.
+    func pushList(_ items: [String], secure: Bool, outcome: DNSOutcome, thread: LuaThreadHandle) -> Int32 {
+        self.lua.pushStringArray(items, fieldCount: 1, thread)
+        self.setSecure(secure, thread: thread)
+        self.lua.pushString(outcome.rawValue, thread)
+        return 2
     }
 }
 
