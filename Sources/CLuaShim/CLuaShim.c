@@ -289,4 +289,5 @@ const char *vrules_tolstring(lua_State *L, int index, size_t *length) {
     return lua_tolstring(L, index, length);
 }
 void vrules_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT); }
+void vrules_gc_generational(lua_State *L) { lua_gc(L, LUA_GCGEN, 0, 0); }
 int vrules_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT); }

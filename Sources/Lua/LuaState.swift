@@ -88,6 +88,12 @@ public final class LuaState {
     public var scriptAllocations: Int64 { self.info.pointee.allocations }
 
     /// A memory error clears itself once the garbage of the failed evaluation is collected.
+    /// Runs the collector in generational mode: a rule engine's objects (results, verdicts,
+    /// a transaction's context) mostly die within a stage or a transaction.
+    public func useGenerationalCollector() {
+        vrules_gc_generational(self.L)
+    }
+
     public func collectGarbageAfterFailure() {
         vrules_gc_collect(self.L)
         self.info.pointee.memory_exceeded = 0

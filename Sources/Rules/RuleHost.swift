@@ -84,6 +84,7 @@ final class RuleHost: LuaHostDispatching {
     init(limits: RuleLimits, rulesDirectory: String) {
         LuaHostDispatch.install()
         self.lua = LuaState(memoryLimit: limits.memoryBytes)
+        self.lua.useGenerationalCollector()
         self.limits = limits
         self.rulesDirectory = rulesDirectory
         self.installPrelude()

@@ -128,6 +128,8 @@ int vrules_isnoneornil(lua_State *L, int index);
 const char *vrules_tolstring(lua_State *L, int index, size_t *length);
 
 void vrules_gc_collect(lua_State *L);
+/// Switches the collector to generational mode (most of a stage's objects die young).
+void vrules_gc_generational(lua_State *L);
 int vrules_gc_count_kb(lua_State *L);
 
 #endif
