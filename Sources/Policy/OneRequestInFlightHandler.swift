@@ -52,7 +52,7 @@ final class IdleConnectionCloser: ChannelInboundHandler, RemovableChannelHandler
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            PolicyConnection.refused(PolicyProtocolError(code: .idle, reason: "no request in time"),
+            PolicyAnswerHandler.refused(PolicyProtocolError(code: .idle, reason: "no request in time"),
                                      peer: context.remoteAddress, logger: self.logger)
             context.close(promise: nil)
             return

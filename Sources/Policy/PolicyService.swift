@@ -91,6 +91,34 @@ public final class PolicyService: Sendable {
         return await self.shards[index].decide(request)
     }
 
+    /// Starts deciding `request`, read on `loop`, and hands the decision to `answer` on
+    /// `loop`. `loopShard` is `shard(runningOn: loop)`. When the connection's shard is that
+    /// one (its engine runs on `loop`, and so does this call), the decision runs in one task
+    /// isolated to the shard: enqueued on the loop, it reaches the shard and the engine
+    /// without a hop and calls `answer` itself. Otherwise the decision runs in a task of its
+    /// own and `answer` is sent to `loop`.
+    func decide(_ request: PolicyRequest, readOn loop: any EventLoop, loopShard: Int?,
+                answer: @escaping @Sendable (PolicyDecision) -> Void) {
+        let connection = ConnectionKey(request)
+        let index = self.routes.enter(connection, preferring: loopShard ?? self.hashedShard(for: connection))
+        let routes = self.routes
+        let shard = self.shards[index]
+        if index == loopShard {
+            shard.assumeIsolated { shard in
+                shard.startDecision(request) { decision in
+                    routes.release(connection)
+                    answer(decision)
+                }
+            }
+        } else {
+            Task {
+                let decision = await shard.decide(request)
+                routes.release(connection)
+                loop.execute { answer(decision) }
+            }
+        }
+    }
+
     /// The shard whose engine runs on `loop`, if any.
     public func shard(runningOn loop: any EventLoop) -> Int? {
         self.engines.firstIndex { ($0.executor as AnyObject) === (loop as AnyObject) }

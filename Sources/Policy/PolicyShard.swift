@@ -111,6 +111,14 @@ actor PolicyShard {
         return decision
     }
 
+    /// Decides `request` in a task isolated to this shard (enqueued on its executor, so
+    /// nothing hops) that passes the decision to `answer` from there.
+    func startDecision(_ request: PolicyRequest, answer: @escaping @Sendable (PolicyDecision) -> Void) {
+        Task {
+            answer(await self.decide(request))
+        }
+    }
+
     private func answerUnknown(_ state: String, request: PolicyRequest) -> PolicyDecision {
         self.counter("vrules_policy_unknown_states_total", "action", self.configuration.unknownStateAction == "DUNNO" ? "dunno" : "refused")
             .increment()
