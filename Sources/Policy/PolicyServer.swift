@@ -77,6 +77,9 @@ public final class PolicyServer: Service, @unchecked Sendable {
         self.logger = logger
     }
 
+    /// The connections open now (accepted and not yet closed).
+    var openConnectionCount: Int { self.connections.count }
+
     /// Binds every listener; returns the bound addresses (port 0 becomes the real port).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
