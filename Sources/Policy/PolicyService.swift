@@ -88,7 +88,7 @@ public final class PolicyService: Sendable {
         let connection = ConnectionKey(request)
         let index = self.routes.enter(connection, preferring: shard ?? self.hashedShard(for: connection))
         defer { self.routes.release(connection) }
-        return await self.shards[index].decide(request)
+        return await self.shards[index].decide(request, connection: connection)
     }
 
     /// Starts deciding `request`, read on `loop`, and hands the decision to `answer` on
@@ -105,14 +105,14 @@ public final class PolicyService: Sendable {
         let shard = self.shards[index]
         if index == loopShard {
             shard.assumeIsolated { shard in
-                shard.startDecision(request) { decision in
+                shard.startDecision(request, connection: connection) { decision in
                     routes.release(connection)
                     answer(decision)
                 }
             }
         } else {
             Task {
-                let decision = await shard.decide(request)
+                let decision = await shard.decide(request, connection: connection)
                 routes.release(connection)
                 loop.execute { answer(decision) }
             }
