@@ -108,7 +108,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
                     try pipeline.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
-                    try pipeline.addHandler(OneRequestInFlightHandler())
+                    try pipeline.addHandler(OneRequestInFlightHandler(readsAhead: 1))
                     try pipeline.addHandler(IdleConnectionCloser(logger: logger))
                     try pipeline.addHandler(PolicyAnswerHandler(service: service, logger: logger))
                 }

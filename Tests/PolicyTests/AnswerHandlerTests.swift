@@ -1,6 +1,8 @@
 import VrulesTestSupport
 import DNS
 import Foundation
+import NIOCore
+import NIOEmbedded
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -105,6 +107,28 @@ struct AnswerHandlerTests {
         #expect(harness.server.openConnectionCount == 0)
         // Nothing listens any more.
         #expect(throws: (any Error).self) { try PolicyClient(port: harness.port) }
+    }
+}
+
+@Suite("One request in flight, one read ahead")
+struct ReadAheadTests {
+    @Test("with one read ahead, a read goes out while one request is unanswered, and is held back at the second")
+    func oneReadAhead() throws {
+        let channel = EmbeddedChannel()
+        let counter = ReadBackpressureTests.ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(OneRequestInFlightHandler(readsAhead: 1))
+        let request = PolicyRequest(attributes: ["request": "smtpd_access_policy"])
+        try channel.writeInbound(request)
+        channel.read()
+        #expect(counter.reads == 1, "one unanswered request: the read goes out")
+        try channel.writeInbound(request)
+        channel.read()
+        channel.read()
+        #expect(counter.reads == 1, "two unanswered requests: no read")
+        try channel.writeOutbound(channel.allocator.buffer(string: "action=DUNNO\n\n"))
+        #expect(counter.reads == 2, "the held read goes out when one answer is written")
+        _ = try channel.finish()
     }
 }
 
