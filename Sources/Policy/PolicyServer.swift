@@ -53,7 +53,8 @@ public final class PolicyServer: Service, @unchecked Sendable {
 
     /// How long stopping waits for connections to answer what they have read (a decision
     /// waiting for DNS, a peer not reading its answers) before closing them regardless.
-    static let stopGrace = TimeAmount.seconds(10)
+    /// Set before `stop()` only (tests shorten it).
+    var stopGrace = TimeAmount.seconds(10)
 
     public let service: PolicyService
     private let addresses: [PolicyListenAddress]
@@ -183,7 +184,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(PolicyAnswerHandler.StopServing())
         }
-        let forced = self.group.next().scheduleTask(in: Self.stopGrace) {
+        let forced = self.group.next().scheduleTask(in: self.stopGrace) {
             for channel in open { channel.close(promise: nil) }
         }
         for channel in open {

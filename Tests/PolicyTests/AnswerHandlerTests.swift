@@ -108,6 +108,26 @@ struct AnswerHandlerTests {
         // Nothing listens any more.
         #expect(throws: (any Error).self) { try PolicyClient(port: harness.port) }
     }
+
+    @Test("stopping the server: a decision that outlasts the grace period is closed without an answer, and stop returns")
+    func stopGraceBounded() async throws {
+        let harness = try await PolicyHarness.start()
+        harness.server.stopGrace = .milliseconds(500)
+        harness.resolver.delay = .seconds(5)
+        let stuck = try harness.client()
+        try await blocking {
+            try stuck.send(PolicyClient.encode(request("RCPT", instance: "stuck", recipient: "u@x.test", extra: ["client_port": "5"])))
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let clock = ContinuousClock()
+        let started = clock.now
+        await harness.stop()
+        let took = clock.now - started
+        #expect(took >= .milliseconds(450) && took < .seconds(3), "\(took)")
+        #expect(try await answer(stuck) == nil)
+        #expect(harness.server.openConnectionCount == 0)
+        harness.resolver.delay = .zero
+    }
 }
 
 @Suite("One request in flight, one read ahead")
