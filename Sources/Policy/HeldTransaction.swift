@@ -34,6 +34,26 @@ final class HeldTransaction {
     /// Taken out of the table (finished, expired or evicted).
     var removed = false
 
+    /// The last sender and recipient parsed for its requests: the requests of one
+    /// transaction repeat them (four identical requests per recipient is common).
+    private var lastSender: (text: String, address: MailAddress)?
+    private var lastRecipient: (text: String, address: MailAddress)?
+
+    /// `MailAddress(text)`, parsed once while the transaction's requests repeat it.
+    func parsedSender(_ text: String) -> MailAddress {
+        if let last = self.lastSender, last.text == text { return last.address }
+        let address = MailAddress(text)
+        self.lastSender = (text, address)
+        return address
+    }
+
+    func parsedRecipient(_ text: String) -> MailAddress {
+        if let last = self.lastRecipient, last.text == text { return last.address }
+        let address = MailAddress(text)
+        self.lastRecipient = (text, address)
+        return address
+    }
+
     /// Links of the table's least-recently-used list (`older` is strong, `newer` weak, so
     /// the list holds no cycle).
     var older: HeldTransaction?

@@ -42,16 +42,19 @@ public enum PolicyListenAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The SMTPD policy delegation server: listeners on TCP and UNIX sockets feeding one
-/// `PolicyService`. Each listener's connections are child tasks of one task group (one
-/// task per listener, none per request); each connection answers one request at a time.
-/// Runs as a swift-service-lifecycle `Service`: it stops accepting and closes its
-/// listeners on graceful shutdown.
+/// `PolicyService`. Each connection is a plain NIO pipeline (decoder, one request in
+/// flight, `PolicyAnswerHandler`): no task or async stream per connection; a request
+/// costs one task, which decides it and writes the answer on the connection's loop.
+/// Runs as a swift-service-lifecycle `Service`: on graceful shutdown it stops accepting,
+/// closes its listeners, and lets every open connection answer what it has read and close.
 public final class PolicyServer: Service, @unchecked Sendable {
     /// Raises the process's soft descriptor limit to its hard limit; for the server binary.
     public static func raiseDescriptorLimit() { DescriptorLimit.raiseToHardLimit() }
 
-    typealias Connection = NIOAsyncChannel<PolicyRequest, ByteBuffer>
-    typealias Listener = NIOAsyncChannel<Connection, Never>
+    /// How long stopping waits for connections to answer what they have read (a decision
+    /// waiting for DNS, a peer not reading its answers) before closing them regardless.
+    /// Set before `stop()` only (tests shorten it).
+    var stopGrace = TimeAmount.seconds(10)
 
     public let service: PolicyService
     private let addresses: [PolicyListenAddress]
@@ -60,8 +63,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     private let logger: Logger
     private let group: EventLoopGroup
     // Touched only by start() and stop(), which the owner does not run concurrently.
-    private var listeners: [Listener] = []
-    private var acceptTasks: [Task<Void, Never>] = []
+    private var listeners: [any Channel] = []
     private let connections = OpenConnections()
     private var expiry: RepeatedTask?
 
@@ -76,11 +78,15 @@ public final class PolicyServer: Service, @unchecked Sendable {
         self.logger = logger
     }
 
+    /// The connections open now (accepted and not yet closed).
+    var openConnectionCount: Int { self.connections.count }
+
     /// Binds every listener; returns the bound addresses (port 0 becomes the real port).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         let connections = self.connections
         let logger = self.logger
+        let service = self.service
         let limits = self.fittedLimits()
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -94,46 +100,41 @@ public final class PolicyServer: Service, @unchecked Sendable {
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             // A peer's half-close ends its requests, not the answers still owed to it.
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let pipeline = channel.pipeline.syncOperations
-                try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
-                try pipeline.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
-                try pipeline.addHandler(OneRequestInFlightHandler())
-                try pipeline.addHandler(IdleConnectionCloser(logger: logger))
-                let connection = try Connection(wrappingChannelSynchronously: channel, configuration: .init(
-                    backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
-                connections.add(connection)
-                return connection
+            .childChannelInitializer { channel in
+                guard connections.add(channel) else {
+                    // Accepted while the server stops.
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
+                    try pipeline.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
+                    try pipeline.addHandler(OneRequestInFlightHandler(readsAhead: 1))
+                    try pipeline.addHandler(IdleConnectionCloser(logger: logger))
+                    try pipeline.addHandler(PolicyAnswerHandler(service: service, logger: logger))
+                }
             }
-        }
         var bound: [SocketAddress] = []
         for address in self.addresses {
-            let listener: Listener
+            let listener: any Channel
             switch address {
             case .tcp(let host, let port):
-                listener = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+                listener = try await bootstrap.bind(host: host, port: port).get()
             case .unix(let path) where self.socketAccess.isEmpty:
-                listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true,
-                                                    childChannelInitializer: initializer)
+                listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
             case .unix(let path):
                 let temporary = UnixSocketAccess.temporaryPath(for: path)
-                listener = try await bootstrap.bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true,
-                                                    childChannelInitializer: initializer)
+                listener = try await bootstrap.bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true).get()
                 do {
                     try self.socketAccess.apply(temporary: temporary, path: path)
                 } catch {
-                    try? await listener.channel.close()
+                    try? await listener.close()
                     unlink(temporary)
                     throw error
                 }
             }
             self.listeners.append(listener)
-            if let local = listener.channel.localAddress { bound.append(local) }
-            let service = self.service
-            self.acceptTasks.append(Task {
-                await Self.accept(on: listener, service: service, connections: connections, logger: logger)
-            })
+            if let local = listener.localAddress { bound.append(local) }
             self.logger.info("policy server listening", metadata: ["address": "\(address)"])
         }
         self.startExpiry()
@@ -153,34 +154,6 @@ public final class PolicyServer: Service, @unchecked Sendable {
         return limits
     }
 
-    /// Serves each accepted connection as a child task until the listener closes.
-    private static func accept(on listener: Listener, service: PolicyService, connections: OpenConnections, logger: Logger) async {
-        do {
-            try await listener.executeThenClose { inbound in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        guard connections.take(connection) else { continue }
-                        let handler = PolicyConnection(channel: connection, service: service, logger: logger)
-                        let run: @Sendable () async -> Void = {
-                            await handler.run()
-                            connections.remove(connection)
-                        }
-                        // On the connection's own event loop when an engine runs there: reading,
-                        // deciding and writing then never switch threads.
-                        if handler.shard != nil, #available(macOS 15, *) {
-                            group.addTask(executorPreference: service.taskExecutor(for: connection.channel.eventLoop),
-                                          operation: run)
-                        } else {
-                            group.addTask(operation: run)
-                        }
-                    }
-                }
-            }
-        } catch {
-            logger.debug("policy listener ended", metadata: ["error": "\(error)"])
-        }
-    }
-
     /// Expires idle transactions on a timer, so a quiet server frees them too.
     private func startExpiry() {
         guard self.expiry == nil else { return }
@@ -197,22 +170,27 @@ public final class PolicyServer: Service, @unchecked Sendable {
         service.configurationTimeout / 4
     }
 
+    /// Stops accepting, closes the listeners, and returns once every connection has
+    /// answered what it had read and closed (or been closed after `stopGrace`).
     public func stop() async {
         self.expiry?.cancel()
         self.expiry = nil
         self.connections.stopAccepting()
         for listener in self.listeners {
-            try? await listener.channel.close()
+            try? await listener.close()
         }
         self.listeners.removeAll()
-        // Never cancelled: the loops end when their listener closes, after running every
-        // connection it accepted to its close.
-        self.connections.closeAll()
-        for task in self.acceptTasks { await task.value }
-        self.acceptTasks.removeAll()
-        // Those accepted but never handed to a loop (the listener closed first) are run to
-        // their close here.
-        await self.connections.closeUntaken()
+        let open = self.connections.stopAll()
+        for channel in open {
+            channel.pipeline.fireUserInboundEventTriggered(PolicyAnswerHandler.StopServing())
+        }
+        let forced = self.group.next().scheduleTask(in: self.stopGrace) {
+            for channel in open { channel.close(promise: nil) }
+        }
+        for channel in open {
+            try? await channel.closeFuture.get()
+        }
+        forced.cancel()
     }
 
     public func run() async throws {

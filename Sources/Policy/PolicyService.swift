@@ -88,7 +88,35 @@ public final class PolicyService: Sendable {
         let connection = ConnectionKey(request)
         let index = self.routes.enter(connection, preferring: shard ?? self.hashedShard(for: connection))
         defer { self.routes.release(connection) }
-        return await self.shards[index].decide(request)
+        return await self.shards[index].decide(request, connection: connection)
+    }
+
+    /// Starts deciding `request`, read on `loop`, and hands the decision to `answer` on
+    /// `loop`. `loopShard` is `shard(runningOn: loop)`. When the connection's shard is that
+    /// one (its engine runs on `loop`, and so does this call), the decision runs in one task
+    /// isolated to the shard: enqueued on the loop, it reaches the shard and the engine
+    /// without a hop and calls `answer` itself. Otherwise the decision runs in a task of its
+    /// own and `answer` is sent to `loop`.
+    func decide(_ request: PolicyRequest, readOn loop: any EventLoop, loopShard: Int?,
+                answer: @escaping @Sendable (PolicyDecision) -> Void) {
+        let connection = ConnectionKey(request)
+        let index = self.routes.enter(connection, preferring: loopShard ?? self.hashedShard(for: connection))
+        let routes = self.routes
+        let shard = self.shards[index]
+        if index == loopShard {
+            shard.assumeIsolated { shard in
+                shard.startDecision(request, connection: connection) { decision in
+                    routes.release(connection)
+                    answer(decision)
+                }
+            }
+        } else {
+            Task(executorPreference: shard.taskExecutor) {
+                let decision = await shard.decide(request, connection: connection)
+                routes.release(connection)
+                loop.execute { answer(decision) }
+            }
+        }
     }
 
     /// The shard whose engine runs on `loop`, if any.
@@ -97,16 +125,6 @@ public final class PolicyService: Sendable {
             if let executor = engine.executor as? EventLoopExecutor { return executor.loop === loop }
             return (engine.executor as AnyObject) === (loop as AnyObject)
         }
-    }
-
-    /// Where the tasks of a connection read on `loop` run: the executor of the engine on that
-    /// loop when it is an `EventLoopExecutor` (entering the engine then costs no loop turns),
-    /// else the loop itself.
-    public func taskExecutor(for loop: any EventLoop) -> any TaskExecutor {
-        for engine in self.engines {
-            if let executor = engine.executor as? EventLoopExecutor, executor.loop === loop { return executor }
-        }
-        return EventLoopTaskExecutor(loop)
     }
 
     /// The shard a connection's transactions are on, if it holds any.

@@ -33,6 +33,10 @@ actor PolicyShard {
     private var engine: RuleEngine
     private nonisolated let executor: any SerialExecutor
     nonisolated var unownedExecutor: UnownedSerialExecutor { self.executor.asUnownedSerialExecutor() }
+    /// What the tasks that enter this shard prefer: its executor when that is also a task
+    /// executor (an `EventLoopExecutor`), so that the awaits inside a stage never queue
+    /// on the loop again; nil otherwise.
+    nonisolated var taskExecutor: (any TaskExecutor)? { self.executor as? any TaskExecutor }
     private let index: Int
     private let configuration: Configuration
     private let logger: Logger
@@ -46,8 +50,14 @@ actor PolicyShard {
     private var instanceOfConnection: [ConnectionKey: TransactionKey] = [:]
     private var warnings = ThrottledWarnings()
     // Metric handles made once: making one goes through the registry's lock and a label lookup.
-    private var counters: [String: Counter] = [:]
+    private var counters: [MetricKey: Counter] = [:]
     private var durationTimers: [String: Timer] = [:]
+    /// A metric handle's label and dimension value: looked up per request without
+    /// building a string.
+    private struct MetricKey: Hashable {
+        var label: String
+        var value: String
+    }
     private let transactionsGauge = Gauge(label: "vrules_policy_transactions")
     private let transactionBytesGauge = Gauge(label: "vrules_policy_transaction_bytes")
 
@@ -74,7 +84,7 @@ actor PolicyShard {
     var transactionBytes: Int { self.table.bytes }
 
     private func counter(_ label: String, _ dimension: String, _ value: String) -> Counter {
-        let id = label + "\u{0}" + value
+        let id = MetricKey(label: label, value: value)
         if let counter = self.counters[id] { return counter }
         let counter = Counter(label: label, dimensions: [(dimension, value)])
         self.counters[id] = counter
@@ -93,6 +103,11 @@ actor PolicyShard {
     /// The answer to one request (already checked to be `request=smtpd_access_policy`
     /// with a `client_address`).
     func decide(_ request: PolicyRequest) async -> PolicyDecision {
+        await self.decide(request, connection: ConnectionKey(request))
+    }
+
+    /// The answer to one request of `connection` (`ConnectionKey(request)`, made once by the caller).
+    func decide(_ request: PolicyRequest, connection: ConnectionKey) async -> PolicyDecision {
         let started = DispatchTime.now().uptimeNanoseconds
         let state = ProtocolState(request["protocol_state"] ?? "")
         self.counter("vrules_policy_requests_total", "stage", state.metricLabel).increment()
@@ -101,14 +116,29 @@ actor PolicyShard {
         case .unknown(let text):
             decision = self.answerUnknown(text, request: request)
         case .xclient:
-            decision = await self.evaluate(request, target: .connect, fresh: true)
+            decision = await self.evaluate(request, connection: connection, target: .connect, fresh: true)
         case .clientQuery:
-            decision = await self.evaluate(request, target: nil, fresh: false)
+            decision = await self.evaluate(request, connection: connection, target: nil, fresh: false)
         case .stage(let stage):
-            decision = await self.evaluate(request, target: stage, fresh: false)
+            decision = await self.evaluate(request, connection: connection, target: stage, fresh: false)
         }
         self.durationTimer(state.metricLabel).recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         return decision
+    }
+
+    /// Decides `request` in a task that prefers this shard's executor (in `vrules serve` an
+    /// `EventLoopExecutor`: the task then enters the shard and its engine, and every await
+    /// of a stage returns, without queueing on the loop again) and passes the decision to
+    /// `answer` on the shard's executor.
+    func startDecision(_ request: PolicyRequest, connection: ConnectionKey, answer: @escaping @Sendable (PolicyDecision) -> Void) {
+        Task(executorPreference: self.taskExecutor) {
+            await self.decide(request, connection: connection, answer: answer)
+        }
+    }
+
+    /// Calls `answer` on this shard's executor (the loop that writes the answer).
+    private func decide(_ request: PolicyRequest, connection: ConnectionKey, answer: @Sendable (PolicyDecision) -> Void) async {
+        answer(await self.decide(request, connection: connection))
     }
 
     private func answerUnknown(_ state: String, request: PolicyRequest) -> PolicyDecision {
@@ -125,9 +155,9 @@ actor PolicyShard {
 
     /// Runs the stages up to `target` (nil: connect and HELO only, for VRFY and ETRN) for
     /// the request's transaction; `fresh` ends what its connection held first (XCLIENT).
-    private func evaluate(_ request: PolicyRequest, target: Stage?, fresh: Bool) async -> PolicyDecision {
+    private func evaluate(_ request: PolicyRequest, connection: ConnectionKey, target: Stage?, fresh: Bool) async -> PolicyDecision {
         let now = Self.now()
-        let key = TransactionKey(request)
+        let key = TransactionKey(connection: connection, instance: request["instance"])
         if fresh {
             await self.finishConnection(key.connection)
             await self.finish(key)
@@ -140,7 +170,7 @@ actor PolicyShard {
             return PolicyDecision(action: SMTPReply.localError.description, stage: target, result: nil, reused: false)
         }
 
-        var session = Self.sessionInfo(from: request)
+        var session = Self.sessionInfo(from: request, addresses: transaction)
         if target == .rcpt, let recipient = session.rcpts.first {
             if !transaction.recipients.contains(recipient) {
                 if let refusal = self.admit(recipient, to: transaction, session: session, request: request) { return refusal }
@@ -427,7 +457,7 @@ actor PolicyShard {
     }
 
     /// `ctx` from the request's attributes.
-    static func sessionInfo(from request: PolicyRequest) -> SessionInfo {
+    static func sessionInfo(from request: PolicyRequest, addresses: HeldTransaction? = nil) -> SessionInfo {
         var info = SessionInfo(clientIP: request["client_address"] ?? "unknown")
         info.clientPort = request["client_port"].flatMap(Int.init)
         if let name = request["client_name"], name != "unknown" { info.clientName = name }
@@ -437,9 +467,10 @@ actor PolicyShard {
         info.serverName = request["server_name"] ?? Self.hostName
         info.helo = request["helo_name"]
         if let state = request["protocol_state"], ProtocolState.carriesSender(state) {
-            info.mailFrom = MailAddress(request.attributes["sender"] ?? "")
+            let sender = request.attributes["sender"] ?? ""
+            info.mailFrom = addresses?.parsedSender(sender) ?? MailAddress(sender)
         }
-        if let recipient = request["recipient"] { info.rcpts = [MailAddress(recipient)] }
+        if let recipient = request["recipient"] { info.rcpts = [addresses?.parsedRecipient(recipient) ?? MailAddress(recipient)] }
         if request["sasl_method"] != nil || request["sasl_username"] != nil {
             info.authMechanism = request["sasl_method"]
             info.authUsername = request["sasl_username"]

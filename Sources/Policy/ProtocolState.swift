@@ -14,17 +14,27 @@ enum ProtocolState: Equatable, Sendable {
     case unknown(String)
 
     init(_ text: String) {
-        switch text.uppercased() {
-        case "CONNECT": self = .stage(.connect)
-        case "EHLO", "HELO": self = .stage(.helo)
-        case "MAIL": self = .stage(.mail)
-        case "RCPT": self = .stage(.rcpt)
+        // Postfix sends upper case: match it as it is, and upper-case only anything else.
+        if let known = Self.known(text) {
+            self = known
+        } else {
+            self = Self.known(text.uppercased()) ?? .unknown(text)
+        }
+    }
+
+    private static func known(_ upper: String) -> ProtocolState? {
+        switch upper {
+        case "CONNECT": return .stage(.connect)
+        case "EHLO", "HELO": return .stage(.helo)
+        case "MAIL": return .stage(.mail)
+        case "RCPT": return .stage(.rcpt)
         // CHUNKING: Postfix sends BDAT where DATA would be.
-        case "DATA", "BDAT": self = .stage(.data)
-        case "END-OF-MESSAGE": self = .stage(.preq)
-        case "XCLIENT": self = .xclient
-        case "VRFY", "ETRN": self = .clientQuery(text.lowercased())
-        default: self = .unknown(text)
+        case "DATA", "BDAT": return .stage(.data)
+        case "END-OF-MESSAGE": return .stage(.preq)
+        case "XCLIENT": return .xclient
+        case "VRFY": return .clientQuery("vrfy")
+        case "ETRN": return .clientQuery("etrn")
+        default: return nil
         }
     }
 
@@ -40,6 +50,9 @@ enum ProtocolState: Equatable, Sendable {
 
     /// Whether the request carries a sender Postfix knows by then.
     static func carriesSender(_ text: String) -> Bool {
-        ["MAIL", "RCPT", "DATA", "BDAT", "END-OF-MESSAGE"].contains(text.uppercased())
+        switch ProtocolState(text) {
+        case .stage(let stage): return stage >= .mail
+        default: return false
+        }
     }
 }

@@ -2,7 +2,7 @@ import NIOCore
 
 /// One event loop as both executors its work needs: the serial executor of the actors that
 /// run there (an engine and its shard) and the task executor of the tasks that call them
-/// (the connections read on the loop, the DNS lookups its rules wait for).
+/// (the requests read on the loop, the DNS lookups its rules wait for).
 ///
 /// One object in both roles, with both set when a job runs: a task that prefers this
 /// executor then enters those actors, and every `await` inside a stage returns, without a
@@ -31,23 +31,5 @@ public final class EventLoopExecutor: SerialExecutor, TaskExecutor, @unchecked S
 
     public func checkIsolated() {
         precondition(self.loop.inEventLoop, "not on the event loop of this executor")
-    }
-}
-
-/// Runs a task's jobs on one event loop (a connection's task, when no engine runs on its
-/// loop to share an `EventLoopExecutor` with).
-@available(macOS 15, *)
-public final class EventLoopTaskExecutor: TaskExecutor {
-    private let loop: any EventLoop
-
-    public init(_ loop: any EventLoop) {
-        self.loop = loop
-    }
-
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        self.loop.execute {
-            job.runSynchronously(on: self.asUnownedTaskExecutor())
-        }
     }
 }
