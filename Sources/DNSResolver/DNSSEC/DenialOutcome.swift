@@ -36,8 +36,16 @@ package enum DenialNames {
         return names
     }
 
+    /// True when `name` is `zone` or ends in `.` and `zone`: compared as octets, with no
+    /// string built (every RRset and signer is checked with it).
     package static func isAtOrBelow(_ name: String, _ zone: String) -> Bool {
-        zone.isEmpty || name == zone || name.hasSuffix("." + zone)
+        if zone.isEmpty || name == zone { return true }
+        let nameBytes = name.utf8
+        let zoneBytes = zone.utf8
+        guard nameBytes.count > zoneBytes.count else { return false }
+        let start = nameBytes.index(nameBytes.endIndex, offsetBy: -zoneBytes.count)
+        return nameBytes[nameBytes.index(before: start)] == UInt8(ascii: ".")
+            && nameBytes[start...].elementsEqual(zoneBytes)
     }
 
     /// The ancestor of `name` one label below `encloser` (the "next closer name").

@@ -98,7 +98,7 @@ package struct RRsetVerifier: Sendable {
                 guard self.budget.takeValidation() else {
                     return .failed("validation limit reached (\(limits.validationsPerLookup) signature checks per lookup) at \(rrset.label)")
                 }
-                switch DNSSECCrypto.verify(algorithm: rrsig.algorithm, publicKey: key.publicKey, signature: rrsig.signature, data: data) {
+                switch key.verify(algorithm: rrsig.algorithm, signature: rrsig.signature, data: data) {
                 case .success:
                     if let cacheKey { self.verified!.insert(cacheKey) }
                     let remaining = UInt32(clamping: DNSSECTime.unixSeconds(rrsig.expiration, near: self.now) - self.now)

@@ -50,14 +50,33 @@ package enum DNSCanonicalForm {
 
     /// The RRSIG "labels" count of a name: the root and a leading `*` do not count (§3.1.3).
     package static func labelCount(_ name: String) throws(DNSWireError) -> Int {
-        // Fast path for names without escapes (nearly all): count the dots.
-        if !name.utf8.contains(UInt8(ascii: "\\")) && !name.isEmpty && !name.hasSuffix(".") && !name.contains("..") {
-            let labels = name.utf8.reduce(1) { $1 == UInt8(ascii: ".") ? $0 + 1 : $0 }
-            return name.hasPrefix("*.") || name == "*" ? labels - 1 : labels
-        }
+        if let count = Self.plainLabelCount(name) { return count }
         let labels = try Self.labels(name)
         if labels.first == [UInt8(ascii: "*")] { return labels.count - 1 }
         return labels.count
+    }
+
+    /// `labelCount` for a name without escapes, empty labels or over-long parts, in one pass
+    /// over its octets (every signature check and wildcard test counts labels); nil otherwise,
+    /// and the general path decides and reports.
+    private static func plainLabelCount(_ name: String) -> Int? {
+        let text = name.utf8
+        guard !text.isEmpty, text.count <= 253 else { return nil }
+        var labels = 1
+        var length = 0
+        for byte in text {
+            if byte == UInt8(ascii: ".") {
+                guard length > 0 else { return nil }
+                labels += 1
+                length = 0
+            } else {
+                guard byte != UInt8(ascii: "\\"), length < 63 else { return nil }
+                length += 1
+            }
+        }
+        guard length > 0 else { return nil }
+        let wildcard = text.first == UInt8(ascii: "*") && (text.count == 1 || text.dropFirst().first == UInt8(ascii: "."))
+        return wildcard ? labels - 1 : labels
     }
 
     /// The record data in canonical form: names inside the types §6.2 lists are lower-cased
@@ -90,41 +109,96 @@ package enum DNSCanonicalForm {
     /// The owner a signature covers: the name itself, or `*.` and its rightmost `labels`
     /// labels when the RRset was expanded from a wildcard (§3.1.8.1, §6.2 item 4).
     package static func signedOwner(_ owner: String, rrsigLabels: Int) throws(DNSWireError) -> [UInt8] {
-        let labels = try Self.labels(owner)
-        let count = labels.first == [UInt8(ascii: "*")] ? labels.count - 1 : labels.count
-        guard rrsigLabels < count else { return try Self.name(owner) }
-        var bytes: [UInt8] = [1, UInt8(ascii: "*")]
-        for label in labels.suffix(rrsigLabels) {
-            bytes.append(UInt8(label.count))
-            bytes += label
+        let wire = try Self.name(owner)
+        return Self.signedOwner(wire: wire, rrsigLabels: rrsigLabels)
+    }
+
+    /// `signedOwner` from the owner's canonical wire form: the labels are walked in place,
+    /// with no array per label.
+    private static func signedOwner(wire: [UInt8], rrsigLabels: Int) -> [UInt8] {
+        var count = 0
+        var offset = 0
+        while offset < wire.count && wire[offset] != 0 {
+            count += 1
+            offset += Int(wire[offset]) + 1
         }
-        bytes.append(0)
+        let startsWithStar = wire.count > 2 && wire[0] == 1 && wire[1] == UInt8(ascii: "*")
+        let ownerLabels = startsWithStar ? count - 1 : count
+        guard rrsigLabels < ownerLabels else { return wire }
+        // Keep the rightmost `rrsigLabels` labels: skip the others from the left.
+        var skip = count - max(0, rrsigLabels)
+        offset = 0
+        while skip > 0 {
+            offset += Int(wire[offset]) + 1
+            skip -= 1
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(2 + wire.count - offset)
+        bytes.append(1)
+        bytes.append(UInt8(ascii: "*"))
+        bytes.append(contentsOf: wire[offset...])
         return bytes
     }
 
     /// The octets a signature covers (RFC 4034 §3.1.8.1): the RRSIG data without the signature,
     /// then every record of the set in canonical form and order, with the original TTL.
-    /// Duplicate records are dropped (§6.3).
+    /// Duplicate records are dropped (§6.3). Written into one buffer sized up front.
     package static func signedData(rrsig: RRSIGData, owner: String, type: DNSRecordType, recordClass: UInt16,
                                    records: [DNSRecordData]) throws(DNSWireError) -> [UInt8] {
-        var output = try rrsig.signedPrefix()
         let ownerBytes = try Self.signedOwner(owner, rrsigLabels: Int(rrsig.labels))
+        var output: [UInt8] = []
+        if records.count == 1 {
+            // One record (most RRsets): nothing to sort, no copy of its data kept apart.
+            output.reserveCapacity(18 + rrsig.signerName.utf8.count + 2 + ownerBytes.count + 10 + 64)
+            try rrsig.appendSignedPrefix(to: &output)
+            output.append(contentsOf: ownerBytes)
+            output.appendUInt16(type.rawValue)
+            output.appendUInt16(recordClass)
+            output.appendUInt32(rrsig.originalTTL)
+            let lengthAt = output.count
+            output.appendUInt16(0)
+            try Self.appendRecordData(records[0], to: &output)
+            let length = output.count - lengthAt - 2
+            output[lengthAt] = UInt8(truncatingIfNeeded: length >> 8)
+            output[lengthAt + 1] = UInt8(truncatingIfNeeded: length)
+            return output
+        }
         var datas: [[UInt8]] = []
         datas.reserveCapacity(records.count)
-        for record in records { datas.append(try Self.recordData(record)) }
+        var total = 0
+        for record in records {
+            let data = try Self.recordData(record)
+            total += ownerBytes.count + 10 + data.count
+            datas.append(data)
+        }
         datas.sort { $0.lexicographicallyPrecedes($1) }
+        output.reserveCapacity(18 + rrsig.signerName.utf8.count + 2 + total)
+        try rrsig.appendSignedPrefix(to: &output)
         var previous: [UInt8]? = nil
         for data in datas {
             if data == previous { continue }
             previous = data
-            output += ownerBytes
+            output.append(contentsOf: ownerBytes)
             output.appendUInt16(type.rawValue)
             output.appendUInt16(recordClass)
             output.appendUInt32(rrsig.originalTTL)
             output.appendUInt16(UInt16(truncatingIfNeeded: data.count))
-            output += data
+            output.append(contentsOf: data)
         }
         return output
+    }
+
+    /// `recordData` appended to `output`: the octets are copied once, not built apart first,
+    /// for the types kept as they are (addresses and DNSSEC types, nearly every signed RRset).
+    private static func appendRecordData(_ data: DNSRecordData, to output: inout [UInt8]) throws(DNSWireError) {
+        switch data {
+        case .a(let address), .aaaa(let address):
+            output.append(contentsOf: address.bytes)
+        case .unknown(_, let raw):
+            output.append(contentsOf: raw)
+        default:
+            output.append(contentsOf: try Self.recordData(data))
+        }
     }
 
     /// Canonical name order (§6.1): labels compared from the right, each as lower-cased octets;
