@@ -59,14 +59,15 @@ package final class DNSSECValidator: Sendable {
     package func validate(_ steps: [Step], trace: ValidationTrace?) async -> Verdict {
         let budget = ValidationBudget(limits: self.limits)
         var verdict = Verdict(security: .secure, ttl: nil, fetchError: nil)
-        for step in steps {
-            for rrset in step.rrsets {
-                verdict.merge(await self.validateRRset(rrset, in: step.message, budget: budget, trace: trace))
+        // By index: a `for step in steps` would copy each step (its message and all) first.
+        for index in steps.indices {
+            for rrset in steps[index].rrsets {
+                verdict.merge(await self.validateRRset(rrset, in: steps[index].message, budget: budget, trace: trace))
                 if verdict.security.status == .bogus { return verdict }
             }
-            if let denial = step.denial {
+            if let denial = steps[index].denial {
                 verdict.merge(await self.validateDenial(denial.name, denial.type, nxdomain: denial.nxdomain,
-                                                        in: step.message, budget: budget, trace: trace))
+                                                        in: steps[index].message, budget: budget, trace: trace))
             }
         }
         trace.note("result: \(verdict.security)")
@@ -107,7 +108,18 @@ package final class DNSSECValidator: Sendable {
             }
             return Self.verdict(for: trust)
         }
+        // A known zone (nearly every lookup) is checked without suspending.
+        if let trust = self.chain.cachedTrust(signer, trace: trace) {
+            return self.verifyRRset(rrset, signer: signer, trust: trust, in: message, budget: budget, trace: trace)
+        }
         let trust = await self.chain.trust(signer, budget: budget, trace: trace)
+        return self.verifyRRset(rrset, signer: signer, trust: trust, in: message, budget: budget, trace: trace)
+    }
+
+    /// The signature checks of one RRset once its signer's trust is known, and for a wildcard
+    /// expansion the proof that no closer name exists.
+    private func verifyRRset(_ rrset: SignedRRset, signer: String, trust: ZoneTrust, in message: DNSMessage,
+                             budget: ValidationBudget, trace: ValidationTrace?) -> Verdict {
         guard case .secure(let zone, let keys) = trust else { return Self.verdict(for: trust) }
         guard zone == signer else {
             return Verdict(security: DNSSecurity(.bogus, reason: "RRSIG signer \(Self.show(signer)) of \(rrset.label) is not a zone apex"))

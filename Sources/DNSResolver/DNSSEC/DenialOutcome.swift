@@ -1,5 +1,11 @@
 import DNS
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What a denial-of-existence proof (NSEC or NSEC3) established.
 package enum DenialOutcome: Equatable, Sendable {
     /// The proof holds; the text names the records used, for traces.
@@ -40,12 +46,15 @@ package enum DenialNames {
     /// string built (every RRset and signer is checked with it).
     package static func isAtOrBelow(_ name: String, _ zone: String) -> Bool {
         if zone.isEmpty || name == zone { return true }
-        let nameBytes = name.utf8
-        let zoneBytes = zone.utf8
-        guard nameBytes.count > zoneBytes.count else { return false }
-        let start = nameBytes.index(nameBytes.endIndex, offsetBy: -zoneBytes.count)
-        return nameBytes[nameBytes.index(before: start)] == UInt8(ascii: ".")
-            && nameBytes[start...].elementsEqual(zoneBytes)
+        var name = name
+        var zone = zone
+        return name.withUTF8 { nameBytes in
+            zone.withUTF8 { zoneBytes in
+                let start = nameBytes.count - zoneBytes.count
+                guard start > 0, nameBytes[start - 1] == UInt8(ascii: ".") else { return false }
+                return memcmp(nameBytes.baseAddress! + start, zoneBytes.baseAddress!, zoneBytes.count) == 0
+            }
+        }
     }
 
     /// The ancestor of `name` one label below `encloser` (the "next closer name").

@@ -14,12 +14,19 @@ package final class VerifiedSignatureCache: Sendable {
     package init(capacity: Int = 8192) { self.capacity = max(0, capacity) }
 
     package static func key(publicKey: [UInt8], signature: [UInt8], data: [UInt8]) -> SHA256Digest {
+        // Each part's length before it, so that no two different splits hash alike. The lengths
+        // go in one block and each part in one call (the hasher is updated in place, never
+        // captured by a closure, which would make it copy its state on every update).
+        var lengths: (UInt32, UInt32, UInt32) = (
+            UInt32(truncatingIfNeeded: publicKey.count).bigEndian,
+            UInt32(truncatingIfNeeded: signature.count).bigEndian,
+            UInt32(truncatingIfNeeded: data.count).bigEndian
+        )
         var hasher = SHA256()
-        hasher.update(data: publicKey)
-        hasher.update(data: [0])
-        hasher.update(data: signature)
-        hasher.update(data: [0])
-        hasher.update(data: data)
+        withUnsafeBytes(of: &lengths) { hasher.update(bufferPointer: $0) }
+        publicKey.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        signature.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return hasher.finalize()
     }
 

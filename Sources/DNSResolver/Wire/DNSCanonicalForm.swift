@@ -113,31 +113,76 @@ package enum DNSCanonicalForm {
         return Self.signedOwner(wire: wire, rrsigLabels: rrsigLabels)
     }
 
-    /// `signedOwner` from the owner's canonical wire form: the labels are walked in place,
-    /// with no array per label.
+    /// `signedOwner` from the owner's canonical wire form.
     private static func signedOwner(wire: [UInt8], rrsigLabels: Int) -> [UInt8] {
-        var count = 0
-        var offset = 0
-        while offset < wire.count && wire[offset] != 0 {
-            count += 1
-            offset += Int(wire[offset]) + 1
-        }
-        let startsWithStar = wire.count > 2 && wire[0] == 1 && wire[1] == UInt8(ascii: "*")
-        let ownerLabels = startsWithStar ? count - 1 : count
-        guard rrsigLabels < ownerLabels else { return wire }
-        // Keep the rightmost `rrsigLabels` labels: skip the others from the left.
-        var skip = count - max(0, rrsigLabels)
-        offset = 0
-        while skip > 0 {
-            offset += Int(wire[offset]) + 1
-            skip -= 1
-        }
+        guard let keptFrom = Self.wildcardSuffixStart(wire, at: 0, rrsigLabels: rrsigLabels) else { return wire }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(2 + wire.count - offset)
+        bytes.reserveCapacity(2 + wire.count - keptFrom)
         bytes.append(1)
         bytes.append(UInt8(ascii: "*"))
-        bytes.append(contentsOf: wire[offset...])
+        bytes.append(contentsOf: wire[keptFrom...])
         return bytes
+    }
+
+    /// For the canonical wire name at `start` in `bytes`: nil when the RRSIG's `labels` field
+    /// covers the whole owner, otherwise where its rightmost `rrsigLabels` labels begin (the
+    /// labels before are replaced by `*`). The labels are walked in place, no array per label.
+    private static func wildcardSuffixStart(_ bytes: [UInt8], at start: Int, rrsigLabels: Int) -> Int? {
+        var count = 0
+        var offset = start
+        while offset < bytes.count && bytes[offset] != 0 {
+            count += 1
+            offset += Int(bytes[offset]) + 1
+        }
+        let startsWithStar = bytes.count > start + 2 && bytes[start] == 1 && bytes[start + 1] == UInt8(ascii: "*")
+        let ownerLabels = startsWithStar ? count - 1 : count
+        guard rrsigLabels < ownerLabels else { return nil }
+        var skip = count - max(0, rrsigLabels)
+        offset = start
+        while skip > 0 {
+            offset += Int(bytes[offset]) + 1
+            skip -= 1
+        }
+        return offset
+    }
+
+    /// Appends the canonical wire form of `name` (as `name(_:)` returns it) to `output`.
+    package static func appendName(_ name: String, to output: inout [UInt8]) throws(DNSWireError) {
+        let start = output.count
+        if Self.appendPlainName(name, to: &output) { return }
+        output.removeSubrange(start...)
+        output.append(contentsOf: try Self.name(name))
+    }
+
+    /// `plainName` written straight into `output`; false (with some octets written) when the
+    /// name needs the general path.
+    private static func appendPlainName(_ name: String, to output: inout [UInt8]) -> Bool {
+        let text = name.utf8
+        guard text.count <= 253 else { return false }
+        if text.isEmpty {
+            output.append(0)
+            return true
+        }
+        var lengthAt = output.count
+        output.append(0)
+        var length = 0
+        for byte in text {
+            if byte == UInt8(ascii: ".") {
+                guard length > 0 && length <= 63 else { return false }
+                output[lengthAt] = UInt8(length)
+                lengthAt = output.count
+                output.append(0)
+                length = 0
+            } else {
+                guard byte != UInt8(ascii: "\\") else { return false }
+                output.append(byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte)
+                length += 1
+            }
+        }
+        guard length > 0 && length <= 63 else { return false }
+        output[lengthAt] = UInt8(length)
+        output.append(0)
+        return true
     }
 
     /// The octets a signature covers (RFC 4034 §3.1.8.1): the RRSIG data without the signature,
@@ -145,13 +190,17 @@ package enum DNSCanonicalForm {
     /// Duplicate records are dropped (§6.3). Written into one buffer sized up front.
     package static func signedData(rrsig: RRSIGData, owner: String, type: DNSRecordType, recordClass: UInt16,
                                    records: [DNSRecordData]) throws(DNSWireError) -> [UInt8] {
-        let ownerBytes = try Self.signedOwner(owner, rrsigLabels: Int(rrsig.labels))
         var output: [UInt8] = []
         if records.count == 1 {
-            // One record (most RRsets): nothing to sort, no copy of its data kept apart.
-            output.reserveCapacity(18 + rrsig.signerName.utf8.count + 2 + ownerBytes.count + 10 + 64)
+            // One record (most RRsets): nothing to sort, names written in place, no copy of
+            // anything kept apart.
+            output.reserveCapacity(18 + rrsig.signerName.utf8.count + 2 + owner.utf8.count + 2 + 10 + 64)
             try rrsig.appendSignedPrefix(to: &output)
-            output.append(contentsOf: ownerBytes)
+            let ownerStart = output.count
+            try Self.appendName(owner, to: &output)
+            if let keptFrom = Self.wildcardSuffixStart(output, at: ownerStart, rrsigLabels: Int(rrsig.labels)) {
+                output.replaceSubrange(ownerStart..<keptFrom, with: [1, UInt8(ascii: "*")])
+            }
             output.appendUInt16(type.rawValue)
             output.appendUInt16(recordClass)
             output.appendUInt32(rrsig.originalTTL)
@@ -163,6 +212,7 @@ package enum DNSCanonicalForm {
             output[lengthAt + 1] = UInt8(truncatingIfNeeded: length)
             return output
         }
+        let ownerBytes = try Self.signedOwner(owner, rrsigLabels: Int(rrsig.labels))
         var datas: [[UInt8]] = []
         datas.reserveCapacity(records.count)
         var total = 0
@@ -206,7 +256,9 @@ package enum DNSCanonicalForm {
     package static func precedes(_ left: String, _ right: String) -> Bool {
         let backslash = UInt8(ascii: "\\")
         if !left.utf8.contains(backslash) && !right.utf8.contains(backslash) {
-            return Self.plainPrecedes(Array(left.utf8), Array(right.utf8))
+            var left = left
+            var right = right
+            return left.withUTF8 { leftBytes in right.withUTF8 { rightBytes in Self.plainPrecedes(leftBytes, rightBytes) } }
         }
         guard let leftLabels = try? Self.labels(left), let rightLabels = try? Self.labels(right) else {
             return left < right
@@ -223,9 +275,9 @@ package enum DNSCanonicalForm {
         return leftIndex < rightIndex
     }
 
-    /// `precedes` for names without escapes: labels compared from the right in place, one
-    /// array per name instead of one per label (NSEC spans are checked on every denial).
-    private static func plainPrecedes(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+    /// `precedes` for names without escapes: labels compared from the right in place, over
+    /// the strings' own octets, nothing copied (NSEC spans are checked on every denial).
+    private static func plainPrecedes(_ left: UnsafeBufferPointer<UInt8>, _ right: UnsafeBufferPointer<UInt8>) -> Bool {
         @inline(__always) func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
         let dot = UInt8(ascii: ".")
         var leftEnd = left.count

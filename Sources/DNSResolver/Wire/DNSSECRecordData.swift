@@ -148,7 +148,7 @@ package struct RRSIGData: Hashable, Sendable {
         bytes.appendUInt32(self.expiration)
         bytes.appendUInt32(self.inception)
         bytes.appendUInt16(self.keyTag)
-        bytes.append(contentsOf: try DNSCanonicalForm.name(self.signerName))
+        try DNSCanonicalForm.appendName(self.signerName, to: &bytes)
     }
 
     package func rdata() throws(DNSWireError) -> [UInt8] { try self.signedPrefix() + self.signature }
