@@ -211,4 +211,27 @@ import Testing
         #expect(VerifiedSignatureCache.key(publicKey: [1], signature: [2], data: [3])
             == VerifiedSignatureCache.key(publicKey: [1], signature: [2], data: [3]))
     }
+
+    /// The cache holds at most `capacity` entries and `maximumOctets` octets, oldest out
+    /// first; an entry larger than the whole budget is not kept; a hit needs all three parts.
+    @Test func verifiedSignatureCacheIsBounded() {
+        let cache = VerifiedSignatureCache(capacity: 3, maximumOctets: 1000)
+        let entries = (0..<5).map { VerifiedSignatureCache.key(publicKey: [1], signature: [UInt8($0)], data: [UInt8](repeating: 7, count: 98)) }
+        for entry in entries { cache.insert(entry) }
+        #expect(cache.count == 3)
+        #expect(!cache.contains(entries[0]) && !cache.contains(entries[1]))
+        #expect(cache.contains(entries[2]) && cache.contains(entries[4]))
+        #expect(!cache.contains(VerifiedSignatureCache.key(publicKey: [2], signature: [4], data: [UInt8](repeating: 7, count: 98))),
+                "another key with the same signature and data is no hit")
+        #expect(!cache.contains(VerifiedSignatureCache.key(publicKey: [1], signature: [4], data: [UInt8](repeating: 8, count: 98))),
+                "other data with the same signature is no hit")
+
+        let small = VerifiedSignatureCache(capacity: 100, maximumOctets: 250)
+        for entry in entries { small.insert(entry) }
+        #expect(small.count == 2 && small.octets == 200)
+        #expect(small.contains(entries[3]) && small.contains(entries[4]))
+        small.insert(VerifiedSignatureCache.key(publicKey: [1], signature: [9], data: [UInt8](repeating: 0, count: 300)))
+        #expect(small.count == 2, "an entry over the whole budget is not kept, and evicts nothing")
+        #expect(VerifiedSignatureCache(capacity: 0).count == 0)
+    }
 }
