@@ -1,5 +1,6 @@
 import Crypto
 import DNS
+import DNSTestSupport
 import Foundation
 import Testing
 @testable import DNSResolver
@@ -87,6 +88,52 @@ import Testing
         #expect(DNSName.parentZone(of: "é.example") == "example")
         #expect(DNSName.parentZone(of: "example") == "")
         #expect(DNSName.parentZone(of: "") == "")
+    }
+
+    // MARK: - RRset grouping
+
+    /// Small sections are grouped in place and large ones through a dictionary: both give the
+    /// RRsets in order of first appearance with their own records and signatures; signers come
+    /// out once each, in order, for a few signatures and for many; malformed RRSIGs and other
+    /// classes are dropped.
+    @Test(arguments: [(2, 0), (40, 12)])
+    func groupingSmallAndLargeSections(owners: Int, extraSignatures: Int) throws {
+        func rrsig(_ type: DNSRecordType, signer: String) throws -> DNSResourceRecord {
+            let data = RRSIGData(typeCovered: type, algorithm: 13, labels: 2, originalTTL: 60, expiration: 2, inception: 1,
+                                 keyTag: 1, signerName: signer, signature: [1])
+            return DNSResourceRecord(name: "", ttl: 60, data: .unknown(type: .rrsig, data: try data.rdata()))
+        }
+        var section: [DNSResourceRecord] = []
+        for index in 0..<owners {
+            let name = "n\(index).example"
+            section.append(DNSResourceRecord(name: name, ttl: 60, data: .a(IPAddress("192.0.2.1")!)))
+            var signature = try rrsig(.a, signer: "example")
+            signature.name = name
+            section.append(signature)
+            section.append(DNSResourceRecord(name: name, ttl: 60, data: .txt([[1]])))
+            section.append(DNSResourceRecord(name: name, ttl: 60, data: .a(IPAddress("192.0.2.2")!)))
+        }
+        // More signatures over n0's A set, by signers that repeat.
+        for index in 0..<extraSignatures {
+            var signature = try rrsig(.a, signer: "s\(index % 5).example")
+            signature.name = "n0.example"
+            section.append(signature)
+        }
+        section.append(DNSResourceRecord(name: "n0.example", ttl: 60, data: .unknown(type: .rrsig, data: [1, 2, 3])))
+        section.append(DNSResourceRecord(name: "n0.example", recordClass: 3, ttl: 60, data: .a(IPAddress("192.0.2.3")!)))
+        #expect((section.count > 16) == (owners > 2), "both the in-place and the dictionary grouping are exercised")
+
+        let sets = SignedRRset.group(section)
+        #expect(sets.count == 2 * owners)
+        for index in 0..<owners {
+            let a = sets[2 * index]
+            let txt = sets[2 * index + 1]
+            #expect(a.owner == "n\(index).example" && a.type == .a && a.records.count == 2)
+            #expect(txt.owner == a.owner && txt.type == .txt && txt.records.count == 1 && txt.signatures.isEmpty)
+            #expect(a.signatures.count == (index == 0 ? 1 + extraSignatures : 1))
+        }
+        #expect(sets[0].signers == ["example"] + (0..<min(5, extraSignatures)).map { "s\($0).example" })
+        #expect(sets[2].signers == ["example"])
     }
 
     // MARK: - Decoded keys
@@ -233,5 +280,51 @@ import Testing
         small.insert(VerifiedSignatureCache.key(publicKey: [1], signature: [9], data: [UInt8](repeating: 0, count: 300)))
         #expect(small.count == 2, "an entry over the whole budget is not kept, and evicts nothing")
         #expect(VerifiedSignatureCache(capacity: 0).count == 0)
+    }
+
+    // MARK: - The synchronous pass for known zones
+
+    /// Once every zone is trusted, `resolve` validates in one synchronous pass while a traced
+    /// lookup takes the general (asynchronous) path: both give every question the same
+    /// status and reason, for good answers and for tampered ones (a stripped RRSIG, a stripped
+    /// denial or wildcard proof, a changed address under a valid signature).
+    @Test func knownZonesGiveTheSameVerdictsWithoutSuspending() async throws {
+        let tamper: @Sendable (DNSWireQuestion, DNSMessage) -> DNSMessage? = { question, message in
+            var message = message
+            switch question.name {
+            case "www.example.test": message.answers.removeAll { $0.type == .rrsig }
+            case "nothing.example.test", "nothing.nsec3.test": message.authority.removeAll { $0.type == .nsec || $0.type == .nsec3 }
+            case "host.wild.example.test": message.authority.removeAll()
+            case "deep.sub.nsec3.test":
+                for index in message.answers.indices where message.answers[index].type == .a {
+                    message.answers[index].data = .a(IPAddress("192.0.2.99")!)
+                }
+            default: break
+            }
+            return message
+        }
+        let questions: [(String, DNSRecordType)] = [
+            ("www.example.test", .a), ("example.test", .mx), ("other.wild.example.test", .a), ("host.wild.example.test", .a),
+            ("nothing.example.test", .a), ("example.test", .txt), ("alias.example.test", .a), ("www.nsec3.test", .a),
+            ("nothing.nsec3.test", .a), ("deep.sub.nsec3.test", .a), ("www.unsigned.test", .a), ("nothing.unsigned.test", .a),
+        ]
+        try await DNSSECFixture().run(tamper: tamper) { resolver, _ in
+            // Every zone trusted first, through names the tampering leaves alone.
+            for name in ["mx.example.test", "www.nsec3.test", "www.unsigned.test"] {
+                _ = await resolver.resolve(DNSQuestion(name: name, type: .a))
+            }
+            var statuses: Set<DNSSecurityStatus> = []
+            for (name, type) in questions {
+                let question = DNSQuestion(name: name, type: type)
+                let known = await resolver.resolve(question)
+                let (general, trace) = await resolver.resolveTracing(question)
+                #expect(security(known) == security(general), "\(name)/\(type): \(trace)")
+                #expect(errorKind(known) == errorKind(general), "\(name)/\(type)")
+                if let status = security(known)?.status { statuses.insert(status) }
+            }
+            #expect(statuses == [.secure, .insecure, .bogus], "the questions cover every outcome but indeterminate")
+            let broken = await resolver.resolve(DNSQuestion(name: "deep.sub.nsec3.test", type: .a))
+            #expect(security(broken)?.reason?.hasSuffix("signature does not verify") == true, "\(String(describing: security(broken)))")
+        }
     }
 }
