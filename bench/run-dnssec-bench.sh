@@ -71,4 +71,4 @@ for _ in $(seq 100); do
 done
 
 echo "== DNSSEC benchmark ($algorithm): $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), Knot $(/usr/sbin/knotd --version | awk '{print $NF}') on 127.0.0.1:$port, $cold cold lookups each, $in_flight in flight"
-"$here/dnssec-swift/.build/release/DNSSECBench" "$port" "$cold" "$in_flight" "$rounds"
+ALGORITHM="$algorithm" "$here/dnssec-swift/.build/release/DNSSECBench" "$port" "$cold" "$in_flight" "$rounds"

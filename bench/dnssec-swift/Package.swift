@@ -19,6 +19,7 @@ let package = Package(
                 .product(name: "DNS", package: "vrules"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
     ],
