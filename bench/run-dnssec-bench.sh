@@ -3,7 +3,7 @@
 # without it, against one Knot DNS that signs bench.test (ECDSA P-256, NSEC), in one run:
 # cold lookups of distinct names that each have their own signature, cold lookups of names a
 # wildcard answers (one signature behind them all), and cached lookups, for both.
-# Needs the Debian package knot. Usage: [ALGORITHM=rsasha256] bench/run-dnssec-bench.sh [COLD] [IN_FLIGHT]
+# Needs the Debian package knot. Usage: [ALGORITHM=rsasha256] bench/run-dnssec-bench.sh [COLD] [IN_FLIGHT] [ROUNDS]
 # ALGORITHM is Knot's name for the signing algorithm (default ecdsap256sha256; rsasha256 uses
 # 2048-bit keys, ed25519 also works).
 set -euo pipefail
@@ -11,6 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cold="${1:-20000}"
 in_flight="${2:-64}"
+rounds="${3:-5}"
 algorithm="${ALGORITHM:-ecdsap256sha256}"
 sizes=""
 case "$algorithm" in rsa*) sizes="    ksk-size: 2048
@@ -70,4 +71,4 @@ for _ in $(seq 100); do
 done
 
 echo "== DNSSEC benchmark ($algorithm): $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), Knot $(/usr/sbin/knotd --version | awk '{print $NF}') on 127.0.0.1:$port, $cold cold lookups each, $in_flight in flight"
-"$here/dnssec-swift/.build/release/DNSSECBench" "$port" "$cold" "$in_flight"
+ALGORITHM="$algorithm" "$here/dnssec-swift/.build/release/DNSSECBench" "$port" "$cold" "$in_flight" "$rounds"

@@ -68,16 +68,21 @@ package final class DNSSECChainOfTrust: Sendable {
 
     private static func show(_ name: String) -> String { name.isEmpty ? "." : name }
 
+    /// The trust of the zone holding `name` when it is cached: no suspension, no task frame,
+    /// which is what nearly every lookup of a known zone needs.
+    package func cachedTrust(_ name: String, trace: ValidationTrace?) -> ZoneTrust? {
+        guard let known = self.cached(name) else { return nil }
+        if case .secure(let zone, let keys) = known {
+            trace.note("\(Self.show(name)): cached, zone \(Self.show(zone)) with \(keys.count) trusted keys")
+        } else {
+            trace.note("\(Self.show(name)): cached \(known)")
+        }
+        return known
+    }
+
     /// The trust of the zone holding `name` (a zone apex or any name inside a zone).
     package func trust(_ name: String, budget: ValidationBudget, trace: ValidationTrace?) async -> ZoneTrust {
-        if let known = self.cached(name) {
-            if case .secure(let zone, let keys) = known {
-                trace.note("\(Self.show(name)): cached, zone \(Self.show(zone)) with \(keys.count) trusted keys")
-            } else {
-                trace.note("\(Self.show(name)): cached \(known)")
-            }
-            return known
-        }
+        if let known = self.cachedTrust(name, trace: trace) { return known }
         guard trace == nil else {
             // A traced lookup does its own work, so that every step shows.
             let (trust, ttl) = await self.computeTrust(name, budget: budget, trace: trace)

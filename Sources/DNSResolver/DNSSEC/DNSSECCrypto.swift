@@ -13,52 +13,13 @@ package enum DNSSECCrypto {
         case badSignature
     }
 
-    /// Verifies `signature` over `data` with a DNSKEY's public key.
+    /// Verifies `signature` over `data` with a DNSKEY's public key, decoded for this one check
+    /// (the validator keeps decoded keys with their DNSKEY: `DNSKEYData.decodedKey`).
     package static func verify(algorithm number: UInt8, publicKey: [UInt8], signature: [UInt8],
                                data: [UInt8]) -> Result<Void, Failure> {
-        guard let algorithm = DNSSECAlgorithm(rawValue: number) else { return .failure(.unsupportedAlgorithm(number)) }
-        switch algorithm {
-        case .rsaSHA1, .rsaSHA1NSEC3, .rsaSHA256, .rsaSHA512:
-            guard let parts = RSAPublicKeyDER.parts(publicKey) else { return .failure(.badKey("malformed RSA key")) }
-            guard Self.rsaBits.contains(parts.modulusBits) else {
-                return .failure(.badKey("RSA key of \(parts.modulusBits) bits"))
-            }
-            guard let der = try? RSAPublicKeyDER.der(parts),
-                  let key = try? _RSA.Signing.PublicKey(unsafeDERRepresentation: der) else {
-                return .failure(.badKey("RSA key rejected by the crypto library"))
-            }
-            let rsaSignature = _RSA.Signing.RSASignature(rawRepresentation: signature)
-            let valid: Bool
-            switch algorithm {
-            case .rsaSHA1, .rsaSHA1NSEC3:
-                valid = key.isValidSignature(rsaSignature, for: Insecure.SHA1.hash(data: data), padding: .insecurePKCS1v1_5)
-            case .rsaSHA256:
-                valid = key.isValidSignature(rsaSignature, for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5)
-            default:
-                valid = key.isValidSignature(rsaSignature, for: SHA512.hash(data: data), padding: .insecurePKCS1v1_5)
-            }
-            return valid ? .success(()) : .failure(.badSignature)
-        case .ecdsaP256SHA256:
-            guard let key = try? P256.Signing.PublicKey(rawRepresentation: publicKey) else {
-                return .failure(.badKey("malformed P-256 key"))
-            }
-            guard let ecdsa = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else {
-                return .failure(.badSignature)
-            }
-            return key.isValidSignature(ecdsa, for: SHA256.hash(data: data)) ? .success(()) : .failure(.badSignature)
-        case .ecdsaP384SHA384:
-            guard let key = try? P384.Signing.PublicKey(rawRepresentation: publicKey) else {
-                return .failure(.badKey("malformed P-384 key"))
-            }
-            guard let ecdsa = try? P384.Signing.ECDSASignature(rawRepresentation: signature) else {
-                return .failure(.badSignature)
-            }
-            return key.isValidSignature(ecdsa, for: SHA384.hash(data: data)) ? .success(()) : .failure(.badSignature)
-        case .ed25519:
-            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else {
-                return .failure(.badKey("malformed Ed25519 key"))
-            }
-            return key.isValidSignature(signature, for: data) ? .success(()) : .failure(.badSignature)
+        switch DNSSECPublicKey.decode(algorithm: number, publicKey: publicKey) {
+        case .failure(let failure): return .failure(failure)
+        case .success(let key): return key.verify(algorithm: number, signature: signature, data: data)
         }
     }
 

@@ -57,19 +57,69 @@ package final class DNSSECValidator: Sendable {
     }
 
     package func validate(_ steps: [Step], trace: ValidationTrace?) async -> Verdict {
+        // Every zone involved already trusted (nearly every lookup): checked in one
+        // synchronous pass, without an async frame per RRset. A traced lookup takes the
+        // general path, so that its trace is written once.
+        if trace == nil, let verdict = self.validateWithCachedTrust(steps) { return verdict }
         let budget = ValidationBudget(limits: self.limits)
         var verdict = Verdict(security: .secure, ttl: nil, fetchError: nil)
-        for step in steps {
-            for rrset in step.rrsets {
-                verdict.merge(await self.validateRRset(rrset, in: step.message, budget: budget, trace: trace))
+        // By index: a `for step in steps` would copy each step (its message and all) first.
+        for index in steps.indices {
+            let message = steps[index].message
+            for question in steps[index].rrsets {
+                let outcome: Verdict
+                switch self.plan(question, in: message) {
+                case .done(let done): outcome = done
+                case .unsigned(let rrset):
+                    trace.note("\(rrset.label): \(rrset.records.count) record(s), 0 RRSIG(s)")
+                    let trust = await self.chain.trust(rrset.owner, budget: budget, trace: trace)
+                    outcome = Self.unsignedVerdict(rrset, trust: trust)
+                case .signed(let rrset, let signer):
+                    trace.note("\(rrset.label): \(rrset.records.count) record(s), \(rrset.signatures.count) RRSIG(s)")
+                    let trust = await self.chain.trust(signer, budget: budget, trace: trace)
+                    outcome = self.verifyRRset(rrset, signer: signer, trust: trust, in: message, budget: budget, trace: trace)
+                }
+                verdict.merge(outcome)
                 if verdict.security.status == .bogus { return verdict }
             }
-            if let denial = step.denial {
-                verdict.merge(await self.validateDenial(denial.name, denial.type, nxdomain: denial.nxdomain,
-                                                        in: step.message, budget: budget, trace: trace))
+            if let denial = steps[index].denial {
+                let plan = Self.plan(denial: denial.name, denial.type, nxdomain: denial.nxdomain, in: message)
+                let trust = await self.chain.trust(plan.trustName, budget: budget, trace: trace)
+                verdict.merge(self.finishDenial(plan, trust: trust, in: message, budget: budget, trace: trace))
             }
         }
         trace.note("result: \(verdict.security)")
+        return verdict
+    }
+
+    /// `validate` when the trust of every zone it needs is cached; nil as soon as one is not
+    /// (the caller then runs the general path, which fetches it; signatures verified here
+    /// are in the verified-signature cache by then).
+    private func validateWithCachedTrust(_ steps: [Step]) -> Verdict? {
+        let budget = ValidationBudget(limits: self.limits)
+        var verdict = Verdict(security: .secure, ttl: nil, fetchError: nil)
+        for index in steps.indices {
+            let message = steps[index].message
+            for question in steps[index].rrsets {
+                let outcome: Verdict
+                switch self.plan(question, in: message) {
+                case .done(let done): outcome = done
+                case .unsigned(let rrset):
+                    guard let trust = self.chain.cachedTrust(rrset.owner, trace: nil) else { return nil }
+                    outcome = Self.unsignedVerdict(rrset, trust: trust)
+                case .signed(let rrset, let signer):
+                    guard let trust = self.chain.cachedTrust(signer, trace: nil) else { return nil }
+                    outcome = self.verifyRRset(rrset, signer: signer, trust: trust, in: message, budget: budget, trace: nil)
+                }
+                verdict.merge(outcome)
+                if verdict.security.status == .bogus { return verdict }
+            }
+            if let denial = steps[index].denial {
+                let plan = Self.plan(denial: denial.name, denial.type, nxdomain: denial.nxdomain, in: message)
+                guard let trust = self.chain.cachedTrust(plan.trustName, trace: nil) else { return nil }
+                verdict.merge(self.finishDenial(plan, trust: trust, in: message, budget: budget, trace: nil))
+            }
+        }
         return verdict
     }
 
@@ -90,24 +140,39 @@ package final class DNSSECValidator: Sendable {
         RRsetVerifier(budget: budget, now: self.wallClock(), trace: trace, verified: self.verified)
     }
 
-    private func validateRRset(_ question: DNSQuestion, in message: DNSMessage, budget: ValidationBudget,
-                               trace: ValidationTrace?) async -> Verdict {
+    /// What checking one RRset of the answer needs: nothing more (a verdict already), the
+    /// trust of the zone holding an unsigned RRset, or the trust of its signer.
+    private enum RRsetPlan {
+        case done(Verdict)
+        case unsigned(SignedRRset)
+        case signed(SignedRRset, signer: String)
+    }
+
+    private func plan(_ question: DNSQuestion, in message: DNSMessage) -> RRsetPlan {
         guard let rrset = SignedRRset.group(message.answers).first(where: {
             $0.owner == question.name && $0.type == question.type
-        }) else { return Verdict(security: .secure) }
-        trace.note("\(rrset.label): \(rrset.records.count) record(s), \(rrset.signatures.count) RRSIG(s)")
+        }) else { return .done(Verdict(security: .secure)) }
         guard let signer = rrset.signers.first(where: { DenialNames.isAtOrBelow(rrset.owner, $0) }) else {
             if let other = rrset.signers.first {
-                return Verdict(security: DNSSecurity(.bogus, reason: "RRSIG signer \(Self.show(other)) of \(rrset.label) is not an ancestor of the owner"))
+                return .done(Verdict(security: DNSSecurity(.bogus, reason: "RRSIG signer \(Self.show(other)) of \(rrset.label) is not an ancestor of the owner")))
             }
-            // Unsigned: fine only below an unsigned delegation.
-            let trust = await self.chain.trust(rrset.owner, budget: budget, trace: trace)
-            if case .secure(let zone, _) = trust {
-                return Verdict(security: DNSSecurity(.bogus, reason: "missing RRSIG for \(rrset.label) in signed zone \(Self.show(zone))"))
-            }
-            return Self.verdict(for: trust)
+            return .unsigned(rrset)
         }
-        let trust = await self.chain.trust(signer, budget: budget, trace: trace)
+        return .signed(rrset, signer: signer)
+    }
+
+    /// An unsigned RRset is fine only below an unsigned delegation.
+    private static func unsignedVerdict(_ rrset: SignedRRset, trust: ZoneTrust) -> Verdict {
+        if case .secure(let zone, _) = trust {
+            return Verdict(security: DNSSecurity(.bogus, reason: "missing RRSIG for \(rrset.label) in signed zone \(Self.show(zone))"))
+        }
+        return Self.verdict(for: trust)
+    }
+
+    /// The signature checks of one RRset once its signer's trust is known, and for a wildcard
+    /// expansion the proof that no closer name exists.
+    private func verifyRRset(_ rrset: SignedRRset, signer: String, trust: ZoneTrust, in message: DNSMessage,
+                             budget: ValidationBudget, trace: ValidationTrace?) -> Verdict {
         guard case .secure(let zone, let keys) = trust else { return Self.verdict(for: trust) }
         guard zone == signer else {
             return Verdict(security: DNSSecurity(.bogus, reason: "RRSIG signer \(Self.show(signer)) of \(rrset.label) is not a zone apex"))
@@ -146,28 +211,48 @@ package final class DNSSECValidator: Sendable {
         return current
     }
 
-    private func validateDenial(_ name: String, _ type: DNSRecordType, nxdomain: Bool, in message: DNSMessage,
-                                budget: ValidationBudget, trace: ValidationTrace?) async -> Verdict {
-        let what = "\(Self.show(name))/\(type)"
+    /// What checking a negative answer needs: the trust of the signer of its proof, or with
+    /// no signed proof, of the zone its SOA names (the proof is then missing unless that zone
+    /// is unsigned).
+    private struct DenialPlan {
+        var name: String
+        var type: DNSRecordType
+        var nxdomain: Bool
+        var sets: [SignedRRset]
+        var proofSets: [SignedRRset]
+        var kind: String
+        /// The proof's signer; nil when no signed proof was given.
+        var signer: String?
+        var trustName: String
+        var what: String { "\(DNSSECValidator.show(self.name))/\(self.type)" }
+    }
+
+    private static func plan(denial name: String, _ type: DNSRecordType, nxdomain: Bool, in message: DNSMessage) -> DenialPlan {
         let sets = SignedRRset.group(message.authority)
         let proofSets = sets.filter { $0.type == .nsec || $0.type == .nsec3 }
         let kind = proofSets.contains { $0.type == .nsec3 } ? "NSEC3" : "NSEC"
-        guard let signer = proofSets.flatMap(\.signers).first(where: { DenialNames.isAtOrBelow(name, $0) }) else {
-            // No signed proof: acceptable only in an unsigned zone. The SOA names the zone.
-            let zoneHint = sets.first(where: { $0.type == .soa && DenialNames.isAtOrBelow(name, $0.owner) })?.owner ?? name
-            let trust = await self.chain.trust(zoneHint, budget: budget, trace: trace)
+        let signer = proofSets.flatMap(\.signers).first(where: { DenialNames.isAtOrBelow(name, $0) })
+        let zoneHint = sets.first(where: { $0.type == .soa && DenialNames.isAtOrBelow(name, $0.owner) })?.owner ?? name
+        return DenialPlan(name: name, type: type, nxdomain: nxdomain, sets: sets, proofSets: proofSets, kind: kind,
+                          signer: signer, trustName: signer ?? zoneHint)
+    }
+
+    private func finishDenial(_ plan: DenialPlan, trust: ZoneTrust, in message: DNSMessage, budget: ValidationBudget,
+                              trace: ValidationTrace?) -> Verdict {
+        let (name, type, nxdomain, sets, kind, what) = (plan.name, plan.type, plan.nxdomain, plan.sets, plan.kind, plan.what)
+        guard let signer = plan.signer else {
+            // No signed proof: acceptable only in an unsigned zone.
             if case .secure = trust {
                 return Verdict(security: DNSSecurity(.bogus, reason: "missing \(kind) proof for \(what)"))
             }
             return Self.verdict(for: trust)
         }
-        let trust = await self.chain.trust(signer, budget: budget, trace: trace)
         guard case .secure(let zone, let keys) = trust else { return Self.verdict(for: trust) }
         guard zone == signer else {
             return Verdict(security: DNSSecurity(.bogus, reason: "\(kind) signer \(Self.show(signer)) for \(what) is not a zone apex"))
         }
         let proof: DenialProofSet
-        switch DenialProofSet.verify(proofSets, zone: zone, keys: keys, verifier: self.verifier(budget, trace)) {
+        switch DenialProofSet.verify(plan.proofSets, zone: zone, keys: keys, verifier: self.verifier(budget, trace)) {
         case .failure(let failure): return Verdict(security: DNSSecurity(.bogus, reason: failure.reason))
         case .success(let verified): proof = verified
         }

@@ -54,13 +54,18 @@ public struct DNSTrustAnchors: Hashable, Sendable {
 
 extension DNSName {
     /// The name with its leftmost label removed ("" above a single label). Escaped dots stay.
+    /// Scans octets, not characters: a dot or backslash is never part of a longer UTF-8
+    /// sequence, and the validator asks this for every name it walks up.
     package static func parentZone(of name: String) -> String {
+        let text = name.utf8
         var escaped = false
-        for index in name.indices {
-            let character = name[index]
+        var index = text.startIndex
+        while index != text.endIndex {
+            let byte = text[index]
+            text.formIndex(after: &index)
             if escaped { escaped = false; continue }
-            if character == "\\" { escaped = true; continue }
-            if character == "." { return String(name[name.index(after: index)...]) }
+            if byte == UInt8(ascii: "\\") { escaped = true; continue }
+            if byte == UInt8(ascii: ".") { return String(Substring(text[index...])) }
         }
         return ""
     }

@@ -1,5 +1,11 @@
 import DNS
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What a denial-of-existence proof (NSEC or NSEC3) established.
 package enum DenialOutcome: Equatable, Sendable {
     /// The proof holds; the text names the records used, for traces.
@@ -36,8 +42,19 @@ package enum DenialNames {
         return names
     }
 
+    /// True when `name` is `zone` or ends in `.` and `zone`: compared as octets, with no
+    /// string built (every RRset and signer is checked with it).
     package static func isAtOrBelow(_ name: String, _ zone: String) -> Bool {
-        zone.isEmpty || name == zone || name.hasSuffix("." + zone)
+        if zone.isEmpty || name == zone { return true }
+        var name = name
+        var zone = zone
+        return name.withUTF8 { nameBytes in
+            zone.withUTF8 { zoneBytes in
+                let start = nameBytes.count - zoneBytes.count
+                guard start > 0, nameBytes[start - 1] == UInt8(ascii: ".") else { return false }
+                return memcmp(nameBytes.baseAddress! + start, zoneBytes.baseAddress!, zoneBytes.count) == 0
+            }
+        }
     }
 
     /// The ancestor of `name` one label below `encloser` (the "next closer name").

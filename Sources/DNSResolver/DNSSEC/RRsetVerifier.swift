@@ -60,11 +60,11 @@ package struct RRsetVerifier: Sendable {
                 self.trace.note("  \(tag): expired \(date)")
                 continue
             }
-            let candidates = keys.filter {
-                $0.keyTag == rrsig.keyTag && $0.algorithm == rrsig.algorithm && $0.protocolField == 3
-                    && $0.isZoneKey && !$0.isRevoked
-            }.prefix(limits.keysPerKeyTag)
-            guard !candidates.isEmpty else {
+            func isCandidate(_ key: DNSKEYData) -> Bool {
+                key.keyTag == rrsig.keyTag && key.algorithm == rrsig.algorithm && key.protocolField == 3
+                    && key.isZoneKey && !key.isRevoked
+            }
+            guard keys.contains(where: isCandidate) else {
                 let zoneName = zone.isEmpty ? "." : zone
                 let named = keys.first { $0.keyTag == rrsig.keyTag && $0.algorithm == rrsig.algorithm }
                 let why: String
@@ -86,7 +86,11 @@ package struct RRsetVerifier: Sendable {
                 reasons.append("\(tag): records cannot be put in canonical form")
                 continue
             }
-            for key in candidates {
+            // The first `keysPerKeyTag` candidates, taken in place (no filtered copy of the keys).
+            var candidatesTried = 0
+            for key in keys where isCandidate(key) {
+                guard candidatesTried < limits.keysPerKeyTag else { break }
+                candidatesTried += 1
                 let cacheKey = self.verified.map { _ in
                     VerifiedSignatureCache.key(publicKey: key.rdata, signature: rrsig.signature, data: data)
                 }
@@ -98,7 +102,7 @@ package struct RRsetVerifier: Sendable {
                 guard self.budget.takeValidation() else {
                     return .failed("validation limit reached (\(limits.validationsPerLookup) signature checks per lookup) at \(rrset.label)")
                 }
-                switch DNSSECCrypto.verify(algorithm: rrsig.algorithm, publicKey: key.publicKey, signature: rrsig.signature, data: data) {
+                switch key.verify(algorithm: rrsig.algorithm, signature: rrsig.signature, data: data) {
                 case .success:
                     if let cacheKey { self.verified!.insert(cacheKey) }
                     let remaining = UInt32(clamping: DNSSECTime.unixSeconds(rrsig.expiration, near: self.now) - self.now)

@@ -15,6 +15,11 @@ package struct DNSKEYData: Hashable, Sendable {
     package let rdata: [UInt8]
     /// RFC 4034 Appendix B, computed once: every RRSIG check compares it.
     package let keyTag: UInt16
+    /// The public key decoded for the crypto library on first use, shared by every copy of
+    /// this record: a key cached with its zone's trust is decoded once, not per signature.
+    /// It belongs to these very octets, so a rollover or another key with the same tag (a
+    /// different record) can never be checked with it.
+    let decodedKeyMemo = DecodedKeyMemo()
 
     /// Bit 7: the key may sign zone data (RFC 4034 §2.1.1).
     package var isZoneKey: Bool { self.flags & 0x0100 != 0 }
@@ -33,6 +38,11 @@ package struct DNSKEYData: Hashable, Sendable {
         self.rdata = rdata
         self.keyTag = DNSKeyTag.compute(rdata)
     }
+
+    /// Every field derives from the record data: equal data, equal keys.
+    package static func == (lhs: DNSKEYData, rhs: DNSKEYData) -> Bool { lhs.rdata == rhs.rdata }
+
+    package func hash(into hasher: inout Hasher) { hasher.combine(self.rdata) }
 
     package init(flags: UInt16, algorithm: UInt8, publicKey: [UInt8]) {
         var rdata: [UInt8] = []
@@ -125,6 +135,12 @@ package struct RRSIGData: Hashable, Sendable {
     /// the data a signature covers (RFC 4034 §3.1.8.1).
     package func signedPrefix() throws(DNSWireError) -> [UInt8] {
         var bytes: [UInt8] = []
+        try self.appendSignedPrefix(to: &bytes)
+        return bytes
+    }
+
+    /// `signedPrefix` appended to `bytes`, for the signed data built in one buffer.
+    package func appendSignedPrefix(to bytes: inout [UInt8]) throws(DNSWireError) {
         bytes.appendUInt16(self.typeCovered.rawValue)
         bytes.append(self.algorithm)
         bytes.append(self.labels)
@@ -132,8 +148,7 @@ package struct RRSIGData: Hashable, Sendable {
         bytes.appendUInt32(self.expiration)
         bytes.appendUInt32(self.inception)
         bytes.appendUInt16(self.keyTag)
-        bytes += try DNSCanonicalForm.name(self.signerName)
-        return bytes
+        try DNSCanonicalForm.appendName(self.signerName, to: &bytes)
     }
 
     package func rdata() throws(DNSWireError) -> [UInt8] { try self.signedPrefix() + self.signature }
