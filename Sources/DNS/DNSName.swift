@@ -12,7 +12,9 @@ public enum DNSName {
     /// (`IDNName`), so that `bücher.example` asks for `xn--bcher-kva.example`. ASCII names,
     /// A-labels included, are taken as they are: the common case costs nothing more.
     public static func normalize(_ name: String) throws(DNSNameError) -> String {
-        if name.utf8.contains(where: { $0 >= 0x80 }) {
+        let nonASCII = name.utf8.withContiguousStorageIfAvailable { $0.contains { $0 >= 0x80 } }
+            ?? name.utf8.contains { $0 >= 0x80 }
+        if nonASCII {
             let ascii = try IDNName.toASCII(name)
             return try Self.normalizeASCII(ascii, reportedAs: name)
         }
@@ -29,7 +31,9 @@ public enum DNSName {
             throw DNSNameError(name: original, reason: "name is longer than \(Self.maximumLength) characters")
         }
         var labelLength = 0
+        var upperCase = false
         for byte in text.utf8 {
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { upperCase = true }
             if byte == UInt8(ascii: ".") {
                 guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
                 labelLength = 0
@@ -44,7 +48,8 @@ public enum DNSName {
             }
         }
         guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
-        return text.lowercased()
+        // Most names arrive in lower case already: returned as they are, not copied.
+        return upperCase ? text.lowercased() : text
     }
 }
 
