@@ -6,6 +6,7 @@
 #include "vrules_internal.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- read-only proxies */
 
@@ -201,15 +202,16 @@ static int is_token_byte(unsigned char c) {
     }
 }
 
-/* header_token(value): tostring(value) as is when it is a plain token, else a quoted-string
- * with quotes and backslashes escaped. Charged by length, like the string functions. */
-static int sandbox_header_token(lua_State *L) {
+/* Pushes header_token(value at index): tostring(value) as is when it is a plain token, else a
+ * quoted-string with quotes and backslashes escaped. Charged by length, like the string
+ * functions. */
+static void push_header_token(lua_State *L, int index) {
     size_t length = 0;
-    const char *text = luaL_tolstring(L, 1, &length);
+    const char *text = luaL_tolstring(L, index, &length);
     vrules_charge(L, (int64_t)(length / 16) + 1);
     int plain = length > 0;
     for (size_t i = 0; plain && i < length; i++) plain = is_token_byte((unsigned char)text[i]);
-    if (plain) return 1;
+    if (plain) return;
     luaL_Buffer buffer;
     luaL_buffinit(L, &buffer);
     luaL_addchar(&buffer, '"');
@@ -219,25 +221,230 @@ static int sandbox_header_token(lua_State *L) {
     }
     luaL_addchar(&buffer, '"');
     luaL_pushresult(&buffer);
-    return 1;
+    lua_remove(L, -2);
 }
 
-/* comment_text(text): the text without '(', ')' and '\\', for a header comment. */
-static int sandbox_comment_text(lua_State *L) {
+/* Replaces the string at the top with itself without '(', ')' and '\\' (a header comment). */
+static void strip_comment_text(lua_State *L) {
     size_t length = 0;
-    const char *text = luaL_checklstring(L, 1, &length);
+    const char *text = lua_tolstring(L, -1, &length);
     vrules_charge(L, (int64_t)(length / 16) + 1);
+    int clean = 1;
+    for (size_t i = 0; clean && i < length; i++) clean = text[i] != '(' && text[i] != ')' && text[i] != '\\';
+    if (clean) return;
     luaL_Buffer buffer;
     luaL_buffinit(L, &buffer);
     for (size_t i = 0; i < length; i++) {
         if (text[i] != '(' && text[i] != ')' && text[i] != '\\') luaL_addchar(&buffer, text[i]);
     }
     luaL_pushresult(&buffer);
+    lua_remove(L, -2);
+}
+
+/* header_token(value): see push_header_token. */
+static int sandbox_header_token(lua_State *L) {
+    luaL_checkany(L, 1);
+    push_header_token(L, 1);
+    return 1;
+}
+
+/* comment_text(text): the text without '(', ')' and '\\', for a header comment. */
+static int sandbox_comment_text(lua_State *L) {
+    luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    strip_comment_text(L);
+    return 1;
+}
+
+/* Pushes t[key] (through metamethods, as a rule's own `t.key` would) and returns whether it
+ * is neither nil nor false. */
+static int push_field(lua_State *L, int table, const char *key) {
+    lua_getfield(L, table, key);
+    return lua_toboolean(L, -1);
+}
+
+/* Pushes `name` and the header token of t[key], or of `fallback` when that is nil or false
+ * (nothing when `fallback` is NULL then). */
+static void push_token_part(lua_State *L, int table, const char *key, const char *name, const char *fallback) {
+    if (!push_field(L, table, key)) {
+        lua_pop(L, 1);
+        if (fallback == NULL) return;
+        lua_pushstring(L, fallback);
+    }
+    int value = lua_gettop(L);
+    lua_pushstring(L, name);
+    push_header_token(L, value);
+    lua_remove(L, value);
+}
+
+/* Pushes "; " and the part for t[key] when t[key] is neither nil nor false. */
+static void push_optional_part(lua_State *L, int table, const char *key, const char *name) {
+    int present = push_field(L, table, key);
+    lua_pop(L, 1);
+    if (!present) return;
+    lua_pushliteral(L, "; ");
+    push_token_part(L, table, key, name, NULL);
+}
+
+/* Pushes tostring(t[key]). */
+static void push_field_text(lua_State *L, int table, const char *key) {
+    lua_getfield(L, table, key);
+    luaL_tolstring(L, -1, NULL);
+    lua_remove(L, -2);
+}
+
+/* spf.received_header(result): the RFC 7208 §9.1 Received-SPF value of an spf.check result. */
+static int sandbox_spf_received_header(lua_State *L) {
+    lua_settop(L, 1);
+    if (lua_type(L, 1) != LUA_TTABLE || lua_getfield(L, 1, "result") != LUA_TSTRING) {
+        return luaL_error(L, "spf.received_header(result): expected the result of spf.check or spf.check_host");
+    }
+    luaL_checkstack(L, 40, "spf.received_header");
+    const char *result = lua_tostring(L, 2);
+    int failed = strcmp(result, "permerror") == 0 || strcmp(result, "temperror") == 0;
+    int first = lua_gettop(L) + 1;
+    lua_pushvalue(L, 2);
+    lua_pushliteral(L, " (");
+    /* "<receiver>: domain of <domain> designates|does not designate <ip> as permitted sender",
+     * without '(', ')' and '\\'. */
+    int comment = lua_gettop(L) + 1;
+    if (push_field(L, 1, "receiver")) {
+        luaL_tolstring(L, -1, NULL);
+        lua_remove(L, -2);
+    } else {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "vrules");
+    }
+    lua_pushliteral(L, ": domain of ");
+    push_field_text(L, 1, "domain");
+    lua_pushstring(L, strcmp(result, "pass") == 0 ? " designates " : " does not designate ");
+    push_field_text(L, 1, "client_ip");
+    lua_pushliteral(L, " as permitted sender");
+    lua_concat(L, lua_gettop(L) - comment + 1);
+    strip_comment_text(L);
+    lua_pushliteral(L, ") client-ip=");
+    lua_getfield(L, 1, "client_ip");
+    push_header_token(L, -1);
+    lua_remove(L, -2);
+    lua_pushliteral(L, "; ");
+    push_token_part(L, 1, "envelope_from", "envelope-from=", "");
+    push_optional_part(L, 1, "helo", "helo=");
+    push_optional_part(L, 1, "receiver", "receiver=");
+    lua_pushliteral(L, "; ");
+    push_token_part(L, 1, "identity", "identity=", "mailfrom");
+    push_optional_part(L, 1, "mechanism", "mechanism=");
+    if (failed) push_optional_part(L, 1, "reason", "problem=");
+    lua_concat(L, lua_gettop(L) - first + 1);
+    return 1;
+}
+
+/* Pushes `type(v) == "table" and v.field or v` for the value at `value`. */
+static void push_status(lua_State *L, int value, const char *field) {
+    if (lua_type(L, value) == LUA_TTABLE) {
+        if (push_field(L, value, field)) return;
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, value);
+}
+
+/* authres(ctx, results): an RFC 8601 Authentication-Results value for this server (the
+ * authserv-id is ctx.server.name) from iprev and SPF results, tables or status strings. */
+static int sandbox_authres(lua_State *L) {
+    lua_settop(L, 2);
+    if (lua_type(L, 1) != LUA_TTABLE || lua_type(L, 2) != LUA_TTABLE) {
+        return luaL_error(L, "authres(ctx, { iprev = ..., spf = ... }): expected the context and a table of results");
+    }
+    luaL_checkstack(L, 40, "authres");
+    int first = lua_gettop(L) + 1;
+    /* (ctx.server and ctx.server.name) or "localhost" */
+    if (push_field(L, 1, "server")) {
+        int server = lua_gettop(L);
+        lua_getfield(L, server, "name");
+        lua_remove(L, server);
+    }
+    if (!lua_toboolean(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "localhost");
+    }
+    push_header_token(L, -1);
+    lua_remove(L, -2);
+    int methods = 0;
+    lua_getfield(L, 2, "iprev");
+    int iprev = lua_gettop(L);
+    if (!lua_isnil(L, iprev)) {
+        lua_pushliteral(L, "; iprev=");
+        push_status(L, iprev, "status");
+        luaL_tolstring(L, -1, NULL);
+        lua_remove(L, -2);
+        lua_pushliteral(L, " policy.iprev=");
+        lua_getfield(L, 1, "client");
+        lua_getfield(L, -1, "ip");
+        lua_remove(L, -2);
+        push_header_token(L, -1);
+        lua_remove(L, -2);
+        if (lua_type(L, iprev) == LUA_TTABLE) {
+            if (push_field(L, iprev, "name")) {
+                int name = lua_gettop(L);
+                lua_pushliteral(L, " (");
+                luaL_tolstring(L, name, NULL);
+                strip_comment_text(L);
+                lua_pushliteral(L, ")");
+                lua_remove(L, name);
+            } else {
+                lua_pop(L, 1);
+            }
+        }
+        methods++;
+    }
+    lua_remove(L, iprev);
+    lua_getfield(L, 2, "spf");
+    int spf = lua_gettop(L);
+    if (!lua_isnil(L, spf)) {
+        /* The identity: the result's own, else helo for the null reverse-path, else mailfrom. */
+        int helo_identity;
+        if (lua_type(L, spf) == LUA_TTABLE && push_field(L, spf, "identity")) {
+            helo_identity = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "helo") == 0;
+            lua_pop(L, 1);
+        } else {
+            if (lua_type(L, spf) == LUA_TTABLE) lua_pop(L, 1);
+            lua_getfield(L, 1, "mail_from");
+            if (lua_isnil(L, -1)) {
+                helo_identity = 1;
+            } else {
+                lua_getfield(L, -1, "address");
+                helo_identity = lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) == 0;
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pushliteral(L, "; spf=");
+        push_status(L, spf, "result");
+        luaL_tolstring(L, -1, NULL);
+        lua_remove(L, -2);
+        if (helo_identity) {
+            lua_pushliteral(L, " smtp.helo=");
+            if (!push_field(L, 1, "helo")) {
+                lua_pop(L, 1);
+                lua_pushliteral(L, "");
+            }
+        } else {
+            lua_pushliteral(L, " smtp.mailfrom=");
+            lua_getfield(L, 1, "mail_from");
+            lua_getfield(L, -1, "address");
+            lua_remove(L, -2);
+        }
+        push_header_token(L, -1);
+        lua_remove(L, -2);
+        methods++;
+    }
+    lua_remove(L, spf);
+    if (methods == 0) lua_pushliteral(L, "; none");
+    lua_concat(L, lua_gettop(L) - first + 1);
     return 1;
 }
 
 static int push_sandbox_library(lua_State *L) {
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 7);
     int result = lua_gettop(L);
 
     vrules_push_string_functions(L);
@@ -267,6 +474,10 @@ static int push_sandbox_library(lua_State *L) {
     lua_setfield(L, result, "header_token");
     lua_pushcfunction(L, sandbox_comment_text);
     lua_setfield(L, result, "comment_text");
+    lua_pushcfunction(L, sandbox_spf_received_header);
+    lua_setfield(L, result, "spf_received_header");
+    lua_pushcfunction(L, sandbox_authres);
+    lua_setfield(L, result, "authres");
     return 1;
 }
 

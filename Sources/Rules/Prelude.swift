@@ -304,61 +304,15 @@ end
 -- A header value's token: as is when it is a plain token (RFC 5322 atext and dots),
 -- else a quoted-string with quotes and backslashes escaped; a comment's text without
 -- parentheses and backslashes. In C: every accepted message's two headers go through them.
-local header_token, comment_text = lib.header_token, lib.comment_text
-
--- RFC 7208 §9.1: the value of a Received-SPF header for a check's result.
-local function spf_received_header(r)
-  if type(r) ~= "table" or type(r.result) ~= "string" then
-    error("spf.received_header(result): expected the result of spf.check or spf.check_host", 2)
-  end
-  local parts = {
-    "client-ip=" .. header_token(r.client_ip),
-    "envelope-from=" .. header_token(r.envelope_from or ""),
-  }
-  if r.helo then parts[#parts + 1] = "helo=" .. header_token(r.helo) end
-  if r.receiver then parts[#parts + 1] = "receiver=" .. header_token(r.receiver) end
-  parts[#parts + 1] = "identity=" .. header_token(r.identity or "mailfrom")
-  if r.mechanism then parts[#parts + 1] = "mechanism=" .. header_token(r.mechanism) end
-  if r.reason and (r.result == "permerror" or r.result == "temperror") then
-    parts[#parts + 1] = "problem=" .. header_token(r.reason)
-  end
-  local comment = format("%s: domain of %s %s %s as permitted sender", tostring(r.receiver or "vrules"),
-    tostring(r.domain), r.result == "pass" and "designates" or "does not designate", tostring(r.client_ip))
-  return r.result .. " (" .. comment_text(comment) .. ") " .. concat(parts, "; ")
-end
+-- The two header values are built in C (lib): every accepted message gets them.
+local spf_received_header = lib.spf_received_header
 
 G.spf = readonly({ check_host = spf_check_host, check = spf_check, received_header = spf_received_header },
   "library 'spf'")
 
 -- RFC 8601: an Authentication-Results value for this server (ctx.server.name is the
 -- authserv-id) from iprev and SPF results, given as result tables or status strings.
-G.authres = function(ctx, results)
-  if type(ctx) ~= "table" or type(results) ~= "table" then
-    error("authres(ctx, { iprev = ..., spf = ... }): expected the context and a table of results", 2)
-  end
-  local id = (ctx.server and ctx.server.name) or "localhost"
-  local methods = {}
-  local iprev = results.iprev
-  if iprev ~= nil then
-    local status = type(iprev) == "table" and iprev.status or iprev
-    local name = type(iprev) == "table" and iprev.name
-    methods[#methods + 1] = format("iprev=%s policy.iprev=%s%s", tostring(status), header_token(ctx.client.ip),
-      name and (" (" .. comment_text(tostring(name)) .. ")") or "")
-  end
-  local s = results.spf
-  if s ~= nil then
-    local status = type(s) == "table" and s.result or s
-    local identity = type(s) == "table" and s.identity
-      or ((ctx.mail_from == nil or ctx.mail_from.address == "") and "helo" or "mailfrom")
-    if identity == "helo" then
-      methods[#methods + 1] = format("spf=%s smtp.helo=%s", tostring(status), header_token(ctx.helo or ""))
-    else
-      methods[#methods + 1] = format("spf=%s smtp.mailfrom=%s", tostring(status), header_token(ctx.mail_from.address))
-    end
-  end
-  if #methods == 0 then return header_token(id) .. "; none" end
-  return header_token(id) .. "; " .. concat(methods, "; ")
-end
+G.authres = lib.authres
 G.log = readonly({ debug = log_function("debug"), info = log_function("info"),
   warn = log_function("warn"), error = log_function("error") }, "library 'log'")
 

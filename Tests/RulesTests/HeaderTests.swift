@@ -59,5 +59,46 @@ struct HeaderTests {
         #expect(headers.dropFirst().first == "Authentication-Results: \(server); iprev=pass policy.iprev=\(defaultSession.clientIP) (abc.test); spf=fail smtp.mailfrom=\(sender)")
         #expect(headers.last == "X-Empty: \(server); none")
     }
-}
 
+    @Test("statuses given as strings, the HELO identity, a problem for permerror, and the errors for wrong arguments")
+    func statusesIdentitiesAndErrors() async throws {
+        let harness = try Harness(#"""
+            return {
+              mail = { action("h", function(ctx)
+                ctx.add_header("X-A", authres(ctx, { iprev = "fail", spf = { result = "none", identity = "helo" } }))
+                ctx.add_header("X-B", spf.received_header({ result = "permerror", client_ip = "192.0.2.1", domain = "d.test",
+                                                            reason = "two records", mechanism = false }))
+                local _, e1 = pcall(authres, ctx, "pass")
+                local _, e2 = pcall(spf.received_header, { result = 1 })
+                ctx.add_header("X-E", e1 .. " | " .. e2)
+                spf.received_header()
+              end) },
+            }
+            """#)
+        let result = await harness.run(.mail)
+        let server = defaultSession.serverName ?? "localhost"
+        let helo = defaultSession.helo ?? ""
+        #expect(result.failure?.hasSuffix("test.lua:9: spf.received_header(result): expected the result of spf.check or spf.check_host") == true,
+                "\(result.failure ?? "")")
+        #expect(result.headers.isEmpty)
+        let ok = try Harness(#"""
+            return {
+              mail = { action("h", function(ctx)
+                ctx.add_header("X-A", authres(ctx, { iprev = "fail", spf = { result = "none", identity = "helo" } }))
+                ctx.add_header("X-B", spf.received_header({ result = "permerror", client_ip = "192.0.2.1", domain = "d.test",
+                                                            reason = "two records", mechanism = false }))
+                local _, e1 = pcall(authres, ctx, "pass")
+                local _, e2 = pcall(spf.received_header, { result = 1 })
+                ctx.add_header("X-E", e1 .. " | " .. e2)
+              end) },
+            }
+            """#)
+        let fine = await ok.run(.mail)
+        #expect(fine.failure == nil, "\(fine.failure ?? "")")
+        #expect(fine.headers.map(\.description) == [
+            "X-A: \(server); iprev=fail policy.iprev=\(defaultSession.clientIP); spf=none smtp.helo=\(helo)",
+            #"X-B: permerror (vrules: domain of d.test does not designate 192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from=""; identity=mailfrom; problem="two records""#,
+            "X-E: authres(ctx, { iprev = ..., spf = ... }): expected the context and a table of results | spf.received_header(result): expected the result of spf.check or spf.check_host",
+        ])
+    }
+}
