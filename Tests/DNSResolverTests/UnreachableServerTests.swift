@@ -268,8 +268,11 @@ struct QueryEntropyTests {
             let sequential = zip(ports, ports.dropFirst()).filter { $1 == $0 + 1 }.count
             #expect(sequential < 50, "\(sequential) consecutive ports one apart")
             let ids = queries.map(\.id)
+            // Independent random IDs: two neighbours are equal by chance with probability
+            // 1/65,536, so about one run in 65 sees one repeat among 999 pairs (this test once
+            // failed so, asking for none). A constant or stuck ID would give hundreds.
             let repeats = zip(ids, ids.dropFirst()).filter { $0 == $1 }.count
-            #expect(repeats == 0)
+            #expect(repeats <= 2, "\(repeats) IDs equal to the one before")
             #expect(Set(ids).count >= 980, "\(Set(ids).count) distinct IDs")
         }
     }
