@@ -3,18 +3,17 @@ import Glibc
 #endif
 
 package struct ClosedPortError: Error, CustomStringConvertible {
-    package var description: String { "no closed loopback UDP port found below the ephemeral range" }
+    package var description: String { "no closed loopback UDP port found in 10000-19999" }
 }
 
-/// A loopback UDP port on which nothing listens, for "a server that refuses". Taken below
-/// Linux's ephemeral range (32768 and up) on purpose: every test server binds port 0 and every
-/// query socket is given an ephemeral port, so none of them can end up on it while a test
-/// counts on its refusals (`LoopbackPorts.free()` returns ephemeral ports, which a scripted
-/// server started a moment later can be given).
+/// A loopback UDP port on which nothing listens, for "a server that refuses". Taken from
+/// 10000–19999 on purpose: test servers bind port 0 (an ephemeral port, 32768 and up) or a port
+/// from `LoopbackPorts` (20000–31999), and every query socket is given an ephemeral port, so
+/// none of them can end up on it while a test counts on its refusals.
 package enum ClosedLoopbackPort {
     package static func pick() throws -> UInt16 {
         for _ in 0..<100 {
-            let port = UInt16.random(in: 10_000..<32_000)
+            let port = UInt16.random(in: 10_000..<20_000)
             let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
             guard descriptor >= 0 else { continue }
             defer { close(descriptor) }
