@@ -98,15 +98,10 @@ struct RunCommandTests {
 
     @Test("the example sessions script shows accept, reject and defer")
     func exampleSessions() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [CLI.packageRoot.appendingPathComponent("examples/sessions.sh").path, CLI.binary.path]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let run = try ChildProcess.run(URL(fileURLWithPath: "/bin/bash"),
+                                       [CLI.packageRoot.appendingPathComponent("examples/sessions.sh").path, CLI.binary.path])
+        let text = run.stdout
+        #expect(run.status == 0, "\(run.stderr)")
         #expect(text.contains("session completed"))
         #expect(text.contains("connect: reject 550 5.7.25"))
         #expect(text.contains("mail: defer 451 4.4.3"))

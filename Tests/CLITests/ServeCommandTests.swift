@@ -36,9 +36,10 @@ final class ServeProcess: @unchecked Sendable {
 
     func signal(_ number: Int32) { kill(self.process.processIdentifier, number) }
 
+    /// SIGTERM and the exit status; -1 when the server did not stop within 10 s (it is then
+    /// killed, and the harness says so).
     func stop() -> Int32 {
-        self.signal(SIGTERM)
-        self.process.waitUntilExit()
+        guard ChildProcess.stop(self.process, name: "vrules serve") else { return -1 }
         return self.process.terminationStatus
     }
 
@@ -177,9 +178,10 @@ struct ServeCommandTests {
         process.executableURL = CLI.binary
         process.arguments = ["serve", "--config", config.path, "--rules", script.path, "--zone", "examples/example.zone"]
         process.currentDirectoryURL = CLI.packageRoot
+        process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer { process.terminate(); process.waitUntilExit() }
+        defer { ChildProcess.stop(process, name: "vrules serve") }
         var client: PolicyClient?
         for _ in 0..<200 where client == nil {
             client = try? PolicyClient(port: port)

@@ -40,8 +40,7 @@ struct ZoneRoutingTests {
         }
 
         deinit {
-            self.process.terminate()
-            self.process.waitUntilExit()
+            ServerProcess.stop(self.process, name: "knotd")
             try? FileManager.default.removeItem(at: self.directory)
         }
     }

@@ -46,10 +46,7 @@ private final class ProcessRegistry: @unchecked Sendable {
         self.processes = []
         self.directories = []
         self.lock.unlock()
-        for process in processes where process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        for process in processes { ServerProcess.stop(process, name: process.arguments?.dropFirst(3).first ?? "server") }
         for directory in directories { try? FileManager.default.removeItem(at: directory) }
     }
 
@@ -57,10 +54,7 @@ private final class ProcessRegistry: @unchecked Sendable {
         self.lock.lock()
         self.processes.removeAll { $0 === process }
         self.lock.unlock()
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        ServerProcess.stop(process, name: process.arguments?.dropFirst(3).first ?? "server")
     }
 }
 

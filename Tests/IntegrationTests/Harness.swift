@@ -66,8 +66,7 @@ enum Harness {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+            ChildProcess.stop(process, grace: 0, name: executable)
             throw SetupError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
         }
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
@@ -77,10 +76,11 @@ enum Harness {
         return text
     }
 
-    static func stop(_ process: Process) {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+    /// Stops a server `launch` started; one that ignores SIGTERM for 10 s is killed (and the
+    /// harness says so on standard error). Whether it stopped on SIGTERM.
+    @discardableResult
+    static func stop(_ process: Process, name: String) -> Bool {
+        ServerProcess.stop(process, name: name)
     }
 }
 

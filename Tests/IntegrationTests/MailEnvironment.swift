@@ -117,7 +117,7 @@ final class MailEnvironment: @unchecked Sendable {
             defer { self.knot = nil }
             return self.knot
         }
-        if let knot { Harness.stop(knot) }
+        if let knot { Harness.stop(knot, name: "knotd") }
     }
 
     // MARK: vrules serve
@@ -187,6 +187,14 @@ final class MailEnvironment: @unchecked Sendable {
         ], log: self.vrulesLog, directory: self.directory)
         self.lock.withLock { self.vrules = vrules }
         try Harness.waitForTCP(port: self.policyPort, process: vrules, log: self.vrulesLog, name: "vrules serve")
+        // Something accepting on the port is not proof that vrules does: it says so in its log.
+        let deadline = Date().addingTimeInterval(10)
+        while !((try? String(contentsOf: self.vrulesLog, encoding: .utf8)) ?? "").contains("address=127.0.0.1:\(self.policyPort) [Policy] policy server listening") {
+            guard Date() < deadline, vrules.isRunning else {
+                throw SetupError(description: "vrules serve is not listening on 127.0.0.1:\(self.policyPort): \(Harness.tail(self.vrulesLog))")
+            }
+            usleep(20_000)
+        }
     }
 
     // MARK: Postfix
@@ -352,9 +360,11 @@ final class MailEnvironment: @unchecked Sendable {
         if postfixStarted {
             _ = try? Harness.run(Self.postfix, ["-c", self.postfixConfig.path, "stop"], in: self.directory, timeout: 15)
         }
-        if let vrules { Harness.stop(vrules) }
-        if let knot { Harness.stop(knot) }
-        if let guardProcess { Harness.stop(guardProcess) }
+        if let vrules, !Harness.stop(vrules, name: "vrules serve") {
+            FileHandle.standardError.write(Data("vrules serve did not stop on SIGTERM; its log (with the backtraces SIGQUIT printed):\n\(Harness.tail(self.vrulesLog, lines: 200))\n".utf8))
+        }
+        if let knot { Harness.stop(knot, name: "knotd") }
+        if let guardProcess { Harness.stop(guardProcess, name: "guard") }
         if ProcessInfo.processInfo.environment["VRULES_KEEP_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(at: self.directory)
         }

@@ -29,21 +29,11 @@ public struct CLI {
         public var stderr: String
     }
 
-    public static func run(_ arguments: [String], in directory: URL = packageRoot) throws -> Output {
-        let process = Process()
-        process.executableURL = self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+    /// Runs `vrules` to its end; one that runs past `timeout` seconds is killed, with status -1
+    /// and a line saying so on `stderr`.
+    public static func run(_ arguments: [String], in directory: URL = packageRoot, timeout: TimeInterval = 120) throws -> Output {
+        let output = try ChildProcess.run(self.binary, arguments, in: directory, timeout: timeout)
+        return Output(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 
     /// A fresh directory with `files` (relative path → contents), removed by the caller.

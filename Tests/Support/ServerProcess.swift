@@ -13,23 +13,15 @@ public enum ServerProcess {
         wait $child
         """
 
-    /// Output goes to a file, never a pipe: a server that logs a line per decision would
-    /// block on a full pipe that nobody reads.
     /// Runs a tool to its end and returns its exit status and what it printed (standard
-    /// output and error together).
-    public static func runToEnd(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// output, then error); killed past `timeout` seconds (status -1).
+    public static func runToEnd(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120) throws -> (status: Int32, output: String) {
+        let output = try ChildProcess.run(URL(fileURLWithPath: executable), arguments, timeout: timeout)
+        return (output.status, output.stdout + output.stderr)
     }
 
+    /// Output goes to a file, never a pipe: a server that logs a line per decision would
+    /// block on a full pipe that nobody reads.
     public static func launch(_ executable: String, _ arguments: [String], log: URL, directory: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -42,5 +34,12 @@ public enum ServerProcess {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         return process
+    }
+
+    /// Stops a server `launch` started (its watchdog shell ends the server on SIGTERM), killing
+    /// both if it does not stop within `grace` seconds; whether it stopped.
+    @discardableResult
+    public static func stop(_ process: Process, name: String, grace: TimeInterval = 10) -> Bool {
+        ChildProcess.stop(process, grace: grace, name: name)
     }
 }

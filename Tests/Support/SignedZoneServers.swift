@@ -105,7 +105,10 @@ public final class SignedZoneServers: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        process.waitUntilExit()
+        guard ChildProcess.waitForExit(process, timeout: 300) else {
+            ChildProcess.stop(process, grace: 0, name: Self.script.lastPathComponent)
+            throw ServerStartFailure("\(Self.script.path) \(directory.path) did not finish within 300 s: " + ServerReadiness.tail(log))
+        }
         guard process.terminationStatus == 0 else {
             throw ServerStartFailure("\(Self.script.path) \(directory.path) failed (status \(process.terminationStatus)): "
                 + ServerReadiness.tail(log))
@@ -113,9 +116,6 @@ public final class SignedZoneServers: @unchecked Sendable {
     }
 
     private static func terminate(_ processes: [Process]) {
-        for process in processes where process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        for process in processes { ServerProcess.stop(process, name: process.arguments?.dropFirst(3).first ?? "server") }
     }
 }
