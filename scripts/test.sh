@@ -22,11 +22,36 @@ cd "$(dirname "$0")/.."
 ensure_packages liblua5.4-dev libidn2-dev pkg-config knot knot-dnsutils unbound postfix golang-github-burntsushi-toml-dev \
   python3-spf make systemd man-db groff-base bind9-dnsutils ldnsutils bind9-utils knot-dnssecutils
 swift build --build-tests
-swift test --skip-build --filter 'DNSResolverTests' --no-parallel "$@"
-swift test --skip-build --skip 'DNSResolverTests|CLITests|LintTests|IntegrationTests|PolicyTests|ConfigurationTests|DNSSECTests' "$@"
-swift test --skip-build --filter 'PolicyTests' --no-parallel "$@"
-swift test --skip-build --filter 'ConfigurationTests' "$@"
-swift test --skip-build --filter 'CLITests|LintTests' "$@"
-swift test --skip-build --filter 'IntegrationTests' "$@"
-swift test --skip-build --filter 'DNSSECTests' "$@"
+
+# One group of tests, its output line by line (stdbuf: were a group to hang, its output shows
+# how far it got) and bounded in time: past LIMIT seconds the processes still running are
+# listed, each test binary gets SIGQUIT (the Swift runtime prints every thread's backtrace)
+# and the run fails, instead of waiting until CI gives up on it without a word.
+group() {
+  local limit=$1 pid waited=0
+  shift
+  stdbuf -oL -eL swift test --skip-build "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    waited=$((waited + 1))
+    if [ "$waited" -ge "$limit" ]; then
+      echo "FAIL - tests: 'swift test $*' still running after $limit s; the processes:" >&2
+      ps -eo pid,ppid,etime,stat,args --forest >&2
+      pkill -QUIT -f 'PackageTests.xctest' || true
+      sleep 20
+      pkill -KILL -f 'PackageTests.xctest' || true
+      kill "$pid" 2>/dev/null || true
+      exit 1
+    fi
+  done
+  wait "$pid"
+}
+group 1200 --filter 'DNSResolverTests' --no-parallel "$@"
+group 1200 --skip 'DNSResolverTests|CLITests|LintTests|IntegrationTests|PolicyTests|ConfigurationTests|DNSSECTests' "$@"
+group 1200 --filter 'PolicyTests' --no-parallel "$@"
+group 1200 --filter 'ConfigurationTests' "$@"
+group 1200 --filter 'CLITests|LintTests' "$@"
+group 600 --filter 'IntegrationTests' "$@"
+group 600 --filter 'DNSSECTests' "$@"
 scripts/test-deploy.sh
