@@ -444,7 +444,7 @@ static int sandbox_authres(lua_State *L) {
 }
 
 static int push_sandbox_library(lua_State *L) {
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 9);
     int result = lua_gettop(L);
 
     vrules_push_string_functions(L);
@@ -464,20 +464,17 @@ static int push_sandbox_library(lua_State *L) {
     lua_setfield(L, result, "table");
     lua_pop(L, 1);
 
-    lua_pushcfunction(L, sandbox_readonly);
-    lua_setfield(L, result, "readonly");
-    lua_pushcfunction(L, sandbox_is_readonly);
-    lua_setfield(L, result, "is_readonly");
-    lua_pushcfunction(L, sandbox_charge);
-    lua_setfield(L, result, "charge");
-    lua_pushcfunction(L, sandbox_header_token);
-    lua_setfield(L, result, "header_token");
-    lua_pushcfunction(L, sandbox_comment_text);
-    lua_setfield(L, result, "comment_text");
-    lua_pushcfunction(L, sandbox_spf_received_header);
-    lua_setfield(L, result, "spf_received_header");
-    lua_pushcfunction(L, sandbox_authres);
-    lua_setfield(L, result, "authres");
+    static const luaL_Reg functions[] = {
+        {"readonly", sandbox_readonly},
+        {"is_readonly", sandbox_is_readonly},
+        {"charge", sandbox_charge},
+        {"header_token", sandbox_header_token},
+        {"comment_text", sandbox_comment_text},
+        {"spf_received_header", sandbox_spf_received_header},
+        {"authres", sandbox_authres},
+        {NULL, NULL},
+    };
+    luaL_setfuncs(L, functions, 0);
     return 1;
 }
 
