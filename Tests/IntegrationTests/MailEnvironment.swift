@@ -12,7 +12,8 @@ import Glibc
 ///   `14.0.0.127.in-addr.arpa` with no zone file, so that it answers SERVFAIL there;
 /// - `vrules serve` on a free port with the shipped default policy (rules/main.lua and
 ///   rules/lib/checks.lua), except that only 127.0.0.1 counts as a trusted loopback client,
-///   and a `vrules.toml` whose `[server.dns]` is that Knot (500 ms timeout, one retry);
+///   and a `vrules.toml` whose `[server.dns]` is that Knot (500 ms timeout unless the test
+///   asks for another, one retry);
 /// - a private Postfix (`postfix -c DIR`) on a free loopback port, chroot off, asking
 ///   `vrules serve` through `check_policy_service` in `smtpd_recipient_restrictions`,
 ///   relaying `rcpt.postfix.test` to the discard transport.
@@ -51,6 +52,8 @@ final class MailEnvironment: @unchecked Sendable {
     private let lock = NSLock()
     private var isShutDown = false
     let restrictions: Restrictions
+    /// The resolver's `timeout` in vrules.toml.
+    let dnsTimeout: String
 
     var postfixConfig: URL { self.directory.appendingPathComponent("postfix/etc") }
     var maillog: URL { self.directory.appendingPathComponent("postfix/maillog") }
@@ -60,8 +63,9 @@ final class MailEnvironment: @unchecked Sendable {
     var policySocket: URL { self.directory.appendingPathComponent("postfix/queue/private/vrules") }
 
     /// Starts everything, or stops what was started and throws.
-    init(name: String, restrictions: Restrictions = .recipient) throws {
+    init(name: String, restrictions: Restrictions = .recipient, dnsTimeout: String = "500ms") throws {
         self.restrictions = restrictions
+        self.dnsTimeout = dnsTimeout
         // Missing packages first: the message names the package to install.
         try Harness.requireExecutable(Self.postfix, package: "postfix")
         try Harness.requireExecutable(Self.knotd, package: "knot")
@@ -148,7 +152,7 @@ final class MailEnvironment: @unchecked Sendable {
             servers = ["127.0.0.1:\(self.knotPort)"]
 
             [server.dns.options]
-            timeout = "500ms"
+            timeout = "\(self.dnsTimeout)"
             attempts = 1
             """.write(to: config, atomically: true, encoding: .utf8)
 
