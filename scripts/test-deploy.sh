@@ -206,7 +206,7 @@ pass "ExecReload ($reload) reloads; the server still answers"
 kill -TERM "$server_pid"
 for _ in $(seq 1 200); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$server_pid" 2>/dev/null; then
-  kill -QUIT "$server_pid"; sleep 10   # the Swift runtime prints every thread's backtrace to the log
+  kill -ABRT "$server_pid"; sleep 10   # the Swift runtime prints every thread's backtrace to the log
   cat "$log" >&2
   fail "vrules serve did not stop within 20 s of SIGTERM"
 fi

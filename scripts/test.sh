@@ -25,7 +25,7 @@ swift build --build-tests
 
 # One group of tests, its output line by line (stdbuf: were a group to hang, its output shows
 # how far it got) and bounded in time: past LIMIT seconds the processes still running are
-# listed, each test binary gets SIGQUIT (the Swift runtime prints every thread's backtrace)
+# listed, each test binary gets SIGABRT (the Swift runtime prints every thread's backtrace)
 # and the run fails, instead of waiting until CI gives up on it without a word.
 group() {
   local limit=$1 pid waited=0
@@ -38,7 +38,7 @@ group() {
     if [ "$waited" -ge "$limit" ]; then
       echo "FAIL - tests: 'swift test $*' still running after $limit s; the processes:" >&2
       ps -eo pid,ppid,etime,stat,args --forest >&2
-      pkill -QUIT -f 'PackageTests.xctest' || true
+      pkill -ABRT -f 'PackageTests.xctest' || true
       sleep 20
       pkill -KILL -f 'PackageTests.xctest' || true
       kill "$pid" 2>/dev/null || true

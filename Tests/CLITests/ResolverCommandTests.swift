@@ -42,7 +42,7 @@ struct ResolverCommandTests {
 
     // MARK: Refused servers and the time bound
 
-    @Test("vrules dns lookup: a server on a closed port fails as a network error in under 100 ms (timeout 2s)")
+    @Test("vrules dns lookup: a server on a closed port fails as a network error in under 500 ms (timeout 2s)")
     func closedPortFailsAtOnce() async throws {
         let port = try ClosedLoopbackPort.pick()
         let directory = try self.configuration(servers: ["127.0.0.1:\(port)"], timeout: "2s", attempts: 2)
@@ -54,8 +54,9 @@ struct ResolverCommandTests {
         #expect(result["error"] as? String == "network", "\(output.stdout)")
         #expect((result["detail"] as? String)?.contains("port unreachable") == true, "\(output.stdout)")
         let milliseconds = try #require(report["milliseconds"] as? Double)
-        // Two address families, three passes each: six refusals, each known at once.
-        #expect(milliseconds < 100, "the lookup took \(milliseconds) ms")
+        // Two address families, three passes each: six refusals, each known at once (a few
+        // milliseconds; one wait for a reply would be 2,000).
+        #expect(milliseconds < 500, "the lookup took \(milliseconds) ms")
     }
 
     @Test("vrules dns lookup: two servers, the first closed: the second answers without waiting")
@@ -74,13 +75,14 @@ struct ResolverCommandTests {
         let queries = try #require(report["queries"] as? [[String: Any]])
         #expect(queries.first?["server"] as? String == server.address.description)
         let milliseconds = try #require(report["milliseconds"] as? Double)
-        #expect(milliseconds < 100, "the lookup took \(milliseconds) ms")
+        // Waiting for the closed server would take 2,000.
+        #expect(milliseconds < 500, "the lookup took \(milliseconds) ms")
     }
 
     @Test("vrules dns lookup: a silent server costs (1 + attempts) × timeout once, not once per address family")
     func silentServerOneBound() async throws {
         let server = try await ScriptedDNSServer.start { _, _ in [] }
-        let directory = try self.configuration(servers: ["\(server.address)"], timeout: "200ms", attempts: 1)
+        let directory = try self.configuration(servers: ["\(server.address)"], timeout: "500ms", attempts: 1)
         defer { try? FileManager.default.removeItem(at: directory) }
         let output = try await self.run(["dns", "lookup", "--json", "mail.example.com"], in: directory)
         let asked = server.queries.map(\.question.type)
@@ -90,8 +92,8 @@ struct ResolverCommandTests {
         let result = try #require(report["result"] as? [String: Any])
         #expect(result["error"] as? String == "timeout", "\(output.stdout)")
         let milliseconds = try #require(report["milliseconds"] as? Double)
-        // The documented bound is 400 ms; A then AAAA each waiting it out would take 800.
-        #expect(milliseconds >= 390 && milliseconds < 700, "the lookup took \(milliseconds) ms")
+        // The documented bound is 1,000 ms; A then AAAA each waiting it out would take 2,000.
+        #expect(milliseconds >= 990 && milliseconds < 1_700, "the lookup took \(milliseconds) ms")
         #expect(asked == [.a, .a])
     }
 

@@ -24,7 +24,7 @@ final class ServeProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
         self.process.standardError = try FileHandle(forWritingTo: self.logURL)
         self.process.standardOutput = FileHandle.nullDevice
-        try self.process.run()
+        try ChildProcess.start(self.process)
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if (try? PolicyClient(port: self.port)) != nil { return }
@@ -180,7 +180,7 @@ struct ServeCommandTests {
         process.currentDirectoryURL = CLI.packageRoot
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.start(process)
         defer { ChildProcess.stop(process, name: "vrules serve") }
         var client: PolicyClient?
         for _ in 0..<200 where client == nil {

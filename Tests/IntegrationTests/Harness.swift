@@ -62,11 +62,11 @@ enum Harness {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.start(process)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
-            ChildProcess.stop(process, grace: 0, name: executable)
+            ChildProcess.abort(process)
             throw SetupError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
         }
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""

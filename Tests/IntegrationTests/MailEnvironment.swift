@@ -343,7 +343,7 @@ final class MailEnvironment: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.start(process)
         self.guardProcess = process
     }
 
@@ -365,7 +365,7 @@ final class MailEnvironment: @unchecked Sendable {
             _ = try? Harness.run(Self.postfix, ["-c", self.postfixConfig.path, "stop"], in: self.directory, timeout: 15)
         }
         if let vrules, !Harness.stop(vrules, name: "vrules serve") {
-            FileHandle.standardError.write(Data("vrules serve did not stop on SIGTERM; its log (with the backtraces SIGQUIT printed):\n\(Harness.tail(self.vrulesLog, lines: 200))\n".utf8))
+            FileHandle.standardError.write(Data("vrules serve did not stop on SIGTERM; its log (with the backtraces SIGABRT printed):\n\(Harness.tail(self.vrulesLog, lines: 200))\n".utf8))
         }
         if let knot { Harness.stop(knot, name: "knotd") }
         if let guardProcess { Harness.stop(guardProcess, name: "guard") }

@@ -19,7 +19,8 @@ public enum ChildProcess {
 
     /// Runs `executable` to its end, reading standard output and error at once (one pipe
     /// filling up while the other is read would stall both ends). Past `timeout` seconds it
-    /// is stopped as `stop` does, and `stderr` ends with a line saying so.
+    /// is aborted (`abort`: its backtraces land in `stderr`), and `stderr` ends with a line
+    /// saying so.
     public static func run(_ executable: URL, _ arguments: [String], in directory: URL? = nil,
                            timeout: TimeInterval = 120) throws -> Output {
         let process = Process()
@@ -31,20 +32,39 @@ public enum ChildProcess {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try Self.start(process)
         // Both pipes are drained on threads of their own until EOF.
         let stdout = PipeDrain(out.fileHandleForReading)
         let stderr = PipeDrain(err.fileHandleForReading)
         var timedOut = false
         if !Self.waitForExit(process, timeout: timeout) {
             timedOut = true
-            Self.stop(process, grace: 0, name: "\(executable.lastPathComponent) \(arguments.joined(separator: " "))")
+            Self.abort(process)
         }
         // A child the command left running may hold the pipes open: bounded too.
         let stdoutText = stdout.text(waitingAtMost: 5)
         var stderrText = stderr.text(waitingAtMost: 5)
-        if timedOut { stderrText += "\n(test harness: killed after \(Int(timeout)) s without exiting)\n" }
+        if timedOut { stderrText += "\n(test harness: aborted after \(Int(timeout)) s without exiting)\n" }
         return Output(status: timedOut ? -1 : process.terminationStatus, stdout: stdoutText, stderr: stderrText, timedOut: timedOut)
+    }
+
+    /// Starts `process` with no signal blocked. `Process.run()` hands the calling thread's
+    /// signal mask to the child, and the threads tests run on (Swift's cooperative pool,
+    /// threads made from them) block SIGTERM and SIGABRT among others; a server started so
+    /// ignores the watchdog's SIGTERM, the watchdog waits for it forever, and so does the
+    /// test. The child is therefore started from a thread of its own with an empty mask.
+    public static func start(_ process: Process) throws {
+        let result = SpawnResult()
+        let thread = Thread {
+            var empty = sigset_t()
+            sigemptyset(&empty)
+            pthread_sigmask(SIG_SETMASK, &empty, nil)
+            result.value = Result { try process.run() }
+            result.done.signal()
+        }
+        thread.start()
+        result.done.wait()
+        try result.value.get()
     }
 
     /// Waits at most `timeout` seconds for `process` to exit; whether it did.
@@ -57,31 +77,39 @@ public enum ChildProcess {
         return true
     }
 
-    /// Sends SIGTERM and waits `grace` seconds. A process still running then gets SIGQUIT,
-    /// on which the Swift runtime prints every thread's backtrace (to the process's log),
-    /// and SIGKILL five seconds later; its children (the server a watchdog shell runs) get
-    /// the same. Returns whether it stopped within the grace period; when not, says so on
+    /// Sends SIGTERM and waits `grace` seconds; a process still running then is aborted
+    /// (`abort`). Returns whether it stopped within the grace period; when not, says so on
     /// standard error, so the hang shows in the test output.
     @discardableResult
     public static func stop(_ process: Process, grace: TimeInterval = 10, name: String) -> Bool {
         guard process.isRunning else { return true }
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
+        kill(process.processIdentifier, SIGTERM)
         if Self.waitForExit(process, timeout: grace) { return true }
+        Self.abort(process)
+        FileHandle.standardError.write(Data("test harness: \(name) (pid \(process.processIdentifier)) did not stop within \(Int(grace)) s of SIGTERM: aborted\n".utf8))
+        return false
+    }
+
+    /// SIGABRT, on which the Swift runtime prints every thread's backtrace (to the process's
+    /// standard error: a server's log), first to the process's children (the server a
+    /// watchdog shell runs: the shell itself would die at once and leave it running), then
+    /// to the process; SIGKILL to what is left 15 seconds later (symbolicating takes seconds).
+    public static func abort(_ process: Process) {
+        let pid = process.processIdentifier
         let children = Self.children(of: pid)
-        for child in children { kill(child, SIGQUIT) }
-        kill(pid, SIGQUIT)
-        if !Self.waitForExit(process, timeout: 5) {
+        for child in children { kill(child, SIGABRT) }
+        let deadline = Date().addingTimeInterval(15)
+        while !Self.children(of: pid).isEmpty && Date() < deadline { usleep(50_000) }
+        kill(pid, SIGABRT)
+        if !Self.waitForExit(process, timeout: max(1, deadline.timeIntervalSinceNow)) {
             for child in Self.children(of: pid) + children { kill(child, SIGKILL) }
             kill(pid, SIGKILL)
             _ = Self.waitForExit(process, timeout: 5)
         }
-        FileHandle.standardError.write(Data("test harness: \(name) (pid \(pid)) did not stop within \(Int(grace)) s of SIGTERM: killed\n".utf8))
-        return false
     }
 
-    /// The processes whose parent is `pid`, read from /proc.
-    static func children(of pid: pid_t) -> [pid_t] {
+    /// The live processes whose parent is `pid` (zombies left out), read from /proc.
+    public static func children(of pid: pid_t) -> [pid_t] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry -> pid_t? in
             guard let child = pid_t(entry),
@@ -89,10 +117,16 @@ public enum ChildProcess {
                   let close = stat.lastIndex(of: ")") else { return nil }
             // "pid (comm) state ppid ...": the command name may hold spaces and parentheses.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 1, pid_t(fields[1]) == pid else { return nil }
+            guard fields.count > 1, fields[0] != "Z", pid_t(fields[1]) == pid else { return nil }
             return child
         }
     }
+}
+
+private final class SpawnResult: @unchecked Sendable {
+    // @unchecked: `value` is written before `done` is signalled and read after waiting for it.
+    var value: Result<Void, any Error> = .success(())
+    let done = DispatchSemaphore(value: 0)
 }
 
 /// Reads a pipe to its end on a thread of its own.

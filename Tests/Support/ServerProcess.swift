@@ -32,7 +32,7 @@ public enum ServerProcess {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.start(process)
         return process
     }
 

@@ -104,9 +104,9 @@ public final class SignedZoneServers: @unchecked Sendable {
         defer { try? handle.close() }
         process.standardOutput = handle
         process.standardError = handle
-        try process.run()
+        try ChildProcess.start(process)
         guard ChildProcess.waitForExit(process, timeout: 300) else {
-            ChildProcess.stop(process, grace: 0, name: Self.script.lastPathComponent)
+            ChildProcess.abort(process)
             throw ServerStartFailure("\(Self.script.path) \(directory.path) did not finish within 300 s: " + ServerReadiness.tail(log))
         }
         guard process.terminationStatus == 0 else {
