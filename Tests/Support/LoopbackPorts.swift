@@ -35,12 +35,17 @@ public enum LoopbackPorts {
         let descriptor = socket(AF_INET, Int32(type.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
+        return Self.withAddress(port: port) { bind(descriptor, $0, $1) == 0 }
+    }
+
+    /// 127.0.0.1:`port` as a `sockaddr`, for `bind` and `connect`.
+    public static func withAddress<T>(port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = port.bigEndian
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
     }
 }
