@@ -17,7 +17,7 @@ struct DNSWaitTests {
         resolver.delay = .milliseconds(5)   // every lookup suspends the rule
         let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver),
                                     limits: RuleLimits(stageTimeout: 0.3), tracing: false)
-        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.tcp(host: "127.0.0.1", port: 0)])
+        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests), listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
         let port = try await server.start()[0].port!
         let client = try PolicyClient(port: port)
         client.setTimeout(seconds: 10)

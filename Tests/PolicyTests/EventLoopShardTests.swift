@@ -32,10 +32,10 @@ struct EventLoopShardTests {
             try RuleEngine(source: Self.rules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false,
                            executor: loop.executor)
         }
-        let service = PolicyService(engines: engines)
+        let service = PolicyService(engines: engines, logger: .policyTests)
         #expect(service.shard(runningOn: loops[0]) == 0)
         #expect(service.shard(runningOn: loops[1]) == 1)
-        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)], group: group)
+        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)], group: group, logger: .policyTests)
         let port = try await server.start()[0].port!
 
         // Accepted connections are spread over both loops.

@@ -171,7 +171,7 @@ struct HostileClientTests {
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
         let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver),
                                     limits: RuleLimits(memoryBytes: 16 << 20), tracing: false)
-        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.tcp(host: "127.0.0.1", port: 0)])
+        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests), listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
         let port = try await server.start()[0].port!
         let client = try PolicyClient(port: port)
         client.setTimeout(seconds: 10)
@@ -230,8 +230,8 @@ struct HostileClientTests {
         let engines = try (0..<2).map { _ in
             try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), limits: limits, tracing: false)
         }
-        let service = PolicyService(engines: engines)
-        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)])
+        let service = PolicyService(engines: engines, logger: .policyTests)
+        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
         let port = try await server.start()[0].port!
         func attributes(_ clientPort: Int, helo: String = "good.test", recipient: String = "u@x.test") -> [String: String] {
             request("RCPT", instance: "e\(clientPort)", helo: helo, recipient: recipient, extra: ["client_port": "\(clientPort)"])

@@ -51,8 +51,8 @@ struct PolicyHarness {
                       limits: PolicyProtocolLimits = PolicyProtocolLimits()) async throws -> PolicyHarness {
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
         let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false)
-        let service = PolicyService(engine: engine, configuration: configuration)
-        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)], limits: limits)
+        let service = PolicyService(engine: engine, configuration: configuration, logger: .policyTests)
+        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)], limits: limits, logger: .policyTests)
         let bound = try await server.start()
         return PolicyHarness(server: server, resolver: resolver, port: bound[0].port!)
     }
@@ -254,7 +254,7 @@ struct ServerTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-\(UUID().uuidString.prefix(8)).sock").path
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
         let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver))
-        let server = PolicyServer(service: PolicyService(engine: engine), listen: [.unix(path: path)])
+        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests), listen: [.unix(path: path)], logger: .policyTests)
         try await server.start()
         let client = try PolicyClient(unixPath: path)
         #expect(try await blocking { try client.ask(request("RCPT", recipient: "later@x.test")) } == "450 4.2.1 Mailbox busy")
