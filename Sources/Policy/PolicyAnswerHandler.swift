@@ -168,10 +168,10 @@ extension PolicyRequest {
     /// no `client_address` (Postfix always sends one; without it there is no client to
     /// judge, and guessing one would judge the wrong client).
     var garbled: PolicyProtocolError? {
-        guard self["request"] == "smtpd_access_policy" else {
-            return PolicyProtocolError(code: .unknownRequest, reason: "request=\(self["request"]?.prefix(64) ?? "")")
+        guard self[.request] == "smtpd_access_policy" else {
+            return PolicyProtocolError(code: .unknownRequest, reason: "request=\(self[.request]?.prefix(64) ?? "")")
         }
-        guard self["client_address"] != nil else {
+        guard self[.clientAddress] != nil else {
             return PolicyProtocolError(code: .missingAttribute, reason: "no client_address")
         }
         return nil

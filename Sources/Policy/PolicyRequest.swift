@@ -1,14 +1,114 @@
-/// One SMTPD access policy delegation request: the `name=value` attributes Postfix sent.
-public struct PolicyRequest: Hashable, Sendable {
-    public private(set) var attributes: [String: String]
+#if canImport(Glibc)
+import Glibc
+#endif
 
-    public init(attributes: [String: String]) {
-        self.attributes = attributes
+/// One SMTPD access policy delegation request: the `name=value` attributes Postfix sent.
+///
+/// The attributes vrules reads have fixed slots (`PolicyAttribute`), filled when the request
+/// is decoded: no hashing of ~30 names per request and again per lookup. The others (Postfix
+/// sends about a dozen vrules does not use) are kept in the order they came. As in the
+/// protocol, a name sent twice has its last value.
+public struct PolicyRequest: Hashable, Sendable {
+    /// One attribute vrules has no slot for.
+    struct Other: Hashable, Sendable {
+        var name: String
+        var value: String
     }
 
+    private var known: [String?]
+    private var others: [Other]
+
+    /// No attributes.
+    init() {
+        self.known = Array(repeating: nil, count: PolicyAttribute.allCases.count)
+        self.others = []
+    }
+
+    public init(attributes: [String: String]) {
+        self.init()
+        for (name, value) in attributes { self.set(name, value) }
+    }
+
+    /// Every attribute, by name (empty values included).
+    public var attributes: [String: String] {
+        var all: [String: String] = [:]
+        for attribute in PolicyAttribute.allCases {
+            if let value = self.known[attribute.rawValue] { all[attribute.name] = value }
+        }
+        for other in self.others { all[other.name] = other.value }
+        return all
+    }
+
+    /// The attribute's value; nil when it is missing or empty (Postfix sends `name=` for
+    /// what it does not know).
     public subscript(name: String) -> String? {
-        guard let value = self.attributes[name], !value.isEmpty else { return nil }
+        let value = PolicyAttribute(name).map { self.known[$0.rawValue] } ?? self.others.last { $0.name == name }?.value
+        guard let value, !value.isEmpty else { return nil }
         return value
+    }
+
+    /// The attribute's value; nil when it is missing or empty.
+    subscript(attribute: PolicyAttribute) -> String? {
+        guard let value = self.known[attribute.rawValue], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The attribute's value as sent, empty included.
+    func value(_ attribute: PolicyAttribute) -> String? {
+        self.known[attribute.rawValue]
+    }
+
+    mutating func set(_ attribute: PolicyAttribute, _ value: String) {
+        self.known[attribute.rawValue] = value
+    }
+
+    /// Sets `name`; a name without a slot is appended (the last one sent is the one read).
+    mutating func set(_ name: String, _ value: String) {
+        if let attribute = PolicyAttribute(name) {
+            self.known[attribute.rawValue] = value
+        } else {
+            self.others.append(Other(name: name, value: value))
+        }
+    }
+
+    public static func == (lhs: PolicyRequest, rhs: PolicyRequest) -> Bool {
+        lhs.known == rhs.known && (lhs.others == rhs.others || lhs.attributes == rhs.attributes)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.known)
+    }
+}
+
+/// The request attributes vrules reads.
+enum PolicyAttribute: Int, CaseIterable, Sendable {
+    case request, protocolState, clientAddress, clientPort, clientName, serverAddress, serverPort, serverName
+    case heloName, sender, recipient, instance, saslMethod, saslUsername, encryptionProtocol, encryptionCipher, tlsSNI
+
+    var name: String { String(describing: Self.names[self.rawValue]) }
+
+    private static let names: [StaticString] = [
+        "request", "protocol_state", "client_address", "client_port", "client_name", "server_address", "server_port",
+        "server_name", "helo_name", "sender", "recipient", "instance", "sasl_method", "sasl_username",
+        "encryption_protocol", "encryption_cipher", "tls_sni",
+    ]
+
+    init?(_ name: String) {
+        var name = name
+        guard let found = name.withUTF8({ Self(bytes: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = found
+    }
+
+    /// The attribute named by `bytes`, if vrules reads it.
+    init?(bytes: UnsafeRawBufferPointer) {
+        for (index, name) in Self.names.enumerated()
+        where name.utf8CodeUnitCount == bytes.count && name.utf8Start.pointee == bytes.first {
+            if memcmp(name.utf8Start, bytes.baseAddress!, bytes.count) == 0 {
+                self.init(rawValue: index)
+                return
+            }
+        }
+        return nil
     }
 }
 

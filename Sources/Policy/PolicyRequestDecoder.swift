@@ -7,7 +7,8 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
     public typealias InboundOut = PolicyRequest
 
     private let limits: PolicyProtocolLimits
-    private var attributes: [String: String] = [:]
+    /// The request read so far, when a read ended inside it.
+    private var pending: PolicyRequest?
     private var count = 0
 
     public init(limits: PolicyProtocolLimits = PolicyProtocolLimits()) {
@@ -27,9 +28,9 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
         // a second validation pass when the line is ASCII (what Postfix sends).
         let maximum = self.limits.maximumLineLength
         let maximumAttributes = self.limits.maximumAttributes
-        var attributes = self.attributes
+        var request = self.pending ?? PolicyRequest()
         var count = self.count
-        self.attributes = [:]
+        self.pending = nil
         let (scan, consumed): (Scan, Int) = buffer.withUnsafeReadableBytes { raw in
             var start = 0
             while true {
@@ -61,11 +62,13 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
                 }
                 let nameBytes = UnsafeRawBufferPointer(rebasing: rest[0..<equals])
                 let valueBytes = UnsafeRawBufferPointer(rebasing: rest[(equals + 1)..<end])
-                let name: String
                 let value: String
+                var attribute: PolicyAttribute? = nil
+                var name = ""
                 if highBits & 0x80 == 0 {
-                    name = String(decoding: nameBytes, as: UTF8.self)
                     value = String(decoding: valueBytes, as: UTF8.self)
+                    attribute = PolicyAttribute(bytes: nameBytes)
+                    if attribute == nil { name = String(decoding: nameBytes, as: UTF8.self) }
                 } else {
                     guard let validName = String(validating: nameBytes, as: UTF8.self),
                           let validValue = String(validating: valueBytes, as: UTF8.self) else {
@@ -78,22 +81,25 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
                 guard count <= maximumAttributes else {
                     return (.failure(PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(maximumAttributes)")), start)
                 }
-                if attributes.isEmpty { attributes.reserveCapacity(40) }
-                attributes[name] = value
+                if let attribute {
+                    request.set(attribute, value)
+                } else {
+                    request.set(name, value)
+                }
                 start += found + 1
             }
         }
         buffer.moveReaderIndex(forwardBy: consumed)
         switch scan {
         case .needMore:
-            self.attributes = attributes
+            self.pending = request
             self.count = count
             return .needMoreData
         case .failure(let error):
             throw error
         case .request:
             self.count = 0
-            context.fireChannelRead(Self.wrapInboundOut(PolicyRequest(attributes: attributes)))
+            context.fireChannelRead(Self.wrapInboundOut(request))
             return .continue
         }
     }

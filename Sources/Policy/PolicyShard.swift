@@ -109,7 +109,7 @@ actor PolicyShard {
     /// The answer to one request of `connection` (`ConnectionKey(request)`, made once by the caller).
     func decide(_ request: PolicyRequest, connection: ConnectionKey) async -> PolicyDecision {
         let started = DispatchTime.now().uptimeNanoseconds
-        let state = ProtocolState(request["protocol_state"] ?? "")
+        let state = ProtocolState(request[.protocolState] ?? "")
         self.counter("vrules_policy_requests_total", "stage", state.metricLabel).increment()
         let decision: PolicyDecision
         switch state {
@@ -145,7 +145,7 @@ actor PolicyShard {
         self.counter("vrules_policy_unknown_states_total", "action", self.configuration.unknownStateAction == "DUNNO" ? "dunno" : "refused")
             .increment()
         self.warn("unknown", "unknown protocol_state, answered with the configured unknown_state_action", metadata: [
-            "protocol_state": "\(state.prefix(64))", "client": "\(request["client_address"] ?? "-")",
+            "protocol_state": "\(state.prefix(64))", "client": "\(request[.clientAddress] ?? "-")",
             "action": "\(self.configuration.unknownStateAction)",
         ])
         return PolicyDecision(action: self.configuration.unknownStateAction, stage: nil, result: nil, reused: false)
@@ -157,7 +157,7 @@ actor PolicyShard {
     /// the request's transaction; `fresh` ends what its connection held first (XCLIENT).
     private func evaluate(_ request: PolicyRequest, connection: ConnectionKey, target: Stage?, fresh: Bool) async -> PolicyDecision {
         let now = Self.now()
-        let key = TransactionKey(connection: connection, instance: request["instance"])
+        let key = TransactionKey(connection: connection, instance: request[.instance])
         if fresh {
             await self.finishConnection(key.connection)
             await self.finish(key)
@@ -266,7 +266,7 @@ actor PolicyShard {
         self.counter("vrules_policy_recipient_limit_total", "limit", limit).increment()
         self.warn("recipients", "recipient refused: the transaction holds as many recipients as it may", metadata: [
             "limit": "\(limit)", "recipients": "\(transaction.recipients.count)", "bytes": "\(transaction.cost)",
-            "client": "\(request["client_address"] ?? "-")", "instance": "\(request["instance"] ?? "-")",
+            "client": "\(request[.clientAddress] ?? "-")", "instance": "\(request[.instance] ?? "-")",
         ])
         return PolicyDecision(action: Self.tooManyRecipients, stage: .rcpt, result: nil, reused: false)
     }
@@ -355,14 +355,14 @@ actor PolicyShard {
         guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "stage": "\(result.stage.rawValue)",
-            "client": "\(request["client_address"] ?? "-")",
-            "instance": "\(request["instance"] ?? "-")",
+            "client": "\(request[.clientAddress] ?? "-")",
+            "instance": "\(request[.instance] ?? "-")",
             "verdict": "\(result.verdict.kind.rawValue)",
             "reply": "\(result.reply)",
         ]
         if let rule = result.decidedBy { metadata["rule"] = "\(rule)" }
         if let failure = result.failure { metadata["failure"] = "\(failure)" }
-        if let recipient = request["recipient"] { metadata["recipient"] = "\(recipient)" }
+        if let recipient = request[.recipient] { metadata["recipient"] = "\(recipient)" }
         self.logger.info("decision", metadata: metadata)
     }
 
@@ -458,26 +458,26 @@ actor PolicyShard {
 
     /// `ctx` from the request's attributes.
     static func sessionInfo(from request: PolicyRequest, addresses: HeldTransaction? = nil) -> SessionInfo {
-        var info = SessionInfo(clientIP: request["client_address"] ?? "unknown")
-        info.clientPort = request["client_port"].flatMap(Int.init)
-        if let name = request["client_name"], name != "unknown" { info.clientName = name }
-        info.serverIP = request["server_address"]
+        var info = SessionInfo(clientIP: request[.clientAddress] ?? "unknown")
+        info.clientPort = request[.clientPort].flatMap(Int.init)
+        if let name = request[.clientName], name != "unknown" { info.clientName = name }
+        info.serverIP = request[.serverAddress]
         // The authserv-id of Authentication-Results and the receiver of Received-SPF: Postfix
         // does not send its own name, so the name of the host vrules runs on stands in.
-        info.serverName = request["server_name"] ?? Self.hostName
-        info.helo = request["helo_name"]
-        if let state = request["protocol_state"], ProtocolState.carriesSender(state) {
-            let sender = request.attributes["sender"] ?? ""
+        info.serverName = request[.serverName] ?? Self.hostName
+        info.helo = request[.heloName]
+        if let state = request[.protocolState], ProtocolState.carriesSender(state) {
+            let sender = request.value(.sender) ?? ""
             info.mailFrom = addresses?.parsedSender(sender) ?? MailAddress(sender)
         }
-        if let recipient = request["recipient"] { info.rcpts = [addresses?.parsedRecipient(recipient) ?? MailAddress(recipient)] }
-        if request["sasl_method"] != nil || request["sasl_username"] != nil {
-            info.authMechanism = request["sasl_method"]
-            info.authUsername = request["sasl_username"]
+        if let recipient = request[.recipient] { info.rcpts = [addresses?.parsedRecipient(recipient) ?? MailAddress(recipient)] }
+        if request[.saslMethod] != nil || request[.saslUsername] != nil {
+            info.authMechanism = request[.saslMethod]
+            info.authUsername = request[.saslUsername]
         }
-        if request["encryption_protocol"] != nil || request["encryption_cipher"] != nil {
-            info.tls = SessionInfo.TLSInfo(version: request["encryption_protocol"], cipher: request["encryption_cipher"],
-                                           sni: request["tls_sni"] ?? request["server_name"])
+        if request[.encryptionProtocol] != nil || request[.encryptionCipher] != nil {
+            info.tls = SessionInfo.TLSInfo(version: request[.encryptionProtocol], cipher: request[.encryptionCipher],
+                                           sni: request[.tlsSNI] ?? request[.serverName])
         }
         return info
     }

@@ -8,10 +8,10 @@ struct ConnectionKey: Hashable, Sendable, CustomStringConvertible {
     var serverPort: String
 
     init(_ request: PolicyRequest) {
-        self.clientAddress = request["client_address"] ?? ""
-        self.clientPort = request["client_port"] ?? ""
-        self.serverAddress = request["server_address"] ?? ""
-        self.serverPort = request["server_port"] ?? ""
+        self.clientAddress = request[.clientAddress] ?? ""
+        self.clientPort = request[.clientPort] ?? ""
+        self.serverAddress = request[.serverAddress] ?? ""
+        self.serverPort = request[.serverPort] ?? ""
     }
 
     var description: String { "\(self.clientAddress)/\(self.clientPort)->\(self.serverAddress)/\(self.serverPort)" }
@@ -31,7 +31,7 @@ struct TransactionKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     init(_ request: PolicyRequest) {
-        self.init(connection: ConnectionKey(request), instance: request["instance"])
+        self.init(connection: ConnectionKey(request), instance: request[.instance])
     }
 
     var description: String { "\(self.connection)#\(self.instance ?? "-")" }

@@ -30,6 +30,25 @@ struct DecoderTests {
         #expect(try channel.finish().isClean)
     }
 
+    @Test("every attribute is kept: a name sent twice has its last value; names vrules reads and others alike, UTF-8 too")
+    func attributesKept() throws {
+        let channel = try self.channel()
+        try self.write(channel, "request=smtpd_access_policy\nsender=a@x.test\nqueue_id=1\nsender=b@x.test\nqueue_id=2\n"
+            + "stress=\nrecipient=j\u{f6}rg@b\u{fc}cher.example\nccert_subject=CN=m\u{fc}\n\n")
+        let request = try #require(try channel.readInbound(as: PolicyRequest.self))
+        #expect(request["sender"] == "b@x.test")
+        #expect(request["queue_id"] == "2")
+        #expect(request["stress"] == nil)
+        #expect(request["recipient"] == "j\u{f6}rg@b\u{fc}cher.example")
+        #expect(request["ccert_subject"] == "CN=m\u{fc}")
+        #expect(request.attributes == [
+            "request": "smtpd_access_policy", "sender": "b@x.test", "queue_id": "2", "stress": "",
+            "recipient": "j\u{f6}rg@b\u{fc}cher.example", "ccert_subject": "CN=m\u{fc}",
+        ])
+        #expect(request == PolicyRequest(attributes: request.attributes))
+        #expect(try channel.finish().isClean)
+    }
+
     @Test("a value may contain '='")
     func equalsInValue() throws {
         let channel = try self.channel()
