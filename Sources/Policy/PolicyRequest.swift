@@ -10,7 +10,7 @@ import Glibc
 /// protocol, a name sent twice has its last value.
 public struct PolicyRequest: Hashable, Sendable {
     /// One attribute vrules has no slot for.
-    struct Other: Hashable, Sendable {
+    struct Other: Sendable {
         var name: String
         var value: String
     }
@@ -72,9 +72,10 @@ public struct PolicyRequest: Hashable, Sendable {
     }
 
     public static func == (lhs: PolicyRequest, rhs: PolicyRequest) -> Bool {
-        lhs.known == rhs.known && (lhs.others == rhs.others || lhs.attributes == rhs.attributes)
+        lhs.attributes == rhs.attributes
     }
 
+    /// The slots alone: requests with equal attributes have equal slots.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(self.known)
     }

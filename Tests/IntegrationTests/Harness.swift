@@ -47,7 +47,8 @@ enum Harness {
         try ServerProcess.launch(executable, arguments, log: log, directory: directory)
     }
 
-    /// Runs a command to completion; its output goes to a file (see `launch`).
+    /// Runs a command to completion; its output goes to a file, not a pipe: `postfix start`
+    /// leaves daemons behind that would hold a pipe open.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], in directory: URL, timeout: TimeInterval = 60) throws -> String {
         let output = directory.appendingPathComponent("command-\(UUID().uuidString).out")
@@ -63,9 +64,7 @@ enum Harness {
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         try ChildProcess.start(process)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
+        guard ChildProcess.waitForExit(process, timeout: timeout) else {
             ChildProcess.abort(process)
             throw SetupError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
         }
