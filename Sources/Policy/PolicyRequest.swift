@@ -6,17 +6,14 @@ import Glibc
 ///
 /// The attributes vrules reads have fixed slots (`PolicyAttribute`), filled when the request
 /// is decoded: no hashing of ~30 names per request and again per lookup. The others (Postfix
-/// sends about a dozen vrules does not use) are kept in the order they came. As in the
+/// sends about a dozen vrules does not use) are kept as sent, in order, in one byte array,
+/// and made into strings only when read: no allocation per unused attribute. As in the
 /// protocol, a name sent twice has its last value.
 public struct PolicyRequest: Hashable, Sendable {
-    /// One attribute vrules has no slot for.
-    struct Other: Sendable {
-        var name: String
-        var value: String
-    }
-
     private var known: [String?]
-    private var others: [Other]
+    /// The attributes without a slot: for each, its name's and its value's UTF-8 bytes,
+    /// each after its length (four bytes, little-endian).
+    private var others: [UInt8]
 
     /// No attributes.
     init() {
@@ -35,14 +32,25 @@ public struct PolicyRequest: Hashable, Sendable {
         for attribute in PolicyAttribute.allCases {
             if let value = self.known[attribute.rawValue] { all[attribute.name] = value }
         }
-        for other in self.others { all[other.name] = other.value }
+        self.forEachOther { name, value in
+            all[String(decoding: name, as: UTF8.self)] = String(decoding: value, as: UTF8.self)
+        }
         return all
     }
 
     /// The attribute's value; nil when it is missing or empty (Postfix sends `name=` for
     /// what it does not know).
     public subscript(name: String) -> String? {
-        let value = PolicyAttribute(name).map { self.known[$0.rawValue] } ?? self.others.last { $0.name == name }?.value
+        let value: String?
+        if let attribute = PolicyAttribute(name) {
+            value = self.known[attribute.rawValue]
+        } else {
+            var found: String?
+            self.forEachOther { other, otherValue in
+                if other.elementsEqual(name.utf8) { found = String(decoding: otherValue, as: UTF8.self) }
+            }
+            value = found
+        }
         guard let value, !value.isEmpty else { return nil }
         return value
     }
@@ -67,7 +75,49 @@ public struct PolicyRequest: Hashable, Sendable {
         if let attribute = PolicyAttribute(name) {
             self.known[attribute.rawValue] = value
         } else {
-            self.others.append(Other(name: name, value: value))
+            var name = name
+            var value = value
+            name.withUTF8 { name in
+                value.withUTF8 { value in
+                    self.appendOther(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
+                }
+            }
+        }
+    }
+
+    /// Appends an attribute without a slot (`name` is not one of `PolicyAttribute`), as
+    /// UTF-8 bytes.
+    mutating func appendOther(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        // Room for what Postfix sends at once, instead of growing six times on the way.
+        if self.others.capacity == 0 { self.others.reserveCapacity(512) }
+        Self.appendLength(name.count, to: &self.others)
+        self.others.append(contentsOf: name)
+        Self.appendLength(value.count, to: &self.others)
+        self.others.append(contentsOf: value)
+    }
+
+    private static func appendLength(_ length: Int, to bytes: inout [UInt8]) {
+        let length = UInt32(length)
+        bytes.append(UInt8(truncatingIfNeeded: length))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 24))
+    }
+
+    /// Calls `body` with each attribute without a slot, in the order sent.
+    private func forEachOther(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Void) {
+        let bytes = self.others
+        var offset = bytes.startIndex
+        func field() -> ArraySlice<UInt8> {
+            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+            let start = offset + 4
+            offset = start + length
+            return bytes[start..<offset]
+        }
+        while offset < bytes.endIndex {
+            let name = field()
+            let value = field()
+            body(name, value)
         }
     }
 

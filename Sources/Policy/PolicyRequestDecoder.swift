@@ -62,29 +62,20 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
                 }
                 let nameBytes = UnsafeRawBufferPointer(rebasing: rest[0..<equals])
                 let valueBytes = UnsafeRawBufferPointer(rebasing: rest[(equals + 1)..<end])
-                let value: String
-                var attribute: PolicyAttribute? = nil
-                var name = ""
-                if highBits & 0x80 == 0 {
-                    value = String(decoding: valueBytes, as: UTF8.self)
-                    attribute = PolicyAttribute(bytes: nameBytes)
-                    if attribute == nil { name = String(decoding: nameBytes, as: UTF8.self) }
-                } else {
-                    guard let validName = String(validating: nameBytes, as: UTF8.self),
-                          let validValue = String(validating: valueBytes, as: UTF8.self) else {
-                        return (.failure(PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")), start)
-                    }
-                    name = validName
-                    value = validValue
-                }
                 count += 1
                 guard count <= maximumAttributes else {
                     return (.failure(PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(maximumAttributes)")), start)
                 }
-                if let attribute {
-                    request.set(attribute, value)
+                if highBits & 0x80 != 0 {
+                    guard String(validating: UnsafeRawBufferPointer(rebasing: rest[0..<end]), as: UTF8.self) != nil else {
+                        return (.failure(PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")), start)
+                    }
+                }
+                // The attributes vrules reads become strings; the others stay bytes until asked for.
+                if let attribute = PolicyAttribute(bytes: nameBytes) {
+                    request.set(attribute, String(decoding: valueBytes, as: UTF8.self))
                 } else {
-                    request.set(name, value)
+                    request.appendOther(name: nameBytes, value: valueBytes)
                 }
                 start += found + 1
             }
