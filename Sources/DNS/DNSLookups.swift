@@ -336,19 +336,27 @@ public struct MXLocation: DNSLookupPlan, Sendable {
         if exchanges.count == 1 && exchanges[0].preference == 0 && exchanges[0].host.isEmpty {
             return MXRoute(kind: .null, hosts: [])
         }
-        let usable = exchanges.filter { !$0.host.isEmpty }
-        guard !usable.isEmpty else { return MXRoute(kind: .none, hosts: []) }
-        guard usable.count > 1 else { return MXRoute(kind: .mx, hosts: usable) }
-        // By preference, equal ones in the order the answer gave them, then each run of equal
-        // preferences shuffled.
-        var hosts = usable.enumerated().sorted {
-            ($0.element.preference, $0.offset) < ($1.element.preference, $1.offset)
-        }.map(\.element)
+        var hosts = exchanges.filter { !$0.host.isEmpty }
+        guard !hosts.isEmpty else { return MXRoute(kind: .none, hosts: []) }
+        guard hosts.count > 1 else { return MXRoute(kind: .mx, hosts: hosts) }
+        // By preference, equal ones in the order the answer gave them (answers usually come
+        // sorted already), then each run of equal preferences shuffled in place.
+        if zip(hosts, hosts.dropFirst()).contains(where: { $0.preference > $1.preference }) {
+            hosts = hosts.enumerated().sorted {
+                ($0.element.preference, $0.offset) < ($1.element.preference, $1.offset)
+            }.map(\.element)
+        }
         var start = 0
         while start < hosts.count {
             var end = start + 1
             while end < hosts.count && hosts[end].preference == hosts[start].preference { end += 1 }
-            if end - start > 1 { hosts[start..<end].shuffle(using: &self.random) }
+            // Fisher-Yates over start..<end.
+            var last = end - 1
+            while last > start {
+                let other = start + Int(self.random.next(upperBound: UInt(last - start + 1)))
+                hosts.swapAt(last, other)
+                last -= 1
+            }
             start = end
         }
         return MXRoute(kind: .mx, hosts: hosts)

@@ -39,6 +39,7 @@ public enum PolicyReplyText {
     public static let maximumLength = 400
 
     public static func sanitized(_ text: String) -> String {
+        if Self.isSanitized(text) { return text }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(min(text.utf8.count, self.maximumLength))
         var previousWasSpace = false
@@ -62,5 +63,18 @@ public enum PolicyReplyText {
         }
         while bytes.last == 0x20 { bytes.removeLast() }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether `sanitized` would return `text` unchanged (what rules answer almost always):
+    /// printable ASCII within the length, no run of spaces, no space at the end.
+    private static func isSanitized(_ text: String) -> Bool {
+        var previous: UInt8 = 0
+        var count = 0
+        for byte in text.utf8 {
+            guard byte >= 0x20 && byte < 0x7F, !(byte == 0x20 && previous == 0x20) else { return false }
+            previous = byte
+            count += 1
+        }
+        return count <= self.maximumLength && previous != 0x20
     }
 }
