@@ -5,6 +5,10 @@ public struct MailAddress: Hashable, Sendable, Codable {
     public var domain: String
 
     public init(_ text: String) {
+        if let ascii = Self(ascii: text) {
+            self = ascii
+            return
+        }
         var text = text.trimmingCharacters(in: " ")
         if text.hasPrefix("<") && text.hasSuffix(">") { text = String(text.dropFirst().dropLast()) }
         self.address = text
@@ -15,6 +19,36 @@ public struct MailAddress: Hashable, Sendable, Codable {
             self.localPart = text
             self.domain = ""
         }
+    }
+
+    /// The same parse over bytes, for ASCII text (what Postfix sends but for SMTPUTF8 mail):
+    /// no grapheme breaking. Nil for other text.
+    private init?(ascii text: String) {
+        var text = text
+        let parts: (address: String, localPart: String, domain: String)? = text.withUTF8 { bytes in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            var start = 0
+            var end = bytes.count
+            while start < end && bytes[start] == UInt8(ascii: " ") { start += 1 }
+            while end > start && bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+            if end - start >= 2 && bytes[start] == UInt8(ascii: "<") && bytes[end - 1] == UInt8(ascii: ">") {
+                start += 1
+                end -= 1
+            }
+            let address = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            guard let at = bytes[start..<end].lastIndex(of: UInt8(ascii: "@")) else { return (address, address, "") }
+            let domain = String(unsafeUninitializedCapacity: end - at - 1) { domain in
+                for (offset, byte) in bytes[(at + 1)..<end].enumerated() {
+                    domain[offset] = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+                }
+                return end - at - 1
+            }
+            return (address, String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self), domain)
+        }
+        guard let parts else { return nil }
+        self.address = parts.address
+        self.localPart = parts.localPart
+        self.domain = parts.domain
     }
 }
 
