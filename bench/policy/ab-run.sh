@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Two builds of `vrules serve` compared on this noisy machine: both serve at once (the default
+# policy on warm zone DNS, as in run.sh), and the load generator alternates between them in
+# chunks, so that the machine's drift from minute to minute falls on both alike. Prints each
+# chunk and, per build, the total requests/s and server CPU per request over all its chunks.
+#
+# Usage: bench/policy/ab-run.sh BEFORE_BIN AFTER_BIN [ROUNDS] [REQUESTS]
+#   BEFORE_BIN, AFTER_BIN  release builds of vrules
+#   ROUNDS                 chunks per build (default 10; the order alternates each round)
+#   REQUESTS               requests per chunk, Postfix mix (default 30000)
+# Environment: CONNECTIONS (16), MIX (postfix).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
+[ $# -ge 2 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
+before_bin="$1"
+after_bin="$2"
+rounds="${3:-10}"
+requests="${4:-30000}"
+connections="${CONNECTIONS:-16}"
+mix="${MIX:-postfix}"
+
+swift build -c release --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
+loadgen="$here/loadgen/.build/release/PolicyLoad"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+declare -A port pid seconds cpu
+for side in before after; do
+    bin="${before_bin}"
+    [ "$side" = after ] && bin="$after_bin"
+    port[$side]="$(free_port)"
+    (cd "$root" && exec "$bin" serve --zone examples/example.zone --rules rules/main.lua \
+        --listen "127.0.0.1:${port[$side]}" --log-level warning >"$work/$side.log" 2>&1) &
+    pid[$side]=$!
+    pids+=("${pid[$side]}")
+    wait_port "${port[$side]}"
+    "$loadgen" --port "${port[$side]}" --connections "$connections" --requests 10000 --mix fresh >/dev/null || true
+    seconds[$side]=0
+    cpu[$side]=0
+done
+
+echo "== A/B: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg); $rounds x $requests requests ($mix mix) each"
+for round in $(seq "$rounds"); do
+    order="before after"
+    [ $((round % 2)) -eq 0 ] && order="after before"
+    for side in $order; do
+        line="$("$loadgen" --port "${port[$side]}" --connections "$connections" --requests "$requests" \
+            --mix "$mix" --server-pid "${pid[$side]}" --label "$side" | head -1)"
+        [ "$(field unexpected "$line")" = 0 ] || { echo "unexpected answers from $side: $line" >&2; exit 1; }
+        echo "round $round $side rps=$(field rps "$line") p99_ms=$(field p99_ms "$line") server_us_per_req=$(field server_us_per_req "$line")"
+        seconds[$side]="$(python3 -c "print(${seconds[$side]} + $(field seconds "$line"))")"
+        cpu[$side]="$(python3 -c "print(${cpu[$side]} + $(field server_cpu_s "$line"))")"
+    done
+done
+total=$((rounds * requests))
+for side in before after; do
+    python3 -c "print('$side: %.0f requests/s, %.1f µs server CPU per request' % ($total / ${seconds[$side]}, ${cpu[$side]} * 1e6 / $total))"
+done
+python3 -c "print('after / before: %.3f x the requests/s, %.3f x the CPU per request' % (${seconds[before]} / ${seconds[after]}, ${cpu[after]} / ${cpu[before]}))"
+echo "load average at the end: $(loadavg)"
