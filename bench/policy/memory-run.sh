@@ -34,7 +34,7 @@ trap cleanup EXIT
 if [ -n "${VRULES_BIN:-}" ]; then
     vrules="$VRULES_BIN"
 else
-    (cd "$root" && swift build -c release --product vrules --scratch-path .build-bench >&2)
+    (cd "$root" && swift build -c release --static-swift-stdlib --product vrules --scratch-path .build-bench >&2)
     vrules="$root/.build-bench/release/vrules"
 fi
 swift build -c release --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2

@@ -74,7 +74,7 @@ if [ -n "${VRULES_BIN:-}" ]; then
     vrules="$VRULES_BIN"
 else
     echo "building vrules (release)..." >&2
-    (cd "$root" && swift build -c release --product vrules --scratch-path .build-bench >&2)
+    (cd "$root" && swift build -c release --static-swift-stdlib --product vrules --scratch-path .build-bench >&2)
     vrules="$root/.build-bench/release/vrules"
 fi
 echo "building the load generator (release)..." >&2

@@ -69,7 +69,7 @@ if [ -z "${SPF_BENCH_INSIDE:-}" ]; then
     [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
     if [ -z "${VRULES_BIN:-}" ]; then
         echo "building vrules (release; set VRULES_BIN to use a built one)..." >&2
-        (cd "$root" && swift build -c release --product vrules --scratch-path .build-bench >&2)
+        (cd "$root" && swift build -c release --static-swift-stdlib --product vrules --scratch-path .build-bench >&2)
         VRULES_BIN="$root/.build-bench/release/vrules"
     fi
     [ -x "$VRULES_BIN" ] || { echo "VRULES_BIN=$VRULES_BIN is not an executable" >&2; exit 1; }
