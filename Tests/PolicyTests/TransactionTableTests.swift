@@ -1,0 +1,54 @@
+@testable import Policy
+import Testing
+
+/// The held transactions' least-recently-used list: the order evictions and expiry walk,
+/// and that no transaction outlives its removal or its table (the list's links hold no
+/// cycle).
+@Suite("Held transaction table")
+struct TransactionTableTests {
+    static func transaction(_ instance: String, now: Double) -> HeldTransaction {
+        let connection = ConnectionKey(PolicyRequest(attributes: [
+            "client_address": "192.0.2.1", "client_port": "1025", "server_address": "192.0.2.25", "server_port": "25",
+        ]))
+        return HeldTransaction(key: TransactionKey(connection: connection, instance: instance), now: now, cost: 100)
+    }
+
+    @Test("touching moves a transaction to the newest end; walks start at the oldest; removal unlinks")
+    func order() {
+        let table = TransactionTable()
+        let (a, b, c) = (Self.transaction("a", now: 1), Self.transaction("b", now: 2), Self.transaction("c", now: 3))
+        for transaction in [a, b, c] { table.insert(transaction) }
+        #expect(table.oldestIdle() === a)
+        table.touch(a, now: 4)
+        #expect(table.oldestIdle() === b)
+        #expect(table.idle(before: 3.5).map(\.key.instance) == ["b", "c"])
+        b.inFlight = 1
+        #expect(table.oldestIdle() === c)
+        #expect(table.oldestIdle(excluding: c) === a)
+        table.remove(c.key)
+        #expect(c.older == nil && c.newer == nil && c.removed)
+        #expect(table.count == 2 && table.bytes == 200)
+        #expect(table.idle(before: 10).map(\.key.instance) == ["a"])
+    }
+
+    @Test("no transaction outlives its removal or its table")
+    func nothingOutlivesTheTable() {
+        weak var removed: HeldTransaction?
+        weak var held: HeldTransaction?
+        var table: TransactionTable? = TransactionTable()
+        do {
+            let first = Self.transaction("first", now: 1)
+            let second = Self.transaction("second", now: 2)
+            let third = Self.transaction("third", now: 3)
+            for transaction in [first, second, third] { table?.insert(transaction) }
+            table?.touch(first, now: 4)
+            removed = second
+            held = third
+            table?.remove(second.key)
+        }
+        #expect(removed == nil)
+        #expect(held != nil)
+        table = nil
+        #expect(held == nil)
+    }
+}
