@@ -4,29 +4,12 @@ public struct MailAddress: Hashable, Sendable, Codable {
     public var localPart: String
     public var domain: String
 
+    /// Spaces and one pair of angle brackets around the address go; the domain is what
+    /// follows the last `@`, lowercased. Parsed over UTF-8 bytes: the delimiters are ASCII,
+    /// and no byte of a multi-byte sequence can be mistaken for one.
     public init(_ text: String) {
-        if let ascii = Self(ascii: text) {
-            self = ascii
-            return
-        }
-        var text = text.trimmingCharacters(in: " ")
-        if text.hasPrefix("<") && text.hasSuffix(">") { text = String(text.dropFirst().dropLast()) }
-        self.address = text
-        if let at = text.lastIndex(of: "@") {
-            self.localPart = String(text[..<at])
-            self.domain = String(text[text.index(after: at)...]).lowercased()
-        } else {
-            self.localPart = text
-            self.domain = ""
-        }
-    }
-
-    /// The same parse over bytes, for ASCII text (what Postfix sends but for SMTPUTF8 mail):
-    /// no grapheme breaking. Nil for other text.
-    private init?(ascii text: String) {
         var text = text
-        let parts: (address: String, localPart: String, domain: String)? = text.withUTF8 { bytes in
-            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        (self.address, self.localPart, self.domain) = text.withUTF8 { bytes in
             var start = 0
             var end = bytes.count
             while start < end && bytes[start] == UInt8(ascii: " ") { start += 1 }
@@ -35,29 +18,17 @@ public struct MailAddress: Hashable, Sendable, Codable {
                 start += 1
                 end -= 1
             }
-            let address = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-            guard let at = bytes[start..<end].lastIndex(of: UInt8(ascii: "@")) else { return (address, address, "") }
-            let domain = String(unsafeUninitializedCapacity: end - at - 1) { domain in
-                for (offset, byte) in bytes[(at + 1)..<end].enumerated() {
-                    domain[offset] = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
-                }
-                return end - at - 1
+            func string(_ range: Range<Int>) -> String {
+                String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
             }
-            return (address, String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self), domain)
+            let address = string(start..<end)
+            guard let at = bytes[start..<end].lastIndex(of: UInt8(ascii: "@")) else { return (address, address, "") }
+            let domainBytes = bytes[(at + 1)..<end]
+            let domain = domainBytes.allSatisfy({ $0 < 0x80 })
+                ? String(decoding: domainBytes.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+                : string((at + 1)..<end).lowercased()
+            return (address, string(start..<at), domain)
         }
-        guard let parts else { return nil }
-        self.address = parts.address
-        self.localPart = parts.localPart
-        self.domain = parts.domain
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var slice = Substring(self)
-        while slice.first == set { slice.removeFirst() }
-        while slice.last == set { slice.removeLast() }
-        return String(slice)
     }
 }
 
