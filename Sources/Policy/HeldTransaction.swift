@@ -4,10 +4,29 @@ import Rules
 /// costs. Owned by `PolicyService` (an actor), so it needs no lock of its own.
 final class HeldTransaction {
     /// A stage's verdict is reused only for the same question: the same HELO name,
-    /// sender or recipient.
+    /// sender or recipient. Hashed once, when made: a request looks its stages up several
+    /// times (found, running, done).
     struct StageKey: Hashable {
-        var stage: Stage
-        var subject: String?
+        let stage: Stage
+        let subject: String?
+        private let hashCode: Int
+
+        init(stage: Stage, subject: String?) {
+            self.stage = stage
+            self.subject = subject
+            var hasher = Hasher()
+            hasher.combine(stage)
+            hasher.combine(subject)
+            self.hashCode = hasher.finalize()
+        }
+
+        static func == (lhs: StageKey, rhs: StageKey) -> Bool {
+            lhs.hashCode == rhs.hashCode && lhs.stage == rhs.stage && lhs.subject == rhs.subject
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.hashCode)
+        }
     }
 
     /// A stage being evaluated (identical requests arriving meanwhile wait for its result),
@@ -22,7 +41,8 @@ final class HeldTransaction {
     /// that find the transaction before then wait in `beginWaiters`.
     var begun: (engine: RuleEngine, transaction: RuleTransaction)?
     var beginWaiters: [CheckedContinuation<Void, Never>] = []
-    var results: [StageKey: StageState] = [:]
+    /// Room for a message's usual stages (connect to end of data, two recipients) from the start.
+    var results = [StageKey: StageState](minimumCapacity: 8)
     var recipients: [MailAddress] = []
     /// Headers the rules added that Postfix has not been given yet (one `PREPEND` per answer).
     var pendingHeaders: [MessageHeader] = []

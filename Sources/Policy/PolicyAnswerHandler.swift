@@ -104,28 +104,33 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     /// Starts the next waiting request's decision if none is running, or closes the
-    /// connection once the last answer is written.
+    /// connection once the last answer is written. Decisions made at once are written in
+    /// this loop, not by recursion: a peer that pipelines many requests adds no stack depth.
     private func serveNext(context: ChannelHandlerContext) {
-        guard !self.deciding, !self.inactive, !self.closing else { return }
-        // Not writable: answers are piling up unread. The next decision waits for
-        // `channelWritabilityChanged`.
-        guard context.channel.isWritable else { return }
-        guard let request = self.waiting.popFirst() else {
-            if self.ending { self.closeAfterWrites(context: context) }
-            return
-        }
-        if let error = request.garbled {
-            Self.refused(error, peer: context.remoteAddress, logger: self.logger)
-            self.ending = true
-            self.waiting.removeAll()
-            self.closeAfterWrites(context: context)
-            return
-        }
-        self.deciding = true
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        self.service.decide(request, readOn: context.eventLoop, loopShard: self.loopShard) { decision in
-            let (handler, context) = bound.value
-            handler.answer(decision, context: context)
+        while !self.deciding, !self.inactive, !self.closing {
+            // Not writable: answers are piling up unread. The next decision waits for
+            // `channelWritabilityChanged`.
+            guard context.channel.isWritable else { return }
+            guard let request = self.waiting.popFirst() else {
+                if self.ending { self.closeAfterWrites(context: context) }
+                return
+            }
+            if let error = request.garbled {
+                Self.refused(error, peer: context.remoteAddress, logger: self.logger)
+                self.ending = true
+                self.waiting.removeAll()
+                self.closeAfterWrites(context: context)
+                return
+            }
+            self.deciding = true
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let settled = self.service.decide(request, readOn: context.eventLoop, loopShard: self.loopShard) { decision in
+                let (handler, context) = bound.value
+                handler.answer(decision, context: context)
+                handler.serveNext(context: context)
+            }
+            guard let settled else { return }
+            self.answer(settled, context: context)
         }
     }
 
@@ -139,7 +144,6 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
         buffer.writeString(action)
         buffer.writeStaticString("\n\n")
         context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
-        self.serveNext(context: context)
     }
 
     /// Closes once every answer written before is out: a close with writes pending would

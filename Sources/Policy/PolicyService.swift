@@ -91,24 +91,31 @@ public final class PolicyService: Sendable {
         return await self.shards[index].decide(request, connection: connection)
     }
 
-    /// Starts deciding `request`, read on `loop`, and hands the decision to `answer` on
-    /// `loop`. `loopShard` is `shard(runningOn: loop)`. When the connection's shard is that
-    /// one (its engine runs on `loop`, and so does this call), the decision runs in one task
-    /// isolated to the shard: enqueued on the loop, it reaches the shard and the engine
-    /// without a hop and calls `answer` itself. Otherwise the decision runs in a task of its
-    /// own and `answer` is sent to `loop`.
+    /// Decides `request`, read on `loop`: returns the decision when it is made at once,
+    /// otherwise hands it to `answer` on `loop` later. `loopShard` is `shard(runningOn:
+    /// loop)`. When the connection's shard is that one (its engine runs on `loop`, and so
+    /// does this call), a request its transaction has answered already is answered here
+    /// (`PolicyShard.settledDecision`), and any other runs in one task isolated to the
+    /// shard: enqueued on the loop, it reaches the shard and the engine without a hop and
+    /// calls `answer` itself. Otherwise the decision runs in a task of its own and `answer`
+    /// is sent to `loop`.
     func decide(_ request: PolicyRequest, readOn loop: any EventLoop, loopShard: Int?,
-                answer: @escaping @Sendable (PolicyDecision) -> Void) {
+                answer: @escaping @Sendable (PolicyDecision) -> Void) -> PolicyDecision? {
         let connection = ConnectionKey(request)
         let index = self.routes.enter(connection, preferring: loopShard ?? self.hashedShard(for: connection))
         let routes = self.routes
         let shard = self.shards[index]
         if index == loopShard {
-            shard.assumeIsolated { shard in
+            return shard.assumeIsolated { shard in
+                if let decision = shard.settledDecision(request, connection: connection) {
+                    routes.release(connection)
+                    return decision
+                }
                 shard.startDecision(request, connection: connection) { decision in
                     routes.release(connection)
                     answer(decision)
                 }
+                return nil
             }
         } else {
             Task(executorPreference: shard.taskExecutor) {
@@ -116,6 +123,7 @@ public final class PolicyService: Sendable {
                 routes.release(connection)
                 loop.execute { answer(decision) }
             }
+            return nil
         }
     }
 

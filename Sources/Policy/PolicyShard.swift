@@ -51,7 +51,17 @@ actor PolicyShard {
     private var warnings = ThrottledWarnings()
     // Metric handles made once: making one goes through the registry's lock and a label lookup.
     private var counters: [MetricKey: Counter] = [:]
-    private var durationTimers: [String: Timer] = [:]
+    /// The handles every request touches, by `ProtocolState.metricIndex` and verdict: no
+    /// label is hashed per request.
+    private let requestCounters = ProtocolState.metricLabels.map {
+        Counter(label: "vrules_policy_requests_total", dimensions: [("stage", $0)])
+    }
+    private let durationTimers = ProtocolState.metricLabels.map {
+        Timer(label: "vrules_policy_request_duration_seconds", dimensions: [("stage", $0)], preferredDisplayUnit: .seconds)
+    }
+    private let verdictCounters = VerdictKind.allCases.map {
+        Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", $0.rawValue)])
+    }
     /// A metric handle's label and dimension value: looked up per request without
     /// building a string.
     private struct MetricKey: Hashable {
@@ -91,13 +101,6 @@ actor PolicyShard {
         return counter
     }
 
-    private func durationTimer(_ stage: String) -> Timer {
-        if let timer = self.durationTimers[stage] { return timer }
-        let timer = Timer(label: "vrules_policy_request_duration_seconds", dimensions: [("stage", stage)], preferredDisplayUnit: .seconds)
-        self.durationTimers[stage] = timer
-        return timer
-    }
-
     private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// The answer to one request (already checked to be `request=smtpd_access_policy`
@@ -106,11 +109,43 @@ actor PolicyShard {
         await self.decide(request, connection: ConnectionKey(request))
     }
 
+    /// The answer to a request its transaction has already answered every stage of (the
+    /// same recipient asked again from another restriction list: two of the five requests
+    /// of a message in the Postfix mix), made at once, without a task; nil when anything
+    /// must happen first: a transaction begun or ended, a recipient admitted, a stage run.
+    func settledDecision(_ request: PolicyRequest, connection: ConnectionKey) -> PolicyDecision? {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let state = ProtocolState(request[.protocolState] ?? "")
+        guard case .stage(let target) = state, target != .preq,
+              let transaction = self.table[TransactionKey(connection: connection, instance: request[.instance])],
+              transaction.begun != nil, !transaction.removed
+        else { return nil }
+        var session = Self.sessionInfo(from: request, addresses: transaction)
+        if target == .rcpt {
+            guard let recipient = session.rcpts.first, transaction.recipients.contains(recipient) else { return nil }
+        }
+        Self.arrangeRecipients(of: &session, in: transaction, target: target)
+        var results: [(Stage, StageResult)] = []
+        for stage in session.stages(upTo: target) {
+            let key = HeldTransaction.StageKey(stage: stage, subject: Self.subject(of: stage, in: session))
+            guard case .done(let result)? = transaction.results[key] else { return nil }
+            results.append((stage, result))
+            if result.verdict.kind.isFailure { break }
+        }
+        self.table.touch(transaction, now: Self.now())
+        var decision = PolicyDecision.dunno
+        for (stage, result) in results {
+            decision = self.decision(for: result, at: stage, reused: true, in: transaction, request: request)
+        }
+        decision = Self.finalDecision(decision, target: target, transaction: transaction)
+        self.recordRequest(state, started: started)
+        return decision
+    }
+
     /// The answer to one request of `connection` (`ConnectionKey(request)`, made once by the caller).
     func decide(_ request: PolicyRequest, connection: ConnectionKey) async -> PolicyDecision {
         let started = DispatchTime.now().uptimeNanoseconds
         let state = ProtocolState(request[.protocolState] ?? "")
-        self.counter("vrules_policy_requests_total", "stage", state.metricLabel).increment()
         let decision: PolicyDecision
         switch state {
         case .unknown(let text):
@@ -122,8 +157,13 @@ actor PolicyShard {
         case .stage(let stage):
             decision = await self.evaluate(request, connection: connection, target: stage, fresh: false)
         }
-        self.durationTimer(state.metricLabel).recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        self.recordRequest(state, started: started)
         return decision
+    }
+
+    private func recordRequest(_ state: ProtocolState, started: UInt64) {
+        self.requestCounters[state.metricIndex].increment()
+        self.durationTimers[state.metricIndex].recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
     }
 
     /// Decides `request` in a task that prefers this shard's executor (in `vrules serve` an
@@ -176,10 +216,8 @@ actor PolicyShard {
                 if let refusal = self.admit(recipient, to: transaction, session: session, request: request) { return refusal }
                 transaction.recipients.append(recipient)
             }
-            session.rcpts = transaction.recipients.filter { $0 != recipient } + [recipient]
-        } else {
-            session.rcpts = transaction.recipients
         }
+        Self.arrangeRecipients(of: &session, in: transaction, target: target)
         let evicted = self.account(transaction, session: session)
         await self.end(evicted)
 
@@ -191,14 +229,40 @@ actor PolicyShard {
             let result: StageResult
             let reused: Bool
             (result, reused) = await self.result(of: current, in: transaction, begun: begun, session: session)
-            decision = PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),
-                                      stage: current, result: result, reused: reused)
-            if !reused {
-                self.record(result, request: request)
-                transaction.pendingHeaders += result.headers
-            }
+            decision = self.decision(for: result, at: current, reused: reused, in: transaction, request: request)
             if result.verdict.kind.isFailure { break }
         }
+        decision = Self.finalDecision(decision, target: target, transaction: transaction)
+        if target == .preq {
+            await self.finish(transaction.key)
+        }
+        return decision
+    }
+
+    /// `ctx.rcpts` as the transaction holds them; at RCPT, the request's recipient (admitted
+    /// already) last.
+    private static func arrangeRecipients(of session: inout SessionInfo, in transaction: HeldTransaction, target: Stage?) {
+        if target == .rcpt, let recipient = session.rcpts.first {
+            session.rcpts = transaction.recipients.filter { $0 != recipient } + [recipient]
+        } else {
+            session.rcpts = transaction.recipients
+        }
+    }
+
+    /// The answer a stage's result gives; a result just evaluated is logged and its headers kept.
+    private func decision(for result: StageResult, at stage: Stage, reused: Bool, in transaction: HeldTransaction,
+                          request: PolicyRequest) -> PolicyDecision {
+        if !reused {
+            self.record(result, request: request)
+            transaction.pendingHeaders += result.headers
+        }
+        return PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),
+                              stage: stage, result: result, reused: reused)
+    }
+
+    /// The answer once the stages have run: `last` is the last stage's.
+    private static func finalDecision(_ last: PolicyDecision, target: Stage?, transaction: HeldTransaction) -> PolicyDecision {
+        var decision = last
         if target == nil && !decision.isRefusal {
             // VRFY and ETRN have no stage of their own: what passed connect and HELO is DUNNO.
             decision = .dunno
@@ -209,9 +273,6 @@ actor PolicyShard {
         // smtpd_data_restrictions too: Postfix refuses PREPEND at end of data).
         if decision.action == "DUNNO", !transaction.pendingHeaders.isEmpty {
             decision.action = "PREPEND " + transaction.pendingHeaders.removeFirst().description
-        }
-        if target == .preq {
-            await self.finish(transaction.key)
         }
         return decision
     }
@@ -350,7 +411,7 @@ actor PolicyShard {
     }
 
     private func record(_ result: StageResult, request: PolicyRequest) {
-        self.counter("vrules_policy_verdicts_total", "verdict", result.verdict.kind.rawValue).increment()
+        self.verdictCounters[result.verdict.kind.index].increment()
         // The metadata is built only when the decision line is logged at all.
         guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
@@ -480,5 +541,17 @@ actor PolicyShard {
                                            sni: request[.tlsSNI] ?? request[.serverName])
         }
         return info
+    }
+}
+
+extension VerdictKind {
+    /// The position in `allCases`.
+    fileprivate var index: Int {
+        switch self {
+        case .accept: return 0
+        case .next: return 1
+        case .defer_: return 2
+        case .reject: return 3
+        }
     }
 }

@@ -39,12 +39,19 @@ enum ProtocolState: Equatable, Sendable {
     }
 
     /// The `stage` label of the request metrics.
-    var metricLabel: String {
+    var metricLabel: String { Self.metricLabels[self.metricIndex] }
+
+    /// Every `stage` label of the request metrics: the stages, then the other states.
+    static let metricLabels = Stage.allCases.map(\.rawValue) + ["xclient", "vrfy", "etrn", "unknown"]
+
+    /// The position of `metricLabel` in `metricLabels`, for handles kept in an array.
+    var metricIndex: Int {
+        let stages = Stage.allCases.count
         switch self {
-        case .stage(let stage): return stage.rawValue
-        case .xclient: return "xclient"
-        case .clientQuery(let name): return name
-        case .unknown: return "unknown"
+        case .stage(let stage): return stage.ordinal
+        case .xclient: return stages
+        case .clientQuery(let name): return name == "vrfy" ? stages + 1 : stages + 2
+        case .unknown: return stages + 3
         }
     }
 

@@ -14,7 +14,7 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible, Codable {
 }
 
 /// How a stage ended.
-public enum VerdictKind: String, Hashable, Sendable, Codable {
+public enum VerdictKind: String, Hashable, Sendable, Codable, CaseIterable {
     /// The stage passed on a rule's `accept()`.
     case accept
     /// No rule decided: the stage passes by default.

@@ -363,6 +363,25 @@ struct HostileClientTests {
         await harness.stop()
     }
 
+    @Test("thousands of pipelined repeats, answered at once from the held verdicts, come back whole and in order")
+    func pipelinedRepeats() async throws {
+        let harness = try await PolicyHarness.start()
+        let client = try harness.client()
+        let count = 5_000
+        let answers = try await blocking { () throws -> [String?] in
+            var bytes: [UInt8] = []
+            // The first of each recipient runs the rules; every repeat after it is settled.
+            for index in 0..<count {
+                bytes += PolicyClient.encode(request("RCPT", instance: "r", recipient: index % 3 == 2 ? "later@x.test" : "u@x.test"))
+            }
+            try client.send(bytes)
+            return try (0..<count).map { _ in try client.readAnswer() }
+        }
+        #expect(answers == (0..<count).map { $0 % 3 == 2 ? "450 4.2.1 Mailbox busy" : "DUNNO" })
+        #expect(try await ask(client, request("RCPT", instance: "r2", recipient: "u@x.test")) == "DUNNO")
+        await harness.stop()
+    }
+
     @Test("reply text reaches Postfix as one bounded line of printable ASCII")
     func replySanitised() async throws {
         let rules = """
