@@ -6,19 +6,19 @@ import Glibc
 ///
 /// The attributes vrules reads have fixed slots (`PolicyAttribute`), filled when the request
 /// is decoded: no hashing of ~30 names per request and again per lookup. The others (Postfix
-/// sends about a dozen vrules does not use) are kept as sent, in order, in one byte array,
-/// and made into strings only when read: no allocation per unused attribute. As in the
-/// protocol, a name sent twice has its last value.
+/// sends about a dozen vrules does not use) are read, when at all, from the request's lines
+/// as sent, kept as one byte array: decoding copies the lines once and makes no string or
+/// array per attribute. As in the protocol, a name sent twice has its last value.
 public struct PolicyRequest: Hashable, Sendable {
     private var known: [String?]
-    /// The attributes without a slot: for each, its name's and its value's UTF-8 bytes,
-    /// each after its length (four bytes, little-endian).
-    private var others: [UInt8]
+    /// The request's lines as sent (`name=value`, each ended by LF, or CR LF), slotted
+    /// attributes included: the others are found here. A name has no `=`, a value no LF.
+    private var lines: [UInt8]
 
     /// No attributes.
     init() {
         self.known = Array(repeating: nil, count: PolicyAttribute.allCases.count)
-        self.others = []
+        self.lines = []
     }
 
     public init(attributes: [String: String]) {
@@ -70,54 +70,40 @@ public struct PolicyRequest: Hashable, Sendable {
         self.known[attribute.rawValue] = value
     }
 
-    /// Sets `name`; a name without a slot is appended (the last one sent is the one read).
+    /// Sets `name`; a name without a slot is added as a line (the last one sent is the one
+    /// read). The protocol cannot carry `=` in a name or a line feed in a value: a value set
+    /// here is cut at its first line feed, as a peer's would be.
     mutating func set(_ name: String, _ value: String) {
         if let attribute = PolicyAttribute(name) {
             self.known[attribute.rawValue] = value
         } else {
-            var name = name
-            var value = value
-            name.withUTF8 { name in
-                value.withUTF8 { value in
-                    self.appendOther(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
-                }
-            }
+            precondition(!name.utf8.contains(UInt8(ascii: "=")), "an attribute name has no '='")
+            self.lines.append(contentsOf: name.utf8)
+            self.lines.append(UInt8(ascii: "="))
+            self.lines.append(contentsOf: value.utf8.prefix { $0 != UInt8(ascii: "\n") })
+            self.lines.append(UInt8(ascii: "\n"))
         }
     }
 
-    /// Appends an attribute without a slot (`name` is not one of `PolicyAttribute`), as
-    /// UTF-8 bytes.
-    mutating func appendOther(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        // Room for what Postfix sends at once, instead of growing six times on the way.
-        if self.others.capacity == 0 { self.others.reserveCapacity(512) }
-        Self.appendLength(name.count, to: &self.others)
-        self.others.append(contentsOf: name)
-        Self.appendLength(value.count, to: &self.others)
-        self.others.append(contentsOf: value)
-    }
-
-    private static func appendLength(_ length: Int, to bytes: inout [UInt8]) {
-        let length = UInt32(length)
-        bytes.append(UInt8(truncatingIfNeeded: length))
-        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: length >> 16))
-        bytes.append(UInt8(truncatingIfNeeded: length >> 24))
+    /// Adds lines as sent (complete, checked by the decoder).
+    mutating func appendLines(_ bytes: UnsafeRawBufferPointer) {
+        self.lines.append(contentsOf: bytes)
     }
 
     /// Calls `body` with each attribute without a slot, in the order sent.
     private func forEachOther(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Void) {
-        let bytes = self.others
-        var offset = bytes.startIndex
-        func field() -> ArraySlice<UInt8> {
-            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
-            let start = offset + 4
-            offset = start + length
-            return bytes[start..<offset]
-        }
-        while offset < bytes.endIndex {
-            let name = field()
-            let value = field()
-            body(name, value)
+        let bytes = self.lines
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let lineEnd = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+            var end = lineEnd
+            if end > start && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            if let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")) {
+                let name = bytes[start..<equals]
+                let isSlotted = name.withUnsafeBytes { PolicyAttribute(bytes: $0) } != nil
+                if !isSlotted { body(name, bytes[(equals + 1)..<end]) }
+            }
+            start = lineEnd + 1
         }
     }
 
@@ -150,16 +136,37 @@ enum PolicyAttribute: Int, CaseIterable, Sendable {
         self = found
     }
 
-    /// The attribute named by `bytes`, if vrules reads it.
+    /// The attribute named by `bytes`, if vrules reads it. Called for every line of every
+    /// request: the length and the first and last bytes pick the one candidate (they differ
+    /// for every slotted name), which the whole name then confirms.
     init?(bytes: UnsafeRawBufferPointer) {
-        for (index, name) in Self.names.enumerated()
-        where name.utf8CodeUnitCount == bytes.count && name.utf8Start.pointee == bytes.first {
-            if memcmp(name.utf8Start, bytes.baseAddress!, bytes.count) == 0 {
-                self.init(rawValue: index)
-                return
-            }
+        guard bytes.count >= 6, let base = bytes.baseAddress else { return nil }
+        let first = bytes[0]
+        let last = bytes[bytes.count - 1]
+        let candidate: PolicyAttribute
+        switch (bytes.count, first, last) {
+        case (7, UInt8(ascii: "r"), UInt8(ascii: "t")): candidate = .request
+        case (14, UInt8(ascii: "p"), UInt8(ascii: "e")): candidate = .protocolState
+        case (14, UInt8(ascii: "c"), UInt8(ascii: "s")): candidate = .clientAddress
+        case (11, UInt8(ascii: "c"), UInt8(ascii: "t")): candidate = .clientPort
+        case (11, UInt8(ascii: "c"), UInt8(ascii: "e")): candidate = .clientName
+        case (14, UInt8(ascii: "s"), UInt8(ascii: "s")): candidate = .serverAddress
+        case (11, UInt8(ascii: "s"), UInt8(ascii: "t")): candidate = .serverPort
+        case (11, UInt8(ascii: "s"), UInt8(ascii: "e")): candidate = .serverName
+        case (9, UInt8(ascii: "h"), UInt8(ascii: "e")): candidate = .heloName
+        case (6, UInt8(ascii: "s"), UInt8(ascii: "r")): candidate = .sender
+        case (9, UInt8(ascii: "r"), UInt8(ascii: "t")): candidate = .recipient
+        case (8, UInt8(ascii: "i"), UInt8(ascii: "e")): candidate = .instance
+        case (11, UInt8(ascii: "s"), UInt8(ascii: "d")): candidate = .saslMethod
+        case (13, UInt8(ascii: "s"), UInt8(ascii: "e")): candidate = .saslUsername
+        case (19, UInt8(ascii: "e"), UInt8(ascii: "l")): candidate = .encryptionProtocol
+        case (17, UInt8(ascii: "e"), UInt8(ascii: "r")): candidate = .encryptionCipher
+        case (7, UInt8(ascii: "t"), UInt8(ascii: "i")): candidate = .tlsSNI
+        default: return nil
         }
-        return nil
+        let name = Self.names[candidate.rawValue]
+        guard name.utf8CodeUnitCount == bytes.count, memcmp(name.utf8Start, base, bytes.count) == 0 else { return nil }
+        self = candidate
     }
 }
 

@@ -1,4 +1,7 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Splits the byte stream into requests: `name=value` lines ended by an empty line.
 /// Every read is bounded: a line longer than the limit, too many attributes, a line
@@ -24,58 +27,50 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         // One pass over every complete line in place, up to the end of one request: no copy of
-        // a line, '=' found and control bytes checked together, and the strings made without
-        // a second validation pass when the line is ASCII (what Postfix sends).
+        // a line, control bytes and UTF-8 checked together, and the strings made without a
+        // second validation pass. The lines are kept as one copy, for the attributes without
+        // a slot.
         let maximum = self.limits.maximumLineLength
         let maximumAttributes = self.limits.maximumAttributes
         var request = self.pending ?? PolicyRequest()
         var count = self.count
         self.pending = nil
         let (scan, consumed): (Scan, Int) = buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return (.needMore, 0) }
             var start = 0
             while true {
-                let rest = UnsafeRawBufferPointer(rebasing: raw[start...])
-                guard let found = rest.firstIndex(of: UInt8(ascii: "\n")) else {
-                    if rest.count > maximum {
-                        return (.failure(PolicyProtocolError(code: .lineTooLong, reason: "\(rest.count) bytes")), start)
+                let line = base + start
+                let rest = raw.count - start
+                guard let newline = memchr(line, 0x0A, rest) else {
+                    if rest > maximum {
+                        return (.failure(PolicyProtocolError(code: .lineTooLong, reason: "\(rest) bytes")), start)
                     }
+                    request.appendLines(UnsafeRawBufferPointer(start: base, count: start))
                     return (.needMore, start)
                 }
+                let found = UnsafeRawPointer(newline) - line
                 guard found <= maximum else {
                     return (.failure(PolicyProtocolError(code: .lineTooLong, reason: "\(found) bytes")), start)
                 }
+                let bytes = line.assumingMemoryBound(to: UInt8.self)
                 var end = found
-                if end > 0 && rest[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-                if end == 0 { return (.request, start + found + 1) }
-                var equals = -1
-                var highBits: UInt8 = 0
-                for index in 0..<end {
-                    let byte = rest[index]
-                    if byte < 0x20 && byte != 0x09 || byte == 0x7f {
-                        return (.failure(PolicyProtocolError(code: .invalidBytes, reason: "control characters in an attribute")), start)
-                    }
-                    highBits |= byte
-                    if byte == UInt8(ascii: "=") && equals < 0 { equals = index }
+                if end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                if end == 0 {
+                    request.appendLines(UnsafeRawBufferPointer(start: base, count: start))
+                    return (.request, start + found + 1)
                 }
-                guard equals > 0 else {
+                if let failure = Self.check(UnsafeBufferPointer(start: bytes, count: end)) { return (.failure(failure), start) }
+                guard let equals = memchr(line, Int32(UInt8(ascii: "=")), end).map({ UnsafeRawPointer($0) - line }), equals > 0 else {
                     return (.failure(PolicyProtocolError(code: .malformedAttribute, reason: "a line without name=value")), start)
                 }
-                let nameBytes = UnsafeRawBufferPointer(rebasing: rest[0..<equals])
-                let valueBytes = UnsafeRawBufferPointer(rebasing: rest[(equals + 1)..<end])
                 count += 1
                 guard count <= maximumAttributes else {
                     return (.failure(PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(maximumAttributes)")), start)
                 }
-                if highBits & 0x80 != 0 {
-                    guard String(validating: UnsafeRawBufferPointer(rebasing: rest[0..<end]), as: UTF8.self) != nil else {
-                        return (.failure(PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")), start)
-                    }
-                }
-                // The attributes vrules reads become strings; the others stay bytes until asked for.
-                if let attribute = PolicyAttribute(bytes: nameBytes) {
-                    request.set(attribute, String(decoding: valueBytes, as: UTF8.self))
-                } else {
-                    request.appendOther(name: nameBytes, value: valueBytes)
+                // The attributes vrules reads become strings; the others are read from the lines when asked for.
+                if let attribute = PolicyAttribute(bytes: UnsafeRawBufferPointer(start: line, count: equals)) {
+                    request.set(attribute, String(decoding: UnsafeBufferPointer(start: bytes + equals + 1, count: end - equals - 1),
+                                                  as: UTF8.self))
                 }
                 start += found + 1
             }
@@ -93,6 +88,31 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
             context.fireChannelRead(Self.wrapInboundOut(request))
             return .continue
         }
+    }
+
+    /// Why a line (without its line end) cannot be taken, if it cannot: a NUL or another
+    /// control byte (tab aside), DEL, or bytes that are not UTF-8.
+    private static func check(_ line: UnsafeBufferPointer<UInt8>) -> PolicyProtocolError? {
+        var invalid: UInt8 = 0
+        var highBits: UInt8 = 0
+        Self.invalidBytes.withUnsafeBufferPointer { table in
+            for byte in line {
+                invalid |= table[Int(byte)]
+                highBits |= byte
+            }
+        }
+        if invalid != 0 {
+            return PolicyProtocolError(code: .invalidBytes, reason: "control characters in an attribute")
+        }
+        if highBits & 0x80 != 0 && String(validating: line, as: UTF8.self) == nil {
+            return PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")
+        }
+        return nil
+    }
+
+    /// 1 for the bytes no attribute may hold: the C0 controls but tab, and DEL.
+    private static let invalidBytes: [UInt8] = (0...255).map { byte in
+        (byte < 0x20 && byte != 0x09) || byte == 0x7F ? 1 : 0
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

@@ -18,13 +18,20 @@ struct DecoderTests {
     @Test("requests end at an empty line; CRLF, several per write and split writes all work")
     func framing() throws {
         let channel = try self.channel()
-        try self.write(channel, "request=smtpd_access_policy\r\nprotocol_state=RCPT\r\n\r\nrequest=smtpd_access_policy\nprotocol_state=MA")
+        try self.write(channel, "request=smtpd_access_policy\r\nqueue_id=Q1\r\nprotocol_state=RCPT\r\n\r\n"
+            + "request=smtpd_access_policy\nstress=ye\nprotocol_state=MA")
         let first = try #require(try channel.readInbound(as: PolicyRequest.self))
         #expect(first["protocol_state"] == "RCPT")
+        #expect(first["queue_id"] == "Q1")
+        #expect(first.attributes == ["request": "smtpd_access_policy", "queue_id": "Q1", "protocol_state": "RCPT"])
         #expect(try channel.readInbound(as: PolicyRequest.self) == nil)
-        try self.write(channel, "IL\nsender=\n\n")
+        try self.write(channel, "IL\nqueue_id=Q2\r")
+        #expect(try channel.readInbound(as: PolicyRequest.self) == nil)
+        try self.write(channel, "\nsender=\n\n")
         let second = try #require(try channel.readInbound(as: PolicyRequest.self))
         #expect(second["protocol_state"] == "MAIL")
+        #expect(second["stress"] == "ye")
+        #expect(second["queue_id"] == "Q2")
         #expect(second["sender"] == nil)
         #expect(second.attributes["sender"] == "")
         #expect(try channel.finish().isClean)
@@ -112,5 +119,23 @@ struct DecoderTests {
         #expect(PolicyListenAddress("nonsense") == nil)
         #expect(PolicyListenAddress("host:99999") == nil)
         #expect(PolicyListenAddress("unix:") == nil)
+    }
+}
+
+@Suite("Slotted request attributes")
+struct PolicyAttributeTests {
+    @Test("every slotted name finds its slot, and no other name Postfix sends does")
+    func names() {
+        for attribute in PolicyAttribute.allCases {
+            #expect(PolicyAttribute(attribute.name) == attribute)
+            // The same length and ends, another byte inside: not the attribute.
+            var altered = Array(attribute.name.utf8)
+            altered[altered.count / 2] = UInt8(ascii: "#")
+            #expect(PolicyAttribute(String(decoding: altered, as: UTF8.self)) == nil)
+        }
+        let others = ["protocol_name", "queue_id", "recipient_count", "reverse_client_name", "sasl_sender", "size",
+                      "ccert_subject", "ccert_issuer", "ccert_fingerprint", "ccert_pubkey_fingerprint", "encryption_keysize",
+                      "etrn_domain", "stress", "policy_context", "compatibility_level", "mail_version", "", "x", "client"]
+        for name in others { #expect(PolicyAttribute(name) == nil, "\(name)") }
     }
 }
