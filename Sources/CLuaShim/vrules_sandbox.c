@@ -104,6 +104,20 @@ int vrules_is_readonly(lua_State *L, int index) {
     return result;
 }
 
+int vrules_push_readonly_target(lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    if (!vrules_is_readonly(L, index)) return 0;
+    lua_getmetatable(L, index);
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
 static int sandbox_readonly(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     const char *name = luaL_optstring(L, 2, "table");

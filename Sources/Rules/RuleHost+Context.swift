@@ -78,7 +78,23 @@ extension RuleHost {
                 lua.pushReference(self.emptyRecipientsReference)
             } else {
                 lua.newTable(arrayCount: Int32(rcpts.count))
-                for (index, rcpt) in rcpts.enumerated() {
+                // The recipients already shown keep their objects: each RCPT makes one new
+                // address, not the whole list again (quadratic in a transaction's recipients).
+                let shown = transaction.shown.rcpts
+                var kept = 0
+                if !fresh, !shown.isEmpty, shown.count < rcpts.count, rcpts.starts(with: shown) {
+                    _ = lua.getField("rcpts", table: data)
+                    if vrules_push_readonly_target(lua.L, -1) == 1 {
+                        for index in 1...shown.count {
+                            _ = lua.getIndex(index, table: -1)
+                            lua.setIndex(index, table: -4)
+                        }
+                        kept = shown.count
+                        lua.pop()
+                    }
+                    lua.pop()
+                }
+                for (index, rcpt) in rcpts.enumerated().dropFirst(kept) {
                     self.pushAddress(rcpt)
                     lua.setIndex(index + 1, table: -2)
                 }

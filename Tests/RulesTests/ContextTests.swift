@@ -59,6 +59,30 @@ struct ContextTests {
         #expect(await fresh.run(.connect).verdict.kind == .accept)
     }
 
+    @Test("ctx.rcpts grows by one address per RCPT: the earlier recipients are the same objects, in order")
+    func recipientsGrow() async throws {
+        let harness = try Harness("""
+        local seen = {}
+        return {
+          rcpt = { rule("list", function(ctx)
+            local n = #ctx.rcpts
+            assert(ctx.rcpts[n] == ctx.rcpt)
+            assert(ctx.rcpt.address == "r" .. n .. "@x.test" and ctx.rcpt.local_part == "r" .. n and ctx.rcpt.domain == "x.test")
+            for i = 1, n - 1 do
+              assert(ctx.rcpts[i].address == "r" .. i .. "@x.test", "recipient " .. i)
+              assert(ctx.rcpts[i] == seen[i], "recipient " .. i .. " made again")
+            end
+            seen[n] = ctx.rcpt
+            return accept(reply(250, "2.1.5", "n=" .. n))
+          end) },
+        }
+        """)
+        let recipients = (1...4).map { MailAddress("r\($0)@x.test") }
+        let report = await harness.engine.simulate(SimulatedSession(base: defaultSession, recipients: recipients))
+        let verdicts = report.steps.filter { $0.result.stage == .rcpt }.map(\.result.verdict.description)
+        #expect(verdicts == (1...4).map { "accept 250 2.1.5 n=\($0)" }, "\(report.steps.map(\.result))")
+    }
+
     @Test("ctx is read-only except vars")
     func readOnly() async throws {
         let harness = try Harness(script(.connect, "ctx.stage = 'mail'"))

@@ -98,6 +98,9 @@ int vrules_push_sandbox_library(lua_State *L);
 void vrules_push_readonly(lua_State *L, int index, const char *name);
 /// Whether the value at `index` is a read-only proxy.
 int vrules_is_readonly(lua_State *L, int index);
+/// Pushes the table the read-only proxy at `index` shows and returns 1; pushes nothing and
+/// returns 0 when the value is not such a proxy. For the host only: rules never get it.
+int vrules_push_readonly_target(lua_State *L, int index);
 /* Pushes a read-only proxy of { address, local_part, domain }. */
 void vrules_push_address(lua_State *L, const char *address, size_t address_length,
                          const char *local_part, size_t local_part_length,
