@@ -25,6 +25,8 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// then close.
     struct StopServing: Sendable {}
 
+    private static let dunnoAnswer = ByteBuffer(string: "action=DUNNO\n\n")
+
     private let service: PolicyService
     private let logger: Logger
     /// The shard whose engine runs on this channel's loop, if any.
@@ -138,6 +140,11 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
     private func answer(_ decision: PolicyDecision, context: ChannelHandlerContext) {
         self.deciding = false
         guard !self.inactive else { return }
+        guard decision.action != "DUNNO" else {
+            // Most answers: one shared buffer, nothing made per answer.
+            context.writeAndFlush(Self.wrapOutboundOut(Self.dunnoAnswer), promise: nil)
+            return
+        }
         let action = PolicyReplyText.sanitized(decision.action)
         var buffer = context.channel.allocator.buffer(capacity: action.utf8.count + 9)
         buffer.writeStaticString("action=")

@@ -120,10 +120,14 @@ actor PolicyShard {
               let transaction = self.table[TransactionKey(connection: connection, instance: request[.instance])],
               transaction.begun != nil, !transaction.removed
         else { return nil }
-        var session = Self.sessionInfo(from: request, addresses: transaction)
+        // A recipient not admitted yet is the common miss: found before the session is made
+        // (the parse is kept for the evaluation that follows).
         if target == .rcpt {
-            guard let recipient = session.rcpts.first, transaction.recipients.contains(recipient) else { return nil }
+            guard let text = request[.recipient], transaction.recipients.contains(transaction.parsedRecipient(text)) else {
+                return nil
+            }
         }
+        var session = Self.sessionInfo(from: request, addresses: transaction)
         Self.arrangeRecipients(of: &session, in: transaction, target: target)
         var results: [(Stage, StageResult)] = []
         for stage in session.stages(upTo: target) {
