@@ -104,6 +104,13 @@ int vrules_is_readonly(lua_State *L, int index) {
     return result;
 }
 
+void vrules_set_field(lua_State *L, int index, const char *key) {
+    index = lua_absindex(L, index);
+    lua_pushstring(L, key);
+    lua_rotate(L, -2, 1);
+    lua_rawset(L, index);
+}
+
 int vrules_push_readonly_target(lua_State *L, int index) {
     index = lua_absindex(L, index);
     if (!vrules_is_readonly(L, index)) return 0;

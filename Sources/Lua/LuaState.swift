@@ -250,7 +250,21 @@ public final class LuaState {
     }
 
     /// `t[key] = top` without metamethods; pops the value.
-    public func setField(_ key: String, table: Int32, _ thread: LuaThread? = nil) {
+    /// `t[key] = top` for a literal key (the host's own field names): the key is found in
+    /// Lua's string cache by address, not hashed again on every call.
+    public func setField(_ key: StaticString, table: Int32, _ thread: LuaThread? = nil) {
+        // A literal is stored NUL-terminated; a one-scalar StaticString is not (it has no pointer).
+        guard key.hasPointerRepresentation else {
+            self.setField(named: key.description, table: table, thread)
+            return
+        }
+        key.utf8Start.withMemoryRebound(to: CChar.self, capacity: key.utf8CodeUnitCount + 1) {
+            vrules_set_field(thread ?? self.L, table, $0)
+        }
+    }
+
+    /// `t[key] = top` for a key made at run time.
+    public func setField(named key: String, table: Int32, _ thread: LuaThread? = nil) {
         let thread = thread ?? self.L
         let table = lua_absindex(thread, table)
         self.pushString(key, thread)

@@ -146,7 +146,7 @@ extension RuleHost {
             if let text = result.text { lua.pushString(text, thread); lua.setField("text", table: -2, thread) }
             if let reason = result.reason { lua.pushString(reason, thread); lua.setField("reason", table: -2, thread) }
             lua.pushValue(at: -1, thread)
-            lua.setField(result.zone, table: -3, thread)
+            lua.setField(named: result.zone, table: -3, thread)
             lua.setIndex(index + 1, table: -2, thread)
         }
     }
@@ -162,8 +162,8 @@ extension RuleHost {
     func pushRecord(_ record: DNSRecord, thread: LuaThread) {
         let lua = self.lua
         lua.newTable(fieldCount: 6, thread)
-        func set(_ key: String, _ value: String) { lua.pushString(value, thread); lua.setField(key, table: -2, thread) }
-        func set(_ key: String, _ value: Int) { lua.pushInteger(value, thread); lua.setField(key, table: -2, thread) }
+        func set(_ key: String, _ value: String) { lua.pushString(value, thread); lua.setField(named: key, table: -2, thread) }
+        func set(_ key: String, _ value: Int) { lua.pushInteger(value, thread); lua.setField(named: key, table: -2, thread) }
         set("name", record.name)
         set("type", record.type.description)
         set("ttl", Int(record.ttl))

@@ -101,7 +101,7 @@ final class RuleHost: LuaHostDispatching {
         self.hostReference = dispatchTarget
         for function in HostFunction.allCases {
             lua.pushHostFunction(host: dispatchTarget.pointer, id: function.rawValue)
-            lua.setField(function.luaName, table: hostTable)
+            lua.setField(named: function.luaName, table: hostTable)
         }
         guard lua.pushSandboxLibrary() else { fatalError("cannot build the sandbox library") }
         lua.setField("lib", table: hostTable)
@@ -152,7 +152,7 @@ final class RuleHost: LuaHostDispatching {
         lua.setField("base", table: -2)
         for library in HostAPI.standardLibraries {
             lua.pushStringArray(HostAPI.current.table(library)?.fields ?? [])
-            lua.setField(library, table: -2)
+            lua.setField(named: library, table: -2)
         }
         lua.setField("allow", table: hostTable)
     }

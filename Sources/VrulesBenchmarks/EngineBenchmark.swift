@@ -178,7 +178,7 @@ struct EngineBenchmark {
                     }
                     lua.setIndex(index + 1, table: -2)
                 }
-                lua.setField(key, table: answers)
+                lua.setField(named: key, table: answers)
             }
             self.answers = lua.makeReference()
         }

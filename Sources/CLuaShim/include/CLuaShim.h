@@ -96,6 +96,9 @@ int vrules_push_sandbox_library(lua_State *L);
 /// Pushes a read-only proxy of the table at `index`: reads and iteration reach the table,
 /// nothing gives the table itself away. `name` names it in error messages.
 void vrules_push_readonly(lua_State *L, int index, const char *name);
+/// `t[key] = top` without metamethods for the table at `index`; pops the value. `key` is a
+/// C string the caller keeps (a literal): Lua's string cache finds it by address.
+void vrules_set_field(lua_State *L, int index, const char *key);
 /// Whether the value at `index` is a read-only proxy.
 int vrules_is_readonly(lua_State *L, int index);
 /// Pushes the table the read-only proxy at `index` shows and returns 1; pushes nothing and
