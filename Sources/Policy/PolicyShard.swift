@@ -129,18 +129,15 @@ actor PolicyShard {
         }
         var session = Self.sessionInfo(from: request, addresses: transaction)
         Self.arrangeRecipients(of: &session, in: transaction, target: target)
-        var results: [(Stage, StageResult)] = []
+        // A reused result's decision changes nothing: a stage not done yet still leaves all as it was.
+        var decision = PolicyDecision.dunno
         for stage in session.stages(upTo: target) {
             let key = HeldTransaction.StageKey(stage: stage, subject: Self.subject(of: stage, in: session))
             guard case .done(let result)? = transaction.results[key] else { return nil }
-            results.append((stage, result))
+            decision = self.decision(for: result, at: stage, reused: true, in: transaction, request: request)
             if result.verdict.kind.isFailure { break }
         }
         self.table.touch(transaction, now: Self.now())
-        var decision = PolicyDecision.dunno
-        for (stage, result) in results {
-            decision = self.decision(for: result, at: stage, reused: true, in: transaction, request: request)
-        }
         decision = Self.finalDecision(decision, target: target, transaction: transaction)
         self.recordRequest(state, started: started)
         return decision
