@@ -137,33 +137,40 @@ enum PolicyAttribute: Int, CaseIterable, Sendable {
     }
 
     /// The attribute named by `bytes`, if vrules reads it. Called for every line of every
-    /// request: the length and the first and last bytes pick the one candidate (they differ
-    /// for every slotted name), which the whole name then confirms.
+    /// request: the length, then the first and last bytes, pick the one candidate (they
+    /// differ for every slotted name), which the whole name then confirms.
     init?(bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= 6, let base = bytes.baseAddress else { return nil }
         let first = bytes[0]
         let last = bytes[bytes.count - 1]
-        let candidate: PolicyAttribute
-        switch (bytes.count, first, last) {
-        case (7, UInt8(ascii: "r"), UInt8(ascii: "t")): candidate = .request
-        case (14, UInt8(ascii: "p"), UInt8(ascii: "e")): candidate = .protocolState
-        case (14, UInt8(ascii: "c"), UInt8(ascii: "s")): candidate = .clientAddress
-        case (11, UInt8(ascii: "c"), UInt8(ascii: "t")): candidate = .clientPort
-        case (11, UInt8(ascii: "c"), UInt8(ascii: "e")): candidate = .clientName
-        case (14, UInt8(ascii: "s"), UInt8(ascii: "s")): candidate = .serverAddress
-        case (11, UInt8(ascii: "s"), UInt8(ascii: "t")): candidate = .serverPort
-        case (11, UInt8(ascii: "s"), UInt8(ascii: "e")): candidate = .serverName
-        case (9, UInt8(ascii: "h"), UInt8(ascii: "e")): candidate = .heloName
-        case (6, UInt8(ascii: "s"), UInt8(ascii: "r")): candidate = .sender
-        case (9, UInt8(ascii: "r"), UInt8(ascii: "t")): candidate = .recipient
-        case (8, UInt8(ascii: "i"), UInt8(ascii: "e")): candidate = .instance
-        case (11, UInt8(ascii: "s"), UInt8(ascii: "d")): candidate = .saslMethod
-        case (13, UInt8(ascii: "s"), UInt8(ascii: "e")): candidate = .saslUsername
-        case (19, UInt8(ascii: "e"), UInt8(ascii: "l")): candidate = .encryptionProtocol
-        case (17, UInt8(ascii: "e"), UInt8(ascii: "r")): candidate = .encryptionCipher
-        case (7, UInt8(ascii: "t"), UInt8(ascii: "i")): candidate = .tlsSNI
-        default: return nil
+        let candidate: PolicyAttribute?
+        switch bytes.count {
+        case 6: candidate = first == UInt8(ascii: "s") ? .sender : nil
+        case 7: candidate = first == UInt8(ascii: "r") ? .request : first == UInt8(ascii: "t") ? .tlsSNI : nil
+        case 8: candidate = first == UInt8(ascii: "i") ? .instance : nil
+        case 9: candidate = first == UInt8(ascii: "h") ? .heloName : first == UInt8(ascii: "r") ? .recipient : nil
+        case 11:
+            switch (first, last) {
+            case (UInt8(ascii: "c"), UInt8(ascii: "t")): candidate = .clientPort
+            case (UInt8(ascii: "c"), UInt8(ascii: "e")): candidate = .clientName
+            case (UInt8(ascii: "s"), UInt8(ascii: "t")): candidate = .serverPort
+            case (UInt8(ascii: "s"), UInt8(ascii: "e")): candidate = .serverName
+            case (UInt8(ascii: "s"), UInt8(ascii: "d")): candidate = .saslMethod
+            default: candidate = nil
+            }
+        case 13: candidate = first == UInt8(ascii: "s") ? .saslUsername : nil
+        case 14:
+            switch first {
+            case UInt8(ascii: "p"): candidate = .protocolState
+            case UInt8(ascii: "c"): candidate = .clientAddress
+            case UInt8(ascii: "s"): candidate = .serverAddress
+            default: candidate = nil
+            }
+        case 17: candidate = first == UInt8(ascii: "e") ? .encryptionCipher : nil
+        case 19: candidate = first == UInt8(ascii: "e") ? .encryptionProtocol : nil
+        default: candidate = nil
         }
+        guard let candidate else { return nil }
         let name = Self.names[candidate.rawValue]
         guard name.utf8CodeUnitCount == bytes.count, memcmp(name.utf8Start, base, bytes.count) == 0 else { return nil }
         self = candidate
