@@ -108,6 +108,15 @@ public enum ChildProcess {
         }
     }
 
+    /// Whether `pid` is a live process: a zombie (dead, not reaped yet: an orphan waits for
+    /// init to reap it) is not.
+    public static func isLive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"),
+              let state = stat[stat.index(after: close)...].split(separator: " ").first else { return false }
+        return state != "Z" && state != "X"
+    }
+
     /// The live processes whose parent is `pid` (zombies left out), read from /proc.
     public static func children(of pid: pid_t) -> [pid_t] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
