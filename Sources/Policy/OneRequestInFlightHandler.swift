@@ -49,25 +49,3 @@ final class OneRequestInFlightHandler: ChannelDuplexHandler, RemovableChannelHan
         }
     }
 }
-
-/// Closes a connection that sent nothing for the idle timeout, and says so.
-final class IdleConnectionCloser: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = PolicyRequest
-    typealias InboundOut = PolicyRequest
-
-    private let logger: Logger
-
-    init(logger: Logger) {
-        self.logger = logger
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            PolicyAnswerHandler.refused(PolicyProtocolError(code: .idle, reason: "no request in time"),
-                                     peer: context.remoteAddress, logger: self.logger)
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-}

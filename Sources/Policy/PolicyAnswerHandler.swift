@@ -16,7 +16,9 @@ import NIOCore
 /// - a half-close, a malformed request after valid ones, or the server stopping ends the
 ///   connection only after what was read is answered and written out;
 /// - a request that cannot be answered (another request type, no `client_address`) or
-///   malformed input closes the connection without an answer, logged and counted.
+///   malformed input closes the connection without an answer, logged and counted;
+/// - a connection that sends nothing for the idle timeout (`IdleStateHandler`) is closed,
+///   logged and counted.
 final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = PolicyRequest
     typealias OutboundOut = ByteBuffer
@@ -70,6 +72,11 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
         } else if event is StopServing {
             self.ending = true
             self.serveNext(context: context)
+            return
+        } else if event is IdleStateHandler.IdleStateEvent {
+            // Nothing read for the idle timeout: closed, and said so.
+            Self.refused(PolicyProtocolError(code: .idle, reason: "no request in time"), peer: context.remoteAddress, logger: self.logger)
+            context.close(promise: nil)
             return
         }
         context.fireUserInboundEventTriggered(event)

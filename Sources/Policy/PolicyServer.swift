@@ -110,7 +110,6 @@ public final class PolicyServer: Service, @unchecked Sendable {
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
                     try pipeline.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
                     try pipeline.addHandler(OneRequestInFlightHandler(readsAhead: 1))
-                    try pipeline.addHandler(IdleConnectionCloser(logger: logger))
                     try pipeline.addHandler(PolicyAnswerHandler(service: service, logger: logger))
                 }
             }
