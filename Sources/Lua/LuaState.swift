@@ -249,9 +249,9 @@ public final class LuaState {
         vrules_push_host_function(thread ?? self.L, host, id)
     }
 
-    /// `t[key] = top` without metamethods; pops the value.
-    /// `t[key] = top` for a literal key (the host's own field names): the key is found in
-    /// Lua's string cache by address, not hashed again on every call.
+    /// `t[key] = top` without metamethods, for a literal key (the host's own field names);
+    /// pops the value. The key is found in Lua's string cache by address, not hashed again
+    /// on every call.
     public func setField(_ key: StaticString, table: Int32, _ thread: LuaThread? = nil) {
         // A literal is stored NUL-terminated; a one-scalar StaticString is not (it has no pointer).
         guard key.hasPointerRepresentation else {
@@ -263,7 +263,7 @@ public final class LuaState {
         }
     }
 
-    /// `t[key] = top` for a key made at run time.
+    /// `t[key] = top` without metamethods, for a key made at run time; pops the value.
     public func setField(named key: String, table: Int32, _ thread: LuaThread? = nil) {
         let thread = thread ?? self.L
         let table = lua_absindex(thread, table)

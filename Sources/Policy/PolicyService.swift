@@ -85,10 +85,10 @@ public final class PolicyService: Sendable {
     /// with a `client_address`). `shard` is where a connection not seen before goes
     /// (`shard(runningOn:)` of the loop the request was read on); nil: by hash.
     public func decide(_ request: PolicyRequest, preferring shard: Int? = nil) async -> PolicyDecision {
-        let connection = ConnectionKey(request)
-        let index = self.routes.enter(connection, preferring: shard ?? self.hashedShard(for: connection))
-        defer { self.routes.release(connection) }
-        return await self.shards[index].decide(request, connection: connection)
+        let key = TransactionKey(request)
+        let index = self.routes.enter(key.connection, preferring: shard ?? self.hashedShard(for: key.connection))
+        defer { self.routes.release(key.connection) }
+        return await self.shards[index].decide(request, key: key)
     }
 
     /// Decides `request`, read on `loop`: returns the decision when it is made at once,
@@ -101,17 +101,18 @@ public final class PolicyService: Sendable {
     /// is sent to `loop`.
     func decide(_ request: PolicyRequest, readOn loop: any EventLoop, loopShard: Int?,
                 answer: @escaping @Sendable (PolicyDecision) -> Void) -> PolicyDecision? {
-        let connection = ConnectionKey(request)
+        let key = TransactionKey(request)
+        let connection = key.connection
         let index = self.routes.enter(connection, preferring: loopShard ?? self.hashedShard(for: connection))
         let routes = self.routes
         let shard = self.shards[index]
         if index == loopShard {
             return shard.assumeIsolated { shard in
-                if let decision = shard.settledDecision(request, connection: connection) {
+                if let decision = shard.settledDecision(request, key: key) {
                     routes.release(connection)
                     return decision
                 }
-                shard.startDecision(request, connection: connection) { decision in
+                shard.startDecision(request, key: key) { decision in
                     routes.release(connection)
                     answer(decision)
                 }
@@ -119,7 +120,7 @@ public final class PolicyService: Sendable {
             }
         } else {
             Task(executorPreference: shard.taskExecutor) {
-                let decision = await shard.decide(request, connection: connection)
+                let decision = await shard.decide(request, key: key)
                 routes.release(connection)
                 loop.execute { answer(decision) }
             }

@@ -60,7 +60,7 @@ actor PolicyShard {
         Timer(label: "vrules_policy_request_duration_seconds", dimensions: [("stage", $0)], preferredDisplayUnit: .seconds)
     }
     private let verdictCounters = VerdictKind.allCases.map {
-        Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", $0.rawValue)])
+        (kind: $0, counter: Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", $0.rawValue)]))
     }
     /// A metric handle's label and dimension value: looked up per request without
     /// building a string.
@@ -106,18 +106,18 @@ actor PolicyShard {
     /// The answer to one request (already checked to be `request=smtpd_access_policy`
     /// with a `client_address`).
     func decide(_ request: PolicyRequest) async -> PolicyDecision {
-        await self.decide(request, connection: ConnectionKey(request))
+        await self.decide(request, key: TransactionKey(request))
     }
 
     /// The answer to a request its transaction has already answered every stage of (the
     /// same recipient asked again from another restriction list: two of the five requests
     /// of a message in the Postfix mix), made at once, without a task; nil when anything
     /// must happen first: a transaction begun or ended, a recipient admitted, a stage run.
-    func settledDecision(_ request: PolicyRequest, connection: ConnectionKey) -> PolicyDecision? {
+    func settledDecision(_ request: PolicyRequest, key: TransactionKey) -> PolicyDecision? {
         let started = DispatchTime.now().uptimeNanoseconds
         let state = ProtocolState(request[.protocolState] ?? "")
         guard case .stage(let target) = state, target != .preq,
-              let transaction = self.table[TransactionKey(connection: connection, instance: request[.instance])],
+              let transaction = self.table[key],
               transaction.begun != nil, !transaction.removed
         else { return nil }
         // A recipient not admitted yet is the common miss: found before the session is made
@@ -143,8 +143,9 @@ actor PolicyShard {
         return decision
     }
 
-    /// The answer to one request of `connection` (`ConnectionKey(request)`, made once by the caller).
-    func decide(_ request: PolicyRequest, connection: ConnectionKey) async -> PolicyDecision {
+    /// The answer to one request of transaction `key` (`TransactionKey(request)`, made once
+    /// by the caller: its hash is computed when it is made).
+    func decide(_ request: PolicyRequest, key: TransactionKey) async -> PolicyDecision {
         let started = DispatchTime.now().uptimeNanoseconds
         let state = ProtocolState(request[.protocolState] ?? "")
         let decision: PolicyDecision
@@ -152,11 +153,11 @@ actor PolicyShard {
         case .unknown(let text):
             decision = self.answerUnknown(text, request: request)
         case .xclient:
-            decision = await self.evaluate(request, connection: connection, target: .connect, fresh: true)
+            decision = await self.evaluate(request, key: key, target: .connect, fresh: true)
         case .clientQuery:
-            decision = await self.evaluate(request, connection: connection, target: nil, fresh: false)
+            decision = await self.evaluate(request, key: key, target: nil, fresh: false)
         case .stage(let stage):
-            decision = await self.evaluate(request, connection: connection, target: stage, fresh: false)
+            decision = await self.evaluate(request, key: key, target: stage, fresh: false)
         }
         self.recordRequest(state, started: started)
         return decision
@@ -171,15 +172,15 @@ actor PolicyShard {
     /// `EventLoopExecutor`: the task then enters the shard and its engine, and every await
     /// of a stage returns, without queueing on the loop again) and passes the decision to
     /// `answer` on the shard's executor.
-    func startDecision(_ request: PolicyRequest, connection: ConnectionKey, answer: @escaping @Sendable (PolicyDecision) -> Void) {
+    func startDecision(_ request: PolicyRequest, key: TransactionKey, answer: @escaping @Sendable (PolicyDecision) -> Void) {
         Task(executorPreference: self.taskExecutor) {
-            await self.decide(request, connection: connection, answer: answer)
+            await self.decide(request, key: key, answer: answer)
         }
     }
 
     /// Calls `answer` on this shard's executor (the loop that writes the answer).
-    private func decide(_ request: PolicyRequest, connection: ConnectionKey, answer: @Sendable (PolicyDecision) -> Void) async {
-        answer(await self.decide(request, connection: connection))
+    private func decide(_ request: PolicyRequest, key: TransactionKey, answer: @Sendable (PolicyDecision) -> Void) async {
+        answer(await self.decide(request, key: key))
     }
 
     private func answerUnknown(_ state: String, request: PolicyRequest) -> PolicyDecision {
@@ -196,9 +197,8 @@ actor PolicyShard {
 
     /// Runs the stages up to `target` (nil: connect and HELO only, for VRFY and ETRN) for
     /// the request's transaction; `fresh` ends what its connection held first (XCLIENT).
-    private func evaluate(_ request: PolicyRequest, connection: ConnectionKey, target: Stage?, fresh: Bool) async -> PolicyDecision {
+    private func evaluate(_ request: PolicyRequest, key: TransactionKey, target: Stage?, fresh: Bool) async -> PolicyDecision {
         let now = Self.now()
-        let key = TransactionKey(connection: connection, instance: request[.instance])
         if fresh {
             await self.finishConnection(key.connection)
             await self.finish(key)
@@ -412,7 +412,7 @@ actor PolicyShard {
     }
 
     private func record(_ result: StageResult, request: PolicyRequest) {
-        self.verdictCounters[result.verdict.kind.index].increment()
+        self.verdictCounters.first { $0.kind == result.verdict.kind }?.counter.increment()
         // The metadata is built only when the decision line is logged at all.
         guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
@@ -542,17 +542,5 @@ actor PolicyShard {
                                            sni: request[.tlsSNI] ?? request[.serverName])
         }
         return info
-    }
-}
-
-extension VerdictKind {
-    /// The position in `allCases`.
-    fileprivate var index: Int {
-        switch self {
-        case .accept: return 0
-        case .next: return 1
-        case .defer_: return 2
-        case .reject: return 3
-        }
     }
 }

@@ -38,13 +38,10 @@ enum ProtocolState: Equatable, Sendable {
         }
     }
 
-    /// The `stage` label of the request metrics.
-    var metricLabel: String { Self.metricLabels[self.metricIndex] }
-
     /// Every `stage` label of the request metrics: the stages, then the other states.
     static let metricLabels = Stage.allCases.map(\.rawValue) + ["xclient", "vrfy", "etrn", "unknown"]
 
-    /// The position of `metricLabel` in `metricLabels`, for handles kept in an array.
+    /// The position of the state's label in `metricLabels`, for handles kept in an array.
     var metricIndex: Int {
         let stages = Stage.allCases.count
         switch self {

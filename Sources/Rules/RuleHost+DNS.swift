@@ -162,8 +162,8 @@ extension RuleHost {
     func pushRecord(_ record: DNSRecord, thread: LuaThread) {
         let lua = self.lua
         lua.newTable(fieldCount: 6, thread)
-        func set(_ key: String, _ value: String) { lua.pushString(value, thread); lua.setField(named: key, table: -2, thread) }
-        func set(_ key: String, _ value: Int) { lua.pushInteger(value, thread); lua.setField(named: key, table: -2, thread) }
+        func set(_ key: StaticString, _ value: String) { lua.pushString(value, thread); lua.setField(key, table: -2, thread) }
+        func set(_ key: StaticString, _ value: Int) { lua.pushInteger(value, thread); lua.setField(key, table: -2, thread) }
         set("name", record.name)
         set("type", record.type.description)
         set("ttl", Int(record.ttl))

@@ -1,4 +1,5 @@
 @testable import Policy
+import Rules
 import Testing
 
 /// The held transactions' least-recently-used list: the order evictions and expiry walk,
@@ -50,5 +51,24 @@ struct TransactionTableTests {
         #expect(held != nil)
         table = nil
         #expect(held == nil)
+    }
+}
+
+@Suite("Request metric labels")
+struct ProtocolStateLabelTests {
+    @Test("every protocol state has its own stage label, in the array the handles are kept in")
+    func labels() {
+        let expected: [(String, String)] = [
+            ("CONNECT", "connect"), ("EHLO", "helo"), ("HELO", "helo"), ("MAIL", "mail"), ("RCPT", "rcpt"),
+            ("DATA", "data"), ("BDAT", "data"), ("END-OF-MESSAGE", "preq"), ("XCLIENT", "xclient"),
+            ("VRFY", "vrfy"), ("ETRN", "etrn"), ("SOMETHING-NEW", "unknown"),
+        ]
+        for (state, label) in expected {
+            #expect(ProtocolState.metricLabels[ProtocolState(state).metricIndex] == label, "\(state)")
+        }
+        #expect(Set(ProtocolState.metricLabels).count == ProtocolState.metricLabels.count)
+        for stage in Stage.allCases {
+            #expect(ProtocolState.metricLabels[ProtocolState.stage(stage).metricIndex] == stage.rawValue)
+        }
     }
 }

@@ -23,8 +23,7 @@ requests="${4:-30000}"
 connections="${CONNECTIONS:-16}"
 mix="${MIX:-postfix}"
 
-swift build -c release --static-swift-stdlib --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
-loadgen="$here/loadgen/.build/release/PolicyLoad"
+loadgen="$(build_loadgen)"
 work="$(mktemp -d)"
 pids=()
 cleanup() {

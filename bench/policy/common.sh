@@ -14,6 +14,14 @@ wait_port() {
     echo "nothing listens on 127.0.0.1:$1" >&2
     return 1
 }
+# Builds the load generator (bench/policy/loadgen, linked statically like the server) and
+# prints the path of its binary.
+build_loadgen() {
+    local dir
+    dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/loadgen"
+    swift build -c release --static-swift-stdlib --package-path "$dir" --scratch-path "$dir/.build" >&2
+    echo "$dir/.build/release/PolicyLoad"
+}
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # The value of `key=` in a load generator's line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }

@@ -23,8 +23,7 @@ connections="${CONNECTIONS:-16}"
 mix="${MIX:-postfix}"
 
 command -v valgrind >/dev/null || apt_install valgrind
-swift build -c release --static-swift-stdlib --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
-loadgen="$here/loadgen/.build/release/PolicyLoad"
+loadgen="$(build_loadgen)"
 work="$(mktemp -d)"
 server=""
 cleanup() {

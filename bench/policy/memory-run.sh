@@ -37,8 +37,7 @@ else
     (cd "$root" && swift build -c release --static-swift-stdlib --product vrules --scratch-path .build-bench >&2)
     vrules="$root/.build-bench/release/vrules"
 fi
-swift build -c release --static-swift-stdlib --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
-loadgen="$here/loadgen/.build/release/PolicyLoad"
+loadgen="$(build_loadgen)"
 
 # The example zone's forward part and its IPv4 reverse zone, each a zone of its own for Knot.
 awk '/^\$ORIGIN 2\.0\.192/ { exit } { print }' "$root/examples/example.zone" >"$work/example.zone"

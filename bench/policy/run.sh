@@ -78,8 +78,7 @@ else
     vrules="$root/.build-bench/release/vrules"
 fi
 echo "building the load generator (release)..." >&2
-swift build -c release --static-swift-stdlib --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
-loadgen="$here/loadgen/.build/release/PolicyLoad"
+loadgen="$(build_loadgen)"
 
 run_load() {   # label mix requests port pid [extra loadgen args]
     local label="$1" mix="$2" count="$3" port="$4" pid="$5"

@@ -74,8 +74,8 @@ if [ -z "${SPF_BENCH_INSIDE:-}" ]; then
     fi
     [ -x "$VRULES_BIN" ] || { echo "VRULES_BIN=$VRULES_BIN is not an executable" >&2; exit 1; }
     echo "building the load generator (release)..." >&2
-    swift build -c release --static-swift-stdlib --package-path "$here/loadgen" --scratch-path "$here/loadgen/.build" >&2
-    export VRULES_BIN LOADGEN_BIN="$here/loadgen/.build/release/PolicyLoad" SPF_BENCH_INSIDE=1
+    LOADGEN_BIN="$(build_loadgen)"
+    export VRULES_BIN LOADGEN_BIN SPF_BENCH_INSIDE=1
     exec unshare --net --mount --propagation private "$0" "$@"
 fi
 
