@@ -2,7 +2,8 @@
 # Policy server benchmark: `vrules serve` (default policy rules/main.lua, warm zone DNS from
 # examples/example.zone) beside postfwd (Debian's postfwd2) doing comparable rule work, both
 # driven over loopback by the same load generator (bench/policy/loadgen, 16 connections, one
-# request at a time per connection, as Postfix's smtpd processes ask).
+# request at a time per connection, as Postfix's smtpd processes ask; one generator thread
+# waits on all of them with epoll unless LOADGEN_IO=threads).
 #
 # Usage: bench/policy/run.sh [REQUESTS] [POSTFWD_REQUESTS]
 #   REQUESTS          vrules requests in the Postfix mix; vrules' RSS is read before and after
@@ -11,7 +12,7 @@
 # Environment: CONNECTIONS (16), FRESH_REQUESTS (vrules, 100000), POSTFWD_FRESH_REQUESTS (20000),
 #              NOEOM_REQUESTS (vrules without END-OF-MESSAGE, 40000; 0 skips), WARMUP (20000),
 #              SKIP_POSTFWD=1, KEEP_WORK=1, VRULES_BIN (a release vrules to use instead of
-#              building one).
+#              building one), LOADGEN_IO (epoll, or threads: a generator thread per connection).
 # Mixes (see loadgen/Sources/PolicyLoad/main.swift): postfix = 4 RCPT requests (2 recipients x
 # 2 restriction lists, identical pairs) + END-OF-MESSAGE per transaction; fresh = RCPT +
 # END-OF-MESSAGE, all four stages' rules run on every RCPT; noeom = postfix without
@@ -86,13 +87,13 @@ run_load() {   # label mix requests port pid [extra loadgen args]
     local before after line
     before="$(loadavg)"
     # A non-zero exit (unexpected answers, closed connections) is reported in the figures.
-    line="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" \
+    line="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" --io "${LOADGEN_IO:-epoll}" \
         --server-pid "$pid" --label "$label" "$@" | head -1)" || true
     after="$(loadavg)"
     echo "$line load_before=${before// /,} load_after=${after// /,}"
 }
 
-echo "== policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg)"
+echo "== policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg), generator --io ${LOADGEN_IO:-epoll}"
 echo "   $connections connections over loopback; mix 'postfix': 4 RCPT requests per transaction"
 echo "   (2 recipients x 2 restriction lists, identical pairs; rules run for the first of each pair)"
 echo "   then END-OF-MESSAGE; 'fresh': RCPT (connect+helo+mail+rcpt rules) then END-OF-MESSAGE;"

@@ -2,7 +2,7 @@
 # SPF policy benchmark: `vrules serve` checking SPF (bench/policy/spf.lua) beside Debian's
 # postfix-policyd-spf-python (`policyd-spf`, pyspf), the daemon operators run for SPF today.
 # Same run, same load generator (bench/policy/loadgen, 16 connections, one request at a time
-# per connection as Postfix's smtpd processes ask), same DNS data: one Knot DNS serving
+# per connection as Postfix's smtpd processes ask, LOADGEN_IO as in run.sh), same DNS data: one Knot DNS serving
 # bench/policy/spf-zones/ answers both. The whole run happens in a private network namespace
 # (unshare -n -m): Knot listens on 127.0.0.1 port 53 there (policyd-spf's DNS library, pydns,
 # reads only `nameserver` lines from /etc/resolv.conf and always uses port 53), a private
@@ -13,7 +13,7 @@
 #   POLICYD_REQUESTS  policyd-spf requests per mix (default 20000; it is slow)
 # Environment: VRULES_BIN (a release vrules; default: build it as run.sh does, into
 #              .build-bench), CONNECTIONS (16), MIXES ("postfix fresh"), DOMAINS ("one
-#              distinct"), WARMUP (vrules, 5000), KEEP_WORK=1.
+#              distinct"), WARMUP (vrules, 5000), KEEP_WORK=1, LOADGEN_IO (as in run.sh).
 #
 # Three servers, run one after the other:
 #   vrules, cache on     the resolver's cache at its default size: after the first check every
@@ -155,7 +155,7 @@ run_load() {   # label mix domains requests pid accept...
     before="$(loadavg)"
     queries="$(knot_queries)"
     # A non-zero exit (unexpected answers, closed connections) is reported in the figures.
-    output="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" \
+    output="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" --io "${LOADGEN_IO:-epoll}" \
         --server-pid "$pid" --label "$label" --client-ip "$pass_ip" --client-name mx1.mail.other.example \
         --helo mx1.mail.other.example --sender-domain "$senders" --prime "${accept[@]}")" || true
     line="$(head -1 <<<"$output")"
@@ -190,7 +190,7 @@ check_decisions() {   # name pass_prefix [defer_prefix]
     fi
 }
 
-echo "== SPF policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg)"
+echo "== SPF policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg), generator --io ${LOADGEN_IO:-epoll}"
 echo "   $connections connections over loopback (private network namespace); Knot DNS on 127.0.0.1:53"
 echo "   serving spf.example and other.example to both servers. Client $pass_ip,"
 echo "   HELO mx1.mail.other.example, sender bounce-N-M@<domain> (one per transaction): SPF pass"
