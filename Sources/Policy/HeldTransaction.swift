@@ -74,10 +74,12 @@ final class HeldTransaction {
         return address
     }
 
-    /// Links of the table's least-recently-used list (`older` is strong, `newer` weak, so
-    /// the list holds no cycle).
+    /// Links of the table's least-recently-used list. Both are strong: a weak link gives
+    /// every transaction a side table (an allocation) and makes each link update an
+    /// atomic operation on it. The table breaks the cycles: `TransactionTable` unlinks a
+    /// transaction when it is removed, and every one left when the table goes.
     var older: HeldTransaction?
-    weak var newer: HeldTransaction?
+    var newer: HeldTransaction?
 
     init(key: TransactionKey, now: Double, cost: Int) {
         self.key = key

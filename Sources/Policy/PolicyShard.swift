@@ -36,7 +36,7 @@ actor PolicyShard {
     /// What the tasks that enter this shard prefer: its executor when that is also a task
     /// executor (an `EventLoopExecutor`), so that the awaits inside a stage never queue
     /// on the loop again; nil otherwise.
-    nonisolated var taskExecutor: (any TaskExecutor)? { self.executor as? any TaskExecutor }
+    nonisolated let taskExecutor: (any TaskExecutor)?
     private let index: Int
     private let configuration: Configuration
     private let logger: Logger
@@ -76,6 +76,7 @@ actor PolicyShard {
         self.index = index
         self.engine = engine
         self.executor = engine.executor
+        self.taskExecutor = engine.executor as? any TaskExecutor
         self.configuration = configuration
         self.logger = logger
         self.routes = routes

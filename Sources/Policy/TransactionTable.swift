@@ -5,9 +5,14 @@ final class TransactionTable {
     private var byKey: [TransactionKey: HeldTransaction] = [:]
     /// The least recently used end of the list.
     private var oldest: HeldTransaction?
-    private weak var newest: HeldTransaction?
+    private var newest: HeldTransaction?
     /// The summed `cost` of the held transactions.
     private(set) var bytes = 0
+
+    deinit {
+        // The links are strong both ways (see `HeldTransaction.older`): the cycles go with the table.
+        while let transaction = self.oldest { self.unlink(transaction) }
+    }
 
     var count: Int { self.byKey.count }
 
