@@ -37,10 +37,9 @@ final class HeldTransaction {
     }
 
     var key: TransactionKey
-    /// The engine and its transaction, once `beginTransaction` has returned. Requests
-    /// that find the transaction before then wait in `beginWaiters`.
-    var begun: (engine: RuleEngine, transaction: RuleTransaction)?
-    var beginWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The engine the transaction began on and its transaction there (a reload changes the
+    /// engine new transactions begin on, not this one's).
+    let begun: (engine: RuleEngine, transaction: RuleTransaction)
     /// Room for a message's usual stages (connect to end of data, two recipients) from the start.
     var results = [StageKey: StageState](minimumCapacity: 8)
     var recipients: [MailAddress] = []
@@ -81,10 +80,11 @@ final class HeldTransaction {
     var older: HeldTransaction?
     var newer: HeldTransaction?
 
-    init(key: TransactionKey, now: Double, cost: Int) {
+    init(key: TransactionKey, now: Double, cost: Int, begun: (engine: RuleEngine, transaction: RuleTransaction)) {
         self.key = key
         self.lastUsed = now
         self.cost = cost
+        self.begun = begun
     }
 }
 

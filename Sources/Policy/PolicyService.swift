@@ -94,11 +94,12 @@ public final class PolicyService: Sendable {
     /// Decides `request`, read on `loop`: returns the decision when it is made at once,
     /// otherwise hands it to `answer` on `loop` later. `loopShard` is `shard(runningOn:
     /// loop)`. When the connection's shard is that one (its engine runs on `loop`, and so
-    /// does this call), a request its transaction has answered already is answered here
-    /// (`PolicyShard.settledDecision`), and any other runs in one task isolated to the
-    /// shard: enqueued on the loop, it reaches the shard and the engine without a hop and
-    /// calls `answer` itself. Otherwise the decision runs in a task of its own and `answer`
-    /// is sent to `loop`.
+    /// does this call), a request is decided here, on the loop, with no task: a repeat from
+    /// what its transaction holds (`PolicyShard.settledDecision`), any other by running its
+    /// stages (`PolicyShard.decideNow`). Only a stage that waits for DNS answers goes on in a
+    /// task isolated to the shard: enqueued on the loop, it reaches the shard and the engine
+    /// without a hop and calls `answer` itself. On another shard the decision runs in a task
+    /// of its own and `answer` is sent to `loop`.
     func decide(_ request: PolicyRequest, readOn loop: any EventLoop, loopShard: Int?,
                 answer: @escaping @Sendable (PolicyDecision) -> Void) -> PolicyDecision? {
         let key = TransactionKey(request)
@@ -112,11 +113,17 @@ public final class PolicyService: Sendable {
                     routes.release(connection)
                     return decision
                 }
-                shard.startDecision(request, key: key) { decision in
+                switch shard.decideNow(request, key: key) {
+                case .decided(let decision):
                     routes.release(connection)
-                    answer(decision)
+                    return decision
+                case .waiting(let pending):
+                    shard.startCompletion(pending) { decision in
+                        routes.release(connection)
+                        answer(decision)
+                    }
+                    return nil
                 }
-                return nil
             }
         } else {
             Task(executorPreference: shard.taskExecutor) {
@@ -149,17 +156,14 @@ public final class PolicyService: Sendable {
         return Int(hash % UInt64(self.shards.count))
     }
 
-    /// New transactions use `engines` (one per shard, each on its shard's executor; or the
-    /// first one everywhere); those in progress finish on the one they started with.
+    /// New transactions use `engines`, one per shard, each on the executor of the engine it
+    /// replaces (a shard calls its engine without a hop); those in progress finish on the
+    /// one they began on.
     public func replaceEngines(_ engines: [RuleEngine]) async {
-        guard let first = engines.first else { return }
-        for (index, shard) in self.shards.enumerated() {
-            await shard.replaceEngine(engines.count == self.shards.count ? engines[index] : first)
+        precondition(engines.count == self.shards.count, "one engine per shard")
+        for (shard, engine) in zip(self.shards, engines) {
+            await shard.replaceEngine(engine)
         }
-    }
-
-    public func replaceEngine(_ engine: RuleEngine) async {
-        await self.replaceEngines([engine])
     }
 
     public var engineCount: Int { self.shards.count }

@@ -83,8 +83,10 @@ actor PolicyShard {
         self.totals = totals
     }
 
-    /// New transactions use `engine`, which must run on this shard's executor.
+    /// New transactions use `engine`, which must run on this shard's executor: the shard
+    /// calls into it without a hop.
     func replaceEngine(_ engine: RuleEngine) {
+        precondition((engine.executor as AnyObject) === (self.executor as AnyObject), "an engine runs on its shard's executor")
         self.engine = engine
     }
 
@@ -104,12 +106,6 @@ actor PolicyShard {
 
     private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    /// The answer to one request (already checked to be `request=smtpd_access_policy`
-    /// with a `client_address`).
-    func decide(_ request: PolicyRequest) async -> PolicyDecision {
-        await self.decide(request, key: TransactionKey(request))
-    }
-
     /// The answer to a request its transaction has already answered every stage of (the
     /// same recipient asked again from another restriction list: two of the five requests
     /// of a message in the Postfix mix), made at once, without a task; nil when anything
@@ -118,8 +114,7 @@ actor PolicyShard {
         let started = DispatchTime.now().uptimeNanoseconds
         let state = ProtocolState(request[.protocolState] ?? "")
         guard case .stage(let target) = state, target != .preq,
-              let transaction = self.table[key],
-              transaction.begun != nil, !transaction.removed
+              let transaction = self.table[key], !transaction.removed
         else { return nil }
         // A recipient not admitted yet is the common miss: found before the session is made
         // (the parse is kept for the evaluation that follows).
@@ -145,22 +140,57 @@ actor PolicyShard {
     }
 
     /// The answer to one request of transaction `key` (`TransactionKey(request)`, made once
-    /// by the caller: its hash is computed when it is made).
+    /// by the caller: its hash is computed when it is made), already checked to be
+    /// `request=smtpd_access_policy` with a `client_address`.
     func decide(_ request: PolicyRequest, key: TransactionKey) async -> PolicyDecision {
+        switch self.decideNow(request, key: key) {
+        case .decided(let decision): return decision
+        case .waiting(let pending): return await self.complete(pending)
+        }
+    }
+
+    /// The answer to one request of transaction `key` when it can be made at once, as most
+    /// can: everything up to the stages runs on this shard's executor, the engine's too, and
+    /// a stage whose DNS answers are at hand (zone data, a warm cache) never suspends.
+    /// Otherwise where the decision stands, for `complete`.
+    func decideNow(_ request: PolicyRequest, key: TransactionKey) -> DecisionOutcome {
         let started = DispatchTime.now().uptimeNanoseconds
         let state = ProtocolState(request[.protocolState] ?? "")
-        let decision: PolicyDecision
+        let start: PassStart
         switch state {
         case .unknown(let text):
-            decision = self.answerUnknown(text, request: request)
+            start = .refused(self.answerUnknown(text, request: request))
         case .xclient:
-            decision = await self.evaluate(request, key: key, target: .connect, fresh: true)
+            start = self.beginPass(request, key: key, target: .connect, fresh: true)
         case .clientQuery:
-            decision = await self.evaluate(request, key: key, target: nil, fresh: false)
+            start = self.beginPass(request, key: key, target: nil, fresh: false)
         case .stage(let stage):
-            decision = await self.evaluate(request, key: key, target: stage, fresh: false)
+            start = self.beginPass(request, key: key, target: stage, fresh: false)
+        }
+        let decision: PolicyDecision
+        switch start {
+        case .refused(let refusal):
+            decision = refusal
+        case .pass(var pass):
+            if let wait = self.advance(&pass) {
+                return .waiting(PendingDecision(pass: pass, wait: wait, state: state, started: started))
+            }
+            decision = self.conclude(pass)
         }
         self.recordRequest(state, started: started)
+        return .decided(decision)
+    }
+
+    /// Awaits what a decision waits for, runs the rest of its stages and makes it.
+    func complete(_ pending: PendingDecision) async -> PolicyDecision {
+        var pass = pending.pass
+        var wait: StageWait? = pending.wait
+        while let current = wait {
+            wait = await self.resume(&pass, after: current)
+            if wait == nil { wait = self.advance(&pass) }
+        }
+        let decision = self.conclude(pass)
+        self.recordRequest(pending.state, started: pending.started)
         return decision
     }
 
@@ -169,19 +199,18 @@ actor PolicyShard {
         self.durationTimers[state.metricIndex].recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
     }
 
-    /// Decides `request` in a task that prefers this shard's executor (in `vrules serve` an
-    /// `EventLoopExecutor`: the task then enters the shard and its engine, and every await
-    /// of a stage returns, without queueing on the loop again) and passes the decision to
-    /// `answer` on the shard's executor.
-    func startDecision(_ request: PolicyRequest, key: TransactionKey, answer: @escaping @Sendable (PolicyDecision) -> Void) {
+    /// Completes a decision in a task that prefers this shard's executor (in `vrules serve`
+    /// an `EventLoopExecutor`: the task enters the shard and its engine, and every await of
+    /// a stage returns, without queueing on the loop again) and passes it to `answer` on the
+    /// shard's executor.
+    func startCompletion(_ pending: PendingDecision, answer: @escaping @Sendable (PolicyDecision) -> Void) {
         Task(executorPreference: self.taskExecutor) {
-            await self.decide(request, key: key, answer: answer)
+            await self.complete(pending, answer: answer)
         }
     }
 
-    /// Calls `answer` on this shard's executor (the loop that writes the answer).
-    private func decide(_ request: PolicyRequest, key: TransactionKey, answer: @Sendable (PolicyDecision) -> Void) async {
-        answer(await self.decide(request, key: key))
+    private func complete(_ pending: PendingDecision, answer: @Sendable (PolicyDecision) -> Void) async {
+        answer(await self.complete(pending))
     }
 
     private func answerUnknown(_ state: String, request: PolicyRequest) -> PolicyDecision {
@@ -196,47 +225,129 @@ actor PolicyShard {
 
     static let hostName = ProcessInfo.processInfo.hostName
 
-    /// Runs the stages up to `target` (nil: connect and HELO only, for VRFY and ETRN) for
-    /// the request's transaction; `fresh` ends what its connection held first (XCLIENT).
-    private func evaluate(_ request: PolicyRequest, key: TransactionKey, target: Stage?, fresh: Bool) async -> PolicyDecision {
+    /// The pass a request makes through its transaction's stages up to `target` (nil:
+    /// connect and HELO only, for VRFY and ETRN), or the refusal of a recipient past the
+    /// transaction's bounds; `fresh` ends what its connection held first (XCLIENT).
+    private func beginPass(_ request: PolicyRequest, key: TransactionKey, target: Stage?, fresh: Bool) -> PassStart {
         let now = Self.now()
         if fresh {
-            await self.finishConnection(key.connection)
-            await self.finish(key)
+            self.finishConnection(key.connection)
+            self.finish(key)
         }
-        let transaction = await self.transaction(for: key, request: request, now: now)
-        defer { transaction.inFlight -= 1 }
+        let transaction = self.transaction(for: key, request: request, now: now)
         if !transaction.removed { self.table.touch(transaction, now: now) }
-        guard let begun = transaction.begun else {
-            // Not reachable: a transaction is returned begun.
-            return PolicyDecision(action: SMTPReply.localError.description, stage: target, result: nil, reused: false)
-        }
-
         var session = Self.sessionInfo(from: request, addresses: transaction)
-        if target == .rcpt, let recipient = session.rcpts.first {
-            if !transaction.recipients.contains(recipient) {
-                if let refusal = self.admit(recipient, to: transaction, session: session, request: request) { return refusal }
-                transaction.recipients.append(recipient)
+        if target == .rcpt, let recipient = session.rcpts.first, !transaction.recipients.contains(recipient) {
+            if let refusal = self.admit(recipient, to: transaction, session: session, request: request) {
+                transaction.inFlight -= 1
+                return .refused(refusal)
             }
+            transaction.recipients.append(recipient)
         }
         Self.arrangeRecipients(of: &session, in: transaction, target: target)
-        let evicted = self.account(transaction, session: session)
-        await self.end(evicted)
-
+        self.end(self.account(transaction, session: session))
         // Without a target (VRFY, ETRN): the client's connect and HELO stages only.
         let stages = target.map(session.stages(upTo:)) ?? session.stagesBeforeRecipients.filter { $0 <= .helo }
+        return .pass(StagePass(request: request, transaction: transaction, session: session, stages: stages, target: target))
+    }
 
-        var decision = PolicyDecision.dunno
-        for current in stages {
-            let result: StageResult
-            let reused: Bool
-            (result, reused) = await self.result(of: current, in: transaction, begun: begun, session: session)
-            decision = self.decision(for: result, at: current, reused: reused, in: transaction, request: request)
-            if result.verdict.kind.isFailure { break }
+    /// Runs the pass's stages on from where it stands, until every one has its result (nil)
+    /// or one must wait.
+    private func advance(_ pass: inout StagePass) -> StageWait? {
+        while pass.next < pass.stages.count {
+            let stage = pass.stages[pass.next]
+            let key = HeldTransaction.StageKey(stage: stage, subject: Self.subject(of: stage, in: pass.session))
+            switch pass.transaction.results[key] {
+            case .done(let result)?:
+                self.apply(result, reused: true, to: &pass)
+            case .running?:
+                return .identical(key)
+            case nil:
+                pass.transaction.results[key] = .running(waiters: [])
+                switch self.evaluateNow(stage, for: pass) {
+                case .finished(let result):
+                    if let wait = self.settle(result, key: key, retried: false, pass: &pass) { return wait }
+                case .waiting(let evaluation):
+                    return .answers(evaluation, key: key, retried: false)
+                }
+            }
         }
-        decision = Self.finalDecision(decision, target: target, transaction: transaction)
-        if target == .preq {
-            await self.finish(transaction.key)
+        return nil
+    }
+
+    /// Awaits what a stage waits for and takes its result.
+    private func resume(_ pass: inout StagePass, after wait: StageWait) async -> StageWait? {
+        switch wait {
+        case .answers(let evaluation, let key, let retried):
+            let result = await pass.transaction.begun.engine.finish(evaluation)
+            return self.settle(result, key: key, retried: retried, pass: &pass)
+        case .identical(let key):
+            let transaction = pass.transaction
+            switch transaction.results[key] {
+            case .done(let result)?:
+                // Finished before this request's task ran.
+                self.apply(result, reused: true, to: &pass)
+            case .running?:
+                let result = await withCheckedContinuation { continuation in
+                    // No suspension since the check above: the stage is still running.
+                    if case .running(let waiters)? = transaction.results[key] {
+                        transaction.results[key] = .running(waiters: waiters + [continuation])
+                    }
+                }
+                self.apply(result, reused: true, to: &pass)
+            case nil:
+                // Not reachable (a stage's entry is never removed): `advance` evaluates it.
+                break
+            }
+            return nil
+        }
+    }
+
+    /// Files a result this request evaluated, hands it to the identical requests waiting
+    /// for it, and moves past its stage. If the Lua state was full, idle transactions go
+    /// first and the stage runs once more: the byte budget counts what clients make
+    /// transactions hold, not what rules put in `ctx.vars`.
+    private func settle(_ result: StageResult, key: HeldTransaction.StageKey, retried: Bool, pass: inout StagePass) -> StageWait? {
+        if !retried, Self.ranOutOfMemory(result) {
+            let evicted = self.evictIdleHalf(protecting: pass.transaction)
+            if !evicted.isEmpty {
+                self.end(evicted)
+                switch self.evaluateNow(key.stage, for: pass) {
+                case .finished(let again): return self.settle(again, key: key, retried: true, pass: &pass)
+                case .waiting(let evaluation): return .answers(evaluation, key: key, retried: true)
+                }
+            }
+        }
+        if case .running(let waiters)? = pass.transaction.results[key] {
+            for waiter in waiters { waiter.resume(returning: result) }
+        }
+        pass.transaction.results[key] = .done(result)
+        self.apply(result, reused: false, to: &pass)
+        return nil
+    }
+
+    /// Starts the stage in the engine the transaction began on, which runs on this shard's
+    /// executor (`replaceEngine` checks it): called without a hop.
+    private func evaluateNow(_ stage: Stage, for pass: StagePass) -> StageEvaluation {
+        let begun = pass.transaction.begun
+        let session = pass.session
+        return begun.engine.assumeIsolated { $0.evaluateNow(stage, in: begun.transaction, session: session) }
+    }
+
+    /// Takes the result of the pass's current stage: its answer, and the next stage, if the
+    /// result lets the pass go on.
+    private func apply(_ result: StageResult, reused: Bool, to pass: inout StagePass) {
+        let stage = pass.stages[pass.next]
+        pass.decision = self.decision(for: result, at: stage, reused: reused, in: pass.transaction, request: pass.request)
+        pass.next = result.verdict.kind.isFailure ? pass.stages.count : pass.next + 1
+    }
+
+    /// The answer once the pass is over; END-OF-MESSAGE ends the transaction.
+    private func conclude(_ pass: StagePass) -> PolicyDecision {
+        pass.transaction.inFlight -= 1
+        let decision = Self.finalDecision(pass.decision, target: pass.target, transaction: pass.transaction)
+        if pass.target == .preq {
+            self.finish(pass.transaction.key)
         }
         return decision
     }
@@ -277,42 +388,6 @@ actor PolicyShard {
             decision.action = "PREPEND " + transaction.pendingHeaders.removeFirst().description
         }
         return decision
-    }
-
-    /// The stage's result for this transaction: evaluated now, awaited from an identical
-    /// request already evaluating it, or reused.
-    private func result(of stage: Stage, in transaction: HeldTransaction, begun: (engine: RuleEngine, transaction: RuleTransaction),
-                        session: SessionInfo) async -> (StageResult, Bool) {
-        let key = HeldTransaction.StageKey(stage: stage, subject: Self.subject(of: stage, in: session))
-        switch transaction.results[key] {
-        case .done(let done)?:
-            return (done, true)
-        case .running?:
-            let result = await withCheckedContinuation { continuation in
-                if case .running(let waiters)? = transaction.results[key] {
-                    transaction.results[key] = .running(waiters: waiters + [continuation])
-                }
-            }
-            return (result, true)
-        case nil:
-            transaction.results[key] = .running(waiters: [])
-            var result = await begun.engine.evaluate(stage, in: begun.transaction, session: session)
-            if Self.ranOutOfMemory(result) {
-                // The byte budget counts what clients make transactions hold, not what rules
-                // put in ctx.vars: if the state is full all the same, idle transactions go
-                // before this request fails, and the stage runs once more.
-                let evicted = self.evictIdleHalf(protecting: transaction)
-                if !evicted.isEmpty {
-                    await self.end(evicted)
-                    result = await begun.engine.evaluate(stage, in: begun.transaction, session: session)
-                }
-            }
-            if case .running(let waiters)? = transaction.results[key] {
-                for waiter in waiters { waiter.resume(returning: result) }
-            }
-            transaction.results[key] = .done(result)
-            return (result, false)
-        }
     }
 
     /// Nil when `recipient` may join the transaction; otherwise the answer refusing it.
@@ -390,7 +465,7 @@ actor PolicyShard {
 
     /// Forgets transactions idle past the timeout. Called on a timer by `PolicyServer`, so
     /// a quiet server frees them too.
-    func expireIdle() async {
+    func expireIdle() {
         let now = Self.now()
         let expired = self.table.idle(before: now - self.configuration.transactionTimeout)
         for transaction in expired { self.remove(transaction) }
@@ -399,7 +474,7 @@ actor PolicyShard {
         }
         self.warnings.flush(now: now, logger: self.logger)
         self.recordGauges()
-        await self.end(expired)
+        self.end(expired)
     }
 
     private func recordGauges() {
@@ -429,15 +504,13 @@ actor PolicyShard {
         self.logger.info("decision", metadata: metadata)
     }
 
-    /// The transaction for `key`, created (once, however many requests ask at the same
-    /// time) if need be. Returned with `inFlight` counted for the caller.
-    private func transaction(for key: TransactionKey, request: PolicyRequest, now: Double) async -> HeldTransaction {
+    /// The transaction for `key`, made if need be (its engine transaction with it: nothing
+    /// awaits in between, so no second request can find it half made). Returned with
+    /// `inFlight` counted for the caller.
+    private func transaction(for key: TransactionKey, request: PolicyRequest, now: Double) -> HeldTransaction {
         let table = self.table
         if let existing = table[key] {
             existing.inFlight += 1
-            if existing.begun == nil {
-                await withCheckedContinuation { existing.beginWaiters.append($0) }
-            }
             return existing
         }
         let connection = key.connection
@@ -445,61 +518,41 @@ actor PolicyShard {
             // A new instance on the same SMTP connection is its next message: the previous
             // one is over even if Postfix never sent END-OF-MESSAGE for it.
             if let previous = self.instanceOfConnection[connection], previous != key {
-                await self.finish(previous)
+                self.finish(previous)
             }
             // The first request with an instance adopts what was evaluated for the connection before it.
-            let connectionKey = TransactionKey(connection: connection, instance: nil)
-            if let adopted = table[connectionKey] {
+            if let adopted = table[TransactionKey(connection: connection, instance: nil)] {
                 table.rekey(adopted, to: key)
                 self.instanceOfConnection[connection] = key
                 adopted.inFlight += 1
-                if adopted.begun == nil {
-                    await withCheckedContinuation { adopted.beginWaiters.append($0) }
-                }
                 return adopted
-            }
-            // Another request may have made it while this one awaited.
-            if let existing = table[key] {
-                existing.inFlight += 1
-                if existing.begun == nil {
-                    await withCheckedContinuation { existing.beginWaiters.append($0) }
-                }
-                return existing
             }
             self.instanceOfConnection[connection] = key
         }
         let session = Self.sessionInfo(from: request)
-        let transaction = HeldTransaction(key: key, now: now, cost: TransactionCost.of(session, recipients: []))
+        let engine = self.engine
+        let ruleTransaction = engine.assumeIsolated { $0.beginTransaction(session) }
+        let transaction = HeldTransaction(key: key, now: now, cost: TransactionCost.of(session, recipients: []),
+                                          begun: (engine, ruleTransaction))
         transaction.inFlight = 1
-        // Inserted before the engine is asked, so a second first request finds it and waits.
         table.insert(transaction)
         self.routes.retain(connection)
-        let evicted = self.evictOverflow(protecting: transaction)
+        self.end(self.evictOverflow(protecting: transaction))
         self.recordGauges()
-        let engine = self.engine
-        let ruleTransaction = await engine.beginTransaction(session)
-        transaction.begun = (engine, ruleTransaction)
-        for waiter in transaction.beginWaiters { waiter.resume() }
-        transaction.beginWaiters = []
-        if transaction.removed {
-            // Finished while it was being made (a fresh XCLIENT or END-OF-MESSAGE meanwhile).
-            await engine.endTransaction(ruleTransaction)
-        }
-        await self.end(evicted)
         return transaction
     }
 
-    private func finish(_ key: TransactionKey) async {
+    private func finish(_ key: TransactionKey) {
         guard let transaction = self.table[key] else { return }
         self.remove(transaction)
         self.recordGauges()
-        await self.end([transaction])
+        self.end([transaction])
     }
 
     /// Ends whatever the connection holds: its instance-less transaction and its current instance.
-    private func finishConnection(_ connection: ConnectionKey) async {
-        if let current = self.instanceOfConnection[connection] { await self.finish(current) }
-        await self.finish(TransactionKey(connection: connection, instance: nil))
+    private func finishConnection(_ connection: ConnectionKey) {
+        if let current = self.instanceOfConnection[connection] { self.finish(current) }
+        self.finish(TransactionKey(connection: connection, instance: nil))
     }
 
     private func remove(_ transaction: HeldTransaction) {
@@ -510,12 +563,12 @@ actor PolicyShard {
         }
     }
 
-    /// Frees the removed transactions' `ctx` in the engine they began on (one still being
-    /// begun is ended by the request making it).
-    private func end(_ transactions: [HeldTransaction]) async {
+    /// Frees the removed transactions' `ctx` in the engines they began on (each on this
+    /// shard's executor).
+    private func end(_ transactions: [HeldTransaction]) {
         for transaction in transactions {
-            guard let begun = transaction.begun else { continue }
-            await begun.engine.endTransaction(begun.transaction)
+            let begun = transaction.begun
+            begun.engine.assumeIsolated { $0.endTransaction(begun.transaction) }
         }
     }
 

@@ -10,10 +10,6 @@ public struct ReloadService: Service {
     private let loadEngines: @Sendable () async throws -> [RuleEngine]
     private let logger: Logger
 
-    public init(service: PolicyService, logger: Logger, loadEngine: @escaping @Sendable () async throws -> RuleEngine) {
-        self.init(service: service, logger: logger, loadEngines: { [try await loadEngine()] })
-    }
-
     /// `loadEngines` makes as many engines as the service runs (one per core).
     public init(service: PolicyService, logger: Logger, loadEngines: @escaping @Sendable () async throws -> [RuleEngine]) {
         self.service = service

@@ -151,25 +151,58 @@ public actor RuleEngine {
 
     /// Runs the rules of `stage` for the transaction, with what the MTA now knows of it.
     public func evaluate(_ stage: Stage, in transaction: RuleTransaction, session: SessionInfo? = nil) async -> StageResult {
+        switch self.evaluateNow(stage, in: transaction, session: session) {
+        case .finished(let result): return result
+        case .waiting(let pending): return await self.finish(pending)
+        }
+    }
+
+    /// Runs the rules of `stage` for the transaction as far as they go without waiting:
+    /// their result, or the evaluation waiting for DNS answers, which `finish` awaits. A
+    /// caller on the engine's executor (the policy server's shards) decides most requests
+    /// this way without a suspension, so without a task.
+    public func evaluateNow(_ stage: Stage, in transaction: RuleTransaction, session: SessionInfo? = nil) -> StageEvaluation {
         if let session { transaction.session = session }
         guard !transaction.ended else {
-            return StageResult(stage: stage, verdict: Verdict(kind: .defer_, reply: .localError), decidedBy: nil,
-                               failure: "transaction already ended", trace: [])
+            return .finished(StageResult(stage: stage, verdict: Verdict(kind: .defer_, reply: .localError), decidedBy: nil,
+                                         failure: "transaction already ended", trace: []))
         }
         guard self.host.entries[stage]?.isEmpty == false else {
-            return StageResult(stage: stage, verdict: Verdict(kind: .next), decidedBy: nil, failure: nil, trace: [])
+            return .finished(StageResult(stage: stage, verdict: Verdict(kind: .next), decidedBy: nil, failure: nil, trace: []))
         }
         self.host.updateContext(of: transaction, stage: stage)
         let run = self.host.startRun(stage, resolver: self.resolvers.resolver(forDomain: transaction.session.virtualDomain))
-        var result: StageResult
-        if let finished = run.start(contextProxy: transaction.proxyReference) {
-            result = finished
-        } else {
-            result = await run.finish(on: self)
+        guard let result = run.start(contextProxy: transaction.proxyReference) else {
+            return .waiting(PendingStageEvaluation(run: run, transaction: transaction))
         }
-        // A header is added once per message, however many stages or requests add it.
+        return .finished(Self.completed(result, in: transaction))
+    }
+
+    /// Awaits the DNS answers an evaluation waits for and runs its rules on to their result.
+    public func finish(_ pending: PendingStageEvaluation) async -> StageResult {
+        Self.completed(await pending.run.finish(on: self), in: pending.transaction)
+    }
+
+    /// A header is added once per message, however many stages or requests add it.
+    private static func completed(_ result: StageResult, in transaction: RuleTransaction) -> StageResult {
+        var result = result
         result.headers = result.headers.filter { !transaction.headers.contains($0) }
         transaction.headers += result.headers
         return result
     }
+}
+
+/// What `RuleEngine.evaluateNow` comes to.
+public enum StageEvaluation: Sendable {
+    case finished(StageResult)
+    /// A rule waits for DNS answers that were not at hand: `RuleEngine.finish` awaits them.
+    case waiting(PendingStageEvaluation)
+}
+
+/// A stage evaluation suspended in a DNS call.
+public struct PendingStageEvaluation: @unchecked Sendable {
+    // @unchecked: the run touches the Lua state; it is made by `evaluateNow` and finished by
+    // `finish`, both on the engine's actor.
+    fileprivate let run: StageRun
+    fileprivate let transaction: RuleTransaction
 }

@@ -1,23 +1,32 @@
+import DNS
 @testable import Policy
 import Rules
 import Testing
 
 /// The held transactions' least-recently-used list: the order evictions and expiry walk,
-/// and that no transaction outlives its removal or its table (the list's links hold no
-/// cycle).
+/// and that no transaction outlives its removal or its table (the list's links are strong
+/// both ways; the table breaks the cycles).
 @Suite("Held transaction table")
 struct TransactionTableTests {
-    static func transaction(_ instance: String, now: Double) -> HeldTransaction {
+    /// An engine transaction for the held ones to carry (the table never calls it).
+    static func begin() async throws -> (engine: RuleEngine, transaction: RuleTransaction) {
+        let engine = try RuleEngine(source: "return {}", path: "empty.lua", resolvers: SingleResolver(ZoneResolver(records: [])))
+        return (engine, await engine.beginTransaction(SessionInfo(clientIP: "192.0.2.1")))
+    }
+
+    static func transaction(_ instance: String, now: Double, begun: (engine: RuleEngine, transaction: RuleTransaction)) -> HeldTransaction {
         let connection = ConnectionKey(PolicyRequest(attributes: [
             "client_address": "192.0.2.1", "client_port": "1025", "server_address": "192.0.2.25", "server_port": "25",
         ]))
-        return HeldTransaction(key: TransactionKey(connection: connection, instance: instance), now: now, cost: 100)
+        return HeldTransaction(key: TransactionKey(connection: connection, instance: instance), now: now, cost: 100, begun: begun)
     }
 
     @Test("touching moves a transaction to the newest end; walks start at the oldest; removal unlinks")
-    func order() {
+    func order() async throws {
+        let begun = try await Self.begin()
         let table = TransactionTable()
-        let (a, b, c) = (Self.transaction("a", now: 1), Self.transaction("b", now: 2), Self.transaction("c", now: 3))
+        let (a, b, c) = (Self.transaction("a", now: 1, begun: begun), Self.transaction("b", now: 2, begun: begun),
+                         Self.transaction("c", now: 3, begun: begun))
         for transaction in [a, b, c] { table.insert(transaction) }
         #expect(table.oldestIdle() === a)
         table.touch(a, now: 4)
@@ -33,14 +42,15 @@ struct TransactionTableTests {
     }
 
     @Test("no transaction outlives its removal or its table")
-    func nothingOutlivesTheTable() {
+    func nothingOutlivesTheTable() async throws {
+        let begun = try await Self.begin()
         weak var removed: HeldTransaction?
         weak var held: HeldTransaction?
         var table: TransactionTable? = TransactionTable()
         do {
-            let first = Self.transaction("first", now: 1)
-            let second = Self.transaction("second", now: 2)
-            let third = Self.transaction("third", now: 3)
+            let first = Self.transaction("first", now: 1, begun: begun)
+            let second = Self.transaction("second", now: 2, begun: begun)
+            let third = Self.transaction("third", now: 3, begun: begun)
             for transaction in [first, second, third] { table?.insert(transaction) }
             table?.touch(first, now: 4)
             removed = second
