@@ -123,8 +123,9 @@ actor PolicyShard {
                 return nil
             }
         }
-        var session = Self.sessionInfo(from: request, addresses: transaction)
-        Self.arrangeRecipients(of: &session, in: transaction, target: target)
+        // Only what picks the stages and their subjects: the request's recipient is the
+        // last of `ctx.rcpts`, the only one a key names.
+        let session = Self.stageSubjects(from: request, addresses: transaction)
         // A reused result's decision changes nothing: a stage not done yet still leaves all as it was.
         var decision = PolicyDecision.dunno
         for stage in session.stages(upTo: target) {
@@ -572,15 +573,10 @@ actor PolicyShard {
         }
     }
 
-    /// `ctx` from the request's attributes.
-    static func sessionInfo(from request: PolicyRequest, addresses: HeldTransaction? = nil) -> SessionInfo {
-        var info = SessionInfo(clientIP: request[.clientAddress] ?? "unknown")
-        info.clientPort = request[.clientPort].flatMap(Int.init)
-        if let name = request[.clientName], name != "unknown" { info.clientName = name }
-        info.serverIP = request[.serverAddress]
-        // The authserv-id of Authentication-Results and the receiver of Received-SPF: Postfix
-        // does not send its own name, so the name of the host vrules runs on stands in.
-        info.serverName = request[.serverName] ?? Self.hostName
+    /// The part of `ctx` that picks a request's stages and names their subjects: the HELO
+    /// name, the authentication, the sender and the request's recipient.
+    static func stageSubjects(from request: PolicyRequest, addresses: HeldTransaction? = nil) -> SessionInfo {
+        var info = SessionInfo(clientIP: "")
         info.helo = request[.heloName]
         if let state = request[.protocolState], ProtocolState.carriesSender(state) {
             let sender = request.value(.sender) ?? ""
@@ -591,6 +587,19 @@ actor PolicyShard {
             info.authMechanism = request[.saslMethod]
             info.authUsername = request[.saslUsername]
         }
+        return info
+    }
+
+    /// `ctx` from the request's attributes.
+    static func sessionInfo(from request: PolicyRequest, addresses: HeldTransaction? = nil) -> SessionInfo {
+        var info = Self.stageSubjects(from: request, addresses: addresses)
+        info.clientIP = request[.clientAddress] ?? "unknown"
+        info.clientPort = request[.clientPort].flatMap(Int.init)
+        if let name = request[.clientName], name != "unknown" { info.clientName = name }
+        info.serverIP = request[.serverAddress]
+        // The authserv-id of Authentication-Results and the receiver of Received-SPF: Postfix
+        // does not send its own name, so the name of the host vrules runs on stands in.
+        info.serverName = request[.serverName] ?? Self.hostName
         if request[.encryptionProtocol] != nil || request[.encryptionCipher] != nil {
             info.tls = SessionInfo.TLSInfo(version: request[.encryptionProtocol], cipher: request[.encryptionCipher],
                                            sni: request[.tlsSNI] ?? request[.serverName])

@@ -87,16 +87,32 @@ extension SessionInfo {
     /// known. The session simulator and the policy server both plan with it, so a session
     /// runs the same stages whichever of them drives it.
     public var stagesBeforeRecipients: [Stage] {
-        var stages: [Stage] = [.connect]
-        if self.helo != nil { stages.append(.helo) }
-        if self.authMechanism != nil || self.authUsername != nil { stages.append(.authenticate) }
-        if self.mailFrom != nil { stages.append(.mail) }
-        return stages
+        Self.orderBeforeRecipients.filter(self.hasReached)
     }
 
     /// The stages that run to arrive at `target`: those reached before it, then `target`
-    /// (with Postfix's `smtpd_delay_reject = yes` the first request comes at RCPT).
+    /// (with Postfix's `smtpd_delay_reject = yes` the first request comes at RCPT). One
+    /// allocation: the policy server plans every request with it.
     public func stages(upTo target: Stage) -> [Stage] {
-        self.stagesBeforeRecipients.filter { $0 < target } + [target]
+        var stages: [Stage] = []
+        stages.reserveCapacity(Self.orderBeforeRecipients.count + 1)
+        for stage in Self.orderBeforeRecipients where stage < target && self.hasReached(stage) {
+            stages.append(stage)
+        }
+        stages.append(target)
+        return stages
+    }
+
+    private static let orderBeforeRecipients: [Stage] = [.connect, .helo, .authenticate, .mail]
+
+    /// Whether the session has reached `stage`, one of those before the recipients.
+    private func hasReached(_ stage: Stage) -> Bool {
+        switch stage {
+        case .helo: return self.helo != nil
+        case .authenticate: return self.authMechanism != nil || self.authUsername != nil
+        case .mail: return self.mailFrom != nil
+        case .connect: return true
+        default: return false
+        }
     }
 }
