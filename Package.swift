@@ -50,10 +50,11 @@ let package = Package(
             ]
         ),
         .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua"]),
+        .target(name: "CPolicyScan"),
         .target(
             name: "Policy",
             dependencies: [
-                "Rules", "DNS",
+                "Rules", "DNS", "CPolicyScan",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

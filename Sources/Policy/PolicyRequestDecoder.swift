@@ -1,3 +1,4 @@
+import CPolicyScan
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -27,9 +28,11 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         // One pass over every complete line in place, up to the end of one request: no copy of
-        // a line, control bytes and UTF-8 checked together, and the strings made without a
-        // second validation pass. The lines are kept as one copy, for the attributes without
-        // a slot.
+        // a line, and the strings made without a second validation pass. The bytes of the
+        // lines a pass took are checked together, sixteen at a time, before anything is kept
+        // or a fault reported: the verdict a check of each line in turn gives, as the bytes
+        // of the lines before a faulty one are checked before its fault counts. The lines
+        // are kept as one copy, for the attributes without a slot.
         let maximum = self.limits.maximumLineLength
         let maximumAttributes = self.limits.maximumAttributes
         var request = self.pending ?? PolicyRequest()
@@ -37,37 +40,48 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
         self.pending = nil
         let (scan, consumed): (Scan, Int) = buffer.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress else { return (.needMore, 0) }
+            /// The fault of the line at `start`, unless the bytes before `checkedEnd` fail first.
+            func failure(_ error: PolicyProtocolError, checkedEnd: Int, start: Int) -> (Scan, Int) {
+                (.failure(Self.check(UnsafeRawBufferPointer(start: base, count: checkedEnd)) ?? error), start)
+            }
             var start = 0
             while true {
                 let line = base + start
                 let rest = raw.count - start
                 guard let newline = memchr(line, 0x0A, rest) else {
                     if rest > maximum {
-                        return (.failure(PolicyProtocolError(code: .lineTooLong, reason: "\(rest) bytes")), start)
+                        return failure(PolicyProtocolError(code: .lineTooLong, reason: "\(rest) bytes"), checkedEnd: start, start: start)
                     }
-                    request.appendLines(UnsafeRawBufferPointer(start: base, count: start))
+                    let lines = UnsafeRawBufferPointer(start: base, count: start)
+                    if let invalid = Self.check(lines) { return (.failure(invalid), start) }
+                    request.appendLines(lines)
                     return (.needMore, start)
                 }
                 let found = UnsafeRawPointer(newline) - line
                 guard found <= maximum else {
-                    return (.failure(PolicyProtocolError(code: .lineTooLong, reason: "\(found) bytes")), start)
+                    return failure(PolicyProtocolError(code: .lineTooLong, reason: "\(found) bytes"), checkedEnd: start, start: start)
                 }
                 let bytes = line.assumingMemoryBound(to: UInt8.self)
                 var end = found
                 if end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                 if end == 0 {
-                    request.appendLines(UnsafeRawBufferPointer(start: base, count: start))
+                    let lines = UnsafeRawBufferPointer(start: base, count: start)
+                    if let invalid = Self.check(lines) { return (.failure(invalid), start) }
+                    request.appendLines(lines)
                     return (.request, start + found + 1)
                 }
-                if let failure = Self.check(UnsafeBufferPointer(start: bytes, count: end)) { return (.failure(failure), start) }
                 guard let equals = memchr(line, Int32(UInt8(ascii: "=")), end).map({ UnsafeRawPointer($0) - line }), equals > 0 else {
-                    return (.failure(PolicyProtocolError(code: .malformedAttribute, reason: "a line without name=value")), start)
+                    return failure(PolicyProtocolError(code: .malformedAttribute, reason: "a line without name=value"),
+                                   checkedEnd: start + end, start: start)
                 }
                 count += 1
                 guard count <= maximumAttributes else {
-                    return (.failure(PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(maximumAttributes)")), start)
+                    return failure(PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(maximumAttributes)"),
+                                   checkedEnd: start + end, start: start)
                 }
-                // The attributes vrules reads become strings; the others are read from the lines when asked for.
+                // The attributes vrules reads become strings (before their bytes are checked:
+                // if those fail, the request goes, strings and all); the others are read from
+                // the lines when asked for.
                 if let attribute = PolicyAttribute(bytes: UnsafeRawBufferPointer(start: line, count: equals)) {
                     request.set(attribute, String(decoding: UnsafeBufferPointer(start: bytes + equals + 1, count: end - equals - 1),
                                                   as: UTF8.self))
@@ -90,29 +104,28 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
         }
     }
 
-    /// Why a line (without its line end) cannot be taken, if it cannot: a NUL or another
-    /// control byte (tab aside), DEL, or bytes that are not UTF-8.
-    private static func check(_ line: UnsafeBufferPointer<UInt8>) -> PolicyProtocolError? {
-        var invalid: UInt8 = 0
-        var highBits: UInt8 = 0
-        Self.invalidBytes.withUnsafeBufferPointer { table in
-            for byte in line {
-                invalid |= table[Int(byte)]
-                highBits |= byte
+    /// Why lines cannot be taken, if they cannot: `bytes` are whole lines with their line
+    /// ends (LF, or CR LF), or the content of one, and may hold no NUL or other control
+    /// byte (tab aside), no DEL, no CR but one ending a line, and only UTF-8.
+    static func check(_ bytes: UnsafeRawBufferPointer) -> PolicyProtocolError? {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        let flags = vrules_policy_scan(base, bytes.count)
+        var invalid = flags & Int32(VRULES_POLICY_SCAN_CONTROL) != 0
+        if !invalid && flags & Int32(VRULES_POLICY_SCAN_CARRIAGE) != 0 {
+            // Rare (Postfix ends lines with LF alone): each CR must end a line.
+            let count = bytes.count
+            for index in 0..<count where base[index] == 0x0D && (index + 1 == count || base[index + 1] != 0x0A) {
+                invalid = true
             }
         }
-        if invalid != 0 {
+        if invalid {
             return PolicyProtocolError(code: .invalidBytes, reason: "control characters in an attribute")
         }
-        if highBits & 0x80 != 0 && String(validating: line, as: UTF8.self) == nil {
+        if flags & Int32(VRULES_POLICY_SCAN_HIGH) != 0
+            && String(validating: UnsafeBufferPointer(start: base, count: bytes.count), as: UTF8.self) == nil {
             return PolicyProtocolError(code: .invalidBytes, reason: "an attribute that is not UTF-8")
         }
         return nil
-    }
-
-    /// 1 for the bytes no attribute may hold: the C0 controls but tab, and DEL.
-    private static let invalidBytes: [UInt8] = (0...255).map { byte in
-        (byte < 0x20 && byte != 0x09) || byte == 0x7F ? 1 : 0
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

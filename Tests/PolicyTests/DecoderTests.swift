@@ -71,8 +71,87 @@ struct DecoderTests {
     ])
     func malformed(text: String, code: PolicyProtocolError.Code) throws {
         let channel = try self.channel()
-        #expect(throws: PolicyProtocolError.self) { try self.write(channel, text) }
+        #expect(self.failure(channel, Array(text.utf8)) == code)
         _ = try? channel.finish()
+    }
+
+    /// The code of the protocol error writing `bytes` (in the reads given) raises, nil if none.
+    func failure(_ channel: EmbeddedChannel, _ reads: [UInt8]...) -> PolicyProtocolError.Code? {
+        do {
+            for bytes in reads { try channel.writeInbound(channel.allocator.buffer(bytes: bytes)) }
+            return nil
+        } catch let error as PolicyProtocolError {
+            return error.code
+        } catch {
+            return nil
+        }
+    }
+
+    /// The lines of a read are checked sixteen bytes at a time and then byte by byte: a bad
+    /// byte is found wherever it lies, alone or beside others, and the bytes that may appear
+    /// (tab, CR LF line ends, UTF-8) pass in every position.
+    @Test("every control byte but tab, DEL and a CR not ending a line are refused wherever they lie")
+    func controlBytesAnywhere() throws {
+        let prefix = Array("request=smtpd_access_policy\nclient_address=192.0.2.1\nccert_subject=".utf8)
+        let value = Array("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ".utf8)
+        for bad: UInt8 in [0x00, 0x01, 0x08, 0x0B, 0x0C, 0x0D, 0x1B, 0x1F, 0x7F] {
+            // A CR last in the value ends the line (CR LF): allowed.
+            for position in 0..<value.count where !(bad == 0x0D && position == value.count - 1) {
+                var line = value
+                line[position] = bad
+                let channel = try self.channel()
+                #expect(self.failure(channel, prefix + line + Array("\n\n".utf8)) == .invalidBytes, "byte \(bad) at \(position)")
+                _ = try? channel.finish()
+            }
+        }
+        for good in ["\t", "\u{e9}", "\u{1F600}"] {
+            for position in 0..<value.count {
+                var line = value
+                line.replaceSubrange(position..<position + 1, with: Array(good.utf8))
+                let channel = try self.channel()
+                #expect(self.failure(channel, prefix + line + Array("\r\n\r\n".utf8)) == nil, "\(good) at \(position)")
+                #expect(try channel.readInbound(as: PolicyRequest.self)?["ccert_subject"] == String(decoding: line, as: UTF8.self))
+                _ = try? channel.finish()
+            }
+        }
+    }
+
+    @Test("a faulty line's bytes and the lines before it are judged in the order they came",
+          arguments: [
+              // An earlier line's control byte before a later line's missing '='.
+              (["a=\u{01}\nno equals sign\n\n"], PolicyProtocolError.Code.invalidBytes),
+              // The missing '=' first, then a control byte in a later line: never read.
+              (["no equals sign\na=\u{01}\n\n"], .malformedAttribute),
+              // A control byte in the line without '=' itself.
+              (["no equals\u{7f}\n\n"], .invalidBytes),
+              // A CR in the middle of a line, and one doubled before the line end.
+              (["a=b\rc\n\n"], .invalidBytes),
+              (["a=b\r\r\n\n"], .invalidBytes),
+              // Split reads: the bad byte in the first read, the line end in the second.
+              (["a=b\u{01}", "c\n\n"], .invalidBytes),
+              // UTF-8 cut by a line end, and cut by a read.
+              (["a=\u{e9}"], nil),
+          ])
+    func faultOrder(reads: [String], code: PolicyProtocolError.Code?) throws {
+        let channel = try self.channel()
+        do {
+            for read in reads { try self.write(channel, read) }
+            #expect(code == nil)
+        } catch let error as PolicyProtocolError {
+            #expect(error.code == code)
+        }
+        _ = try? channel.finish()
+    }
+
+    @Test("UTF-8 cut by a line end is refused; cut by a read, it is whole once the rest comes")
+    func utf8AcrossBoundaries() throws {
+        let cutByLine = try self.channel()
+        #expect(self.failure(cutByLine, [0x61, 0x3D, 0xC3, 0x0A, 0xA9, 0x0A, 0x0A]) == .invalidBytes)
+        _ = try? cutByLine.finish()
+        let cutByRead = try self.channel()
+        #expect(self.failure(cutByRead, [0x61, 0x3D, 0xC3], [0xA9, 0x0A, 0x0A]) == nil)
+        #expect(try cutByRead.readInbound(as: PolicyRequest.self)?["a"] == "\u{e9}")
+        _ = try? cutByRead.finish()
     }
 
     @Test("invalid UTF-8 is refused")
