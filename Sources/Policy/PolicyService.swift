@@ -216,11 +216,13 @@ final class ConnectionRoutes: Sendable {
     private let routes = NIOLockedValueBox([ConnectionKey: Route]())
 
     /// The connection's shard (`preferred` if it has none yet), with one more reference.
+    /// (Each request enters and releases its connection: the routes are found by index, so
+    /// the key is hashed once per call.)
     func enter(_ connection: ConnectionKey, preferring preferred: Int) -> Int {
         self.routes.withLockedValue { routes in
-            if let route = routes[connection] {
-                routes[connection]!.references = route.references + 1
-                return route.shard
+            if let index = routes.index(forKey: connection) {
+                routes.values[index].references += 1
+                return routes.values[index].shard
             }
             routes[connection] = Route(shard: preferred, references: 1)
             return preferred
@@ -236,11 +238,11 @@ final class ConnectionRoutes: Sendable {
 
     func release(_ connection: ConnectionKey) {
         self.routes.withLockedValue { routes in
-            guard let route = routes[connection] else { return }
-            if route.references <= 1 {
-                routes[connection] = nil
+            guard let index = routes.index(forKey: connection) else { return }
+            if routes.values[index].references <= 1 {
+                routes.remove(at: index)
             } else {
-                routes[connection]!.references = route.references - 1
+                routes.values[index].references -= 1
             }
         }
     }

@@ -264,12 +264,13 @@ actor PolicyShard {
             case .running?:
                 return .identical(key)
             case nil:
-                pass.transaction.results[key] = .running(waiters: [])
+                // Nothing can ask for the stage while it runs without waiting: it is marked
+                // running (for identical requests to wait for) only if it waits.
                 switch self.evaluateNow(stage, for: pass) {
                 case .finished(let result):
                     if let wait = self.settle(result, key: key, retried: false, pass: &pass) { return wait }
                 case .waiting(let evaluation):
-                    return .answers(evaluation, key: key, retried: false)
+                    return self.wait(for: evaluation, key: key, retried: false, in: pass)
                 }
             }
         }
@@ -315,16 +316,23 @@ actor PolicyShard {
                 self.end(evicted)
                 switch self.evaluateNow(key.stage, for: pass) {
                 case .finished(let again): return self.settle(again, key: key, retried: true, pass: &pass)
-                case .waiting(let evaluation): return .answers(evaluation, key: key, retried: true)
+                case .waiting(let evaluation): return self.wait(for: evaluation, key: key, retried: true, in: pass)
                 }
             }
         }
-        if case .running(let waiters)? = pass.transaction.results[key] {
+        if case .running(let waiters)? = pass.transaction.results.updateValue(.done(result), forKey: key) {
             for waiter in waiters { waiter.resume(returning: result) }
         }
-        pass.transaction.results[key] = .done(result)
         self.apply(result, reused: false, to: &pass)
         return nil
+    }
+
+    /// An evaluation of the stage under `key` waits for DNS answers: the stage is marked
+    /// running, if it is not yet, so identical requests wait for its result.
+    private func wait(for evaluation: PendingStageEvaluation, key: HeldTransaction.StageKey, retried: Bool,
+                      in pass: StagePass) -> StageWait {
+        if pass.transaction.results[key] == nil { pass.transaction.results[key] = .running(waiters: []) }
+        return .answers(evaluation, key: key, retried: retried)
     }
 
     /// Starts the stage in the engine the transaction began on, which runs on this shard's
