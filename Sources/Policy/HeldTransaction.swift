@@ -66,6 +66,15 @@ final class HeldTransaction {
         return address
     }
 
+    /// Keeps `address`, parsed from `text` before the transaction was made, for its next requests.
+    func remember(sender text: String, as address: MailAddress) {
+        self.lastSender = (text, address)
+    }
+
+    func remember(recipient text: String, as address: MailAddress) {
+        self.lastRecipient = (text, address)
+    }
+
     func parsedRecipient(_ text: String) -> MailAddress {
         if let last = self.lastRecipient, last.text == text { return last.address }
         let address = MailAddress(text)

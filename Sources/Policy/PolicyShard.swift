@@ -172,8 +172,8 @@ actor PolicyShard {
         switch start {
         case .refused(let refusal):
             decision = refusal
-        case .pass(var pass):
-            if let wait = self.advance(&pass) {
+        case .pass(let pass):
+            if let wait = self.advance(pass) {
                 return .waiting(PendingDecision(pass: pass, wait: wait, state: state, started: started))
             }
             decision = self.conclude(pass)
@@ -184,11 +184,11 @@ actor PolicyShard {
 
     /// Awaits what a decision waits for, runs the rest of its stages and makes it.
     func complete(_ pending: PendingDecision) async -> PolicyDecision {
-        var pass = pending.pass
+        let pass = pending.pass
         var wait: StageWait? = pending.wait
         while let current = wait {
-            wait = await self.resume(&pass, after: current)
-            if wait == nil { wait = self.advance(&pass) }
+            wait = await self.resume(pass, after: current)
+            if wait == nil { wait = self.advance(pass) }
         }
         let decision = self.conclude(pass)
         self.recordRequest(pending.state, started: pending.started)
@@ -235,9 +235,10 @@ actor PolicyShard {
             self.finishConnection(key.connection)
             self.finish(key)
         }
-        let transaction = self.transaction(for: key, request: request, now: now)
+        let held = self.heldTransaction(for: key)
+        var session = Self.sessionInfo(from: request, addresses: held)
+        let transaction = held ?? self.makeTransaction(for: key, session: session, request: request, now: now)
         if !transaction.removed { self.table.touch(transaction, now: now) }
-        var session = Self.sessionInfo(from: request, addresses: transaction)
         if target == .rcpt, let recipient = session.rcpts.first, !transaction.recipients.contains(recipient) {
             if let refusal = self.admit(recipient, to: transaction, session: session, request: request) {
                 transaction.inFlight -= 1
@@ -254,13 +255,13 @@ actor PolicyShard {
 
     /// Runs the pass's stages on from where it stands, until every one has its result (nil)
     /// or one must wait.
-    private func advance(_ pass: inout StagePass) -> StageWait? {
+    private func advance(_ pass: StagePass) -> StageWait? {
         while pass.next < pass.stages.count {
             let stage = pass.stages[pass.next]
             let key = HeldTransaction.StageKey(stage: stage, subject: Self.subject(of: stage, in: pass.session))
             switch pass.transaction.results[key] {
             case .done(let result)?:
-                self.apply(result, reused: true, to: &pass)
+                self.apply(result, reused: true, to: pass)
             case .running?:
                 return .identical(key)
             case nil:
@@ -268,7 +269,7 @@ actor PolicyShard {
                 // running (for identical requests to wait for) only if it waits.
                 switch self.evaluateNow(stage, for: pass) {
                 case .finished(let result):
-                    if let wait = self.settle(result, key: key, retried: false, pass: &pass) { return wait }
+                    if let wait = self.settle(result, key: key, retried: false, pass: pass) { return wait }
                 case .waiting(let evaluation):
                     return self.wait(for: evaluation, key: key, retried: false, in: pass)
                 }
@@ -278,17 +279,17 @@ actor PolicyShard {
     }
 
     /// Awaits what a stage waits for and takes its result.
-    private func resume(_ pass: inout StagePass, after wait: StageWait) async -> StageWait? {
+    private func resume(_ pass: StagePass, after wait: StageWait) async -> StageWait? {
         switch wait {
         case .answers(let evaluation, let key, let retried):
             let result = await pass.transaction.begun.engine.finish(evaluation)
-            return self.settle(result, key: key, retried: retried, pass: &pass)
+            return self.settle(result, key: key, retried: retried, pass: pass)
         case .identical(let key):
             let transaction = pass.transaction
             switch transaction.results[key] {
             case .done(let result)?:
                 // Finished before this request's task ran.
-                self.apply(result, reused: true, to: &pass)
+                self.apply(result, reused: true, to: pass)
             case .running?:
                 let result = await withCheckedContinuation { continuation in
                     // No suspension since the check above: the stage is still running.
@@ -296,7 +297,7 @@ actor PolicyShard {
                         transaction.results[key] = .running(waiters: waiters + [continuation])
                     }
                 }
-                self.apply(result, reused: true, to: &pass)
+                self.apply(result, reused: true, to: pass)
             case nil:
                 // Not reachable (a stage's entry is never removed): `advance` evaluates it.
                 break
@@ -309,13 +310,13 @@ actor PolicyShard {
     /// for it, and moves past its stage. If the Lua state was full, idle transactions go
     /// first and the stage runs once more: the byte budget counts what clients make
     /// transactions hold, not what rules put in `ctx.vars`.
-    private func settle(_ result: StageResult, key: HeldTransaction.StageKey, retried: Bool, pass: inout StagePass) -> StageWait? {
+    private func settle(_ result: StageResult, key: HeldTransaction.StageKey, retried: Bool, pass: StagePass) -> StageWait? {
         if !retried, Self.ranOutOfMemory(result) {
             let evicted = self.evictIdleHalf(protecting: pass.transaction)
             if !evicted.isEmpty {
                 self.end(evicted)
                 switch self.evaluateNow(key.stage, for: pass) {
-                case .finished(let again): return self.settle(again, key: key, retried: true, pass: &pass)
+                case .finished(let again): return self.settle(again, key: key, retried: true, pass: pass)
                 case .waiting(let evaluation): return self.wait(for: evaluation, key: key, retried: true, in: pass)
                 }
             }
@@ -323,7 +324,7 @@ actor PolicyShard {
         if case .running(let waiters)? = pass.transaction.results.updateValue(.done(result), forKey: key) {
             for waiter in waiters { waiter.resume(returning: result) }
         }
-        self.apply(result, reused: false, to: &pass)
+        self.apply(result, reused: false, to: pass)
         return nil
     }
 
@@ -345,7 +346,7 @@ actor PolicyShard {
 
     /// Takes the result of the pass's current stage: its answer, and the next stage, if the
     /// result lets the pass go on.
-    private func apply(_ result: StageResult, reused: Bool, to pass: inout StagePass) {
+    private func apply(_ result: StageResult, reused: Bool, to pass: StagePass) {
         let stage = pass.stages[pass.next]
         pass.decision = self.decision(for: result, at: stage, reused: reused, in: pass.transaction, request: pass.request)
         pass.next = result.verdict.kind.isFailure ? pass.stages.count : pass.next + 1
@@ -513,39 +514,44 @@ actor PolicyShard {
         self.logger.info("decision", metadata: metadata)
     }
 
-    /// The transaction for `key`, made if need be (its engine transaction with it: nothing
-    /// awaits in between, so no second request can find it half made). Returned with
-    /// `inFlight` counted for the caller.
-    private func transaction(for key: TransactionKey, request: PolicyRequest, now: Double) -> HeldTransaction {
+    /// The transaction held for `key`, if there is one (or one to adopt), with `inFlight`
+    /// counted for the caller.
+    private func heldTransaction(for key: TransactionKey) -> HeldTransaction? {
         let table = self.table
         if let existing = table[key] {
             existing.inFlight += 1
             return existing
         }
+        guard key.instance != nil else { return nil }
         let connection = key.connection
-        if key.instance != nil {
-            // A new instance on the same SMTP connection is its next message: the previous
-            // one is over even if Postfix never sent END-OF-MESSAGE for it.
-            if let previous = self.instanceOfConnection[connection], previous != key {
-                self.finish(previous)
-            }
-            // The first request with an instance adopts what was evaluated for the connection before it.
-            if let adopted = table[TransactionKey(connection: connection, instance: nil)] {
-                table.rekey(adopted, to: key)
-                self.instanceOfConnection[connection] = key
-                adopted.inFlight += 1
-                return adopted
-            }
-            self.instanceOfConnection[connection] = key
+        // A new instance on the same SMTP connection is its next message: the previous
+        // one is over even if Postfix never sent END-OF-MESSAGE for it.
+        if let previous = self.instanceOfConnection[connection], previous != key {
+            self.finish(previous)
         }
-        let session = Self.sessionInfo(from: request)
+        self.instanceOfConnection[connection] = key
+        // The first request with an instance adopts what was evaluated for the connection before it.
+        guard let adopted = table[TransactionKey(connection: connection, instance: nil)] else { return nil }
+        table.rekey(adopted, to: key)
+        adopted.inFlight += 1
+        return adopted
+    }
+
+    /// A new transaction for `key`, begun in the engine with `session` (the request's, as
+    /// `sessionInfo` made it) in the same step: nothing awaits in between, so no second
+    /// request can find it half made. Returned with `inFlight` counted for the caller.
+    private func makeTransaction(for key: TransactionKey, session: SessionInfo, request: PolicyRequest,
+                                 now: Double) -> HeldTransaction {
         let engine = self.engine
         let ruleTransaction = engine.assumeIsolated { $0.beginTransaction(session) }
         let transaction = HeldTransaction(key: key, now: now, cost: TransactionCost.of(session, recipients: []),
                                           begun: (engine, ruleTransaction))
+        // The addresses just parsed serve the transaction's next requests, which repeat them.
+        if let sender = session.mailFrom { transaction.remember(sender: request.value(.sender) ?? "", as: sender) }
+        if let recipient = session.rcpts.first, let text = request[.recipient] { transaction.remember(recipient: text, as: recipient) }
         transaction.inFlight = 1
-        table.insert(transaction)
-        self.routes.retain(connection)
+        self.table.insert(transaction)
+        self.routes.retain(key.connection)
         self.end(self.evictOverflow(protecting: transaction))
         self.recordGauges()
         return transaction

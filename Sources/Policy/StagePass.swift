@@ -2,8 +2,9 @@ import Rules
 
 /// One request's walk through its transaction's stages, up to the stage it asks about: the
 /// stages, how far it got, and the answer so far. `PolicyShard` runs it on as far as it
-/// goes without waiting, and on from there once what it waits for is in.
-struct StagePass {
+/// goes without waiting, and on from there once what it waits for is in. A class: it is
+/// handed from the synchronous attempt to the task that completes it, never copied.
+final class StagePass {
     let request: PolicyRequest
     let transaction: HeldTransaction
     /// `ctx` as the stages see it.
@@ -14,6 +15,14 @@ struct StagePass {
     /// The index of the stage to run next.
     var next = 0
     var decision = PolicyDecision.dunno
+
+    init(request: PolicyRequest, transaction: HeldTransaction, session: SessionInfo, stages: [Stage], target: Stage?) {
+        self.request = request
+        self.transaction = transaction
+        self.session = session
+        self.stages = stages
+        self.target = target
+    }
 }
 
 /// What a pass's current stage waits for.
@@ -41,8 +50,8 @@ enum DecisionOutcome: Sendable {
 /// A decision that could not be made at once: the pass so far and what it waits for.
 struct PendingDecision: @unchecked Sendable {
     // @unchecked: made and completed on the shard's actor, which owns the transaction.
-    var pass: StagePass
-    var wait: StageWait
+    let pass: StagePass
+    let wait: StageWait
     let state: ProtocolState
     /// When the request was taken (for the request duration metric).
     let started: UInt64

@@ -9,6 +9,7 @@ public struct MailAddress: Hashable, Sendable, Codable {
     /// and no byte of a multi-byte sequence can be mistaken for one.
     public init(_ text: String) {
         var text = text
+        let original = text
         (self.address, self.localPart, self.domain) = text.withUTF8 { bytes in
             var start = 0
             var end = bytes.count
@@ -21,12 +22,21 @@ public struct MailAddress: Hashable, Sendable, Codable {
             func string(_ range: Range<Int>) -> String {
                 String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
             }
-            let address = string(start..<end)
+            // The text itself when nothing is trimmed (the usual case): no copy.
+            let address = start == 0 && end == bytes.count ? original : string(start..<end)
             guard let at = bytes[start..<end].lastIndex(of: UInt8(ascii: "@")) else { return (address, address, "") }
-            let domainBytes = bytes[(at + 1)..<end]
-            let domain = domainBytes.allSatisfy({ $0 < 0x80 })
-                ? String(decoding: domainBytes.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
-                : string((at + 1)..<end).lowercased()
+            let domainBytes = UnsafeBufferPointer(rebasing: bytes[(at + 1)..<end])
+            let domain: String
+            if domainBytes.allSatisfy({ $0 < 0x80 }) {
+                domain = String(unsafeUninitializedCapacity: domainBytes.count) { lowered in
+                    for (index, byte) in domainBytes.enumerated() {
+                        lowered[index] = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+                    }
+                    return domainBytes.count
+                }
+            } else {
+                domain = string((at + 1)..<end).lowercased()
+            }
             return (address, string(start..<at), domain)
         }
     }
