@@ -108,7 +108,7 @@ public final class PolicyService: Sendable {
         let routes = self.routes
         let shard = self.shards[index]
         if index == loopShard {
-            return shard.assumeIsolated { shard in
+            return shard.assumeIsolatedByConstruction { shard in
                 if let decision = shard.settledDecision(request, key: key) {
                     routes.release(connection)
                     return decision

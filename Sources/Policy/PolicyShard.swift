@@ -341,7 +341,7 @@ actor PolicyShard {
     private func evaluateNow(_ stage: Stage, for pass: StagePass) -> StageEvaluation {
         let begun = pass.transaction.begun
         let session = pass.session
-        return begun.engine.assumeIsolated { $0.evaluateNow(stage, in: begun.transaction, session: session) }
+        return begun.engine.assumeIsolatedByConstruction { $0.evaluateNow(stage, in: begun.transaction, session: session) }
     }
 
     /// Takes the result of the pass's current stage: its answer, and the next stage, if the
@@ -543,7 +543,7 @@ actor PolicyShard {
     private func makeTransaction(for key: TransactionKey, session: SessionInfo, request: PolicyRequest,
                                  now: Double) -> HeldTransaction {
         let engine = self.engine
-        let ruleTransaction = engine.assumeIsolated { $0.beginTransaction(session) }
+        let ruleTransaction = engine.assumeIsolatedByConstruction { $0.beginTransaction(session) }
         let transaction = HeldTransaction(key: key, now: now, cost: TransactionCost.of(session, recipients: []),
                                           begun: (engine, ruleTransaction))
         // The addresses just parsed serve the transaction's next requests, which repeat them.
@@ -583,7 +583,7 @@ actor PolicyShard {
     private func end(_ transactions: [HeldTransaction]) {
         for transaction in transactions {
             let begun = transaction.begun
-            begun.engine.assumeIsolated { $0.endTransaction(begun.transaction) }
+            begun.engine.assumeIsolatedByConstruction { $0.endTransaction(begun.transaction) }
         }
     }
 
