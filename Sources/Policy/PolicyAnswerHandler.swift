@@ -2,14 +2,18 @@ import Logging
 import Metrics
 import NIOCore
 
-/// Answers the requests of one connection, one at a time and in order: each decoded
-/// request is handed to `PolicyService`, and its `action=...` line written when the
-/// decision arrives, on the channel's event loop. No task or stream per connection: on
-/// the shard whose engine runs on this loop, a request costs one task, enqueued on the
-/// loop, that decides and writes.
+/// Serves one connection: decodes its requests, answers them one at a time and in order,
+/// and holds reads back while they wait. Each decoded request is handed to
+/// `PolicyService`, and its `action=...` line written when the decision arrives, on the
+/// channel's event loop. No task or stream per connection: on the shard whose engine runs
+/// on this loop, a request is decided in the read's own call unless a stage waits for DNS.
+/// The requests never pass through the pipeline: a handler between the decoder and this
+/// one would take each through `NIOAny`, whose cast of a request costs more than its
+/// decoding.
 ///
-/// What it guarantees (with `OneRequestInFlightHandler` holding reads back meanwhile):
-/// - one decision in flight per connection; requests one read brought in wait in order;
+/// What it guarantees:
+/// - one decision in flight per connection; requests one read brought in wait in order,
+///   and reads are held back meanwhile (`ReadGate`);
 /// - no new decision while the channel is not writable (a peer that pipelines and never
 ///   reads its answers stops being read once the answers fill its socket, instead of
 ///   filling the server's memory);
@@ -19,8 +23,9 @@ import NIOCore
 ///   malformed input closes the connection without an answer, logged and counted;
 /// - a connection that sends nothing for the idle timeout (`IdleStateHandler`) is closed,
 ///   logged and counted.
-final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = PolicyRequest
+final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Sent through a connection's pipeline when the server stops: answer what was read,
@@ -31,6 +36,8 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     private let service: PolicyService
     private let logger: Logger
+    private let requests: NIOSingleStepByteToMessageProcessor<PolicyRequestDecoder>
+    private var gate = ReadGate(readsAhead: 1)
     /// The shard whose engine runs on this channel's loop, if any.
     private var loopShard: Int?
     /// Requests read and not decided yet, in order.
@@ -44,9 +51,10 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// The channel is gone: answers still to come are dropped.
     private var inactive = false
 
-    init(service: PolicyService, logger: Logger) {
+    init(service: PolicyService, logger: Logger, limits: PolicyProtocolLimits = PolicyProtocolLimits()) {
         self.service = service
         self.logger = logger
+        self.requests = NIOSingleStepByteToMessageProcessor(PolicyRequestDecoder(limits: limits))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -54,9 +62,24 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After a half-close or malformed input nothing more is taken.
         guard !self.ending else { return }
-        self.waiting.append(Self.unwrapInboundIn(data))
+        do {
+            try self.requests.process(buffer: Self.unwrapInboundIn(data)) { request in
+                self.waiting.append(request)
+                self.gate.requestTaken()
+            }
+        } catch {
+            // The requests read before the malformed one are still answered, then the connection closes.
+            let refusal = error as? PolicyProtocolError ?? PolicyProtocolError(code: .malformedAttribute, reason: "\(error)")
+            Self.refused(refusal, peer: context.remoteAddress, logger: self.logger)
+            self.ending = true
+        }
         self.serveNext(context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.gate.mayRead() { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -83,27 +106,10 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        let refusal: PolicyProtocolError
-        switch error {
-        case let error as PolicyProtocolError:
-            refusal = error
-        case ByteToMessageDecoderError.dataReceivedInErrorState:
-            // More bytes after a malformed request: already refused.
-            return
-        case let error as ByteToMessageDecoderError:
-            refusal = PolicyProtocolError(code: .malformedAttribute, reason: "\(error)")
-        default:
-            self.logger.debug("policy connection error", metadata: [
-                "error": "\(error)", "peer": "\(context.remoteAddress?.description ?? "-")",
-            ])
-            context.close(promise: nil)
-            return
-        }
-        guard !self.ending else { return }
-        // The requests read before the malformed one are still answered, then the connection closes.
-        Self.refused(refusal, peer: context.remoteAddress, logger: self.logger)
-        self.ending = true
-        self.serveNext(context: context)
+        self.logger.debug("policy connection error", metadata: [
+            "error": "\(error)", "peer": "\(context.remoteAddress?.description ?? "-")",
+        ])
+        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -143,21 +149,22 @@ final class PolicyAnswerHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
-    /// Writes the decision's answer; runs on the channel's loop.
+    /// Writes the decision's answer, and lets a read held back go; runs on the channel's loop.
     private func answer(_ decision: PolicyDecision, context: ChannelHandlerContext) {
         self.deciding = false
         guard !self.inactive else { return }
-        guard decision.action != "DUNNO" else {
+        if decision.action == "DUNNO" {
             // Most answers: one shared buffer, nothing made per answer.
             context.writeAndFlush(Self.wrapOutboundOut(Self.dunnoAnswer), promise: nil)
-            return
+        } else {
+            let action = PolicyReplyText.sanitized(decision.action)
+            var buffer = context.channel.allocator.buffer(capacity: action.utf8.count + 9)
+            buffer.writeStaticString("action=")
+            buffer.writeString(action)
+            buffer.writeStaticString("\n\n")
+            context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
         }
-        let action = PolicyReplyText.sanitized(decision.action)
-        var buffer = context.channel.allocator.buffer(capacity: action.utf8.count + 9)
-        buffer.writeStaticString("action=")
-        buffer.writeString(action)
-        buffer.writeStaticString("\n\n")
-        context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
+        if self.gate.answered() { context.read() }
     }
 
     /// Closes once every answer written before is out: a close with writes pending would

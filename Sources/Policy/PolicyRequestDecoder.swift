@@ -7,7 +7,7 @@ import Glibc
 /// Splits the byte stream into requests: `name=value` lines ended by an empty line.
 /// Every read is bounded: a line longer than the limit, too many attributes, a line
 /// without `=`, a NUL or other control byte, or invalid UTF-8 is an error.
-public struct PolicyRequestDecoder: ByteToMessageDecoder {
+public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = PolicyRequest
 
     private let limits: PolicyProtocolLimits
@@ -26,7 +26,8 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
         case failure(PolicyProtocolError)
     }
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    /// The next complete request, nil until one is.
+    public mutating func decode(buffer: inout ByteBuffer) throws -> PolicyRequest? {
         // One pass over every complete line in place, up to the end of one request: no copy of
         // a line, and the strings made without a second validation pass. The bytes of the
         // lines a pass took are checked together, sixteen at a time, before anything is kept
@@ -94,13 +95,12 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
         case .needMore:
             self.pending = request
             self.count = count
-            return .needMoreData
+            return nil
         case .failure(let error):
             throw error
         case .request:
             self.count = 0
-            context.fireChannelRead(Self.wrapInboundOut(request))
-            return .continue
+            return request
         }
     }
 
@@ -128,9 +128,9 @@ public struct PolicyRequestDecoder: ByteToMessageDecoder {
         return nil
     }
 
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        while try self.decode(context: context, buffer: &buffer) == .continue {}
-        // A request cut off by the end of the connection is dropped: there is no one to answer.
-        return .needMoreData
+    /// What is left when the connection ends: its complete requests; a request cut off by
+    /// the end is dropped (there is no one to answer).
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> PolicyRequest? {
+        try self.decode(buffer: &buffer)
     }
 }

@@ -42,9 +42,10 @@ public enum PolicyListenAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The SMTPD policy delegation server: listeners on TCP and UNIX sockets feeding one
-/// `PolicyService`. Each connection is a plain NIO pipeline (decoder, one request in
-/// flight, `PolicyAnswerHandler`): no task or async stream per connection; a request
-/// costs one task, which decides it and writes the answer on the connection's loop.
+/// `PolicyService`. Each connection is a plain NIO pipeline (the idle timeout, then
+/// `PolicyAnswerHandler`, which decodes, decides and answers): no task or async stream per
+/// connection; a request is decided on the connection's loop, in a task only when a stage
+/// waits for DNS.
 /// Runs as a swift-service-lifecycle `Service`: on graceful shutdown it stops accepting,
 /// closes its listeners, and lets every open connection answer what it has read and close.
 public final class PolicyServer: Service, @unchecked Sendable {
@@ -108,9 +109,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
-                    try pipeline.addHandler(ByteToMessageHandler(PolicyRequestDecoder(limits: limits)))
-                    try pipeline.addHandler(OneRequestInFlightHandler(readsAhead: 1))
-                    try pipeline.addHandler(PolicyAnswerHandler(service: service, logger: logger))
+                    try pipeline.addHandler(PolicyAnswerHandler(service: service, logger: logger, limits: limits))
                 }
             }
         var bound: [SocketAddress] = []
