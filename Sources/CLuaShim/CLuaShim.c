@@ -4,7 +4,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <time.h>
+
+/* Small blocks: size classes of 16 bytes, each block malloc'ed at its class's size and kept
+ * on its class's free list when Lua frees it, up to VRULES_SMALL_CACHE_BYTES per state.
+ * Lua allocates and frees tens of small objects per stage (strings, tables, closures), and
+ * glibc's per-thread cache holds only seven blocks of a size. A block is kept only if
+ * malloc_usable_size says it is its class's (a shrunk larger block is not). */
+#define VRULES_SMALL_STEP 16
+#define VRULES_SMALL_MAX (VRULES_SMALL_CLASSES * VRULES_SMALL_STEP)
+
+static inline size_t small_class(size_t size) { return (size - 1) / VRULES_SMALL_STEP; }
+static inline size_t class_bytes(size_t class) { return (class + 1) * VRULES_SMALL_STEP; }
+
+static void *small_take(vrules_state_info *info, size_t size) {
+    size_t class = small_class(size);
+    void *block = info->small_blocks[class];
+    if (block != NULL) {
+        info->small_blocks[class] = *(void **)block;
+        info->small_cached -= class_bytes(class);
+        return block;
+    }
+    return malloc(class_bytes(class));
+}
+
+static void small_give(vrules_state_info *info, void *block, size_t size) {
+    size_t class = small_class(size);
+    size_t usable = malloc_usable_size(block);
+    if (info->small_cached + class_bytes(class) <= VRULES_SMALL_CACHE_BYTES
+        && usable >= class_bytes(class) && usable < class_bytes(class) + VRULES_SMALL_STEP) {
+        *(void **)block = info->small_blocks[class];
+        info->small_blocks[class] = block;
+        info->small_cached += class_bytes(class);
+    } else {
+        free(block);
+    }
+}
+
+void vrules_release_small_blocks(vrules_state_info *info) {
+    for (size_t class = 0; class < VRULES_SMALL_CLASSES; class++) {
+        void *block = info->small_blocks[class];
+        while (block != NULL) {
+            void *next = *(void **)block;
+            free(block);
+            block = next;
+        }
+        info->small_blocks[class] = NULL;
+    }
+    info->small_cached = 0;
+}
+
+/* A block of `nsize` bytes for `ptr` (of `old` bytes, 0 for none), its contents kept. */
+static void *resize_block(vrules_state_info *info, void *ptr, size_t old, size_t nsize) {
+    if (ptr == NULL) return nsize <= VRULES_SMALL_MAX ? small_take(info, nsize) : malloc(nsize);
+    if (old <= VRULES_SMALL_MAX && nsize <= VRULES_SMALL_MAX && small_class(old) == small_class(nsize)) return ptr;
+    if (nsize <= VRULES_SMALL_MAX) {
+        void *block = small_take(info, nsize);
+        /* A shrink must not fail: the larger block serves (and is freed, not kept, later). */
+        if (block == NULL) return nsize < old ? ptr : NULL;
+        memcpy(block, ptr, nsize < old ? nsize : old);
+        if (old <= VRULES_SMALL_MAX) small_give(info, ptr, old); else free(ptr);
+        return block;
+    }
+    void *block = realloc(ptr, nsize);
+    if (block == NULL && nsize < old) return ptr;
+    return block;
+}
 
 /* The allocator: counts every byte; while a script runs, refuses growth past the memory cap
  * or past the budget (growth is charged to it). Shrinking never fails: Lua's collector
@@ -13,7 +79,9 @@ static void *vrules_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     vrules_state_info *info = (vrules_state_info *)ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        if (ptr != NULL) {
+            if (old <= VRULES_SMALL_MAX) small_give(info, ptr, old); else free(ptr);
+        }
         info->used -= old;
         return NULL;
     }
@@ -42,7 +110,7 @@ static void *vrules_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
             if (budget->exceeded != VRULES_EXCEEDED_NONE && growth > VRULES_UNWIND_ALLOWANCE) return NULL;
         }
     }
-    void *block = realloc(ptr, nsize);
+    void *block = resize_block(info, ptr, old, nsize);
     if (block == NULL) return NULL;
     info->used = info->used - old + nsize;
     return block;

@@ -57,6 +57,7 @@ public final class LuaState {
 
     deinit {
         lua_close(self.L)
+        vrules_release_small_blocks(self.info)
         self.info.deallocate()
         self.mainBudget.deallocate()
     }

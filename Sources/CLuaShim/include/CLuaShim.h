@@ -15,6 +15,11 @@
 /// "Limits"), so quadratic concatenation stops at the budget, not at the deadline.
 typedef struct vrules_budget vrules_budget;
 
+/* Blocks of up to VRULES_SMALL_CLASSES * 16 bytes (most of what Lua allocates: strings,
+ * table headers, closures) come from free lists of their size class, kept per state. */
+#define VRULES_SMALL_CLASSES 16
+#define VRULES_SMALL_CACHE_BYTES (1 << 20)
+
 typedef struct vrules_state_info {
     size_t used;
     size_t limit;
@@ -24,6 +29,8 @@ typedef struct vrules_state_info {
     lua_State *running;         /* the thread running under `charged` (its hook is armed on overrun) */
     int64_t allocations;        /* growth allocations made by scripts so far */
     int64_t fail_at;            /* tests: the fail_at-th script allocation fails (0 = never) */
+    void *small_blocks[VRULES_SMALL_CLASSES]; /* freed small blocks kept for reuse, by size class */
+    size_t small_cached;        /* the bytes they hold (at most VRULES_SMALL_CACHE_BYTES) */
 } vrules_state_info;
 
 /// The limits of one evaluation, reached from the running thread's extra space.
@@ -60,6 +67,8 @@ typedef int (*vrules_host_dispatch_fn)(void *host, int function_id, lua_State *L
 
 /// A new state counting its memory in `info`, with a panic handler that names the failure.
 lua_State *vrules_newstate(vrules_state_info *info);
+/// Frees the small blocks kept for reuse (after lua_close).
+void vrules_release_small_blocks(vrules_state_info *info);
 vrules_state_info *vrules_info(lua_State *L);
 double vrules_now(void);
 
