@@ -71,39 +71,37 @@ extension RuleHost {
         }
         if fresh || transaction.shown.rcpts != transaction.session.rcpts {
             let rcpts = transaction.session.rcpts
+            let shown = transaction.shown.rcpts
             if rcpts.isEmpty {
                 // Before RCPT: the one empty list all transactions share (it cannot change).
                 lua.pushNil()
                 lua.setField("rcpt", table: data)
                 lua.pushReference(self.emptyRecipientsReference)
-            } else {
-                lua.newTable(arrayCount: Int32(rcpts.count))
-                // The recipients already shown keep their objects: each RCPT makes one new
-                // address, not the whole list again (quadratic in a transaction's recipients).
-                let shown = transaction.shown.rcpts
-                var kept = 0
-                if !fresh, !shown.isEmpty, shown.count < rcpts.count, rcpts.starts(with: shown) {
-                    _ = lua.getField("rcpts", table: data)
-                    if vrules_push_readonly_target(lua.L, -1) == 1 {
-                        for index in 1...shown.count {
-                            _ = lua.getIndex(index, table: -1)
-                            lua.setIndex(index, table: -4)
-                        }
-                        kept = shown.count
-                        lua.pop()
-                    }
-                    lua.pop()
-                }
-                for (index, rcpt) in rcpts.enumerated().dropFirst(kept) {
+                lua.setField("rcpts", table: data)
+            } else if !fresh, !shown.isEmpty, shown.count < rcpts.count, rcpts.starts(with: shown),
+                      self.pushRecipientList(of: data) {
+                // The list grows in place: the recipients already shown keep their objects and
+                // the list its own; each RCPT adds one address (building the list again would
+                // be quadratic in a transaction's recipients).
+                for (index, rcpt) in rcpts.enumerated().dropFirst(shown.count) {
                     self.pushAddress(rcpt)
                     lua.setIndex(index + 1, table: -2)
                 }
                 // ctx.rcpt is the same object as the last of ctx.rcpts.
                 _ = lua.getIndex(rcpts.count, table: -1)
                 lua.setField("rcpt", table: data)
+                lua.pop()
+            } else {
+                lua.newTable(arrayCount: Int32(rcpts.count))
+                for (index, rcpt) in rcpts.enumerated() {
+                    self.pushAddress(rcpt)
+                    lua.setIndex(index + 1, table: -2)
+                }
+                _ = lua.getIndex(rcpts.count, table: -1)
+                lua.setField("rcpt", table: data)
                 lua.makeTopReadonly(name: "ctx.rcpts")
+                lua.setField("rcpts", table: data)
             }
-            lua.setField("rcpts", table: data)
             if let domain = transaction.session.virtualDomain { lua.pushString(domain) } else { lua.pushNil() }
             lua.setField("domain", table: data)
             transaction.shown.rcpts = rcpts
@@ -138,6 +136,21 @@ extension RuleHost {
             transaction.shown.tls = tls
         }
         lua.pop()
+    }
+
+    /// Pushes the table behind `ctx.rcpts` of the context data at `data` (true), or nothing
+    /// (false) if it is not a read-only list the host made.
+    private func pushRecipientList(of data: Int32) -> Bool {
+        let lua = self.lua
+        _ = lua.getField("rcpts", table: data)
+        guard vrules_push_readonly_target(lua.L, -1) == 1 else {
+            lua.pop()
+            return false
+        }
+        // The table takes the proxy's place.
+        lua.insert(at: -2)
+        lua.pop()
+        return true
     }
 
     fileprivate func pushAddress(_ address: MailAddress) {

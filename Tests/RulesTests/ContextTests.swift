@@ -59,13 +59,16 @@ struct ContextTests {
         #expect(await fresh.run(.connect).verdict.kind == .accept)
     }
 
-    @Test("ctx.rcpts grows by one address per RCPT: the earlier recipients are the same objects, in order")
+    @Test("ctx.rcpts grows by one address per RCPT: the same list, the earlier recipients the same objects, in order")
     func recipientsGrow() async throws {
         let harness = try Harness("""
         local seen = {}
+        local list
         return {
           rcpt = { rule("list", function(ctx)
             local n = #ctx.rcpts
+            assert(list == nil or ctx.rcpts == list, "the list made again")
+            list = ctx.rcpts
             assert(ctx.rcpts[n] == ctx.rcpt)
             assert(ctx.rcpt.address == "r" .. n .. "@x.test" and ctx.rcpt.local_part == "r" .. n and ctx.rcpt.domain == "x.test")
             for i = 1, n - 1 do
