@@ -6,7 +6,7 @@ extension Actor {
     /// runtime on every call (twice, about 400 instructions each), and a request calls
     /// across several times; this checks in debug builds only, where the tests run.
     /// The same cast `assumeIsolated` makes after its check.
-    public nonisolated func assumeIsolatedByConstruction<T>(_ operation: (isolated Self) throws -> T) rethrows -> T {
+    package nonisolated func assumeIsolatedByConstruction<T>(_ operation: (isolated Self) throws -> T) rethrows -> T {
         #if DEBUG
         self.preconditionIsolated("not on the actor's executor")
         #endif

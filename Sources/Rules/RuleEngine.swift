@@ -161,7 +161,7 @@ public actor RuleEngine {
     /// their result, or the evaluation waiting for DNS answers, which `finish` awaits. A
     /// caller on the engine's executor (the policy server's shards) decides most requests
     /// this way without a suspension, so without a task.
-    public func evaluateNow(_ stage: Stage, in transaction: RuleTransaction, session: SessionInfo? = nil) -> StageEvaluation {
+    package func evaluateNow(_ stage: Stage, in transaction: RuleTransaction, session: SessionInfo? = nil) -> StageEvaluation {
         if let session { transaction.session = session }
         guard !transaction.ended else {
             return .finished(StageResult(stage: stage, verdict: Verdict(kind: .defer_, reply: .localError), decidedBy: nil,
@@ -179,7 +179,7 @@ public actor RuleEngine {
     }
 
     /// Awaits the DNS answers an evaluation waits for and runs its rules on to their result.
-    public func finish(_ pending: PendingStageEvaluation) async -> StageResult {
+    package func finish(_ pending: PendingStageEvaluation) async -> StageResult {
         Self.completed(await pending.run.finish(on: self), in: pending.transaction)
     }
 
@@ -193,14 +193,14 @@ public actor RuleEngine {
 }
 
 /// What `RuleEngine.evaluateNow` comes to.
-public enum StageEvaluation: Sendable {
+package enum StageEvaluation: Sendable {
     case finished(StageResult)
     /// A rule waits for DNS answers that were not at hand: `RuleEngine.finish` awaits them.
     case waiting(PendingStageEvaluation)
 }
 
 /// A stage evaluation suspended in a DNS call.
-public struct PendingStageEvaluation: @unchecked Sendable {
+package struct PendingStageEvaluation: @unchecked Sendable {
     // @unchecked: the run touches the Lua state; it is made by `evaluateNow` and finished by
     // `finish`, both on the engine's actor.
     fileprivate let run: StageRun
