@@ -69,13 +69,32 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     public var addressRecordType: DNSRecordType { self.isIPv4 ? .a : .aaaa }
 
     public var description: String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        let family = self.isIPv4 ? AF_INET : AF_INET6
-        let bytes = self.bytes
-        bytes.withUnsafeBytes { raw in
-            _ = inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count))
+        switch self {
+        case .v4(let b) where b.count == 4:
+            // Dotted decimal written directly: the policy server prints the client's
+            // address for every SPF result, and `inet_ntop` needed a buffer on the heap.
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 15) { buffer in
+                var count = 0
+                for (index, octet) in b.enumerated() {
+                    if index > 0 { buffer[count] = UInt8(ascii: "."); count += 1 }
+                    if octet >= 100 { buffer[count] = 0x30 + octet / 100; count += 1 }
+                    if octet >= 10 { buffer[count] = 0x30 + octet / 10 % 10; count += 1 }
+                    buffer[count] = 0x30 + octet % 10
+                    count += 1
+                }
+                return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
+            }
+        default:
+            let family = self.isIPv4 ? AF_INET : AF_INET6
+            let capacity = Int(INET6_ADDRSTRLEN) + 1
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) { buffer in
+                buffer.initialize(repeating: 0)
+                self.bytes.withUnsafeBytes { raw in
+                    _ = inet_ntop(family, raw.baseAddress, buffer.baseAddress, socklen_t(capacity))
+                }
+                return String(cString: buffer.baseAddress!)
+            }
         }
-        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     public var isLoopback: Bool {

@@ -80,9 +80,9 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         self.domain = domain
         var localPart = "postmaster"
         var senderDomain = domain
-        if let at = sender.lastIndex(of: "@") {
+        if let at = sender.utf8.lastIndex(of: UInt8(ascii: "@")) {
             if at != sender.startIndex { localPart = String(sender[..<at]) }
-            senderDomain = String(sender[sender.index(after: at)...])
+            senderDomain = String(sender[sender.utf8.index(after: at)...])
         } else if !sender.isEmpty {
             senderDomain = sender
         }
@@ -300,17 +300,19 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         guard spfTexts.count == 1 else {
             return self.finish(.permerror, reason: "\(spfTexts.count) SPF records at \(domain)")
         }
+        let text = spfTexts[0]
         let record: SPFRecord
-        if let parsed = self.parsedRecords[spfTexts[0]] {
+        if let parsed = self.parsedRecords[text] {
             record = parsed
         } else {
-            switch SPFRecordCache.shared.record(for: spfTexts[0]) {
+            switch SPFRecordCache.shared.record(for: text) {
             case .success(let parsed):
                 record = parsed
             case .failure(let error):
                 return self.finish(.permerror, reason: "SPF record of \(domain): \(error.reason)")
             }
-            self.parsedRecords[spfTexts[0]] = record
+            // The shared cache keeps the short ones.
+            if !SPFRecordCache.isKept(text) { self.parsedRecords[text] = record }
         }
         let frame = Frame(domain: domain, record: record, index: 0)
         switch purpose {
@@ -327,7 +329,11 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     /// `v=spf1` record holding them is a permerror rather than invisible.
     private static func text(of record: DNSRecord) -> String? {
         guard case .txt(let strings) = record.data else { return nil }
-        return String(decoding: strings.joined(), as: UTF8.self)
+        if strings.count == 1 { return String(decoding: strings[0], as: UTF8.self) }
+        var octets: [UInt8] = []
+        octets.reserveCapacity(strings.reduce(0) { $0 + $1.count })
+        for string in strings { octets += string }
+        return String(decoding: octets, as: UTF8.self)
     }
 
     // MARK: Mechanisms
@@ -512,17 +518,17 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         if cut {
             // The first label seen is partial, or complete but too long with what follows:
             // it goes either way.
-            guard let dot = name.firstIndex(of: ".") else { return nil }
-            name = name[name.index(after: dot)...]
+            guard let dot = name.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
+            name = name[name.utf8.index(after: dot)...]
         }
-        if name.hasSuffix(".") { name = name.dropLast() }
-        while name.utf8.count > DNSName.maximumLength, let dot = name.firstIndex(of: ".") {
-            name = name[name.index(after: dot)...]
+        if name.utf8.last == UInt8(ascii: ".") { name = name[..<name.utf8.index(before: name.endIndex)] }
+        while name.utf8.count > DNSName.maximumLength, let dot = name.utf8.firstIndex(of: UInt8(ascii: ".")) {
+            name = name[name.utf8.index(after: dot)...]
         }
         // A backslash is an escape in presentation form ("\\046" is a dot inside a label) for
         // the network resolver's encoder but a plain octet for the zone resolver: a name
         // expanded with one, from a hostile sender, is no name, so both resolvers agree.
-        guard !name.isEmpty, !name.contains("\\") else { return nil }
+        guard !name.isEmpty, !name.utf8.contains(UInt8(ascii: "\\")) else { return nil }
         if let normalized = try? DNSName.normalize(String(name)) {
             return normalized.isEmpty ? nil : normalized
         }
@@ -545,8 +551,14 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         guard domain.utf8.count <= 4 * DNSName.maximumLength,
               let name = try? DNSName.normalize(domain), name.contains(".") else { return nil }
         // An IP literal ("[192.0.2.1]" or a bare address as HELO) is not a domain.
-        if name.hasPrefix("[") || IPAddress(name) != nil { return nil }
+        if name.hasPrefix("[") || (Self.mayBeAddress(name) && IPAddress(name) != nil) { return nil }
         return name
+    }
+
+    /// Whether `name` could be an address `inet_pton` reads: IPv4 is digits and dots, IPv6
+    /// has a colon. Parsing every checked domain as an address showed in profiles.
+    private static func mayBeAddress(_ name: String) -> Bool {
+        name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") } || name.utf8.contains(UInt8(ascii: ":"))
     }
 
     // MARK: Results

@@ -219,6 +219,10 @@ extension SPFMacroString {
     /// from the left (RFC 7208 §7.3), so only its end is ever used. The second value tells
     /// whether anything was cut.
     func expandSuffix(with values: SPFMacroValues, domain: String, limit: Int) -> (text: Substring, cut: Bool) {
+        // The common domain-spec, a plain name (`include:_spf.example.com`): nothing to join.
+        if self.parts.count == 1, case .literal(let text) = self.parts[0], text.utf8.count <= limit {
+            return (Substring(text), false)
+        }
         var pieces: [String] = []
         var length = 0
         for part in self.parts.reversed() {

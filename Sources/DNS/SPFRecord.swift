@@ -71,14 +71,21 @@ struct SPFRecord: Hashable, Sendable {
     static let maximumIPv4Prefix = 32
     static let maximumIPv6Prefix = 128
 
+    private static let versionTag = Array("v=spf1".utf8)
+
     /// Whether `text` (a TXT record's strings, joined) is an SPF version 1 record: exactly
     /// `v=spf1`, ended by a space or the end of the record (§4.5).
     static func isSPFRecord(_ text: String) -> Bool {
-        let utf8 = Array(text.utf8.prefix(7))
-        guard utf8.count >= 6 else { return false }
-        let version = String(decoding: utf8[0..<6], as: UTF8.self).lowercased()
-        guard version == "v=spf1" else { return false }
-        return utf8.count == 6 || utf8[6] == UInt8(ascii: " ")
+        // "v=spf1" in any case, then the end or a space; compared as octets (ASCII letters
+        // folded by setting 0x20), with no copy of the text.
+        var octets = text.utf8.makeIterator()
+        for expected in Self.versionTag {
+            guard let octet = octets.next() else { return false }
+            let folded = (octet >= 0x41 && octet <= 0x5A) ? octet | 0x20 : octet
+            guard folded == expected else { return false }
+        }
+        guard let next = octets.next() else { return true }
+        return next == UInt8(ascii: " ")
     }
 
     /// Parses a record already known to start with `v=spf1`.

@@ -23,8 +23,11 @@ final class SPFRecordCache: @unchecked Sendable {
     var count: Int { self.lock.withLock { self.entries.count } }
 
     /// The record parsed from `text` (which starts with `v=spf1`), or its syntax error.
+    /// Whether the cache keeps the record parsed from `text`.
+    static func isKept(_ text: String) -> Bool { text.utf8.count <= Self.maximumTextLength }
+
     func record(for text: String) -> Result<SPFRecord, SPFSyntaxError> {
-        let cacheable = text.utf8.count <= Self.maximumTextLength
+        let cacheable = Self.isKept(text)
         if cacheable, let hit = self.lock.withLock({ self.entries[text] }) {
             return hit
         }

@@ -182,21 +182,32 @@ extension Logger.Level {
 }
 
 /// One counter per DNS outcome, made once: making a counter goes through the metrics
-/// registry's lock and a label lookup, too much for every query.
+/// registry's lock and a label lookup, too much for every query. The outcomes a resolver
+/// gives are made at start (so a scrape shows each from zero) and found without a lock.
 final class DNSOutcomeCounters: @unchecked Sendable {
-    // @unchecked: `counters` is touched only with `lock` held.
+    // @unchecked: `known` never changes after init; `others` is touched only with `lock` held.
+    private let known: [(outcome: String, counter: Metrics.Counter)]
     private let lock = NSLock()
-    private var counters: [String: Metrics.Counter] = [:]
+    private var others: [String: Metrics.Counter] = [:]
+
+    init() {
+        let outcomes = [DNSOutcome.ok.rawValue, DNSOutcome.nxdomain.rawValue, DNSOutcome.nodata.rawValue]
+            + [DNSError.Kind.timeout, .servfail, .refused, .network, .bogus, .formerr].map(\.rawValue)
+        self.known = outcomes.map { ($0, Self.makeCounter($0)) }
+    }
+
+    private static func makeCounter(_ outcome: String) -> Metrics.Counter {
+        Metrics.Counter(label: "vrules_dns_queries_total", dimensions: [("outcome", outcome)])
+    }
 
     func increment(_ outcome: String) {
-        self.lock.lock()
-        let counter: Metrics.Counter
-        if let existing = self.counters[outcome] {
-            counter = existing
-        } else {
-            counter = Metrics.Counter(label: "vrules_dns_queries_total", dimensions: [("outcome", outcome)])
-            self.counters[outcome] = counter
+        if let entry = self.known.first(where: { $0.outcome == outcome }) {
+            entry.counter.increment()
+            return
         }
+        self.lock.lock()
+        let counter = self.others[outcome] ?? Self.makeCounter(outcome)
+        self.others[outcome] = counter
         self.lock.unlock()
         counter.increment()
     }

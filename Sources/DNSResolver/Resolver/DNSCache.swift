@@ -12,6 +12,10 @@ public final class DNSCache: Sendable {
     private struct Entry {
         var question: DNSQuestion
         var answer: DNSAnswer
+        /// `answer` with its TTLs counted down by `servedAge` whole seconds: what hits get,
+        /// made again at most once a second, so that a hit copies no records.
+        var served: DNSAnswer
+        var servedAge: Int64 = 0
         var storedAt: NIODeadline
         var expiresAt: NIODeadline
         var newer: Int  // towards the most recently used end, or -1
@@ -52,8 +56,7 @@ public final class DNSCache: Sendable {
                 storage.misses += 1
                 return nil
             }
-            let entry = storage.entries[slot]
-            guard now < entry.expiresAt else {
+            guard now < storage.entries[slot].expiresAt else {
                 Self.unlink(slot, in: &storage)
                 storage.index[question] = nil
                 storage.free.append(slot)
@@ -63,12 +66,14 @@ public final class DNSCache: Sendable {
             Self.unlink(slot, in: &storage)
             Self.pushNewest(slot, in: &storage)
             storage.hits += 1
-            let elapsedSeconds = (now - entry.storedAt).nanoseconds / 1_000_000_000
-            guard elapsedSeconds > 0 else { return entry.answer }
-            var answer = entry.answer
-            let elapsed = UInt32(clamping: elapsedSeconds)
+            let age = (now - storage.entries[slot].storedAt).nanoseconds / 1_000_000_000
+            guard age != storage.entries[slot].servedAge else { return storage.entries[slot].served }
+            var answer = storage.entries[slot].answer
+            let elapsed = UInt32(clamping: age)
             for index in answer.records.indices { answer.records[index].ttl -= min(elapsed, answer.records[index].ttl) }
             for index in answer.chain.indices { answer.chain[index].ttl -= min(elapsed, answer.chain[index].ttl) }
+            storage.entries[slot].served = answer
+            storage.entries[slot].servedAge = age
             return answer
         }
     }
@@ -77,7 +82,7 @@ public final class DNSCache: Sendable {
     public func store(_ answer: DNSAnswer, for question: DNSQuestion, ttl: UInt32) {
         guard self.capacity > 0, ttl > 0 else { return }
         let now = self.now()
-        let entry = Entry(question: question, answer: answer, storedAt: now,
+        let entry = Entry(question: question, answer: answer, served: answer, storedAt: now,
                           expiresAt: now + .seconds(Int64(ttl)), newer: -1, older: -1)
         self.storage.withLockedValue { storage in
             if let slot = storage.index[question] {

@@ -134,7 +134,10 @@ public final class DNSNetworkResolver: DNSResolving {
     /// lower-cased names of replies and the cache rather than silently never matching.
     @inline(__always)
     static func lowercased(_ question: DNSQuestion) -> DNSQuestion {
-        guard question.name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return question }
+        let hasUpperCase = question.name.utf8.withContiguousStorageIfAvailable { octets in
+            octets.contains { $0 >= 0x41 && $0 <= 0x5A }
+        } ?? question.name.utf8.contains { $0 >= 0x41 && $0 <= 0x5A }
+        guard hasUpperCase else { return question }
         return DNSQuestion(name: question.name.lowercased(), type: question.type)
     }
 
