@@ -17,6 +17,15 @@ public protocol DNSResolving: Sendable {
     /// The engine uses it to answer a rule without suspending its coroutine.
     func immediateResult(for question: DNSQuestion) -> DNSQueryResult?
 
+    /// Starts resolving `question` and returns at once; `deliver` gets the result, once, on
+    /// any thread (possibly before this returns). The engine's DNS waits use it: a resolver
+    /// that can answer without a task of its own (a lookup already running for the same
+    /// question) saves the task, and the hops between tasks, a wait would otherwise cost.
+    /// A task the resolver starts prefers `executor`. Cancelling the returned lookup gives
+    /// up its answer (`deliver` may then get a failure, or nothing).
+    func startResolving(_ question: DNSQuestion, preferring executor: (any TaskExecutor)?,
+                        deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle
+
     /// The order of addresses returned by `dns.lookup`.
     var ipStrategy: IPStrategy { get }
 
@@ -24,8 +33,27 @@ public protocol DNSResolving: Sendable {
     var rotatesRecords: Bool { get }
 }
 
+/// A lookup started with `DNSResolving.startResolving`.
+public struct DNSLookupHandle: Sendable {
+    private let cancelAction: (@Sendable () -> Void)?
+
+    /// `cancel` gives up the lookup; nil: nothing to cancel (answered at once, or shared).
+    public init(cancel: (@Sendable () -> Void)? = nil) {
+        self.cancelAction = cancel
+    }
+
+    public func cancel() { self.cancelAction?() }
+}
+
 extension DNSResolving {
     public func immediateResult(for question: DNSQuestion) -> DNSQueryResult? { nil }
+
+    /// A task per lookup, preferring `executor`.
+    public func startResolving(_ question: DNSQuestion, preferring executor: (any TaskExecutor)?,
+                               deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle {
+        let lookup = Task(executorPreference: executor) { deliver(await self.resolve(question)) }
+        return DNSLookupHandle { lookup.cancel() }
+    }
     public var ipStrategy: IPStrategy { .ipv4ThenIpv6 }
     public var rotatesRecords: Bool { false }
 }

@@ -20,6 +20,11 @@ public struct ZoneRoutedResolver: DNSResolving {
         await self.resolver(for: question.name).resolve(question)
     }
 
+    public func startResolving(_ question: DNSQuestion, preferring executor: (any TaskExecutor)?,
+                               deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle {
+        self.resolver(for: question.name).startResolving(question, preferring: executor, deliver: deliver)
+    }
+
     public func immediateResult(for question: DNSQuestion) -> DNSQueryResult? {
         self.resolver(for: question.name).immediateResult(for: question)
     }

@@ -8,18 +8,27 @@ import Foundation
 /// its timer queued until the deadline passed: tens of thousands per minute under load; a
 /// dispatch timer per wait, made and cancelled, cost a tenth of a policy request's CPU.)
 enum DNSWait {
-    /// The answers, or nil when `seconds` pass first. The lookup is then cancelled; the
-    /// resolver bounds it in any case.
+    /// The answers, or nil when `seconds` pass first. The lookups are then cancelled; the
+    /// resolver bounds them in any case.
+    ///
+    /// Each question is started with `DNSResolving.startResolving`, whose answers resume the
+    /// waiting stage directly: no task of the wait's own (the rule must go on at its deadline
+    /// even when a lookup still waits for another one asking the same question, so the
+    /// lookups are not child tasks of the stage).
     static func answers(to questions: [DNSQuestion], from resolver: any DNSResolving,
                         within seconds: Double, on executor: (any TaskExecutor)? = nil) async -> [DNSQueryResult]? {
         guard seconds > 0 else { return nil }
-        let race = AnswerRace()
+        let race = AnswerRace(questions: questions.count)
         return await withCheckedContinuation { (continuation: CheckedContinuation<[DNSQueryResult]?, Never>) in
             race.install(continuation)
-            // Not a child task: the rule must go on at its deadline even when the lookup is
-            // still waiting for another one asking the same question.
-            let lookup = Task(executorPreference: executor) { _ = race.finish(await resolver.resolveAll(questions)) }
-            race.attach(lookup)
+            var lookups: [DNSLookupHandle] = []
+            lookups.reserveCapacity(questions.count)
+            for (index, question) in questions.enumerated() {
+                lookups.append(resolver.startResolving(question, preferring: executor) { result in
+                    race.deliver(result, at: index)
+                })
+            }
+            race.attach(lookups)
             DNSWaitDeadlines.shared.watch(race, until: DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9))
         }
     }
@@ -78,14 +87,21 @@ final class DNSWaitDeadlines: @unchecked Sendable {
     }
 }
 
-/// Resumes a continuation once, with whichever of the lookup or the deadline comes first;
-/// the loser is cancelled (the lookup) or forgotten (the deadline).
+/// Resumes a continuation once, with whichever comes first: every question's answer, or the
+/// deadline; the loser is cancelled (the lookups) or forgotten (the deadline).
 final class AnswerRace: @unchecked Sendable {
     // @unchecked: every field is read and written under `lock`.
     private let lock = NSLock()
     private var continuation: CheckedContinuation<[DNSQueryResult]?, Never>?
-    private var lookup: Task<Void, Never>?
+    private var lookups: [DNSLookupHandle] = []
+    private var results: [DNSQueryResult?]
+    private var missing: Int
     private var value: [DNSQueryResult]??
+
+    init(questions: Int) {
+        self.results = Array(repeating: nil, count: questions)
+        self.missing = questions
+    }
 
     var isFinished: Bool {
         self.lock.lock()
@@ -99,15 +115,30 @@ final class AnswerRace: @unchecked Sendable {
         self.lock.unlock()
     }
 
-    func attach(_ lookup: Task<Void, Never>) {
+    func attach(_ lookups: [DNSLookupHandle]) {
         self.lock.lock()
         let over = self.value != nil
-        if !over { self.lookup = lookup }
+        if !over { self.lookups = lookups }
         self.lock.unlock()
-        if over { lookup.cancel() }
+        // Lookups still running after the deadline passed are of no use.
+        if over { for lookup in lookups { lookup.cancel() } }
     }
 
-    /// The deadline passed first: no answers, and the lookup is cancelled.
+    /// The answer to question `index`; the last one missing ends the race.
+    func deliver(_ result: DNSQueryResult, at index: Int) {
+        self.lock.lock()
+        guard self.value == nil, self.results[index] == nil else {
+            self.lock.unlock()
+            return
+        }
+        self.results[index] = result
+        self.missing -= 1
+        let complete = self.missing == 0 ? self.results.map { $0! } : nil
+        self.lock.unlock()
+        if let complete { self.finish(complete) }
+    }
+
+    /// The deadline passed first: no answers, and the lookups are cancelled.
     func expire() {
         self.finish(nil)
     }
@@ -122,12 +153,12 @@ final class AnswerRace: @unchecked Sendable {
         }
         self.value = .some(value)
         let continuation = self.continuation
-        let lookup = value == nil ? self.lookup : nil
+        let lookups = value == nil ? self.lookups : []
         self.continuation = nil
-        self.lookup = nil
+        self.lookups = []
         self.lock.unlock()
         DNSWaitDeadlines.shared.forget(self)
-        lookup?.cancel()
+        for lookup in lookups { lookup.cancel() }
         continuation?.resume(returning: value)
         return true
     }

@@ -1,4 +1,5 @@
 import DNS
+import Foundation
 import DNSTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
@@ -277,6 +278,68 @@ struct FakeServerResolverTests {
             leader.cancel()
             #expect(errorKind(await leader.value) != nil)
             #expect(addresses(await follower.value) == ["192.0.2.25"])
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
+    /// Collects what `startResolving` delivers, for the tests of the callback path.
+    final class Deliveries: @unchecked Sendable {
+        private let lock = NSLock()
+        private var results: [DNSQueryResult] = []
+        func add(_ result: DNSQueryResult) { self.lock.withLock { self.results.append(result) } }
+        var all: [DNSQueryResult] { self.lock.withLock { self.results } }
+        func wait(for count: Int) async throws {
+            for _ in 0..<400 where self.all.count < count { try await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+
+    @Test("startResolving: one query for callbacks and awaits asking the same question; a cached answer is delivered at once")
+    func callbackMerge() async throws {
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(150))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2)))
+            let deliveries = Deliveries()
+            for _ in 0..<10 { _ = resolver.startResolving(question, preferring: nil) { deliveries.add($0) } }
+            let awaited = await resolver.resolve(question)
+            try await deliveries.wait(for: 10)
+            #expect(deliveries.all.count == 10)
+            #expect(deliveries.all.allSatisfy { addresses($0) == ["192.0.2.25"] })
+            #expect(addresses(awaited) == ["192.0.2.25"])
+            #expect(servers[0].queries.count == 1)
+
+            // Now cached: delivered before startResolving returns, without a query.
+            let cached = Deliveries()
+            _ = resolver.startResolving(question, preferring: nil) { cached.add($0) }
+            #expect(cached.all.count == 1)
+            #expect(addresses(cached.all[0]) == ["192.0.2.25"])
+            #expect(servers[0].queries.count == 1)
+        }
+    }
+
+    @Test("startResolving: cancelling the leading lookup leaves its followers, callbacks and awaits, to ask again")
+    func callbackCancelledLeader() async throws {
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(300))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2), cacheSize: 0))
+            let led = Deliveries()
+            let leader = resolver.startResolving(question, preferring: nil) { led.add($0) }
+            try await Task.sleep(for: .milliseconds(50))
+            let followed = Deliveries()
+            _ = resolver.startResolving(question, preferring: nil) { followed.add($0) }
+            let awaiting = Task { await resolver.resolve(question) }
+            try await Task.sleep(for: .milliseconds(50))
+            leader.cancel()
+            try await led.wait(for: 1)
+            try await followed.wait(for: 1)
+            #expect(led.all.count == 1 && errorKind(led.all[0]) != nil)
+            #expect(followed.all.count == 1)
+            #expect(followed.all.allSatisfy { addresses($0) == ["192.0.2.25"] })
+            #expect(addresses(await awaiting.value) == ["192.0.2.25"])
+            // The cancelled query, then one more for the followers (merged again).
             #expect(servers[0].queries.count == 2)
         }
     }

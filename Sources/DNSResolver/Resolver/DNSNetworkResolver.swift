@@ -24,8 +24,9 @@ public final class DNSNetworkResolver: DNSResolving {
     private let transport: DNSTransport
     /// Printed once: formatting an address (`inet_ntop`) on every answer showed in profiles.
     private let serverNames: [DNSServerAddress: String]
-    /// Questions being resolved, with the lookups waiting for the same answer.
-    private let inFlight = NIOLockedValueBox([DNSQuestion: [CheckedContinuation<DNSQueryResult?, Never>]]())
+    /// Questions being resolved, with the lookups waiting for the same answer: each is
+    /// handed the leader's result, or nil when the leader was cancelled (it then asks again).
+    private let inFlight = NIOLockedValueBox([DNSQuestion: [@Sendable (DNSQueryResult?) -> Void]]())
     private let rotationCounter = NIOLockedValueBox(0)
     /// The DNSSEC validator when `validate` is on; it fetches DS and DNSKEY through `exchange`.
     private let validator: DNSSECValidator?
@@ -106,19 +107,13 @@ public final class DNSNetworkResolver: DNSResolving {
             if leads {
                 // The first asker does the work in its own task; the others wait for its answer.
                 let result = await self.resolveUncached(question, trace: nil)
-                let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
-                if case .failure = result, Task.isCancelled {
-                    // Our own cancellation is no answer for the others: one of them takes over.
-                    for waiter in waiters { waiter.resume(returning: nil) }
-                } else {
-                    for waiter in waiters { waiter.resume(returning: result) }
-                }
+                self.handOut(result, for: question)
                 return result.map { self.rotated($0) }
             }
             let shared = await withCheckedContinuation { (continuation: CheckedContinuation<DNSQueryResult?, Never>) in
                 let waiting = self.inFlight.withLockedValue { running -> Bool in
                     guard running[question] != nil else { return false }
-                    running[question]!.append(continuation)
+                    running[question]!.append { continuation.resume(returning: $0) }
                     return true
                 }
                 // The lookup finished between the two locks: start over (likely a cache hit).
@@ -128,6 +123,50 @@ public final class DNSNetworkResolver: DNSResolving {
             if let shared { return shared.map { self.rotated($0) } }
             if let answer = self.cache.lookup(question) { return .success(self.rotated(answer)) }
         }
+    }
+
+    /// Ends the lookup the caller led: the lookups waiting for the same answer get it, or,
+    /// when the leader's own task was cancelled, nil (a cancellation is no answer for them:
+    /// one of them takes over).
+    private func handOut(_ result: DNSQueryResult, for question: DNSQuestion) {
+        let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
+        let cancelled: Bool
+        if case .failure = result, Task.isCancelled { cancelled = true } else { cancelled = false }
+        for waiter in waiters { waiter(cancelled ? nil : result) }
+    }
+
+    /// `resolve` without a task per wait: a cached answer is delivered at once, a question
+    /// already being asked gets the running lookup's answer, and only a lookup that leads runs
+    /// in a task (the exchange itself is asynchronous).
+    public func startResolving(_ question: DNSQuestion, preferring executor: (any TaskExecutor)?,
+                               deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle {
+        let question = Self.lowercased(question)
+        if let answer = self.cache.lookup(question) {
+            deliver(.success(self.rotated(answer)))
+            return DNSLookupHandle()
+        }
+        let leads = self.inFlight.withLockedValue { running -> Bool in
+            guard running[question] != nil else {
+                running[question] = []
+                return true
+            }
+            running[question]!.append { [self] shared in
+                if let shared {
+                    deliver(shared.map { self.rotated($0) })
+                } else {
+                    // The lookup this one waited for was cancelled: ask again.
+                    _ = self.startResolving(question, preferring: executor, deliver: deliver)
+                }
+            }
+            return false
+        }
+        guard leads else { return DNSLookupHandle() }
+        let lookup = Task(executorPreference: executor) {
+            let result = await self.resolveUncached(question, trace: nil)
+            self.handOut(result, for: question)
+            deliver(result.map { self.rotated($0) })
+        }
+        return DNSLookupHandle { lookup.cancel() }
     }
 
     /// Names should arrive normalised; a name in mixed case is still matched against the
