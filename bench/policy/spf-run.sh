@@ -13,9 +13,12 @@
 #   POLICYD_REQUESTS  policyd-spf requests per mix (default 20000; it is slow)
 # Environment: VRULES_BIN (a release vrules; default: build it as run.sh does, into
 #              .build-bench), CONNECTIONS (16), MIXES ("postfix fresh"), DOMAINS ("one
-#              distinct"), WARMUP (vrules, 5000), KEEP_WORK=1, LOADGEN_IO (as in run.sh).
+#              distinct"), WARMUP (vrules, 5000), ROUNDS (3), KEEP_WORK=1, LOADGEN_IO (as in
+#              run.sh).
 #
-# Three servers, run one after the other:
+# Three servers, all listening for the whole run; each row (sender domains, mix) measures the
+# three back to back, ROUNDS times, and the ratios are given per round and as their median:
+# the machine's speed drifts from minute to minute, and runs seconds apart see the same speed.
 #   vrules, cache on     the resolver's cache at its default size: after the first check every
 #                        answer comes from memory (as in production, for a popular domain)
 #   vrules, cache off    `cache_size = 0`: no answer is kept, so every check asks Knot (a
@@ -45,13 +48,14 @@ connections="${CONNECTIONS:-16}"
 mixes="${MIXES:-postfix fresh}"
 domain_sets="${DOMAINS:-one distinct}"
 warmup="${WARMUP:-5000}"
+rounds="${ROUNDS:-3}"
 for mix in $mixes; do
     case "$mix" in postfix|fresh|noeom) ;; *) echo "MIXES: postfix, fresh or noeom, not '$mix'" >&2; exit 2 ;; esac
 done
 for set in $domain_sets; do
     case "$set" in one|distinct) ;; *) echo "DOMAINS: one or distinct, not '$set'" >&2; exit 2 ;; esac
 done
-for number in "$requests" "$policyd_requests" "$connections" "$warmup"; do
+for number in "$requests" "$policyd_requests" "$connections" "$warmup" "$rounds"; do
     [[ "$number" =~ ^[1-9][0-9]*$ ]] || { echo "not a positive count: '$number'" >&2; exit 2; }
 done
 
@@ -85,10 +89,10 @@ vrules="$VRULES_BIN"
 loadgen="$LOADGEN_BIN"
 work="$(mktemp -d /tmp/vrules-spf-bench.XXXXXX)"
 chmod 755 "$work"
-server_pid=""
+server_pids=()
 knot_pid=""
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     [ -n "$knot_pid" ] && kill "$knot_pid" 2>/dev/null || true
     wait 2>/dev/null || true
     if [ -n "${KEEP_WORK:-}" ]; then echo "work files kept in $work" >&2; else rm -rf "$work"; fi
@@ -201,39 +205,27 @@ echo "   per transaction, one SPF check per transaction; 'fresh' = RCPT + END-OF
 echo "   check per 2 requests. Expected answers: the header once per transaction"
 echo "   ('PREPEND Received-SPF: pass' / 'prepend Received-SPF: Pass'), then DUNNO / dunno."
 
-# --- vrules, cache on and off -------------------------------------------------------------
-declare -A lines
-port=$vrules_port
+# --- the three servers, each on its own port, all up for the whole run ----------------------
+# An idle server costs nothing; the measurements of one row follow each other within seconds,
+# so a change in the machine's speed (it drifts by a third from minute to minute on a shared
+# 2-core machine) falls on all three alike, and ROUNDS rounds give a median.
+declare -A lines ports pids
 for cache in on off; do
     {
         printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:53"]\n'
         [ "$cache" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n'
     } >"$work/vrules-cache-$cache.toml"
+    ports["vrules,$cache"]=$([ "$cache" = on ] && echo $vrules_port || echo $((vrules_port + 2)))
     "$vrules" serve --config "$work/vrules-cache-$cache.toml" --rules "$here/spf.lua" \
-        --listen "127.0.0.1:$port" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
-    server_pid=$!
+        --listen "127.0.0.1:${ports["vrules,$cache"]}" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
+    pids["vrules,$cache"]=$!
+    server_pids+=("$!")
+    port=${ports["vrules,$cache"]}
     wait_port "$port"
     check_decisions "vrules (cache $cache)" "PREPEND Received-SPF: pass " "451 4.7.24 "
     "$loadgen" --port "$port" --connections "$connections" --requests "$warmup" --mix fresh \
         --client-ip "$pass_ip" --sender-domain "$domain" >/dev/null || true
-    for set in $domain_sets; do
-        for mix in $mixes; do
-            lines["vrules,$cache,$set,$mix"]="$(run_load vrules "$mix" "$set" "$requests" "$server_pid" \
-                'PREPEND Received-SPF: pass *' DUNNO)"
-            echo "${lines["vrules,$cache,$set,$mix"]}"
-        done
-    done
-    if grep -q -i -E "error|critical" "$work/vrules-cache-$cache.log"; then
-        echo "vrules logged errors:" >&2
-        grep -i -E "error|critical" "$work/vrules-cache-$cache.log" | head -5 >&2
-    fi
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
 done
-
-# --- policyd-spf --------------------------------------------------------------------------
-port=$policyd_port
 cat >"$work/policyd-spf.conf" <<'CONF'
 debugLevel = 0
 TestOnly = 1
@@ -246,23 +238,41 @@ CONF
 chmod 644 "$work/policyd-spf.conf"
 # One policyd-spf process per connection, its stdin and stdout the connection itself (socat
 # forks, then execs it with `nofork`: no relay process in between), as Postfix's spawn(8) runs it.
-socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:/usr/bin/policyd-spf $work/policyd-spf.conf,nofork" \
+ports["policyd-spf,none"]=$policyd_port
+socat "TCP-LISTEN:$policyd_port,bind=127.0.0.1,reuseaddr,fork" "EXEC:/usr/bin/policyd-spf $work/policyd-spf.conf,nofork" \
     2>"$work/socat.log" &
-server_pid=$!
+pids["policyd-spf,none"]=$!
+server_pids+=("$!")
+port=$policyd_port
 wait_port "$port"
 check_decisions "policyd-spf" "prepend Received-SPF: Pass "
 echo "   (pyspf over pydns, as Debian ships it, reads a REFUSED or SERVFAIL answer as no record: 'none',"
 echo "   where RFC 7208 says temperror; its TempError_Defer acts on timeouts and network errors only)"
-for set in $domain_sets; do
-    for mix in $mixes; do
-        lines["policyd-spf,off,$set,$mix"]="$(run_load policyd-spf "$mix" "$set" "$policyd_requests" "$server_pid" \
-            'prepend Received-SPF: Pass *' dunno)"
-        echo "${lines["policyd-spf,off,$set,$mix"]}"
+
+# --- rounds: each row's three servers back to back ----------------------------------------
+for round in $(seq "$rounds"); do
+    for set in $domain_sets; do
+        for mix in $mixes; do
+            for server in vrules,on vrules,off policyd-spf,none; do
+                port=${ports[$server]}
+                if [ "${server%%,*}" = vrules ]; then
+                    line="$(run_load vrules "$mix" "$set" "$requests" "${pids[$server]}" 'PREPEND Received-SPF: pass *' DUNNO)"
+                else
+                    line="$(run_load policyd-spf "$mix" "$set" "$policyd_requests" "${pids[$server]}" \
+                        'prepend Received-SPF: Pass *' dunno)"
+                fi
+                lines["$server,$set,$mix,$round"]="$line round=$round"
+                echo "$line round=$round"
+            done
+        done
     done
 done
-kill "$server_pid" 2>/dev/null || true
-wait "$server_pid" 2>/dev/null || true
-server_pid=""
+for cache in on off; do
+    if grep -q -i -E "error|critical" "$work/vrules-cache-$cache.log"; then
+        echo "vrules (cache $cache) logged errors:" >&2
+        grep -i -E "error|critical" "$work/vrules-cache-$cache.log" | head -5 >&2
+    fi
+done
 
 # --- table --------------------------------------------------------------------------------
 row() {   # server cache line
@@ -272,33 +282,43 @@ row() {   # server cache line
     # One check per transaction: the measured ones (one header each) and one per connection
     # for --prime, which Knot's counter includes.
     checks=$(( $(field accepted "$line" | cut -d/ -f1) + connections ))
-    printf '| %-11s | %-5s | %-8s | %-7s | %8s | %7s | %6s | %6s | %7s | %5s | %11s | %3s | %4s |\n' "$1" "$2" \
-        "$(field domains "$line")" "$(field mix "$line")" "$n" "$(field rps "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
+    printf '| %-11s | %-5s | %-8s | %-7s | %5s | %8s | %7s | %6s | %6s | %7s | %5s | %11s | %3s | %4s |\n' "$1" "$2" \
+        "$(field domains "$line")" "$(field mix "$line")" "$(field round "$line")" "$n" "$(field rps "$line")" \
+        "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
         "$(field server_us_per_req "$line")" "$(awk -v q="$q" -v c="$checks" 'BEGIN { printf "%.2f", q / c }')" \
         "$(field accepted "$line")" "$(field unexpected "$line")" "$(field load_before "$line" | cut -d, -f1)"
     [ "$(field unexpected "$line")" = 0 ] && [ "$(field closed "$line")" = 0 ] \
         || fail_check "$1 (cache $2, $(field domains "$line"), $(field mix "$line")): $(field unexpected "$line") unexpected answers, $(field closed "$line") connections closed"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
-echo "| server | cache | sender domains | mix | requests | req/s | p50 ms | p99 ms | server CPU µs/req | DNS queries/check | headers/DUNNO answers | unexpected | load avg (1 min) before |"
-echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server | cache | sender domains | mix | round | requests | req/s | p50 ms | p99 ms | server CPU µs/req | DNS queries/check | headers/DUNNO answers | unexpected | load avg (1 min) before |"
+echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for set in $domain_sets; do
     for mix in $mixes; do
-        row vrules on "${lines["vrules,on,$set,$mix"]}"
-        row vrules off "${lines["vrules,off,$set,$mix"]}"
-        row policyd-spf none "${lines["policyd-spf,off,$set,$mix"]}"
+        for round in $(seq "$rounds"); do
+            row vrules on "${lines["vrules,on,$set,$mix,$round"]}"
+            row vrules off "${lines["vrules,off,$set,$mix,$round"]}"
+            row policyd-spf none "${lines["policyd-spf,none,$set,$mix,$round"]}"
+        done
     done
 done
 echo
+echo "vrules / policyd-spf, each round's runs back to back (median of $rounds rounds; then each round):"
 for set in $domain_sets; do
   for mix in $mixes; do
-    p="${lines["policyd-spf,off,$set,$mix"]}"
     for cache in on off; do
-        v="${lines["vrules,$cache,$set,$mix"]}"
-        echo "$set domain(s), mix $mix: vrules (cache $cache) / policyd-spf: $(ratio "$(field rps "$v")" "$(field rps "$p")")x the requests/s," \
-            "$(ratio "$(field server_us_per_req "$p")" "$(field server_us_per_req "$v")")x less server CPU per request," \
-            "p99 $(field p99_ms "$v") ms against $(field p99_ms "$p") ms"
+        rps="" cpu="" p99=""
+        for round in $(seq "$rounds"); do
+            p="${lines["policyd-spf,none,$set,$mix,$round"]}"
+            v="${lines["vrules,$cache,$set,$mix,$round"]}"
+            rps="$rps $(ratio "$(field rps "$v")" "$(field rps "$p")")"
+            cpu="$cpu $(ratio "$(field server_us_per_req "$p")" "$(field server_us_per_req "$v")")"
+            p99="$p99 $(field p99_ms "$v")/$(field p99_ms "$p")"
+        done
+        echo "$set domain(s), mix $mix, cache $cache: $(median <<<"$rps")x the requests/s (${rps# })," \
+            "$(median <<<"$cpu")x less server CPU per request (${cpu# }); p99 ms vrules/policyd-spf:${p99}"
     done
   done
 done
