@@ -318,3 +318,68 @@ struct WireFuzzTests {
         if accepted == 0 || rejected == 0 { failures.append("seed \(seed): \(accepted) accepted, \(rejected) rejected") }
     }
 }
+
+/// Presentation-form names written to the wire in one pass (`DNSNameCoding.appendWireName`),
+/// and the query packet written from its parts (`DNSMessage.queryPacket`).
+@Suite("Wire names and query packets")
+struct WireNameTests {
+    static func wire(_ name: String) throws(DNSWireError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        try DNSNameCoding.appendWireName(name, to: &bytes)
+        return bytes
+    }
+
+    @Test("names as RFC 1035 writes them: labels, escapes, case kept, the root")
+    func names() throws {
+        #expect(try Self.wire("mail.Example.com") == [4] + Array("mail".utf8) + [7] + Array("Example".utf8) + [3] + Array("com".utf8) + [0])
+        #expect(try Self.wire("mail.example.com.") == (try Self.wire("mail.example.com")))
+        #expect(try Self.wire("") == [0])
+        #expect(try Self.wire(".") == [0])
+        #expect(try Self.wire("a\\.b.c") == [3, 0x61, 0x2E, 0x62, 1, 0x63, 0])
+        #expect(try Self.wire("\\065bc\\\\") == [4, 0x41, 0x62, 0x63, 0x5C, 0])
+        #expect(try Self.wire("x\\255\\000") == [3, 0x78, 0xFF, 0x00, 0])
+        let longest = String(repeating: "a", count: 63)
+        #expect(try Self.wire(longest + ".b") == [63] + Array(longest.utf8) + [1, 0x62, 0])
+        // 255 octets on the wire: 127 one-octet labels and the zero.
+        let widest = Array(repeating: "a", count: 127).joined(separator: ".")
+        #expect(try Self.wire(widest).count == 255)
+        #expect(try DNSNameCoding.labels(of: "a\\.b.C.") == [[0x61, 0x2E, 0x62], [0x43]])
+        #expect(try DNSNameCoding.labels(of: ".").isEmpty)
+    }
+
+    @Test("what is no name, each with its reason", arguments: [
+        ("a..b", "invalidName"), (".a", "invalidName"), ("a\\", "invalidName"), ("a\\1", "invalidName"),
+        ("a\\1x2", "invalidName"), ("a\\256", "invalidName"),
+        (String(repeating: "a", count: 64), "labelTooLong"), (String(repeating: "a", count: 64) + ".b", "labelTooLong"),
+        (Array(repeating: "a", count: 128).joined(separator: "."), "nameTooLong"),
+    ])
+    func invalid(_ name: String, _ code: String) {
+        do {
+            _ = try Self.wire(name)
+            Issue.record("'\(name)' was accepted")
+        } catch {
+            #expect(error.code.description == code, "'\(name)': \(error)")
+        }
+        #expect(throws: DNSWireError.self) { try DNSNameCoding.labels(of: name) }
+    }
+
+    @Test("a query packet is the query message encoded, for every kind of name and both DO settings", arguments: [
+        "mail.example.com", "Mail.EXAMPLE.com.", "", "a\\.b.c", "x\\255y.example", "_spf.other.example",
+        String(repeating: "a", count: 63) + ".example",
+    ])
+    func queryPacket(_ name: String) throws {
+        for dnssecOK in [false, true] {
+            for type in [DNSRecordType.a, .txt, .mx, .ds] {
+                let question = DNSWireQuestion(name: name, type: type)
+                let packet = try DNSMessage.queryPacket(id: 0xBEEF, question: question, dnssecOK: dnssecOK)
+                #expect(packet == (try DNSMessage.query(id: 0xBEEF, question: question, dnssecOK: dnssecOK).encoded()))
+                let decoded = try DNSMessage(decoding: packet)
+                #expect(decoded.questions.count == 1 && decoded.questions[0].type == type)
+                #expect(decoded.edns?.dnssecOK == dnssecOK)
+            }
+        }
+        #expect(throws: DNSWireError.self) {
+            try DNSMessage.queryPacket(id: 1, question: DNSWireQuestion(name: "a..b", type: .a), dnssecOK: false)
+        }
+    }
+}

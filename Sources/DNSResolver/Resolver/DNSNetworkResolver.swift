@@ -199,7 +199,9 @@ public final class DNSNetworkResolver: DNSResolving {
         // The engine normalises names first; anything that still cannot be encoded is refused
         // here, before any query, rather than sent to every server in turn.
         do {
-            _ = try DNSNameCoding.labels(of: question.name)
+            var wire: [UInt8] = []
+            wire.reserveCapacity(DNSNameCoding.maximumWireLength + 1)
+            try DNSNameCoding.appendWireName(question.name, to: &wire)
         } catch {
             return .failure(DNSError(kind: .formerr, name: question.name, type: question.type,
                                      detail: "invalid name: \(error.reason)"))

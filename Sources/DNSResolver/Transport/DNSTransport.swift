@@ -52,8 +52,7 @@ struct DNSTransport: Sendable {
             self.id = DNSTransport.randomID()
             do {
                 // One name: nothing to compress.
-                self.packet = try DNSMessage.query(id: self.id, question: request.question, dnssecOK: request.dnssecOK)
-                    .encoded(compress: false)
+                self.packet = try DNSMessage.queryPacket(id: self.id, question: request.question, dnssecOK: request.dnssecOK)
             } catch {
                 throw .formerr("cannot build query: \(error)")
             }

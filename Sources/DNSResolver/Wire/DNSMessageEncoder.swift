@@ -14,13 +14,12 @@ struct DNSMessageEncoder {
     }
 
     mutating func writeName(_ name: String, compressible: Bool = true) throws(DNSWireError) {
+        guard self.compress else {
+            try DNSNameCoding.appendWireName(name, to: &self.bytes)
+            return
+        }
         let labels = try DNSNameCoding.labels(of: name)
         for index in labels.indices {
-            guard self.compress else {
-                self.bytes.append(UInt8(labels[index].count))
-                self.bytes.append(contentsOf: labels[index])
-                continue
-            }
             let key = Self.suffixKey(labels[index...])
             if compressible, let offset = self.suffixes[key] {
                 self.bytes.appendUInt16(0xC000 | UInt16(offset))
@@ -129,6 +128,19 @@ extension DNSMessage {
         guard encoder.bytes.count <= Int(UInt16.max) else {
             throw DNSWireError(.messageTooLarge, "message of \(encoder.bytes.count) octets")
         }
+        return encoder.bytes
+    }
+}
+
+extension DNSMessage {
+    /// `query(id:question:dnssecOK:).encoded(compress: false)`, written straight from its
+    /// parts: what every exchange sends, with no message built to be encoded.
+    package static func queryPacket(id: UInt16, question: DNSWireQuestion, dnssecOK: Bool) throws(DNSWireError) -> [UInt8] {
+        var encoder = DNSMessageEncoder(compress: false, capacity: 32 + question.name.utf8.count)
+        let header = DNSHeader(id: id, recursionDesired: true, checkingDisabled: dnssecOK)
+        encoder.writeHeader(id: id, flags: header.flags, counts: [1, 0, 0, 1])
+        try encoder.writeQuestion(question)
+        encoder.writeOPT(EDNS(dnssecOK: dnssecOK))
         return encoder.bytes
     }
 }

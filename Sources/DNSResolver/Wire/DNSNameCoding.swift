@@ -85,59 +85,91 @@ enum DNSNameCoding {
 
     /// Splits a presentation-form name into raw labels, undoing escapes.
     static func labels(of name: String) throws(DNSWireError) -> [[UInt8]] {
+        var wire: [UInt8] = []
+        try Self.appendWireName(name, to: &wire)
         var labels: [[UInt8]] = []
-        var current: [UInt8] = []
-        let bytes = Array(name.utf8)
-        if bytes.isEmpty || bytes == [UInt8(ascii: ".")] { return [] }
         var index = 0
-        var total = 1
+        while wire[index] != 0 {
+            let length = Int(wire[index])
+            labels.append(Array(wire[(index + 1)...(index + length)]))
+            index += length + 1
+        }
+        return labels
+    }
+
+    /// Appends `name` in uncompressed wire form (length-prefixed labels, then the zero octet),
+    /// undoing escapes: the one reader of presentation-form names (`labels(of:)` is made from
+    /// it), and what a query is written with, one pass and no array per label. After an
+    /// error `output` holds part of the name.
+    static func appendWireName(_ name: String, to output: inout [UInt8]) throws(DNSWireError) {
+        var text = name
+        let failure = text.withUTF8 { bytes in Self.appendWireName(bytes, to: &output, name: name) }
+        if let failure { throw failure }
+    }
+
+    private static func appendWireName(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8],
+                                       name: String) -> DNSWireError? {
+        let start = output.count
+        if bytes.isEmpty || (bytes.count == 1 && bytes[0] == UInt8(ascii: ".")) {
+            output.append(0)
+            return nil
+        }
+        // Where the length of the label being written goes; after the last label it is the
+        // terminating zero.
+        var lengthAt = output.count
+        output.append(0)
+        var labelLength = 0
+        var index = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\\") {
-                guard index + 1 < bytes.count else { throw DNSWireError(.invalidName, "dangling escape in '\(name)'") }
+                guard index + 1 < bytes.count else { return DNSWireError(.invalidName, "dangling escape in '\(name)'") }
                 let next = bytes[index + 1]
                 if next >= UInt8(ascii: "0") && next <= UInt8(ascii: "9") {
-                    guard index + 3 < bytes.count else {
-                        throw DNSWireError(.invalidName, "short \\DDD escape in '\(name)'")
-                    }
+                    guard index + 3 < bytes.count else { return DNSWireError(.invalidName, "short \\DDD escape in '\(name)'") }
                     var value = 0
                     for digit in bytes[(index + 1)...(index + 3)] {
                         guard digit >= UInt8(ascii: "0") && digit <= UInt8(ascii: "9") else {
-                            throw DNSWireError(.invalidName, "bad \\DDD escape in '\(name)'")
+                            return DNSWireError(.invalidName, "bad \\DDD escape in '\(name)'")
                         }
                         value = value * 10 + Int(digit - UInt8(ascii: "0"))
                     }
-                    guard value <= 255 else { throw DNSWireError(.invalidName, "escape over 255 in '\(name)'") }
-                    current.append(UInt8(value))
+                    guard value <= 255 else { return DNSWireError(.invalidName, "escape over 255 in '\(name)'") }
+                    output.append(UInt8(value))
                     index += 4
                 } else {
-                    current.append(next)
+                    output.append(next)
                     index += 2
                 }
+                labelLength += 1
                 continue
             }
             if byte == UInt8(ascii: ".") {
-                guard !current.isEmpty else { throw DNSWireError(.invalidName, "empty label in '\(name)'") }
-                guard current.count <= Self.maximumLabelLength else {
-                    throw DNSWireError(.labelTooLong, "label over 63 octets in '\(name)'")
+                guard labelLength > 0 else { return DNSWireError(.invalidName, "empty label in '\(name)'") }
+                guard labelLength <= Self.maximumLabelLength else {
+                    return DNSWireError(.labelTooLong, "label over 63 octets in '\(name)'")
                 }
-                total += current.count + 1
-                labels.append(current)
-                current = []
+                output[lengthAt] = UInt8(labelLength)
+                lengthAt = output.count
+                output.append(0)
+                labelLength = 0
             } else {
-                current.append(byte)
+                output.append(byte)
+                labelLength += 1
             }
             index += 1
         }
-        if !current.isEmpty {
-            guard current.count <= Self.maximumLabelLength else {
-                throw DNSWireError(.labelTooLong, "label over 63 octets in '\(name)'")
+        if labelLength > 0 {
+            guard labelLength <= Self.maximumLabelLength else {
+                return DNSWireError(.labelTooLong, "label over 63 octets in '\(name)'")
             }
-            total += current.count + 1
-            labels.append(current)
+            output[lengthAt] = UInt8(labelLength)
+            output.append(0)
         }
-        guard total <= Self.maximumWireLength else { throw DNSWireError(.nameTooLong, "'\(name)' is longer than 255 octets") }
-        return labels
+        guard output.count - start <= Self.maximumWireLength else {
+            return DNSWireError(.nameTooLong, "'\(name)' is longer than 255 octets")
+        }
+        return nil
     }
 }
 
