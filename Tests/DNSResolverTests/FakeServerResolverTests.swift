@@ -245,11 +245,15 @@ struct FakeServerResolverTests {
         }
     }
 
+    /// Answers mail.example.com with 192.0.2.25, `delay` after each query: long enough for
+    /// other askers to join the lookup in flight.
+    static func slowAnswer(after delay: TimeAmount) -> DNSServerScript {
+        { query, _ in [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: delay)] }
+    }
+
     @Test("identical questions in flight are merged into one query")
     func inFlightMerge() async throws {
-        let script: DNSServerScript = { query, _ in
-            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(150))]
-        }
+        let script = Self.slowAnswer(after: .milliseconds(150))
         try await withServers([script]) { servers in
             let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2), cacheSize: 0))
             let results = await withTaskGroup(of: DNSQueryResult.self) { group in
@@ -266,9 +270,7 @@ struct FakeServerResolverTests {
 
     @Test("a cancelled lookup does not hand its failure to the lookups merged with it")
     func cancelledLeader() async throws {
-        let script: DNSServerScript = { query, _ in
-            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(300))]
-        }
+        let script = Self.slowAnswer(after: .milliseconds(300))
         try await withServers([script]) { servers in
             let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2), cacheSize: 0))
             let leader = Task { await resolver.resolve(question) }
@@ -295,9 +297,7 @@ struct FakeServerResolverTests {
 
     @Test("startResolving: one query for callbacks and awaits asking the same question; a cached answer is delivered at once")
     func callbackMerge() async throws {
-        let script: DNSServerScript = { query, _ in
-            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(150))]
-        }
+        let script = Self.slowAnswer(after: .milliseconds(150))
         try await withServers([script]) { servers in
             let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2)))
             let deliveries = Deliveries()
@@ -320,9 +320,7 @@ struct FakeServerResolverTests {
 
     @Test("startResolving: cancelling the leading lookup leaves its followers, callbacks and awaits, to ask again")
     func callbackCancelledLeader() async throws {
-        let script: DNSServerScript = { query, _ in
-            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]), after: .milliseconds(300))]
-        }
+        let script = Self.slowAnswer(after: .milliseconds(300))
         try await withServers([script]) { servers in
             let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(timeout: .seconds(2), cacheSize: 0))
             let led = Deliveries()
