@@ -120,7 +120,7 @@ final class AnswerRace: @unchecked Sendable {
         let over = self.value != nil
         if !over { self.lookups = lookups }
         self.lock.unlock()
-        // Lookups still running after the deadline passed are of no use.
+        // Over already (every answer came before this): nothing they do is wanted.
         if over { for lookup in lookups { lookup.cancel() } }
     }
 
