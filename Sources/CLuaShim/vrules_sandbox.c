@@ -284,37 +284,57 @@ static int push_field(lua_State *L, int table, const char *key) {
     return lua_toboolean(L, -1);
 }
 
-/* Pushes `name` and the header token of t[key], or of `fallback` when that is nil or false
- * (nothing when `fallback` is NULL then). */
-static void push_token_part(lua_State *L, int table, const char *key, const char *name, const char *fallback) {
-    if (!push_field(L, table, key)) {
-        lua_pop(L, 1);
-        if (fallback == NULL) return;
-        lua_pushstring(L, fallback);
-    }
-    int value = lua_gettop(L);
-    lua_pushstring(L, name);
-    push_header_token(L, value);
-    lua_remove(L, value);
-}
-
-/* Pushes "; " and the part for t[key] when t[key] is neither nil nor false. */
-static void push_optional_part(lua_State *L, int table, const char *key, const char *name) {
-    int present = push_field(L, table, key);
-    lua_pop(L, 1);
-    if (!present) return;
-    lua_pushliteral(L, "; ");
-    push_token_part(L, table, key, name, NULL);
-}
-
-/* Pushes tostring(t[key]). */
-static void push_field_text(lua_State *L, int table, const char *key) {
-    lua_getfield(L, table, key);
+/* Replaces the value at the top with tostring(value). A string is its own text (the sandbox's
+ * strings have no __tostring), so only other values go through luaL_tolstring. */
+static void push_text_in_place(lua_State *L) {
+    if (lua_type(L, -1) == LUA_TSTRING) return;
     luaL_tolstring(L, -1, NULL);
     lua_remove(L, -2);
 }
 
-/* spf.received_header(result): the RFC 7208 §9.1 Received-SPF value of an spf.check result. */
+/* Pushes tostring(t[key]) when t[key] is neither nil nor false, else `fallback` (nothing when
+ * that is NULL); returns the index of what it pushed, 0 for nothing. */
+static int push_part_text(lua_State *L, int table, const char *key, const char *fallback) {
+    if (push_field(L, table, key)) {
+        push_text_in_place(L);
+        return lua_gettop(L);
+    }
+    lua_pop(L, 1);
+    if (fallback == NULL) return 0;
+    lua_pushstring(L, fallback);
+    return lua_gettop(L);
+}
+
+/* Adds the string at `index` as a header token (see push_header_token: as is when it is a
+ * plain token, else quoted), charged as push_header_token charges it. */
+static void add_header_token(lua_State *L, luaL_Buffer *buffer, int index) {
+    size_t length = 0;
+    const char *text = lua_tolstring(L, index, &length);
+    vrules_charge(L, (int64_t)(length / 16) + 1);
+    int plain = length > 0;
+    for (size_t i = 0; plain && i < length; i++) plain = is_token_byte((unsigned char)text[i]);
+    if (plain) {
+        luaL_addlstring(buffer, text, length);
+        return;
+    }
+    luaL_addchar(buffer, '"');
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] == '"' || text[i] == '\\') luaL_addchar(buffer, '\\');
+        luaL_addchar(buffer, text[i]);
+    }
+    luaL_addchar(buffer, '"');
+}
+
+/* Adds `length` octets of comment text without '(', ')' and '\\'. */
+static void add_comment_text(luaL_Buffer *buffer, const char *text, size_t length) {
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] != '(' && text[i] != ')' && text[i] != '\\') luaL_addchar(buffer, text[i]);
+    }
+}
+
+/* spf.received_header(result): the RFC 7208 §9.1 Received-SPF value of an spf.check result.
+ * The texts of its parts are pushed first, then written into one buffer: the value is made
+ * as one string, with no string per piece (it is made for every message). */
 static int sandbox_spf_received_header(lua_State *L) {
     lua_settop(L, 1);
     if (lua_type(L, 1) != LUA_TTABLE || lua_getfield(L, 1, "result") != LUA_TSTRING) {
@@ -323,39 +343,72 @@ static int sandbox_spf_received_header(lua_State *L) {
     luaL_checkstack(L, 40, "spf.received_header");
     const char *result = lua_tostring(L, 2);
     int failed = strcmp(result, "permerror") == 0 || strcmp(result, "temperror") == 0;
-    int first = lua_gettop(L) + 1;
-    lua_pushvalue(L, 2);
-    lua_pushliteral(L, " (");
-    /* "<receiver>: domain of <domain> designates|does not designate <ip> as permitted sender",
-     * without '(', ')' and '\\'. */
-    int comment = lua_gettop(L) + 1;
-    if (push_field(L, 1, "receiver")) {
-        luaL_tolstring(L, -1, NULL);
-        lua_remove(L, -2);
-    } else {
-        lua_pop(L, 1);
-        lua_pushliteral(L, "vrules");
-    }
-    lua_pushliteral(L, ": domain of ");
-    push_field_text(L, 1, "domain");
-    lua_pushstring(L, strcmp(result, "pass") == 0 ? " designates " : " does not designate ");
-    push_field_text(L, 1, "client_ip");
-    lua_pushliteral(L, " as permitted sender");
-    lua_concat(L, lua_gettop(L) - comment + 1);
-    strip_comment_text(L);
-    lua_pushliteral(L, ") client-ip=");
+    int passed = strcmp(result, "pass") == 0;
+    int receiver = push_part_text(L, 1, "receiver", NULL);
+    lua_getfield(L, 1, "domain");
+    push_text_in_place(L);
+    int domain = lua_gettop(L);
     lua_getfield(L, 1, "client_ip");
-    push_header_token(L, -1);
-    lua_remove(L, -2);
-    lua_pushliteral(L, "; ");
-    push_token_part(L, 1, "envelope_from", "envelope-from=", "");
-    push_optional_part(L, 1, "helo", "helo=");
-    push_optional_part(L, 1, "receiver", "receiver=");
-    lua_pushliteral(L, "; ");
-    push_token_part(L, 1, "identity", "identity=", "mailfrom");
-    push_optional_part(L, 1, "mechanism", "mechanism=");
-    if (failed) push_optional_part(L, 1, "reason", "problem=");
-    lua_concat(L, lua_gettop(L) - first + 1);
+    push_text_in_place(L);
+    int client = lua_gettop(L);
+    int envelope = push_part_text(L, 1, "envelope_from", "");
+    int helo = push_part_text(L, 1, "helo", NULL);
+    int identity = push_part_text(L, 1, "identity", "mailfrom");
+    int mechanism = push_part_text(L, 1, "mechanism", NULL);
+    int reason = failed ? push_part_text(L, 1, "reason", NULL) : 0;
+
+    size_t length = 0;
+    const char *text;
+    luaL_Buffer buffer;
+    luaL_buffinit(L, &buffer);
+    text = lua_tolstring(L, 2, &length);
+    luaL_addlstring(&buffer, text, length);
+    luaL_addstring(&buffer, " (");
+    /* "<receiver>: domain of <domain> designates|does not designate <ip> as permitted sender",
+     * without '(', ')' and '\\', charged as one comment. */
+    const char *designates = passed ? " designates " : " does not designate ";
+    size_t commentLength = strlen(": domain of ") + strlen(designates) + strlen(" as permitted sender");
+    if (receiver) {
+        text = lua_tolstring(L, receiver, &length);
+        add_comment_text(&buffer, text, length);
+        commentLength += length;
+    } else {
+        luaL_addstring(&buffer, "vrules");
+        commentLength += strlen("vrules");
+    }
+    luaL_addstring(&buffer, ": domain of ");
+    text = lua_tolstring(L, domain, &length);
+    add_comment_text(&buffer, text, length);
+    commentLength += length;
+    luaL_addstring(&buffer, designates);
+    text = lua_tolstring(L, client, &length);
+    add_comment_text(&buffer, text, length);
+    commentLength += length;
+    luaL_addstring(&buffer, " as permitted sender");
+    vrules_charge(L, (int64_t)(commentLength / 16) + 1);
+    luaL_addstring(&buffer, ") client-ip=");
+    add_header_token(L, &buffer, client);
+    luaL_addstring(&buffer, "; envelope-from=");
+    add_header_token(L, &buffer, envelope);
+    if (helo) {
+        luaL_addstring(&buffer, "; helo=");
+        add_header_token(L, &buffer, helo);
+    }
+    if (receiver) {
+        luaL_addstring(&buffer, "; receiver=");
+        add_header_token(L, &buffer, receiver);
+    }
+    luaL_addstring(&buffer, "; identity=");
+    add_header_token(L, &buffer, identity);
+    if (mechanism) {
+        luaL_addstring(&buffer, "; mechanism=");
+        add_header_token(L, &buffer, mechanism);
+    }
+    if (reason) {
+        luaL_addstring(&buffer, "; problem=");
+        add_header_token(L, &buffer, reason);
+    }
+    luaL_pushresult(&buffer);
     return 1;
 }
 

@@ -127,12 +127,17 @@ actor PolicyShard {
         // last of `ctx.rcpts`, the only one a key names.
         let session = Self.stageSubjects(from: request, addresses: transaction)
         // A reused result's decision changes nothing: a stage not done yet still leaves all as it was.
-        var decision = PolicyDecision.dunno
+        // The answer is the last stage's, or the first failure's: made once, for that stage.
+        var deciding: (stage: Stage, result: StageResult)?
         for stage in session.stages(upTo: target) {
             let key = HeldTransaction.StageKey(stage: stage, subject: Self.subject(of: stage, in: session))
             guard case .done(let result)? = transaction.results[key] else { return nil }
-            decision = self.decision(for: result, at: stage, reused: true, in: transaction, request: request)
+            deciding = (stage, result)
             if result.verdict.kind.isFailure { break }
+        }
+        var decision = PolicyDecision.dunno
+        if let deciding {
+            decision = self.decision(for: deciding.result, at: deciding.stage, reused: true, in: transaction, request: request)
         }
         self.table.touch(transaction, now: Self.now())
         decision = Self.finalDecision(decision, target: target, transaction: transaction)
