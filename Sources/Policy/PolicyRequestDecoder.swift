@@ -14,6 +14,10 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
     /// The request read so far, when a read ended inside it.
     private var pending: PolicyRequest?
     private var count = 0
+    /// Each slot's value in the connection's last request that sent it. A request repeats
+    /// most of them (the request type, the client, the HELO name, the transaction's sender
+    /// and instance): one whose bytes are the same is reused rather than made again.
+    private var lastValues = [String](repeating: "", count: PolicyAttribute.allCases.count)
 
     public init(limits: PolicyProtocolLimits = PolicyProtocolLimits()) {
         self.limits = limits
@@ -84,8 +88,7 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
                 // if those fail, the request goes, strings and all); the others are read from
                 // the lines when asked for.
                 if let attribute = PolicyAttribute(bytes: UnsafeRawBufferPointer(start: line, count: equals)) {
-                    request.set(attribute, String(decoding: UnsafeBufferPointer(start: bytes + equals + 1, count: end - equals - 1),
-                                                  as: UTF8.self))
+                    request.set(attribute, self.value(attribute, UnsafeBufferPointer(start: bytes + equals + 1, count: end - equals - 1)))
                 }
                 start += found + 1
             }
@@ -102,6 +105,19 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
             self.count = 0
             return request
         }
+    }
+
+    /// The string of a slotted value: the last one of this slot when the bytes are its
+    /// UTF-8 (a kept string is valid UTF-8, so bytes that are not never match one), else a
+    /// new one, kept for the next request.
+    private mutating func value(_ attribute: PolicyAttribute, _ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        let same = self.lastValues[attribute.rawValue].utf8.withContiguousStorageIfAvailable { last in
+            last.count == bytes.count && (bytes.isEmpty || memcmp(last.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+        } ?? false
+        if same { return self.lastValues[attribute.rawValue] }
+        let value = String(decoding: bytes, as: UTF8.self)
+        self.lastValues[attribute.rawValue] = value
+        return value
     }
 
     /// Why lines cannot be taken, if they cannot: `bytes` are whole lines with their line

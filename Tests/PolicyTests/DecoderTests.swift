@@ -37,6 +37,26 @@ struct DecoderTests {
         #expect(try channel.finish().isClean)
     }
 
+    @Test("a connection's requests each get their own values, whether a slot's bytes repeat the last request's or not")
+    func valuesAcrossRequests() throws {
+        let channel = try self.channel()
+        let senders = ["a@x.test", "b@x.test", "b@x.test", "", "b@x.test", "é@x.test", "é@x.test", "c@x.test"]
+        for (index, sender) in senders.enumerated() {
+            // A value once sent and once missing; one cut across two writes.
+            let recipient = index % 3 == 0 ? "" : "recipient=r\(index % 2)@y.test\n"
+            try self.write(channel, "request=smtpd_access_policy\nsender=\(sender)\n\(recipient)instance=i\(index / 2)\nclient_na")
+            try self.write(channel, "me=mx.test\n\n")
+            let request = try #require(try channel.readInbound(as: PolicyRequest.self))
+            #expect(request.value(.sender) == sender, "request \(index)")
+            #expect(request[.sender] == (sender.isEmpty ? nil : sender))
+            #expect(request.value(.recipient) == (recipient.isEmpty ? nil : "r\(index % 2)@y.test"), "request \(index)")
+            #expect(request[.instance] == "i\(index / 2)")
+            #expect(request[.clientName] == "mx.test")
+            #expect(request.attributes["recipient"] == (recipient.isEmpty ? nil : "r\(index % 2)@y.test"))
+        }
+        #expect(try channel.finish().isClean)
+    }
+
     @Test("every attribute is kept: a name sent twice has its last value; names vrules reads and others alike, UTF-8 too")
     func attributesKept() throws {
         let channel = try self.channel()
