@@ -325,6 +325,14 @@ static void add_header_token(lua_State *L, luaL_Buffer *buffer, int index) {
     luaL_addchar(buffer, '"');
 }
 
+/* Adds `name` and the header token of the string at `index`; nothing when `index` is 0 (the
+ * part is absent). */
+static void add_token_part(lua_State *L, luaL_Buffer *buffer, const char *name, int index) {
+    if (index == 0) return;
+    luaL_addstring(buffer, name);
+    add_header_token(L, buffer, index);
+}
+
 /* Adds `length` octets of comment text without '(', ')' and '\\'. */
 static void add_comment_text(luaL_Buffer *buffer, const char *text, size_t length) {
     for (size_t i = 0; i < length; i++) {
@@ -386,28 +394,13 @@ static int sandbox_spf_received_header(lua_State *L) {
     commentLength += length;
     luaL_addstring(&buffer, " as permitted sender");
     vrules_charge(L, (int64_t)(commentLength / 16) + 1);
-    luaL_addstring(&buffer, ") client-ip=");
-    add_header_token(L, &buffer, client);
-    luaL_addstring(&buffer, "; envelope-from=");
-    add_header_token(L, &buffer, envelope);
-    if (helo) {
-        luaL_addstring(&buffer, "; helo=");
-        add_header_token(L, &buffer, helo);
-    }
-    if (receiver) {
-        luaL_addstring(&buffer, "; receiver=");
-        add_header_token(L, &buffer, receiver);
-    }
-    luaL_addstring(&buffer, "; identity=");
-    add_header_token(L, &buffer, identity);
-    if (mechanism) {
-        luaL_addstring(&buffer, "; mechanism=");
-        add_header_token(L, &buffer, mechanism);
-    }
-    if (reason) {
-        luaL_addstring(&buffer, "; problem=");
-        add_header_token(L, &buffer, reason);
-    }
+    add_token_part(L, &buffer, ") client-ip=", client);
+    add_token_part(L, &buffer, "; envelope-from=", envelope);
+    add_token_part(L, &buffer, "; helo=", helo);
+    add_token_part(L, &buffer, "; receiver=", receiver);
+    add_token_part(L, &buffer, "; identity=", identity);
+    add_token_part(L, &buffer, "; mechanism=", mechanism);
+    add_token_part(L, &buffer, "; problem=", reason);
     luaL_pushresult(&buffer);
     return 1;
 }
