@@ -1,3 +1,4 @@
+import DNS
 import Rules
 import Testing
 
@@ -64,6 +65,28 @@ struct HostileScriptTests {
         #expect(clock.now - started < .seconds(15))
         #expect(result.verdict.kind == .defer_)
         #expect(result.failure?.contains("stage deadline exceeded") == true)
+    }
+
+    @Test("a stage whose deadline passes while its lookup leads does not take the answer from a stage that joined it")
+    func deadlineOfALeader() async throws {
+        // Two engines on one network resolver, so that one question is asked by both: the
+        // first leads the lookup and gives up at 0.2 s; the second joined it and may wait 5 s.
+        let network = try await NetworkBackend(records: try ZoneFile.parse(testZone))
+        network.faults.setFault(.delay(.milliseconds(600)), for: "slow.test")
+        let body = "local a = dns.lookup('slow.test') if a[1] == '192.0.2.40' then return accept() end return reject()"
+        let impatient = try RuleEngine(source: script(.connect, body), path: "a.lua", resolvers: SingleResolver(network.resolver),
+                                       limits: RuleLimits(stageTimeout: 0.2))
+        let patient = try RuleEngine(source: script(.connect, body), path: "b.lua", resolvers: SingleResolver(network.resolver),
+                                     limits: RuleLimits(stageTimeout: 5))
+        async let first = impatient.evaluate(.connect, in: await impatient.beginTransaction(defaultSession))
+        try await Task.sleep(for: .milliseconds(50))
+        let second = await patient.evaluate(.connect, in: await patient.beginTransaction(defaultSession))
+        let led = await first
+        #expect(led.verdict.kind == .defer_)
+        #expect(led.failure?.contains("stage deadline exceeded") == true)
+        #expect(second.verdict.kind == .accept, "\(second.failure ?? "")")
+        // The cancelled query, then the one the joined stage asked again.
+        #expect(network.server.queries.filter { $0.question.name == "slow.test" }.count == 2)
     }
 
     @Test("the stage deadline bounds a busy rule")
