@@ -31,6 +31,10 @@ public protocol DNSResolving: Sendable {
 
     /// Whether multi-record answers are rotated between lookups.
     var rotatesRecords: Bool { get }
+
+    /// Where SPF checks on this resolver keep reusable results (`SPFResultMemo`); nil when
+    /// they keep none (no cache: every check reads DNS).
+    var spfResultMemo: SPFResultMemo? { get }
 }
 
 /// A lookup started with `DNSResolving.startResolving`.
@@ -56,6 +60,7 @@ extension DNSResolving {
     }
     public var ipStrategy: IPStrategy { .ipv4ThenIpv6 }
     public var rotatesRecords: Bool { false }
+    public var spfResultMemo: SPFResultMemo? { nil }
 }
 
 /// Chooses the resolver for a transaction: the virtual domain's own (walking up parent

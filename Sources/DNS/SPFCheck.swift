@@ -16,6 +16,9 @@ import Darwin
 /// (`include`, `a`, `mx`, `ptr`, `exists`, `redirect`), at most 2 of them answered with
 /// NXDOMAIN or no data, at most 10 MX hosts per `mx` (more is a permerror) and 10 PTR names
 /// per `ptr` or `%{p}` (the rest ignored). A DNS failure is `temperror`; nothing throws.
+///
+/// Given an `SPFResultMemo`, a check starts by looking for a result kept for its IP and
+/// domain, and ends by keeping its own when it is reusable (`reusableFor`).
 public struct SPFCheck: DNSLookupPlan, Sendable {
     public typealias Output = SPFResult
 
@@ -38,6 +41,14 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     /// Records already parsed in this check, by text: an include loop reads the same long
     /// record (too long for `SPFRecordCache`) up to 10 times, and is parsed once.
     private var parsedRecords: [String: SPFRecord] = [:]
+    private let memo: SPFResultMemo?
+    /// Whether the result depends only on the IP, the domain and the answers read so far.
+    private var reusable = true
+    /// The shortest TTL among the records read so far.
+    private var shortestTTL = UInt32.max
+    /// Once finished: for how many seconds the result may be given again for the same IP
+    /// and domain (`SPFResultMemo`); nil when it may not (see the memo for when).
+    public private(set) var reusableFor: UInt32?
 
     /// A record being evaluated, and where.
     private struct Frame: Sendable {
@@ -75,9 +86,11 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     /// check_host(ip, domain, sender) with the HELO name for `%{h}` and the receiving host
     /// for `%{r}`. An empty `sender` is the null reverse-path: the identity is then
     /// `postmaster@<domain>` (RFC 7208 §2.4), as it is for a sender without a local part.
-    public init(ip: IPAddress, domain: String, sender: String, helo: String?, receiver: String = "unknown") {
+    public init(ip: IPAddress, domain: String, sender: String, helo: String?, receiver: String = "unknown",
+                memo: SPFResultMemo? = nil) {
         self.ip = ip.unmapped
         self.domain = domain
+        self.memo = memo
         var localPart = "postmaster"
         var senderDomain = domain
         if let at = sender.utf8.lastIndex(of: UInt8(ascii: "@")) {
@@ -111,6 +124,13 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         self.frames = []
         self.dnsTerms = 0
         self.voidLookups = 0
+        self.reusable = true
+        self.shortestTTL = .max
+        self.reusableFor = nil
+        if let kept = self.memo?.result(ip: self.ip, domain: self.domain) {
+            self.waiting = .finished
+            return .done(kept)
+        }
         // §4.3: a malformed or single-label domain is "none" before any query.
         guard let name = Self.checkedDomain(self.domain) else {
             return self.finish(.none, reason: "'\(self.domain)' is not a valid multi-label domain name")
@@ -121,6 +141,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     public mutating func resume(with results: [DNSQueryResult]) -> DNSLookupStep<Output> {
         let waiting = self.waiting
         self.waiting = .idle
+        for result in results { self.noteForReuse(result) }
         switch waiting {
         case .idle, .finished:
             preconditionFailure("SPFCheck resumed while not waiting for answers")
@@ -314,6 +335,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
             // The shared cache keeps the short ones.
             if !SPFRecordCache.isKept(text) { self.parsedRecords[text] = record }
         }
+        if record.usesMacros { self.reusable = false }
         let frame = Frame(domain: domain, record: record, index: 0)
         switch purpose {
         case .initial, .include:
@@ -414,6 +436,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     /// Looks up the IP's names and confirms them (§5.5). `target` set: the `ptr` mechanism
     /// for that domain; nil: the `%{p}` value, then `then`.
     private mutating func lookUpValidatedName(target: String?, then: AfterValidatedName) -> DNSLookupStep<Output> {
+        self.reusable = false
         self.waiting = .ptrNames(target: target, then: then)
         return .need([DNSQuestion(name: self.ip.reverseName, type: .ptr)])
     }
@@ -479,6 +502,7 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
             return self.lookUpValidatedName(target: nil, then: .explain(result))
         }
         guard let name = self.targetName(exp, domain: frame.domain) else { return self.done(result) }
+        self.reusable = false
         self.waiting = .explanation(result)
         return .need([DNSQuestion(name: name, type: .txt)])
     }
@@ -569,6 +593,26 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
 
     private mutating func done(_ result: SPFResult) -> DNSLookupStep<Output> {
         self.waiting = .finished
+        switch result.result {
+        case .pass, .fail, .softfail, .neutral, .none:
+            // A second less: a cached answer's TTL is counted down in whole seconds.
+            if self.reusable, self.shortestTTL != .max, self.shortestTTL > 1 { self.reusableFor = self.shortestTTL - 1 }
+        case .permerror, .temperror:
+            break
+        }
+        if let memo = self.memo, let seconds = self.reusableFor {
+            memo.store(result, ip: self.ip, domain: self.domain, seconds: seconds)
+        }
         return .done(result)
+    }
+
+    /// Folds one answer into `reusable` and `shortestTTL`.
+    private mutating func noteForReuse(_ result: DNSQueryResult) {
+        guard case .success(let answer) = result, answer.outcome == .ok, !answer.records.isEmpty else {
+            self.reusable = false
+            return
+        }
+        for record in answer.records where record.ttl < self.shortestTTL { self.shortestTTL = record.ttl }
+        for record in answer.chain where record.ttl < self.shortestTTL { self.shortestTTL = record.ttl }
     }
 }

@@ -19,6 +19,14 @@ struct SPFMacroString: Hashable, Sendable {
         }
     }
 
+    /// Whether any part is a macro (`%{...}`; `%%`, `%_` and `%-` are literals).
+    var hasMacro: Bool {
+        self.parts.contains { part in
+            if case .macro = part { return true }
+            return false
+        }
+    }
+
     /// Whether the string ends with a `macro-expand` (the `domain-end` alternative that
     /// needs no literal top label).
     var endsWithMacro: Bool {

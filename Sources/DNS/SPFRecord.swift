@@ -68,6 +68,13 @@ struct SPFRecord: Hashable, Sendable {
     var redirect: SPFMacroString?
     var explanation: SPFMacroString?
 
+    /// Whether a term's domain-spec, `redirect=` or `exp=` holds a macro: the record's result
+    /// may then depend on more than the IP, the domain and DNS (the sender, the HELO name).
+    var usesMacros: Bool {
+        self.directives.contains { $0.mechanism.domainSpec?.hasMacro == true }
+            || self.redirect?.hasMacro == true || self.explanation?.hasMacro == true
+    }
+
     static let maximumIPv4Prefix = 32
     static let maximumIPv6Prefix = 128
 

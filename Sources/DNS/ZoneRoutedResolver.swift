@@ -29,6 +29,13 @@ public struct ZoneRoutedResolver: DNSResolving {
         self.resolver(for: question.name).immediateResult(for: question)
     }
 
+    /// The fallback's, when every routed resolver keeps a cache too: a check that read a
+    /// routed zone's answers must not be reused where that zone's resolver keeps none.
+    public var spfResultMemo: SPFResultMemo? {
+        guard self.routes.values.allSatisfy({ $0.spfResultMemo != nil }) else { return nil }
+        return self.fallback.spfResultMemo
+    }
+
     public var ipStrategy: IPStrategy { self.fallback.ipStrategy }
     public var rotatesRecords: Bool { self.fallback.rotatesRecords }
 }

@@ -120,11 +120,14 @@ struct SPFCall: DNSFunctionCall {
     /// `mailfrom`, or `helo` for the null reverse-path.
     let identity: String
     let receiver: String
+    /// The resolver's kept results, if it keeps any.
+    let memo: SPFResultMemo?
     var function: String { self.identity == "helo" ? "spf.check (helo)" : "spf.check_host" }
     var argument: String { "\(self.ip) \(self.domain) <\(self.sender)>" }
 
     func makePlan() -> SPFCheck {
-        SPFCheck(ip: self.ip, domain: self.domain, sender: self.sender, helo: self.helo, receiver: self.receiver)
+        SPFCheck(ip: self.ip, domain: self.domain, sender: self.sender, helo: self.helo, receiver: self.receiver,
+                 memo: self.memo)
     }
 
     func summarize(_ output: SPFResult) -> String {

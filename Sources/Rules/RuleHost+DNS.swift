@@ -24,7 +24,7 @@ extension RuleHost {
                           health: self.dnsblHealth)
             }, run: run, thread: thread)
         case .spfCheckHost:
-            return self.start(self.spfArguments(thread: thread), run: run, thread: thread)
+            return self.start(self.spfArguments(thread: thread, memo: run.resolver.spfResultMemo), run: run, thread: thread)
         case .dnsQuery:
             return self.start(self.queryArguments(thread: thread), run: run, thread: thread)
         case .log, .readModule, .traceRule, .makeReply, .parseReply, .checkReply, .suggest, .addHeader:

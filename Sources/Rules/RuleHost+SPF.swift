@@ -6,7 +6,7 @@ import Lua
 /// one Lua state serves many checks at once. Never raises for DNS trouble: that is
 /// `temperror`.
 extension RuleHost {
-    func spfArguments(thread: LuaThread) -> Result<SPFCall, HostCallError> {
+    func spfArguments(thread: LuaThread, memo: SPFResultMemo?) -> Result<SPFCall, HostCallError> {
         guard let ipText = self.lua.string(at: 1, thread) else {
             return .failure(HostCallError("spf.check_host: expected an IP address string, got \(self.lua.type(at: 1, thread).name)"))
         }
@@ -23,7 +23,8 @@ extension RuleHost {
         // U-labels become A-labels; a name that is not valid is left to check_host, which
         // answers `none` for a malformed domain (RFC 7208 §4.3).
         let asked = (try? DNSName.normalize(domain)) ?? domain
-        return .success(SPFCall(ip: ip, domain: asked, sender: sender, helo: helo, identity: identity, receiver: receiver))
+        return .success(SPFCall(ip: ip, domain: asked, sender: sender, helo: helo, identity: identity, receiver: receiver,
+                                memo: memo))
     }
 
     func pushSPFResult(_ result: SPFResult, of call: SPFCall, thread: LuaThread) {

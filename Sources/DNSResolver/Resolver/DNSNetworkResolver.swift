@@ -21,6 +21,9 @@ public final class DNSNetworkResolver: DNSResolving {
     public let servers: [DNSServerAddress]
     public let options: DNSResolverOptions
     public let cache: DNSCache
+    /// SPF results reused while the answers they came from are cached; as many as the cache
+    /// holds answers, none when it holds none.
+    public let spfResultMemo: SPFResultMemo?
     private let transport: DNSTransport
     /// Printed once: formatting an address (`inet_ntop`) on every answer showed in profiles.
     private let serverNames: [DNSServerAddress: String]
@@ -41,6 +44,8 @@ public final class DNSNetworkResolver: DNSResolving {
         self.servers = servers
         self.options = options
         self.cache = DNSCache(capacity: options.cacheSize, now: now)
+        self.spfResultMemo = options.cacheSize > 0
+            ? SPFResultMemo(capacity: options.cacheSize, now: { UInt64(now().uptimeNanoseconds) }) : nil
         self.transport = DNSTransport(group: eventLoopGroup)
         self.serverNames = Dictionary(servers.map { ($0, $0.description) }, uniquingKeysWith: { first, _ in first })
         let fetcher = WeakResolver()
