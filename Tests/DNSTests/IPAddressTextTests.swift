@@ -18,7 +18,7 @@ struct IPAddressTextTests {
         address.bytes.withUnsafeBytes { raw in
             _ = inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count))
         }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     @Test("IPv4: every octet value in every position, as inet_ntop prints it")
