@@ -14,7 +14,9 @@
 # Environment: VRULES_BIN (a release vrules; default: build it as run.sh does, into
 #              .build-bench), CONNECTIONS (16), MIXES ("postfix fresh"), DOMAINS ("one
 #              distinct"), WARMUP (vrules, 5000), ROUNDS (3), KEEP_WORK=1, LOADGEN_IO (as in
-#              run.sh).
+#              run.sh), TRANSPORT (unix: the default, each server on a UNIX-domain socket,
+#              as Debian documents policyd-spf behind Postfix's spawn(8) with
+#              `check_policy_service unix:private/policyd-spf`; tcp: each on a loopback port).
 #
 # Three servers, all listening for the whole run; each row (sender domains, mix) measures the
 # three back to back, ROUNDS times, and the ratios are given per round and as their median:
@@ -49,6 +51,8 @@ mixes="${MIXES:-postfix fresh}"
 domain_sets="${DOMAINS:-one distinct}"
 warmup="${WARMUP:-5000}"
 rounds="${ROUNDS:-3}"
+transport="${TRANSPORT:-unix}"
+case "$transport" in unix|tcp) ;; *) echo "TRANSPORT: unix or tcp, not '$transport'" >&2; exit 2 ;; esac
 for mix in $mixes; do
     case "$mix" in postfix|fresh|noeom) ;; *) echo "MIXES: postfix, fresh or noeom, not '$mix'" >&2; exit 2 ;; esac
 done
@@ -114,6 +118,23 @@ domain=spf.example
 sender_domain() { if [ "$1" = distinct ]; then echo "{t}.$domain"; else echo "$domain"; fi; }
 vrules_port=10040
 policyd_port=10041
+# Where a server listens (TRANSPORT), as `vrules serve --listen`, socat and the load generator
+# name it. `target` holds the load generator's arguments for the server being measured.
+listen_address() {   # port name -> vrules' --listen
+    if [ "$transport" = unix ]; then echo "unix:$work/$2.sock"; else echo "127.0.0.1:$1"; fi
+}
+loadgen_target() {   # port name -> the load generator's --port/--unix arguments
+    if [ "$transport" = unix ]; then echo "--unix $work/$2.sock"; else echo "--port $1"; fi
+}
+wait_target() {   # port name
+    if [ "$transport" = tcp ]; then wait_port "$1"; return; fi
+    for _ in $(seq 200); do
+        [ -S "$work/$2.sock" ] && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on $work/$2.sock" >&2
+    return 1
+}
 
 # --- Knot on 127.0.0.1:53 -----------------------------------------------------------------
 cp "$here/spf-zones/spf.example.zone" "$here/spf-zones/other.example.zone" "$work/"
@@ -159,7 +180,8 @@ run_load() {   # label mix domains requests pid accept...
     before="$(loadavg)"
     queries="$(knot_queries)"
     # A non-zero exit (unexpected answers, closed connections) is reported in the figures.
-    output="$("$loadgen" --port "$port" --connections "$connections" --requests "$count" --mix "$mix" --io "${LOADGEN_IO:-epoll}" \
+    # shellcheck disable=SC2086 # $target is two words, the path has no spaces (mktemp)
+    output="$("$loadgen" $target --connections "$connections" --requests "$count" --mix "$mix" --io "${LOADGEN_IO:-epoll}" \
         --server-pid "$pid" --label "$label" --client-ip "$pass_ip" --client-name mx1.mail.other.example \
         --helo mx1.mail.other.example --sender-domain "$senders" --prime "${accept[@]}")" || true
     line="$(head -1 <<<"$output")"
@@ -171,7 +193,8 @@ run_load() {   # label mix domains requests pid accept...
 }
 # The first answer to one RCPT from CLIENT_IP of a sender in SENDER_DOMAIN (default spf.example).
 first_answer() {   # client_ip [sender_domain]
-    "$loadgen" --port "$port" --connections 1 --requests 1 --mix fresh --client-ip "$1" \
+    # shellcheck disable=SC2086
+    "$loadgen" $target --connections 1 --requests 1 --mix fresh --client-ip "$1" \
         --client-name mx1.mail.other.example --helo mx1.mail.other.example --sender-domain "${2:-$domain}" \
         --accept 'no answer is expected: print the first' | sed -n 's/^first_unexpected_action=//p' || true
 }
@@ -195,7 +218,8 @@ check_decisions() {   # name pass_prefix [defer_prefix]
 }
 
 echo "== SPF policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg), generator --io ${LOADGEN_IO:-epoll}"
-echo "   $connections connections over loopback (private network namespace); Knot DNS on 127.0.0.1:53"
+if [ "$transport" = unix ]; then over="UNIX-domain sockets"; else over="loopback TCP"; fi
+echo "   $connections connections over $over (TRANSPORT=$transport; private network namespace); Knot DNS on 127.0.0.1:53"
 echo "   serving spf.example and other.example to both servers. Client $pass_ip,"
 echo "   HELO mx1.mail.other.example, sender bounce-N-M@<domain> (one per transaction): SPF pass"
 echo "   through 'mx' after ip4 and include (5 DNS questions per check). Sender domains: 'one' ="
@@ -209,21 +233,23 @@ echo "   ('PREPEND Received-SPF: pass' / 'prepend Received-SPF: Pass'), then DUN
 # An idle server costs nothing; the measurements of one row follow each other within seconds,
 # so a change in the machine's speed (it drifts by a third from minute to minute on a shared
 # 2-core machine) falls on all three alike, and ROUNDS rounds give a median.
-declare -A lines ports pids
+declare -A lines targets pids
 for cache in on off; do
     {
         printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:53"]\n'
         [ "$cache" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n'
     } >"$work/vrules-cache-$cache.toml"
-    ports["vrules,$cache"]=$([ "$cache" = on ] && echo $vrules_port || echo $((vrules_port + 2)))
+    port=$([ "$cache" = on ] && echo $vrules_port || echo $((vrules_port + 2)))
+    targets["vrules,$cache"]="$(loadgen_target "$port" "vrules-cache-$cache")"
     "$vrules" serve --config "$work/vrules-cache-$cache.toml" --rules "$here/spf.lua" \
-        --listen "127.0.0.1:${ports["vrules,$cache"]}" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
+        --listen "$(listen_address "$port" "vrules-cache-$cache")" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
     pids["vrules,$cache"]=$!
     server_pids+=("$!")
-    port=${ports["vrules,$cache"]}
-    wait_port "$port"
+    target=${targets["vrules,$cache"]}
+    wait_target "$port" "vrules-cache-$cache"
     check_decisions "vrules (cache $cache)" "PREPEND Received-SPF: pass " "451 4.7.24 "
-    "$loadgen" --port "$port" --connections "$connections" --requests "$warmup" --mix fresh \
+    # shellcheck disable=SC2086
+    "$loadgen" $target --connections "$connections" --requests "$warmup" --mix fresh \
         --client-ip "$pass_ip" --sender-domain "$domain" >/dev/null || true
 done
 cat >"$work/policyd-spf.conf" <<'CONF'
@@ -238,13 +264,15 @@ CONF
 chmod 644 "$work/policyd-spf.conf"
 # One policyd-spf process per connection, its stdin and stdout the connection itself (socat
 # forks, then execs it with `nofork`: no relay process in between), as Postfix's spawn(8) runs it.
-ports["policyd-spf,none"]=$policyd_port
-socat "TCP-LISTEN:$policyd_port,bind=127.0.0.1,reuseaddr,fork" "EXEC:/usr/bin/policyd-spf $work/policyd-spf.conf,nofork" \
+targets["policyd-spf,none"]="$(loadgen_target "$policyd_port" policyd-spf)"
+if [ "$transport" = unix ]; then listener="UNIX-LISTEN:$work/policyd-spf.sock,fork"; else
+    listener="TCP-LISTEN:$policyd_port,bind=127.0.0.1,reuseaddr,fork"; fi
+socat "$listener" "EXEC:/usr/bin/policyd-spf $work/policyd-spf.conf,nofork" \
     2>"$work/socat.log" &
 pids["policyd-spf,none"]=$!
 server_pids+=("$!")
-port=$policyd_port
-wait_port "$port"
+target=${targets["policyd-spf,none"]}
+wait_target "$policyd_port" policyd-spf
 check_decisions "policyd-spf" "prepend Received-SPF: Pass "
 echo "   (pyspf over pydns, as Debian ships it, reads a REFUSED or SERVFAIL answer as no record: 'none',"
 echo "   where RFC 7208 says temperror; its TempError_Defer acts on timeouts and network errors only)"
@@ -254,7 +282,7 @@ for round in $(seq "$rounds"); do
     for set in $domain_sets; do
         for mix in $mixes; do
             for server in vrules,on vrules,off policyd-spf,none; do
-                port=${ports[$server]}
+                target=${targets[$server]}
                 if [ "${server%%,*}" = vrules ]; then
                     line="$(run_load vrules "$mix" "$set" "$requests" "${pids[$server]}" 'PREPEND Received-SPF: pass *' DUNNO)"
                 else

@@ -4,7 +4,7 @@
 // (Postfix waits for each answer), requests as Postfix 3.7 sends them. Prints one
 // `key=value` line per run for bench/policy/run.sh and spf-run.sh to read.
 //
-//   PolicyLoad --port P [--host 127.0.0.1] [--connections 16] [--requests N] [--mix postfix|fresh]
+//   PolicyLoad --port P [--host 127.0.0.1] | --unix PATH  [--connections 16] [--requests N] [--mix postfix|fresh]
 //              [--client-ip 192.0.2.10] [--client-name NAME] [--helo NAME]
 //              [--sender-domain good.example] [--expect DUNNO] [--accept ANSWER]...
 //              [--prime] [--server-pid PID] [--label NAME] [--io epoll|threads]
@@ -52,6 +52,8 @@ import CEpoll
 struct Options {
     var host = "127.0.0.1"
     var port = 10040
+    /// `--unix PATH`: a UNIX-domain stream socket instead of TCP to host and port.
+    var unixPath: String?
     var connections = 16
     var requests = 100_000
     var mix = "postfix"
@@ -80,6 +82,7 @@ func parseOptions() -> Options {
         switch flag {
         case "--host": options.host = value(flag)
         case "--port": options.port = Int(value(flag)) ?? options.port
+        case "--unix": options.unixPath = value(flag)
         case "--connections": options.connections = max(1, Int(value(flag)) ?? 16)
         case "--requests": options.requests = max(1, Int(value(flag)) ?? 100_000)
         case "--mix": options.mix = value(flag)
@@ -101,18 +104,26 @@ func parseOptions() -> Options {
     return options
 }
 
-/// An expected answer: the whole text, or a prefix when given with a trailing `*`.
+/// An expected answer: the whole text, or a prefix when given with a trailing `*`. Matched
+/// against the answer's bytes (`action=` and the text), so an expected answer makes no string.
 struct AnswerPattern {
     let text: String
     let isPrefix: Bool
+    /// `action=` followed by `text`, as the server sends it.
+    let line: [UInt8]
 
     init(_ pattern: String) {
         self.isPrefix = pattern.hasSuffix("*")
         self.text = self.isPrefix ? String(pattern.dropLast()) : pattern
+        self.line = Array("action=\(self.text)".utf8)
     }
 
-    func matches(_ answer: String) -> Bool {
-        self.isPrefix ? answer.hasPrefix(self.text) : answer == self.text
+    /// Whether the answer line `answer` (up to, not including, its empty line) matches.
+    func matches(_ answer: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard self.isPrefix ? answer.count >= self.line.count : answer.count == self.line.count else { return false }
+        return self.line.withUnsafeBufferPointer { line in
+            memcmp(line.baseAddress!, answer.baseAddress!, line.count) == 0
+        }
     }
 }
 
@@ -158,6 +169,26 @@ func rcptRequest(_ options: Options, instance: String, clientPort: Int, sender: 
     return bytes
 }
 
+/// A stream socket connected to the UNIX-domain socket at `path`, as Postfix reaches a
+/// `check_policy_service unix:private/...` service.
+func connectUnix(_ path: String) -> Int32 {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let capacity = MemoryLayout.size(ofValue: address.sun_path)
+    guard path.utf8.count < capacity else { fail("--unix: path longer than \(capacity - 1) bytes") }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (offset, byte) in path.utf8.enumerated() { raw[offset] = byte }
+    }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard fd >= 0, connected == 0 else { fail("cannot connect to unix:\(path): errno \(errno)") }
+    var timeout = timeval(tv_sec: 30, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    return fd
+}
+
 // MARK: - one connection
 
 final class Worker {
@@ -176,8 +207,9 @@ final class Worker {
     private(set) var descriptor: Int32 = -1
     private var buffer = [UInt8](repeating: 0, count: 65_536)
     private var filled = 0
-    /// `action=` and `--expect`, as the server sends it (checked first, as bytes).
-    private let expectedAnswer: [UInt8]
+    /// The answers counted as expected: the `--accept` patterns, else `--expect` (and, for
+    /// DUNNO, any `PREPEND ` answer: a header rides on an answer that would be DUNNO).
+    private let patterns: [AnswerPattern]
 
     init(index: Int, options: Options, runID: String, count: Int) {
         self.index = index
@@ -185,12 +217,22 @@ final class Worker {
         self.runID = runID
         self.count = count
         self.accepted = [Int](repeating: 0, count: options.accept.count)
-        self.expectedAnswer = options.accept.isEmpty ? Array("action=\(options.expect)".utf8) : []
+        if !options.accept.isEmpty {
+            self.patterns = options.accept
+        } else if options.expect == "DUNNO" {
+            self.patterns = [AnswerPattern(options.expect), AnswerPattern("PREPEND *")]
+        } else {
+            self.patterns = [AnswerPattern(options.expect)]
+        }
         self.latencies[0].reserveCapacity(count)
         self.latencies[1].reserveCapacity(count)
     }
 
     func connectNow() {
+        if let path = self.options.unixPath {
+            self.descriptor = connectUnix(path)
+            return
+        }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_NUMERICHOST
@@ -228,9 +270,16 @@ final class Worker {
 
     /// Sends one request and reads `action=...\n\n`; returns the action, nil when closed.
     func ask(_ request: [UInt8]) -> String? {
+        guard let end = self.exchange(request) else { return nil }
+        return self.action(end: end)
+    }
+
+    /// Sends one request and reads its answer; the answer's length (before its empty line),
+    /// nil when the connection closed.
+    private func exchange(_ request: [UInt8]) -> Int? {
         guard self.send(request) else { return nil }
         while true {
-            if let action = self.answer() { return action }
+            if let end = self.answerEnd() { return end }
             let received = self.buffer.withUnsafeMutableBytes {
                 recv(self.descriptor, $0.baseAddress! + self.filled, $0.count - self.filled, 0)
             }
@@ -253,23 +302,22 @@ final class Worker {
         return true
     }
 
-    /// The action of the answer read so far, nil while it is incomplete.
-    private func answer() -> String? {
+    /// Where the answer read so far ends (Postfix reads up to the empty line: "\n\n"), nil
+    /// while it is incomplete.
+    private func answerEnd() -> Int? {
         guard self.filled >= 2 else { return nil }
-        // Postfix reads up to the empty line; the answer ends in "\n\n".
-        var end = -1
-        self.buffer.withUnsafeBufferPointer { bytes in
+        return self.buffer.withUnsafeBufferPointer { bytes -> Int? in
             var i = 0
             while i + 1 < self.filled {
-                if bytes[i] == 10 && bytes[i + 1] == 10 { end = i; break }
+                if bytes[i] == 10 && bytes[i + 1] == 10 { return i }
                 i += 1
             }
+            return nil
         }
-        guard end >= 0 else { return nil }
-        // The expected answer, compared as bytes: no string made per request.
-        if !self.expectedAnswer.isEmpty, end == self.expectedAnswer.count, self.buffer[0..<end].elementsEqual(self.expectedAnswer) {
-            return self.options.expect
-        }
+    }
+
+    /// The action of the answer of length `end`, as text (for unexpected answers and --prime).
+    private func action(end: Int) -> String {
         let answer = String(decoding: self.buffer[0..<end], as: UTF8.self)
         return answer.hasPrefix("action=") ? String(answer.dropFirst(7)) : answer
     }
@@ -293,11 +341,19 @@ final class Worker {
         return plan
     }
 
-    private func record(_ action: String, kind: Int, elapsed: UInt64) {
+    /// Files the answer of length `end`: its latency, and which pattern it matched (or, for an
+    /// unexpected one, its text if it is the first).
+    private func record(end: Int, kind: Int, elapsed: UInt64) {
         self.latencies[kind].append(elapsed)
-        if !self.isExpected(action) {
+        let matched = self.buffer.withUnsafeBufferPointer { bytes in
+            let answer = UnsafeBufferPointer(rebasing: bytes[0..<end])
+            return self.patterns.firstIndex { $0.matches(answer) }
+        }
+        if let matched {
+            if !self.options.accept.isEmpty { self.accepted[matched] += 1 }
+        } else {
             self.unexpected += 1
-            if self.firstUnexpected == nil { self.firstUnexpected = action }
+            if self.firstUnexpected == nil { self.firstUnexpected = self.action(end: end) }
         }
         self.done += 1
     }
@@ -313,11 +369,11 @@ final class Worker {
         while self.done < self.count {
             for (request, kind) in self.plan(of: self.transaction) where self.done < self.count {
                 let started = nowNanoseconds()
-                guard let action = self.ask(request) else {
+                guard let end = self.exchange(request) else {
                     self.close(now: nowNanoseconds())
                     return
                 }
-                self.record(action, kind: kind, elapsed: nowNanoseconds() - started)
+                self.record(end: end, kind: kind, elapsed: nowNanoseconds() - started)
             }
             self.transaction += 1
         }
@@ -364,8 +420,8 @@ final class Worker {
             return false
         }
         self.filled += received
-        guard let action = self.answer() else { return true }
-        self.record(action, kind: self.currentPlan[self.step].1, elapsed: nowNanoseconds() - self.sentAt)
+        guard let end = self.answerEnd() else { return true }
+        self.record(end: end, kind: self.currentPlan[self.step].1, elapsed: nowNanoseconds() - self.sentAt)
         self.step += 1
         return self.sendNext()
     }
@@ -384,17 +440,6 @@ final class Worker {
         self.descriptor = -1
     }
 
-    /// Whether `action` is an expected answer; counts it against its `--accept` pattern.
-    func isExpected(_ action: String) -> Bool {
-        guard !self.options.accept.isEmpty else {
-            // A header the rules added rides on an answer that would be DUNNO (PREPEND).
-            let passes = self.options.expect == "DUNNO" && action.hasPrefix("PREPEND ")
-            return action == self.options.expect || passes
-        }
-        guard let index = self.options.accept.firstIndex(where: { $0.matches(action) }) else { return false }
-        self.accepted[index] += 1
-        return true
-    }
 }
 
 // MARK: - CPU of the server's process tree
