@@ -107,6 +107,17 @@ struct SPFMemoTests {
         await server.stop()
     }
 
+    @Test("with [server.dns.zones], results are kept only when every zone's resolver has a cache too")
+    func zoneRoutes() async throws {
+        let server = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: Self.records()))
+        let cached = Self.resolver(server, cacheSize: 100)
+        let routedWithCache = ZoneRoutedResolver(fallback: cached, routes: ["bl.example": Self.resolver(server, cacheSize: 10)])
+        #expect(routedWithCache.spfResultMemo === cached.spfResultMemo)
+        let routedWithout = ZoneRoutedResolver(fallback: cached, routes: ["bl.example": Self.resolver(server, cacheSize: 0)])
+        #expect(routedWithout.spfResultMemo == nil)
+        await server.stop()
+    }
+
     @Test("without a cache (cache_size = 0) nothing is kept: each check asks, and sees a change at once")
     func noCacheNoReuse() async throws {
         let server = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: Self.records()))
