@@ -16,8 +16,9 @@ import Darwin
 /// TTL the answer does not carry) or a DNS failure, nor a `permerror` or `temperror`.
 ///
 /// A resolver with a cache owns one (`DNSResolving.spfResultMemo`), bounded like its cache:
-/// at most `capacity` results; when full, expired ones are dropped, and if none has expired
-/// the memo is emptied and starts again (no bookkeeping on the hot path).
+/// at most `capacity` results. When full, expired ones are dropped, and if that leaves more
+/// than half, the memo is emptied and starts again: no bookkeeping on the hot path, and a
+/// sweep only after at least `capacity / 2` stores, however the results expire.
 public final class SPFResultMemo: @unchecked Sendable {
     // @unchecked: `entries` is only touched with `lock` held.
 
@@ -69,7 +70,7 @@ public final class SPFResultMemo: @unchecked Sendable {
         self.lock.withLock {
             if self.entries[key] == nil && self.entries.count >= self.capacity {
                 self.entries = self.entries.filter { $0.value.expires > now }
-                if self.entries.count >= self.capacity { self.entries.removeAll(keepingCapacity: true) }
+                if self.entries.count > self.capacity / 2 { self.entries.removeAll(keepingCapacity: true) }
             }
             self.entries[key] = entry
         }

@@ -96,6 +96,24 @@ struct SPFResultMemoTests {
         }
         // The last one stored is always kept.
         #expect(memo.result(ip: IPAddress("192.0.2.99")!, domain: "example.com") == result)
+        // Full of results that have not expired: emptied, not swept one result at a time.
+        #expect(memo.count == 1)
+        // Full with two of three expired: those go, the live one stays.
+        clock.advance(seconds: 61)
+        memo.store(result, ip: IPAddress("198.51.100.1")!, domain: "example.com", seconds: 10)
+        memo.store(result, ip: IPAddress("198.51.100.2")!, domain: "example.com", seconds: 100)
+        #expect(memo.count == 3)
+        clock.advance(seconds: 11)
+        memo.store(result, ip: IPAddress("198.51.100.3")!, domain: "example.com", seconds: 100)
+        #expect(memo.count == 2)
+        #expect(memo.result(ip: IPAddress("198.51.100.2")!, domain: "example.com") == result)
+        // Full with only one of three expired: a sweep that frees so little is not repeated at
+        // every store (as results expiring one by one would make it); the memo starts again.
+        memo.store(result, ip: IPAddress("198.51.100.4")!, domain: "example.com", seconds: 100)
+        #expect(memo.count == 3)
+        clock.advance(seconds: 90)
+        memo.store(result, ip: IPAddress("198.51.100.5")!, domain: "example.com", seconds: 100)
+        #expect(memo.count == 1)
         let none = SPFResultMemo(capacity: 0)
         none.store(result, ip: IPAddress("192.0.2.1")!, domain: "example.com", seconds: 60)
         #expect(none.count == 0)
