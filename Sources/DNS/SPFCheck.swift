@@ -49,6 +49,8 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
     /// Once finished: for how many seconds the result may be given again for the same IP
     /// and domain (`SPFResultMemo`); nil when it may not (see the memo for when).
     public private(set) var reusableFor: UInt32?
+    /// Whether the result was taken from the memo, without evaluating anything.
+    public private(set) var tookKeptResult = false
 
     /// A record being evaluated, and where.
     private struct Frame: Sendable {
@@ -127,7 +129,9 @@ public struct SPFCheck: DNSLookupPlan, Sendable {
         self.reusable = true
         self.shortestTTL = .max
         self.reusableFor = nil
+        self.tookKeptResult = false
         if let kept = self.memo?.result(ip: self.ip, domain: self.domain) {
+            self.tookKeptResult = true
             self.waiting = .finished
             return .done(kept)
         }

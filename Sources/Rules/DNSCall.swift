@@ -15,11 +15,15 @@ protocol DNSFunctionCall {
     func makePlan() -> Plan
     /// A one-line summary of the result, for traces.
     func summarize(_ output: Plan.Output) -> String
+    /// The same, knowing how the plan came to it; by default `summarize(output)`.
+    func summarize(_ output: Plan.Output, of plan: Plan) -> String
     /// Pushes the result onto `thread`, or returns the DNS error to raise.
     func push(_ output: Plan.Output, host: RuleHost, thread: LuaThreadHandle) -> Result<Int32, DNSError>
 }
 
 extension DNSFunctionCall {
+    func summarize(_ output: Plan.Output, of plan: Plan) -> String { self.summarize(output) }
+
     /// Advances `plan` with the answers at hand. Like `DNSResolving.advanceImmediately`,
     /// except that an answer whose DNSSEC validation failed reaches the plan as the error it
     /// stands for, and each batch of questions is traced.
@@ -40,8 +44,9 @@ extension DNSFunctionCall {
     }
 
     /// Traces the finished call and pushes its result.
-    func finish(_ output: Plan.Output, host: RuleHost, thread: LuaThreadHandle, trace: inout Trace) -> Result<Int32, DNSError> {
-        trace.record(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output)))
+    func finish(_ output: Plan.Output, of plan: Plan, host: RuleHost, thread: LuaThreadHandle,
+                trace: inout Trace) -> Result<Int32, DNSError> {
+        trace.record(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output, of: plan)))
         return self.push(output, host: host, thread: thread)
     }
 }
@@ -93,6 +98,6 @@ final class DNSCall<Call: DNSFunctionCall>: PendingDNSCall {
         guard case .done(let output) = self.step else {
             preconditionFailure("DNS call pushed before it finished")
         }
-        return self.call.finish(output, host: host, thread: thread, trace: &trace)
+        return self.call.finish(output, of: self.plan, host: host, thread: thread, trace: &trace)
     }
 }

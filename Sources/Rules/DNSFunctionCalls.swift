@@ -134,6 +134,11 @@ struct SPFCall: DNSFunctionCall {
         "\(output.result.rawValue)\(output.mechanism.map { " (\($0))" } ?? "")"
     }
 
+    /// A result reused from an earlier check says so: the trace shows no query for it.
+    func summarize(_ output: SPFResult, of plan: SPFCheck) -> String {
+        plan.tookKeptResult ? "\(self.summarize(output)), reused from an earlier check" : self.summarize(output)
+    }
+
     func push(_ output: SPFResult, host: RuleHost, thread: LuaThreadHandle) -> Result<Int32, DNSError> {
         host.pushSPFResult(output, of: self, thread: thread)
         return .success(1)

@@ -51,7 +51,7 @@ extension RuleHost {
                 run.pending = DNSCall(call, plan: plan, step: step)
                 return .yield
             }
-            switch call.finish(output, host: self, thread: thread, trace: &trace) {
+            switch call.finish(output, of: plan, host: self, thread: thread, trace: &trace) {
             case .success(let count):
                 return .values(count)
             case .failure(let error):

@@ -33,6 +33,12 @@ struct SPFMemoTests {
     /// "result: explanation".
     static func check(_ resolver: DNSNetworkResolver, ip: String, domain: String = "example.com",
                       sender: String) async throws -> String {
+        try await Self.tracedCheck(resolver, ip: ip, domain: domain, sender: sender).result
+    }
+
+    /// The same, with what the stage's trace says of the call.
+    static func tracedCheck(_ resolver: DNSNetworkResolver, ip: String, domain: String = "example.com",
+                            sender: String) async throws -> (result: String, traced: [String]) {
         let body = """
             local r = spf.check_host("\(ip)", "\(domain)", "\(sender)")
             ctx.add_header("X-Result", r.explanation and (r.result .. ": " .. r.explanation) or r.result)
@@ -42,7 +48,11 @@ struct SPFMemoTests {
         let transaction = await engine.beginTransaction(defaultSession)
         let result = await engine.evaluate(.connect, in: transaction)
         await engine.endTransaction(transaction)
-        return try #require(result.headers.first?.value, "\(result.failure ?? "no header")")
+        let traced = result.trace.compactMap { event -> String? in
+            if case .dnsCall(_, _, let summary) = event { return summary }
+            return nil
+        }
+        return (try #require(result.headers.first?.value, "\(result.failure ?? "no header")"), traced)
     }
 
     @Test("the same client IP and domain: the second check, another sender's, asks no server, even when the cache kept only one of the answers")
@@ -50,9 +60,14 @@ struct SPFMemoTests {
         let server = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: Self.records()))
         // One answer cached at a time: without the kept result, the second check would ask again.
         let resolver = Self.resolver(server, cacheSize: 1)
-        #expect(try await Self.check(resolver, ip: "192.0.2.25", sender: "alice@example.com") == "pass")
+        let first = try await Self.tracedCheck(resolver, ip: "192.0.2.25", sender: "alice@example.com")
+        #expect(first.result == "pass")
+        #expect(first.traced == ["pass (mx)"])
         #expect(server.queries.count == 4)
-        #expect(try await Self.check(resolver, ip: "192.0.2.25", sender: "bob@example.com") == "pass")
+        // The trace says where the result came from, since it shows no query for it.
+        let second = try await Self.tracedCheck(resolver, ip: "192.0.2.25", sender: "bob@example.com")
+        #expect(second.result == "pass")
+        #expect(second.traced == ["pass (mx), reused from an earlier check"])
         #expect(server.queries.count == 4)
         // Another client is another check.
         #expect(try await Self.check(resolver, ip: "198.51.100.9", sender: "bob@example.com") == "fail")
