@@ -141,8 +141,10 @@ public final class DNSNetworkResolver: DNSResolving {
     }
 
     /// `resolve` without a task per wait: a cached answer is delivered at once, a question
-    /// already being asked gets the running lookup's answer, and only a lookup that leads runs
-    /// in a task (the exchange itself is asynchronous).
+    /// already being asked gets the running lookup's answer, and a lookup that leads sends its
+    /// first query at once and reads the reply in the UDP reactor's callback
+    /// (`leadByCallback`); it takes a task only to go on when that reply does not settle it, or
+    /// always when validating or with several servers.
     public func startResolving(_ question: DNSQuestion, preferring executor: (any TaskExecutor)?,
                                deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle {
         let question = Self.lowercased(question)
@@ -166,12 +168,159 @@ public final class DNSNetworkResolver: DNSResolving {
             return false
         }
         guard leads else { return DNSLookupHandle() }
+        if self.validator == nil, self.servers.count == 1, let progress = self.beginLookup(question) {
+            return self.leadByCallback(progress, preferring: executor, deliver: deliver)
+        }
         let lookup = Task(executorPreference: executor) {
             let result = await self.resolveUncached(question, trace: nil)
             self.handOut(result, for: question)
             deliver(result.map { self.rotated($0) })
         }
         return DNSLookupHandle { lookup.cancel() }
+    }
+
+    /// A lookup that leads, on one server without validation (the common case), started
+    /// without a task: its first query goes out at once and the UDP reactor's callback reads
+    /// the reply. A reply that settles the question (most do) is cached, handed to the lookups
+    /// that joined, and delivered from that callback. Anything else goes on in a task from
+    /// where it stands, within the same time bound: the next pass after a failure, the CNAME
+    /// target a reply leads to, or the pass again (with its TCP retry) after a truncated reply.
+    private func leadByCallback(_ progress: LookupProgress, preferring executor: (any TaskExecutor)?,
+                                deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle {
+        let question = progress.question
+        let server = self.servers[0]
+        let request = DNSExchangeRequest(server: server, question: DNSWireQuestion(name: question.name, type: question.type),
+                                         dnssecOK: false, deadline: min(NIODeadline.now() + self.options.timeout, progress.deadline))
+        let lead = LeadingLookup()
+        let cancelExchange = self.transport.udpExchange(request) { [self] result in
+            var progress = progress
+            let goOn: LeadContinuation
+            switch result.map({ DNSExchangeReply(message: $0, server: server, overTCP: false) }) {
+            case .success(let reply) where reply.message.header.truncated:
+                // Retried over TCP before its code is looked at, as `DNSTransport.exchange` does.
+                goOn = .overTCP
+            case .failure(.cancelled):
+                // Given up: the lookups that joined ask again; the one that led gets the
+                // failure, as a cancelled task's would.
+                let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
+                for waiter in waiters { waiter(nil) }
+                deliver(.failure(Self.lookupError(.cancelled, progress)))
+                return
+            case let exchanged:
+                guard let next = self.settle(Self.classify(exchanged, validate: false), &progress, deliver: deliver) else { return }
+                goOn = next
+            }
+            let carried = progress
+            lead.continued(in: Task(executorPreference: executor) {
+                var progress = carried
+                var next = goOn
+                if case .overTCP = next {
+                    let reply = await self.transport.tcpExchange(request)
+                        .map { DNSExchangeReply(message: $0, server: server, overTCP: true) }
+                    guard let after = self.settle(Self.classify(reply, validate: false), &progress, deliver: deliver) else { return }
+                    next = after
+                }
+                let (firstPass, worst): (Int, DNSExchangeFailure?)
+                switch next {
+                case .askAgain, .overTCP: (firstPass, worst) = (0, nil)
+                case .nextPass(let failure): (firstPass, worst) = (1, failure)
+                }
+                let result = await self.lookUp(&progress, trace: nil, firstPass: firstPass, worst: worst)
+                self.handOut(result, for: question)
+                deliver(result.map { self.rotated($0) })
+            })
+        }
+        lead.started(cancel: cancelExchange)
+        return DNSLookupHandle { lead.cancel() }
+    }
+
+    /// Where a lookup led by callback goes on, in a task, when its first reply did not settle it.
+    private enum LeadContinuation {
+        /// The reply was truncated: the same question over TCP.
+        case overTCP
+        /// The reply led to a CNAME target outside the server's data.
+        case askAgain
+        /// The first pass failed: the next ones.
+        case nextPass(DNSExchangeFailure)
+    }
+
+    /// Finishes a lookup led by callback with `reply` (classified) when it settles it: caches
+    /// the answer, hands it to the lookups that joined and delivers it. Otherwise where to go on.
+    private func settle(_ reply: Result<DNSExchangeReply, DNSExchangeFailure>, _ progress: inout LookupProgress,
+                        deliver: @Sendable (DNSQueryResult) -> Void) -> LeadContinuation? {
+        let question = progress.question
+        switch reply {
+        case .failure(let failure):
+            return .nextPass(failure)
+        case .success(let reply):
+            switch self.read(reply, &progress) {
+            case .askAgain:
+                return .askAgain
+            case .failed(let error):
+                self.finishLead(.failure(error), for: question, deliver: deliver)
+            case .settled(let answer, let ttl, let cacheable):
+                if cacheable { self.cache.store(answer, for: question, ttl: ttl) }
+                self.finishLead(.success(answer), for: question, deliver: deliver)
+            }
+            return nil
+        }
+    }
+
+    private func finishLead(_ result: DNSQueryResult, for question: DNSQuestion,
+                            deliver: @Sendable (DNSQueryResult) -> Void) {
+        self.handOut(result, for: question)
+        deliver(result.map { self.rotated($0) })
+    }
+
+    /// What cancels a lookup led by callback: its exchange, then the task it may go on in.
+    /// The exchange's callback can run before `started` is called (a send that fails at once).
+    private final class LeadingLookup: @unchecked Sendable {
+        // @unchecked: `state` is only touched with `lock` held.
+        private enum State {
+            case starting
+            case exchanging(@Sendable () -> Void)
+            case continued(Task<Void, Never>)
+            case cancelled
+        }
+
+        private let lock = NIOLock()
+        private var state = State.starting
+
+        func started(cancel: @escaping @Sendable () -> Void) {
+            let cancelNow = self.lock.withLock { () -> Bool in
+                switch self.state {
+                case .starting:
+                    self.state = .exchanging(cancel)
+                    return false
+                case .cancelled:
+                    return true
+                case .exchanging, .continued:
+                    return false
+                }
+            }
+            if cancelNow { cancel() }
+        }
+
+        func continued(in task: Task<Void, Never>) {
+            let cancelNow = self.lock.withLock { () -> Bool in
+                if case .cancelled = self.state { return true }
+                self.state = .continued(task)
+                return false
+            }
+            if cancelNow { task.cancel() }
+        }
+
+        func cancel() {
+            let previous = self.lock.withLock { () -> State in
+                defer { self.state = .cancelled }
+                return self.state
+            }
+            switch previous {
+            case .exchanging(let cancel): cancel()
+            case .continued(let task): task.cancel()
+            case .starting, .cancelled: break
+            }
+        }
     }
 
     /// Names should arrive normalised; a name in mixed case is still matched against the
@@ -201,100 +350,150 @@ public final class DNSNetworkResolver: DNSResolving {
     // MARK: - Following CNAME chains
 
     private func resolveUncached(_ question: DNSQuestion, trace: ValidationTrace?) async -> DNSQueryResult {
-        // The engine normalises names first; anything that still cannot be encoded is refused
-        // here, before any query, rather than sent to every server in turn.
-        do {
-            var wire: [UInt8] = []
-            wire.reserveCapacity(DNSNameCoding.maximumWireLength + 1)
-            try DNSNameCoding.appendWireName(question.name, to: &wire)
-        } catch {
-            return .failure(DNSError(kind: .formerr, name: question.name, type: question.type,
-                                     detail: "invalid name: \(error.reason)"))
-        }
+        guard var progress = self.beginLookup(question) else { return .failure(Self.invalidName(question)) }
+        return await self.lookUp(&progress, trace: trace, firstPass: 0, worst: nil)
+    }
+
+    /// How far a lookup has come: the name it asks now, the CNAME chain followed so far, what
+    /// each reply contributed (for the validator), and the bound of the whole lookup.
+    private struct LookupProgress: Sendable {
+        let question: DNSQuestion
+        /// The whole lookup, CNAME targets asked again included, keeps the bound of one exchange.
+        let deadline: NIODeadline
+        var current: String
         var chain: [DNSRecord] = []
-        var current = question.name
-        var seen: Set<String> = [question.name]
-        // What each response contributed, for the validator.
+        var seen: Set<String>
         var steps: [DNSSECValidator.Step] = []
-        // The whole lookup, CNAME targets asked again included, keeps the bound of one exchange.
+    }
+
+    /// What one accepted reply means for a lookup.
+    private enum ReplyReading {
+        /// The answer (before validation), and whether and how long it may be cached.
+        case settled(DNSAnswer, ttl: UInt32, cacheable: Bool)
+        /// The chain left the server's data: ask again for `progress.current`.
+        case askAgain
+        case failed(DNSError)
+    }
+
+    /// A lookup of `question` about to start; nil when the name cannot be encoded. The engine
+    /// normalises names first; anything that still cannot be encoded is refused before any
+    /// query, rather than sent to every server in turn.
+    private func beginLookup(_ question: DNSQuestion) -> LookupProgress? {
+        var wire: [UInt8] = []
+        wire.reserveCapacity(DNSNameCoding.maximumWireLength + 1)
+        guard (try? DNSNameCoding.appendWireName(question.name, to: &wire)) != nil else { return nil }
         let passes = Int64(1 + max(0, self.options.attempts))
-        let lookupDeadline = NIODeadline.now() + .nanoseconds(self.options.timeout.nanoseconds * passes)
+        return LookupProgress(question: question,
+                              deadline: NIODeadline.now() + .nanoseconds(self.options.timeout.nanoseconds * passes),
+                              current: question.name, seen: [question.name])
+    }
 
+    private static func invalidName(_ question: DNSQuestion) -> DNSError {
+        var wire: [UInt8] = []
+        let reason: String
+        do {
+            try DNSNameCoding.appendWireName(question.name, to: &wire)
+            reason = "cannot be encoded"
+        } catch {
+            reason = error.reason
+        }
+        return DNSError(kind: .formerr, name: question.name, type: question.type, detail: "invalid name: \(reason)")
+    }
+
+    /// Asks for `progress.current` until the lookup settles, starting at pass `firstPass` of the
+    /// first exchange (a pass already failed with `worst` when it is not 0).
+    private func lookUp(_ progress: inout LookupProgress, trace: ValidationTrace?, firstPass: Int,
+                        worst: DNSExchangeFailure?) async -> DNSQueryResult {
+        var firstPass = firstPass
+        var worst = worst
         while true {
-            let asked = DNSQuestion(name: current, type: question.type)
+            let asked = DNSQuestion(name: progress.current, type: progress.question.type)
             let reply: DNSExchangeReply
-            switch await self.exchange(asked, before: lookupDeadline) {
+            switch await self.exchange(asked, before: progress.deadline, firstPass: firstPass, worst: worst) {
             case .success(let success): reply = success
-            case .failure(let failure):
-                var error = failure.dnsError(for: question)
-                error.usedWholeTimeBound = NIODeadline.now() >= lookupDeadline
+            case .failure(let failure): return .failure(Self.lookupError(failure, progress))
+            }
+            firstPass = 0
+            worst = nil
+            switch self.read(reply, &progress) {
+            case .askAgain:
+                continue
+            case .failed(let error):
                 return .failure(error)
-            }
-            let message = reply.message
-            var step = DNSSECValidator.Step(message: message, rrsets: [], denial: nil)
-
-            // Only answer-section records are followed, by owner name, from the name asked.
-            var name = current
-            var records: [DNSRecord] = []
-            while true {
-                records = message.answers.filter {
-                    $0.recordClass == DNSMessage.classIN && $0.type == question.type && $0.name == name
-                }.map(\.record)
-                if !records.isEmpty || question.type == .cname { break }
-                guard let alias = message.answers.first(where: {
-                    $0.recordClass == DNSMessage.classIN && $0.type == .cname && $0.name == name
-                }), case .cname(let target) = alias.data else { break }
-                chain.append(alias.record)
-                step.rrsets.append(DNSQuestion(name: name, type: .cname))
-                guard chain.count <= Self.maximumChainLength, seen.insert(target).inserted else {
-                    return .failure(DNSError(kind: .servfail, name: question.name, type: question.type,
-                                             detail: "CNAME chain longer than \(Self.maximumChainLength) or looping"))
-                }
-                name = target
-            }
-
-            let server = self.serverNames[reply.server] ?? reply.server.description
-            if !records.isEmpty {
-                step.rrsets.append(DNSQuestion(name: name, type: question.type))
-                steps.append(step)
-                var answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
-                                       chain: self.options.preserveIntermediates ? chain : [], server: server)
-                var ttl = (records + chain).map(\.ttl).min() ?? 0
-                if let failure = await self.validate(&answer, &ttl, steps: steps, question: question, trace: trace) {
+            case .settled(var answer, var ttl, let cacheable):
+                if let failure = await self.validate(&answer, &ttl, steps: progress.steps, question: progress.question,
+                                                     trace: trace) {
                     return .failure(failure)
                 }
-                self.cache.store(answer, for: question, ttl: ttl)
+                if cacheable { self.cache.store(answer, for: progress.question, ttl: ttl) }
                 return .success(answer)
             }
-
-            // A chain that left the server's data: ask again for its target, unless the reply
-            // already settles the target (NXDOMAIN, or an SOA of a zone that holds it).
-            let settled = message.responseCode == .nxDomain
-                || message.authority.contains { record in
-                    if case .soa = record.data { return Self.isSubdomain(name, of: record.name) }
-                    return false
-                }
-            if name != current && !settled {
-                steps.append(step)
-                current = name
-                continue
-            }
-
-            let outcome: DNSOutcome = message.responseCode == .nxDomain ? .nxdomain : .nodata
-            step.denial = (name, question.type, outcome == .nxdomain)
-            steps.append(step)
-            var answer = DNSAnswer(name: question.name, type: question.type, outcome: outcome, records: [],
-                                   chain: self.options.preserveIntermediates ? chain : [], server: server)
-            let negativeTTL = Self.negativeTTL(message)
-            var ttl = ([negativeTTL ?? 0] + chain.map(\.ttl)).min() ?? 0
-            if let failure = await self.validate(&answer, &ttl, steps: steps, question: question, trace: trace) {
-                return .failure(failure)
-            }
-            if negativeTTL != nil {
-                self.cache.store(answer, for: question, ttl: ttl)
-            }
-            return .success(answer)
         }
+    }
+
+    private static func lookupError(_ failure: DNSExchangeFailure, _ progress: LookupProgress) -> DNSError {
+        var error = failure.dnsError(for: progress.question)
+        error.usedWholeTimeBound = NIODeadline.now() >= progress.deadline
+        return error
+    }
+
+    /// What `reply` (to the question for `progress.current`) says: only answer-section
+    /// records are followed, by owner name, from the name asked. The one reader of replies,
+    /// for the lookups in tasks and for those led by callback.
+    private func read(_ reply: DNSExchangeReply, _ progress: inout LookupProgress) -> ReplyReading {
+        let question = progress.question
+        let message = reply.message
+        var step = DNSSECValidator.Step(message: message, rrsets: [], denial: nil)
+        var name = progress.current
+        var records: [DNSRecord] = []
+        while true {
+            records = message.answers.filter {
+                $0.recordClass == DNSMessage.classIN && $0.type == question.type && $0.name == name
+            }.map(\.record)
+            if !records.isEmpty || question.type == .cname { break }
+            guard let alias = message.answers.first(where: {
+                $0.recordClass == DNSMessage.classIN && $0.type == .cname && $0.name == name
+            }), case .cname(let target) = alias.data else { break }
+            progress.chain.append(alias.record)
+            step.rrsets.append(DNSQuestion(name: name, type: .cname))
+            guard progress.chain.count <= Self.maximumChainLength, progress.seen.insert(target).inserted else {
+                return .failed(DNSError(kind: .servfail, name: question.name, type: question.type,
+                                        detail: "CNAME chain longer than \(Self.maximumChainLength) or looping"))
+            }
+            name = target
+        }
+
+        let server = self.serverNames[reply.server] ?? reply.server.description
+        let chain = self.options.preserveIntermediates ? progress.chain : []
+        if !records.isEmpty {
+            step.rrsets.append(DNSQuestion(name: name, type: question.type))
+            progress.steps.append(step)
+            let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
+                                   chain: chain, server: server)
+            return .settled(answer, ttl: (records + progress.chain).map(\.ttl).min() ?? 0, cacheable: true)
+        }
+
+        // A chain that left the server's data: ask again for its target, unless the reply
+        // already settles the target (NXDOMAIN, or an SOA of a zone that holds it).
+        let settled = message.responseCode == .nxDomain
+            || message.authority.contains { record in
+                if case .soa = record.data { return Self.isSubdomain(name, of: record.name) }
+                return false
+            }
+        if name != progress.current && !settled {
+            progress.steps.append(step)
+            progress.current = name
+            return .askAgain
+        }
+
+        let outcome: DNSOutcome = message.responseCode == .nxDomain ? .nxdomain : .nodata
+        step.denial = (name, question.type, outcome == .nxdomain)
+        progress.steps.append(step)
+        let answer = DNSAnswer(name: question.name, type: question.type, outcome: outcome, records: [],
+                               chain: chain, server: server)
+        let negativeTTL = Self.negativeTTL(message)
+        let ttl = ([negativeTTL ?? 0] + progress.chain.map(\.ttl)).min() ?? 0
+        return .settled(answer, ttl: ttl, cacheable: negativeTTL != nil)
     }
 
     /// Sets the answer's security when validating, caps its TTLs by what the signatures
@@ -340,11 +539,14 @@ public final class DNSNetworkResolver: DNSResolving {
 
     /// At most `1 + attempts` passes, each bounded by `timeout`, so the worst case is
     /// `(1 + attempts) × timeout` whatever the number of servers.
-    private func exchange(_ question: DNSQuestion, before lookupDeadline: NIODeadline)
+    /// `firstPass` > 0 goes on with a lookup whose earlier passes failed, the last with `worst`.
+    private func exchange(_ question: DNSQuestion, before lookupDeadline: NIODeadline, firstPass: Int = 0,
+                          worst initialWorst: DNSExchangeFailure? = nil)
         async -> Result<DNSExchangeReply, DNSExchangeFailure>
     {
-        var worst: DNSExchangeFailure = .timeout
-        for pass in 0...max(0, self.options.attempts) {
+        var worst: DNSExchangeFailure = initialWorst ?? .timeout
+        var pass = firstPass
+        while pass <= max(0, self.options.attempts) {
             if Task.isCancelled { return .failure(.cancelled) }
             let now = NIODeadline.now()
             guard now < lookupDeadline else { break }
@@ -353,6 +555,7 @@ public final class DNSNetworkResolver: DNSResolving {
             case .success(let reply): return .success(reply)
             case .failure(let failure): worst = failure
             }
+            pass += 1
         }
         return .failure(worst)
     }

@@ -63,6 +63,31 @@ struct DNSTransport: Sendable {
     /// datagrams from other sources dropped by the kernel, an ICMP unreachable known at once)
     /// and no NIO channel per query.
     func udpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {
+        switch Self.udpQuery(request) {
+        case .failure(let failure):
+            return .failure(failure)
+        case .success(let (query, reactor)):
+            return await reactor.exchange(server: request.server, id: query.id, question: request.question,
+                                          packet: query.packet, deadline: request.deadline)
+        }
+    }
+
+    /// `udpExchange` without a task: `completion` gets the result once, on any thread.
+    /// Returns what cancels the exchange.
+    func udpExchange(_ request: DNSExchangeRequest,
+                     completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void) -> @Sendable () -> Void {
+        switch Self.udpQuery(request) {
+        case .failure(let failure):
+            completion(.failure(failure))
+            return {}
+        case .success(let (query, reactor)):
+            return reactor.exchange(server: request.server, id: query.id, question: request.question,
+                                    packet: query.packet, deadline: request.deadline, completion: completion)
+        }
+    }
+
+    /// The query to send over UDP, and the reactor to send it with.
+    private static func udpQuery(_ request: DNSExchangeRequest) -> Result<(PreparedQuery, UDPQueryReactor), DNSExchangeFailure> {
         let query: PreparedQuery
         do {
             query = try PreparedQuery(request)
@@ -72,8 +97,7 @@ struct DNSTransport: Sendable {
         guard let reactor = UDPQueryReactor.shared else {
             return .failure(.network("cannot start the UDP reactor (descriptors or threads exhausted)"))
         }
-        return await reactor.exchange(server: request.server, id: query.id, question: request.question,
-                                      packet: query.packet, deadline: request.deadline)
+        return .success((query, reactor))
     }
 
     /// On the channel's event loop: fail the exchange at the deadline, close the channel when done.

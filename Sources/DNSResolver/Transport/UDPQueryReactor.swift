@@ -11,9 +11,10 @@ import Glibc
 /// reactor thread that waits on all of them with `epoll` and a heap of deadlines. See
 /// docs/dns-resolver.md, "The UDP path", for why and how it keeps RFC 5452's protections.
 ///
-/// Ownership: the asking task opens, connects and sends, then registers the socket; from
-/// then on only the reactor thread reads it, closes it and resumes the asker, exactly once,
-/// whatever ends the exchange (a reply, an unreachable error, the deadline, cancellation).
+/// Ownership: the asker (a task, or a lookup led by callback) opens, connects and sends, then
+/// registers the socket; from then on only the reactor thread reads it, closes it and
+/// completes the exchange, exactly once, whatever ends it (a reply, an unreachable error, the
+/// deadline, cancellation).
 final class UDPQueryReactor: @unchecked Sendable {
     /// Nil only when the process could not create the reactor's epoll set, eventfd or thread
     /// (descriptors or threads exhausted): every UDP exchange then fails as a network error
@@ -26,7 +27,7 @@ final class UDPQueryReactor: @unchecked Sendable {
         var id: UInt16
         var question: DNSWireQuestion
         var server: DNSServerAddress
-        var continuation: UnsafeContinuation<Result<DNSMessage, DNSExchangeFailure>, Never>
+        var completion: @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void
     }
 
     /// A deadline in the heap; entries of finished exchanges are skipped when they surface.
@@ -85,23 +86,47 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// matches `id` and `question`, until `deadline`.
     func exchange(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
                   deadline: NIODeadline) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let descriptor: Int32
-        switch Self.openAndSend(server: server, packet: packet) {
-        case .success(let opened): descriptor = opened
-        case .failure(let failure): return .failure(failure)
-        }
-        let token = self.lock.withLock { () -> UInt64 in
-            defer { self.nextToken &+= 1 }
-            return self.nextToken
-        }
+        let token = self.takeToken()
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
-                let exchange = Exchange(descriptor: descriptor, id: id, question: question, server: server,
-                                        continuation: continuation)
-                self.register(exchange, token: token, deadline: deadline)
+                self.start(server: server, id: id, question: question, packet: packet, deadline: deadline, token: token,
+                           inTask: true) { continuation.resume(returning: $0) }
             }
         } onCancel: {
             self.cancel(token)
+        }
+    }
+
+    /// The same without a task: `completion` gets the result once, on any thread (on this one
+    /// when the query cannot be sent). Returns what cancels the exchange.
+    func exchange(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
+                  deadline: NIODeadline, completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void)
+        -> @Sendable () -> Void
+    {
+        let token = self.takeToken()
+        self.start(server: server, id: id, question: question, packet: packet, deadline: deadline, token: token,
+                   inTask: false, completion: completion)
+        return { self.cancel(token) }
+    }
+
+    private func takeToken() -> UInt64 {
+        self.lock.withLock { () -> UInt64 in
+            defer { self.nextToken &+= 1 }
+            return self.nextToken
+        }
+    }
+
+    /// Sends the query and registers the exchange; `inTask`: refused at once when the asking
+    /// task is already cancelled (its cancellation handler then found nothing to cancel).
+    private func start(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
+                       deadline: NIODeadline, token: UInt64, inTask: Bool,
+                       completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void) {
+        switch Self.openAndSend(server: server, packet: packet) {
+        case .success(let descriptor):
+            let exchange = Exchange(descriptor: descriptor, id: id, question: question, server: server, completion: completion)
+            self.register(exchange, token: token, deadline: deadline, checkTask: inTask)
+        case .failure(let failure):
+            completion(.failure(failure))
         }
     }
 
@@ -128,12 +153,12 @@ final class UDPQueryReactor: @unchecked Sendable {
         return .success(descriptor)
     }
 
-    private func register(_ exchange: Exchange, token: UInt64, deadline: NIODeadline) {
+    private func register(_ exchange: Exchange, token: UInt64, deadline: NIODeadline, checkTask: Bool) {
         var wake = false
         var refused: Result<DNSMessage, DNSExchangeFailure>? = nil
         self.lock.withLockVoid {
             // Cancelled before it got here: the cancellation handler found nothing to cancel.
-            if Task.isCancelled {
+            if checkTask && Task.isCancelled {
                 refused = .failure(.cancelled)
                 return
             }
@@ -150,7 +175,7 @@ final class UDPQueryReactor: @unchecked Sendable {
         }
         if let refused {
             close(exchange.descriptor)
-            exchange.continuation.resume(returning: refused)
+            exchange.completion(refused)
             return
         }
         if wake { self.wake() }
@@ -239,7 +264,7 @@ final class UDPQueryReactor: @unchecked Sendable {
     private func finish(_ token: UInt64, _ result: Result<DNSMessage, DNSExchangeFailure>) {
         guard let exchange = self.lock.withLock({ self.exchanges.removeValue(forKey: token) }) else { return }
         close(exchange.descriptor)
-        exchange.continuation.resume(returning: result)
+        exchange.completion(result)
     }
 
     private func expiredTokens() -> [UInt64] {
