@@ -37,6 +37,14 @@ public protocol DNSResolving: Sendable {
     var spfResultMemo: SPFResultMemo? { get }
 }
 
+/// A task executor that can also run a plain closure on its thread. A resolver that finishes a
+/// lookup outside any task (on its I/O thread) finishes it there instead when the asker
+/// prefers such an executor: where the lookups that joined it mostly wait, so that their
+/// answers do not each cross threads.
+public protocol ClosureExecuting: TaskExecutor {
+    func execute(_ body: @escaping @Sendable () -> Void)
+}
+
 /// A lookup started with `DNSResolving.startResolving`.
 public struct DNSLookupHandle: Sendable {
     private let cancelAction: (@Sendable () -> Void)?

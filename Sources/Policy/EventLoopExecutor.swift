@@ -1,4 +1,5 @@
 import NIOCore
+import DNS
 
 /// One event loop as both executors its work needs: the serial executor of the actors that
 /// run there (an engine and its shard) and the task executor of the tasks that call them
@@ -10,7 +11,7 @@ import NIOCore
 /// executor, the runtime saw two executors and queued each such step on the loop again
 /// (about twenty loop turns per transaction in the engine benchmark).
 @available(macOS 15, *)
-public final class EventLoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+public final class EventLoopExecutor: SerialExecutor, TaskExecutor, ClosureExecuting, @unchecked Sendable {
     // @unchecked: `loop` is immutable and an EventLoop is Sendable.
     public let loop: any EventLoop
 
@@ -23,6 +24,10 @@ public final class EventLoopExecutor: SerialExecutor, TaskExecutor, @unchecked S
         self.loop.execute {
             job.runSynchronously(isolatedTo: self.asUnownedSerialExecutor(), taskExecutor: self.asUnownedTaskExecutor())
         }
+    }
+
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        self.loop.execute(body)
     }
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {

@@ -2,6 +2,7 @@ import DNS
 import DNSTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Testing
 @testable import DNSResolver
 
@@ -88,6 +89,34 @@ struct CallbackLeadTests {
         }
         #expect(viaCallback.0 == viaTask.0, "\(name)")
         #expect(viaCallback.1 == viaTask.1, "\(name)")
+    }
+
+    /// An event loop as a task executor that can run closures, as the policy server's loops are.
+    final class LoopExecutor: TaskExecutor, ClosureExecuting, @unchecked Sendable {
+        let loop: any EventLoop
+        init(_ loop: any EventLoop) { self.loop = loop }
+        func enqueue(_ job: consuming ExecutorJob) {
+            let job = UnownedJob(job)
+            self.loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        }
+        func execute(_ body: @escaping @Sendable () -> Void) { self.loop.execute(body) }
+    }
+
+    @Test("the answer is delivered on the asker's loop, not on the UDP reactor's thread")
+    func deliveredOnTheAskersLoop() async throws {
+        try await withServers([zoneScript("example.com", [a("mail.example.com", "192.0.2.25")])]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(cacheSize: 0))
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let onLoop = NIOLockedValueBox<[Bool]>([])
+            let deliveries = FakeServerResolverTests.Deliveries()
+            _ = resolver.startResolving(question, preferring: LoopExecutor(loop)) { result in
+                onLoop.withLockedValue { $0.append(loop.inEventLoop) }
+                deliveries.add(result)
+            }
+            try await deliveries.wait(for: 1)
+            #expect(addresses(deliveries.all[0]) == ["192.0.2.25"])
+            #expect(onLoop.withLockedValue { $0 } == [true])
+        }
     }
 
     @Test("cancelled after it went on in a task: it gets a failure, the lookups that joined ask again")

@@ -180,8 +180,8 @@ public final class DNSNetworkResolver: DNSResolving {
     }
 
     /// A lookup that leads, on one server without validation (the common case), started
-    /// without a task: its first query goes out at once and the UDP reactor's callback reads
-    /// the reply. A reply that settles the question (most do) is cached, handed to the lookups
+    /// without a task: its first query goes out at once, and the reply is read on the asker's
+    /// loop when its executor can run closures (else on the UDP reactor's thread). A reply that settles the question (most do) is cached, handed to the lookups
     /// that joined, and delivered from that callback. Anything else goes on in a task from
     /// where it stands, within the same time bound: the next pass after a failure, the CNAME
     /// target a reply leads to, or the pass again (with its TCP retry) after a truncated reply.
@@ -192,46 +192,60 @@ public final class DNSNetworkResolver: DNSResolving {
         let request = DNSExchangeRequest(server: server, question: DNSWireQuestion(name: question.name, type: question.type),
                                          dnssecOK: false, deadline: min(NIODeadline.now() + self.options.timeout, progress.deadline))
         let lead = LeadingLookup()
+        let loop = executor as? any ClosureExecuting
         let cancelExchange = self.transport.udpExchange(request) { [self] result in
-            var progress = progress
-            let goOn: LeadContinuation
-            switch result.map({ DNSExchangeReply(message: $0, server: server, overTCP: false) }) {
-            case .success(let reply) where reply.message.header.truncated:
-                // Retried over TCP before its code is looked at, as `DNSTransport.exchange` does.
-                goOn = .overTCP
-            case .failure(.cancelled):
-                // Given up: the lookups that joined ask again; the one that led gets the
-                // failure, as a cancelled task's would.
-                let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
-                for waiter in waiters { waiter(nil) }
-                deliver(.failure(Self.lookupError(.cancelled, progress)))
-                return
-            case let exchanged:
-                guard let next = self.settle(Self.classify(exchanged, validate: false), &progress, deliver: deliver) else { return }
-                goOn = next
-            }
-            let carried = progress
-            lead.continued(in: Task(executorPreference: executor) {
-                var progress = carried
-                var next = goOn
-                if case .overTCP = next {
-                    let reply = await self.transport.tcpExchange(request)
-                        .map { DNSExchangeReply(message: $0, server: server, overTCP: true) }
-                    guard let after = self.settle(Self.classify(reply, validate: false), &progress, deliver: deliver) else { return }
-                    next = after
-                }
-                let (firstPass, worst): (Int, DNSExchangeFailure?)
-                switch next {
-                case .askAgain, .overTCP: (firstPass, worst) = (0, nil)
-                case .nextPass(let failure): (firstPass, worst) = (1, failure)
-                }
-                let result = await self.lookUp(&progress, trace: nil, firstPass: firstPass, worst: worst)
-                self.handOut(result, for: question)
-                deliver(result.map { self.rotated($0) })
-            })
+            // Finished on the asker's loop, where the lookups that joined mostly wait.
+            guard let loop else { return self.finishFirstExchange(result, progress, server: server, request: request,
+                                                                   lead: lead, executor: executor, deliver: deliver) }
+            loop.execute { self.finishFirstExchange(result, progress, server: server, request: request,
+                                                    lead: lead, executor: executor, deliver: deliver) }
         }
         lead.started(cancel: cancelExchange)
         return DNSLookupHandle { lead.cancel() }
+    }
+
+    /// The first reply (or failure) of a lookup led by callback: settled at once when it can
+    /// be, else the lookup goes on in a task.
+    private func finishFirstExchange(_ result: Result<DNSMessage, DNSExchangeFailure>, _ progress: LookupProgress,
+                                 server: DNSServerAddress, request: DNSExchangeRequest, lead: LeadingLookup,
+                                 executor: (any TaskExecutor)?, deliver: @escaping @Sendable (DNSQueryResult) -> Void) {
+        let question = progress.question
+        var progress = progress
+        let goOn: LeadContinuation
+        switch result.map({ DNSExchangeReply(message: $0, server: server, overTCP: false) }) {
+        case .success(let reply) where reply.message.header.truncated:
+            // Retried over TCP before its code is looked at, as `DNSTransport.exchange` does.
+            goOn = .overTCP
+        case .failure(.cancelled):
+            // Given up: the lookups that joined ask again; the one that led gets the
+            // failure, as a cancelled task's would.
+            let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
+            for waiter in waiters { waiter(nil) }
+            deliver(.failure(Self.lookupError(.cancelled, progress)))
+            return
+        case let exchanged:
+            guard let next = self.settle(Self.classify(exchanged, validate: false), &progress, deliver: deliver) else { return }
+            goOn = next
+        }
+        let carried = progress
+        lead.continued(in: Task(executorPreference: executor) {
+            var progress = carried
+            var next = goOn
+            if case .overTCP = next {
+                let reply = await self.transport.tcpExchange(request)
+                    .map { DNSExchangeReply(message: $0, server: server, overTCP: true) }
+                guard let after = self.settle(Self.classify(reply, validate: false), &progress, deliver: deliver) else { return }
+                next = after
+            }
+            let (firstPass, worst): (Int, DNSExchangeFailure?)
+            switch next {
+            case .askAgain, .overTCP: (firstPass, worst) = (0, nil)
+            case .nextPass(let failure): (firstPass, worst) = (1, failure)
+            }
+            let result = await self.lookUp(&progress, trace: nil, firstPass: firstPass, worst: worst)
+            self.handOut(result, for: question)
+            deliver(result.map { self.rotated($0) })
+        })
     }
 
     /// Where a lookup led by callback goes on, in a task, when its first reply did not settle it.
