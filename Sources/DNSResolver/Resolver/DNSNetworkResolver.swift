@@ -134,17 +134,22 @@ public final class DNSNetworkResolver: DNSResolving {
     /// when the leader's own task was cancelled, nil (a cancellation is no answer for them:
     /// one of them takes over).
     private func handOut(_ result: DNSQueryResult, for question: DNSQuestion) {
+        if case .failure = result, Task.isCancelled { return self.giveUp(question) }
         let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
-        let cancelled: Bool
-        if case .failure = result, Task.isCancelled { cancelled = true } else { cancelled = false }
-        for waiter in waiters { waiter(cancelled ? nil : result) }
+        for waiter in waiters { waiter(result) }
+    }
+
+    /// The lookup for `question` was cancelled: the lookups that joined it ask again.
+    private func giveUp(_ question: DNSQuestion) {
+        let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
+        for waiter in waiters { waiter(nil) }
     }
 
     /// `resolve` without a task per wait: a cached answer is delivered at once, a question
     /// already being asked gets the running lookup's answer, and a lookup that leads sends its
-    /// first query at once and reads the reply in the UDP reactor's callback
-    /// (`leadByCallback`); it takes a task only to go on when that reply does not settle it, or
-    /// always when validating or with several servers.
+    /// first query at once and reads the reply when it comes (`leadByCallback`); it takes a
+    /// task only to go on when that reply does not settle it, or always when validating or
+    /// with several servers.
     public func startResolving(_ question: DNSQuestion, preferring executor: (any TaskExecutor)?,
                                deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle {
         let question = Self.lowercased(question)
@@ -168,7 +173,7 @@ public final class DNSNetworkResolver: DNSResolving {
             return false
         }
         guard leads else { return DNSLookupHandle() }
-        if self.validator == nil, self.servers.count == 1, let progress = self.beginLookup(question) {
+        if self.validator == nil, self.servers.count == 1, case .success(let progress) = self.beginLookup(question) {
             return self.leadByCallback(progress, preferring: executor, deliver: deliver)
         }
         let lookup = Task(executorPreference: executor) {
@@ -181,10 +186,11 @@ public final class DNSNetworkResolver: DNSResolving {
 
     /// A lookup that leads, on one server without validation (the common case), started
     /// without a task: its first query goes out at once, and the reply is read on the asker's
-    /// loop when its executor can run closures (else on the UDP reactor's thread). A reply that settles the question (most do) is cached, handed to the lookups
-    /// that joined, and delivered from that callback. Anything else goes on in a task from
-    /// where it stands, within the same time bound: the next pass after a failure, the CNAME
-    /// target a reply leads to, or the pass again (with its TCP retry) after a truncated reply.
+    /// loop when its executor can run closures (else on the UDP reactor's thread). A reply
+    /// that settles the question (most do) is cached, handed to the lookups that joined, and
+    /// delivered there. Anything else goes on in a task from where it stands, within the same
+    /// time bound: the next pass after a failure, the CNAME target a reply leads to, or TCP
+    /// after a truncated reply.
     private func leadByCallback(_ progress: LookupProgress, preferring executor: (any TaskExecutor)?,
                                 deliver: @escaping @Sendable (DNSQueryResult) -> Void) -> DNSLookupHandle {
         let question = progress.question
@@ -207,8 +213,8 @@ public final class DNSNetworkResolver: DNSResolving {
     /// The first reply (or failure) of a lookup led by callback: settled at once when it can
     /// be, else the lookup goes on in a task.
     private func finishFirstExchange(_ result: Result<DNSMessage, DNSExchangeFailure>, _ progress: LookupProgress,
-                                 server: DNSServerAddress, request: DNSExchangeRequest, lead: LeadingLookup,
-                                 executor: (any TaskExecutor)?, deliver: @escaping @Sendable (DNSQueryResult) -> Void) {
+                                     server: DNSServerAddress, request: DNSExchangeRequest, lead: LeadingLookup,
+                                     executor: (any TaskExecutor)?, deliver: @escaping @Sendable (DNSQueryResult) -> Void) {
         let question = progress.question
         var progress = progress
         let goOn: LeadContinuation
@@ -219,8 +225,7 @@ public final class DNSNetworkResolver: DNSResolving {
         case .failure(.cancelled):
             // Given up: the lookups that joined ask again; the one that led gets the
             // failure, as a cancelled task's would.
-            let waiters = self.inFlight.withLockedValue { $0.removeValue(forKey: question) ?? [] }
-            for waiter in waiters { waiter(nil) }
+            self.giveUp(question)
             deliver(.failure(Self.lookupError(.cancelled, progress)))
             return
         case let exchanged:
@@ -271,19 +276,15 @@ public final class DNSNetworkResolver: DNSResolving {
             case .askAgain:
                 return .askAgain
             case .failed(let error):
-                self.finishLead(.failure(error), for: question, deliver: deliver)
+                self.handOut(.failure(error), for: question)
+                deliver(.failure(error))
             case .settled(let answer, let ttl, let cacheable):
                 if cacheable { self.cache.store(answer, for: question, ttl: ttl) }
-                self.finishLead(.success(answer), for: question, deliver: deliver)
+                self.handOut(.success(answer), for: question)
+                deliver(.success(self.rotated(answer)))
             }
             return nil
         }
-    }
-
-    private func finishLead(_ result: DNSQueryResult, for question: DNSQuestion,
-                            deliver: @Sendable (DNSQueryResult) -> Void) {
-        self.handOut(result, for: question)
-        deliver(result.map { self.rotated($0) })
     }
 
     /// What cancels a lookup led by callback: its exchange, then the task it may go on in.
@@ -364,8 +365,12 @@ public final class DNSNetworkResolver: DNSResolving {
     // MARK: - Following CNAME chains
 
     private func resolveUncached(_ question: DNSQuestion, trace: ValidationTrace?) async -> DNSQueryResult {
-        guard var progress = self.beginLookup(question) else { return .failure(Self.invalidName(question)) }
-        return await self.lookUp(&progress, trace: trace, firstPass: 0, worst: nil)
+        switch self.beginLookup(question) {
+        case .failure(let error):
+            return .failure(error)
+        case .success(var progress):
+            return await self.lookUp(&progress, trace: trace, firstPass: 0, worst: nil)
+        }
     }
 
     /// How far a lookup has come: the name it asks now, the CNAME chain followed so far, what
@@ -389,29 +394,22 @@ public final class DNSNetworkResolver: DNSResolving {
         case failed(DNSError)
     }
 
-    /// A lookup of `question` about to start; nil when the name cannot be encoded. The engine
-    /// normalises names first; anything that still cannot be encoded is refused before any
-    /// query, rather than sent to every server in turn.
-    private func beginLookup(_ question: DNSQuestion) -> LookupProgress? {
+    /// A lookup of `question` about to start. The engine normalises names first; anything
+    /// that still cannot be encoded is refused before any query, rather than sent to every
+    /// server in turn.
+    private func beginLookup(_ question: DNSQuestion) -> Result<LookupProgress, DNSError> {
         var wire: [UInt8] = []
         wire.reserveCapacity(DNSNameCoding.maximumWireLength + 1)
-        guard (try? DNSNameCoding.appendWireName(question.name, to: &wire)) != nil else { return nil }
-        let passes = Int64(1 + max(0, self.options.attempts))
-        return LookupProgress(question: question,
-                              deadline: NIODeadline.now() + .nanoseconds(self.options.timeout.nanoseconds * passes),
-                              current: question.name, seen: [question.name])
-    }
-
-    private static func invalidName(_ question: DNSQuestion) -> DNSError {
-        var wire: [UInt8] = []
-        let reason: String
         do {
             try DNSNameCoding.appendWireName(question.name, to: &wire)
-            reason = "cannot be encoded"
         } catch {
-            reason = error.reason
+            return .failure(DNSError(kind: .formerr, name: question.name, type: question.type,
+                                     detail: "invalid name: \(error.reason)"))
         }
-        return DNSError(kind: .formerr, name: question.name, type: question.type, detail: "invalid name: \(reason)")
+        let passes = Int64(1 + max(0, self.options.attempts))
+        return .success(LookupProgress(question: question,
+                                       deadline: NIODeadline.now() + .nanoseconds(self.options.timeout.nanoseconds * passes),
+                                       current: question.name, seen: [question.name]))
     }
 
     /// Asks for `progress.current` until the lookup settles, starting at pass `firstPass` of the
