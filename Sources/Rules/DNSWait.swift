@@ -34,18 +34,27 @@ enum DNSWait {
     }
 }
 
-/// The deadlines of every DNS wait in progress, checked by one repeating timer that runs
-/// only while there are some: a wait costs an insertion and a removal under a lock. A
-/// deadline is noticed at most `tick` late.
+/// The deadlines of every DNS wait in progress, checked by one repeating timer: a wait costs
+/// an insertion and a removal under a lock. A deadline is noticed at most `tick` late.
+///
+/// The timer is made by the first wait and stops at the first tick that finds none, not when
+/// the last wait is forgotten: under load the set empties between almost every pair of
+/// waits, and a timer made and cancelled each time woke libdispatch's timer thread (a
+/// `timerfd_settime`) about once per policy transaction.
 final class DNSWaitDeadlines: @unchecked Sendable {
     // @unchecked: `waiting` and `timer` are read and written under `lock`.
-    static let shared = DNSWaitDeadlines()
-    static let tick: DispatchTimeInterval = .milliseconds(10)
+    static let shared = DNSWaitDeadlines(tick: .milliseconds(10))
+
+    private let tick: DispatchTimeInterval
 
     private let lock = NSLock()
     private let queue = DispatchQueue(label: "vrules.dns-wait.deadlines")
     private var waiting: [ObjectIdentifier: (deadline: UInt64, race: AnswerRace)] = [:]
     private var timer: (any DispatchSourceTimer)?
+
+    init(tick: DispatchTimeInterval) {
+        self.tick = tick
+    }
 
     var count: Int {
         self.lock.lock()
@@ -61,27 +70,35 @@ final class DNSWaitDeadlines: @unchecked Sendable {
         self.waiting[ObjectIdentifier(race)] = (deadline, race)
         if self.timer == nil {
             let timer = DispatchSource.makeTimerSource(queue: self.queue)
-            timer.setEventHandler { [unowned self] in self.expire() }
-            timer.schedule(deadline: .now() + Self.tick, repeating: Self.tick)
+            timer.setEventHandler { [unowned self] in self.checkDeadlines() }
+            timer.schedule(deadline: .now() + self.tick, repeating: self.tick)
             timer.resume()
             self.timer = timer
         }
+    }
+
+    /// Whether the timer runs: from the first wait to the first tick that finds none.
+    var isTicking: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.timer != nil
     }
 
     func forget(_ race: AnswerRace) {
         self.lock.lock()
         defer { self.lock.unlock() }
         self.waiting[ObjectIdentifier(race)] = nil
+    }
+
+    /// One tick: ends the waits whose deadline passed, and stops the timer if none is left.
+    func checkDeadlines() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        self.lock.lock()
+        let expired = self.waiting.values.filter { $0.deadline <= now }.map(\.race)
         if self.waiting.isEmpty, let timer = self.timer {
             timer.cancel()
             self.timer = nil
         }
-    }
-
-    private func expire() {
-        let now = DispatchTime.now().uptimeNanoseconds
-        self.lock.lock()
-        let expired = self.waiting.values.filter { $0.deadline <= now }.map(\.race)
         self.lock.unlock()
         for race in expired { race.expire() }
     }

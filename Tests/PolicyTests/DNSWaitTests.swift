@@ -33,4 +33,44 @@ struct DNSWaitTests {
         #expect(DNSWaitDeadlines.shared.count == 0)
         await server.stop()
     }
+
+    @Test("the deadline timer outlives an empty set until a tick finds it empty")
+    func timerStopsOnAnEmptyTick() {
+        let deadlines = DNSWaitDeadlines(tick: .seconds(3600))   // ticks only when the test calls
+        let first = AnswerRace(questions: 1), second = AnswerRace(questions: 1)
+        #expect(!deadlines.isTicking)
+        deadlines.watch(first, until: .max)
+        deadlines.forget(first)
+        // Empty between two waits, as under load: the timer is kept for the next one.
+        #expect(deadlines.isTicking)
+        deadlines.watch(second, until: .max)
+        deadlines.checkDeadlines()
+        #expect(deadlines.isTicking)
+        deadlines.forget(second)
+        deadlines.checkDeadlines()
+        #expect(!deadlines.isTicking)
+        #expect(deadlines.count == 0)
+    }
+
+    @Test("after the policy server's last wait the deadline timer stops")
+    func timerStopsWhenIdle() async throws {
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        resolver.delay = .milliseconds(2)
+        let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver),
+                                    limits: RuleLimits(stageTimeout: 5), tracing: false)
+        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests), listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        for index in 0..<5 {
+            let attributes = request("RCPT", instance: "t\(index)", recipient: "u@x.test", extra: ["client_port": "\(index)"])
+            #expect(try await ask(client, attributes) == "DUNNO")
+        }
+        #expect(DNSWaitDeadlines.shared.count == 0)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while DNSWaitDeadlines.shared.isTicking && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(!DNSWaitDeadlines.shared.isTicking)
+        await server.stop()
+    }
 }
