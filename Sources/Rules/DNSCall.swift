@@ -19,10 +19,13 @@ protocol DNSFunctionCall {
     func summarize(_ output: Plan.Output, of plan: Plan) -> String
     /// Pushes the result onto `thread`, or returns the DNS error to raise.
     func push(_ output: Plan.Output, host: RuleHost, thread: LuaThreadHandle) -> Result<Int32, DNSError>
+    /// Tells the host's observers (metrics) of the finished call; by default nothing.
+    func report(_ output: Plan.Output, of plan: Plan, to host: RuleHost)
 }
 
 extension DNSFunctionCall {
     func summarize(_ output: Plan.Output, of plan: Plan) -> String { self.summarize(output) }
+    func report(_ output: Plan.Output, of plan: Plan, to host: RuleHost) {}
 
     /// Advances `plan` with the answers at hand. Like `DNSResolving.advanceImmediately`,
     /// except that an answer whose DNSSEC validation failed reaches the plan as the error it
@@ -47,6 +50,7 @@ extension DNSFunctionCall {
     func finish(_ output: Plan.Output, of plan: Plan, host: RuleHost, thread: LuaThreadHandle,
                 trace: inout Trace) -> Result<Int32, DNSError> {
         trace.record(.dnsCall(function: self.function, argument: self.argument, result: self.summarize(output, of: plan)))
+        self.report(output, of: plan, to: host)
         return self.push(output, host: host, thread: thread)
     }
 }

@@ -143,6 +143,10 @@ struct SPFCall: DNSFunctionCall {
         host.pushSPFResult(output, of: self, thread: thread)
         return .success(1)
     }
+
+    func report(_ output: SPFResult, of plan: SPFCheck, to host: RuleHost) {
+        host.spfObserver?(output.result, plan.tookKeptResult)
+    }
 }
 
 /// `dns.query(name, type)` → `{ records..., chain =, secure = }, outcome`

@@ -127,6 +127,12 @@ public actor RuleEngine {
         self.host.queryObserver = observer
     }
 
+    /// Sees the result of every SPF check a rule makes (`spf.check`, `spf.check_host`), and
+    /// whether the resolver's kept result of an earlier check answered it; for metrics.
+    public func observeSPFResults(_ observer: (@Sendable (SPFResult.Kind, _ reused: Bool) -> Void)?) {
+        self.host.spfObserver = observer
+    }
+
     /// Runs `body` on the engine's actor: many evaluations without a hop between each.
     public func withIsolation<T: Sendable>(_ body: @Sendable (isolated RuleEngine) async throws -> T) async rethrows -> T {
         try await body(self)

@@ -57,6 +57,8 @@ final class RuleHost: LuaHostDispatching {
     let rulesDirectory: String
     var tracing = true
     var queryObserver: (@Sendable (DNSQuestion, String) -> Void)?
+    /// Sees each SPF check's result, and whether it was an earlier check's, reused.
+    var spfObserver: (@Sendable (SPFResult.Kind, _ reused: Bool) -> Void)?
     var logHandler: (@Sendable (RuleLogRecord) -> Void)?
 
     private(set) var environmentReference: Int32 = 0

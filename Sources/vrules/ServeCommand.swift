@@ -70,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         let rules = self.rules
         let counters = DNSOutcomeCounters()
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
+        let spfCounters = SPFResultCounters()
         // The engines of one load share the resolvers (and so their caches and sockets).
         let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile, EventLoopExecutor) async throws -> RuleEngine = {
             resolvers, configuration, loop in
@@ -81,6 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
                 ])
             })
             await engine.observeDNSQueries(observer)
+            await engine.observeSPFResults { result, reused in spfCounters.count(result, reused: reused) }
             await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
             // 1 while a blocklist zone fails its RFC 5782 test points (it answers error), else 0.
             await engine.observeDNSBLHealth { zone, failure in
@@ -210,5 +212,23 @@ final class DNSOutcomeCounters: @unchecked Sendable {
         self.others[outcome] = counter
         self.lock.unlock()
         counter.increment()
+    }
+}
+
+/// The SPF results rules got, by result, and how many of them were an earlier check's result
+/// reused: every counter made at start, so a scrape shows each from zero.
+final class SPFResultCounters: Sendable {
+    private let results: [SPFResult.Kind: Metrics.Counter]
+    private let reused = Metrics.Counter(label: "vrules_spf_results_reused_total")
+
+    init() {
+        self.results = Dictionary(uniqueKeysWithValues: SPFResult.Kind.allCases.map {
+            ($0, Metrics.Counter(label: "vrules_spf_results_total", dimensions: [("result", $0.rawValue)]))
+        })
+    }
+
+    func count(_ result: SPFResult.Kind, reused: Bool) {
+        self.results[result]?.increment()
+        if reused { self.reused.increment() }
     }
 }

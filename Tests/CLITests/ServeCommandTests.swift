@@ -2,6 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import DNS
+import DNSTestSupport
 import Policy
 import Testing
 import VrulesTestSupport
@@ -156,6 +158,8 @@ struct ServeCommandTests {
         #expect(metrics.contains("vrules_policy_requests_total{stage=\"rcpt\"} 4"))  // three for "a" (two headers, then DUNNO), one for "b"
         #expect(metrics.contains("vrules_policy_verdicts_total{verdict=\"reject\"} 1"))
         #expect(metrics.contains("vrules_dns_queries_total{outcome=\"ok\"}"))
+        #expect(metrics.contains("vrules_spf_results_total{result=\"none\"} 1"))  // the default policy's check at mail
+        #expect(metrics.contains("vrules_spf_results_reused_total 0"))            // a zone file keeps no results
         #expect(metrics.contains("vrules_policy_request_duration_seconds_bucket"))
         #expect(server.stop() == 0)
         let log = server.log
@@ -322,6 +326,44 @@ struct ServeCommandTests {
         // After the command: state is field 3, utime 14 and stime 15 (1-based), so 11 and 12 here.
         let ticks = Double(fields[11])! + Double(fields[12])!
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    @Test("metrics count SPF results by result, and the results reused from an earlier check")
+    func spfMetrics() async throws {
+        let dns = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: [
+            DNSRecord(name: "good.example", ttl: 300, data: .txt([Array("v=spf1 ip4:192.0.2.10 -all".utf8)])),
+        ]))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-spf-metrics-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml")
+        try "[server.dns]\ntype = \"custom\"\nservers = [\"127.0.0.1:\(dns.address.port)\"]\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let script = directory.appendingPathComponent("spf.lua")
+        try """
+            return { rcpt = { rule("SPF", function(ctx)
+              if spf.check(ctx).result == "fail" then return reject(replies.spf_fail) end
+            end) } }
+            """.write(to: script, atomically: true, encoding: .utf8)
+        let metricsPort = Int(try LoopbackPorts.free())
+        let server = try ServeProcess(arguments: ["--config", config.path, "--rules", script.path,
+                                                  "--metrics", "127.0.0.1:\(metricsPort)"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        // Two messages from the permitted client (the second takes the first's result), one
+        // from another client.
+        #expect(try client.ask(rcptRequest("a", port: 4001)) == "DUNNO")
+        #expect(try client.ask(rcptRequest("b", port: 4002)) == "DUNNO")
+        #expect(try client.ask(rcptRequest("c", client: "192.0.2.66", port: 4003)) == "550 5.7.23 SPF validation failed")
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        let metrics = String(decoding: data, as: UTF8.self)
+        #expect(metrics.contains("vrules_spf_results_total{result=\"pass\"} 2"), "\(metrics)")
+        #expect(metrics.contains("vrules_spf_results_total{result=\"fail\"} 1"))
+        #expect(metrics.contains("vrules_spf_results_total{result=\"temperror\"} 0"))
+        #expect(metrics.contains("vrules_spf_results_reused_total 1"))
+        #expect(dns.queries.count == 1)
+        #expect(server.stop() == 0)
+        await dns.stop()
     }
 
     @Test("bad flags and a broken script exit with 2")
