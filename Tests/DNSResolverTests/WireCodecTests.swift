@@ -383,3 +383,116 @@ struct WireNameTests {
         }
     }
 }
+
+/// `DNSNameCoding.readName` reads over the packet's buffer into a scratch buffer on the stack.
+/// Held here to a plain reader that follows RFC 1035 §4.1.4 one octet at a time, with the same
+/// limits, on names built to hit every rule: labels at and past 63 octets, pointers backwards,
+/// forwards, to themselves and past the end, chains of them, names that end early, names read
+/// from a slice that ends before the packet does (a name inside record data), every octet value.
+@Suite("Wire names against a plain reader")
+struct WireNameReaderTests {
+    /// What the plain reader makes of the name at `start`, read no further than `end` before
+    /// the first pointer: the text and where the input goes on, or the error's code and reason.
+    static func plainRead(_ packet: [UInt8], start: Int, end: Int) -> String {
+        var text = ""
+        var wireLength = 1
+        var hops = 0
+        var position = start
+        var limit = end
+        var next: Int?
+        while true {
+            guard position < limit else { return "error truncatedPacket: packet ends inside a name" }
+            let length = Int(packet[position])
+            if length == 0 { return "\(text) @\(next ?? position + 1)" }
+            if length & 0xC0 == 0xC0 {
+                guard position + 1 < limit else { return "error truncatedPacket: packet ends inside a compression pointer" }
+                let target = (length & 0x3F) << 8 | Int(packet[position + 1])
+                guard target < packet.count else {
+                    return "error pointerOutOfBounds: pointer at offset \(position) to \(target), packet has \(packet.count) octets"
+                }
+                guard target < position else {
+                    return "error compressionLoop: pointer at offset \(position) to \(target) does not point backwards"
+                }
+                hops += 1
+                guard hops <= 127 else { return "error compressionLoop: more than 127 compression pointers" }
+                if next == nil { next = position + 2 }
+                position = target
+                limit = packet.count
+                continue
+            }
+            if length & 0xC0 == 0x40 { return "error labelTooLong: label length \(length) over 63 at offset \(position)" }
+            if length & 0xC0 == 0x80 { return "error invalidLabelType: reserved label type 0b10 at offset \(position)" }
+            wireLength += length + 1
+            guard wireLength <= 255 else { return "error nameTooLong: name longer than 255 octets at offset \(position)" }
+            guard limit - (position + 1) >= length else {
+                return "error truncatedPacket: packet ends inside a label (\(length) octets announced, \(limit - position - 1) left)"
+            }
+            if !text.isEmpty { text += "." }
+            for byte in packet[(position + 1)...(position + length)] {
+                switch byte {
+                case 0x41...0x5A: text += String(UnicodeScalar(byte | 0x20))
+                case 0x2E, 0x5C: text += "\\" + String(UnicodeScalar(byte))
+                case 0x21...0x7E: text += String(UnicodeScalar(byte))
+                default: text += "\\" + String(format: "%03d", Int(byte))
+                }
+            }
+            position += length + 1
+        }
+    }
+
+    static func read(_ packet: [UInt8], start: Int, end: Int) -> String {
+        var input = packet[start..<end]
+        do {
+            let name = try DNSNameCoding.readName(&input, message: packet)
+            #expect(input.endIndex == end)
+            return "\(name) @\(input.startIndex)"
+        } catch {
+            return "error \(error.code): \(error.reason)"
+        }
+    }
+
+    /// A packet of runs that look like names: labels of chosen lengths and octets, pointers to
+    /// chosen offsets, zeros, and junk.
+    static func packet(_ random: inout SplitMix64) -> [UInt8] {
+        var bytes: [UInt8] = (0..<Int.random(in: 0...12, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+        while bytes.count < Int.random(in: 1...400, using: &random) {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0...4:
+                let length = [1, 3, 8, 62, 63, 64, 127].randomElement(using: &random)!
+                bytes.append(UInt8(length))
+                let alphabet: [UInt8] = [0x61, 0x41, 0x2D, 0x2E, 0x5C, 0x20, 0x00, 0xFF, 0x7E, 0x7F]
+                bytes += (0..<length).map { _ in alphabet.randomElement(using: &random)! }
+            case 5, 6:
+                let target = Int.random(in: 0...(bytes.count + 20), using: &random)
+                bytes += [0xC0 | UInt8((target >> 8) & 0x3F), UInt8(target & 0xFF)]
+            case 7:
+                bytes.append(0)
+            default:
+                bytes.append(UInt8.random(in: 0...255, using: &random))
+            }
+        }
+        return bytes
+    }
+
+    @Test("the same names, the same next offsets and the same errors as a plain reader, on 30,000 built packets")
+    func sameAsPlainReader() {
+        var random = SplitMix64(state: 0x5EED_4A3E)
+        var names = 0
+        var errors: Set<String> = []
+        for _ in 0..<30_000 {
+            let packet = Self.packet(&random)
+            let start = Int.random(in: 0..<packet.count, using: &random)
+            // Half read to the packet's end; half from a slice that ends earlier, as record data does.
+            let end = Bool.random(using: &random) ? packet.count : Int.random(in: start...packet.count, using: &random)
+            let expected = Self.plainRead(packet, start: start, end: end)
+            let got = Self.read(packet, start: start, end: end)
+            #expect(got == expected, "packet \(packet) from \(start) to \(end)")
+            if got.hasPrefix("error ") { errors.insert(String(got.dropFirst(6).prefix { $0 != ":" })) } else { names += 1 }
+            if got != expected { break }
+        }
+        // Every rule was hit, and so were plenty of names.
+        #expect(errors == ["truncatedPacket", "pointerOutOfBounds", "compressionLoop", "labelTooLong", "nameTooLong",
+                           "invalidLabelType"])
+        #expect(names > 3_000)
+    }
+}
