@@ -16,16 +16,21 @@
 #              distinct"), WARMUP (vrules, 5000), ROUNDS (3), KEEP_WORK=1, LOADGEN_IO (as in
 #              run.sh), TRANSPORT (unix: the default, each server on a UNIX-domain socket,
 #              as Debian documents policyd-spf behind Postfix's spawn(8) with
-#              `check_policy_service unix:private/policyd-spf`; tcp: each on a loopback port).
+#              `check_policy_service unix:private/policyd-spf`; tcp: each on a loopback port),
+#              ZONE_ROW (1: the default; 0 leaves out the zone-file reference below).
 #
-# Three servers, all listening for the whole run; each row (sender domains, mix) measures the
-# three back to back, ROUNDS times, and the ratios are given per round and as their median:
+# Four servers, all listening for the whole run; each row (sender domains, mix) measures the
+# four back to back, ROUNDS times, and the ratios are given per round and as their median:
 # the machine's speed drifts from minute to minute, and runs seconds apart see the same speed.
 #   vrules, cache on     the resolver's cache at its default size: after the first check every
 #                        answer comes from memory (as in production, for a popular domain)
 #   vrules, cache off    `cache_size = 0`: no answer is kept, so every check asks Knot (a
 #                        question identical to one in flight still shares its answer), the fair
 #                        comparison with pyspf, which keeps no cache between checks
+#   vrules, zone         a reference, not a configuration to compare: every answer read from
+#                        spf-zones/ in memory (`vrules serve --zone`), no network and no kept
+#                        results, every check evaluated in full: what the server's request
+#                        costs when DNS costs nothing, the bound of the rows that ask Knot
 #   policyd-spf          HELO_reject = No_Check (vrules' spf.check(ctx) checks the MAIL FROM
 #                        identity only; checking HELO too would cost pyspf extra queries),
 #                        Mail_From_reject = Fail, TempError_Defer = True: the decisions of
@@ -229,25 +234,34 @@ echo "   per transaction, one SPF check per transaction; 'fresh' = RCPT + END-OF
 echo "   check per 2 requests. Expected answers: the header once per transaction"
 echo "   ('PREPEND Received-SPF: pass' / 'prepend Received-SPF: Pass'), then DUNNO / dunno."
 
-# --- the three servers, each on its own port, all up for the whole run ----------------------
+# --- the servers, each on its own port, all up for the whole run ----------------------
 # An idle server costs nothing; the measurements of one row follow each other within seconds,
 # so a change in the machine's speed (it drifts by a third from minute to minute on a shared
-# 2-core machine) falls on all three alike, and ROUNDS rounds give a median.
+# 2-core machine) falls on all alike, and ROUNDS rounds give a median.
 declare -A lines targets pids
-for cache in on off; do
+vrules_settings="on off"
+[ "${ZONE_ROW:-1}" = 1 ] && vrules_settings="on off zone"
+for cache in $vrules_settings; do
     {
         printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:53"]\n'
         [ "$cache" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n'
     } >"$work/vrules-cache-$cache.toml"
-    port=$([ "$cache" = on ] && echo $vrules_port || echo $((vrules_port + 2)))
+    case "$cache" in on) port=$vrules_port ;; off) port=$((vrules_port + 2)) ;; zone) port=$((vrules_port + 4)) ;; esac
+    dns=(--config "$work/vrules-cache-$cache.toml")
+    [ "$cache" = zone ] && dns=(--zone "$here/spf-zones/spf.example.zone" --zone "$here/spf-zones/other.example.zone")
     targets["vrules,$cache"]="$(loadgen_target "$port" "vrules-cache-$cache")"
-    "$vrules" serve --config "$work/vrules-cache-$cache.toml" --rules "$here/spf.lua" \
+    "$vrules" serve "${dns[@]}" --rules "$here/spf.lua" \
         --listen "$(listen_address "$port" "vrules-cache-$cache")" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
     pids["vrules,$cache"]=$!
     server_pids+=("$!")
     target=${targets["vrules,$cache"]}
     wait_target "$port" "vrules-cache-$cache"
-    check_decisions "vrules (cache $cache)" "PREPEND Received-SPF: pass " "451 4.7.24 "
+    # The zone files serve no unserved.example: NXDOMAIN, an SPF none, not a temperror.
+    if [ "$cache" = zone ]; then
+        check_decisions "vrules (zone files)" "PREPEND Received-SPF: pass "
+    else
+        check_decisions "vrules (cache $cache)" "PREPEND Received-SPF: pass " "451 4.7.24 "
+    fi
     # shellcheck disable=SC2086
     "$loadgen" $target --connections "$connections" --requests "$warmup" --mix fresh \
         --client-ip "$pass_ip" --sender-domain "$domain" >/dev/null || true
@@ -277,11 +291,11 @@ check_decisions "policyd-spf" "prepend Received-SPF: Pass "
 echo "   (pyspf over pydns, as Debian ships it, reads a REFUSED or SERVFAIL answer as no record: 'none',"
 echo "   where RFC 7208 says temperror; its TempError_Defer acts on timeouts and network errors only)"
 
-# --- rounds: each row's three servers back to back ----------------------------------------
+# --- rounds: each row's servers back to back ----------------------------------------
 for round in $(seq "$rounds"); do
     for set in $domain_sets; do
         for mix in $mixes; do
-            for server in vrules,on vrules,off policyd-spf,none; do
+            for server in $(printf 'vrules,%s ' $vrules_settings) policyd-spf,none; do
                 target=${targets[$server]}
                 if [ "${server%%,*}" = vrules ]; then
                     line="$(run_load vrules "$mix" "$set" "$requests" "${pids[$server]}" 'PREPEND Received-SPF: pass *' DUNNO)"
@@ -295,7 +309,7 @@ for round in $(seq "$rounds"); do
         done
     done
 done
-for cache in on off; do
+for cache in $vrules_settings; do
     if grep -q -i -E "error|critical" "$work/vrules-cache-$cache.log"; then
         echo "vrules (cache $cache) logged errors:" >&2
         grep -i -E "error|critical" "$work/vrules-cache-$cache.log" | head -5 >&2
@@ -326,8 +340,7 @@ echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for set in $domain_sets; do
     for mix in $mixes; do
         for round in $(seq "$rounds"); do
-            row vrules on "${lines["vrules,on,$set,$mix,$round"]}"
-            row vrules off "${lines["vrules,off,$set,$mix,$round"]}"
+            for cache in $vrules_settings; do row vrules "$cache" "${lines["vrules,$cache,$set,$mix,$round"]}"; done
             row policyd-spf none "${lines["policyd-spf,none,$set,$mix,$round"]}"
         done
     done
@@ -336,7 +349,7 @@ echo
 echo "vrules / policyd-spf, each round's runs back to back (median of $rounds rounds; then each round):"
 for set in $domain_sets; do
   for mix in $mixes; do
-    for cache in on off; do
+    for cache in $vrules_settings; do
         rps="" cpu="" p99=""
         for round in $(seq "$rounds"); do
             p="${lines["policyd-spf,none,$set,$mix,$round"]}"
@@ -345,7 +358,9 @@ for set in $domain_sets; do
             cpu="$cpu $(ratio "$(field server_us_per_req "$p")" "$(field server_us_per_req "$v")")"
             p99="$p99 $(field p99_ms "$v")/$(field p99_ms "$p")"
         done
-        echo "$set domain(s), mix $mix, cache $cache: $(median <<<"$rps")x the requests/s (${rps# })," \
+        setting="cache $cache"
+        [ "$cache" = zone ] && setting="answers from zone files (no network: a reference)"
+        echo "$set domain(s), mix $mix, $setting: $(median <<<"$rps")x the requests/s (${rps# })," \
             "$(median <<<"$cpu")x less server CPU per request (${cpu# }); p99 ms vrules/policyd-spf:${p99}"
     done
   done
