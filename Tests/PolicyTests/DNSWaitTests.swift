@@ -11,21 +11,33 @@ import Testing
 /// MB under load with network DNS). The policy tests run serially, so the count is ours.
 @Suite("DNS waits through the policy protocol")
 struct DNSWaitTests {
-    @Test("answered waits and waits ended by the stage deadline leave no deadline behind")
-    func nothingLeftBehind() async throws {
+    /// A policy server on the test rules, whose every lookup waits `delay` (so suspends the
+    /// rule), and a client of it.
+    static func serve(delay: Duration, stageTimeout: Double) async throws -> (ZoneResolver, PolicyServer, PolicyClient) {
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
-        resolver.delay = .milliseconds(5)   // every lookup suspends the rule
+        resolver.delay = delay
         let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver),
-                                    limits: RuleLimits(stageTimeout: 0.3), tracing: false)
+                                    limits: RuleLimits(stageTimeout: stageTimeout), tracing: false)
         let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests), listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
         let port = try await server.start()[0].port!
         let client = try PolicyClient(port: port)
         client.setTimeout(seconds: 10)
-        for index in 0..<20 {
+        return (resolver, server, client)
+    }
+
+    /// `count` transactions of one recipient each, every one answered DUNNO, then no wait left.
+    static func askRecipients(_ count: Int, of client: PolicyClient) async throws {
+        for index in 0..<count {
             let attributes = request("RCPT", instance: "w\(index)", recipient: "u@x.test", extra: ["client_port": "\(index)"])
             #expect(try await ask(client, attributes) == "DUNNO")
         }
         #expect(DNSWaitDeadlines.shared.count == 0)
+    }
+
+    @Test("answered waits and waits ended by the stage deadline leave no deadline behind")
+    func nothingLeftBehind() async throws {
+        let (resolver, server, client) = try await Self.serve(delay: .milliseconds(5), stageTimeout: 0.3)
+        try await Self.askRecipients(20, of: client)
 
         resolver.setFault(.delay(.seconds(60)), for: "10.2.0.192.in-addr.arpa")
         let slow = request("RCPT", instance: "slow", recipient: "u@x.test", extra: ["client_port": "99"])
@@ -54,19 +66,8 @@ struct DNSWaitTests {
 
     @Test("after the policy server's last wait the deadline timer stops")
     func timerStopsWhenIdle() async throws {
-        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
-        resolver.delay = .milliseconds(2)
-        let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver),
-                                    limits: RuleLimits(stageTimeout: 5), tracing: false)
-        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests), listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
-        let port = try await server.start()[0].port!
-        let client = try PolicyClient(port: port)
-        client.setTimeout(seconds: 10)
-        for index in 0..<5 {
-            let attributes = request("RCPT", instance: "t\(index)", recipient: "u@x.test", extra: ["client_port": "\(index)"])
-            #expect(try await ask(client, attributes) == "DUNNO")
-        }
-        #expect(DNSWaitDeadlines.shared.count == 0)
+        let (_, server, client) = try await Self.serve(delay: .milliseconds(2), stageTimeout: 5)
+        try await Self.askRecipients(5, of: client)
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(5)
         while DNSWaitDeadlines.shared.isTicking && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
