@@ -56,6 +56,11 @@ final class DNSWaitDeadlines: @unchecked Sendable {
         self.tick = tick
     }
 
+    deinit {
+        // The tick handler holds this object unowned: no tick may outlive it.
+        self.timer?.cancel()
+    }
+
     var count: Int {
         self.lock.lock()
         defer { self.lock.unlock() }

@@ -120,6 +120,7 @@ enum DNSNameCoding {
             }
         }
     }
+
     static func appendEscaped(_ label: ArraySlice<UInt8>, to text: inout [UInt8]) {
         for byte in label {
             switch byte {
