@@ -185,6 +185,21 @@ struct ResolverCommandTests {
         #expect(asked.map(\.type) == [.ptr, .a, .ptr])
     }
 
+    @Test("vrules dns query: a record served with a TTL of 68 years is shown as a day")
+    func longTTLShownAsADay() async throws {
+        let records = try ZoneFile.parse("$ORIGIN example.com.\nmail 2147483647 A 192.0.2.10\n")
+        let server = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: records))
+        let directory = try self.configuration(servers: ["\(server.address)"], timeout: "1s", attempts: 0)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try await self.run(["dns", "query", "mail.example.com", "A", "--json"], in: directory)
+        await server.stop()
+        #expect(output.status == 0, "\(output.stdout)\(output.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
+        let result = try #require(json["result"] as? [String: Any], "\(output.stdout)")
+        let first = try #require((result["records"] as? [[String: Any]])?.first)
+        #expect(first["ttl"] as? Int == 86_400, "\(output.stdout)")
+    }
+
     // MARK: Internationalized names
 
     /// examples/example.zone plus `bücher.example` in its A-label form.

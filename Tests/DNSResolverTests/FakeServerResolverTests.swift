@@ -534,6 +534,49 @@ struct CacheTests {
         }
     }
 
+    @Test("a TTL over a day is read as a day, in the answer and the chain handed out and in the cache")
+    func longTTLsCapped() async throws {
+        let clock = ManualClock()
+        let forever: UInt32 = 0x7FFF_FFFF
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [
+                cname("mail.example.com", "host.example.com", ttl: forever), a("host.example.com", "192.0.2.80", ttl: forever),
+            ]))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(), now: clock.now)
+            let answer = try await resolver.resolve(question).get()
+            #expect(answer.records.map(\.ttl) == [86_400])
+            #expect(answer.chain.map(\.ttl) == [86_400])
+            clock.advance(seconds: 86_399)
+            #expect(try resolver.immediateResult(for: question)?.get().records.map(\.ttl) == [1])
+            clock.advance(seconds: 2)
+            #expect(resolver.immediateResult(for: question) == nil)
+            _ = await resolver.resolve(question)
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
+    @Test("a negative answer is cached an hour at most, whatever its SOA says")
+    func negativeTTLCapped() async throws {
+        let clock = ManualClock()
+        let week: UInt32 = 604_800
+        let script: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, rcode: .nxDomain, authority: [soa("example.com", ttl: week, minimum: week)]))]
+        }
+        try await withServers([script]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(), now: clock.now)
+            let missing = DNSQuestion(name: "nope.example.com", type: .a)
+            #expect(outcome(await resolver.resolve(missing)) == .nxdomain)
+            clock.advance(seconds: 3_599)
+            #expect(outcome(await resolver.resolve(missing)) == .nxdomain)
+            #expect(servers[0].queries.count == 1)
+            clock.advance(seconds: 2)
+            #expect(outcome(await resolver.resolve(missing)) == .nxdomain)
+            #expect(servers[0].queries.count == 2)
+        }
+    }
+
     @Test("a CNAME chain is cached whole under the name asked, for the smallest TTL in it")
     func chainCached() async throws {
         let clock = ManualClock()
