@@ -104,3 +104,22 @@ public struct DNSRecord: Hashable, Sendable {
         self.data = data
     }
 }
+
+extension DNSRecord {
+    /// The longest a record is believed: a TTL over a day is read as a day by both resolvers,
+    /// in the answers they hand out and in the network resolver's cache (Unbound's
+    /// `cache-max-ttl` default). A server that sends 68 years, by mistake or to keep a lie
+    /// alive, is asked again the next day.
+    public static let maximumTTL: UInt32 = 86_400
+    /// The longest an NXDOMAIN or NODATA answer is cached: an hour (RFC 2308 §5 advises one to
+    /// three; Unbound's `cache-max-negative-ttl` default), whatever the SOA says.
+    public static let maximumNegativeTTL: UInt32 = 3_600
+
+    /// This record with its TTL at most `maximumTTL`.
+    public var believed: DNSRecord {
+        guard self.ttl > Self.maximumTTL else { return self }
+        var record = self
+        record.ttl = Self.maximumTTL
+        return record
+    }
+}

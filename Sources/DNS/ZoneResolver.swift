@@ -66,7 +66,7 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
         var existing: Set<String> = []
         for record in records {
             guard seen.insert(DNSRecord(name: record.name, ttl: 0, data: record.data)).inserted else { continue }
-            byName[record.name, default: []].append(record)
+            byName[record.name, default: []].append(record.believed)
             var name = Substring(record.name)
             while existing.insert(String(name)).inserted, !name.isEmpty {
                 name = Self.parent(of: name)

@@ -28,6 +28,12 @@ struct DNSFunctionTests {
         #expect(try await run("'v6only.test'") == "ok:2001:db8::13")
     }
 
+    @Test("dns.query: a TTL of 68 years is a day, from the zone file as from the network", arguments: Backend.allCases)
+    func longTTL(backend: Backend) async throws {
+        #expect(try await self.text("local r = dns.query('forever.test', 'A') return accept(reply(250, '2.0.0', tostring(r[1].ttl)))", backend) == "86400")
+        #expect(try await self.text("local r = dns.query('host.test', 'A') return accept(reply(250, '2.0.0', tostring(r[1].ttl)))", backend) == "300")
+    }
+
     @Test("dns.rlookup, and an invalid IP is a script error", arguments: Backend.allCases)
     func rlookup(backend: Backend) async throws {
         let body = "local n, o = dns.rlookup(IP) return accept(reply(250, '2.0.0', o .. ':' .. table.concat(n, ',')))"

@@ -28,6 +28,7 @@ srv          SRV 10 5 25 host
 slow         A 192.0.2.40
 broken       A 192.0.2.41
 liar         A 192.0.2.99
+forever      2147483647 A 192.0.2.98
 $ORIGIN 2.0.192.in-addr.arpa.
 10           PTR host.test.
 66           PTR liar.test.

@@ -17,13 +17,6 @@ import Darwin
 public final class DNSNetworkResolver: DNSResolving {
     /// The longest CNAME chain followed: the limit docs/dns-resolver.md gives.
     public static let maximumChainLength = 8
-    /// The longest an answer is believed: a record's TTL over a day is read as a day, in the
-    /// answer handed out and in the cache (Unbound's `cache-max-ttl` default). A server that
-    /// sends 68 years, by mistake or to keep a lie alive, is asked again tomorrow.
-    public static let maximumTTL: UInt32 = 86_400
-    /// The longest an NXDOMAIN or NODATA answer is cached: an hour (RFC 2308 §5 advises one
-    /// to three; Unbound's `cache-max-negative-ttl` default), whatever the SOA says.
-    public static let maximumNegativeTTL: UInt32 = 3_600
 
     public let servers: [DNSServerAddress]
     public let options: DNSResolverOptions
@@ -468,12 +461,12 @@ public final class DNSNetworkResolver: DNSResolving {
         while true {
             records = message.answers.filter {
                 $0.recordClass == DNSMessage.classIN && $0.type == question.type && $0.name == name
-            }.map { Self.capped($0.record) }
+            }.map(\.record.believed)
             if !records.isEmpty || question.type == .cname { break }
             guard let alias = message.answers.first(where: {
                 $0.recordClass == DNSMessage.classIN && $0.type == .cname && $0.name == name
             }), case .cname(let target) = alias.data else { break }
-            progress.chain.append(Self.capped(alias.record))
+            progress.chain.append(alias.record.believed)
             step.rrsets.append(DNSQuestion(name: name, type: .cname))
             guard progress.chain.count <= Self.maximumChainLength, progress.seen.insert(target).inserted else {
                 return .failed(DNSError(kind: .servfail, name: question.name, type: question.type,
@@ -541,21 +534,14 @@ public final class DNSNetworkResolver: DNSResolving {
     }
 
     /// RFC 2308 §5: the negative TTL is the smaller of the SOA's own TTL and its MINIMUM, and
-    /// at most `maximumNegativeTTL`. Without an SOA the answer is not cached.
+    /// at most `DNSRecord.maximumNegativeTTL`. Without an SOA the answer is not cached.
     static func negativeTTL(_ message: DNSMessage) -> UInt32? {
         for record in message.authority {
-            if case .soa(let soa) = record.data { return min(record.ttl, soa.minimum, Self.maximumNegativeTTL) }
+            if case .soa(let soa) = record.data { return min(record.ttl, soa.minimum, DNSRecord.maximumNegativeTTL) }
         }
         return nil
     }
 
-    /// `record` with its TTL at most `maximumTTL`.
-    private static func capped(_ record: DNSRecord) -> DNSRecord {
-        guard record.ttl > Self.maximumTTL else { return record }
-        var record = record
-        record.ttl = Self.maximumTTL
-        return record
-    }
 
     static func isSubdomain(_ name: String, of zone: String) -> Bool {
         if zone.isEmpty || name == zone { return true }
