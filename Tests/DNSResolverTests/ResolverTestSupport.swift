@@ -29,7 +29,7 @@ func soa(_ zone: String, ttl: UInt32 = 3600, minimum: UInt32 = 60) -> DNSResourc
 /// A script that answers from a fixed record set like an authoritative server of `zone`:
 /// records of the asked name and type, a CNAME for the name if there is one, else NODATA or
 /// NXDOMAIN with the SOA.
-func zoneScript(_ zone: String, _ records: [DNSResourceRecord], soaMinimum: UInt32 = 60) -> DNSServerScript {
+func zoneScript(_ zone: String, _ records: [DNSResourceRecord], soaTTL: UInt32 = 3600, soaMinimum: UInt32 = 60) -> DNSServerScript {
     return { query, _ in
         let question = query.questions[0]
         let matching = records.filter { $0.name == question.name && $0.type == question.type }
@@ -39,7 +39,7 @@ func zoneScript(_ zone: String, _ records: [DNSResourceRecord], soaMinimum: UInt
         }
         let exists = records.contains { $0.name == question.name }
         return [.send(ScriptedDNSServer.reply(to: query, rcode: exists ? .noError : .nxDomain,
-                                              authority: [soa(zone, minimum: soaMinimum)]))]
+                                              authority: [soa(zone, ttl: soaTTL, minimum: soaMinimum)]))]
     }
 }
 
