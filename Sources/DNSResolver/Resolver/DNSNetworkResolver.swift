@@ -542,7 +542,6 @@ public final class DNSNetworkResolver: DNSResolving {
         return nil
     }
 
-
     static func isSubdomain(_ name: String, of zone: String) -> Bool {
         if zone.isEmpty || name == zone { return true }
         return name.hasSuffix("." + zone)
