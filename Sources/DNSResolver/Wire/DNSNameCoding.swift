@@ -67,30 +67,7 @@ enum DNSNameCoding {
                     return .failure(DNSWireError(.truncatedPacket,
                                                  "packet ends inside a label (\(length) octets announced, \(limit - labelStart) left)"))
                 }
-                if count > 0 {
-                    text[count] = UInt8(ascii: ".")
-                    count += 1
-                }
-                for byte in packet[labelStart..<(labelStart + Int(length))] {
-                    switch byte {
-                    case UInt8(ascii: "A")...UInt8(ascii: "Z"):
-                        text[count] = byte | 0x20
-                        count += 1
-                    case UInt8(ascii: "."), UInt8(ascii: "\\"):
-                        text[count] = UInt8(ascii: "\\")
-                        text[count + 1] = byte
-                        count += 2
-                    case 0x21...0x7E:
-                        text[count] = byte
-                        count += 1
-                    default:
-                        text[count] = UInt8(ascii: "\\")
-                        text[count + 1] = UInt8(ascii: "0") + byte / 100
-                        text[count + 2] = UInt8(ascii: "0") + (byte / 10) % 10
-                        text[count + 3] = UInt8(ascii: "0") + byte % 10
-                        count += 4
-                    }
-                }
+                Self.writeEscaped(packet[labelStart..<(labelStart + Int(length))], into: text, count: &count)
                 position = labelStart + Int(length)
             case 0xC0:
                 guard position + 1 < limit else {
@@ -121,21 +98,34 @@ enum DNSNameCoding {
         }
     }
 
-    static func appendEscaped(_ label: ArraySlice<UInt8>, to text: inout [UInt8]) {
+    /// Writes `label` in presentation form at `text[count...]`: lowercased, `.` and `\\`
+    /// escaped, other octets outside printable ASCII as `\\DDD`. The caller has checked the
+    /// name's wire length, which bounds the text by `maximumTextLength`.
+    @inline(__always)
+    static func writeEscaped<Label: Sequence<UInt8>>(_ label: Label, into text: UnsafeMutableBufferPointer<UInt8>,
+                                                     count: inout Int) {
+        if count > 0 {
+            text[count] = UInt8(ascii: ".")
+            count += 1
+        }
         for byte in label {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"):
-                text.append(byte | 0x20)
+                text[count] = byte | 0x20
+                count += 1
             case UInt8(ascii: "."), UInt8(ascii: "\\"):
-                text.append(UInt8(ascii: "\\"))
-                text.append(byte)
+                text[count] = UInt8(ascii: "\\")
+                text[count + 1] = byte
+                count += 2
             case 0x21...0x7E:
-                text.append(byte)
+                text[count] = byte
+                count += 1
             default:
-                text.append(UInt8(ascii: "\\"))
-                text.append(UInt8(ascii: "0") + byte / 100)
-                text.append(UInt8(ascii: "0") + (byte / 10) % 10)
-                text.append(UInt8(ascii: "0") + byte % 10)
+                text[count] = UInt8(ascii: "\\")
+                text[count + 1] = UInt8(ascii: "0") + byte / 100
+                text[count + 2] = UInt8(ascii: "0") + (byte / 10) % 10
+                text[count + 3] = UInt8(ascii: "0") + byte % 10
+                count += 4
             }
         }
     }
@@ -234,11 +224,11 @@ extension DNSNameCoding {
     /// Reads a name that must not be compressed (inside DNSSEC record data): a pointer there
     /// is malformed rather than followed, since the data is read apart from its message.
     static func readUncompressedName(_ input: inout ArraySlice<UInt8>) throws(DNSWireError) -> String {
-        var text: [UInt8] = []
+        var labels: [ArraySlice<UInt8>] = []
         var wireLength = 1
         while true {
             let length = try input.readUInt8("a name")
-            if length == 0 { return String(decoding: text, as: UTF8.self) }
+            if length == 0 { break }
             guard length & 0xC0 == 0 else {
                 throw DNSWireError(.invalidRecordData, "compressed or reserved label type in DNSSEC record data")
             }
@@ -249,9 +239,12 @@ extension DNSNameCoding {
             guard wireLength <= Self.maximumWireLength else {
                 throw DNSWireError(.nameTooLong, "name longer than 255 octets")
             }
-            let label = try input.readBytes(Int(length), "a label")
-            if !text.isEmpty { text.append(UInt8(ascii: ".")) }
-            Self.appendEscaped(label, to: &text)
+            labels.append(try input.readBytes(Int(length), "a label"))
+        }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maximumTextLength) { text in
+            var count = 0
+            for label in labels { Self.writeEscaped(label, into: text, count: &count) }
+            return String(decoding: UnsafeBufferPointer(rebasing: text[0..<count]), as: UTF8.self)
         }
     }
 }
