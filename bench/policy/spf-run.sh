@@ -242,13 +242,16 @@ declare -A lines targets pids
 vrules_settings="on off"
 [ "${ZONE_ROW:-1}" = 1 ] && vrules_settings="on off zone"
 for cache in $vrules_settings; do
-    {
-        printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:53"]\n'
-        [ "$cache" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n'
-    } >"$work/vrules-cache-$cache.toml"
     case "$cache" in on) port=$vrules_port ;; off) port=$((vrules_port + 2)) ;; zone) port=$((vrules_port + 4)) ;; esac
-    dns=(--config "$work/vrules-cache-$cache.toml")
-    [ "$cache" = zone ] && dns=(--zone "$here/spf-zones/spf.example.zone" --zone "$here/spf-zones/other.example.zone")
+    if [ "$cache" = zone ]; then
+        dns=(--zone "$here/spf-zones/spf.example.zone" --zone "$here/spf-zones/other.example.zone")
+    else
+        {
+            printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:53"]\n'
+            [ "$cache" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n'
+        } >"$work/vrules-cache-$cache.toml"
+        dns=(--config "$work/vrules-cache-$cache.toml")
+    fi
     targets["vrules,$cache"]="$(loadgen_target "$port" "vrules-cache-$cache")"
     "$vrules" serve "${dns[@]}" --rules "$here/spf.lua" \
         --listen "$(listen_address "$port" "vrules-cache-$cache")" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
