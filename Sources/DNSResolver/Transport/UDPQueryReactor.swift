@@ -8,17 +8,20 @@ import Glibc
 /// The UDP exchanges of every resolver in the process, without a NIO channel per query:
 /// one non-blocking socket per query, connected to the server (a fresh random port chosen by
 /// the kernel; datagrams from other sources dropped; ICMP unreachables reported), and one
-/// reactor thread that waits on all of them with `epoll` and a heap of deadlines. See
-/// docs/dns-resolver.md, "The UDP path", for why and how it keeps RFC 5452's protections.
+/// reactor thread that waits on all of them with `epoll`, and on their deadlines with a heap
+/// and a `timerfd`. See docs/dns-resolver.md, "The UDP path", for why and how it keeps RFC
+/// 5452's protections.
 ///
-/// Ownership: the asker (a task, or a lookup led by callback) opens, connects and sends, then
-/// registers the socket; from then on only the reactor thread reads it, closes it and
-/// completes the exchange, exactly once, whatever ends it (a reply, an unreachable error, the
-/// deadline, cancellation).
+/// Ownership: the asker (a task, or a lookup led by callback) opens, connects and sends,
+/// records the exchange, then adds the socket to the epoll set outside the lock; from then on
+/// only the reactor thread reads it and completes the exchange, exactly once, whatever ends it
+/// (a reply, an unreachable error, the deadline, cancellation). The reactor closes the socket,
+/// unless the exchange ended while its asker was still adding it: the asker closes it then,
+/// once `epoll_ctl` has returned, so that the descriptor cannot be handed out again under it.
 final class UDPQueryReactor: @unchecked Sendable {
-    /// Nil only when the process could not create the reactor's epoll set, eventfd or thread
-    /// (descriptors or threads exhausted): every UDP exchange then fails as a network error
-    /// instead of the process stopping.
+    /// Nil only when the process could not create the reactor's epoll set, eventfd, timerfd or
+    /// thread (descriptors or threads exhausted): every UDP exchange then fails as a network
+    /// error instead of the process stopping.
     static let shared: UDPQueryReactor? = UDPQueryReactor()
 
     /// One registered exchange: what a reply must match, and whom to resume.
@@ -28,6 +31,9 @@ final class UDPQueryReactor: @unchecked Sendable {
         var question: DNSWireQuestion
         var server: DNSServerAddress
         var completion: @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void
+        /// True from when the exchange is recorded until its asker has added the socket to the
+        /// epoll set: an exchange that ends meanwhile leaves its socket to the asker to close.
+        var adding = true
     }
 
     /// A deadline in the heap; entries of finished exchanges are skipped when they surface.
@@ -41,29 +47,38 @@ final class UDPQueryReactor: @unchecked Sendable {
     private var exchanges: [UInt64: Exchange] = [:]
     private var deadlines: [Deadline] = []
     private var cancelled: [UInt64] = []
-    private var nextToken: UInt64 = 1
-    /// When the reactor sleeps in `epoll_wait`, the deadline it will wake at (`.distantFuture`
-    /// for none); nil while it works. A registration with an earlier deadline wakes it.
-    private var sleepingUntil: NIODeadline? = nil
+    private var nextToken: UInt64 = UDPQueryReactor.firstExchangeToken
+    /// When the timerfd fires next (`.distantFuture`: disarmed). Never later than the earliest
+    /// deadline of an exchange still running; it may be earlier (that of one that ended), and
+    /// then fires for nothing once. So an asker whose deadline is not the earliest (the common
+    /// case: one resolver's queries share one timeout) arms nothing and wakes nobody.
+    private var timerDeadline: NIODeadline = .distantFuture
 
     private let epoll: Int32
     private let wakeup: Int32
-    /// Token 0 in the epoll set is the wake-up `eventfd`.
+    private let timer: Int32
+    /// Tokens 0 and 1 in the epoll set are the wake-up `eventfd` and the deadline `timerfd`.
     private static let wakeToken: UInt64 = 0
+    private static let timerToken: UInt64 = 1
+    private static let firstExchangeToken: UInt64 = 2
 
     private init?() {
         let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         let wakeup = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = Self.wakeToken
-        guard epoll >= 0, wakeup >= 0, epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &event) == 0 else {
-            if epoll >= 0 { close(epoll) }
-            if wakeup >= 0 { close(wakeup) }
+        let timer = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
+        func watch(_ descriptor: Int32, as token: UInt64) -> Bool {
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue
+            event.data.u64 = token
+            return epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event) == 0
+        }
+        guard epoll >= 0, wakeup >= 0, timer >= 0, watch(wakeup, as: Self.wakeToken), watch(timer, as: Self.timerToken) else {
+            for descriptor in [epoll, wakeup, timer] where descriptor >= 0 { close(descriptor) }
             return nil
         }
         self.epoll = epoll
         self.wakeup = wakeup
+        self.timer = timer
         let retained = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { argument in
@@ -73,8 +88,7 @@ final class UDPQueryReactor: @unchecked Sendable {
         }, retained.toOpaque())
         guard created == 0 else {
             retained.release()
-            close(epoll)
-            close(wakeup)
+            for descriptor in [epoll, wakeup, timer] { close(descriptor) }
             return nil
         }
         pthread_detach(thread)
@@ -86,7 +100,8 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// matches `id` and `question`, until `deadline`.
     func exchange(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
                   deadline: NIODeadline) async -> Result<DNSMessage, DNSExchangeFailure> {
-        let token = self.takeToken()
+        // Taken first: the cancellation handler may run before the exchange is recorded.
+        let token = self.lock.withLock { self.takeToken() }
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
                 self.start(server: server, id: id, question: question, packet: packet, deadline: deadline, token: token,
@@ -103,30 +118,32 @@ final class UDPQueryReactor: @unchecked Sendable {
                   deadline: NIODeadline, completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void)
         -> @Sendable () -> Void
     {
-        let token = self.takeToken()
-        self.start(server: server, id: id, question: question, packet: packet, deadline: deadline, token: token,
-                   inTask: false, completion: completion)
+        guard let token = self.start(server: server, id: id, question: question, packet: packet, deadline: deadline,
+                                     token: nil, inTask: false, completion: completion) else { return {} }
         return { self.cancel(token) }
     }
 
+    /// Guarded by `lock`.
     private func takeToken() -> UInt64 {
-        self.lock.withLock { () -> UInt64 in
-            defer { self.nextToken &+= 1 }
-            return self.nextToken
-        }
+        defer { self.nextToken &+= 1 }
+        return self.nextToken
     }
 
-    /// Sends the query and registers the exchange; `inTask`: refused at once when the asking
-    /// task is already cancelled (its cancellation handler then found nothing to cancel).
+    /// Sends the query and registers the exchange under `token` (a new one when nil); returns
+    /// the token, or nil when the exchange ended at once (`completion` then had its result).
+    /// `inTask`: refused at once when the asking task is already cancelled (its cancellation
+    /// handler then found nothing to cancel).
+    @discardableResult
     private func start(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
-                       deadline: NIODeadline, token: UInt64, inTask: Bool,
-                       completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void) {
+                       deadline: NIODeadline, token: UInt64?, inTask: Bool,
+                       completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void) -> UInt64? {
         switch Self.openAndSend(server: server, packet: packet) {
         case .success(let descriptor):
             let exchange = Exchange(descriptor: descriptor, id: id, question: question, server: server, completion: completion)
-            self.register(exchange, token: token, deadline: deadline, checkTask: inTask)
+            return self.register(exchange, token: token, deadline: deadline, checkTask: inTask)
         case .failure(let failure):
             completion(.failure(failure))
+            return nil
         }
     }
 
@@ -153,97 +170,151 @@ final class UDPQueryReactor: @unchecked Sendable {
         return .success(descriptor)
     }
 
-    private func register(_ exchange: Exchange, token: UInt64, deadline: NIODeadline, checkTask: Bool) {
-        var wake = false
-        var refused: Result<DNSMessage, DNSExchangeFailure>? = nil
-        self.lock.withLockVoid {
+    /// Records the exchange with its deadline, then adds its socket to the epoll set outside
+    /// the lock (a system call the reactor need not wait for). Returns its token, or nil when
+    /// it was refused.
+    private func register(_ exchange: Exchange, token: UInt64?, deadline: NIODeadline, checkTask: Bool) -> UInt64? {
+        let descriptor = exchange.descriptor
+        let recorded = self.lock.withLock { () -> UInt64? in
             // Cancelled before it got here: the cancellation handler found nothing to cancel.
-            if checkTask && Task.isCancelled {
-                refused = .failure(.cancelled)
-                return
-            }
-            var event = epoll_event()
-            event.events = EPOLLIN.rawValue
-            event.data.u64 = token
-            guard epoll_ctl(self.epoll, EPOLL_CTL_ADD, exchange.descriptor, &event) == 0 else {
-                refused = .failure(.network("cannot wait for a UDP reply: \(Self.describe(errno))"))
-                return
-            }
+            if checkTask && Task.isCancelled { return nil }
+            let token = token ?? self.takeToken()
             self.exchanges[token] = exchange
             self.pushDeadline(Deadline(time: deadline, token: token))
-            if let sleeping = self.sleepingUntil, deadline < sleeping { wake = true }
+            if deadline < self.timerDeadline { self.armTimer(for: deadline) }
+            return token
         }
+        guard let token = recorded else {
+            close(descriptor)
+            exchange.completion(.failure(.cancelled))
+            return nil
+        }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = token
+        let added = epoll_ctl(self.epoll, EPOLL_CTL_ADD, descriptor, &event) == 0
+        let code = errno
+        #if DEBUG
+        Self.afterAddingForTests?()
+        #endif
+        // Ended while being added (cancelled, or answered already): the socket is ours to close.
+        let (ended, refused) = self.lock.withLock { () -> (Bool, Exchange?) in
+            guard added else { return (true, self.exchanges.removeValue(forKey: token)) }
+            guard self.exchanges[token] != nil else { return (true, nil) }
+            self.exchanges[token]!.adding = false
+            return (false, nil)
+        }
+        if ended { close(descriptor) }
         if let refused {
-            close(exchange.descriptor)
-            exchange.completion(refused)
-            return
+            refused.completion(.failure(.network("cannot wait for a UDP reply: \(Self.describe(code))")))
+            return nil
         }
-        if wake { self.wake() }
+        return token
     }
 
     private func cancel(_ token: UInt64) {
-        let wake = self.lock.withLock { () -> Bool in
+        let found = self.lock.withLock { () -> Bool in
             guard self.exchanges[token] != nil else { return false }
             self.cancelled.append(token)
-            return self.sleepingUntil != nil
+            return true
         }
-        if wake { self.wake() }
+        if found { Self.signal(self.wakeup) }
     }
 
-    private func wake() {
+    /// Guarded by `lock`: the timerfd fires at `deadline` (its first expiration, relative to
+    /// now: the heap's clock need not be the timerfd's), or never for `.distantFuture`.
+    private func armTimer(for deadline: NIODeadline) {
+        self.timerDeadline = deadline
+        var setting = itimerspec()
+        if deadline != .distantFuture {
+            // At least a nanosecond: an all-zero setting disarms.
+            let nanoseconds = max(1, (deadline - .now()).nanoseconds)
+            setting.it_value.tv_sec = Int(nanoseconds / 1_000_000_000)
+            setting.it_value.tv_nsec = Int(nanoseconds % 1_000_000_000)
+        }
+        timerfd_settime(self.timer, 0, &setting, nil)
+    }
+
+    #if DEBUG
+    /// Tests only: runs between adding a socket to the epoll set and marking it added, the
+    /// moment an exchange can end before its asker is done with its socket.
+    nonisolated(unsafe) static var afterAddingForTests: (@Sendable () -> Void)?
+    #endif
+
+    private static func signal(_ eventDescriptor: Int32) {
         var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { write(self.wakeup, $0.baseAddress, $0.count) }
+        _ = withUnsafeBytes(of: &one) { write(eventDescriptor, $0.baseAddress, $0.count) }
+    }
+
+    private static func drain(_ descriptor: Int32) {
+        var value: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &value) { read(descriptor, $0.baseAddress, $0.count) }
     }
 
     // MARK: - The reactor thread
+
+    /// What one pass of the reactor found ready, taken under one lock.
+    private struct Pass {
+        var ready: [(token: UInt64, exchange: Exchange)] = []
+        var cancelled: [UInt64] = []
+        var expired: [UInt64] = []
+    }
 
     private func run() {
         let capacity = 256
         var events = [epoll_event](repeating: epoll_event(), count: capacity)
         // Room for any UDP datagram: one cut short would only fail to decode and be dropped.
         var buffer = [UInt8](repeating: 0, count: 65_536)
+        var pass = Pass()
         while true {
-            let timeout = self.lock.withLock { () -> Int32 in
-                // A cancellation that arrived while this thread was working (so it was not
-                // woken) is handled before any sleep.
-                if !self.cancelled.isEmpty {
-                    self.sleepingUntil = nil
-                    return 0
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(self.epoll, $0.baseAddress, Int32(capacity), -1) }
+            guard count > 0 else { continue }
+            var timerFired = false
+            for index in 0..<Int(count) {
+                switch events[index].data.u64 {
+                case Self.wakeToken: Self.drain(self.wakeup)
+                case Self.timerToken: Self.drain(self.timer); timerFired = true
+                default: break
                 }
-                let next = self.earliestDeadline()
-                self.sleepingUntil = next ?? .distantFuture
-                guard let next else { return -1 }
-                let nanoseconds = (next - .now()).nanoseconds
-                if nanoseconds <= 0 { return 0 }
-                // Round up: waking a little early would only spin until the deadline.
-                return Int32(clamping: (nanoseconds + 999_999) / 1_000_000)
             }
-            let count = events.withUnsafeMutableBufferPointer { epoll_wait(self.epoll, $0.baseAddress, Int32(capacity), timeout) }
-            self.lock.withLockVoid { self.sleepingUntil = nil }
-            if count > 0 {
+            self.lock.withLockVoid {
                 for index in 0..<Int(count) {
                     let token = events[index].data.u64
-                    if token == Self.wakeToken {
-                        var value: UInt64 = 0
-                        _ = withUnsafeMutableBytes(of: &value) { read(self.wakeup, $0.baseAddress, $0.count) }
-                    } else {
-                        self.readReplies(token: token, buffer: &buffer)
-                    }
+                    guard token >= Self.firstExchangeToken, let exchange = self.exchanges[token] else { continue }
+                    pass.ready.append((token, exchange))
+                }
+                swap(&pass.cancelled, &self.cancelled)
+                if timerFired {
+                    self.takeExpired(into: &pass.expired)
+                } else {
+                    // Keeps the heap as small as the exchanges running: those that ended leave
+                    // their entries behind.
+                    _ = self.earliestDeadline()
                 }
             }
-            let cancelled = self.lock.withLock { () -> [UInt64] in
-                defer { self.cancelled.removeAll(keepingCapacity: true) }
-                return self.cancelled
-            }
-            for token in cancelled { self.finish(token, .failure(.cancelled)) }
-            for token in self.expiredTokens() { self.finish(token, .failure(.timeout)) }
+            for (token, exchange) in pass.ready { self.readReplies(token: token, exchange: exchange, buffer: &buffer) }
+            for token in pass.cancelled { self.finish(token, .failure(.cancelled)) }
+            for token in pass.expired { self.finish(token, .failure(.timeout)) }
+            pass.ready.removeAll(keepingCapacity: true)
+            pass.cancelled.removeAll(keepingCapacity: true)
+            pass.expired.removeAll(keepingCapacity: true)
         }
+    }
+
+    /// Guarded by `lock`: the exchanges whose deadline has passed, and the timer armed for the
+    /// earliest one left.
+    private func takeExpired(into expired: inout [UInt64]) {
+        let now = NIODeadline.now()
+        while let first = self.deadlines.first, first.time <= now {
+            self.popDeadline()
+            if self.exchanges[first.token] != nil { expired.append(first.token) }
+        }
+        self.armTimer(for: self.earliestDeadline() ?? .distantFuture)
     }
 
     /// Reads every datagram waiting on the exchange's socket; finishes it on a matching reply
     /// or an unreachable error, and leaves it waiting after junk.
-    private func readReplies(token: UInt64, buffer: inout [UInt8]) {
-        guard let exchange = self.lock.withLock({ self.exchanges[token] }) else { return }
+    private func readReplies(token: UInt64, exchange: Exchange, buffer: inout [UInt8]) {
         while true {
             let received = buffer.withUnsafeMutableBytes { recv(exchange.descriptor, $0.baseAddress, $0.count, 0) }
             if received < 0 {
@@ -259,24 +330,12 @@ final class UDPQueryReactor: @unchecked Sendable {
         }
     }
 
-    /// Ends an exchange once: forgets it, closes its socket (which also leaves the epoll
-    /// set), and resumes its asker.
+    /// Ends an exchange once: forgets it, closes its socket (which also leaves the epoll set)
+    /// unless its asker is still adding it, and resumes its asker.
     private func finish(_ token: UInt64, _ result: Result<DNSMessage, DNSExchangeFailure>) {
         guard let exchange = self.lock.withLock({ self.exchanges.removeValue(forKey: token) }) else { return }
-        close(exchange.descriptor)
+        if !exchange.adding { close(exchange.descriptor) }
         exchange.completion(result)
-    }
-
-    private func expiredTokens() -> [UInt64] {
-        let now = NIODeadline.now()
-        return self.lock.withLock {
-            var expired: [UInt64] = []
-            while let first = self.deadlines.first, first.time <= now {
-                self.popDeadline()
-                if self.exchanges[first.token] != nil { expired.append(first.token) }
-            }
-            return expired
-        }
     }
 
     /// The earliest deadline of an exchange still running; entries of finished ones are dropped.

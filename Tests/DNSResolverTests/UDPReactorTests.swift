@@ -1,0 +1,148 @@
+import DNS
+import DNSTestSupport
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+@testable import DNSResolver
+
+/// The UDP reactor's own rules (docs/dns-resolver.md, "The UDP path"): every exchange ends
+/// exactly once, at its deadline at the latest, whichever thread ends it and however its
+/// ending races its start, and no socket outlives its exchange.
+@Suite("UDP reactor: deadlines and endings", .serialized)
+struct UDPReactorTests {
+    let transport = DNSTransport(group: MultiThreadedEventLoopGroup.singleton)
+
+    private func request(to server: ScriptedDNSServer, within amount: TimeAmount) -> DNSExchangeRequest {
+        DNSExchangeRequest(server: server.address, question: DNSWireQuestion(name: "mail.example.com", type: .a),
+                           dnssecOK: false, deadline: .now() + amount)
+    }
+
+    /// `udpExchange` awaited, given up after `limit` so that a deadline never noticed fails
+    /// the test (as `.cancelled`) instead of hanging it.
+    private func exchange(_ request: DNSExchangeRequest, limit: TimeAmount = .seconds(5))
+        async -> Result<DNSMessage, DNSExchangeFailure>
+    {
+        await withTaskGroup(of: Result<DNSMessage, DNSExchangeFailure>?.self) { group in
+            group.addTask { await self.transport.udpExchange(request) }
+            group.addTask {
+                try? await Task.sleep(nanoseconds: UInt64(limit.nanoseconds))
+                return nil
+            }
+            var first: Result<DNSMessage, DNSExchangeFailure>? = nil
+            for await result in group {
+                if let result { first = result; break }
+                group.cancelAll()
+            }
+            group.cancelAll()
+            return first ?? .failure(.cancelled)
+        }
+    }
+
+    private static func isTimeout(_ result: Result<DNSMessage, DNSExchangeFailure>) -> Bool {
+        if case .failure(.timeout) = result { return true }
+        return false
+    }
+
+    @Test("a deadline earlier than every other one is kept, not the earliest one armed before it")
+    func earlierDeadlineKept() async throws {
+        try await withServers([{ _, _ in [] }]) { servers in
+            let long = Task { await self.transport.udpExchange(self.request(to: servers[0], within: .seconds(30))) }
+            try await Task.sleep(nanoseconds: 50_000_000)
+            let (result, ms) = await elapsedMilliseconds {
+                await self.exchange(self.request(to: servers[0], within: .milliseconds(150)))
+            }
+            #expect(Self.isTimeout(result), "\(result)")
+            #expect(ms >= 140 && ms < 1000, "took \(ms) ms")
+            long.cancel()
+            let (cancelled, cancelMs) = await elapsedMilliseconds { await long.value }
+            guard case .failure(.cancelled) = cancelled else {
+                Issue.record("the long exchange ended with \(cancelled), not cancelled")
+                return
+            }
+            #expect(cancelMs < 1000, "cancelling took \(cancelMs) ms")
+        }
+    }
+
+    @Test("the timer that fired for an exchange already answered is armed again for the next one")
+    func timerArmedAgainAfterStaleFiring() async throws {
+        let answering: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
+        }
+        try await withServers([answering, { _, _ in [] }]) { servers in
+            // Answered at once: the timer stays armed for its deadline, 200 ms from now.
+            let answered = await self.exchange(self.request(to: servers[0], within: .milliseconds(200)))
+            #expect((try? answered.get()) != nil, "\(answered)")
+            // Later than the timer: arms nothing. It must still end at its own deadline,
+            // once the timer has fired for nothing and been armed again.
+            let (result, ms) = await elapsedMilliseconds {
+                await self.exchange(self.request(to: servers[1], within: .milliseconds(400)))
+            }
+            #expect(Self.isTimeout(result), "\(result)")
+            #expect(ms >= 390 && ms < 1200, "took \(ms) ms")
+        }
+    }
+
+    @Test("exchanges cancelled as they start end once each and leave no socket open")
+    func cancelledAsTheyStart() async throws {
+        let answering: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
+        }
+        try await withServers([answering]) { servers in
+            let before = try Self.openDescriptors()
+            let count = 2_000
+            let endings = NIOLockedValueBox([Int](repeating: 0, count: count))
+            let done = NIOLockedValueBox(0)
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<2 {
+                    group.addTask {
+                        for index in stride(from: worker, to: count, by: 2) {
+                            let cancel = self.transport.udpExchange(self.request(to: servers[0], within: .seconds(1))) { _ in
+                                endings.withLockedValue { $0[index] += 1 }
+                                done.withLockedValue { $0 += 1 }
+                            }
+                            // Every other one at once, racing the reply and the registration.
+                            if index % 4 < 2 { cancel() }
+                        }
+                    }
+                }
+            }
+            let deadline = NIODeadline.now() + .seconds(10)
+            while done.withLockedValue({ $0 }) < count && NIODeadline.now() < deadline {
+                try await Task.sleep(nanoseconds: 10_000_000)
+            }
+            let counts = endings.withLockedValue { $0 }
+            #expect(counts.allSatisfy { $0 == 1 }, "endings other than one: \(counts.enumerated().filter { $0.1 != 1 }.prefix(5))")
+            // The reactor closes a socket before it completes the exchange, except one whose
+            // asker was still adding it, which closes it on its way out: allow that a moment.
+            try await Task.sleep(nanoseconds: 100_000_000)
+            let after = try Self.openDescriptors()
+            #expect(after <= before + 4, "descriptors open: \(before) before, \(after) after")
+        }
+    }
+
+    @Test("an exchange answered before its asker has finished adding its socket: the asker closes it")
+    func answeredWhileAdding() async throws {
+        let answering: DNSServerScript = { query, _ in
+            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
+        }
+        try await withServers([answering]) { servers in
+            _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+            let before = try Self.openDescriptors()
+            // Long enough for the reactor to read the reply and end the exchange first.
+            UDPQueryReactor.afterAddingForTests = { usleep(20_000) }
+            defer { UDPQueryReactor.afterAddingForTests = nil }
+            for _ in 0..<20 {
+                let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+                #expect((try? result.get()) != nil, "\(result)")
+            }
+            let after = try Self.openDescriptors()
+            #expect(after == before, "descriptors open: \(before) before, \(after) after")
+        }
+    }
+
+    private static func openDescriptors() throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+    }
+}
