@@ -382,6 +382,7 @@ public final class DNSNetworkResolver: DNSResolving {
         var current: String
         var chain: [DNSRecord] = []
         var seen: Set<String>
+        /// What the validator checks, kept only when there is one.
         var steps: [DNSSECValidator.Step] = []
     }
 
@@ -479,10 +480,11 @@ public final class DNSNetworkResolver: DNSResolving {
         let chain = self.options.preserveIntermediates ? progress.chain : []
         if !records.isEmpty {
             step.rrsets.append(DNSQuestion(name: name, type: question.type))
-            progress.steps.append(step)
+            if self.validator != nil { progress.steps.append(step) }
             let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
                                    chain: chain, server: server)
-            return .settled(answer, ttl: (records + progress.chain).map(\.ttl).min() ?? 0, cacheable: true)
+            let ttl = min(records.lazy.map(\.ttl).min() ?? 0, progress.chain.lazy.map(\.ttl).min() ?? .max)
+            return .settled(answer, ttl: ttl, cacheable: true)
         }
 
         // A chain that left the server's data: ask again for its target, unless the reply
@@ -493,14 +495,14 @@ public final class DNSNetworkResolver: DNSResolving {
                 return false
             }
         if name != progress.current && !settled {
-            progress.steps.append(step)
+            if self.validator != nil { progress.steps.append(step) }
             progress.current = name
             return .askAgain
         }
 
         let outcome: DNSOutcome = message.responseCode == .nxDomain ? .nxdomain : .nodata
         step.denial = (name, question.type, outcome == .nxdomain)
-        progress.steps.append(step)
+        if self.validator != nil { progress.steps.append(step) }
         let answer = DNSAnswer(name: question.name, type: question.type, outcome: outcome, records: [],
                                chain: chain, server: server)
         let negativeTTL = Self.negativeTTL(message)
