@@ -142,6 +142,35 @@ struct UDPReactorTests {
         }
     }
 
+    @Test("a datagram left on a socket whose exchange ended while it was being added does not keep the reactor busy")
+    func leftoverDatagramWhileAdding() async throws {
+        // The reply twice: the first ends the exchange, the second stays on the socket.
+        let twice: DNSServerScript = { query, _ in
+            let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
+            return [.send(reply), .send(reply)]
+        }
+        try await withServers([twice]) { servers in
+            _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+            UDPQueryReactor.afterAddingForTests = { usleep(200_000) }
+            defer { UDPQueryReactor.afterAddingForTests = nil }
+            let before = Self.processCPUMilliseconds()
+            let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+            let spent = Self.processCPUMilliseconds() - before
+            #expect((try? result.get()) != nil, "\(result)")
+            // A reactor woken for that datagram until the asker closes the socket would
+            // spend the asker's whole 200 ms pause on a core.
+            #expect(spent < 100, "the process spent \(spent) ms of CPU during a 200 ms pause")
+        }
+    }
+
+    private static func processCPUMilliseconds() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let user = Int(usage.ru_utime.tv_sec) * 1000 + Int(usage.ru_utime.tv_usec) / 1000
+        let system = Int(usage.ru_stime.tv_sec) * 1000 + Int(usage.ru_stime.tv_usec) / 1000
+        return user + system
+    }
+
     private static func openDescriptors() throws -> Int {
         try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
     }

@@ -333,7 +333,15 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// Ends an exchange once: forgets it, closes its socket (which also leaves the epoll set)
     /// unless its asker is still adding it, and resumes its asker.
     private func finish(_ token: UInt64, _ result: Result<DNSMessage, DNSExchangeFailure>) {
-        guard let exchange = self.lock.withLock({ self.exchanges.removeValue(forKey: token) }) else { return }
+        let ended = self.lock.withLock { () -> Exchange? in
+            guard let exchange = self.exchanges.removeValue(forKey: token) else { return nil }
+            // Its asker closes the socket once it has added it; until then a datagram left on
+            // it must not wake the reactor again and again. Under the lock: the asker cannot
+            // have closed it yet, so the descriptor is still this socket's.
+            if exchange.adding { _ = epoll_ctl(self.epoll, EPOLL_CTL_DEL, exchange.descriptor, nil) }
+            return exchange
+        }
+        guard let exchange = ended else { return }
         if !exchange.adding { close(exchange.descriptor) }
         exchange.completion(result)
     }
