@@ -8,7 +8,11 @@
 #   BEFORE_BIN, AFTER_BIN  release builds of vrules
 #   ROUNDS                 chunks per build (default 10; the order alternates each round)
 #   REQUESTS               requests per chunk, Postfix mix (default 30000)
-# Environment: CONNECTIONS (16), MIX (postfix).
+# Environment: CONNECTIONS (16), MIX (postfix), SPF (unset: the default policy; `one` or
+#              `distinct`: bench/policy/spf.lua on spf-run.sh's workload, one sender domain or
+#              one per transaction), SPF_DNS (with SPF: `on`, the network resolver with its
+#              cache, asking a Knot DNS this script starts on a loopback port; `off`, the same
+#              with cache_size = 0; `zone`, the zone files in memory).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,6 +26,10 @@ rounds="${3:-10}"
 requests="${4:-30000}"
 connections="${CONNECTIONS:-16}"
 mix="${MIX:-postfix}"
+spf="${SPF:-}"
+spf_dns="${SPF_DNS:-on}"
+case "$spf" in ""|one|distinct) ;; *) echo "SPF: one or distinct, not '$spf'" >&2; exit 2 ;; esac
+case "$spf_dns" in on|off|zone) ;; *) echo "SPF_DNS: on, off or zone, not '$spf_dns'" >&2; exit 2 ;; esac
 
 loadgen="$(build_loadgen)"
 work="$(mktemp -d)"
@@ -33,28 +41,55 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# What each server serves, and what the load generator sends and expects.
+serve=(--zone examples/example.zone --rules rules/main.lua)
+load=()
+workload="the default policy on zone files"
+if [ -n "$spf" ]; then
+    zones="$here/spf-zones"
+    serve=(--rules "$here/spf.lua")
+    if [ "$spf_dns" = zone ]; then
+        serve+=(--zone "$zones/spf.example.zone" --zone "$zones/other.example.zone")
+    else
+        [ -x /usr/sbin/knotd ] || apt_install knot
+        kport="$(free_port)"
+        knot_config "$work" "$kport" "spf.example=$zones/spf.example.zone" "other.example=$zones/other.example.zone"
+        /usr/sbin/knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
+        pids+=("$!")
+        wait_port "$kport"
+        printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:%s"]\n' "$kport" >"$work/vrules.toml"
+        [ "$spf_dns" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n' >>"$work/vrules.toml"
+        serve+=(--config "$work/vrules.toml")
+    fi
+    senders=spf.example
+    [ "$spf" = distinct ] && senders='{t}.spf.example'
+    load=(--client-ip 198.51.100.25 --client-name mx1.mail.other.example --helo mx1.mail.other.example
+          --sender-domain "$senders" --accept 'PREPEND Received-SPF: pass *' --accept DUNNO)
+    workload="SPF (bench/policy/spf.lua), sender domains: $spf, DNS: $spf_dns"
+fi
+
 declare -A port pid seconds cpu
 for side in before after; do
     bin="${before_bin}"
     [ "$side" = after ] && bin="$after_bin"
     port[$side]="$(free_port)"
-    (cd "$root" && exec "$bin" serve --zone examples/example.zone --rules rules/main.lua \
+    (cd "$root" && exec "$bin" serve "${serve[@]}" \
         --listen "127.0.0.1:${port[$side]}" --log-level warning >"$work/$side.log" 2>&1) &
     pid[$side]=$!
     pids+=("${pid[$side]}")
     wait_port "${port[$side]}"
-    "$loadgen" --port "${port[$side]}" --connections "$connections" --requests 10000 --mix fresh >/dev/null || true
+    "$loadgen" --port "${port[$side]}" --connections "$connections" --requests 10000 --mix fresh "${load[@]}" >/dev/null || true
     seconds[$side]=0
     cpu[$side]=0
 done
 
-echo "== A/B: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg); $rounds x $requests requests ($mix mix) each"
+echo "== A/B: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg); $rounds x $requests requests ($mix mix) each; $workload"
 for round in $(seq "$rounds"); do
     order="before after"
     [ $((round % 2)) -eq 0 ] && order="after before"
     for side in $order; do
         line="$("$loadgen" --port "${port[$side]}" --connections "$connections" --requests "$requests" \
-            --mix "$mix" --server-pid "${pid[$side]}" --label "$side" | head -1)"
+            --mix "$mix" --server-pid "${pid[$side]}" --label "$side" "${load[@]}" | head -1)"
         [ "$(field unexpected "$line")" = 0 ] || { echo "unexpected answers from $side: $line" >&2; exit 1; }
         echo "round $round $side rps=$(field rps "$line") p99_ms=$(field p99_ms "$line") server_us_per_req=$(field server_us_per_req "$line")"
         seconds[$side]="$(python3 -c "print(${seconds[$side]} + $(field seconds "$line"))")"
