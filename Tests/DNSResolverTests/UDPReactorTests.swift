@@ -14,6 +14,11 @@ import Testing
 struct UDPReactorTests {
     let transport = DNSTransport(group: MultiThreadedEventLoopGroup.singleton)
 
+    /// A server that answers every query at once.
+    static let answering: DNSServerScript = { query, _ in
+        [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
+    }
+
     private func request(to server: ScriptedDNSServer, within amount: TimeAmount) -> DNSExchangeRequest {
         DNSExchangeRequest(server: server.address, question: DNSWireQuestion(name: "mail.example.com", type: .a),
                            dnssecOK: false, deadline: .now() + amount)
@@ -67,10 +72,7 @@ struct UDPReactorTests {
 
     @Test("the timer that fired for an exchange already answered is armed again for the next one")
     func timerArmedAgainAfterStaleFiring() async throws {
-        let answering: DNSServerScript = { query, _ in
-            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
-        }
-        try await withServers([answering, { _, _ in [] }]) { servers in
+        try await withServers([Self.answering, { _, _ in [] }]) { servers in
             // Answered at once: the timer stays armed for its deadline, 200 ms from now.
             let answered = await self.exchange(self.request(to: servers[0], within: .milliseconds(200)))
             #expect((try? answered.get()) != nil, "\(answered)")
@@ -86,10 +88,7 @@ struct UDPReactorTests {
 
     @Test("exchanges cancelled as they start end once each and leave no socket open")
     func cancelledAsTheyStart() async throws {
-        let answering: DNSServerScript = { query, _ in
-            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
-        }
-        try await withServers([answering]) { servers in
+        try await withServers([Self.answering]) { servers in
             let before = try Self.openDescriptors()
             let count = 2_000
             let endings = NIOLockedValueBox([Int](repeating: 0, count: count))
@@ -124,10 +123,7 @@ struct UDPReactorTests {
 
     @Test("an exchange answered before its asker has finished adding its socket: the asker closes it")
     func answeredWhileAdding() async throws {
-        let answering: DNSServerScript = { query, _ in
-            [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
-        }
-        try await withServers([answering]) { servers in
+        try await withServers([Self.answering]) { servers in
             _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
             let before = try Self.openDescriptors()
             // Long enough for the reactor to read the reply and end the exchange first.
