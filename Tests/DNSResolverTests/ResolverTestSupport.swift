@@ -1,5 +1,7 @@
 import DNS
 import DNSTestSupport
+import Foundation
+import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
@@ -90,4 +92,23 @@ func withServers<T>(_ scripts: [DNSServerScript], _ body: ([ScriptedDNSServer]) 
         for server in servers { await server.stop() }
         throw error
     }
+}
+
+/// Descriptors open in this process that are UDP sockets connected to 127.0.0.1:`port`, found
+/// by asking each descriptor of /proc/self/fd for its peer: the reactor's sockets still serving
+/// an exchange with a server there (an idle one is disconnected).
+func udpSocketsConnected(toPort port: UInt16) throws -> Int {
+    let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { Int32($0) }
+    return descriptors.filter { descriptor in
+        var type: Int32 = 0
+        var typeLength = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &typeLength) == 0,
+              type == Int32(SOCK_DGRAM.rawValue) else { return false }
+        var peer = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(descriptor, $0, &length) == 0 }
+        }
+        return named && peer.sin_family == sa_family_t(AF_INET) && UInt16(bigEndian: peer.sin_port) == port
+    }.count
 }

@@ -9,7 +9,8 @@ import Testing
 
 /// The UDP reactor's own rules (docs/dns-resolver.md, "The UDP path"): every exchange ends
 /// exactly once, at its deadline at the latest, whichever thread ends it and however its
-/// ending races its start, and no socket outlives its exchange.
+/// ending races its start; no socket stays connected after its exchange, and an idle socket
+/// is used again on a fresh port.
 @Suite("UDP reactor: deadlines and endings", .serialized)
 struct UDPReactorTests {
     let transport = DNSTransport(group: MultiThreadedEventLoopGroup.singleton)
@@ -86,7 +87,7 @@ struct UDPReactorTests {
         }
     }
 
-    @Test("exchanges cancelled as they start end once each and leave no socket open")
+    @Test("exchanges cancelled as they start end once each and leave no socket connected")
     func cancelledAsTheyStart() async throws {
         try await withServers([Self.answering]) { servers in
             let before = try Self.openDescriptors()
@@ -113,33 +114,37 @@ struct UDPReactorTests {
             }
             let counts = endings.withLockedValue { $0 }
             #expect(counts.allSatisfy { $0 == 1 }, "endings other than one: \(counts.enumerated().filter { $0.1 != 1 }.prefix(5))")
-            // The reactor closes a socket before it completes the exchange, except one whose
-            // asker was still adding it, which closes it on its way out: allow that a moment.
+            // The reactor gives a socket back after it completes the exchange, and an asker
+            // still sending gives it back on its way out: allow that a moment.
             try await Task.sleep(nanoseconds: 100_000_000)
+            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
             let after = try Self.openDescriptors()
-            #expect(after <= before + 4, "descriptors open: \(before) before, \(after) after")
+            #expect(after <= before + UDPQueryReactor.idleLimit, "descriptors open: \(before) before, \(after) after")
         }
     }
 
-    @Test("an exchange answered before its asker has finished adding its socket: the asker closes it")
-    func answeredWhileAdding() async throws {
+    @Test("an exchange answered before its asker has finished sending: the asker gives the socket back")
+    func answeredWhileSending() async throws {
         try await withServers([Self.answering]) { servers in
             _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
             let before = try Self.openDescriptors()
             // Long enough for the reactor to read the reply and end the exchange first.
-            UDPQueryReactor.afterAddingForTests = { usleep(20_000) }
-            defer { UDPQueryReactor.afterAddingForTests = nil }
+            UDPQueryReactor.afterSendingForTests = { usleep(20_000) }
+            defer { UDPQueryReactor.afterSendingForTests = nil }
             for _ in 0..<20 {
                 let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
                 #expect((try? result.get()) != nil, "\(result)")
             }
+            try await Task.sleep(nanoseconds: 50_000_000)
+            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
+            // The next exchange may start before the last asker has given its socket back.
             let after = try Self.openDescriptors()
-            #expect(after == before, "descriptors open: \(before) before, \(after) after")
+            #expect(after <= before + 2, "descriptors open: \(before) before, \(after) after")
         }
     }
 
-    @Test("a datagram left on a socket whose exchange ended while it was being added does not keep the reactor busy")
-    func leftoverDatagramWhileAdding() async throws {
+    @Test("a datagram left on a socket whose exchange ended while it was being sent does not keep the reactor busy")
+    func leftoverDatagramWhileSending() async throws {
         // The reply twice: the first ends the exchange, the second stays on the socket.
         let twice: DNSServerScript = { query, _ in
             let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
@@ -147,15 +152,102 @@ struct UDPReactorTests {
         }
         try await withServers([twice]) { servers in
             _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
-            UDPQueryReactor.afterAddingForTests = { usleep(200_000) }
-            defer { UDPQueryReactor.afterAddingForTests = nil }
+            UDPQueryReactor.afterSendingForTests = { usleep(200_000) }
+            defer { UDPQueryReactor.afterSendingForTests = nil }
             let before = Self.processCPUMilliseconds()
             let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
             let spent = Self.processCPUMilliseconds() - before
             #expect((try? result.get()) != nil, "\(result)")
-            // A reactor woken for that datagram until the asker closes the socket would
+            // A reactor woken for that datagram until the asker gives the socket back would
             // spend the asker's whole 200 ms pause on a core.
             #expect(spent < 100, "the process spent \(spent) ms of CPU during a 200 ms pause")
+        }
+    }
+
+    @Test("one socket serves query after query, each from a fresh port, and is left disconnected")
+    func socketUsedAgainOnFreshPorts() async throws {
+        guard let reactor = UDPQueryReactor.shared else { Issue.record("no reactor"); return }
+        try await withServers([Self.answering]) { servers in
+            _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+            let opened = reactor.socketsOpenedSoFarForTests
+            for _ in 0..<200 {
+                let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+                #expect((try? result.get()) != nil, "\(result)")
+            }
+            // The reactor gives a socket back before it resumes the asker (a test running
+            // beside this one may take it meanwhile).
+            #expect(reactor.socketsOpenedSoFarForTests - opened <= 2, "sockets opened for 200 queries in a row")
+            let ports = servers[0].queries.dropFirst().map(\.sourcePort)
+            // 200 ports drawn from the ephemeral range (about 28,000): a repeat or two by chance.
+            #expect(Set(ports).count >= 195, "\(Set(ports).count) distinct ports among \(ports.count)")
+            try await Task.sleep(nanoseconds: 50_000_000)
+            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
+        }
+    }
+
+    @Test("replies left on a socket or coming after its exchange ended reach no idle socket and cost no CPU")
+    func repliesAfterTheEnd() async throws {
+        // The reply twice (the second left on the socket when the first ends the exchange), and
+        // once more 100 ms later, when the socket is idle: a port released, nothing to read.
+        let late: DNSServerScript = { query, _ in
+            let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
+            return [.send(reply), .send(reply), .send(reply, after: .milliseconds(100))]
+        }
+        try await withServers([late]) { servers in
+            let before = Self.processCPUMilliseconds()
+            for _ in 0..<3 {
+                let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+                #expect((try? result.get()) != nil, "\(result)")
+                try await Task.sleep(nanoseconds: 200_000_000)
+            }
+            let spent = Self.processCPUMilliseconds() - before
+            #expect(spent < 150, "the process spent \(spent) ms of CPU over 600 ms of mostly idle sockets")
+        }
+    }
+
+    @Test("a query that cannot be sent ends at once as a network failure, and its socket serves the next one")
+    func unsendableQuery() async throws {
+        guard let reactor = UDPQueryReactor.shared else { Issue.record("no reactor"); return }
+        try await withServers([Self.answering]) { servers in
+            _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+            // The limited broadcast address: `connect` refuses it (EACCES without SO_BROADCAST).
+            var unsendable = self.request(to: servers[0], within: .seconds(5))
+            unsendable.server = DNSServerAddress(ip: IPAddress("255.255.255.255")!, port: 53)
+            let opened = reactor.socketsOpenedSoFarForTests
+            for _ in 0..<20 {
+                let (result, ms) = await elapsedMilliseconds { await self.exchange(unsendable) }
+                guard case .failure(.network(let reason)) = result else {
+                    Issue.record("not a network failure: \(result)")
+                    continue
+                }
+                #expect(reason.contains("cannot connect a UDP socket to 255.255.255.255"), "\(reason)")
+                #expect(ms < 1000, "ended after \(ms) ms, not at once")
+                let answered = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+                #expect((try? answered.get()) != nil, "\(answered)")
+            }
+            #expect(reactor.socketsOpenedSoFarForTests - opened <= 3, "sockets opened for 40 exchanges in a row")
+        }
+    }
+
+    @Test("a burst of exchanges leaves no more idle sockets than the pool keeps")
+    func burstBoundedByIdleLimit() async throws {
+        guard let reactor = UDPQueryReactor.shared else { Issue.record("no reactor"); return }
+        try await withServers([{ _, _ in [] }]) { servers in
+            let count = UDPQueryReactor.idleLimit * 2 + 50
+            let done = NIOLockedValueBox(0)
+            for _ in 0..<count {
+                _ = self.transport.udpExchange(self.request(to: servers[0], within: .milliseconds(300))) { _ in
+                    done.withLockedValue { $0 += 1 }
+                }
+            }
+            let deadline = NIODeadline.now() + .seconds(10)
+            while done.withLockedValue({ $0 }) < count && NIODeadline.now() < deadline {
+                try await Task.sleep(nanoseconds: 10_000_000)
+            }
+            #expect(done.withLockedValue { $0 } == count)
+            try await Task.sleep(nanoseconds: 50_000_000)
+            #expect(reactor.idleIPv4SocketsForTests <= UDPQueryReactor.idleLimit, "\(reactor.idleIPv4SocketsForTests) idle sockets")
+            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
         }
     }
 

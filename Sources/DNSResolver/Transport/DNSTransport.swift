@@ -17,8 +17,8 @@ struct DNSExchangeReply: Sendable {
     var overTCP: Bool
 }
 
-/// Sends queries over UDP (`UDPQueryReactor`: fresh connected socket, random port and ID each
-/// time) and over TCP (NIO) when a reply is truncated. Knows nothing of retries, servers lists or caching.
+/// Sends queries over UDP (`UDPQueryReactor`: a socket connected for the query, random port and
+/// ID each time) and over TCP (NIO) when a reply is truncated. Knows nothing of retries, servers lists or caching.
 struct DNSTransport: Sendable {
     let group: any EventLoopGroup
 
@@ -59,7 +59,7 @@ struct DNSTransport: Sendable {
         }
     }
 
-    /// UDP through `UDPQueryReactor`: a fresh socket connected to the server (random port,
+    /// UDP through `UDPQueryReactor`: a socket connected to the server for this query (a fresh random port,
     /// datagrams from other sources dropped by the kernel, an ICMP unreachable known at once)
     /// and no NIO channel per query.
     func udpExchange(_ request: DNSExchangeRequest) async -> Result<DNSMessage, DNSExchangeFailure> {

@@ -6,18 +6,25 @@ import CEpoll
 import Glibc
 
 /// The UDP exchanges of every resolver in the process, without a NIO channel per query:
-/// one non-blocking socket per query, connected to the server (a fresh random port chosen by
-/// the kernel; datagrams from other sources dropped; ICMP unreachables reported), and one
-/// reactor thread that waits on all of them with `epoll`, and on their deadlines with a heap
-/// and a `timerfd`. See docs/dns-resolver.md, "The UDP path", for why and how it keeps RFC
-/// 5452's protections.
+/// each query on a non-blocking socket connected to the server for that query alone (a fresh
+/// random port chosen by the kernel; datagrams from other sources dropped; ICMP unreachables
+/// reported), and one reactor thread that waits on all of them with `epoll`, and on their
+/// deadlines with a heap and a `timerfd`. See docs/dns-resolver.md, "The UDP path", for why
+/// and how it keeps RFC 5452's protections.
 ///
-/// Ownership: the asker (a task, or a lookup led by callback) opens, connects and sends,
-/// records the exchange, then adds the socket to the epoll set outside the lock; from then on
-/// only the reactor thread reads it and completes the exchange, exactly once, whatever ends it
-/// (a reply, an unreachable error, the deadline, cancellation). The reactor closes the socket,
-/// unless the exchange ended while its asker was still adding it: the asker closes it then,
-/// once `epoll_ctl` has returned, so that the descriptor cannot be handed out again under it.
+/// Sockets are kept for the next query rather than closed: once its exchange has ended, a
+/// socket is disconnected (`connect` with `AF_UNSPEC`, which releases its port, so that the
+/// next `connect` binds a new random one), emptied, and put in an idle pool, still in the
+/// epoll set. A disconnected socket has no port and receives nothing, so an idle one never
+/// wakes the reactor. This spares each query a `socket`, an `epoll_ctl` and a `close`.
+///
+/// Ownership: the asker (a task, or a lookup led by callback) takes an idle socket (or opens
+/// one and adds it to the epoll set), records the exchange under the lock, then connects and
+/// sends outside it; from then on only the reactor thread reads the socket and completes the
+/// exchange, exactly once, whatever ends it (a reply, an unreachable error, the deadline,
+/// cancellation). Whoever is last to hold the socket gives it back: the reactor, or the asker
+/// when the exchange ended while it was still sending, so that no socket is connected or
+/// handed out again while its asker still uses it.
 final class UDPQueryReactor: @unchecked Sendable {
     /// Nil only when the process could not create the reactor's epoll set, eventfd, timerfd or
     /// thread (descriptors or threads exhausted): every UDP exchange then fails as a network
@@ -31,9 +38,10 @@ final class UDPQueryReactor: @unchecked Sendable {
         var question: DNSWireQuestion
         var server: DNSServerAddress
         var completion: @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void
-        /// True from when the exchange is recorded until its asker has added the socket to the
-        /// epoll set: an exchange that ends meanwhile leaves its socket to the asker to close.
-        var adding = true
+        /// True from when the exchange is recorded until its asker has connected the socket and
+        /// sent the query: an exchange that ends meanwhile leaves its socket to the asker to
+        /// give back.
+        var sending = true
     }
 
     /// A deadline in the heap; entries of finished exchanges are skipped when they surface.
@@ -45,9 +53,15 @@ final class UDPQueryReactor: @unchecked Sendable {
     private let lock = NIOLock()
     // Guarded by `lock`.
     private var exchanges: [UInt64: Exchange] = [:]
+    /// The exchange each socket in use serves, by descriptor: what the epoll set reports.
+    private var owners: [Int32: UInt64] = [:]
+    /// Idle sockets, disconnected and empty, for IPv4 servers (index 0) and IPv6 ones (1).
+    private var idle: [[Int32]] = [[], []]
     private var deadlines: [Deadline] = []
-    private var cancelled: [UInt64] = []
-    private var nextToken: UInt64 = UDPQueryReactor.firstExchangeToken
+    /// Exchanges to end at the reactor's next pass: cancelled, or their query not sent.
+    private var endings: [(token: UInt64, failure: DNSExchangeFailure)] = []
+    /// Exchange tokens are a counter, never reused; they name exchanges, not sockets.
+    private var nextToken: UInt64 = 0
     /// When the timerfd fires next (`.distantFuture`: disarmed). Never later than the earliest
     /// deadline of an exchange still running; it may be earlier (that of one that ended), and
     /// then fires for nothing once. So an asker whose deadline is not the earliest (the common
@@ -57,10 +71,14 @@ final class UDPQueryReactor: @unchecked Sendable {
     private let epoll: Int32
     private let wakeup: Int32
     private let timer: Int32
-    /// Tokens 0 and 1 in the epoll set are the wake-up `eventfd` and the deadline `timerfd`.
+    /// Tokens 0 and 1 in the epoll set are the wake-up `eventfd` and the deadline `timerfd`;
+    /// a socket's is its descriptor plus `socketTokenBase` (a daemon may have closed its
+    /// standard input, and then a socket can be descriptor 0).
     private static let wakeToken: UInt64 = 0
     private static let timerToken: UInt64 = 1
-    private static let firstExchangeToken: UInt64 = 2
+    private static let socketTokenBase: UInt64 = 2
+    /// Idle sockets kept per address family; more than this (after a burst) are closed.
+    static let idleLimit = 128
 
     private init?() {
         let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -96,7 +114,7 @@ final class UDPQueryReactor: @unchecked Sendable {
 
     // MARK: - The asking side
 
-    /// Sends `packet` to `server` on a fresh connected socket and waits for the reply that
+    /// Sends `packet` to `server` from a fresh random port and waits for the reply that
     /// matches `id` and `question`, until `deadline`.
     func exchange(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
                   deadline: NIODeadline) async -> Result<DNSMessage, DNSExchangeFailure> {
@@ -129,93 +147,147 @@ final class UDPQueryReactor: @unchecked Sendable {
         return self.nextToken
     }
 
-    /// Sends the query and registers the exchange under `token` (a new one when nil); returns
-    /// the token, or nil when the exchange ended at once (`completion` then had its result).
-    /// `inTask`: refused at once when the asking task is already cancelled (its cancellation
-    /// handler then found nothing to cancel).
+    /// Records the exchange under `token` (a new one when nil) on an idle or new socket, then
+    /// connects it and sends the query; returns the token, or nil when the exchange ended at
+    /// once (`completion` then had its result). `inTask`: refused at once when the asking task
+    /// is already cancelled (its cancellation handler then found nothing to cancel).
     @discardableResult
     private func start(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
                        deadline: NIODeadline, token: UInt64?, inTask: Bool,
                        completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void) -> UInt64? {
-        switch Self.openAndSend(server: server, packet: packet) {
-        case .success(let descriptor):
-            let exchange = Exchange(descriptor: descriptor, id: id, question: question, server: server, completion: completion)
-            return self.register(exchange, token: token, deadline: deadline, checkTask: inTask)
-        case .failure(let failure):
-            completion(.failure(failure))
-            return nil
+        let family = server.ip.isIPv4 ? 0 : 1
+        var opened: Int32? = nil
+        var recorded: (token: UInt64, descriptor: Int32)? = nil
+        while recorded == nil {
+            let outcome = self.lock.withLock { () -> Recording in
+                // Cancelled before it got here: the cancellation handler found nothing to cancel.
+                if inTask && Task.isCancelled { return .refused }
+                guard let descriptor = opened ?? self.idle[family].popLast() else { return .needsSocket }
+                #if DEBUG
+                if opened != nil { self.socketsOpenedForTests += 1 }
+                #endif
+                let token = token ?? self.takeToken()
+                self.exchanges[token] = Exchange(descriptor: descriptor, id: id, question: question, server: server,
+                                                 completion: completion)
+                self.owners[descriptor] = token
+                self.pushDeadline(Deadline(time: deadline, token: token))
+                if deadline < self.timerDeadline { self.armTimer(for: deadline) }
+                return .recorded(token, descriptor)
+            }
+            switch outcome {
+            case .recorded(let token, let descriptor):
+                recorded = (token, descriptor)
+            case .needsSocket:
+                switch self.openSocket(family: server.ip.isIPv4 ? AF_INET : AF_INET6) {
+                case .success(let descriptor): opened = descriptor
+                case .failure(let failure): completion(.failure(failure)); return nil
+                }
+            case .refused:
+                if let opened { self.giveBack(opened, family: family, watched: true) }
+                completion(.failure(.cancelled))
+                return nil
+            }
         }
+        let (token, descriptor) = recorded!
+        let failure = Self.connectAndSend(descriptor, server: server, packet: packet)
+        #if DEBUG
+        Self.afterSendingForTests?()
+        #endif
+        // Ended while being sent (cancelled, timed out, or answered already): the socket is
+        // the asker's to give back, and the reactor stopped watching it. A query that could not
+        // be sent is ended by the reactor, like a cancellation: it may be reading the socket.
+        let ended = self.lock.withLock { () -> Bool in
+            guard self.exchanges[token] != nil else { return true }
+            self.exchanges[token]!.sending = false
+            if let failure { self.endings.append((token, failure)) }
+            return false
+        }
+        if ended {
+            self.giveBack(descriptor, family: family, watched: false)
+        } else if failure != nil {
+            Self.signal(self.wakeup)
+        }
+        return token
     }
 
-    /// Opens a non-blocking UDP socket, connects it to `server` and sends the query.
-    private static func openAndSend(server: DNSServerAddress, packet: [UInt8]) -> Result<Int32, DNSExchangeFailure> {
-        let family = server.ip.isIPv4 ? AF_INET : AF_INET6
+    private enum Recording {
+        case recorded(UInt64, Int32)
+        case needsSocket
+        case refused
+    }
+
+    /// A new non-blocking UDP socket, unconnected, in the epoll set.
+    private func openSocket(family: Int32) -> Result<Int32, DNSExchangeFailure> {
         let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
             return .failure(.network("cannot open a UDP socket: \(Self.describe(errno))"))
         }
-        let connected = server.withSocketAddress { address, length in connect(descriptor, address, length) }
-        guard connected == 0 else {
+        guard self.watch(descriptor, operation: EPOLL_CTL_ADD, events: EPOLLIN.rawValue) else {
             let code = errno
             close(descriptor)
-            return .failure(.network("cannot connect a UDP socket to \(server): \(Self.describe(code))"))
-        }
-        let sent = packet.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
-        guard sent == packet.count else {
-            let code = errno
-            close(descriptor)
-            if let failure = Self.unreachable(code, server: server) { return .failure(failure) }
-            return .failure(.network("cannot send to \(server): \(Self.describe(code))"))
+            return .failure(.network("cannot wait for a UDP reply: \(Self.describe(code))"))
         }
         return .success(descriptor)
     }
 
-    /// Records the exchange with its deadline, then adds its socket to the epoll set outside
-    /// the lock (a system call the reactor need not wait for). Returns its token, or nil when
-    /// it was refused.
-    private func register(_ exchange: Exchange, token: UInt64?, deadline: NIODeadline, checkTask: Bool) -> UInt64? {
-        let descriptor = exchange.descriptor
-        let recorded = self.lock.withLock { () -> UInt64? in
-            // Cancelled before it got here: the cancellation handler found nothing to cancel.
-            if checkTask && Task.isCancelled { return nil }
-            let token = token ?? self.takeToken()
-            self.exchanges[token] = exchange
-            self.pushDeadline(Deadline(time: deadline, token: token))
-            if deadline < self.timerDeadline { self.armTimer(for: deadline) }
-            return token
-        }
-        guard let token = recorded else {
-            close(descriptor)
-            exchange.completion(.failure(.cancelled))
-            return nil
-        }
+    private func watch(_ descriptor: Int32, operation: Int32, events: UInt32) -> Bool {
         var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = token
-        let added = epoll_ctl(self.epoll, EPOLL_CTL_ADD, descriptor, &event) == 0
-        let code = errno
-        #if DEBUG
-        Self.afterAddingForTests?()
-        #endif
-        // Ended while being added (cancelled, or answered already): the socket is ours to close.
-        let (ended, refused) = self.lock.withLock { () -> (Bool, Exchange?) in
-            guard added else { return (true, self.exchanges.removeValue(forKey: token)) }
-            guard self.exchanges[token] != nil else { return (true, nil) }
-            self.exchanges[token]!.adding = false
-            return (false, nil)
+        event.events = events
+        event.data.u64 = UInt64(descriptor) + Self.socketTokenBase
+        return epoll_ctl(self.epoll, operation, descriptor, &event) == 0
+    }
+
+    /// Connects the socket to `server` (which binds it to a fresh random port) and sends the
+    /// query; nil when sent.
+    private static func connectAndSend(_ descriptor: Int32, server: DNSServerAddress, packet: [UInt8]) -> DNSExchangeFailure? {
+        let connected = server.withSocketAddress { address, length in connect(descriptor, address, length) }
+        guard connected == 0 else {
+            return .network("cannot connect a UDP socket to \(server): \(Self.describe(errno))")
         }
-        if ended { close(descriptor) }
-        if let refused {
-            refused.completion(.failure(.network("cannot wait for a UDP reply: \(Self.describe(code))")))
-            return nil
+        let sent = packet.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        guard sent == packet.count else {
+            let code = errno
+            if let failure = Self.unreachable(code, server: server) { return failure }
+            return .network("cannot send to \(server): \(Self.describe(code))")
         }
-        return token
+        return nil
+    }
+
+    /// Disconnects a socket no exchange uses any more (its port released), empties it, and
+    /// puts it in the idle pool, or closes it when that is full or it cannot be emptied.
+    /// `watched`: the epoll set still reports it; otherwise it is watched again first.
+    private func giveBack(_ descriptor: Int32, family: Int, watched: Bool) {
+        var unspecified = sockaddr()
+        unspecified.sa_family = sa_family_t(AF_UNSPEC)
+        var reusable = connect(descriptor, &unspecified, socklen_t(MemoryLayout<sockaddr>.size)) == 0
+            && Self.empty(descriptor)
+        if reusable && !watched {
+            reusable = self.watch(descriptor, operation: EPOLL_CTL_MOD, events: EPOLLIN.rawValue)
+        }
+        let pooled = reusable && self.lock.withLock { () -> Bool in
+            guard self.idle[family].count < Self.idleLimit else { return false }
+            self.idle[family].append(descriptor)
+            return true
+        }
+        if !pooled { close(descriptor) }
+    }
+
+    /// Discards every datagram and pending error left on a disconnected socket (which can
+    /// receive nothing new); false if it does not come empty.
+    private static func empty(_ descriptor: Int32) -> Bool {
+        var octet: UInt8 = 0
+        for _ in 0..<64 {
+            if recv(descriptor, &octet, 1, Int32(MSG_DONTWAIT)) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return true
+            }
+        }
+        return false
     }
 
     private func cancel(_ token: UInt64) {
         let found = self.lock.withLock { () -> Bool in
             guard self.exchanges[token] != nil else { return false }
-            self.cancelled.append(token)
+            self.endings.append((token, .cancelled))
             return true
         }
         if found { Self.signal(self.wakeup) }
@@ -236,9 +308,14 @@ final class UDPQueryReactor: @unchecked Sendable {
     }
 
     #if DEBUG
-    /// Tests only: runs between adding a socket to the epoll set and marking it added, the
-    /// moment an exchange can end before its asker is done with its socket.
-    nonisolated(unsafe) static var afterAddingForTests: (@Sendable () -> Void)?
+    /// Tests only: runs between sending a query and marking it sent, the moment an exchange
+    /// can end before its asker is done with its socket.
+    nonisolated(unsafe) static var afterSendingForTests: (@Sendable () -> Void)?
+    /// Tests only: the idle sockets kept now for IPv4 servers.
+    var idleIPv4SocketsForTests: Int { self.lock.withLock { self.idle[0].count } }
+    /// Tests only: the sockets opened for exchanges so far (guarded by `lock`).
+    private var socketsOpenedForTests = 0
+    var socketsOpenedSoFarForTests: Int { self.lock.withLock { self.socketsOpenedForTests } }
     #endif
 
     private static func signal(_ eventDescriptor: Int32) {
@@ -256,7 +333,7 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// What one pass of the reactor found ready, taken under one lock.
     private struct Pass {
         var ready: [(token: UInt64, exchange: Exchange)] = []
-        var cancelled: [UInt64] = []
+        var endings: [(token: UInt64, failure: DNSExchangeFailure)] = []
         var expired: [UInt64] = []
     }
 
@@ -279,11 +356,13 @@ final class UDPQueryReactor: @unchecked Sendable {
             }
             self.lock.withLockVoid {
                 for index in 0..<Int(count) {
-                    let token = events[index].data.u64
-                    guard token >= Self.firstExchangeToken, let exchange = self.exchanges[token] else { continue }
+                    let socketToken = events[index].data.u64
+                    guard socketToken >= Self.socketTokenBase,
+                          let token = self.owners[Int32(truncatingIfNeeded: socketToken - Self.socketTokenBase)],
+                          let exchange = self.exchanges[token] else { continue }
                     pass.ready.append((token, exchange))
                 }
-                swap(&pass.cancelled, &self.cancelled)
+                swap(&pass.endings, &self.endings)
                 if timerFired {
                     self.takeExpired(into: &pass.expired)
                 } else {
@@ -293,10 +372,10 @@ final class UDPQueryReactor: @unchecked Sendable {
                 }
             }
             for (token, exchange) in pass.ready { self.readReplies(token: token, exchange: exchange, buffer: &buffer) }
-            for token in pass.cancelled { self.finish(token, .failure(.cancelled)) }
+            for (token, failure) in pass.endings { self.finish(token, .failure(failure)) }
             for token in pass.expired { self.finish(token, .failure(.timeout)) }
             pass.ready.removeAll(keepingCapacity: true)
-            pass.cancelled.removeAll(keepingCapacity: true)
+            pass.endings.removeAll(keepingCapacity: true)
             pass.expired.removeAll(keepingCapacity: true)
         }
     }
@@ -330,19 +409,22 @@ final class UDPQueryReactor: @unchecked Sendable {
         }
     }
 
-    /// Ends an exchange once: forgets it, closes its socket (which also leaves the epoll set)
-    /// unless its asker is still adding it, and resumes its asker.
+    /// Ends an exchange once: forgets it, gives its socket back (unless its asker is still
+    /// sending on it), and resumes its asker.
     private func finish(_ token: UInt64, _ result: Result<DNSMessage, DNSExchangeFailure>) {
         let ended = self.lock.withLock { () -> Exchange? in
             guard let exchange = self.exchanges.removeValue(forKey: token) else { return nil }
-            // Its asker closes the socket once it has added it; until then a datagram left on
+            self.owners[exchange.descriptor] = nil
+            // Its asker gives the socket back once it has sent; until then a datagram left on
             // it must not wake the reactor again and again. Under the lock: the asker cannot
-            // have closed it yet, so the descriptor is still this socket's.
-            if exchange.adding { _ = epoll_ctl(self.epoll, EPOLL_CTL_DEL, exchange.descriptor, nil) }
+            // have given it back yet, so the descriptor is still this exchange's socket.
+            if exchange.sending { _ = self.watch(exchange.descriptor, operation: EPOLL_CTL_MOD, events: 0) }
             return exchange
         }
         guard let exchange = ended else { return }
-        if !exchange.adding { close(exchange.descriptor) }
+        if !exchange.sending {
+            self.giveBack(exchange.descriptor, family: exchange.server.ip.isIPv4 ? 0 : 1, watched: true)
+        }
         exchange.completion(result)
     }
 
