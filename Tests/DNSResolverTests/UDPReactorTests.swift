@@ -123,8 +123,9 @@ struct UDPReactorTests {
         }
     }
 
-    @Test("an exchange answered before its asker has finished sending: the asker gives the socket back")
+    @Test("an exchange answered before its asker has marked it sent: its socket is given back once, by the reactor")
     func answeredWhileSending() async throws {
+        guard let reactor = UDPQueryReactor.shared else { Issue.record("no reactor"); return }
         try await withServers([Self.answering]) { servers in
             _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
             let before = try Self.openDescriptors()
@@ -137,14 +138,16 @@ struct UDPReactorTests {
             }
             try await Task.sleep(nanoseconds: 50_000_000)
             #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
-            // The next exchange may start before the last asker has given its socket back.
             let after = try Self.openDescriptors()
             #expect(after <= before + 2, "descriptors open: \(before) before, \(after) after")
+            // Given back once: by the reactor, which read the reply, not by the asker as well.
+            let idle = reactor.idleIPv4SocketsForTests
+            #expect(Set(idle).count == idle.count, "a socket idle twice: \(idle)")
         }
     }
 
-    @Test("a datagram left on a socket whose exchange ended while it was being sent does not keep the reactor busy")
-    func leftoverDatagramWhileSending() async throws {
+    @Test("a datagram left on a socket whose exchange was answered while being sent does not keep the reactor busy")
+    func leftoverDatagramAnsweredWhileSending() async throws {
         // The reply twice: the first ends the exchange, the second stays on the socket.
         let twice: DNSServerScript = { query, _ in
             let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
@@ -161,6 +164,33 @@ struct UDPReactorTests {
             // A reactor woken for that datagram until the asker gives the socket back would
             // spend the asker's whole 200 ms pause on a core.
             #expect(spent < 100, "the process spent \(spent) ms of CPU during a 200 ms pause")
+            try await Task.sleep(nanoseconds: 20_000_000)
+            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
+        }
+    }
+
+    @Test("datagrams reaching a socket whose exchange timed out while it was being sent do not keep the reactor busy")
+    func datagramsAfterTimeoutWhileSending() async throws {
+        // Two replies 60 ms after the query: the exchange has timed out (30 ms) by then, but its
+        // asker, paused, has not given the socket back: it is still connected.
+        let late: DNSServerScript = { query, _ in
+            let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
+            return [.send(reply, after: .milliseconds(60)), .send(reply, after: .milliseconds(60))]
+        }
+        try await withServers([late]) { servers in
+            UDPQueryReactor.afterSendingForTests = { usleep(300_000) }
+            defer { UDPQueryReactor.afterSendingForTests = nil }
+            let before = Self.processCPUMilliseconds()
+            let result = await self.exchange(self.request(to: servers[0], within: .milliseconds(30)))
+            let spent = Self.processCPUMilliseconds() - before
+            #expect(Self.isTimeout(result), "\(result)")
+            // A reactor woken for those datagrams until the asker gives the socket back would
+            // spend the last 240 ms of the asker's pause on a core.
+            #expect(spent < 100, "the process spent \(spent) ms of CPU during a 300 ms pause")
+            try await Task.sleep(nanoseconds: 20_000_000)
+            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
+            let answered = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
+            #expect((try? answered.get()) != nil, "the socket given back serves again: \(answered)")
         }
     }
 
@@ -246,7 +276,8 @@ struct UDPReactorTests {
             }
             #expect(done.withLockedValue { $0 } == count)
             try await Task.sleep(nanoseconds: 50_000_000)
-            #expect(reactor.idleIPv4SocketsForTests <= UDPQueryReactor.idleLimit, "\(reactor.idleIPv4SocketsForTests) idle sockets")
+            let idle = reactor.idleIPv4SocketsForTests.count
+            #expect(idle <= UDPQueryReactor.idleLimit, "\(idle) idle sockets")
             #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
         }
     }

@@ -58,6 +58,9 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// Idle sockets, disconnected and empty, for IPv4 servers (index 0) and IPv6 ones (1).
     private var idle: [[Int32]] = [[], []]
     private var deadlines: [Deadline] = []
+    /// Exchanges answered before their asker had marked them sent, their sockets given back by
+    /// the reactor: until each asker has seen its own, which it then leaves alone.
+    private var answeredWhileSending: Set<UInt64> = []
     /// Exchanges to end at the reactor's next pass: cancelled, or their query not sent.
     private var endings: [(token: UInt64, failure: DNSExchangeFailure)] = []
     /// Exchange tokens are a counter, never reused; they name exchanges, not sockets.
@@ -193,11 +196,13 @@ final class UDPQueryReactor: @unchecked Sendable {
         #if DEBUG
         Self.afterSendingForTests?()
         #endif
-        // Ended while being sent (cancelled, timed out, or answered already): the socket is
-        // the asker's to give back, and the reactor stopped watching it. A query that could not
-        // be sent is ended by the reactor, like a cancellation: it may be reading the socket.
+        // Ended while being sent (cancelled, timed out, or answered by an error): the socket
+        // is the asker's to give back, and the reactor stopped watching it; unless a reply
+        // ended it, proof that the query had left, and the reactor gave it back at once. A
+        // query that could not be sent is ended by the reactor, like a cancellation: it may be
+        // reading the socket.
         let ended = self.lock.withLock { () -> Bool in
-            guard self.exchanges[token] != nil else { return true }
+            guard self.exchanges[token] != nil else { return self.answeredWhileSending.remove(token) == nil }
             self.exchanges[token]!.sending = false
             if let failure { self.endings.append((token, failure)) }
             return false
@@ -312,7 +317,7 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// can end before its asker is done with its socket.
     nonisolated(unsafe) static var afterSendingForTests: (@Sendable () -> Void)?
     /// Tests only: the idle sockets kept now for IPv4 servers.
-    var idleIPv4SocketsForTests: Int { self.lock.withLock { self.idle[0].count } }
+    var idleIPv4SocketsForTests: [Int32] { self.lock.withLock { self.idle[0] } }
     /// Tests only: the sockets opened for exchanges so far (guarded by `lock`).
     private var socketsOpenedForTests = 0
     var socketsOpenedSoFarForTests: Int { self.lock.withLock { self.socketsOpenedForTests } }
@@ -409,20 +414,28 @@ final class UDPQueryReactor: @unchecked Sendable {
         }
     }
 
-    /// Ends an exchange once: forgets it, gives its socket back (unless its asker is still
+    /// Ends an exchange once: forgets it, gives its socket back (unless its asker may still be
     /// sending on it), and resumes its asker.
     private func finish(_ token: UInt64, _ result: Result<DNSMessage, DNSExchangeFailure>) {
-        let ended = self.lock.withLock { () -> Exchange? in
+        let ended = self.lock.withLock { () -> (Exchange, givesBack: Bool)? in
             guard let exchange = self.exchanges.removeValue(forKey: token) else { return nil }
             self.owners[exchange.descriptor] = nil
-            // Its asker gives the socket back once it has sent; until then a datagram left on
-            // it must not wake the reactor again and again. Under the lock: the asker cannot
-            // have given it back yet, so the descriptor is still this exchange's socket.
-            if exchange.sending { _ = self.watch(exchange.descriptor, operation: EPOLL_CTL_MOD, events: 0) }
-            return exchange
+            guard exchange.sending else { return (exchange, true) }
+            // A reply proves the query left: on loopback it often comes before the asker has
+            // marked it sent, and the asker no longer touches the socket but to give it back,
+            // which it is told not to do.
+            if case .success = result {
+                self.answeredWhileSending.insert(token)
+                return (exchange, true)
+            }
+            // Otherwise its asker gives the socket back once it has sent; until then a datagram
+            // left on it must not wake the reactor again and again. Under the lock: the asker
+            // cannot have given it back yet, so the descriptor is still this exchange's socket.
+            _ = self.watch(exchange.descriptor, operation: EPOLL_CTL_MOD, events: 0)
+            return (exchange, false)
         }
-        guard let exchange = ended else { return }
-        if !exchange.sending {
+        guard let (exchange, givesBack) = ended else { return }
+        if givesBack {
             self.giveBack(exchange.descriptor, family: exchange.server.ip.isIPv4 ? 0 : 1, watched: true)
         }
         exchange.completion(result)
