@@ -262,19 +262,28 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// puts it in the idle pool, or closes it when that is full or it cannot be emptied.
     /// `watched`: the epoll set still reports it; otherwise it is watched again first.
     private func giveBack(_ descriptor: Int32, family: Int, watched: Bool) {
-        var unspecified = sockaddr()
-        unspecified.sa_family = sa_family_t(AF_UNSPEC)
-        var reusable = connect(descriptor, &unspecified, socklen_t(MemoryLayout<sockaddr>.size)) == 0
-            && Self.empty(descriptor)
+        var reusable = Self.disconnectAndEmpty(descriptor)
         if reusable && !watched {
             reusable = self.watch(descriptor, operation: EPOLL_CTL_MOD, events: EPOLLIN.rawValue)
         }
-        let pooled = reusable && self.lock.withLock { () -> Bool in
-            guard self.idle[family].count < Self.idleLimit else { return false }
-            self.idle[family].append(descriptor)
-            return true
-        }
-        if !pooled { close(descriptor) }
+        let kept = reusable && self.lock.withLock { self.keepIdle(descriptor, family: family) }
+        if !kept { close(descriptor) }
+    }
+
+    /// Guarded by `lock`: puts a disconnected, empty socket in the idle pool; false when that
+    /// is full (the caller then closes it).
+    private func keepIdle(_ descriptor: Int32, family: Int) -> Bool {
+        guard self.idle[family].count < Self.idleLimit else { return false }
+        self.idle[family].append(descriptor)
+        return true
+    }
+
+    /// Disconnects a socket (which releases its port) and empties it; false when it cannot be
+    /// used again.
+    private static func disconnectAndEmpty(_ descriptor: Int32) -> Bool {
+        var unspecified = sockaddr()
+        unspecified.sa_family = sa_family_t(AF_UNSPEC)
+        return connect(descriptor, &unspecified, socklen_t(MemoryLayout<sockaddr>.size)) == 0 && Self.empty(descriptor)
     }
 
     /// Discards every datagram and pending error left on a disconnected socket (which can
@@ -409,36 +418,46 @@ final class UDPQueryReactor: @unchecked Sendable {
             }
             guard let message = try? DNSMessage(decoding: Array(buffer[0..<received])),
                   isReply(message, to: exchange.id, question: exchange.question) else { continue }
-            self.finish(token, .success(message))
+            self.finishAnswered(token, exchange, message)
             return
         }
     }
 
-    /// Ends an exchange once: forgets it, gives its socket back (unless its asker may still be
-    /// sending on it), and resumes its asker.
+    /// Ends an exchange once, on an error, its deadline or a cancellation: forgets it, gives its
+    /// socket back (unless its asker is still sending on it), and resumes its asker.
     private func finish(_ token: UInt64, _ result: Result<DNSMessage, DNSExchangeFailure>) {
-        let ended = self.lock.withLock { () -> (Exchange, givesBack: Bool)? in
+        let ended = self.lock.withLock { () -> Exchange? in
             guard let exchange = self.exchanges.removeValue(forKey: token) else { return nil }
             self.owners[exchange.descriptor] = nil
-            guard exchange.sending else { return (exchange, true) }
-            // A reply proves the query left: on loopback it often comes before the asker has
-            // marked it sent, and the asker no longer touches the socket but to give it back,
-            // which it is told not to do.
-            if case .success = result {
-                self.answeredWhileSending.insert(token)
-                return (exchange, true)
-            }
-            // Otherwise its asker gives the socket back once it has sent; until then a datagram
-            // left on it must not wake the reactor again and again. Under the lock: the asker
-            // cannot have given it back yet, so the descriptor is still this exchange's socket.
-            _ = self.watch(exchange.descriptor, operation: EPOLL_CTL_MOD, events: 0)
-            return (exchange, false)
+            // Its asker gives the socket back once it has sent; until then a datagram left on
+            // it must not wake the reactor again and again. Under the lock: the asker cannot
+            // have given it back yet, so the descriptor is still this exchange's socket.
+            if exchange.sending { _ = self.watch(exchange.descriptor, operation: EPOLL_CTL_MOD, events: 0) }
+            return exchange
         }
-        guard let (exchange, givesBack) = ended else { return }
-        if givesBack {
+        guard let exchange = ended else { return }
+        if !exchange.sending {
             self.giveBack(exchange.descriptor, family: exchange.server.ip.isIPv4 ? 0 : 1, watched: true)
         }
         exchange.completion(result)
+    }
+
+    /// Ends an exchange on its reply, read in this pass. Only the reactor ends exchanges, and
+    /// this one was running when the pass began, so it still is: its socket is disconnected and
+    /// emptied before the lock, and given back under the same lock that forgets the exchange.
+    /// A reply proves that the query has left: on loopback it often comes before the asker has
+    /// marked it sent, and the asker no longer touches the socket but to give it back, which a
+    /// note tells it not to do.
+    private func finishAnswered(_ token: UInt64, _ exchange: Exchange, _ message: DNSMessage) {
+        let family = exchange.server.ip.isIPv4 ? 0 : 1
+        let reusable = Self.disconnectAndEmpty(exchange.descriptor)
+        let kept = self.lock.withLock { () -> Bool in
+            if self.exchanges.removeValue(forKey: token)?.sending == true { self.answeredWhileSending.insert(token) }
+            self.owners[exchange.descriptor] = nil
+            return reusable && self.keepIdle(exchange.descriptor, family: family)
+        }
+        if !kept { close(exchange.descriptor) }
+        exchange.completion(.success(message))
     }
 
     /// The earliest deadline of an exchange still running; entries of finished ones are dropped.
