@@ -16,8 +16,30 @@ struct UDPReactorTests {
     let transport = DNSTransport(group: MultiThreadedEventLoopGroup.singleton)
 
     /// A server that answers every query at once.
-    static let answering: DNSServerScript = { query, _ in
-        [.send(ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")]))]
+    static let answering = Self.replying(after: .zero)
+
+    /// A server that sends the same reply to every query once after each of `delays`.
+    static func replying(after delays: TimeAmount...) -> DNSServerScript {
+        { query, _ in
+            let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
+            return delays.map { .send(reply, after: $0) }
+        }
+    }
+
+    /// One exchange whose asker pauses `pause` between sending and marking the query sent: its
+    /// result, and the CPU the process spent meanwhile. Then no socket may be left connected.
+    private func exchangeWithAskerPaused(_ request: DNSExchangeRequest, to server: ScriptedDNSServer,
+                                         pause microseconds: UInt32) async throws
+        -> (result: Result<DNSMessage, DNSExchangeFailure>, cpuMilliseconds: Int)
+    {
+        UDPQueryReactor.afterSendingForTests = { usleep(microseconds) }
+        defer { UDPQueryReactor.afterSendingForTests = nil }
+        let before = Self.processCPUMilliseconds()
+        let result = await self.exchange(request)
+        let spent = Self.processCPUMilliseconds() - before
+        try await Task.sleep(nanoseconds: 20_000_000)
+        #expect(try udpSocketsConnected(toPort: server.address.port) == 0)
+        return (result, spent)
     }
 
     private func request(to server: ScriptedDNSServer, within amount: TimeAmount) -> DNSExchangeRequest {
@@ -149,23 +171,14 @@ struct UDPReactorTests {
     @Test("a datagram left on a socket whose exchange was answered while being sent does not keep the reactor busy")
     func leftoverDatagramAnsweredWhileSending() async throws {
         // The reply twice: the first ends the exchange, the second stays on the socket.
-        let twice: DNSServerScript = { query, _ in
-            let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
-            return [.send(reply), .send(reply)]
-        }
-        try await withServers([twice]) { servers in
+        try await withServers([Self.replying(after: .zero, .zero)]) { servers in
             _ = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
-            UDPQueryReactor.afterSendingForTests = { usleep(200_000) }
-            defer { UDPQueryReactor.afterSendingForTests = nil }
-            let before = Self.processCPUMilliseconds()
-            let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
-            let spent = Self.processCPUMilliseconds() - before
+            let (result, spent) = try await self.exchangeWithAskerPaused(self.request(to: servers[0], within: .seconds(1)),
+                                                                         to: servers[0], pause: 200_000)
             #expect((try? result.get()) != nil, "\(result)")
-            // A reactor woken for that datagram until the asker gives the socket back would
-            // spend the asker's whole 200 ms pause on a core.
+            // A reactor woken for that datagram until the socket is emptied would spend the
+            // asker's whole 200 ms pause on a core.
             #expect(spent < 100, "the process spent \(spent) ms of CPU during a 200 ms pause")
-            try await Task.sleep(nanoseconds: 20_000_000)
-            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
         }
     }
 
@@ -173,22 +186,13 @@ struct UDPReactorTests {
     func datagramsAfterTimeoutWhileSending() async throws {
         // Two replies 60 ms after the query: the exchange has timed out (30 ms) by then, but its
         // asker, paused, has not given the socket back: it is still connected.
-        let late: DNSServerScript = { query, _ in
-            let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
-            return [.send(reply, after: .milliseconds(60)), .send(reply, after: .milliseconds(60))]
-        }
-        try await withServers([late]) { servers in
-            UDPQueryReactor.afterSendingForTests = { usleep(300_000) }
-            defer { UDPQueryReactor.afterSendingForTests = nil }
-            let before = Self.processCPUMilliseconds()
-            let result = await self.exchange(self.request(to: servers[0], within: .milliseconds(30)))
-            let spent = Self.processCPUMilliseconds() - before
+        try await withServers([Self.replying(after: .milliseconds(60), .milliseconds(60))]) { servers in
+            let (result, spent) = try await self.exchangeWithAskerPaused(
+                self.request(to: servers[0], within: .milliseconds(30)), to: servers[0], pause: 300_000)
             #expect(Self.isTimeout(result), "\(result)")
             // A reactor woken for those datagrams until the asker gives the socket back would
             // spend the last 240 ms of the asker's pause on a core.
             #expect(spent < 100, "the process spent \(spent) ms of CPU during a 300 ms pause")
-            try await Task.sleep(nanoseconds: 20_000_000)
-            #expect(try udpSocketsConnected(toPort: servers[0].address.port) == 0)
             let answered = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
             #expect((try? answered.get()) != nil, "the socket given back serves again: \(answered)")
         }
@@ -219,11 +223,7 @@ struct UDPReactorTests {
     func repliesAfterTheEnd() async throws {
         // The reply twice (the second left on the socket when the first ends the exchange), and
         // once more 100 ms later, when the socket is idle: a port released, nothing to read.
-        let late: DNSServerScript = { query, _ in
-            let reply = ScriptedDNSServer.reply(to: query, answers: [a("mail.example.com", "192.0.2.25")])
-            return [.send(reply), .send(reply), .send(reply, after: .milliseconds(100))]
-        }
-        try await withServers([late]) { servers in
+        try await withServers([Self.replying(after: .zero, .zero, .milliseconds(100))]) { servers in
             let before = Self.processCPUMilliseconds()
             for _ in 0..<3 {
                 let result = await self.exchange(self.request(to: servers[0], within: .seconds(1)))
