@@ -55,7 +55,7 @@ final class UDPQueryReactor: @unchecked Sendable {
     private var exchanges: [UInt64: Exchange] = [:]
     /// The exchange each socket in use serves, by descriptor: what the epoll set reports.
     private var owners: [Int32: UInt64] = [:]
-    /// Idle sockets, disconnected and empty, for IPv4 servers (index 0) and IPv6 ones (1).
+    /// Idle sockets, disconnected and empty, by `Family.rawValue`.
     private var idle: [[Int32]] = [[], []]
     private var deadlines: [Deadline] = []
     /// Exchanges answered before their asker had marked them sent, their sockets given back by
@@ -82,6 +82,15 @@ final class UDPQueryReactor: @unchecked Sendable {
     private static let socketTokenBase: UInt64 = 2
     /// Idle sockets kept per address family; more than this (after a burst) are closed.
     static let idleLimit = 128
+
+    /// The address family of a server, which a socket keeps from one query to the next.
+    private enum Family: Int {
+        case ipv4 = 0, ipv6 = 1
+
+        init(_ server: DNSServerAddress) { self = server.ip.isIPv4 ? .ipv4 : .ipv6 }
+
+        var domain: Int32 { self == .ipv4 ? AF_INET : AF_INET6 }
+    }
 
     private init?() {
         let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -158,14 +167,14 @@ final class UDPQueryReactor: @unchecked Sendable {
     private func start(server: DNSServerAddress, id: UInt16, question: DNSWireQuestion, packet: [UInt8],
                        deadline: NIODeadline, token: UInt64?, inTask: Bool,
                        completion: @escaping @Sendable (Result<DNSMessage, DNSExchangeFailure>) -> Void) -> UInt64? {
-        let family = server.ip.isIPv4 ? 0 : 1
+        let family = Family(server)
         var opened: Int32? = nil
         var recorded: (token: UInt64, descriptor: Int32)? = nil
         while recorded == nil {
             let outcome = self.lock.withLock { () -> Recording in
                 // Cancelled before it got here: the cancellation handler found nothing to cancel.
                 if inTask && Task.isCancelled { return .refused }
-                guard let descriptor = opened ?? self.idle[family].popLast() else { return .needsSocket }
+                guard let descriptor = opened ?? self.idle[family.rawValue].popLast() else { return .needsSocket }
                 #if DEBUG
                 if opened != nil { self.socketsOpenedForTests += 1 }
                 #endif
@@ -181,7 +190,7 @@ final class UDPQueryReactor: @unchecked Sendable {
             case .recorded(let token, let descriptor):
                 recorded = (token, descriptor)
             case .needsSocket:
-                switch self.openSocket(family: server.ip.isIPv4 ? AF_INET : AF_INET6) {
+                switch self.openSocket(family: family) {
                 case .success(let descriptor): opened = descriptor
                 case .failure(let failure): completion(.failure(failure)); return nil
                 }
@@ -222,8 +231,8 @@ final class UDPQueryReactor: @unchecked Sendable {
     }
 
     /// A new non-blocking UDP socket, unconnected, in the epoll set.
-    private func openSocket(family: Int32) -> Result<Int32, DNSExchangeFailure> {
-        let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    private func openSocket(family: Family) -> Result<Int32, DNSExchangeFailure> {
+        let descriptor = socket(family.domain, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
             return .failure(.network("cannot open a UDP socket: \(Self.describe(errno))"))
         }
@@ -261,7 +270,7 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// Disconnects a socket no exchange uses any more (its port released), empties it, and
     /// puts it in the idle pool, or closes it when that is full or it cannot be emptied.
     /// `watched`: the epoll set still reports it; otherwise it is watched again first.
-    private func giveBack(_ descriptor: Int32, family: Int, watched: Bool) {
+    private func giveBack(_ descriptor: Int32, family: Family, watched: Bool) {
         var reusable = Self.disconnectAndEmpty(descriptor)
         if reusable && !watched {
             reusable = self.watch(descriptor, operation: EPOLL_CTL_MOD, events: EPOLLIN.rawValue)
@@ -272,9 +281,9 @@ final class UDPQueryReactor: @unchecked Sendable {
 
     /// Guarded by `lock`: puts a disconnected, empty socket in the idle pool; false when that
     /// is full (the caller then closes it).
-    private func keepIdle(_ descriptor: Int32, family: Int) -> Bool {
-        guard self.idle[family].count < Self.idleLimit else { return false }
-        self.idle[family].append(descriptor)
+    private func keepIdle(_ descriptor: Int32, family: Family) -> Bool {
+        guard self.idle[family.rawValue].count < Self.idleLimit else { return false }
+        self.idle[family.rawValue].append(descriptor)
         return true
     }
 
@@ -326,7 +335,7 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// can end before its asker is done with its socket.
     nonisolated(unsafe) static var afterSendingForTests: (@Sendable () -> Void)?
     /// Tests only: the idle sockets kept now for IPv4 servers.
-    var idleIPv4SocketsForTests: [Int32] { self.lock.withLock { self.idle[0] } }
+    var idleIPv4SocketsForTests: [Int32] { self.lock.withLock { self.idle[Family.ipv4.rawValue] } }
     /// Tests only: the sockets opened for exchanges so far (guarded by `lock`).
     private var socketsOpenedForTests = 0
     var socketsOpenedSoFarForTests: Int { self.lock.withLock { self.socketsOpenedForTests } }
@@ -437,7 +446,7 @@ final class UDPQueryReactor: @unchecked Sendable {
         }
         guard let exchange = ended else { return }
         if !exchange.sending {
-            self.giveBack(exchange.descriptor, family: exchange.server.ip.isIPv4 ? 0 : 1, watched: true)
+            self.giveBack(exchange.descriptor, family: Family(exchange.server), watched: true)
         }
         exchange.completion(result)
     }
@@ -449,7 +458,7 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// marked it sent, and the asker no longer touches the socket but to give it back, which a
     /// note tells it not to do.
     private func finishAnswered(_ token: UInt64, _ exchange: Exchange, _ message: DNSMessage) {
-        let family = exchange.server.ip.isIPv4 ? 0 : 1
+        let family = Family(exchange.server)
         let reusable = Self.disconnectAndEmpty(exchange.descriptor)
         let kept = self.lock.withLock { () -> Bool in
             if self.exchanges.removeValue(forKey: token)?.sending == true { self.answeredWhileSending.insert(token) }
