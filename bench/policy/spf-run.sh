@@ -108,6 +108,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Knot's CPU so far (user + system), in clock ticks: the rows that ask it share the cores with it.
+knot_ticks() { awk '{ print $14 + $15 }' "/proc/$knot_pid/stat"; }
+ticks_per_second="$(getconf CLK_TCK)"
 # Queries Knot has answered so far (UDP and TCP, from its statistics module).
 knot_queries() {
     /usr/sbin/knotc -c "$work/knot.conf" stats mod-stats.request-protocol \
@@ -180,10 +183,11 @@ run_load() {   # label mix domains requests pid accept...
     local label="$1" mix="$2" set="$3" senders count="$4" pid="$5"
     senders="$(sender_domain "$set")"
     shift 5
-    local accept=() pattern before queries output line
+    local accept=() pattern before queries ticks output line
     for pattern in "$@"; do accept+=(--accept "$pattern"); done
     before="$(loadavg)"
     queries="$(knot_queries)"
+    ticks="$(knot_ticks)"
     # A non-zero exit (unexpected answers, closed connections) is reported in the figures.
     # shellcheck disable=SC2086 # $target is two words, the path has no spaces (mktemp)
     output="$("$loadgen" $target --connections "$connections" --requests "$count" --mix "$mix" --io "${LOADGEN_IO:-epoll}" \
@@ -194,7 +198,10 @@ run_load() {   # label mix domains requests pid accept...
         echo "$label ($mix, $set): first unexpected answer: $(sed -n 's/^first_unexpected_action=//p' <<<"$output")" >&2
     fi
     queries=$(( $(knot_queries) - queries ))
-    echo "$line domains=$set dns_queries=$queries load_before=${before// /,}"
+    ticks=$(( $(knot_ticks) - ticks ))
+    local knot_us
+    knot_us="$(awk -v t="$ticks" -v hz="$ticks_per_second" -v n="$count" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
+    echo "$line domains=$set dns_queries=$queries knot_us_per_req=$knot_us load_before=${before// /,}"
 }
 # The first answer to one RCPT from CLIENT_IP of a sender in SENDER_DOMAIN (default spf.example).
 first_answer() {   # client_ip [sender_domain]
@@ -327,10 +334,11 @@ row() {   # server cache line
     # One check per transaction: the measured ones (one header each) and one per connection
     # for --prime, which Knot's counter includes.
     checks=$(( $(field accepted "$line" | cut -d/ -f1) + connections ))
-    printf '| %-11s | %-5s | %-8s | %-7s | %5s | %8s | %7s | %6s | %6s | %7s | %5s | %11s | %3s | %4s |\n' "$1" "$2" \
+    printf '| %-11s | %-5s | %-8s | %-7s | %5s | %8s | %7s | %6s | %6s | %7s | %6s | %6s | %5s | %11s | %3s | %4s |\n' "$1" "$2" \
         "$(field domains "$line")" "$(field mix "$line")" "$(field round "$line")" "$n" "$(field rps "$line")" \
         "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
-        "$(field server_us_per_req "$line")" "$(awk -v q="$q" -v c="$checks" 'BEGIN { printf "%.2f", q / c }')" \
+        "$(field server_us_per_req "$line")" "$(field knot_us_per_req "$line")" "$(field gen_us_per_req "$line")" \
+        "$(awk -v q="$q" -v c="$checks" 'BEGIN { printf "%.2f", q / c }')" \
         "$(field accepted "$line")" "$(field unexpected "$line")" "$(field load_before "$line" | cut -d, -f1)"
     [ "$(field unexpected "$line")" = 0 ] && [ "$(field closed "$line")" = 0 ] \
         || fail_check "$1 (cache $2, $(field domains "$line"), $(field mix "$line")): $(field unexpected "$line") unexpected answers, $(field closed "$line") connections closed"
@@ -338,8 +346,8 @@ row() {   # server cache line
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
-echo "| server | cache | sender domains | mix | round | requests | req/s | p50 ms | p99 ms | server CPU µs/req | DNS queries/check | headers/DUNNO answers | unexpected | load avg (1 min) before |"
-echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server | cache | sender domains | mix | round | requests | req/s | p50 ms | p99 ms | server CPU µs/req | Knot CPU µs/req | generator CPU µs/req | DNS queries/check | headers/DUNNO answers | unexpected | load avg (1 min) before |"
+echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for set in $domain_sets; do
     for mix in $mixes; do
         for round in $(seq "$rounds"); do
@@ -368,6 +376,43 @@ for set in $domain_sets; do
     done
   done
 done
+# What the rows that ask Knot could reach on this machine if every answer cost vrules nothing.
+# The cores are shared: a request costs the server's CPU, Knot's and the load generator's, and
+# a saturated machine serves about cores / (their sum) requests a second. Putting the zone-file
+# row's server CPU (the same request, every answer in memory) in place of the row's own gives
+# the requests/s of a DNS path that costs the server nothing, Knot's and the generator's part
+# unchanged: arithmetic on the measured figures, not a measurement.
+if [ "${ZONE_ROW:-1}" = 1 ]; then
+    cores="$(nproc)"
+    echo
+    echo "CPU per request (median of $rounds rounds, µs: server / Knot / load generator), and the bound of each row that asks"
+    echo "Knot if its DNS path cost the server nothing ($cores cores / (the zone-file row's server CPU, or the row's own if lower,"
+    echo "+ the row's Knot and generator CPU), against policyd-spf's requests/s in the same round):"
+    for set in $domain_sets; do
+      for mix in $mixes; do
+        for server in vrules,on vrules,off vrules,zone policyd-spf,none; do
+            server_cpu="" knot_cpu="" gen_cpu="" bound=""
+            for round in $(seq "$rounds"); do
+                v="${lines["$server,$set,$mix,$round"]}"
+                z="${lines["vrules,zone,$set,$mix,$round"]}"
+                p="${lines["policyd-spf,none,$set,$mix,$round"]}"
+                server_cpu="$server_cpu $(field server_us_per_req "$v")"
+                knot_cpu="$knot_cpu $(field knot_us_per_req "$v")"
+                gen_cpu="$gen_cpu $(field gen_us_per_req "$v")"
+                # A row cheaper than the zone-file row (the cache keeps whole results) keeps its own CPU.
+                bound="$bound $(awk -v c="$cores" -v z="$(field server_us_per_req "$z")" -v s="$(field server_us_per_req "$v")" \
+                    -v k="$(field knot_us_per_req "$v")" -v g="$(field gen_us_per_req "$v")" -v p="$(field rps "$p")" \
+                    'BEGIN { if (s < z) z = s; if (p > 0) printf "%.1f", c * 1e6 / (z + k + g) / p; else printf "n/a" }')"
+            done
+            text="$set domain(s), mix $mix, ${server/,/ cache }: $(median <<<"$server_cpu") / $(median <<<"$knot_cpu") / $(median <<<"$gen_cpu")"
+            case "$server" in
+                vrules,on|vrules,off) text="$text; with a DNS path that cost nothing: $(median <<<"$bound")x (${bound# })" ;;
+            esac
+            echo "${text/ cache none/}"
+        done
+      done
+    done
+fi
 echo "load average at the end: $(loadavg)"
 if [ "$failures" -gt 0 ]; then
     echo "$failures check(s) failed: the figures above are not valid" >&2
