@@ -376,7 +376,7 @@ for set in $domain_sets; do
     done
   done
 done
-# What the rows that ask Knot could reach on this machine if every answer cost vrules nothing.
+# What the rows on the network resolver could reach on this machine if every answer cost vrules nothing.
 # The cores are shared: a request costs the server's CPU, Knot's and the load generator's, and
 # a saturated machine serves about cores / (their sum) requests a second. Putting the zone-file
 # row's server CPU (the same request, every answer in memory) in place of the row's own gives
@@ -385,9 +385,9 @@ done
 if [ "${ZONE_ROW:-1}" = 1 ]; then
     cores="$(nproc)"
     echo
-    echo "CPU per request (median of $rounds rounds, µs: server / Knot / load generator), and the bound of each row that asks"
-    echo "Knot if its DNS path cost the server nothing ($cores cores / (the zone-file row's server CPU, or the row's own if lower,"
-    echo "+ the row's Knot and generator CPU), against policyd-spf's requests/s in the same round):"
+    echo "CPU per request (median of $rounds rounds, µs: server / Knot / load generator), and for each row on the network"
+    echo "resolver the bound if its DNS path cost the server nothing ($cores cores / (the zone-file row's server CPU, or the"
+    echo "row's own if lower, + the row's Knot and generator CPU), against policyd-spf's requests/s in the same round):"
     for set in $domain_sets; do
       for mix in $mixes; do
         for server in vrules,on vrules,off vrules,zone policyd-spf,none; do
