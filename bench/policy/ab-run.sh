@@ -2,7 +2,8 @@
 # Two builds of `vrules serve` compared on this noisy machine: both serve at once (the default
 # policy on warm zone DNS, as in run.sh), and the load generator alternates between them in
 # chunks, so that the machine's drift from minute to minute falls on both alike. Prints each
-# chunk and, per build, the total requests/s and server CPU per request over all its chunks.
+# chunk and, per build, the total requests/s and server CPU per request over all its chunks
+# (and that CPU's split between user space and the kernel).
 #
 # Usage: bench/policy/ab-run.sh BEFORE_BIN AFTER_BIN [ROUNDS] [REQUESTS]
 #   BEFORE_BIN, AFTER_BIN  release builds of vrules
@@ -42,33 +43,9 @@ cleanup() {
 trap cleanup EXIT
 
 # What each server serves, and what the load generator sends and expects.
-serve=(--zone examples/example.zone --rules rules/main.lua)
-load=()
-workload="the default policy on zone files"
-if [ -n "$spf" ]; then
-    zones="$here/spf-zones"
-    serve=(--rules "$here/spf.lua")
-    if [ "$spf_dns" = zone ]; then
-        serve+=(--zone "$zones/spf.example.zone" --zone "$zones/other.example.zone")
-    else
-        [ -x /usr/sbin/knotd ] || apt_install knot
-        kport="$(free_port)"
-        knot_config "$work" "$kport" "spf.example=$zones/spf.example.zone" "other.example=$zones/other.example.zone"
-        /usr/sbin/knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
-        pids+=("$!")
-        wait_port "$kport"
-        printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:%s"]\n' "$kport" >"$work/vrules.toml"
-        [ "$spf_dns" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n' >>"$work/vrules.toml"
-        serve+=(--config "$work/vrules.toml")
-    fi
-    senders=spf.example
-    [ "$spf" = distinct ] && senders='{t}.spf.example'
-    load=(--client-ip 198.51.100.25 --client-name mx1.mail.other.example --helo mx1.mail.other.example
-          --sender-domain "$senders" --accept 'PREPEND Received-SPF: pass *' --accept DUNNO)
-    workload="SPF (bench/policy/spf.lua), sender domains: $spf, DNS: $spf_dns"
-fi
+choose_workload "$work" "$spf" "$spf_dns"
 
-declare -A port pid seconds cpu
+declare -A port pid seconds cpu user system
 for side in before after; do
     bin="${before_bin}"
     [ "$side" = after ] && bin="$after_bin"
@@ -81,6 +58,8 @@ for side in before after; do
     "$loadgen" --port "${port[$side]}" --connections "$connections" --requests 10000 --mix fresh "${load[@]}" >/dev/null || true
     seconds[$side]=0
     cpu[$side]=0
+    user[$side]=0
+    system[$side]=0
 done
 
 echo "== A/B: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg); $rounds x $requests requests ($mix mix) each; $workload"
@@ -94,11 +73,14 @@ for round in $(seq "$rounds"); do
         echo "round $round $side rps=$(field rps "$line") p99_ms=$(field p99_ms "$line") server_us_per_req=$(field server_us_per_req "$line")"
         seconds[$side]="$(python3 -c "print(${seconds[$side]} + $(field seconds "$line"))")"
         cpu[$side]="$(python3 -c "print(${cpu[$side]} + $(field server_cpu_s "$line"))")"
+        # Per request in the chunk, weighted by its requests (every chunk has as many).
+        user[$side]="$(python3 -c "print(${user[$side]} + $(field server_user_us_per_req "$line"))")"
+        system[$side]="$(python3 -c "print(${system[$side]} + $(field server_sys_us_per_req "$line"))")"
     done
 done
 total=$((rounds * requests))
 for side in before after; do
-    python3 -c "print('$side: %.0f requests/s, %.1f µs server CPU per request' % ($total / ${seconds[$side]}, ${cpu[$side]} * 1e6 / $total))"
+    python3 -c "print('$side: %.0f requests/s, %.1f µs server CPU per request (user %.1f, kernel %.1f)' % ($total / ${seconds[$side]}, ${cpu[$side]} * 1e6 / $total, ${user[$side]} / $rounds, ${system[$side]} / $rounds))"
 done
 python3 -c "print('after / before: %.3f x the requests/s, %.3f x the CPU per request' % (${seconds[before]} / ${seconds[after]}, ${cpu[after]} / ${cpu[before]}))"
 echo "load average at the end: $(loadavg)"

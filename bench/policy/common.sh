@@ -1,4 +1,5 @@
-# Helpers shared by the policy benchmarks (run.sh, spf-run.sh, memory-run.sh): sourced, not run.
+# Helpers shared by the policy benchmarks (run.sh, spf-run.sh, memory-run.sh, ab-run.sh,
+# count-run.sh): sourced, not run.
 
 apt_install() {
     echo "installing $* (apt-get)" >&2
@@ -37,4 +38,39 @@ knot_config() {
             printf '  - domain: %s\n    file: "%s"\n    zonefile-sync: -1\n    journal-content: none\n' "${zone%%=*}" "${zone#*=}"
         done
     } >"$dir/knot.conf"
+}
+# The workload of ab-run.sh and count-run.sh: `choose_workload WORK SPF SPF_DNS` sets `serve` (the
+# arguments of `vrules serve` but --listen), `load` (the load generator's arguments but the
+# target and counts) and `workload` (a description). SPF empty: the default policy on zone
+# files. SPF `one` or `distinct`: bench/policy/spf.lua on spf-run.sh's workload (one sender
+# domain, or one per transaction), its DNS (SPF_DNS) the zone files in memory (`zone`) or a
+# Knot DNS started here on a loopback port, asked with the resolver's cache (`on`) or
+# without (`off`); Knot's pid is added to `pids`, for the caller to stop.
+choose_workload() {
+    local work="$1" spf="$2" spf_dns="$3" bench zones kport senders
+    bench="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+    zones="$bench/spf-zones"
+    serve=(--zone examples/example.zone --rules rules/main.lua)
+    load=()
+    workload="the default policy on zone files"
+    [ -n "$spf" ] || return 0
+    serve=(--rules "$bench/spf.lua")
+    if [ "$spf_dns" = zone ]; then
+        serve+=(--zone "$zones/spf.example.zone" --zone "$zones/other.example.zone")
+    else
+        [ -x /usr/sbin/knotd ] || apt_install knot
+        kport="$(free_port)"
+        knot_config "$work" "$kport" "spf.example=$zones/spf.example.zone" "other.example=$zones/other.example.zone"
+        /usr/sbin/knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
+        pids+=("$!")
+        wait_port "$kport"
+        printf '[server.dns]\ntype = "custom"\nservers = ["127.0.0.1:%s"]\n' "$kport" >"$work/vrules.toml"
+        [ "$spf_dns" = off ] && printf '\n[server.dns.options]\ncache_size = 0\n' >>"$work/vrules.toml"
+        serve+=(--config "$work/vrules.toml")
+    fi
+    senders=spf.example
+    [ "$spf" = distinct ] && senders='{t}.spf.example'
+    load=(--client-ip 198.51.100.25 --client-name mx1.mail.other.example --helo mx1.mail.other.example
+          --sender-domain "$senders" --accept 'PREPEND Received-SPF: pass *' --accept DUNNO)
+    workload="SPF (bench/policy/spf.lua), sender domains: $spf, DNS: $spf_dns"
 }

@@ -444,13 +444,26 @@ final class Worker {
 
 // MARK: - CPU of the server's process tree
 
-/// utime+stime (+ cutime+cstime for the root: reaped children, e.g. postfwd's recycled
-/// preforked workers) of `root` and its live descendants, in clock ticks.
-func treeCPUTicks(root: Int32) -> Int {
-    guard root > 0 else { return 0 }
+/// CPU time in clock ticks, in user space and in the kernel (system calls, wake-ups,
+/// interrupts taken while running).
+struct CPUTicks {
+    var user = 0
+    var system = 0
+
+    var total: Int { self.user + self.system }
+
+    static func - (after: CPUTicks, before: CPUTicks) -> CPUTicks {
+        CPUTicks(user: after.user - before.user, system: after.system - before.system)
+    }
+}
+
+/// utime and stime (+ cutime and cstime for the root: reaped children, e.g. postfwd's
+/// recycled preforked workers) of `root` and its live descendants.
+func treeCPUTicks(root: Int32) -> CPUTicks {
+    guard root > 0 else { return CPUTicks() }
     var parents: [Int32: Int32] = [:]
-    var ticks: [Int32: (own: Int, children: Int)] = [:]
-    guard let directory = opendir("/proc") else { return 0 }
+    var ticks: [Int32: (own: CPUTicks, children: CPUTicks)] = [:]
+    guard let directory = opendir("/proc") else { return CPUTicks() }
     defer { closedir(directory) }
     while let entry = readdir(directory) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -463,9 +476,9 @@ func treeCPUTicks(root: Int32) -> Int {
         guard fields.count > 15, let ppid = Int32(fields[1]), let utime = Int(fields[11]), let stime = Int(fields[12]),
               let cutime = Int(fields[13]), let cstime = Int(fields[14]) else { continue }
         parents[pid] = ppid
-        ticks[pid] = (utime + stime, cutime + cstime)
+        ticks[pid] = (CPUTicks(user: utime, system: stime), CPUTicks(user: cutime, system: cstime))
     }
-    var total = 0
+    var total = CPUTicks()
     for (pid, value) in ticks {
         var cursor = pid
         var inTree = false
@@ -477,7 +490,8 @@ func treeCPUTicks(root: Int32) -> Int {
             hops += 1
         }
         guard inTree else { continue }
-        total += value.own + (pid == root ? value.children : 0)
+        total.user += value.own.user + (pid == root ? value.children.user : 0)
+        total.system += value.own.system + (pid == root ? value.children.system : 0)
     }
     return total
 }
@@ -643,7 +657,8 @@ let answered = all.count
 let unexpected = workers.reduce(0) { $0 + $1.unexpected }
 let closedCount = workers.filter(\.closed).count
 let generatorCPU = cpuAfter - cpuBefore
-let serverCPU = Double(serverTicksAfter - serverTicksBefore) / ticksPerSecond
+let serverTicks = serverTicksAfter - serverTicksBefore
+let serverCPU = Double(serverTicks.total) / ticksPerSecond
 
 func fmt(_ value: Double, _ digits: Int = 1) -> String {
     var scale = 1.0
@@ -671,6 +686,9 @@ line += " gen_us_per_req=\(fmt(1e6 * generatorCPU / Double(max(answered, 1)), 1)
 if options.serverPID > 0 {
     line += " server_cpu_s=\(fmt(serverCPU, 2)) server_cpu_pct=\(fmt(100 * serverCPU / max(wall, 1e-9)))"
     line += " server_us_per_req=\(fmt(1e6 * serverCPU / Double(max(answered, 1)), 1))"
+    // The same split into user space and kernel (utime and stime).
+    let perRequest = { (ticks: Int) in fmt(1e6 * Double(ticks) / ticksPerSecond / Double(max(answered, 1)), 1) }
+    line += " server_user_us_per_req=\(perRequest(serverTicks.user)) server_sys_us_per_req=\(perRequest(serverTicks.system))"
     // The server's RSS at 0, 10, ..., 100 % of the run (the server process itself, not its children).
     let samples = sampler.samples
     if !samples.isEmpty {
