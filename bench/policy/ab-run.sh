@@ -5,8 +5,8 @@
 # chunk and, per build, the total requests/s and server CPU per request over all its chunks
 # (and that CPU's split between user space and the kernel).
 #
-# The server started second runs slower here: the same binary on both sides came out 5-15%
-# slower when started second (11-29), whichever side it was. So the servers are started
+# The server started second runs slower here: the same binary on both sides came out at
+# 0.80-0.99x the requests/s when started second (11-29), whichever side it was. So the servers are started
 # BEFORE first for the first half of the rounds, then both are restarted, AFTER first, for
 # the second half; the ratio of each half is printed beside the total, which cancels it.
 #
@@ -113,8 +113,10 @@ total=$((rounds * requests))
 for side in before after; do
     python3 -c "print('$side: %.0f requests/s, %.1f µs server CPU per request (user %.1f, kernel %.1f)' % ($total / ${seconds[$side]}, ${cpu[$side]} * 1e6 / $total, ${user[$side]} / $rounds, ${system[$side]} / $rounds))"
 done
-for key in ",1" ",2"; do
-    python3 -c "print('  rounds with %s started first: after / before %.3f x the requests/s, %.3f x the CPU per request' % ('before' if '$key' == ',1' else 'after', ${seconds[before$key]} / ${seconds[after$key]}, ${cpu[after$key]} / ${cpu[before$key]}))"
+for half in 1 2; do
+    first=before
+    [ "$half" = 2 ] && first=after
+    python3 -c "print('  rounds with $first started first: after / before %.3f x the requests/s, %.3f x the CPU per request' % (${seconds[before,$half]} / ${seconds[after,$half]}, ${cpu[after,$half]} / ${cpu[before,$half]}))"
 done
 python3 -c "print('after / before: %.3f x the requests/s, %.3f x the CPU per request' % (${seconds[before]} / ${seconds[after]}, ${cpu[after]} / ${cpu[before]}))"
 echo "load average at the end: $(loadavg)"
