@@ -51,10 +51,11 @@ let package = Package(
         ),
         .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua"]),
         .target(name: "CPolicyScan"),
+        .target(name: "CCPUAffinity"),
         .target(
             name: "Policy",
             dependencies: [
-                "Rules", "DNS", "CPolicyScan",
+                "Rules", "DNS", "CPolicyScan", "CCPUAffinity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -50,6 +50,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before anything uses SwiftNIO's shared event loop group.
+        PolicyEventLoops.sizeToAffinity()
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -90,13 +92,16 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return engine
         }
-        // One engine (one Lua state) per core, each running on one of the event loops the
-        // policy connections are read on: a slow stage delays only its own state's work, and
+        // One engine (one Lua state) per CPU the process may run on (PolicyEventLoops), each
+        // running on one of the event loops the policy connections are read on: a slow stage
+        // delays only its own state's work, and
         // a request is read, decided and answered on one thread. A reload reads the
         // configuration again: a file with mistakes fails the reload and the running rules,
         // resolvers and limits stay.
         // One executor per loop, kept across reloads: the engines and their callers share it.
         let loops = MultiThreadedEventLoopGroup.singleton.makeIterator().map(EventLoopExecutor.init)
+        Metrics.Gauge(label: "vrules_policy_event_loops").record(loops.count)
+        logger.info("rule engines started", metadata: ["event_loops": "\(loops.count)"])
         let loadEngines: @Sendable () async throws -> [RuleEngine] = {
             let configuration = try resolverOptions.loadConfigurationFile()
             let resolvers = try resolverOptions.makeResolvers(using: configuration)

@@ -15,14 +15,19 @@ final class ServeProcess: @unchecked Sendable {
     /// A file, not a pipe: the server logs a line per decision, and a full pipe would block it.
     let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-serve-\(UUID()).log")
 
-    /// `launcher` runs the binary (e.g. `prlimit --nofile=64`), replacing itself by it.
-    init(arguments: [String], directory: URL = CLI.packageRoot, launcher: [String] = []) throws {
+    /// `launcher` runs the binary (e.g. `prlimit --nofile=64`), replacing itself by it;
+    /// `environment` is added to the test's own.
+    init(arguments: [String], directory: URL = CLI.packageRoot, launcher: [String] = [],
+         environment: [String: String] = [:]) throws {
         self.port = Int(try LoopbackPorts.free())
         let command = [CLI.binary.path, "serve", "--listen", "127.0.0.1:\(self.port)"] + arguments
         let full = launcher + command
         self.process.executableURL = URL(fileURLWithPath: full[0])
         self.process.arguments = Array(full.dropFirst())
         self.process.currentDirectoryURL = directory
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
         self.process.standardError = try FileHandle(forWritingTo: self.logURL)
         self.process.standardOutput = FileHandle.nullDevice
@@ -364,6 +369,31 @@ struct ServeCommandTests {
         #expect(dns.queries.count == 1)
         #expect(server.stop() == 0)
         await dns.stop()
+    }
+
+    @Test("serve runs one event loop per CPU it may run on (taskset), or as many as NIO_SINGLETON_GROUP_LOOP_COUNT says")
+    func eventLoopsFollowAffinity() async throws {
+        let cases: [(environment: [String: String], loops: Int)] = [([:], 1), (["NIO_SINGLETON_GROUP_LOOP_COUNT": "3"], 3)]
+        for (environment, loops) in cases {
+            let metricsPort = Int(try LoopbackPorts.free())
+            let server = try ServeProcess(arguments: ["--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"],
+                                          launcher: ["/usr/bin/taskset", "-c", "0"], environment: environment)
+            let client = try PolicyClient(port: server.port)
+            client.setTimeout(seconds: 10)
+            #expect(try client.ask(rcptRequest("a"))?.hasPrefix("PREPEND Received-SPF: none (") == true)
+            let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+            let metrics = String(decoding: data, as: UTF8.self)
+            let gauge = metrics.split(separator: "\n").first { $0.hasPrefix("vrules_policy_event_loops ") }
+            #expect(gauge.flatMap { Double($0.split(separator: " ")[1]) } == Double(loops), "\(metrics)")
+            // The loops' threads themselves (taskset execs the server: the same process).
+            let tasks = "/proc/\(server.process.processIdentifier)/task"
+            let names = try FileManager.default.contentsOfDirectory(atPath: tasks).compactMap {
+                try? String(contentsOfFile: "\(tasks)/\($0)/comm", encoding: .utf8)
+            }
+            #expect(names.filter { $0.hasPrefix("NIO-SGLTN-") }.count == loops, "\(names)")
+            #expect(server.stop() == 0)
+            #expect(server.log.contains("event_loops=\(loops)"), "\(server.log)")
+        }
     }
 
     @Test("bad flags and a broken script exit with 2")
