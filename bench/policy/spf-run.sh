@@ -17,7 +17,9 @@
 #              run.sh), TRANSPORT (unix: the default, each server on a UNIX-domain socket,
 #              as Debian documents policyd-spf behind Postfix's spawn(8) with
 #              `check_policy_service unix:private/policyd-spf`; tcp: each on a loopback port),
-#              ZONE_ROW (1: the default; 0 leaves out the zone-file reference below).
+#              ZONE_ROW (1: the default; 0 leaves out the zone-file reference below),
+#              LAYOUT (shared: the default, every process on every CPU; split: the server
+#              measured on CPUs of its own, Knot and the load generator on the first CPU; below).
 #
 # Four servers, all listening for the whole run; each row (sender domains, mix) measures the
 # four back to back, ROUNDS times, and the ratios are given per round and as their median:
@@ -40,6 +42,12 @@
 # sender in spf.example (a popular domain: 16 connections ask about it at once, and vrules
 # merges identical questions in flight even without a cache); `distinct`, each transaction's
 # sender in a domain of its own (a wildcard under spf.example), the include and MX hosts shared.
+# CPU layout (LAYOUT): `shared` lets the scheduler put every process on every CPU, so each row
+# measures the server together with what Knot and the load generator take of the same cores
+# (about 12 µs of generator CPU per request, a third of what vrules' cached request costs);
+# `split` gives both servers the same CPUs of their own (all but the first, with `taskset`: vrules
+# then runs one event loop per CPU it has), Knot and the generator the first CPU, so each row
+# measures the servers and not the harness, as on a machine where the clients are elsewhere.
 # Each server must also reject a sender from an unauthorised client with 550 5.7.23, proof that
 # it really checks; the script exits 1 when a check fails or a run had unexpected answers.
 # bench/policy/README.md explains each choice and the columns.
@@ -58,6 +66,16 @@ warmup="${WARMUP:-5000}"
 rounds="${ROUNDS:-3}"
 transport="${TRANSPORT:-unix}"
 case "$transport" in unix|tcp) ;; *) echo "TRANSPORT: unix or tcp, not '$transport'" >&2; exit 2 ;; esac
+layout="${LAYOUT:-shared}"
+case "$layout" in shared|split) ;; *) echo "LAYOUT: shared or split, not '$layout'" >&2; exit 2 ;; esac
+# The CPUs this script may use, and in the split layout the harness's (the first) and the servers' (the rest).
+allowed_cpus="$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')"
+harness_cpus="${allowed_cpus%%,*}"
+server_cpus="${allowed_cpus#*,}"
+if [ "$layout" = split ] && [ "$server_cpus" = "$allowed_cpus" ]; then
+    echo "LAYOUT=split needs two CPUs or more (this script may use $allowed_cpus)" >&2; exit 2
+fi
+[ "$layout" = shared ] && harness_cpus="$allowed_cpus" server_cpus="$allowed_cpus"
 for mix in $mixes; do
     case "$mix" in postfix|fresh|noeom) ;; *) echo "MIXES: postfix, fresh or noeom, not '$mix'" >&2; exit 2 ;; esac
 done
@@ -94,6 +112,9 @@ fi
 
 # --- inside: a private network namespace with its own loopback -----------------------------
 ip link set lo up
+# Everything this script starts from here runs on the harness's CPUs (Knot, the load generator),
+# except the servers, started below with `taskset -c "$server_cpus"`.
+taskset -pc "$harness_cpus" $$ >/dev/null
 vrules="$VRULES_BIN"
 loadgen="$LOADGEN_BIN"
 work="$(mktemp -d /tmp/vrules-spf-bench.XXXXXX)"
@@ -229,9 +250,14 @@ check_decisions() {   # name pass_prefix [defer_prefix]
     fi
 }
 
-echo "== SPF policy benchmark: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg), generator --io ${LOADGEN_IO:-epoll}"
+echo "== SPF policy benchmark: $(tr "," "\n" <<<"$allowed_cpus" | grep -c .) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg), generator --io ${LOADGEN_IO:-epoll}"
 if [ "$transport" = unix ]; then over="UNIX-domain sockets"; else over="loopback TCP"; fi
 echo "   $connections connections over $over (TRANSPORT=$transport; private network namespace); Knot DNS on 127.0.0.1:53"
+if [ "$layout" = split ]; then
+    echo "   LAYOUT=split: the servers on CPU(s) $server_cpus, Knot and the load generator on CPU $harness_cpus"
+else
+    echo "   LAYOUT=shared: every process on every CPU ($allowed_cpus)"
+fi
 echo "   serving spf.example and other.example to both servers. Client $pass_ip,"
 echo "   HELO mx1.mail.other.example, sender bounce-N-M@<domain> (one per transaction): SPF pass"
 echo "   through 'mx' after ip4 and include (5 DNS questions per check). Sender domains: 'one' ="
@@ -260,7 +286,7 @@ for cache in $vrules_settings; do
         dns=(--config "$work/vrules-cache-$cache.toml")
     fi
     targets["vrules,$cache"]="$(loadgen_target "$port" "vrules-cache-$cache")"
-    "$vrules" serve "${dns[@]}" --rules "$here/spf.lua" \
+    taskset -c "$server_cpus" "$vrules" serve "${dns[@]}" --rules "$here/spf.lua" \
         --listen "$(listen_address "$port" "vrules-cache-$cache")" --log-level warning >"$work/vrules-cache-$cache.log" 2>&1 &
     pids["vrules,$cache"]=$!
     server_pids+=("$!")
@@ -291,7 +317,7 @@ chmod 644 "$work/policyd-spf.conf"
 targets["policyd-spf,none"]="$(loadgen_target "$policyd_port" policyd-spf)"
 if [ "$transport" = unix ]; then listener="UNIX-LISTEN:$work/policyd-spf.sock,fork"; else
     listener="TCP-LISTEN:$policyd_port,bind=127.0.0.1,reuseaddr,fork"; fi
-socat "$listener" "EXEC:/usr/bin/policyd-spf $work/policyd-spf.conf,nofork" \
+taskset -c "$server_cpus" socat "$listener" "EXEC:/usr/bin/policyd-spf $work/policyd-spf.conf,nofork" \
     2>"$work/socat.log" &
 pids["policyd-spf,none"]=$!
 server_pids+=("$!")
@@ -377,17 +403,25 @@ for set in $domain_sets; do
   done
 done
 # What the rows on the network resolver could reach on this machine if every answer cost vrules nothing.
-# The cores are shared: a request costs the server's CPU, Knot's and the load generator's, and
-# a saturated machine serves about cores / (their sum) requests a second. Putting the zone-file
+# Shared layout: a request costs the server's CPU, Knot's and the load generator's, and a
+# saturated machine serves about cores / (their sum) requests a second. Split layout: the
+# server's CPUs serve about their number / the server's CPU per request. Putting the zone-file
 # row's server CPU (the same request, every answer in memory) in place of the row's own gives
 # the requests/s of a DNS path that costs the server nothing, Knot's and the generator's part
 # unchanged: arithmetic on the measured figures, not a measurement.
 if [ "${ZONE_ROW:-1}" = 1 ]; then
-    cores="$(nproc)"
+    cores="$(tr ',' '\n' <<<"$server_cpus" | grep -c .)"
+    harness=1
+    [ "$layout" = split ] && harness=0
+    if [ "$layout" = split ]; then
+        counted="the zone-file row's server CPU, or the row's own if lower"
+    else
+        counted="the zone-file row's server CPU, or the row's own if lower, + the row's Knot and generator CPU"
+    fi
     echo
     echo "CPU per request (median of $rounds rounds, µs: server / Knot / load generator), and for each row on the network"
-    echo "resolver the bound if its DNS path cost the server nothing ($cores cores / (the zone-file row's server CPU, or the"
-    echo "row's own if lower, + the row's Knot and generator CPU), against policyd-spf's requests/s in the same round):"
+    echo "resolver the bound if its DNS path cost the server nothing ($cores CPU(s) / ($counted),"
+    echo "against policyd-spf's requests/s in the same round):"
     for set in $domain_sets; do
       for mix in $mixes; do
         for server in vrules,on vrules,off vrules,zone policyd-spf,none; do
@@ -401,8 +435,8 @@ if [ "${ZONE_ROW:-1}" = 1 ]; then
                 gen_cpu="$gen_cpu $(field gen_us_per_req "$v")"
                 # A row cheaper than the zone-file row (the cache keeps whole results) keeps its own CPU.
                 bound="$bound $(awk -v c="$cores" -v z="$(field server_us_per_req "$z")" -v s="$(field server_us_per_req "$v")" \
-                    -v k="$(field knot_us_per_req "$v")" -v g="$(field gen_us_per_req "$v")" -v p="$(field rps "$p")" \
-                    'BEGIN { if (s < z) z = s; if (p > 0) printf "%.1f", c * 1e6 / (z + k + g) / p; else printf "n/a" }')"
+                    -v k="$(field knot_us_per_req "$v")" -v g="$(field gen_us_per_req "$v")" -v p="$(field rps "$p")" -v h="$harness" \
+                    'BEGIN { if (s < z) z = s; if (p > 0) printf "%.1f", c * 1e6 / (z + h * (k + g)) / p; else printf "n/a" }')"
             done
             text="$set domain(s), mix $mix, ${server/,/ cache }: $(median <<<"$server_cpu") / $(median <<<"$knot_cpu") / $(median <<<"$gen_cpu")"
             case "$server" in
