@@ -19,7 +19,9 @@
 #              `distinct`: bench/policy/spf.lua on spf-run.sh's workload, one sender domain or
 #              one per transaction), SPF_DNS (with SPF: `on`, the network resolver with its
 #              cache, asking a Knot DNS this script starts on a loopback port; `off`, the same
-#              with cache_size = 0; `zone`, the zone files in memory).
+#              with cache_size = 0; `zone`, the zone files in memory), LAYOUT (shared: every
+#              process on every CPU; split: both servers on CPUs of their own, Knot and the load
+#              generator on the first, as in spf-run.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -37,6 +39,7 @@ spf="${SPF:-}"
 spf_dns="${SPF_DNS:-on}"
 case "$spf" in ""|one|distinct) ;; *) echo "SPF: one or distinct, not '$spf'" >&2; exit 2 ;; esac
 case "$spf_dns" in on|off|zone) ;; *) echo "SPF_DNS: on, off or zone, not '$spf_dns'" >&2; exit 2 ;; esac
+cpu_layout "${LAYOUT:-shared}"
 
 loadgen="$(build_loadgen)"
 work="$(mktemp -d)"
@@ -65,7 +68,7 @@ start_servers() {
         bin="${before_bin}"
         [ "$side" = after ] && bin="$after_bin"
         port[$side]="$(free_port)"
-        (cd "$root" && exec "$bin" serve "${serve[@]}" \
+        (cd "$root" && exec taskset -c "$server_cpus" "$bin" serve "${serve[@]}" \
             --listen "127.0.0.1:${port[$side]}" --log-level warning >"$work/$side.log" 2>&1) &
         pid[$side]=$!
         pids+=("${pid[$side]}")

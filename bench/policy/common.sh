@@ -27,6 +27,23 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # The value of `key=` in a load generator's line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# CPU layout (LAYOUT): sets allowed_cpus (what this script may use), harness_cpus and
+# server_cpus. `shared`: all three are every allowed CPU. `split`: the harness (this script and
+# what it starts: Knot, the load generator) gets the first CPU, the servers the others; this
+# shell is pinned to the harness's CPU, and servers must be started with
+# `taskset -c "$server_cpus"`. Exits 2 for another value, or for `split` on one CPU.
+cpu_layout() {   # shared|split
+    case "$1" in shared|split) ;; *) echo "LAYOUT: shared or split, not '$1'" >&2; exit 2 ;; esac
+    allowed_cpus="$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')"
+    harness_cpus="$allowed_cpus" server_cpus="$allowed_cpus"
+    [ "$1" = split ] || return 0
+    harness_cpus="${allowed_cpus%%,*}"
+    server_cpus="${allowed_cpus#*,}"
+    if [ "$server_cpus" = "$allowed_cpus" ]; then
+        echo "LAYOUT=split needs two CPUs or more (this script may use $allowed_cpus)" >&2; exit 2
+    fi
+    taskset -pc "$harness_cpus" $$ >/dev/null
+}
 # Writes DIR/knot.conf for a Knot DNS on 127.0.0.1:PORT serving pre-made zone files, one
 # DOMAIN=FILE argument each: `knot_config DIR PORT example=DIR/example.zone ...`.
 knot_config() {

@@ -68,14 +68,6 @@ transport="${TRANSPORT:-unix}"
 case "$transport" in unix|tcp) ;; *) echo "TRANSPORT: unix or tcp, not '$transport'" >&2; exit 2 ;; esac
 layout="${LAYOUT:-shared}"
 case "$layout" in shared|split) ;; *) echo "LAYOUT: shared or split, not '$layout'" >&2; exit 2 ;; esac
-# The CPUs this script may use, and in the split layout the harness's (the first) and the servers' (the rest).
-allowed_cpus="$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')"
-harness_cpus="${allowed_cpus%%,*}"
-server_cpus="${allowed_cpus#*,}"
-if [ "$layout" = split ] && [ "$server_cpus" = "$allowed_cpus" ]; then
-    echo "LAYOUT=split needs two CPUs or more (this script may use $allowed_cpus)" >&2; exit 2
-fi
-[ "$layout" = shared ] && harness_cpus="$allowed_cpus" server_cpus="$allowed_cpus"
 for mix in $mixes; do
     case "$mix" in postfix|fresh|noeom) ;; *) echo "MIXES: postfix, fresh or noeom, not '$mix'" >&2; exit 2 ;; esac
 done
@@ -114,7 +106,7 @@ fi
 ip link set lo up
 # Everything this script starts from here runs on the harness's CPUs (Knot, the load generator),
 # except the servers, started below with `taskset -c "$server_cpus"`.
-taskset -pc "$harness_cpus" $$ >/dev/null
+cpu_layout "$layout"
 vrules="$VRULES_BIN"
 loadgen="$LOADGEN_BIN"
 work="$(mktemp -d /tmp/vrules-spf-bench.XXXXXX)"
