@@ -9,7 +9,7 @@ import NIOCore
 /// limits, not by the process's affinity mask. Under `taskset` or systemd's `CPUAffinity=` it
 /// would start a loop per CPU of the machine, and the loops would take turns on the CPUs the
 /// process may use: on one CPU, two loops took 37–39 µs of CPU per request of the SPF
-/// benchmark where one took 30–35 (docs/benchmarks.md, "ninth stop").
+/// benchmark where one took 33–35 (docs/benchmarks.md, "ninth stop").
 public enum PolicyEventLoops {
     /// The environment variable with which an operator sets the count (SwiftNIO's own).
     public static let environmentVariable = "NIO_SINGLETON_GROUP_LOOP_COUNT"

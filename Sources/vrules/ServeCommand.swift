@@ -94,10 +94,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // One engine (one Lua state) per CPU the process may run on (PolicyEventLoops), each
         // running on one of the event loops the policy connections are read on: a slow stage
-        // delays only its own state's work, and
-        // a request is read, decided and answered on one thread. A reload reads the
-        // configuration again: a file with mistakes fails the reload and the running rules,
-        // resolvers and limits stay.
+        // delays only its own state's work, and a request is read, decided and answered on one
+        // thread. A reload reads the configuration again: a file with mistakes fails the
+        // reload and the running rules, resolvers and limits stay.
         // One executor per loop, kept across reloads: the engines and their callers share it.
         let loops = MultiThreadedEventLoopGroup.singleton.makeIterator().map(EventLoopExecutor.init)
         Metrics.Gauge(label: "vrules_policy_event_loops").record(loops.count)
