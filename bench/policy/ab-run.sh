@@ -39,9 +39,10 @@ spf="${SPF:-}"
 spf_dns="${SPF_DNS:-on}"
 case "$spf" in ""|one|distinct) ;; *) echo "SPF: one or distinct, not '$spf'" >&2; exit 2 ;; esac
 case "$spf_dns" in on|off|zone) ;; *) echo "SPF_DNS: on, off or zone, not '$spf_dns'" >&2; exit 2 ;; esac
-cpu_layout "${LAYOUT:-shared}"
 
 loadgen="$(build_loadgen)"
+# After the build, which should not be pinned to the harness's one CPU.
+cpu_layout "${LAYOUT:-shared}"
 work="$(mktemp -d)"
 pids=()
 cleanup() {

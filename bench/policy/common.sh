@@ -44,6 +44,8 @@ cpu_layout() {   # shared|split
     fi
     taskset -pc "$harness_cpus" $$ >/dev/null
 }
+# How many CPUs a comma-separated list names.
+cpu_count() { tr ',' '\n' <<<"$1" | grep -c .; }
 # Writes DIR/knot.conf for a Knot DNS on 127.0.0.1:PORT serving pre-made zone files, one
 # DOMAIN=FILE argument each: `knot_config DIR PORT example=DIR/example.zone ...`.
 knot_config() {

@@ -242,7 +242,7 @@ check_decisions() {   # name pass_prefix [defer_prefix]
     fi
 }
 
-echo "== SPF policy benchmark: $(tr "," "\n" <<<"$allowed_cpus" | grep -c .) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg), generator --io ${LOADGEN_IO:-epoll}"
+echo "== SPF policy benchmark: $(cpu_count "$allowed_cpus") cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(loadavg), generator --io ${LOADGEN_IO:-epoll}"
 if [ "$transport" = unix ]; then over="UNIX-domain sockets"; else over="loopback TCP"; fi
 echo "   $connections connections over $over (TRANSPORT=$transport; private network namespace); Knot DNS on 127.0.0.1:53"
 if [ "$layout" = split ]; then
@@ -402,13 +402,11 @@ done
 # the requests/s of a DNS path that costs the server nothing, Knot's and the generator's part
 # unchanged: arithmetic on the measured figures, not a measurement.
 if [ "${ZONE_ROW:-1}" = 1 ]; then
-    cores="$(tr ',' '\n' <<<"$server_cpus" | grep -c .)"
-    harness=1
-    [ "$layout" = split ] && harness=0
+    cores="$(cpu_count "$server_cpus")"
     if [ "$layout" = split ]; then
-        counted="the zone-file row's server CPU, or the row's own if lower"
+        harness=0 counted="the zone-file row's server CPU, or the row's own if lower"
     else
-        counted="the zone-file row's server CPU, or the row's own if lower, + the row's Knot and generator CPU"
+        harness=1 counted="the zone-file row's server CPU, or the row's own if lower, + the row's Knot and generator CPU"
     fi
     echo
     echo "CPU per request (median of $rounds rounds, µs: server / Knot / load generator), and for each row on the network"
