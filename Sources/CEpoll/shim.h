@@ -1,6 +1,41 @@
 // Linux epoll, eventfd and timerfd, which Glibc's Swift module does not cover: the DNS
 // resolver's UDP reactor (Sources/DNSResolver/Transport/UDPQueryReactor.swift) waits on its
-// sockets and deadlines with them.
+// sockets and deadlines with them. Also the scheduling policy its thread runs under, which
+// glibc declares only with _GNU_SOURCE.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sched.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SCHED_BATCH
+#define SCHED_BATCH 3
+#endif
+
+/// Puts the calling thread under SCHED_BATCH at its current nice level: it no longer preempts
+/// the thread running when it wakes (no wake-up preemption), and otherwise gets its fair
+/// share as before. 0, or -1 with errno set.
+static inline int vrules_thread_schedule_batch(void) {
+    struct sched_param parameters = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_BATCH, &parameters);
+}
+
+/// Whether thread `tid` (a kernel thread ID) runs under SCHED_BATCH; -1 if it cannot be told.
+static inline int vrules_thread_is_batch(int tid) {
+    int policy = sched_getscheduler(tid);
+    return policy < 0 ? -1 : policy == SCHED_BATCH;
+}
+
+/// Names the calling thread (at most 15 bytes are kept); glibc declares
+/// pthread_setname_np only with _GNU_SOURCE.
+int pthread_setname_np(pthread_t thread, const char *name);
+static inline int vrules_thread_set_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
+
+/// The calling thread's kernel thread ID.
+static inline int vrules_thread_id(void) {
+    return (int)syscall(SYS_gettid);
+}

@@ -109,6 +109,26 @@ struct UDPReactorTests {
         }
     }
 
+    @Test("the reactor thread is named vrules-dns-udp and runs under SCHED_BATCH, so a reply does not preempt the loops")
+    func reactorThreadNamedAndBatch() async throws {
+        try await withServers([Self.answering]) { servers in
+            guard case .success = await self.exchange(self.request(to: servers[0], within: .seconds(2))) else {
+                Issue.record("the exchange failed")
+                return
+            }
+            let id = try #require(UDPQueryReactor.shared?.threadID)
+            #expect(id > 0)
+            let task = "/proc/self/task/\(id)"
+            let name = try String(contentsOfFile: task + "/comm", encoding: .utf8)
+            #expect(name.trimmingCharacters(in: .whitespacesAndNewlines) == "vrules-dns-udp")
+            // /proc/PID/task/TID/sched: "policy : 3" is SCHED_BATCH (0 is SCHED_OTHER).
+            let sched = try String(contentsOfFile: task + "/sched", encoding: .utf8)
+            let policy = sched.split(separator: "\n").first { $0.hasPrefix("policy") }?
+                .split(separator: ":").last?.trimmingCharacters(in: .whitespaces)
+            #expect(policy == "3")
+        }
+    }
+
     @Test("exchanges cancelled as they start end once each and leave no socket connected")
     func cancelledAsTheyStart() async throws {
         try await withServers([Self.answering]) { servers in

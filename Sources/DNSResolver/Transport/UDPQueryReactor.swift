@@ -58,6 +58,8 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// Idle sockets, disconnected and empty, by `Family.rawValue`.
     private var idle: [[Int32]] = [[], []]
     private var deadlines: [Deadline] = []
+    /// The reactor thread's kernel thread ID, once it runs (0 before).
+    private var reactorThreadID: Int32 = 0
     /// Exchanges answered before their asker had marked them sent, their sockets given back by
     /// the reactor: until each asker has seen its own, which it then leaves alone.
     private var answeredWhileSending: Set<UInt64> = []
@@ -360,7 +362,28 @@ final class UDPQueryReactor: @unchecked Sendable {
         var expired: [UInt64] = []
     }
 
+    /// The reactor thread's kernel thread ID, 0 until it has started (for tests and diagnostics).
+    var threadID: Int32 { self.lock.withLock { self.reactorThreadID } }
+
+    /// Names the thread (`top -H`, `/proc/PID/task/*/comm`) and lets it wait its turn.
+    ///
+    /// Under SCHED_BATCH a reply that wakes the reactor no longer preempts the event loop
+    /// running on the same CPU: the reactor runs when the loop sleeps or its slice ends, and
+    /// then reads every reply that came meanwhile, so the two threads switch once per batch
+    /// instead of once per reply. With a CPU to spare it runs at once, as before; under
+    /// load it keeps its fair share, so a reply waits at most a scheduler slice (milliseconds,
+    /// against timeouts of seconds). Measured with the SPF benchmark's server on one CPU
+    /// (docs/benchmarks.md, "tenth stop"). A failure (a seccomp filter) leaves the default
+    /// policy, which only costs the switches.
+    private func prepareThread() {
+        _ = vrules_thread_set_name("vrules-dns-udp")
+        _ = vrules_thread_schedule_batch()
+        let id = vrules_thread_id()
+        self.lock.withLock { self.reactorThreadID = id }
+    }
+
     private func run() {
+        self.prepareThread()
         let capacity = 256
         var events = [epoll_event](repeating: epoll_event(), count: capacity)
         // Room for any UDP datagram: one cut short would only fail to decode and be dropped.
