@@ -22,12 +22,6 @@ static inline int vrules_thread_schedule_batch(void) {
     return sched_setscheduler(0, SCHED_BATCH, &parameters);
 }
 
-/// Whether thread `tid` (a kernel thread ID) runs under SCHED_BATCH; -1 if it cannot be told.
-static inline int vrules_thread_is_batch(int tid) {
-    int policy = sched_getscheduler(tid);
-    return policy < 0 ? -1 : policy == SCHED_BATCH;
-}
-
 /// Names the calling thread (at most 15 bytes are kept); glibc declares
 /// pthread_setname_np only with _GNU_SOURCE.
 int pthread_setname_np(pthread_t thread, const char *name);
