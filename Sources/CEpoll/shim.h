@@ -7,8 +7,6 @@
 #include <sys/timerfd.h>
 #include <sched.h>
 #include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #ifndef SCHED_BATCH
 #define SCHED_BATCH 3
@@ -27,9 +25,4 @@ static inline int vrules_thread_schedule_batch(void) {
 int pthread_setname_np(pthread_t thread, const char *name);
 static inline int vrules_thread_set_name(const char *name) {
     return pthread_setname_np(pthread_self(), name);
-}
-
-/// The calling thread's kernel thread ID.
-static inline int vrules_thread_id(void) {
-    return (int)syscall(SYS_gettid);
 }

@@ -58,8 +58,6 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// Idle sockets, disconnected and empty, by `Family.rawValue`.
     private var idle: [[Int32]] = [[], []]
     private var deadlines: [Deadline] = []
-    /// The reactor thread's kernel thread ID, once it runs (0 before).
-    private var reactorThreadID: Int32 = 0
     /// Exchanges answered before their asker had marked them sent, their sockets given back by
     /// the reactor: until each asker has seen its own, which it then leaves alone.
     private var answeredWhileSending: Set<UInt64> = []
@@ -362,9 +360,6 @@ final class UDPQueryReactor: @unchecked Sendable {
         var expired: [UInt64] = []
     }
 
-    /// The reactor thread's kernel thread ID, 0 until it has started (for tests and diagnostics).
-    var threadID: Int32 { self.lock.withLock { self.reactorThreadID } }
-
     /// Names the thread (`top -H`, `/proc/PID/task/*/comm`) and lets it wait its turn.
     ///
     /// Under SCHED_BATCH a reply that wakes the reactor no longer preempts the event loop
@@ -378,8 +373,6 @@ final class UDPQueryReactor: @unchecked Sendable {
     private func prepareThread() {
         _ = vrules_thread_set_name("vrules-dns-udp")
         _ = vrules_thread_schedule_batch()
-        let id = vrules_thread_id()
-        self.lock.withLock { self.reactorThreadID = id }
     }
 
     private func run() {
