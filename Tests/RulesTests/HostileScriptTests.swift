@@ -79,7 +79,13 @@ struct HostileScriptTests {
         let patient = try RuleEngine(source: script(.connect, body), path: "b.lua", resolvers: SingleResolver(network.resolver),
                                      limits: RuleLimits(stageTimeout: 5))
         async let first = impatient.evaluate(.connect, in: await impatient.beginTransaction(defaultSession))
-        try await Task.sleep(for: .milliseconds(50))
+        // The second joins only once the first leads: its query has reached the server (a fixed
+        // sleep here lost the race on a loaded machine, and the second led instead).
+        let clock = ContinuousClock()
+        let giveUp = clock.now + .seconds(5)
+        while network.server.queries.filter({ $0.question.name == "slow.test" }).isEmpty && clock.now < giveUp {
+            try await Task.sleep(for: .milliseconds(2))
+        }
         let second = await patient.evaluate(.connect, in: await patient.beginTransaction(defaultSession))
         let led = await first
         #expect(led.verdict.kind == .defer_)
