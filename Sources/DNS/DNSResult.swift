@@ -76,13 +76,32 @@ public struct DNSError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A name and a record type, the key of the resolver's cache, its table of lookups in flight
+/// and the SPF memos. Hashed once, when made: a question is looked up several times on its
+/// way (cache, lookups in flight, the entry evicted for it), and hashing the name each time
+/// was a fifth of the hashing per request.
 public struct DNSQuestion: Hashable, Sendable, CustomStringConvertible {
-    public var name: String
-    public var type: DNSRecordType
+    public let name: String
+    public let type: DNSRecordType
+    private let hashCode: Int
+
     public init(name: String, type: DNSRecordType) {
         self.name = name
         self.type = type
+        var hasher = Hasher()
+        hasher.combine(name)
+        hasher.combine(type)
+        self.hashCode = hasher.finalize()
     }
+
+    public static func == (lhs: DNSQuestion, rhs: DNSQuestion) -> Bool {
+        lhs.hashCode == rhs.hashCode && lhs.type == rhs.type && lhs.name == rhs.name
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.hashCode)
+    }
+
     public var description: String { "\(self.name.isEmpty ? "." : self.name)/\(self.type)" }
 }
 

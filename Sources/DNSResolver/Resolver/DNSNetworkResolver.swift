@@ -468,7 +468,7 @@ public final class DNSNetworkResolver: DNSResolving {
                 $0.recordClass == DNSMessage.classIN && $0.type == .cname && $0.name == name
             }), case .cname(let target) = alias.data else { break }
             progress.chain.append(alias.record.believed)
-            step.rrsets.append(DNSQuestion(name: name, type: .cname))
+            if self.validator != nil { step.rrsets.append(DNSQuestion(name: name, type: .cname)) }
             guard progress.chain.count <= Self.maximumChainLength, progress.seen.insert(target).inserted else {
                 return .failed(DNSError(kind: .servfail, name: question.name, type: question.type,
                                         detail: "CNAME chain longer than \(Self.maximumChainLength) or looping"))
@@ -479,8 +479,10 @@ public final class DNSNetworkResolver: DNSResolving {
         let server = self.serverNames[reply.server] ?? reply.server.description
         let chain = self.options.preserveIntermediates ? progress.chain : []
         if !records.isEmpty {
-            step.rrsets.append(DNSQuestion(name: name, type: question.type))
-            if self.validator != nil { progress.steps.append(step) }
+            if self.validator != nil {
+                step.rrsets.append(DNSQuestion(name: name, type: question.type))
+                progress.steps.append(step)
+            }
             let answer = DNSAnswer(name: question.name, type: question.type, outcome: .ok, records: records,
                                    chain: chain, server: server)
             let ttl = min(records.lazy.map(\.ttl).min() ?? 0, progress.chain.lazy.map(\.ttl).min() ?? .max)
