@@ -1,8 +1,9 @@
 // Linux epoll, eventfd and timerfd, which Glibc's Swift module does not cover: the DNS
 // resolver's UDP reactor (Sources/DNSResolver/Transport/UDPQueryReactor.swift) waits on its
 // sockets and deadlines with them. Also the scheduling policy its thread runs under, which
-// glibc declares only with _GNU_SOURCE.
+// glibc declares only with _GNU_SOURCE, and getrandom, which the module leaves out.
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <sched.h>
@@ -25,4 +26,10 @@ static inline int vrules_thread_schedule_batch(void) {
 int pthread_setname_np(pthread_t thread, const char *name);
 static inline int vrules_thread_set_name(const char *name) {
     return pthread_setname_np(pthread_self(), name);
+}
+
+/// Fills `buffer` from the kernel's CSPRNG (blocking only before it is first seeded): the
+/// count of bytes written, or -1 with errno set.
+static inline long vrules_getrandom(void *buffer, unsigned long count) {
+    return getrandom(buffer, count, 0);
 }

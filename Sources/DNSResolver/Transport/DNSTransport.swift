@@ -38,8 +38,7 @@ struct DNSTransport: Sendable {
     }
 
     static func randomID() -> UInt16 {
-        var generator = SystemRandomNumberGenerator()
-        return UInt16.random(in: 0...UInt16.max, using: &generator)
+        QueryIDPool.shared.take()
     }
 
     /// What both transports send: a fresh random ID and the encoded query. Built once here so
