@@ -15,14 +15,15 @@
 #              SPF and SPF_DNS (as in ab-run.sh: unset, the default policy; `one` or `distinct`,
 #              bench/policy/spf.lua with the zone files (`zone`) or a Knot DNS started here,
 #              asked with the cache (`on`, the default) or without (`off`)). Knot's own
-#              instructions are not counted.
+#              instructions are not counted. KEEP (a directory): each build's callgrind
+#              output is kept there as callgrind-NAME.out, for callgrind_annotate.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 # shellcheck source=common.sh
 . "$here/common.sh"
-[ $# -ge 1 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
 requests="${REQUESTS:-5000}"
 connections="${CONNECTIONS:-16}"
 mix="${MIX:-postfix}"
@@ -65,5 +66,6 @@ for bin in "$@"; do
     kill "$server"; wait "$server" 2>/dev/null || true; server=""
     total="$(awk '/^totals:/ { print $2; exit }' "$work/callgrind.out.1")"
     echo "$bin: $((total / requests)) instructions per request"
+    [ -n "${KEEP:-}" ] && cp "$work/callgrind.out.1" "$KEEP/callgrind-$(basename "$bin").out"
     rm -f "$work"/callgrind.out*
 done
