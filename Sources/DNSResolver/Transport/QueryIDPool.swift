@@ -16,7 +16,7 @@ final class QueryIDPool: @unchecked Sendable {
     private var ids = [UInt16](repeating: 0, count: QueryIDPool.batch)
     private var next = QueryIDPool.batch
 
-    /// An ID no earlier caller was given from this batch, and none can guess.
+    /// The batch's next ID: each is handed out once, and a new batch read when it is spent.
     func take() -> UInt16 {
         self.lock.withLock {
             if self.next == self.ids.count {
