@@ -2,8 +2,8 @@ import Testing
 
 @testable import DNS
 
-/// A question is hashed once, when made (docs/dns-resolver.md, "Semantics, as tested": the cache); equality must still
-/// be by name and type, whatever the stored hash says.
+/// A question is hashed once, when made (docs/dns-resolver.md, "Semantics, as tested": the
+/// cache); equality must still be by name and type, whatever the stored hash says.
 @Suite("DNSQuestion")
 struct DNSQuestionTests {
     @Test("equal by name and type, and keys a dictionary as such")
