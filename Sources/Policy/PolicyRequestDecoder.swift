@@ -122,8 +122,23 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
 
     /// Why lines cannot be taken, if they cannot: `bytes` are whole lines with their line
     /// ends (LF, or CR LF), or the content of one, and may hold no NUL or other control
-    /// byte (tab aside), no DEL, no CR but one ending a line, and only UTF-8.
+    /// byte (tab aside), no DEL, no CR but one ending a line, and only UTF-8. The fault
+    /// reported is the first faulty line's, as if the lines had come one read each.
     static func check(_ bytes: UnsafeRawBufferPointer) -> PolicyProtocolError? {
+        guard let fault = Self.checkTogether(bytes), let base = bytes.baseAddress else { return nil }
+        // Rare: lines are checked together for speed, and one line's control byte would be
+        // reported before an earlier line's invalid UTF-8.
+        var start = 0
+        while start < bytes.count {
+            let end = memchr(base + start, 0x0A, bytes.count - start).map { UnsafeRawPointer($0) - base + 1 } ?? bytes.count
+            if let first = Self.checkTogether(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) { return first }
+            start = end
+        }
+        return fault
+    }
+
+    /// `check` of all the bytes at once: a control byte anywhere before invalid UTF-8 anywhere.
+    private static func checkTogether(_ bytes: UnsafeRawBufferPointer) -> PolicyProtocolError? {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         let flags = vrules_policy_scan(base, bytes.count)
         var invalid = flags & Int32(VRULES_POLICY_SCAN_CONTROL) != 0

@@ -163,6 +163,27 @@ struct DecoderTests {
         _ = try? channel.finish()
     }
 
+    @Test("the first faulty line's fault is the one reported, whether its request comes in one read or a byte at a time",
+          arguments: [
+              // Found by scripts/fuzz.sh (policy-request): invalid UTF-8, then a NUL in a later line.
+              ([0x61, 0x3D, 0xFF, 0x0A, 0x62, 0x3D, 0x00, 0x0A, 0x0A], "an attribute that is not UTF-8"),
+              ([0x61, 0x3D, 0x00, 0x0A, 0x62, 0x3D, 0xFF, 0x0A, 0x0A], "control characters in an attribute"),
+              ([0x61, 0x3D, 0xC3, 0x0A, 0x62, 0x3D, 0x7F, 0x0A, 0x0A], "an attribute that is not UTF-8"),
+          ])
+    func firstFaultReported(bytes: [UInt8], reason: String) throws {
+        var whole = PolicyRequestDecoder()
+        var buffer = ByteBufferAllocator().buffer(bytes: bytes)
+        #expect(throws: PolicyProtocolError(code: .invalidBytes, reason: reason)) { try whole.decode(buffer: &buffer) }
+        var byByte = PolicyRequestDecoder()
+        var pieces = ByteBufferAllocator().buffer(capacity: bytes.count)
+        #expect(throws: PolicyProtocolError(code: .invalidBytes, reason: reason)) {
+            for byte in bytes {
+                pieces.writeInteger(byte)
+                while try byByte.decode(buffer: &pieces) != nil {}
+            }
+        }
+    }
+
     @Test("UTF-8 cut by a line end is refused; cut by a read, it is whole once the rest comes")
     func utf8AcrossBoundaries() throws {
         let cutByLine = try self.channel()
