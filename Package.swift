@@ -90,6 +90,12 @@ let package = Package(
             dependencies: ["Rules", "DNS", "Lua", "Policy", .product(name: "NIOPosix", package: "swift-nio")],
             exclude: ["plain_policy.lua"]
         ),
+        // Coverage-guided fuzzing of the parsers that read peers' and operators' input
+        // (scripts/fuzz.sh builds it with libFuzzer; without it, it replays saved inputs).
+        .executableTarget(
+            name: "VrulesFuzz",
+            dependencies: ["DNS", "DNSResolver", "Lint", "Policy", "TOML", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         // RFC 7208 SPF: the conformance suite (Tests/Fixtures/spf) and hostile records.

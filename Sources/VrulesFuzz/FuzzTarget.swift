@@ -1,0 +1,147 @@
+import DNS
+import DNSResolver
+import Foundation
+import Lint
+import NIOCore
+import Policy
+import TOML
+
+/// The parsers that read what a peer, a DNS server or an operator sends, each run on one input
+/// with the properties it must keep. A broken property stops the process (`fatalError`), which
+/// is what libFuzzer reports as a finding; bad input itself must only ever be an error.
+enum FuzzTarget: String, CaseIterable {
+    /// A DNS reply as a server (or a spoofer) sends it: decoded, or refused with an error; what
+    /// decodes encodes again to a message that decodes to the same.
+    case dnsMessage = "dns-message"
+    /// A policy request stream from a client: the same requests (or the same error) whether the
+    /// bytes arrive at once or in pieces.
+    case policyRequest = "policy-request"
+    /// An SPF check of what a sender controls, the parts of the input split at NULs: the record
+    /// its domain publishes, the record of the domain that one includes or redirects to, the
+    /// MAIL FROM local part and the HELO name the client sends. Every check ends on the zone
+    /// resolver within the RFC 7208 limits, errors give a reason, and an explanation is
+    /// printable ASCII.
+    case spfRecord = "spf-record"
+    /// A rule script as `vrules check` reads it: diagnostics, never a crash (the linter
+    /// compiles it and reads the bytecode luac made of it).
+    case luaCheck = "lua-check"
+    /// A configuration file (TOML): parsed, or an error.
+    case toml
+    /// A zone file, as `vrules run --zone` and `vrules serve --zone` read it: parsed, or an error.
+    case zoneFile = "zone-file"
+
+    func run(_ input: [UInt8]) {
+        switch self {
+        case .dnsMessage: Self.dnsMessage(input)
+        case .policyRequest: Self.policyRequest(input)
+        case .spfRecord: Self.spfRecord(input)
+        case .luaCheck: Self.luaCheck(input)
+        case .toml: _ = try? TOML.parse(input)
+        case .zoneFile: _ = try? ZoneFile.parseContents(String(decoding: input, as: UTF8.self), origin: "fuzz.test")
+        }
+    }
+
+    private static func dnsMessage(_ input: [UInt8]) {
+        guard let message = try? DNSMessage(decoding: input) else { return }
+        let again: DNSMessage
+        do {
+            again = try DNSMessage(decoding: try message.encoded())
+        } catch {
+            fatalError("a decoded message does not encode and decode again: \(error)\n\(message)")
+        }
+        guard again == message else { fatalError("decode(encode(m)) != m:\n\(message)\n\(again)") }
+    }
+
+    private static func policyRequest(_ input: [UInt8]) {
+        guard let first = input.first else { return }
+        let stream = Array(input.dropFirst())
+        let whole = Self.decodeRequests(stream, pieceSize: stream.count)
+        let pieces = Self.decodeRequests(stream, pieceSize: Int(first % 37) + 1)
+        guard whole == pieces else {
+            fatalError("the requests depend on how the bytes arrive:\n\(whole)\n\(pieces)")
+        }
+    }
+
+    /// The requests a connection reads, and the error that ends it, if any.
+    private static func decodeRequests(_ stream: [UInt8], pieceSize: Int) -> [String] {
+        var decoder = PolicyRequestDecoder(limits: PolicyProtocolLimits(maximumLineLength: 256, maximumAttributes: 16))
+        var buffer = ByteBufferAllocator().buffer(capacity: stream.count)
+        var decoded: [String] = []
+        var offset = 0
+        repeat {
+            let end = min(stream.count, offset + max(pieceSize, 1))
+            buffer.writeBytes(stream[offset..<end])
+            offset = end
+            do {
+                while let request = try decoder.decode(buffer: &buffer) {
+                    decoded.append(request.attributes.sorted { $0.key < $1.key }.description)
+                }
+            } catch {
+                decoded.append(Self.describe(error))
+                return decoded
+            }
+        } while offset < stream.count
+        do {
+            while let request = try decoder.decodeLast(buffer: &buffer, seenEOF: true) {
+                decoded.append(request.attributes.sorted { $0.key < $1.key }.description)
+            }
+        } catch {
+            decoded.append(Self.describe(error))
+        }
+        return decoded
+    }
+
+    /// An error as the property compares it: a line too long is found as soon as the bytes
+    /// read exceed the limit, so its reason (how many there were) depends on the reads.
+    private static func describe(_ error: any Error) -> String {
+        guard let error = error as? PolicyProtocolError else { return "error: \(error)" }
+        return error.code == .lineTooLong ? "error: \(error.code)" : "error: \(error)"
+    }
+
+    /// The directory the script is written to, one per process.
+    private static let scriptDirectory: String = {
+        let path = NSTemporaryDirectory() + "vrules-fuzz-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    private static func luaCheck(_ input: [UInt8]) {
+        let path = Self.scriptDirectory + "/rules.lua"
+        guard FileManager.default.createFile(atPath: path, contents: Data(input)) else {
+            fatalError("cannot write \(path)")
+        }
+        _ = try? Linter().run(LintRequest(paths: [path]))
+    }
+
+    private static func spfRecord(_ input: [UInt8]) {
+        let parts = input.split(separator: 0, maxSplits: 3, omittingEmptySubsequences: false).map { Array($0) }
+        func part(_ index: Int) -> [UInt8] { index < parts.count ? parts[index] : [] }
+        let records: [DNSRecord] = [
+            DNSRecord(name: "t.test", ttl: 300, data: .txt([part(0)])),
+            DNSRecord(name: "r.test", ttl: 300, data: .txt([part(1)])),
+            DNSRecord(name: "loop.test", ttl: 300, data: .txt([Array("v=spf1 include:loop.test mx:mx.test a ptr -all".utf8)])),
+            DNSRecord(name: "mx.test", ttl: 300, data: .mx(preference: 1, exchange: "t.test")),
+            DNSRecord(name: "t.test", ttl: 300, data: .a(IPAddress("192.0.2.1")!)),
+            DNSRecord(name: "t.test", ttl: 300, data: .txt([Array("explained %{s} %{i} %{d}".utf8)])),
+            DNSRecord(name: "1.2.0.192.in-addr.arpa", ttl: 300, data: .ptr("t.test")),
+        ]
+        let resolver = ZoneResolver(records: records)
+        resolver.setFault(.timeout, for: "nx.test")
+        let localPart = parts.count > 2 ? String(decoding: part(2), as: UTF8.self) : "u"
+        let helo = parts.count > 3 ? String(decoding: part(3), as: UTF8.self) : "h.test"
+        var plan = SPFCheck(ip: IPAddress("192.0.2.1")!, domain: "t.test", sender: localPart + "@t.test", helo: helo)
+        guard case .done(let result) = resolver.advanceImmediately(&plan, from: plan.start()) else {
+            fatalError("an SPF check waited on a zone resolver")
+        }
+        // The record, 10 DNS-querying terms of at most 1 + 10 questions each, the validated
+        // %{p} name (1 + 10), and the explanation.
+        let bound = 1 + 10 * 11 + 11 + 1
+        guard resolver.questionCount <= bound else { fatalError("\(resolver.questionCount) questions for one check") }
+        if result.result == .permerror || result.result == .temperror, result.reason == nil {
+            fatalError("a \(result.result) without a reason")
+        }
+        if let explanation = result.explanation, !explanation.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7e }) {
+            fatalError("an explanation that is not printable ASCII: \(Array(explanation.utf8))")
+        }
+    }
+}
