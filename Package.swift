@@ -94,7 +94,8 @@ let package = Package(
         // (scripts/fuzz.sh builds it with libFuzzer; without it, it replays saved inputs).
         .executableTarget(
             name: "VrulesFuzz",
-            dependencies: ["DNS", "DNSResolver", "Lint", "Policy", "TOML", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DNS", "DNSResolver", "Lint", "Policy", "Rules", "TOML",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),

@@ -7,13 +7,13 @@
 # which is how to turn it into a regression test in the target's own test suite.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [-- LIBFUZZER_OPTIONS...]
-#   TARGET   dns-message, lua-check, policy-request, spf-record, toml or zone-file
+#   TARGET   dns-message, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
 #   SECONDS  how long to run (default 300)
 # The corpus grows in .build-fuzz/corpus/TARGET, seeded from the repository's own examples.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-targets="dns-message lua-check policy-request spf-record toml zone-file"
+targets="dns-message dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
 target="${1:-}"
 [[ " $targets " == *" $target "* ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 seconds="${2:-300}"
@@ -54,6 +54,23 @@ seeds = {
 for k, v in seeds.items():
     open(os.path.join(out, "seed-" + k), "wb").write(v)
 PY
+    ;;
+dnssec-key)
+    # Keys of each family's size: RSA (exponent 65537, 1,024-bit modulus), P-256, Ed25519.
+    python3 - "$corpus" <<'PY'
+import os, sys
+out = sys.argv[1]
+rsa = bytes([3, 1, 0, 1]) + bytes([0xC5] * 128)
+for name, algorithm, key, signature in [("rsa", 1, rsa, bytes(128)), ("p256", 4, bytes(range(64)), bytes(64)),
+                                        ("ed25519", 6, bytes(range(32)), bytes(64))]:
+    open(os.path.join(out, "seed-" + name), "wb").write(bytes([algorithm]) + key + b"\xff\x00" + signature + b"\xff\x00data")
+PY
+    ;;
+policy-session)
+    # One transaction of a client with forward-confirmed reverse DNS, stage by stage.
+    common='request=smtpd_access_policy\nclient_address=192.0.2.10\nclient_name=mail.good.example\nhelo_name=mail.good.example\ninstance=7.1\n'
+    seed session "${common}protocol_state=CONNECT\n\n${common}protocol_state=EHLO\n\n${common}protocol_state=MAIL\nsender=a@good.example\n\n${common}protocol_state=RCPT\nsender=a@good.example\nrecipient=b@implicit.example\n\n${common}protocol_state=END-OF-MESSAGE\nsender=a@good.example\nrecipient=b@implicit.example\n\n"
+    seed bounce "${common}protocol_state=RCPT\nsender=\nrecipient=postmaster@nullmx.example\nsasl_username=u\nccert_subject=x\nencryption_protocol=TLSv1.3\n\n"
     ;;
 policy-request)
     seed one '\x07request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nhelo_name=mx.example\nsender=a@example.test\nrecipient=b@example.test\ninstance=1.2\n\n'

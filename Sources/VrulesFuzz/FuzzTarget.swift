@@ -2,8 +2,10 @@ import DNS
 import DNSResolver
 import Foundation
 import Lint
+import Logging
 import NIOCore
 import Policy
+import Rules
 import TOML
 
 /// The parsers that read what a peer, a DNS server or an operator sends, each run on one input
@@ -16,6 +18,15 @@ enum FuzzTarget: String, CaseIterable {
     /// A policy request stream from a client: the same requests (or the same error) whether the
     /// bytes arrive at once or in pieces.
     case policyRequest = "policy-request"
+    /// A DNSKEY's key field and an RRSIG's signature as a DNS server sends them (the first byte
+    /// the algorithm, the rest split at the first 0xFF 0x00 pair into the key, the signature
+    /// and the signed data): the key decodes or is refused, the signature verifies or not.
+    case dnssecKey = "dnssec-key"
+    /// Policy requests with the values a client controls (HELO name, sender, recipients...),
+    /// each decided by the shipped default policy (rules/main.lua) on the example zone, as
+    /// `vrules serve --zone examples/example.zone` decides them: every answer is one line of
+    /// printable text, never a crash.
+    case policySession = "policy-session"
     /// An SPF check of what a sender controls, the parts of the input split at NULs: the record
     /// its domain publishes, the record of the domain that one includes or redirects to, the
     /// MAIL FROM local part and the HELO name the client sends. Every check ends on the zone
@@ -33,7 +44,9 @@ enum FuzzTarget: String, CaseIterable {
     func run(_ input: [UInt8]) {
         switch self {
         case .dnsMessage: Self.dnsMessage(input)
+        case .dnssecKey: Self.dnssecKey(input)
         case .policyRequest: Self.policyRequest(input)
+        case .policySession: Self.policySession(input)
         case .spfRecord: Self.spfRecord(input)
         case .luaCheck: Self.luaCheck(input)
         case .toml: _ = try? TOML.parse(input)
@@ -52,6 +65,27 @@ enum FuzzTarget: String, CaseIterable {
         guard again == message else { fatalError("decode(encode(m)) != m:\n\(message)\n\(again)") }
     }
 
+    private static func dnssecKey(_ input: [UInt8]) {
+        guard let algorithm = input.first else { return }
+        var parts: [[UInt8]] = [[]]
+        var index = 1
+        while index < input.count {
+            if parts.count < 3, input[index] == 0xFF, index + 1 < input.count, input[index + 1] == 0x00 {
+                parts.append([])
+                index += 2
+                continue
+            }
+            parts[parts.count - 1].append(input[index])
+            index += 1
+        }
+        while parts.count < 3 { parts.append([]) }
+        // The algorithms vrules validates, most of the time; any other number now and then.
+        let numbers: [UInt8] = [5, 7, 8, 10, 13, 14, 15]
+        let number = algorithm < 0xF0 ? numbers[Int(algorithm) % numbers.count] : algorithm
+        guard case .success(let key) = DNSSECPublicKey.decode(algorithm: number, publicKey: parts[0]) else { return }
+        _ = key.verify(algorithm: number, signature: parts[1], data: parts[2])
+    }
+
     private static func policyRequest(_ input: [UInt8]) {
         guard let first = input.first else { return }
         let stream = Array(input.dropFirst())
@@ -60,6 +94,52 @@ enum FuzzTarget: String, CaseIterable {
         guard whole == pieces else {
             fatalError("the requests depend on how the bytes arrive:\n\(whole)\n\(pieces)")
         }
+    }
+
+    /// The service of `policy-session`, made once: the default policy and the example zone,
+    /// read from the repository (the current directory, as scripts/fuzz.sh runs it).
+    private static let service: PolicyService = {
+        do {
+            let path = "examples/example.zone"
+            let records = try ZoneFile.parse(try String(contentsOfFile: path, encoding: .utf8), path: path)
+            let engine = try RuleEngine(scriptPath: "rules/main.lua", resolvers: SingleResolver(ZoneResolver(records: records)),
+                                        tracing: false)
+            var quiet = Logger(label: "vrules.fuzz")
+            quiet.logLevel = .critical
+            return PolicyService(engines: [engine], configuration: PolicyService.Configuration(maximumTransactions: 1_000),
+                                 logger: quiet)
+        } catch {
+            fatalError("policy-session needs rules/main.lua and examples/example.zone in the current directory: \(error)")
+        }
+    }()
+
+    private static func policySession(_ input: [UInt8]) {
+        var decoder = PolicyRequestDecoder()
+        var buffer = ByteBufferAllocator().buffer(bytes: input)
+        for _ in 0..<8 {
+            guard let request = try? decoder.decode(buffer: &buffer) else { return }
+            let answer = Self.wait { await Self.service.decide(request).action }
+            guard !answer.isEmpty, answer.utf8.count <= 1_000,
+                  answer.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
+                fatalError("an answer that is not one line of printable text: \(Array(answer.utf8))")
+            }
+        }
+    }
+
+    /// Runs async work to its end from the fuzzer's thread.
+    private static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+        let outcome = Outcome<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            outcome.value = await work()
+            done.signal()
+        }
+        done.wait()
+        return outcome.value!
+    }
+
+    private final class Outcome<T>: @unchecked Sendable {
+        var value: T?
     }
 
     /// The requests a connection reads, and the error that ends it, if any.
