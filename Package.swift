@@ -94,7 +94,7 @@ let package = Package(
         // (scripts/fuzz.sh builds it with libFuzzer; without it, it replays saved inputs).
         .executableTarget(
             name: "VrulesFuzz",
-            dependencies: ["DNS", "DNSResolver", "Lint", "Policy", "Rules", "TOML",
+            dependencies: ["Configuration", "DNS", "DNSResolver", "Lint", "Policy", "Rules", "TOML",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),

@@ -7,13 +7,13 @@
 # which is how to turn it into a regression test in the target's own test suite.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [-- LIBFUZZER_OPTIONS...]
-#   TARGET   dns-message, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
+#   TARGET   config, dns-message, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
 #   SECONDS  how long to run (default 300)
 # The corpus grows in .build-fuzz/corpus/TARGET, seeded from the repository's own examples.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-targets="dns-message dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
+targets="config dns-message dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
 target="${1:-}"
 [[ " $targets " == *" $target "* ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 seconds="${2:-300}"
@@ -84,8 +84,17 @@ spf-record)
 lua-check)
     cp rules/main.lua rules/lib/*.lua bench/policy/spf.lua "$corpus/" 2>/dev/null || true
     ;;
-toml)
+config|toml)
     cp examples/*.toml "$corpus/" 2>/dev/null || true
+    # Every TOML-looking example in the docs.
+    python3 - "$corpus" docs/configuration.md README.md <<'PY'
+import os, re, sys
+out = sys.argv[1]
+for path in sys.argv[2:]:
+    for index, block in enumerate(re.findall(r"```(?:toml)?\n(.*?)```", open(path).read(), re.S)):
+        if "[server" in block and "=" in block:
+            open(os.path.join(out, "seed-%s-%d" % (os.path.basename(path), index)), "w").write(block)
+PY
     seed inline 'a = { b = [1, 2.5, "c", 1979-05-27T07:32:00Z] }\n[[x.y]]\nz = """\nq"""\n'
     ;;
 zone-file)

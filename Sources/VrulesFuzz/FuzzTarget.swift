@@ -1,3 +1,4 @@
+import Configuration
 import DNS
 import DNSResolver
 import Foundation
@@ -36,7 +37,10 @@ enum FuzzTarget: String, CaseIterable {
     /// A rule script as `vrules check` reads it: diagnostics, never a crash (the linter
     /// compiles it and reads the bytecode luac made of it).
     case luaCheck = "lua-check"
-    /// A configuration file (TOML): parsed, or an error.
+    /// A configuration file as `vrules serve --config` and `vrules check` read it: a
+    /// configuration, or mistakes each with a file, a position and a message.
+    case config
+    /// A TOML document: parsed, or an error.
     case toml
     /// A zone file, as `vrules run --zone` and `vrules serve --zone` read it: parsed, or an error.
     case zoneFile = "zone-file"
@@ -49,6 +53,7 @@ enum FuzzTarget: String, CaseIterable {
         case .policySession: Self.policySession(input)
         case .spfRecord: Self.spfRecord(input)
         case .luaCheck: Self.luaCheck(input)
+        case .config: Self.config(input)
         case .toml: _ = try? TOML.parse(input)
         case .zoneFile: _ = try? ZoneFile.parseContents(String(decoding: input, as: UTF8.self), origin: "fuzz.test")
         }
@@ -63,6 +68,14 @@ enum FuzzTarget: String, CaseIterable {
             fatalError("a decoded message does not encode and decode again: \(error)\n\(message)")
         }
         guard again == message else { fatalError("decode(encode(m)) != m:\n\(message)\n\(again)") }
+    }
+
+    private static func config(_ input: [UInt8]) {
+        let (configuration, errors) = VrulesConfiguration.check(input, file: "fuzz.toml", resolvConfPath: "/dev/null")
+        guard (configuration == nil) != errors.isEmpty else {
+            fatalError("a configuration and \(errors.count) mistakes at once, or neither")
+        }
+        if let empty = errors.first(where: { $0.message.isEmpty }) { fatalError("a mistake without a message: \(empty)") }
     }
 
     private static func dnssecKey(_ input: [UInt8]) {
