@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer, with AddressSanitizer) of the parsers that read what a
 # peer, a DNS server or an operator sends: Sources/VrulesFuzz names each target and the
-# properties it checks. Not part of the test suite (it runs until stopped or for SECONDS); a
-# finding is saved as .build-fuzz/findings/TARGET/crash-* (or leak-*, timeout-*), and replays with
+# properties it checks. Not part of the test suite (it runs for SECONDS); a finding is saved
+# as .build-fuzz/findings/TARGET/crash-* (or timeout-*, oom-*), and replays with
 #   swift run VrulesFuzz TARGET FILE
 # which is how to turn it into a regression test in the target's own test suite.
 #
@@ -16,9 +16,11 @@ cd "$root"
 targets="config dns-message dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
 target="${1:-}"
 [[ " $targets " == *" $target "* ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
-seconds="${2:-300}"
-shift $(( $# >= 2 ? 2 : 1 ))
-[ "${1:-}" = "--" ] && shift
+shift
+seconds=300
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then seconds="$1"; shift; fi
+[[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "SECONDS: a positive number, not '$seconds'" >&2; exit 2; }
+if [ $# -gt 0 ] && [ "$1" = "--" ]; then shift; fi
 
 scratch="$root/.build-fuzz"
 swift build --product VrulesFuzz --scratch-path "$scratch" \
@@ -73,6 +75,7 @@ policy-session)
     seed bounce "${common}protocol_state=RCPT\nsender=\nrecipient=postmaster@nullmx.example\nsasl_username=u\nccert_subject=x\nencryption_protocol=TLSv1.3\n\n"
     ;;
 policy-request)
+    # The first byte sets the size of the pieces the stream is fed in.
     seed one '\x07request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nhelo_name=mx.example\nsender=a@example.test\nrecipient=b@example.test\ninstance=1.2\n\n'
     seed two '\x03request=smtpd_access_policy\nprotocol_state=MAIL\r\nsender=\n\nrequest=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n\n'
     ;;
