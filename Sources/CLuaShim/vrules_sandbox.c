@@ -333,11 +333,37 @@ static void add_token_part(lua_State *L, luaL_Buffer *buffer, const char *name, 
     add_header_token(L, buffer, index);
 }
 
-/* Adds `length` octets of comment text without '(', ')' and '\\'. */
+/* Adds `length` octets of comment text without '(', ')' and '\\'; at most 253 of them (a
+ * domain's length: a longer text is cut, it is a comment for people). */
 static void add_comment_text(luaL_Buffer *buffer, const char *text, size_t length) {
+    if (length > 253) length = 253;
     for (size_t i = 0; i < length; i++) {
         if (text[i] != '(' && text[i] != ')' && text[i] != '\\') luaL_addchar(buffer, text[i]);
     }
+}
+
+/* The room a header's value has on its line: RFC 5322 §2.1.1's 998 characters less "Name: "
+ * (what ctx.add_header accepts). */
+static size_t header_value_room(const char *name) { return 998 - strlen(name) - 2; }
+
+/* The length of the string at `index` once written by add_header_token. */
+static size_t header_token_length(lua_State *L, int index) {
+    size_t length = 0;
+    const char *text = lua_tolstring(L, index, &length);
+    int plain = length > 0;
+    size_t escapes = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (!is_token_byte((unsigned char)text[i])) plain = 0;
+        if (text[i] == '"' || text[i] == '\\') escapes++;
+    }
+    return plain ? length : length + escapes + 2;
+}
+
+/* add_token_part, when the part fits in `room` after what `buffer` holds; else nothing (a
+ * sender's address or HELO name, or a record's mechanism, can be too long for the line). */
+static void add_token_part_within(lua_State *L, luaL_Buffer *buffer, const char *name, int index, size_t room) {
+    if (index == 0 || luaL_bufflen(buffer) + strlen(name) + header_token_length(L, index) > room) return;
+    add_token_part(L, buffer, name, index);
 }
 
 /* spf.received_header(result): the RFC 7208 §9.1 Received-SPF value of an spf.check result.
@@ -395,12 +421,15 @@ static int sandbox_spf_received_header(lua_State *L) {
     luaL_addstring(&buffer, " as permitted sender");
     vrules_charge(L, (int64_t)(commentLength / 16) + 1);
     add_token_part(L, &buffer, ") client-ip=", client);
-    add_token_part(L, &buffer, "; envelope-from=", envelope);
-    add_token_part(L, &buffer, "; helo=", helo);
-    add_token_part(L, &buffer, "; receiver=", receiver);
-    add_token_part(L, &buffer, "; identity=", identity);
-    add_token_part(L, &buffer, "; mechanism=", mechanism);
-    add_token_part(L, &buffer, "; problem=", reason);
+    /* The key-value pairs that fit on the header's line, in RFC 7208's order (they are all
+     * optional): a client's overlong address or HELO name leaves out only itself. */
+    size_t room = header_value_room("Received-SPF");
+    add_token_part_within(L, &buffer, "; envelope-from=", envelope, room);
+    add_token_part_within(L, &buffer, "; helo=", helo, room);
+    add_token_part_within(L, &buffer, "; receiver=", receiver, room);
+    add_token_part_within(L, &buffer, "; identity=", identity, room);
+    add_token_part_within(L, &buffer, "; mechanism=", mechanism, room);
+    add_token_part_within(L, &buffer, "; problem=", reason, room);
     luaL_pushresult(&buffer);
     return 1;
 }
@@ -502,6 +531,13 @@ static int sandbox_authres(lua_State *L) {
         }
         push_header_token(L, -1);
         lua_remove(L, -2);
+        /* The property is left out when it does not fit on the header's line: a client's
+         * overlong address or HELO name. */
+        size_t total = 0;
+        for (int piece = first; piece < lua_gettop(L); piece++) {
+            if (lua_type(L, piece) == LUA_TSTRING) total += lua_rawlen(L, piece);
+        }
+        if (total + lua_rawlen(L, -1) > header_value_room("Authentication-Results")) lua_pop(L, 2);
         methods++;
     }
     lua_remove(L, spf);

@@ -60,6 +60,36 @@ struct HeaderTests {
         #expect(headers.last == "X-Empty: \(server); none")
     }
 
+    @Test("a client's overlong address or HELO name is left out of Received-SPF and Authentication-Results, which still fit on their line")
+    func overlongPartsLeftOut() async throws {
+        // Found by scripts/fuzz.sh policy-session: a 900-character sender made the header too
+        // long for ctx.add_header, and the default policy deferred the sender with 451 4.3.0.
+        let harness = try Harness(#"""
+            return {
+              mail = { action("h", function(ctx)
+                local long = ("x"):rep(900) .. "@x.test"
+                local r = { result = "pass", client_ip = "192.0.2.1", envelope_from = long, helo = "h.test",
+                            receiver = "mx.test", identity = "mailfrom", domain = ("d"):rep(300), mechanism = "mx" }
+                ctx.add_header("Received-SPF", spf.received_header(r))
+                ctx.add_header("X-Helo", spf.received_header({ result = "none", client_ip = "192.0.2.1", domain = "x.test",
+                                                               envelope_from = "a@x.test", helo = ("h"):rep(990) }))
+                ctx.add_header("Authentication-Results", authres(ctx, { iprev = "pass", spf = { result = "pass", identity = "helo" } }))
+              end) },
+            }
+            """#)
+        var session = defaultSession
+        session.helo = String(repeating: "h", count: 990)
+        let result = await harness.run(.mail, session)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        let headers = result.headers.map(\.description)
+        #expect(headers.count == 3)
+        #expect(headers.allSatisfy { $0.utf8.count <= 998 })
+        #expect(headers.first == "Received-SPF: pass (mx.test: domain of \(String(repeating: "d", count: 253)) designates 192.0.2.1 as permitted sender) client-ip=192.0.2.1; helo=h.test; receiver=mx.test; identity=mailfrom; mechanism=mx")
+        #expect(headers.dropFirst().first == "X-Helo: none (vrules: domain of x.test does not designate 192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from=a@x.test; identity=mailfrom")
+        let server = defaultSession.serverName ?? "localhost"
+        #expect(headers.last == "Authentication-Results: \(server); iprev=pass policy.iprev=\(defaultSession.clientIP); spf=pass")
+    }
+
     @Test("statuses given as strings, the HELO identity, a problem for permerror, and the errors for wrong arguments")
     func statusesIdentitiesAndErrors() async throws {
         // The same rule twice: once ending in a call with no result (line 9), once without it.
