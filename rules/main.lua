@@ -44,6 +44,12 @@ return {
     end),
 
     rule("forward-confirmed reverse DNS", function(ctx)
+      -- Postfix sends "unknown" when it has no address for the client (a proxy's XCLIENT
+      -- ADDR=[UNAVAILABLE]): there is nothing to check, so the client waits until there is.
+      if not checks.is_ip(ctx.client.ip) then
+        log.warn("client address", ctx.client.ip, "is not an IP address")
+        return defer(reply(451, "4.7.25", "Client address unknown, try again later"))
+      end
       local result = dns.iprev(ctx.client.ip)
       ctx.vars.iprev = result.status
       if result.status == "pass" then return next() end

@@ -83,7 +83,10 @@ public struct RuleTestFileLoader {
             throw fail("unknown key '\(key)'\(hint)")
         }
         let clientIP = try self.string(fields["client_ip"], "client_ip", path) ?? "192.0.2.1"
-        guard IPAddress(clientIP) != nil else { throw fail("client_ip '\(clientIP)' is not an IP address") }
+        // "unknown": what Postfix sends when it has no address for the client.
+        guard IPAddress(clientIP) != nil || clientIP == "unknown" else {
+            throw fail("client_ip '\(clientIP)' is not an IP address (nor \"unknown\")")
+        }
         var info = SessionInfo(clientIP: clientIP)
         if case .number(let port)? = fields["client_port"] { info.clientPort = Int(port) }
         info.clientName = try self.string(fields["client_name"], "client_name", path)

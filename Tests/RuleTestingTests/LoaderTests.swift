@@ -64,7 +64,7 @@ struct LoaderTests {
         self.expectError("return { tests = { { name = 'a', clientip = '1.2.3.4', expect = { connect = 'next' } } } }",
                          "unknown key 'clientip' (did you mean 'client_ip'?)")
         self.expectError("return { tests = { { name = 'a', client_ip = 'nope', expect = { connect = 'next' } } } }",
-                         "client_ip 'nope' is not an IP address")
+                         "client_ip 'nope' is not an IP address (nor \"unknown\")")
         self.expectError("return { tests = { { name = 'a', expect = { connect = 'acept' } } } }", "expect.connect: expected")
         self.expectError("return { tests = { { name = 'a' } } }", "'expect' must be a table")
         self.expectError("return { faults = { x = 'explode' }, tests = { { expect = { connect = 'next' } } } }",

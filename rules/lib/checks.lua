@@ -5,6 +5,12 @@ function checks.is_loopback(ip)
   return ip == "::1" or ip:match("^127%.") ~= nil or ip:match("^::ffff:127%.") ~= nil
 end
 
+-- An IPv4 or IPv6 address as Postfix writes a client's ("unknown" when it has none).
+function checks.is_ip(text)
+  return text:match("^%d+%.%d+%.%d+%.%d+$") ~= nil
+    or (text:find(":", 1, true) ~= nil and text:match("^[%x:.]+$") ~= nil)
+end
+
 -- "[192.0.2.1]" or "[IPv6:2001:db8::1]"
 function checks.is_address_literal(name)
   return name:match("^%[.+%]$") ~= nil

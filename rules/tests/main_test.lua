@@ -50,6 +50,12 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       vars = { iprev = "permerror" },
     },
     {
+      name = "a client whose address Postfix does not know is deferred, not judged",
+      client_ip = "unknown", helo = "x.test",
+      expect = { connect = "451 4.7.25 Client address unknown, try again later", helo = "not run" },
+      logs = { "is not an IP address" },
+    },
+    {
       name = "a DNS outage during iprev defers with 451 4.4.3",
       client_ip = "192.0.2.10", helo = "mail.good.test",
       faults = { ["10.2.0.192.in-addr.arpa"] = "servfail" },
