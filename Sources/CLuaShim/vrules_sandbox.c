@@ -223,6 +223,35 @@ static int is_token_byte(unsigned char c) {
     }
 }
 
+/* True when `text` may stand in a header value as is: one or more token bytes. */
+static int is_plain_token(const char *text, size_t length) {
+    if (length == 0) return 0;
+    for (size_t i = 0; i < length; i++) {
+        if (!is_token_byte((unsigned char)text[i])) return 0;
+    }
+    return 1;
+}
+
+/* Adds `text` as a quoted-string, its quotes and backslashes escaped. */
+static void add_quoted(luaL_Buffer *buffer, const char *text, size_t length) {
+    luaL_addchar(buffer, '"');
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] == '"' || text[i] == '\\') luaL_addchar(buffer, '\\');
+        luaL_addchar(buffer, text[i]);
+    }
+    luaL_addchar(buffer, '"');
+}
+
+/* The length of `text` as a header token: as is when plain, else quoted (add_quoted). */
+static size_t header_token_length(const char *text, size_t length) {
+    if (is_plain_token(text, length)) return length;
+    size_t quoted = length + 2;
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] == '"' || text[i] == '\\') quoted++;
+    }
+    return quoted;
+}
+
 /* Pushes header_token(value at index): tostring(value) as is when it is a plain token, else a
  * quoted-string with quotes and backslashes escaped. Charged by length, like the string
  * functions. */
@@ -230,17 +259,10 @@ static void push_header_token(lua_State *L, int index) {
     size_t length = 0;
     const char *text = luaL_tolstring(L, index, &length);
     vrules_charge(L, (int64_t)(length / 16) + 1);
-    int plain = length > 0;
-    for (size_t i = 0; plain && i < length; i++) plain = is_token_byte((unsigned char)text[i]);
-    if (plain) return;
+    if (is_plain_token(text, length)) return;
     luaL_Buffer buffer;
     luaL_buffinit(L, &buffer);
-    luaL_addchar(&buffer, '"');
-    for (size_t i = 0; i < length; i++) {
-        if (text[i] == '"' || text[i] == '\\') luaL_addchar(&buffer, '\\');
-        luaL_addchar(&buffer, text[i]);
-    }
-    luaL_addchar(&buffer, '"');
+    add_quoted(&buffer, text, length);
     luaL_pushresult(&buffer);
     lua_remove(L, -2);
 }
@@ -311,18 +333,11 @@ static void add_header_token(lua_State *L, luaL_Buffer *buffer, int index) {
     size_t length = 0;
     const char *text = lua_tolstring(L, index, &length);
     vrules_charge(L, (int64_t)(length / 16) + 1);
-    int plain = length > 0;
-    for (size_t i = 0; plain && i < length; i++) plain = is_token_byte((unsigned char)text[i]);
-    if (plain) {
+    if (is_plain_token(text, length)) {
         luaL_addlstring(buffer, text, length);
-        return;
+    } else {
+        add_quoted(buffer, text, length);
     }
-    luaL_addchar(buffer, '"');
-    for (size_t i = 0; i < length; i++) {
-        if (text[i] == '"' || text[i] == '\\') luaL_addchar(buffer, '\\');
-        luaL_addchar(buffer, text[i]);
-    }
-    luaL_addchar(buffer, '"');
 }
 
 /* Adds `name` and the header token of the string at `index`; nothing when `index` is 0 (the
@@ -346,23 +361,13 @@ static void add_comment_text(luaL_Buffer *buffer, const char *text, size_t lengt
  * (what ctx.add_header accepts). */
 static size_t header_value_room(const char *name) { return 998 - strlen(name) - 2; }
 
-/* The length of the string at `index` once written by add_header_token. */
-static size_t header_token_length(lua_State *L, int index) {
-    size_t length = 0;
-    const char *text = lua_tolstring(L, index, &length);
-    int plain = length > 0;
-    size_t escapes = 0;
-    for (size_t i = 0; i < length; i++) {
-        if (!is_token_byte((unsigned char)text[i])) plain = 0;
-        if (text[i] == '"' || text[i] == '\\') escapes++;
-    }
-    return plain ? length : length + escapes + 2;
-}
-
 /* add_token_part, when the part fits in `room` after what `buffer` holds; else nothing (a
  * sender's address or HELO name, or a record's mechanism, can be too long for the line). */
 static void add_token_part_within(lua_State *L, luaL_Buffer *buffer, const char *name, int index, size_t room) {
-    if (index == 0 || luaL_bufflen(buffer) + strlen(name) + header_token_length(L, index) > room) return;
+    if (index == 0) return;
+    size_t length = 0;
+    const char *text = lua_tolstring(L, index, &length);
+    if (luaL_bufflen(buffer) + strlen(name) + header_token_length(text, length) > room) return;
     add_token_part(L, buffer, name, index);
 }
 

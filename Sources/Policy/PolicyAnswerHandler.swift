@@ -192,7 +192,7 @@ extension PolicyRequest {
     /// Why the request cannot be answered at all, if it cannot: another request type, or
     /// no `client_address` (Postfix always sends one; without it there is no client to
     /// judge, and guessing one would judge the wrong client).
-    var garbled: PolicyProtocolError? {
+    package var garbled: PolicyProtocolError? {
         guard self[.request] == "smtpd_access_policy" else {
             return PolicyProtocolError(code: .unknownRequest, reason: "request=\(self[.request]?.prefix(64) ?? "")")
         }
