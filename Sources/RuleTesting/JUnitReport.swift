@@ -19,7 +19,7 @@ public enum JUnitReport {
                 if result.passed {
                     xml += "/>\n"
                 } else {
-                    xml += ">\n      <failure message=\"\(escape(result.failures[0]))\">\(escape(result.failures.joined(separator: "\n")))</failure>\n    </testcase>\n"
+                    xml += ">\n      <failure message=\"\(escape(result.failures[0]))\">\(result.failures.map(escape).joined(separator: "\n"))</failure>\n    </testcase>\n"
                 }
             }
             for error in errors {
@@ -30,18 +30,17 @@ public enum JUnitReport {
         return xml + "</testsuites>\n"
     }
 
+    /// `text` on one line (ReportText) as XML attribute or element text.
     static func escape(_ text: String) -> String {
         var out = ""
-        for scalar in text.unicodeScalars {
+        for scalar in ReportText.oneLine(text).unicodeScalars {
             switch scalar {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&apos;"
-            case "\n": out += "&#10;"
-            default:
-                if scalar.value < 0x20 && scalar != "\t" { out += "&#\(scalar.value);" } else { out.unicodeScalars.append(scalar) }
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out

@@ -56,16 +56,16 @@ struct TestCommand: AsyncParsableCommand {
                 file = try loader.load(path: path)
             } catch {
                 loadErrors.append(error)
-                print("FAIL - \(path): the test file does not load: \(error.message)")
+                print("FAIL - \(ReportText.oneLine(path)): the test file does not load: \(ReportText.oneLine(error.message))")
                 continue
             }
             for result in await runner.run(file, filter: self.filter) {
                 results.append(result)
                 if result.passed {
-                    print("ok - \(result.fullName)")
+                    print("ok - \(ReportText.oneLine(result.fullName))")
                 } else {
-                    print("FAIL - \(result.fullName)")
-                    for failure in result.failures { print("    \(failure)") }
+                    print("FAIL - \(ReportText.oneLine(result.fullName))")
+                    for failure in result.failures { print("    \(ReportText.oneLine(failure))") }
                 }
             }
         }

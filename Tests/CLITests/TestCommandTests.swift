@@ -101,6 +101,38 @@ struct TestCommandTests {
         _ = try XMLDocument(xmlString: xml)
     }
 
+    @Test("control characters in names, keys and failures: one line each on the console, and --junit still XML")
+    func controlCharacters() throws {
+        let workspace = try Workspace(rules: Self.rules, tests: [
+            "g_test.lua": """
+            return {
+            \(Self.zone)
+              tests = {
+                { name = "bell\\7here", client_ip = "192.0.2.99", expect = { connect = "accept" } },
+                { name = "two\\nok - forged", client_ip = "192.0.2.99", expect = { connect = "550 5.7.25" },
+                  logs = { "no rdns\\27[2J" } },
+              },
+            }
+            """,
+            "h_test.lua": "return { tests = { { name = 'x', client_ip = '192.0.2.10', ['odd\\1key\\u{202E}'] = 1 } } }",
+        ])
+        defer { workspace.remove() }
+        let junit = workspace.url.appendingPathComponent("report.xml").path
+        let output = try workspace.run(["--junit", junit])
+        #expect(output.status == 1)
+        let lines = output.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.contains("FAIL - rules/tests/g_test.lua: bell\\u{7}here"), "\(lines)")
+        #expect(lines.contains("FAIL - rules/tests/g_test.lua: two\\nok - forged"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("    no log line contains") && $0.contains("no rdns\\u{1B}[2J") }, "\(lines)")
+        #expect(!lines.contains { $0.hasPrefix("ok - forged") })
+        #expect(lines.contains("FAIL - rules/tests/h_test.lua: the test file does not load: test 'x': unknown key 'odd\\u{1}key\\u{202E}'"),
+                "\(lines)")
+        #expect(!output.stdout.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x202E })
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("name=\"bell\\u{7}here\""))
+        _ = try XMLDocument(xmlString: xml)
+    }
+
     @Test("a hostile rule fails only its own test; no state leaks between tests")
     func isolation() throws {
         let workspace = try Workspace(rules: Self.rules, tests: ["c_test.lua": """

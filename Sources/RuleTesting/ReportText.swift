@@ -1,0 +1,33 @@
+/// Text `vrules test` reports (test names, file paths, failures, load errors) made safe to
+/// print as one line of a report: a test file's names and keys, a rule's log lines and what
+/// DNS returned can hold newlines, terminal escape sequences or bidirectional overrides, which
+/// printed raw would forge `ok - ` lines or repaint a terminal, and which XML 1.0 cannot hold
+/// at all (not even as a character reference), so a JUnit report with one is refused whole.
+public enum ReportText {
+    /// `text` with each control character (C0 but tab, DEL, C1), bidirectional control and
+    /// noncharacter U+FFFE/U+FFFF written as a Lua escape (`\n`, `\r`, `\u{1B}`), which a test
+    /// file can use to write the same string.
+    public static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: Self.mustEscape) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case _ where Self.mustEscape(scalar): result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    private static func mustEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09: return false
+        case 0x00...0x1F, 0x7F...0x9F: return true
+        case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F, 0x061C: return true
+        case 0xFFFE, 0xFFFF: return true
+        default: return false
+        }
+    }
+}
