@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
         .target(name: "DNS", dependencies: ["CIDN2"]),
         .target(name: "Spelling"),
+        .target(name: "OneLineText"),
         .target(name: "TOML"),
         .systemLibrary(name: "CEpoll"),
         .target(
@@ -67,17 +68,17 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling"]),
+        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling", "OneLineText"]),
         .target(
             name: "Lint",
             dependencies: [
-                "Rules", "Lua", "DNS", "Configuration", "Spelling", "CLuaShim", "CLua",
+                "Rules", "Lua", "DNS", "Configuration", "Spelling", "OneLineText", "CLuaShim", "CLua",
             ]
         ),
         .executableTarget(
             name: "vrules",
             dependencies: [
-                "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy",
+                "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy", "OneLineText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,7 +95,7 @@ let package = Package(
         // (scripts/fuzz.sh builds it with libFuzzer; without it, it replays saved inputs).
         .executableTarget(
             name: "VrulesFuzz",
-            dependencies: ["Configuration", "DNS", "DNSResolver", "Lint", "Policy", "Rules", "TOML",
+            dependencies: ["Configuration", "DNS", "DNSResolver", "DNSTestSupport", "Lint", "Policy", "Rules", "TOML",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),

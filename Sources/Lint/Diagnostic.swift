@@ -1,4 +1,5 @@
 import Foundation
+import OneLineText
 
 /// One finding of `vrules check`, in the shape editors and CI annotate:
 /// `path:line:col: error|warning: message [code]`.
@@ -24,8 +25,9 @@ public struct Diagnostic: Hashable, Sendable, Codable, Comparable, CustomStringC
         self.code = code
     }
 
+    /// One line, whatever the path or the message quotes from a script.
     public var description: String {
-        "\(self.path):\(self.line):\(self.column): \(self.severity.rawValue): \(self.message) [\(self.code)]"
+        OneLine.escaped("\(self.path):\(self.line):\(self.column): \(self.severity.rawValue): \(self.message) [\(self.code)]")
     }
 
     /// Sorted by path, then position, so output is stable whatever order checks ran in.

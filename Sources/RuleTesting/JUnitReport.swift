@@ -1,4 +1,5 @@
 import Foundation
+import OneLineText
 
 /// JUnit XML for CI systems: one testsuite per test file, one testcase per test.
 public enum JUnitReport {
@@ -30,10 +31,10 @@ public enum JUnitReport {
         return xml + "</testsuites>\n"
     }
 
-    /// `text` on one line (ReportText) as XML attribute or element text.
+    /// `text` on one line (OneLine) as XML attribute or element text.
     static func escape(_ text: String) -> String {
         var out = ""
-        for scalar in ReportText.oneLine(text).unicodeScalars {
+        for scalar in OneLine.escaped(text).unicodeScalars {
             switch scalar {
             case "&": out += "&amp;"
             case "<": out += "&lt;"

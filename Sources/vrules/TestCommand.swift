@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OneLineText
 import RuleTesting
 
 /// `vrules test`: run rule tests (`*_test.lua`) and print one line per test.
@@ -56,16 +57,16 @@ struct TestCommand: AsyncParsableCommand {
                 file = try loader.load(path: path)
             } catch {
                 loadErrors.append(error)
-                print("FAIL - \(ReportText.oneLine(path)): the test file does not load: \(ReportText.oneLine(error.message))")
+                print("FAIL - \(OneLine.escaped(path)): the test file does not load: \(OneLine.escaped(error.message))")
                 continue
             }
             for result in await runner.run(file, filter: self.filter) {
                 results.append(result)
                 if result.passed {
-                    print("ok - \(ReportText.oneLine(result.fullName))")
+                    print("ok - \(OneLine.escaped(result.fullName))")
                 } else {
-                    print("FAIL - \(ReportText.oneLine(result.fullName))")
-                    for failure in result.failures { print("    \(ReportText.oneLine(failure))") }
+                    print("FAIL - \(OneLine.escaped(result.fullName))")
+                    for failure in result.failures { print("    \(OneLine.escaped(failure))") }
                 }
             }
         }

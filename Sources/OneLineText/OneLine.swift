@@ -1,13 +1,14 @@
-/// Text `vrules test` reports (test names, file paths, failures, load errors) made safe to
-/// print as one line of a report: a test file's names and keys, a rule's log lines and what
-/// DNS returned can hold newlines, terminal escape sequences or bidirectional overrides, which
-/// printed raw would forge `ok - ` lines or repaint a terminal, and which XML 1.0 cannot hold
-/// at all (not even as a character reference), so a JUnit report with one is refused whole.
-public enum ReportText {
+/// Text made safe to print as one line of a report (`vrules test`'s results, `vrules check`'s
+/// diagnostics): names, keys and string constants of scripts and test files, a rule's log
+/// lines and what DNS returned can hold newlines, terminal escape sequences or bidirectional
+/// overrides, which printed raw would forge `ok - ` or `path:line:col:` lines or repaint a
+/// terminal, and which XML 1.0 cannot hold at all (not even as a character reference), so a
+/// JUnit report with one is refused whole.
+public enum OneLine {
     /// `text` with each control character (C0 but tab, DEL, C1), bidirectional control and
     /// noncharacter U+FFFE/U+FFFF written as a Lua escape (`\n`, `\r`, `\u{1B}`), which a test
     /// file can use to write the same string.
-    public static func oneLine(_ text: String) -> String {
+    public static func escaped(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: Self.mustEscape) else { return text }
         var result = ""
         for scalar in text.unicodeScalars {
