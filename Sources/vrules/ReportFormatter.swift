@@ -1,28 +1,31 @@
 import Foundation
 import DNS
+import OneLineText
 import Rules
 
 /// How `vrules run` prints a session: a block per stage, then `stage: verdict reply`.
 enum ReportFormatter {
+    /// One line per item, whatever a rule logged or DNS returned (OneLine).
     static func text(_ report: SessionReport) -> String {
         var out = ""
+        func line(_ text: String) { out += OneLine.escaped(text) + "\n" }
         for step in report.steps {
             let result = step.result
             let header = step.recipient.map { "\(result.stage.rawValue) <\($0.address)>" } ?? result.stage.rawValue
-            out += "== \(header)\n"
+            line("== \(header)")
             for event in result.trace {
-                out += "  " + Self.describe(event) + "\n"
+                line("  " + Self.describe(event))
             }
-            if let failure = result.failure { out += "  failure: \(failure)\n" }
-            for header in result.headers { out += "  header \(header)\n" }
-            out += "\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)\n"
+            if let failure = result.failure { line("  failure: \(failure)") }
+            for header in result.headers { line("  header \(header)") }
+            line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)")
         }
         if let stage = report.stoppedAt {
-            out += "session ended at \(stage.rawValue)\n"
+            line("session ended at \(stage.rawValue)")
         } else {
-            out += "session completed\n"
+            line("session completed")
             // What the message would carry: every header the rules added, in order.
-            for header in report.steps.flatMap(\.result.headers) { out += "\(header)\n" }
+            for header in report.steps.flatMap(\.result.headers) { line("\(header)") }
         }
         return out
     }

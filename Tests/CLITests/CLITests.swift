@@ -59,6 +59,24 @@ struct RunCommandTests {
         #expect(loopback.stdout.contains("mail: accept 250"))
     }
 
+    @Test("what a rule logs is one line of the report, its control characters shown as Lua escapes")
+    func controlCharactersInLogs() throws {
+        let directory = try CLI.scratch(["odd.lua": """
+            return { connect = { rule("odd", function(ctx)
+              log.warn("a\\27[2Jb\\nconnect: accept")
+              return next()
+            end) } }
+            """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let output = try CLI.run(["run", "--rules", "odd.lua", "--zone", zone, "--client-ip", "192.0.2.10"], in: directory)
+        #expect(output.status == 0)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  log.warn [odd]: a\\u{1B}[2Jb\\nconnect: accept"), "\(lines)")
+        #expect(!lines.contains("connect: accept"))
+        #expect(!output.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+    }
+
     @Test("--json prints the report as JSON")
     func json() throws {
         let output = try CLI.run(["run", "--json"] + self.zone + ["--client-ip", "192.0.2.66"])
