@@ -54,7 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
         PolicyEventLoops.sizeToAffinity()
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = OneLineLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

@@ -172,6 +172,27 @@ struct ServeCommandTests {
         #expect(log.contains("policy server shutting down"))
     }
 
+    @Test("each log entry is one line, whatever a rule logs")
+    func oneLineLogs() throws {
+        let directory = try CLI.scratch(["odd.lua": """
+            return { rcpt = { rule("odd", function(ctx)
+              log.warn("a\\27[2Jb\\nforged entry")
+              return next()
+            end) } }
+            """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try ServeProcess(arguments: ["--rules", directory.appendingPathComponent("odd.lua").path,
+                                                  "--zone", "examples/example.zone"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("a")) == "DUNNO")
+        #expect(server.stop() == 0)
+        let log = server.log
+        #expect(log.contains("a\\u{1B}[2Jb\\nforged entry"), "\(log)")
+        #expect(!log.split(separator: "\n").contains { $0.hasPrefix("forged entry") })
+        #expect(!log.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+    }
+
     @Test("[policy] listen and [limits] come from vrules.toml; a bad key is refused with its path")
     func configurationFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-config-\(UUID())")
