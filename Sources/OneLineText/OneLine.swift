@@ -9,7 +9,7 @@ public enum OneLine {
     /// noncharacter U+FFFE/U+FFFF written as a Lua escape (`\n`, `\r`, `\u{1B}`), which a test
     /// file can use to write the same string.
     public static func escaped(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: Self.mustEscape) else { return text }
+        guard !Self.isOneLine(text) else { return text }
         var result = ""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -20,6 +20,11 @@ public enum OneLine {
             }
         }
         return result
+    }
+
+    /// True when `escaped` would return `text` as it is.
+    public static func isOneLine(_ text: String) -> Bool {
+        !text.unicodeScalars.contains(where: Self.mustEscape)
     }
 
     private static func mustEscape(_ scalar: Unicode.Scalar) -> Bool {

@@ -14,13 +14,25 @@ struct OneLineLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var event = event
-        event.message = "\(OneLine.escaped(event.message.description))"
+        let message = event.message.description
+        if !OneLine.isOneLine(message) { event.message = "\(OneLine.escaped(message))" }
         event.metadata = event.metadata.map(Self.escaped)
         self.wrapped.log(event: event)
     }
 
+    /// The metadata itself when it is all one-line text (nearly always: no copy is made).
     private static func escaped(_ metadata: Logger.Metadata) -> Logger.Metadata {
-        metadata.reduce(into: [:]) { result, entry in result[OneLine.escaped(entry.key)] = Self.escaped(entry.value) }
+        guard metadata.contains(where: { !OneLine.isOneLine($0.key) || !Self.isOneLine($0.value) }) else { return metadata }
+        return metadata.reduce(into: [:]) { result, entry in result[OneLine.escaped(entry.key)] = Self.escaped(entry.value) }
+    }
+
+    private static func isOneLine(_ value: Logger.MetadataValue) -> Bool {
+        switch value {
+        case .string(let text): return OneLine.isOneLine(text)
+        case .stringConvertible(let convertible): return OneLine.isOneLine(convertible.description)
+        case .dictionary(let dictionary): return dictionary.allSatisfy { OneLine.isOneLine($0.key) && Self.isOneLine($0.value) }
+        case .array(let array): return array.allSatisfy(Self.isOneLine)
+        }
     }
 
     private static func escaped(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
