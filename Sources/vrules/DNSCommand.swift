@@ -2,6 +2,7 @@ import ArgumentParser
 import DNS
 import DNSResolver
 import Foundation
+import OneLineText
 
 /// `vrules dns lookup|rlookup|mx|iprev|query`: ask the configured network resolver from the
 /// shell, with the same semantics as the rule API (`dns.lookup`, `dns.rlookup`,
@@ -195,9 +196,10 @@ struct DNSCommand: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(";; \(command) \(subject) (ip_strategy \(network.ipStrategy.rawValue); servers \(network.servers.map(\.description).joined(separator: " ")))")
+            // One line per item: a blocklist's TXT text, say, is what a DNS server sent.
             for entry in transcript { print(Self.text(entry)) }
-            print("\(command): \(report.summary)")
-            for line in report.lines { print("  \(line)") }
+            print(OneLine.escaped("\(command): \(report.summary)"))
+            for line in report.lines { print(OneLine.escaped("  \(line)")) }
             print(String(format: ";; %.1f ms", elapsed))
         }
         if report.failed { throw ExitCode(1) }
@@ -242,7 +244,7 @@ struct DNSCommand: AsyncParsableCommand {
                      "    \(error.description)"]
         }
         lines += entry.trace.map { ";; trace: " + $0 }
-        return lines.joined(separator: "\n")
+        return lines.map(OneLine.escaped).joined(separator: "\n")
     }
 
     static func json(_ entry: TranscriptResolver.Entry) -> [String: Any] {

@@ -54,6 +54,26 @@ struct DNSBLNetworkTests {
         return zones
     }
 
+    @Test("vrules dns dnsbl shows a list's TXT text on its one line, its control characters as Lua escapes")
+    func hostileText() throws {
+        let knot = try ZoneRoutingTests.Knot(zones: ["evil.example": ZoneRoutingTests.zone("evil.example", """
+            2.0.0.127 A 127.0.0.2
+            66.2.0.192 A 127.0.0.2
+            66.2.0.192 TXT "a\\027[2Jb\\010evil.example: clean"
+            """)])
+        let directory = try CLI.scratch(["vrules.toml": """
+            [server.dns]
+            type = "custom"
+            servers = ["127.0.0.1:\(knot.port)"]
+            """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["dns", "dnsbl", "--config", "vrules.toml", "192.0.2.66", "evil.example"], in: directory)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  evil.example: listed 127.0.0.2 \"a\\u{1B}[2Jb\\nevil.example: clean\""), "\(output.stdout)")
+        #expect(!lines.contains { $0.hasPrefix("evil.example: clean") })
+        #expect(!output.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+    }
+
     @Test("listed (IPv4, IPv6, domain, with TXT), clean, refused codes, a wildcard zone, a dead zone, a silent zone")
     func networkCases() throws {
         let knot = try ZoneRoutingTests.Knot(zones: try Self.fixtureZones())
