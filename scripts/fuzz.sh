@@ -7,13 +7,13 @@
 # which is how to turn it into a regression test in the target's own test suite.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [-- LIBFUZZER_OPTIONS...]
-#   TARGET   config, dns-message, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
+#   TARGET   config, dns-message, dnssec-chain, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
 #   SECONDS  how long to run (default 300)
 # The corpus grows in .build-fuzz/corpus/TARGET, seeded from the repository's own examples.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-targets="config dns-message dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
+targets="config dns-message dnssec-chain dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
 target="${1:-}"
 [[ " $targets " == *" $target "* ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 shift
@@ -56,6 +56,15 @@ seeds = {
 for k, v in seeds.items():
     open(os.path.join(out, "seed-" + k), "wb").write(v)
 PY
+    ;;
+dnssec-chain)
+    # Each question of the signed hierarchy unchanged, and with a change in the answer and in
+    # a DNSKEY reply.
+    for question in 0 1 2 3 4 5 6 7 8 9; do
+        seed "q$question" "\\x0$question"
+        seed "q$question-answer" "\\x0$question\\x00\\x00\\x40\\x01"
+        seed "q$question-dnskey" "\\x0$question\\x03\\x00\\x60\\x80"
+    done
     ;;
 dnssec-key)
     # Keys of each family's size: RSA (exponent 65537, 1,024-bit modulus), P-256, Ed25519.

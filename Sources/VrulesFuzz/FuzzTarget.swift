@@ -23,6 +23,9 @@ enum FuzzTarget: String, CaseIterable {
     /// the algorithm, the rest split at the first 0xFF 0x00 pair into the key, the signature
     /// and the signed data): the key decodes or is refused, the signature verifies or not.
     case dnssecKey = "dnssec-key"
+    /// A signed hierarchy's replies changed as a lying server would change them, validated as
+    /// a lookup is (DNSSECChainFuzz): an answer judged secure says what the signed zone says.
+    case dnssecChain = "dnssec-chain"
     /// Policy requests with the values a client controls (HELO name, sender, recipients...),
     /// each decided by the shipped default policy (rules/main.lua) on the example zone, as
     /// `vrules serve --zone examples/example.zone` decides them: every answer is one line of
@@ -49,6 +52,7 @@ enum FuzzTarget: String, CaseIterable {
         switch self {
         case .dnsMessage: Self.dnsMessage(input)
         case .dnssecKey: Self.dnssecKey(input)
+        case .dnssecChain: DNSSECChainFuzz.run(input)
         case .policyRequest: Self.policyRequest(input)
         case .policySession: Self.policySession(input)
         case .spfRecord: Self.spfRecord(input)
@@ -149,7 +153,7 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     /// Runs async work to its end from the fuzzer's thread.
-    private static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
         let outcome = Outcome<T>()
         let done = DispatchSemaphore(value: 0)
         Task {

@@ -27,6 +27,14 @@ package struct TestSigningKey: Sendable {
                                                                           publicKey: Array(key.publicKey.rawRepresentation)))
     }
 
+    /// An Ed25519 key made from `seed` (the same key every time): its signatures, and so a
+    /// zone's replies, are the same byte for byte from one process to the next.
+    package static func ed25519(seed: UInt8, ksk: Bool = false) -> TestSigningKey {
+        let key = try! Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: seed, count: 32))
+        return TestSigningKey(material: .ed25519(key), dnskey: DNSKEYData(flags: ksk ? 257 : 256, algorithm: 15,
+                                                                          publicKey: Array(key.publicKey.rawRepresentation)))
+    }
+
     /// A key of `algorithm` with random bytes; with `keyTag`, bytes chosen so that it has that tag.
     package static func fake(algorithm: UInt8, keyTag: UInt16? = nil, length: Int = 32) -> TestSigningKey {
         var bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }

@@ -210,7 +210,7 @@ final class OnceCompletion: @unchecked Sendable {
 }
 
 /// Whether `message` is a reply to our query: a response, with our ID, echoing our question.
-func isReply(_ message: DNSMessage, to id: UInt16, question: DNSWireQuestion) -> Bool {
+package func isReply(_ message: DNSMessage, to id: UInt16, question: DNSWireQuestion) -> Bool {
     guard message.header.isResponse, message.header.id == id, message.header.opcode == 0,
           message.questions.count == 1 else { return false }
     let echoed = message.questions[0]
