@@ -22,9 +22,11 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
 
     private let maximum: Int
     private let logger: Logger
-    private let gauge = Gauge(label: "vrules_policy_connections")
-    private let heldBack = Counter(label: "vrules_policy_connection_limit_total")
-    private let acceptFailures = Counter(label: "vrules_policy_accept_failures_total")
+    /// What the listener serves (`policy`, `metrics`): in its metrics' names and its logs.
+    private let service: String
+    private let gauge: Gauge
+    private let heldBack: Counter
+    private let acceptFailures: Counter
     private var open = 0
     private var readHeldBack = false
     /// Accepting paused after an accept failure (`autoRead` off).
@@ -34,10 +36,14 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
 
     private let connections: OpenConnections
 
-    init(maximum: Int, connections: OpenConnections, logger: Logger) {
+    init(maximum: Int, connections: OpenConnections, logger: Logger, service: String = "policy") {
         self.maximum = max(1, maximum)
         self.connections = connections
         self.logger = logger
+        self.service = service
+        self.gauge = Gauge(label: "vrules_\(service)_connections")
+        self.heldBack = Counter(label: "vrules_\(service)_connection_limit_total")
+        self.acceptFailures = Counter(label: "vrules_\(service)_accept_failures_total")
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -60,7 +66,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
         self.gauge.record(self.open)
         if self.readHeldBack && self.open < self.maximum && !self.paused && !self.connections.acceptingStopped {
             self.readHeldBack = false
-            self.logger.notice("accepting policy connections again", metadata: ["open": "\(self.open)"])
+            self.logger.notice("accepting \(self.service) connections again", metadata: ["open": "\(self.open)"])
             if self.autoReadOff { self.turnAutoReadOn(context: context) } else { context.read() }
         }
     }
@@ -69,7 +75,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
         if let error = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode), !self.paused {
             self.paused = true
             self.acceptFailures.increment()
-            self.logger.warning("cannot accept policy connections, pausing for a second", metadata: [
+            self.logger.warning("cannot accept \(self.service) connections, pausing for a second", metadata: [
                 "error": "\(error)", "open": "\(self.open)",
             ])
             self.autoReadOff = true
@@ -110,7 +116,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler {
         if !self.readHeldBack {
             self.readHeldBack = true
             self.heldBack.increment()
-            self.logger.warning("policy connection limit reached, new connections wait", metadata: [
+            self.logger.warning("\(self.service) connection limit reached, new connections wait", metadata: [
                 "limit": "\(self.maximum)",
             ])
         }

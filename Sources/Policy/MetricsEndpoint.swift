@@ -5,39 +5,71 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
-/// Serves the Prometheus registry as text on `GET /metrics`.
+/// Serves the Prometheus registry as text on `GET /metrics`, in the policy server's process,
+/// so it is held to the same bounds against clients that never read or never leave: at most
+/// `maximumConnections` at once (others wait in the backlog), a connection that sends no
+/// request for `idleTimeout` is closed, and so is one that asks again before it has read its
+/// last answer (a scraper never pipelines; a client that does and never reads would otherwise
+/// keep every answer in the server's memory).
 public final class MetricsEndpoint: Service, @unchecked Sendable {
+    public static let defaultMaximumConnections = 16
+    public static let defaultIdleTimeout = TimeAmount.seconds(60)
+
     // @unchecked: `channel` is set once by start() before run() and read only after it.
     private let registry: PrometheusCollectorRegistry
     private let host: String
     private let port: Int
     private let group: EventLoopGroup
     private let logger: Logger
+    private let maximumConnections: Int
+    private let idleTimeout: TimeAmount
     private var channel: Channel?
 
     public init(registry: PrometheusCollectorRegistry, host: String, port: Int,
-                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.metrics")) {
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.metrics"),
+                maximumConnections: Int = MetricsEndpoint.defaultMaximumConnections,
+                idleTimeout: TimeAmount = MetricsEndpoint.defaultIdleTimeout) {
         self.registry = registry
         self.host = host
         self.port = port
         self.group = group
         self.logger = logger
+        self.maximumConnections = maximumConnections
+        self.idleTimeout = idleTimeout
     }
 
     @discardableResult
     public func start() async throws -> SocketAddress? {
         let registry = self.registry
+        let connections = OpenConnections()
+        let logger = self.logger
+        let maximumConnections = self.maximumConnections
+        let idleTimeout = self.idleTimeout
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionLimitHandler(
+                        maximum: maximumConnections, connections: connections, logger: logger, service: "metrics"))
+                }
+            }
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(MetricsHTTPHandler(registry: registry))
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try pipeline.configureHTTPServerPipeline()
+                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry))
                 }
             }
             .bind(host: self.host, port: self.port).get()
         self.channel = channel
         self.logger.info("metrics endpoint listening", metadata: ["address": "\(self.host):\(self.port)"])
         return channel.localAddress
+    }
+
+    /// Tests only: closes the listener (`run` does it on graceful shutdown).
+    func stopForTests() {
+        self.channel?.close(promise: nil)
     }
 
     public func run() async throws {
@@ -66,6 +98,12 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .body:
             break
         case .end:
+            // Answers are waiting unread (the channel is over its high-water mark) and the
+            // client asks again.
+            guard context.channel.isWritable else {
+                context.close(promise: nil)
+                return
+            }
             var body = context.channel.allocator.buffer(capacity: 4096)
             let status: HTTPResponseStatus
             if self.path == "/metrics" {
@@ -84,5 +122,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
