@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// keep every answer in the server's memory).
 public final class MetricsEndpoint: Service, @unchecked Sendable {
     public static let defaultMaximumConnections = 16
-    public static let defaultIdleTimeout = TimeAmount.seconds(60)
+    public static let defaultIdleTimeout = TimeAmount.seconds(120)
 
     // @unchecked: `channel` is set once by start() before run() and read only after it.
     private let registry: PrometheusCollectorRegistry
