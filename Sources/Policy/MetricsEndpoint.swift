@@ -8,12 +8,14 @@ import ServiceLifecycle
 /// Serves the Prometheus registry as text on `GET /metrics`, in the policy server's process,
 /// so it is held to the same bounds against clients that never read or never leave: at most
 /// `maximumConnections` at once (others wait in the backlog), a connection that sends no
-/// request for `idleTimeout` is closed, and so is one that asks again before it has read its
-/// last answer (a scraper never pipelines; a client that does and never reads would otherwise
-/// keep every answer in the server's memory).
+/// request for `idleTimeout` is closed, so is one whose request is not whole `requestTimeout`
+/// after its first byte, and so is one that asks again before it has read its last answer (a
+/// scraper never pipelines; a client that does and never reads would otherwise keep every
+/// answer in the server's memory).
 public final class MetricsEndpoint: Service, @unchecked Sendable {
     public static let defaultMaximumConnections = 16
     public static let defaultIdleTimeout = TimeAmount.seconds(120)
+    public static let defaultRequestTimeout = TimeAmount.seconds(10)
 
     // @unchecked: `channel` is set once by start() before run() and read only after it.
     private let registry: PrometheusCollectorRegistry
@@ -23,12 +25,14 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
     private let logger: Logger
     private let maximumConnections: Int
     private let idleTimeout: TimeAmount
+    private let requestTimeout: TimeAmount
     private var channel: Channel?
 
     public init(registry: PrometheusCollectorRegistry, host: String, port: Int,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.metrics"),
                 maximumConnections: Int = MetricsEndpoint.defaultMaximumConnections,
-                idleTimeout: TimeAmount = MetricsEndpoint.defaultIdleTimeout) {
+                idleTimeout: TimeAmount = MetricsEndpoint.defaultIdleTimeout,
+                requestTimeout: TimeAmount = MetricsEndpoint.defaultRequestTimeout) {
         self.registry = registry
         self.host = host
         self.port = port
@@ -36,6 +40,7 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
         self.logger = logger
         self.maximumConnections = maximumConnections
         self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
     }
 
     @discardableResult
@@ -45,6 +50,7 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
         let logger = self.logger
         let maximumConnections = self.maximumConnections
         let idleTimeout = self.idleTimeout
+        let requestTimeout = self.requestTimeout
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -56,6 +62,7 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(RequestDeadlineHandler(timeout: requestTimeout))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try pipeline.configureHTTPServerPipeline()
                     try pipeline.addHandler(MetricsHTTPHandler(registry: registry))
@@ -121,6 +128,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestComplete(), promise: nil)
         }
     }
 

@@ -81,11 +81,13 @@ struct MetricsEndpointTests {
     static let scrape = Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
 
     func endpoint(maximumConnections: Int = MetricsEndpoint.defaultMaximumConnections,
-                  idleTimeout: TimeAmount = MetricsEndpoint.defaultIdleTimeout) async throws -> (MetricsEndpoint, Int) {
+                  idleTimeout: TimeAmount = MetricsEndpoint.defaultIdleTimeout,
+                  requestTimeout: TimeAmount = MetricsEndpoint.defaultRequestTimeout) async throws -> (MetricsEndpoint, Int) {
         let registry = PrometheusCollectorRegistry()
         registry.makeGauge(name: "vrules_test_up").set(to: 1.0)
         let endpoint = MetricsEndpoint(registry: registry, host: "127.0.0.1", port: 0,
-                                       maximumConnections: maximumConnections, idleTimeout: idleTimeout)
+                                       maximumConnections: maximumConnections, idleTimeout: idleTimeout,
+                                       requestTimeout: requestTimeout)
         let address = try await endpoint.start()
         return (endpoint, try #require(address?.port))
     }
@@ -135,5 +137,25 @@ struct MetricsEndpointTests {
         #expect(idle.read(for: 2) == nil, "the idle connection was left open")
         let active = try RawClient(port: port)
         #expect(self.scraped(active))
+    }
+
+    @Test("a request trickled a byte at a time is cut off at the request timeout; a kept-alive scraper is not")
+    func trickledRequest() async throws {
+        let (endpoint, port) = try await self.endpoint(requestTimeout: .milliseconds(500))
+        defer { endpoint.stopForTests() }
+        let slow = try RawClient(port: port)
+        let started = Date()
+        var cut = false
+        // Each byte well inside the idle timeout (120 s), the whole far past the request timeout.
+        for byte in Self.scrape.prefix(30) where !cut {
+            cut = !slow.send([byte]) || slow.read(for: 0.1) == nil
+        }
+        #expect(cut, "a request trickled over \(Date().timeIntervalSince(started)) s was still being read")
+        #expect(Date().timeIntervalSince(started) < 2.5)
+        // Requests further apart than the request timeout, each whole at once, are answered.
+        let scraper = try RawClient(port: port)
+        #expect(self.scraped(scraper))
+        try await Task.sleep(for: .seconds(1))
+        #expect(self.scraped(scraper))
     }
 }
