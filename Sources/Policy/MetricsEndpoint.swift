@@ -6,12 +6,13 @@ import Prometheus
 import ServiceLifecycle
 
 /// Serves the Prometheus registry as text on `GET /metrics`, in the policy server's process,
-/// so it is held to the same bounds against clients that never read or never leave: at most
-/// `maximumConnections` at once (others wait in the backlog), a connection that sends no
-/// request for `idleTimeout` is closed, so is one whose request is not whole `requestTimeout`
-/// after its first byte, and so is one that asks again before it has read its last answer (a
-/// scraper never pipelines; a client that does and never reads would otherwise keep every
-/// answer in the server's memory).
+/// so it is held to bounds against clients that never read or never leave: `maximumConnections`
+/// kept open, a new one closing the one idle the longest (`MetricsConnections`; twice as many
+/// at once at most, others then wait in the backlog), a connection that sends no request for
+/// `idleTimeout` closed, so is one whose request is not whole `requestTimeout` after its first
+/// byte, and so is one that asks again before it has read its last answer (a scraper never
+/// pipelines; a client that does and never reads would otherwise keep every answer in the
+/// server's memory).
 public final class MetricsEndpoint: Service, @unchecked Sendable {
     public static let defaultMaximumConnections = 16
     public static let defaultIdleTimeout = TimeAmount.seconds(120)
@@ -47,6 +48,7 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
     public func start() async throws -> SocketAddress? {
         let registry = self.registry
         let connections = OpenConnections()
+        let kept = MetricsConnections(kept: self.maximumConnections)
         let logger = self.logger
         let maximumConnections = self.maximumConnections
         let idleTimeout = self.idleTimeout
@@ -56,16 +58,17 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConnectionLimitHandler(
-                        maximum: maximumConnections, connections: connections, logger: logger, service: "metrics"))
+                        maximum: 2 * maximumConnections, connections: connections, logger: logger, service: "metrics"))
                 }
             }
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                kept.admit(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(RequestDeadlineHandler(timeout: requestTimeout))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try pipeline.configureHTTPServerPipeline()
-                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry))
+                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry, connections: kept))
                 }
             }
             .bind(host: self.host, port: self.port).get()
@@ -92,10 +95,12 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let registry: PrometheusCollectorRegistry
+    private let connections: MetricsConnections
     private var path = ""
 
-    init(registry: PrometheusCollectorRegistry) {
+    init(registry: PrometheusCollectorRegistry, connections: MetricsConnections) {
         self.registry = registry
+        self.connections = connections
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -129,6 +134,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
             context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestComplete(), promise: nil)
+            self.connections.touch(context.channel)
         }
     }
 

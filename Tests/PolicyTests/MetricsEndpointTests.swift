@@ -114,19 +114,25 @@ struct MetricsEndpointTests {
         #expect(self.scraped(try RawClient(port: port)))
     }
 
-    @Test("at the connection cap a further scrape waits, and is answered when one closes")
-    func connectionCap() async throws {
+    @Test("at the cap a new connection closes the one idle the longest: holders cannot keep a scraper out")
+    func idlestEvicted() async throws {
         let (endpoint, port) = try await self.endpoint(maximumConnections: 2)
         defer { endpoint.stopForTests() }
-        var holders: [RawClient] = [try RawClient(port: port), try RawClient(port: port)]
-        #expect(self.scraped(holders[0]))
-        let waiting = try RawClient(port: port)
-        #expect(waiting.send(Self.scrape))
-        #expect(waiting.read(for: 0.5)?.isEmpty == true, "a third connection was served at a cap of two")
-        holders.removeLast()
-        let answer = String(decoding: waiting.read(for: 2) ?? [], as: UTF8.self)
-        #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer)")
-        _ = holders
+        // Two holders that connect and send nothing: without eviction the scraper would wait
+        // behind them until the idle timeout (120 s).
+        let first = try RawClient(port: port)
+        try await Task.sleep(for: .milliseconds(50))
+        let second = try RawClient(port: port)
+        try await Task.sleep(for: .milliseconds(50))
+        let scraper = try RawClient(port: port)
+        #expect(self.scraped(scraper))
+        #expect(first.read(for: 1) == nil, "the longest idle holder is still open")
+        // The scraper has just been answered: the next newcomer closes the second holder.
+        let next = try RawClient(port: port)
+        #expect(self.scraped(next))
+        #expect(second.read(for: 1) == nil, "the second holder is still open")
+        let again = try RawClient(port: port)
+        #expect(self.scraped(again))
     }
 
     @Test("a connection that asks nothing for the idle timeout is closed")
