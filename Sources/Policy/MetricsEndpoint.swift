@@ -7,7 +7,7 @@ import ServiceLifecycle
 
 /// Serves the Prometheus registry as text on `GET /metrics`, in the policy server's process,
 /// so it is held to bounds against clients that never read or never leave: `maximumConnections`
-/// kept open, a new one closing the one idle the longest (`MetricsConnections`; twice as many
+/// kept open, a new one closing the one idle the longest (`KeptConnections`; twice as many
 /// at once at most, others then wait in the backlog), a connection that sends no request for
 /// `idleTimeout` closed, so is one whose request is not whole `requestTimeout` after its first
 /// byte, and so is one that asks again before it has read its last answer (a scraper never
@@ -48,7 +48,7 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
     public func start() async throws -> SocketAddress? {
         let registry = self.registry
         let connections = OpenConnections()
-        let kept = MetricsConnections(kept: self.maximumConnections)
+        let kept = KeptConnections(kept: self.maximumConnections, service: "metrics")
         let logger = self.logger
         let maximumConnections = self.maximumConnections
         let idleTimeout = self.idleTimeout
@@ -62,13 +62,13 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
                 }
             }
             .childChannelInitializer { channel in
-                kept.admit(channel)
+                let activity = kept.admit(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(RequestDeadlineHandler(timeout: requestTimeout))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try pipeline.configureHTTPServerPipeline()
-                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry, connections: kept))
+                    try pipeline.addHandler(MetricsHTTPHandler(registry: registry, activity: activity))
                 }
             }
             .bind(host: self.host, port: self.port).get()
@@ -95,12 +95,12 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let registry: PrometheusCollectorRegistry
-    private let connections: MetricsConnections
+    private let activity: KeptConnections.Activity
     private var path = ""
 
-    init(registry: PrometheusCollectorRegistry, connections: MetricsConnections) {
+    init(registry: PrometheusCollectorRegistry, activity: KeptConnections.Activity) {
         self.registry = registry
-        self.connections = connections
+        self.activity = activity
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -134,7 +134,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
             context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestComplete(), promise: nil)
-            self.connections.touch(context.channel)
+            self.activity.touch()
         }
     }
 

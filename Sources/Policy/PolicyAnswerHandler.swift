@@ -22,7 +22,8 @@ import NIOCore
 /// - a request that cannot be answered (another request type, no `client_address`) or
 ///   malformed input closes the connection without an answer, logged and counted;
 /// - a connection that sends nothing for the idle timeout (`IdleStateHandler`) is closed,
-///   logged and counted.
+///   logged and counted; when the listener keeps as many as it may, a new connection closes
+///   the one whose last request is the oldest (`KeptConnections`).
 final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -51,10 +52,15 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The channel is gone: answers still to come are dropped.
     private var inactive = false
 
-    init(service: PolicyService, logger: Logger, limits: PolicyProtocolLimits = PolicyProtocolLimits()) {
+    /// When this connection last sent a request, for the listener's `KeptConnections`.
+    private let activity: KeptConnections.Activity?
+
+    init(service: PolicyService, logger: Logger, limits: PolicyProtocolLimits = PolicyProtocolLimits(),
+         activity: KeptConnections.Activity? = nil) {
         self.service = service
         self.logger = logger
         self.requests = NIOSingleStepByteToMessageProcessor(PolicyRequestDecoder(limits: limits))
+        self.activity = activity
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -64,10 +70,12 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // After a half-close or malformed input nothing more is taken.
         guard !self.ending else { return }
+        var took = false
         do {
             try self.requests.process(buffer: Self.unwrapInboundIn(data)) { request in
                 self.waiting.append(request)
                 self.gate.requestTaken()
+                took = true
             }
         } catch {
             // The requests read before the malformed one are still answered, then the connection closes.
@@ -75,6 +83,7 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             Self.refused(refusal, peer: context.remoteAddress, logger: self.logger)
             self.ending = true
         }
+        if took { self.activity?.touch() }
         self.serveNext(context: context)
     }
 

@@ -89,6 +89,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
         let logger = self.logger
         let service = self.service
         let limits = self.fittedLimits()
+        let kept = KeptConnections(kept: Self.keptConnections(limits.maximumConnections), service: "policy")
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -106,10 +107,12 @@ public final class PolicyServer: Service, @unchecked Sendable {
                     // Accepted while the server stops.
                     return channel.close()
                 }
+                let activity = kept.admit(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))
-                    try pipeline.addHandler(PolicyAnswerHandler(service: service, logger: logger, limits: limits))
+                    try pipeline.addHandler(PolicyAnswerHandler(service: service, logger: logger, limits: limits,
+                                                                activity: activity))
                 }
             }
         var bound: [SocketAddress] = []
@@ -137,6 +140,13 @@ public final class PolicyServer: Service, @unchecked Sendable {
         }
         self.startExpiry()
         return bound
+    }
+
+    /// How many connections are kept before a new one closes the one idle the longest: a
+    /// sixteenth of `max_connections` below it (at least one), so that a newcomer finds a place
+    /// while the connection it evicts closes. With `max_connections = 1` nothing is evicted.
+    static func keptConnections(_ maximum: Int) -> Int {
+        max(1, maximum - max(1, maximum / 16))
     }
 
     /// The limits, with the connection cap lowered to fit the descriptor limit.

@@ -400,22 +400,40 @@ struct HostileClientTests {
         await harness.stop()
     }
 
-    @Test("at the connection cap new connections wait, and are served when one closes")
-    func connectionCap() async throws {
-        let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 2))
+    @Test("near the connection cap a new connection closes the one whose last request is the oldest")
+    func idlestEvicted() async throws {
+        // max_connections 3: two kept, the third place for a newcomer while one is evicted.
+        let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 3))
         let first = try harness.client()
         let second = try harness.client()
         #expect(try await blocking { try first.ask(request("RCPT", recipient: "u@x.test")) } == "DUNNO")
+        try await Task.sleep(for: .milliseconds(20))
         #expect(try await blocking { try second.ask(request("RCPT", recipient: "u@x.test")) } == "DUNNO")
+        // Without eviction the first would hold its place until its idle timeout (10 minutes).
         let third = try harness.client()
-        third.setTimeout(seconds: 1)
-        let waited = await #expect(throws: (any Error).self) {
-            try await blocking { try third.ask(request("RCPT", recipient: "later@x.test")) }
-        }
-        #expect(waited != nil, "no answer while two connections are open")
-        first.close()
         third.setTimeout(seconds: 10)
-        #expect(try await blocking { try third.readAnswer() } == "450 4.2.1 Mailbox busy")
+        #expect(try await blocking { try third.ask(request("RCPT", recipient: "later@x.test")) } == "450 4.2.1 Mailbox busy")
+        first.setTimeout(seconds: 2)
+        let again = try? await blocking { try first.ask(request("RCPT", recipient: "again@x.test")) }
+        #expect(again == nil, "the connection idle the longest is still served: \(again ?? "")")
+        #expect(try await blocking { try second.ask(request("RCPT", recipient: "v@x.test")) } == "DUNNO")
+        await harness.stop()
+    }
+
+    @Test("with max_connections 1 a second connection waits, and is served when the first closes")
+    func connectionCap() async throws {
+        let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 1))
+        let first = try harness.client()
+        #expect(try await blocking { try first.ask(request("RCPT", recipient: "u@x.test")) } == "DUNNO")
+        let second = try harness.client()
+        second.setTimeout(seconds: 1)
+        let waited = await #expect(throws: (any Error).self) {
+            try await blocking { try second.ask(request("RCPT", recipient: "later@x.test")) }
+        }
+        #expect(waited != nil, "no answer while the first connection is open")
+        first.close()
+        second.setTimeout(seconds: 10)
+        #expect(try await blocking { try second.readAnswer() } == "450 4.2.1 Mailbox busy")
         await harness.stop()
     }
 }

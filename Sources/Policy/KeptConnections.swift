@@ -1,0 +1,68 @@
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// The connections a listener keeps, each with when it last asked something. At most `kept`:
+/// a new connection closes the one idle the longest. So clients that open connections and
+/// leave them (or ask something now and then) cannot keep a newcomer out, as they could if it
+/// had to wait for a free place; a client that keeps asking is the last to go. The listener's
+/// `ConnectionLimitHandler` still caps what is open at once, above `kept`, for connections
+/// that come faster than the evicted ones close.
+final class KeptConnections: Sendable {
+    /// When a connection last asked something: written on its event loop for each request it
+    /// sends, read only when a newcomer needs a place.
+    final class Activity: Sendable {
+        private let lastNanoseconds: Synchronization.Atomic<UInt64>
+
+        init() {
+            self.lastNanoseconds = Synchronization.Atomic(NIODeadline.now().uptimeNanoseconds)
+        }
+
+        func touch() {
+            self.lastNanoseconds.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+        }
+
+        var last: UInt64 { self.lastNanoseconds.load(ordering: .relaxed) }
+    }
+
+    private struct Entry {
+        var channel: any Channel
+        var activity: Activity
+    }
+
+    let kept: Int
+    private let entries = NIOLockedValueBox([ObjectIdentifier: Entry]())
+    private let evictions: Counter
+
+    /// `service` names the counter of evictions, `vrules_SERVICE_connections_evicted_total`.
+    init(kept: Int, service: String) {
+        self.kept = max(1, kept)
+        self.evictions = Counter(label: "vrules_\(service)_connections_evicted_total")
+    }
+
+    /// Holds a connection just accepted until its close, closing the idlest one first if
+    /// `kept` are open; returns what its handler touches for each request.
+    func admit(_ channel: any Channel) -> Activity {
+        let activity = Activity()
+        let evicted = self.entries.withLockedValue { entries -> (any Channel)? in
+            var idlest: (any Channel)? = nil
+            if entries.count >= self.kept, let oldest = entries.min(by: { $0.value.activity.last < $1.value.activity.last }) {
+                idlest = oldest.value.channel
+                entries.removeValue(forKey: oldest.key)
+            }
+            entries[ObjectIdentifier(channel)] = Entry(channel: channel, activity: activity)
+            return idlest
+        }
+        if let evicted {
+            self.evictions.increment()
+            evicted.close(promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in
+            _ = self.entries.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        }
+        return activity
+    }
+
+    var count: Int { self.entries.withLockedValue { $0.count } }
+}
