@@ -3,15 +3,15 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
-/// The connections a listener keeps, each with when it last asked something. At most `kept`:
-/// a new connection closes the one idle the longest. So clients that open connections and
+/// The connections a listener keeps, each with when it was last active. At most `kept`: a
+/// new connection closes the one idle the longest (never one being served). So clients that open connections and
 /// leave them (or ask something now and then) cannot keep a newcomer out, as they could if it
 /// had to wait for a free place; a client that keeps asking is the last to go. The listener's
 /// `ConnectionLimitHandler` still caps what is open at once, above `kept`, for connections
 /// that come faster than the evicted ones close.
 final class KeptConnections: Sendable {
-    /// When a connection last asked something: written on its event loop for each request it
-    /// sends, read only when a newcomer needs a place.
+    /// When a connection was last active: written on its event loop as it is served, read
+    /// only when a newcomer needs a place.
     final class Activity: Sendable {
         private let lastNanoseconds: Synchronization.Atomic<UInt64>
 
@@ -19,8 +19,14 @@ final class KeptConnections: Sendable {
             self.lastNanoseconds = Synchronization.Atomic(NIODeadline.now().uptimeNanoseconds)
         }
 
+        /// Active now: a request answered.
         func touch() {
             self.lastNanoseconds.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+        }
+
+        /// Serving a request: never the idlest until `touch`.
+        func markBusy() {
+            self.lastNanoseconds.store(.max, ordering: .relaxed)
         }
 
         var last: UInt64 { self.lastNanoseconds.load(ordering: .relaxed) }
@@ -42,12 +48,13 @@ final class KeptConnections: Sendable {
     }
 
     /// Holds a connection just accepted until its close, closing the idlest one first if
-    /// `kept` are open; returns what its handler touches for each request.
+    /// `kept` are open and one of them is idle; returns what its handler marks as it serves.
     func admit(_ channel: any Channel) -> Activity {
         let activity = Activity()
         let evicted = self.entries.withLockedValue { entries -> (any Channel)? in
             var idlest: (any Channel)? = nil
-            if entries.count >= self.kept, let oldest = entries.min(by: { $0.value.activity.last < $1.value.activity.last }) {
+            if entries.count >= self.kept, let oldest = entries.min(by: { $0.value.activity.last < $1.value.activity.last }),
+               oldest.value.activity.last != .max {
                 idlest = oldest.value.channel
                 entries.removeValue(forKey: oldest.key)
             }

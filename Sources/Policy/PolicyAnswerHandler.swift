@@ -23,7 +23,7 @@ import NIOCore
 ///   malformed input closes the connection without an answer, logged and counted;
 /// - a connection that sends nothing for the idle timeout (`IdleStateHandler`) is closed,
 ///   logged and counted; when the listener keeps as many as it may, a new connection closes
-///   the one whose last request is the oldest (`KeptConnections`).
+///   the one answered the longest ago, never one whose decision is running (`KeptConnections`).
 final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -52,7 +52,8 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The channel is gone: answers still to come are dropped.
     private var inactive = false
 
-    /// When this connection last sent a request, for the listener's `KeptConnections`.
+    /// When this connection was last answered (busy while a decision runs), for the
+    /// listener's `KeptConnections`.
     private let activity: KeptConnections.Activity?
 
     init(service: PolicyService, logger: Logger, limits: PolicyProtocolLimits = PolicyProtocolLimits(),
@@ -70,12 +71,10 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // After a half-close or malformed input nothing more is taken.
         guard !self.ending else { return }
-        var took = false
         do {
             try self.requests.process(buffer: Self.unwrapInboundIn(data)) { request in
                 self.waiting.append(request)
                 self.gate.requestTaken()
-                took = true
             }
         } catch {
             // The requests read before the malformed one are still answered, then the connection closes.
@@ -83,7 +82,6 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             Self.refused(refusal, peer: context.remoteAddress, logger: self.logger)
             self.ending = true
         }
-        if took { self.activity?.touch() }
         self.serveNext(context: context)
     }
 
@@ -147,6 +145,7 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             self.deciding = true
+            self.activity?.markBusy()
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let settled = self.service.decide(request, readOn: context.eventLoop, loopShard: self.loopShard) { decision in
                 let (handler, context) = bound.value
@@ -161,6 +160,7 @@ final class PolicyAnswerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes the decision's answer, and lets a read held back go; runs on the channel's loop.
     private func answer(_ decision: PolicyDecision, context: ChannelHandlerContext) {
         self.deciding = false
+        self.activity?.touch()
         guard !self.inactive else { return }
         if decision.action == "DUNNO" {
             // Most answers: one shared buffer, nothing made per answer.

@@ -400,7 +400,7 @@ struct HostileClientTests {
         await harness.stop()
     }
 
-    @Test("near the connection cap a new connection closes the one whose last request is the oldest")
+    @Test("near the connection cap a new connection closes the one answered the longest ago")
     func idlestEvicted() async throws {
         // max_connections 3: two kept, the third place for a newcomer while one is evicted.
         let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 3))

@@ -1,0 +1,30 @@
+import NIOCore
+import NIOEmbedded
+@testable import Policy
+import Testing
+
+@Suite("Connections kept by a listener")
+struct KeptConnectionsTests {
+    @Test("at `kept` a newcomer closes the connection idle the longest, never one being served")
+    func evictsIdlestNotBusy() async throws {
+        let kept = KeptConnections(kept: 2, service: "test")
+        let busy = EmbeddedChannel()
+        let idle = EmbeddedChannel()
+        try await busy.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        try await idle.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        let busyActivity = kept.admit(busy)
+        let idleActivity = kept.admit(idle)
+        // The older of the two is deciding a request; the other was answered since.
+        busyActivity.markBusy()
+        idleActivity.touch()
+        _ = kept.admit(EmbeddedChannel())
+        #expect(busy.isActive)
+        #expect(!idle.isActive)
+        // All kept connections busy: the newcomer closes none of them.
+        let second = EmbeddedChannel()
+        try await second.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        kept.admit(second).markBusy()
+        _ = kept.admit(EmbeddedChannel())
+        #expect(busy.isActive && second.isActive)
+    }
+}
