@@ -59,6 +59,8 @@ actor PolicyShard {
     private let durationTimers = ProtocolState.metricLabels.map {
         Timer(label: "vrules_policy_request_duration_seconds", dimensions: [("stage", $0)], preferredDisplayUnit: .seconds)
     }
+    /// Headers the rules added that no answer could carry before their transaction ended.
+    private let undeliveredHeaders = Counter(label: "vrules_policy_headers_undelivered_total")
     private let verdictCounters = VerdictKind.allCases.map {
         (kind: $0, counter: Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", $0.rawValue)]))
     }
@@ -398,8 +400,9 @@ actor PolicyShard {
         // Postfix takes one action per answer: a header the rules added goes out as the
         // answer to the next request of the transaction that would be DUNNO, once; a message
         // with several headers gets them over several answers (name the service in
-        // smtpd_data_restrictions too: Postfix refuses PREPEND at end of data).
-        if decision.action == "DUNNO", !transaction.pendingHeaders.isEmpty {
+        // smtpd_data_restrictions too). Postfix ignores PREPEND at end of data, with a warning:
+        // what is left then is reported when the transaction ends (`end`).
+        if decision.action == "DUNNO", target != .preq, !transaction.pendingHeaders.isEmpty {
             decision.action = "PREPEND " + transaction.pendingHeaders.removeFirst().description
         }
         return decision
@@ -587,6 +590,15 @@ actor PolicyShard {
     /// shard's executor).
     private func end(_ transactions: [HeldTransaction]) {
         for transaction in transactions {
+            if let first = transaction.pendingHeaders.first {
+                self.undeliveredHeaders.increment(by: Int64(transaction.pendingHeaders.count))
+                self.warn("headers", """
+                    headers the rules added did not reach the message: Postfix takes one per answer, before end of data \
+                    (name the service in smtpd_data_restrictions too)
+                    """, metadata: [
+                    "headers": "\(transaction.pendingHeaders.count)", "first": "\(first.name)",
+                ])
+            }
             let begun = transaction.begun
             begun.engine.assumeIsolatedByConstruction { $0.endTransaction(begun.transaction) }
         }

@@ -172,6 +172,35 @@ struct ServeCommandTests {
         #expect(log.contains("policy server shutting down"))
     }
 
+    @Test("headers go out one per answer before end of data; what is left at END-OF-MESSAGE is reported, not sent")
+    func undeliveredHeaders() async throws {
+        let directory = try CLI.scratch(["headers.lua": """
+            return { rcpt = { rule("three headers", function(ctx)
+              ctx.add_header("X-One", "1")
+              ctx.add_header("X-Two", "2")
+              ctx.add_header("X-Three", "3")
+            end) } }
+            """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let metricsPort = Int(try LoopbackPorts.free())
+        let server = try ServeProcess(arguments: ["--rules", directory.appendingPathComponent("headers.lua").path,
+                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("h")) == "PREPEND X-One: 1")
+        #expect(try client.ask(rcptRequest("h")) == "PREPEND X-Two: 2")
+        var end = rcptRequest("h")
+        end["protocol_state"] = "END-OF-MESSAGE"
+        // Postfix ignores PREPEND at end of data (and logs a warning of its own).
+        #expect(try client.ask(end) == "DUNNO")
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        #expect(String(decoding: data, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 1"))
+        #expect(server.stop() == 0)
+        let log = server.log
+        #expect(log.contains("headers the rules added did not reach the message"), "\(log)")
+        #expect(log.contains("first=X-Three"), "\(log)")
+    }
+
     @Test("each log entry is one line, whatever a rule logs")
     func oneLineLogs() throws {
         let directory = try CLI.scratch(["odd.lua": """
