@@ -204,7 +204,7 @@ struct ServeCommandTests {
     @Test("each log entry is one line, whatever a rule logs")
     func oneLineLogs() throws {
         let directory = try CLI.scratch(["odd.lua": """
-            return { rcpt = { rule("odd", function(ctx)
+            return { rcpt = { rule("odd\\nrule", function(ctx)
               log.warn("a\\27[2Jb\\nforged entry")
               return next()
             end) } }
@@ -218,6 +218,9 @@ struct ServeCommandTests {
         #expect(server.stop() == 0)
         let log = server.log
         #expect(log.contains("a\\u{1B}[2Jb\\nforged entry"), "\(log)")
+        // The rule's name is metadata of the entry: escaped the same way.
+        #expect(log.contains("rule=odd\\nrule"), "\(log)")
+        #expect(!log.split(separator: "\n").contains { $0.hasPrefix("rule") })
         #expect(!log.split(separator: "\n").contains { $0.hasPrefix("forged entry") })
         #expect(!log.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
     }
