@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "DNS", dependencies: ["CIDN2"]),
         .target(name: "Spelling"),
         .target(name: "OneLineText"),
-        .target(name: "TOML"),
+        .target(name: "TOML", dependencies: ["OneLineText"]),
         .systemLibrary(name: "CEpoll"),
         .target(
             name: "DNSResolver",

@@ -5,9 +5,8 @@
 /// terminal, and which XML 1.0 cannot hold at all (not even as a character reference), so a
 /// JUnit report with one is refused whole.
 public enum OneLine {
-    /// `text` with each control character (C0 but tab, DEL, C1), bidirectional control and
-    /// noncharacter U+FFFE/U+FFFF written as a Lua escape (`\n`, `\r`, `\u{1B}`), which a test
-    /// file can use to write the same string.
+    /// `text` with each scalar `mustEscape` names, tab apart, written as a Lua escape (`\n`,
+    /// `\r`, `\u{1B}`), which a test file can use to write the same string.
     public static func escaped(_ text: String) -> String {
         guard !Self.isOneLine(text) else { return text }
         var result = ""
@@ -15,7 +14,7 @@ public enum OneLine {
             switch scalar {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
-            case _ where Self.mustEscape(scalar): result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            case _ where scalar != "\t" && Self.mustEscape(scalar): result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             default: result.unicodeScalars.append(scalar)
             }
         }
@@ -24,15 +23,18 @@ public enum OneLine {
 
     /// True when `escaped` would return `text` as it is.
     public static func isOneLine(_ text: String) -> Bool {
-        !text.unicodeScalars.contains(where: Self.mustEscape)
+        !text.unicodeScalars.contains { $0 != "\t" && Self.mustEscape($0) }
     }
 
-    private static func mustEscape(_ scalar: Unicode.Scalar) -> Bool {
+    /// Whether `scalar` is unsafe to print raw inside one line: a control character (C0, DEL,
+    /// C1; tab too, which a caller may let through), a bidirectional control, a line or
+    /// paragraph separator, a byte-order mark, or a noncharacter U+FFFE/U+FFFF. The one list,
+    /// shared by every message that echoes text from outside (`TOMLText` too).
+    public static func mustEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x09: return false
         case 0x00...0x1F, 0x7F...0x9F: return true
-        case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F, 0x061C: return true
-        case 0xFFFE, 0xFFFF: return true
+        case 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: return true
+        case 0xFEFF, 0xFFFE, 0xFFFF: return true
         default: return false
         }
     }

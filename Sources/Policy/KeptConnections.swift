@@ -37,7 +37,7 @@ final class KeptConnections: Sendable {
         var activity: Activity
     }
 
-    let kept: Int
+    private let kept: Int
     private let entries = NIOLockedValueBox([ObjectIdentifier: Entry]())
     private let evictions: Counter
 
@@ -71,5 +71,4 @@ final class KeptConnections: Sendable {
         return activity
     }
 
-    var count: Int { self.entries.withLockedValue { $0.count } }
 }

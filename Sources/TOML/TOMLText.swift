@@ -1,3 +1,5 @@
+import OneLineText
+
 /// Text from a document made safe to print inside a one-line message: a key or value may
 /// hold newlines, terminal escape sequences or bidirectional overrides, and an error that
 /// echoed them raw would forge extra `path:line:col:` lines for CI or repaint a terminal.
@@ -20,7 +22,7 @@ public enum TOMLText {
             case "\t": result += "\\t"
             case "\r": result += "\\r"
             default:
-                if Self.mustEscape(scalar) {
+                if OneLine.mustEscape(scalar) {
                     let hex = String(scalar.value, radix: 16, uppercase: true)
                     result += scalar.value > 0xFFFF ? "\\U" + String(repeating: "0", count: 8 - hex.count) + hex
                         : "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
@@ -39,13 +41,5 @@ public enum TOMLText {
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
         }
         return bare ? key : "\"\(Self.escaped(key))\""
-    }
-
-    private static func mustEscape(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F: return true
-        case 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF: return true
-        default: return false
-        }
     }
 }
