@@ -115,6 +115,7 @@ struct TestCommandTests {
             }
             """,
             "h_test.lua": "return { tests = { { name = 'x', client_ip = '192.0.2.10', ['odd\\1key\\u{202E}'] = 1 } } }",
+            "i_test.lua": "return { \(Self.zone) tests = { { name = 'line\\u{2028}sep', client_ip = '192.0.2.99', expect = { connect = 'accept' } } } }",
         ])
         defer { workspace.remove() }
         let junit = workspace.url.appendingPathComponent("report.xml").path
@@ -127,7 +128,9 @@ struct TestCommandTests {
         #expect(!lines.contains { $0.hasPrefix("ok - forged") })
         #expect(lines.contains("FAIL - rules/tests/h_test.lua: the test file does not load: test 'x': unknown key 'odd\\u{1}key\\u{202E}'"),
                 "\(lines)")
-        #expect(!output.stdout.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x202E })
+        // A line separator too, which some viewers break lines at.
+        #expect(lines.contains("FAIL - rules/tests/i_test.lua: line\\u{2028}sep"), "\(lines)")
+        #expect(!output.stdout.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x202E || $0.value == 0x2028 })
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
         #expect(xml.contains("name=\"bell\\u{7}here\""))
         _ = try XMLDocument(xmlString: xml)
