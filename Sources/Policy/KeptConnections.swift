@@ -48,7 +48,9 @@ final class KeptConnections: Sendable {
     }
 
     /// Holds a connection just accepted until its close, closing the idlest one first if
-    /// `kept` are open and one of them is idle; returns what its handler marks as it serves.
+    /// `kept` are open and one of them is idle. Called by `Admission` on the listener's loop,
+    /// so connections are admitted, and stamped, in the order they were accepted.
+    @discardableResult
     func admit(_ channel: any Channel) -> Activity {
         let activity = Activity()
         let evicted = self.entries.withLockedValue { entries -> (any Channel)? in
@@ -65,10 +67,35 @@ final class KeptConnections: Sendable {
             self.evictions.increment()
             evicted.close(promise: nil)
         }
+        // `Admission` comes before the listener's `ConnectionLimitHandler`, so this runs
+        // before the place is freed: a newcomer never finds a closed connection to evict.
         channel.closeFuture.whenComplete { _ in
             _ = self.entries.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
         }
         return activity
+    }
+
+    /// What a connection's handler marks as it serves, from its own initializer. A connection
+    /// already evicted (or closed) gets one that nothing reads.
+    func activity(of channel: any Channel) -> Activity {
+        self.entries.withLockedValue { $0[ObjectIdentifier(channel)]?.activity } ?? Activity()
+    }
+
+    /// Admits each connection the listener accepts, first in its server pipeline.
+    final class Admission: ChannelInboundHandler, Sendable {
+        typealias InboundIn = any Channel
+        typealias InboundOut = any Channel
+
+        private let kept: KeptConnections
+
+        init(_ kept: KeptConnections) {
+            self.kept = kept
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            self.kept.admit(Self.unwrapInboundIn(data))
+            context.fireChannelRead(data)
+        }
     }
 
 }

@@ -55,14 +55,17 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
         let requestTimeout = self.requestTimeout
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.maxMessagesPerRead, value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ConnectionLimitHandler(
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(KeptConnections.Admission(kept))
+                    try pipeline.addHandler(ConnectionLimitHandler(
                         maximum: 2 * maximumConnections, connections: connections, logger: logger, service: "metrics"))
                 }
             }
             .childChannelInitializer { channel in
-                let activity = kept.admit(channel)
+                let activity = kept.activity(of: channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(RequestDeadlineHandler(timeout: requestTimeout))

@@ -93,9 +93,13 @@ public final class PolicyServer: Service, @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            // One accept per read: the limit handler sees each before the next, so the cap is exact.
+            .serverChannelOption(ChannelOptions.maxMessagesPerRead, value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(KeptConnections.Admission(kept))
+                    try pipeline.addHandler(
                         ConnectionLimitHandler(maximum: limits.maximumConnections, connections: connections, logger: logger))
                 }
             }
@@ -107,7 +111,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
                     // Accepted while the server stops.
                     return channel.close()
                 }
-                let activity = kept.admit(channel)
+                let activity = kept.activity(of: channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeout)))

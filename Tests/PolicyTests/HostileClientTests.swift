@@ -436,6 +436,57 @@ struct HostileClientTests {
         #expect(try await blocking { try second.readAnswer() } == "450 4.2.1 Mailbox busy")
         await harness.stop()
     }
+
+    @Test("with max_connections 1 two connections waiting are served one after the other, neither closed")
+    func twoWaiting() async throws {
+        let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 1))
+        for round in 0..<5 {
+            let holder = try harness.client()
+            #expect(try await blocking { try holder.ask(request("RCPT", recipient: "holder@x.test")) } == "DUNNO")
+            let waiting = try [harness.client(), harness.client()]
+            for client in waiting {
+                client.setTimeout(seconds: 1)
+                try client.send(PolicyClient.encode(request("RCPT", recipient: "w\(round)@x.test")))
+            }
+            try await Task.sleep(for: .milliseconds(5))
+            // Both wait in the backlog; one read must not take them both past the cap.
+            holder.close()
+            var answers: [String?] = []
+            for client in waiting {
+                answers.append(try await blocking { (try? client.readAnswer()) ?? nil })
+            }
+            #expect(answers.compactMap { $0 }.count == 1, "round \(round): \(answers)")
+            guard let served = answers.firstIndex(where: { $0 != nil }) else { break }
+            waiting[served].close()
+            let other = waiting[1 - served]
+            other.setTimeout(seconds: 10)
+            #expect(try await blocking { try other.readAnswer() } == "DUNNO", "round \(round): the other was closed")
+            other.close()
+        }
+        await harness.stop()
+    }
+
+    @Test("with max_connections 1 a connection closed at once never costs the next one its place")
+    func closedAtOnce() async throws {
+        // A readiness probe, then the real client, both waiting in the backlog behind a
+        // connection at the cap: one read accepts both when it closes.
+        let harness = try await PolicyHarness.start(limits: PolicyProtocolLimits(maximumConnections: 1))
+        let first = try harness.client()
+        #expect(try await blocking { try first.ask(request("RCPT", recipient: "holder@x.test")) } == "DUNNO")
+        var holder = first
+        for round in 0..<100 {
+            try harness.client().close()
+            let next = try harness.client()
+            try await Task.sleep(for: .milliseconds(2))
+            holder.close()
+            let answer = try? await blocking { try next.ask(request("RCPT", recipient: "u\(round)@x.test")) }
+            #expect(answer == "DUNNO", "round \(round): the connection after a closed one was not served")
+            if answer == nil { break }
+            holder = next
+        }
+        holder.close()
+        await harness.stop()
+    }
 }
 
 @Suite("One request in flight per connection")

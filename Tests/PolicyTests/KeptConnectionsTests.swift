@@ -27,4 +27,26 @@ struct KeptConnectionsTests {
         _ = kept.admit(EmbeddedChannel())
         #expect(busy.isActive && second.isActive)
     }
+
+    @Test("the listener's pipeline admits connections as accepted; a connection's initializer gets its activity")
+    func admissionInAcceptOrder() async throws {
+        let kept = KeptConnections(kept: 1, service: "test")
+        let listener = EmbeddedChannel(handler: KeptConnections.Admission(kept))
+        let first = EmbeddedChannel()
+        let second = EmbeddedChannel()
+        try await first.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        try await second.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        try listener.writeInbound(first as any Channel)
+        #expect(try listener.readInbound(as: (any Channel).self) === first, "passed on to the acceptor")
+        try listener.writeInbound(second as any Channel)
+        // The one accepted first was idle the longest.
+        #expect(!first.isActive)
+        #expect(second.isActive)
+        // What the connection's own initializer marks is what the listener weighs.
+        kept.activity(of: second).markBusy()
+        let third = EmbeddedChannel()
+        try listener.writeInbound(third as any Channel)
+        #expect(second.isActive, "busy, so never the one closed")
+        _ = try? listener.finish()
+    }
 }
