@@ -1,3 +1,4 @@
+import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
@@ -40,10 +41,15 @@ final class KeptConnections: Sendable {
     private let kept: Int
     private let entries = NIOLockedValueBox([ObjectIdentifier: Entry]())
     private let evictions: Counter
+    private let service: String
+    private let logger: Logger
 
-    /// `service` names the counter of evictions, `vrules_SERVICE_connections_evicted_total`.
-    init(kept: Int, service: String) {
+    /// `service` names the counter of evictions, `vrules_SERVICE_connections_evicted_total`,
+    /// and is in the debug line each eviction logs.
+    init(kept: Int, service: String, logger: Logger) {
         self.kept = max(1, kept)
+        self.service = service
+        self.logger = logger
         self.evictions = Counter(label: "vrules_\(service)_connections_evicted_total")
     }
 
@@ -65,6 +71,9 @@ final class KeptConnections: Sendable {
         }
         if let evicted {
             self.evictions.increment()
+            self.logger.debug("\(self.service) connection idle the longest closed for a newcomer", metadata: [
+                "peer": "\(evicted.remoteAddress.map { "\($0)" } ?? "unknown")",
+            ])
             evicted.close(promise: nil)
         }
         // `Admission` comes before the listener's `ConnectionLimitHandler`, so this runs

@@ -48,7 +48,7 @@ public final class MetricsEndpoint: Service, @unchecked Sendable {
     public func start() async throws -> SocketAddress? {
         let registry = self.registry
         let connections = OpenConnections()
-        let kept = KeptConnections(kept: self.maximumConnections, service: "metrics")
+        let kept = KeptConnections(kept: self.maximumConnections, service: "metrics", logger: self.logger)
         let logger = self.logger
         let maximumConnections = self.maximumConnections
         let idleTimeout = self.idleTimeout

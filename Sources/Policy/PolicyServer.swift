@@ -89,7 +89,8 @@ public final class PolicyServer: Service, @unchecked Sendable {
         let logger = self.logger
         let service = self.service
         let limits = self.fittedLimits()
-        let kept = KeptConnections(kept: Self.keptConnections(limits.maximumConnections), service: "policy")
+        let kept = KeptConnections(kept: Self.keptConnections(limits.maximumConnections), service: "policy",
+                                    logger: logger)
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)

@@ -62,10 +62,18 @@ final class MailEnvironment: @unchecked Sendable {
     /// The policy socket of `.recipientOverChrootedSocket`, inside Postfix's queue directory.
     var policySocket: URL { self.directory.appendingPathComponent("postfix/queue/private/vrules") }
 
+    /// `[policy] max_connections` in vrules.toml, when not the default.
+    let maxConnections: Int?
+    /// The most smtpd processes at once (master.cf's maxproc), when not Postfix's default.
+    let smtpdProcesses: Int?
+
     /// Starts everything, or stops what was started and throws.
-    init(name: String, restrictions: Restrictions = .recipient, dnsTimeout: String = "500ms") throws {
+    init(name: String, restrictions: Restrictions = .recipient, dnsTimeout: String = "500ms",
+         maxConnections: Int? = nil, smtpdProcesses: Int? = nil) throws {
         self.restrictions = restrictions
         self.dnsTimeout = dnsTimeout
+        self.maxConnections = maxConnections
+        self.smtpdProcesses = smtpdProcesses
         // Missing packages first: the message names the package to install.
         try Harness.requireExecutable(Self.postfix, package: "postfix")
         try Harness.requireExecutable(Self.knotd, package: "knot")
@@ -155,6 +163,12 @@ final class MailEnvironment: @unchecked Sendable {
             timeout = "\(self.dnsTimeout)"
             attempts = 1
             """.write(to: config, atomically: true, encoding: .utf8)
+        if let maxConnections = self.maxConnections {
+            guard self.restrictions == .recipient else {
+                throw SetupError(description: "maxConnections is only written for .recipient")
+            }
+            try "\n[policy]\nmax_connections = \(maxConnections)".appendLine(to: config)
+        }
 
         if case .recipientOverChrootedSocket = self.restrictions {
             // The socket goes where the chrooted smtpd looks: <queue>/private/vrules.
@@ -264,7 +278,7 @@ final class MailEnvironment: @unchecked Sendable {
         // for smtpd in the chrooted-socket case.
         let smtpdChroot = self.restrictions == .recipientOverChrootedSocket ? "y" : "n"
         try """
-            127.0.0.1:\(self.smtpPort) inet n - \(smtpdChroot) - - smtpd
+            127.0.0.1:\(self.smtpPort) inet n - \(smtpdChroot) - \(self.smtpdProcesses.map(String.init) ?? "-") smtpd
             pickup     unix  n - n 60 1 pickup
             cleanup    unix  n - n -  0 cleanup
             qmgr       unix  n - n 300 1 qmgr

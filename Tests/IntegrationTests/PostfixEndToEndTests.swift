@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import VrulesTestSupport
 
 /// A real Postfix (Debian package `postfix`) asks `vrules serve` through
 /// `check_policy_service`, and vrules asks a real authoritative server (Knot DNS, Debian
@@ -69,6 +70,49 @@ struct PostfixEndToEndTests {
         #expect(good.rcpt.code == 250, Comment(rawValue: "SMTP dialogue:\n\(good.transcript)\n\(environment.diagnostics)"))
         let bad = try await self.session(environment, from: "127.0.0.12")
         self.expectRcpt(bad, environment, code: 550, enhanced: "5.7.25", text: "Reverse DNS validation failed")
+    }
+
+    @Test("connections held idle by another client cannot keep Postfix out: at the cap the idlest is closed, and Postfix reopens its own")
+    func postfixAfterEviction() async throws {
+        // max_connections 2: one kept, the second place for a newcomer while the idlest closes.
+        // One smtpd process, so the second session is served by the smtpd whose connection
+        // was closed.
+        let environment = try await blocking {
+            try MailEnvironment(name: "postfix-evict", maxConnections: 2, smtpdProcesses: 1)
+        }
+        defer { environment.shutdown() }
+        let first = try await self.session(environment, from: "127.0.0.10")
+        #expect(first.rcpt.code == 250, Comment(rawValue: "SMTP dialogue:\n\(first.transcript)\n\(environment.diagnostics)"))
+        // smtpd keeps its policy connection open after the session. Two connections that never
+        // ask: the first closes Postfix's, the second the first.
+        let port = Int(environment.policyPort)
+        let holders = try (0..<2).map { _ in try PolicyClient(port: port) }
+        try await Task.sleep(for: .milliseconds(200))
+        let started = Date()
+        let second = try await self.session(environment, from: "127.0.0.13")
+        let context = Comment(rawValue: "SMTP dialogue:\n\(second.transcript)\n\(environment.diagnostics)")
+        self.expectOrdinaryStart(second, environment)
+        #expect(second.rcpt.code == 250, context)
+        #expect(second.message?.code == 250, context)
+        // Postfix's retry after a closed connection waits a second; a lock-out would last
+        // smtpd_policy_service_timeout (30 s here) and end in 451 4.3.5.
+        #expect(Date().timeIntervalSince(started) < 10, context)
+        // The holder still open was closed for Postfix.
+        let closed = holders.filter { holder in
+            holder.setTimeout(seconds: 5)
+            do { return try holder.readAnswer() == nil } catch { return false }
+        }
+        #expect(closed.count == 2, context)
+        // Postfix's connection, then each holder's, was the one closed; and one smtpd served
+        // both sessions, so it reopened the connection it found closed.
+        let log = try String(contentsOf: environment.vrulesLog, encoding: .utf8)
+        #expect(log.components(separatedBy: "policy connection idle the longest closed for a newcomer").count - 1 == 3, context)
+        let maillog = try String(contentsOf: environment.maillog, encoding: .utf8)
+        let smtpd = { (client: String) in
+            maillog.split(separator: "\n").first { $0.contains("connect from unknown[\(client)]") }?
+                .split(separator: "[").dropFirst().first?.prefix { $0.isNumber }
+        }
+        #expect(smtpd("127.0.0.10") != nil && smtpd("127.0.0.10") == smtpd("127.0.0.13"), context)
     }
 
     @Test("a client whose PTR and A agree is accepted, and so is its message")

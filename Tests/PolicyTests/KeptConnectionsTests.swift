@@ -7,7 +7,7 @@ import Testing
 struct KeptConnectionsTests {
     @Test("at `kept` a newcomer closes the connection idle the longest, never one being served")
     func evictsIdlestNotBusy() async throws {
-        let kept = KeptConnections(kept: 2, service: "test")
+        let kept = KeptConnections(kept: 2, service: "test", logger: .policyTests)
         let busy = EmbeddedChannel()
         let idle = EmbeddedChannel()
         try await busy.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
@@ -30,7 +30,7 @@ struct KeptConnectionsTests {
 
     @Test("the listener's pipeline admits connections as accepted; a connection's initializer gets its activity")
     func admissionInAcceptOrder() async throws {
-        let kept = KeptConnections(kept: 1, service: "test")
+        let kept = KeptConnections(kept: 1, service: "test", logger: .policyTests)
         let listener = EmbeddedChannel(handler: KeptConnections.Admission(kept))
         let first = EmbeddedChannel()
         let second = EmbeddedChannel()
