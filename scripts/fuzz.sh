@@ -7,13 +7,13 @@
 # which is how to turn it into a regression test in the target's own test suite.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [-- LIBFUZZER_OPTIONS...]
-#   TARGET   config, dns-message, dnssec-chain, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
+#   TARGET   config, dns-message, dns-name, dnssec-chain, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
 #   SECONDS  how long to run (default 300)
 # The corpus grows in .build-fuzz/corpus/TARGET, seeded from the repository's own examples.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-targets="config dns-message dnssec-chain dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
+targets="config dns-message dns-name dnssec-chain dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
 target="${1:-}"
 [[ " $targets " == *" $target "* ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 shift
@@ -111,6 +111,12 @@ PY
     ;;
 zone-file)
     cp examples/*.zone bench/policy/spf-zones/*.zone "$corpus/" 2>/dev/null || true
+    ;;
+dns-name)
+    seed ascii 'Mail.Example.COM.'
+    seed ulabel 'B\xc3\xbccher.example'
+    seed escapes 'a\\065\\.b\\\\c\\032.example'
+    seed root '.'
     ;;
 esac
 

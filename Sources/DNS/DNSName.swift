@@ -23,33 +23,115 @@ public enum DNSName {
 
     /// The checks every name passes, on its ASCII form; errors name `original`, what the
     /// caller wrote.
+    ///
+    /// Names read from DNS replies come in presentation form, with RFC 1035 escapes (`\.`,
+    /// `\\`, `\DDD`) for octets that are not plain printable ASCII, and may be asked for
+    /// again (a PTR name confirmed by its address): an escape counts as the one octet it
+    /// stands for, and one that stands for none (a `\` at the end, `\DDD` over 255 or short of
+    /// three digits) is refused here, as the query writer would refuse it, so that such a name
+    /// is a script error naming it rather than a lookup that fails.
     private static func normalizeASCII(_ name: String, reportedAs original: String) throws(DNSNameError) -> String {
         var text = name
-        if text.hasSuffix(".") && text != "." { text.removeLast() }
+        if text.hasSuffix(".") && text != "." && !Self.endsInEscape(text) { text.removeLast() }
         if text == "." || text.isEmpty { return "" }
-        guard text.utf8.count <= Self.maximumLength else {
+        // Each octet is written with at most four characters (`\DDD`).
+        guard text.utf8.count <= 4 * Self.maximumLength else {
             throw DNSNameError(name: original, reason: "name is longer than \(Self.maximumLength) characters")
         }
         var labelLength = 0
+        var octets = 0
         var upperCase = false
-        for byte in text.utf8 {
-            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { upperCase = true }
-            if byte == UInt8(ascii: ".") {
+        var escaped = false
+        var hasEscape = false
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte > 0x20 && byte < 0x7f else {
+                throw DNSNameError(name: original, reason: "invalid character in name")
+            }
+            if byte == UInt8(ascii: ".") && !escaped {
                 guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
+                octets += labelLength + 1
                 labelLength = 0
-            } else {
-                guard byte > 0x20 && byte < 0x7f else {
-                    throw DNSNameError(name: original, reason: "invalid character in name")
+                continue
+            }
+            if byte == UInt8(ascii: "\\") && !escaped {
+                escaped = true
+                hasEscape = true
+                continue
+            }
+            if escaped, byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                var value = Int(byte - UInt8(ascii: "0"))
+                for _ in 0..<2 {
+                    guard let digit = iterator.next(), digit >= UInt8(ascii: "0") && digit <= UInt8(ascii: "9") else {
+                        throw DNSNameError(name: original, reason: "an escape \\DDD needs three digits")
+                    }
+                    value = value * 10 + Int(digit - UInt8(ascii: "0"))
                 }
-                labelLength += 1
-                guard labelLength <= Self.maximumLabelLength else {
-                    throw DNSNameError(name: original, reason: "label is longer than \(Self.maximumLabelLength) characters")
-                }
+                guard value <= 255 else { throw DNSNameError(name: original, reason: "an escape \\DDD is at most \\255") }
+            } else if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
+                upperCase = true
+            }
+            escaped = false
+            labelLength += 1
+            guard labelLength <= Self.maximumLabelLength else {
+                throw DNSNameError(name: original, reason: "label is longer than \(Self.maximumLabelLength) characters")
             }
         }
+        guard !escaped else { throw DNSNameError(name: original, reason: "a \\ at the end escapes nothing") }
         guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
+        guard octets + labelLength <= Self.maximumLength else {
+            throw DNSNameError(name: original, reason: "name is longer than \(Self.maximumLength) characters")
+        }
+        if hasEscape { return Self.canonicalEscapes(text) }
         // Most names arrive in lower case already: returned as they are, not copied.
         return upperCase ? text.lowercased() : text
+    }
+
+    /// A checked name with escapes in the one form a reply's names are read in: letters in
+    /// lower case, `\.` and `\\` kept, other printable octets plain (`\065` is `a`), the rest
+    /// `\DDD`. So `a\065.example` and `aa.example` are one name to every resolver and the cache.
+    private static func canonicalEscapes(_ text: String) -> String {
+        var octets: [UInt8] = []  // the name's octets, a dot between labels written as 0x2E
+        var separators: [Bool] = []  // whether each octet ends a label rather than standing for one
+        let bytes = Array(text.utf8)
+        var index = 0
+        while index < bytes.count {
+            var byte = bytes[index]
+            var separator = byte == UInt8(ascii: ".")
+            if byte == UInt8(ascii: "\\") {
+                separator = false
+                let next = bytes[index + 1]
+                if next >= UInt8(ascii: "0") && next <= UInt8(ascii: "9") {
+                    byte = UInt8(bytes[(index + 1)...(index + 3)].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) })
+                    index += 3
+                } else {
+                    byte = next
+                    index += 1
+                }
+            }
+            octets.append(byte)
+            separators.append(separator)
+            index += 1
+        }
+        var result: [UInt8] = []
+        for (byte, separator) in zip(octets, separators) {
+            switch byte {
+            case _ where separator: result.append(byte)
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): result.append(byte | 0x20)
+            case UInt8(ascii: "."), UInt8(ascii: "\\"): result += [UInt8(ascii: "\\"), byte]
+            case 0x21...0x7E: result.append(byte)
+            default:
+                result += [UInt8(ascii: "\\"), UInt8(ascii: "0") + byte / 100, UInt8(ascii: "0") + (byte / 10) % 10,
+                           UInt8(ascii: "0") + byte % 10]
+            }
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+
+    /// Whether `text` ends in an escaped octet (`a\.` is one label, `a.`), so its last dot is
+    /// not the root's: an odd number of backslashes before it.
+    private static func endsInEscape(_ text: String) -> Bool {
+        text.utf8.dropLast().reversed().prefix { $0 == UInt8(ascii: "\\") }.count % 2 == 1
     }
 }
 
@@ -71,9 +153,23 @@ extension DNSName {
         var candidate = Substring(name)
         while !candidate.isEmpty {
             names.append(candidate)
-            guard let dot = candidate.firstIndex(of: ".") else { break }
+            guard let dot = Self.firstLabelEnd(candidate) else { break }
             candidate = candidate[candidate.index(after: dot)...]
         }
         return names
+    }
+
+    /// The dot that ends the first label: not an escaped one (`a\.b.c` has parent `c`).
+    private static func firstLabelEnd(_ name: Substring) -> Substring.Index? {
+        var index = name.startIndex
+        while index < name.endIndex {
+            switch name[index] {
+            case ".": return index
+            case "\\": index = name.index(after: index)
+            default: break
+            }
+            if index < name.endIndex { index = name.index(after: index) }
+        }
+        return nil
     }
 }

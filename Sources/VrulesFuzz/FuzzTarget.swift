@@ -47,6 +47,10 @@ enum FuzzTarget: String, CaseIterable {
     case toml
     /// A zone file, as `vrules run --zone` and `vrules serve --zone` read it: parsed, or an error.
     case zoneFile = "zone-file"
+    /// A domain name as a script, a client (HELO, MAIL FROM) or a reply gives it, U-labels and
+    /// RFC 1035 escapes included: refused with a reason, or normalised to a name that
+    /// normalises to itself, that a query can carry, and that reads back from the wire the same.
+    case dnsName = "dns-name"
 
     func run(_ input: [UInt8]) {
         switch self {
@@ -60,6 +64,31 @@ enum FuzzTarget: String, CaseIterable {
         case .config: Self.config(input)
         case .toml: _ = try? TOML.parse(input)
         case .zoneFile: _ = try? ZoneFile.parseContents(String(decoding: input, as: UTF8.self), origin: "fuzz.test")
+        case .dnsName: Self.dnsName(input)
+        }
+    }
+
+    private static func dnsName(_ input: [UInt8]) {
+        let text = String(decoding: input, as: UTF8.self)
+        let name: String
+        do {
+            name = try DNSName.normalize(text)
+        } catch {
+            guard !error.reason.isEmpty else { fatalError("refused without a reason: \(text.debugDescription)") }
+            return
+        }
+        guard (try? DNSName.normalize(name)) == name else {
+            fatalError("normalising \(text.debugDescription) twice changes it: \(name.debugDescription)")
+        }
+        var wire: [UInt8] = []
+        do {
+            try DNSNameCoding.appendWireName(name, to: &wire)
+        } catch {
+            fatalError("\(name.debugDescription), from \(text.debugDescription), cannot be asked for: \(error)")
+        }
+        var slice = wire[...]
+        guard let read = try? DNSNameCoding.readUncompressedName(&slice), read == name, slice.isEmpty else {
+            fatalError("\(name.debugDescription) reads back from the wire as something else")
         }
     }
 

@@ -252,8 +252,10 @@ struct ResolverCommandTests {
         #expect(output.stdout.contains("mail: accept 250"), "\(output.stdout)\(output.stderr)")
     }
 
-    @Test("an invalid U-label is a script error naming it (451 4.3.0), never a query", arguments: [
+    @Test("an invalid U-label or escape is a script error naming it (451 4.3.0), never a query", arguments: [
         "jörg@☃.example", "jörg@bü cher.example", "jörg@ü\u{200D}.example",   // a joiner out of context
+        // RFC 1035 escapes that stand for no octet: the query writer would refuse them.
+        "jorg@bad\\", "jorg@a\\999.example", "jorg@a\\1.example",
     ])
     func idnInvalid(_ sender: String) async throws {
         let directory = try self.idnZone()
@@ -289,5 +291,30 @@ struct ResolverCommandTests {
         #expect(asked == ["xn--bcher-kva.example", "mail.xn--bcher-kva.example"])
         #expect(invalid.status != 0)
         #expect(invalid.stderr.contains("invalid domain name '☃.example'"), "\(invalid.stdout)\(invalid.stderr)")
+    }
+
+    @Test("vrules dns asks for a name with RFC 1035 escapes by the octets they stand for; a broken escape is refused by name")
+    func escapesThroughDNSCommand() async throws {
+        let records = try ZoneFile.parse("""
+        $ORIGIN example.
+        aa        A 192.0.2.41
+        a\\032b  A 192.0.2.42
+        """)
+        let server = try await ScriptedDNSServer.start(script: ScriptedDNSServer.authoritative(records: records))
+        let directory = try self.configuration(servers: ["\(server.address)"], timeout: "1s", attempts: 0)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let letters = try await self.run(["dns", "query", "A\\065.example", "A"], in: directory)
+        let space = try await self.run(["dns", "query", "a\\032b.example", "A"], in: directory)
+        let dangling = try await self.run(["dns", "query", "bad\\", "A"], in: directory)
+        let overRange = try await self.run(["dns", "query", "a\\256.example", "A"], in: directory)
+        let asked = server.queries.map(\.question.name)
+        await server.stop()
+        #expect(letters.stdout.contains("192.0.2.41"), "\(letters.stdout)\(letters.stderr)")
+        #expect(space.stdout.contains("192.0.2.42"), "\(space.stdout)\(space.stderr)")
+        #expect(asked == ["aa.example", "a\\032b.example"])
+        #expect(dangling.status != 0)
+        #expect(dangling.stderr.contains("invalid domain name 'bad\\': a \\ at the end escapes nothing"), "\(dangling.stderr)")
+        #expect(overRange.status != 0)
+        #expect(overRange.stderr.contains("an escape \\DDD is at most \\255"), "\(overRange.stderr)")
     }
 }

@@ -1,7 +1,7 @@
 /// Conversion between wire-form names (length-prefixed labels, possibly compressed) and the
 /// presentation form used everywhere else: lower-cased, no trailing dot, root as `""`, and
 /// RFC 1035 escapes (`\.`, `\\`, `\DDD`) for octets that are not plain printable ASCII.
-enum DNSNameCoding {
+package enum DNSNameCoding {
     static let maximumWireLength = 255
     static let maximumLabelLength = 63
     /// A name of at most 255 octets has at most 127 labels, so more hops than that is a loop
@@ -148,7 +148,7 @@ enum DNSNameCoding {
     /// undoing escapes: the one reader of presentation-form names (`labels(of:)` is made from
     /// it), and what a query is written with, one pass and no array per label. After an
     /// error `output` holds part of the name.
-    static func appendWireName(_ name: String, to output: inout [UInt8]) throws(DNSWireError) {
+    package static func appendWireName(_ name: String, to output: inout [UInt8]) throws(DNSWireError) {
         var text = name
         let failure = text.withUTF8 { bytes in Self.appendWireName(bytes, to: &output, name: name) }
         if let failure { throw failure }
@@ -223,7 +223,7 @@ enum DNSNameCoding {
 extension DNSNameCoding {
     /// Reads a name that must not be compressed (inside DNSSEC record data): a pointer there
     /// is malformed rather than followed, since the data is read apart from its message.
-    static func readUncompressedName(_ input: inout ArraySlice<UInt8>) throws(DNSWireError) -> String {
+    package static func readUncompressedName(_ input: inout ArraySlice<UInt8>) throws(DNSWireError) -> String {
         var labels: [ArraySlice<UInt8>] = []
         var wireLength = 1
         while true {
