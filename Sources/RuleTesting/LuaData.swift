@@ -27,20 +27,33 @@ public indirect enum LuaData: Hashable, Sendable {
     /// Reads the value at `index` with raw access only (no metamethods run), up to `depth`
     /// levels and `limit` values in all; a table inside itself reads as a cycle.
     static func read(_ lua: LuaState, at index: Int32, depth: Int = 16, limit: Int = 100_000) -> LuaData {
+        Self.readCounting(lua, at: index, depth: depth, limit: limit).data
+    }
+
+    /// `read`, and whether every value was read: false when `limit` cut the reading short,
+    /// so that a caller can name the limit instead of the first value it left out.
+    static func readCounting(_ lua: LuaState, at index: Int32, depth: Int = 16,
+                             limit: Int = 100_000) -> (data: LuaData, complete: Bool) {
         var reader = Reader(lua: lua, remaining: limit)
-        return reader.read(at: index, depth: depth)
+        let data = reader.read(at: index, depth: depth)
+        return (data, !reader.cut)
     }
 
     private struct Reader {
         let lua: LuaState
         var remaining: Int
+        /// Whether a value was left out because `remaining` ran out.
+        var cut = false
         /// The tables on the path from the root to the value being read.
         var path: Set<UnsafeRawPointer> = []
 
         mutating func read(at index: Int32, depth: Int) -> LuaData {
             let lua = self.lua
             let index = lua.absoluteIndex(index)
-            guard self.remaining > 0 else { return .other("too much data") }
+            guard self.remaining > 0 else {
+                self.cut = true
+                return .other("too much data")
+            }
             self.remaining -= 1
             switch lua.type(at: index) {
             case .string: return .string(lua.string(at: index) ?? "")

@@ -14,6 +14,9 @@ public struct RuleTestFileLoader {
         self.defaultRulesPath = defaultRulesPath
     }
 
+    /// The most values (strings, numbers, tables...) a test file's table may hold in all.
+    static let maximumValues = 100_000
+
     public func load(path: String) throws(RuleTestFileError) -> RuleTestFile {
         func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: message) }
         guard let source = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("cannot read test file") }
@@ -27,8 +30,11 @@ public struct RuleTestFileLoader {
             lua.protectedCall(arguments: 0, results: 1)
         }
         if case .failure(let error) = ran { throw RuleTestFileError(path: path, message: error.message) }
-        let data = LuaData.read(lua, at: -1)
+        let (data, complete) = LuaData.readCounting(lua, at: -1, limit: Self.maximumValues)
         lua.pop()
+        guard complete else {
+            throw RuleTestFileError(path: path, message: "the test file declares more than \(Self.maximumValues) values")
+        }
         return try self.interpret(data, path: path)
     }
 

@@ -172,6 +172,33 @@ struct TestCommandTests {
         #expect(output.stdout.hasSuffix("1 passed, 2 failed\n"))
     }
 
+    @Test("a hostile test file (a cycle, deep nesting, a huge table or string, a loop) is one clear failure, quickly")
+    func hostileFiles() throws {
+        let workspace = try Workspace(rules: Self.rules, tests: [
+            "a_test.lua": "local t = {} t.x = t return { tests = { { name = 'c', vars = t, expect = { connect = 'next' } } } }",
+            "b_test.lua": "local t = {} for i = 1, 1000000 do t = { t } end return { tests = { { name = 'd', vars = t } } }",
+            "c_test.lua": "local t = {} for i = 1, 200000 do t[i] = i end return { tests = { { name = 'w', vars = t } } }",
+            "d_test.lua": "return { tests = { { name = ('x'):rep(1 << 29) } } }",
+            "e_test.lua": "while true do end",
+            "f_test.lua": "return { \(Self.zone) tests = { { name = 'fine', client_ip = '192.0.2.10', expect = { connect = 'next' } } } }",
+        ])
+        defer { workspace.remove() }
+        let started = Date()
+        let output = try workspace.run([])
+        #expect(Date().timeIntervalSince(started) < 30)
+        #expect(output.status == 1)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("FAIL - rules/tests/a_test.lua: the test file does not load: test 'c': vars.x: expected a string, number or boolean"),
+                "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/b_test.lua: the test file does not load: not enough memory"), "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/c_test.lua: the test file does not load: the test file declares more than 100000 values"),
+                "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/d_test.lua: the test file does not load: not enough memory"), "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/e_test.lua: the test file does not load: instruction budget exceeded"), "\(output.stdout)")
+        #expect(lines.contains("ok - rules/tests/f_test.lua: fine"), "\(output.stdout)")
+        #expect(output.stdout.hasSuffix("1 passed, 5 failed\n"), "\(output.stdout)")
+    }
+
     @Test("dns = \"network\" asks the resolver configured in --config")
     func networkTests() async throws {
         let records = try ZoneFile.parse("""
