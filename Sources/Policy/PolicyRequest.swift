@@ -191,16 +191,21 @@ enum PolicyAttribute: Int, CaseIterable, Sendable {
 public struct PolicyProtocolLimits: Hashable, Sendable {
     public var maximumLineLength: Int
     public var maximumAttributes: Int
+    /// Bytes of one request's lines in all. Postfix's requests take a few hundred bytes to a
+    /// few KiB; without this bound the line and attribute limits would let each connection
+    /// hold 2 MiB of a request it never ends (1,024 of them, 2 GiB).
+    public var maximumRequestSize: Int
     /// Seconds a connection may stay silent (Postfix itself closes idle ones after 300 s).
     public var idleTimeout: Int64
     /// Connections served at once; beyond it, accepting is held back (the kernel's backlog
     /// holds the next ones) until one closes.
     public var maximumConnections: Int
 
-    public init(maximumLineLength: Int = 16_384, maximumAttributes: Int = 128, idleTimeout: Int64 = 600,
-                maximumConnections: Int = 1_024) {
+    public init(maximumLineLength: Int = 16_384, maximumAttributes: Int = 128, maximumRequestSize: Int = 65_536,
+                idleTimeout: Int64 = 600, maximumConnections: Int = 1_024) {
         self.maximumLineLength = maximumLineLength
         self.maximumAttributes = maximumAttributes
+        self.maximumRequestSize = maximumRequestSize
         self.idleTimeout = idleTimeout
         self.maximumConnections = maximumConnections
     }
@@ -212,6 +217,7 @@ public struct PolicyProtocolError: Error, Hashable, Sendable, CustomStringConver
     public enum Code: String, Sendable {
         case lineTooLong = "line too long"
         case tooManyAttributes = "too many attributes"
+        case requestTooLarge = "request too large"
         case malformedAttribute = "malformed attribute"
         case invalidBytes = "invalid bytes"
         case unknownRequest = "unknown request type"

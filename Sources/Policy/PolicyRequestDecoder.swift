@@ -14,6 +14,8 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
     /// The request read so far, when a read ended inside it.
     private var pending: PolicyRequest?
     private var count = 0
+    /// Bytes of the lines of the request read so far.
+    private var size = 0
     /// Each slot's value in the connection's last request that sent it. A request repeats
     /// most of them (the request type, the client, the HELO name, the transaction's sender
     /// and instance): one whose bytes are the same is reused rather than made again.
@@ -40,8 +42,10 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
         // are kept as one copy, for the attributes without a slot.
         let maximum = self.limits.maximumLineLength
         let maximumAttributes = self.limits.maximumAttributes
+        let maximumSize = self.limits.maximumRequestSize
         var request = self.pending ?? PolicyRequest()
         var count = self.count
+        var size = self.size
         self.pending = nil
         let (scan, consumed): (Scan, Int) = buffer.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress else { return (.needMore, 0) }
@@ -84,6 +88,11 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
                     return failure(PolicyProtocolError(code: .tooManyAttributes, reason: "more than \(maximumAttributes)"),
                                    checkedEnd: start + end, start: start)
                 }
+                size += found + 1
+                guard size <= maximumSize else {
+                    return failure(PolicyProtocolError(code: .requestTooLarge, reason: "more than \(maximumSize) bytes"),
+                                   checkedEnd: start + end, start: start)
+                }
                 // The attributes vrules reads become strings (before their bytes are checked:
                 // if those fail, the request goes, strings and all); the others are read from
                 // the lines when asked for.
@@ -98,11 +107,13 @@ public struct PolicyRequestDecoder: NIOSingleStepByteToMessageDecoder {
         case .needMore:
             self.pending = request
             self.count = count
+            self.size = size
             return nil
         case .failure(let error):
             throw error
         case .request:
             self.count = 0
+            self.size = 0
             return request
         }
     }

@@ -199,7 +199,8 @@ enum FuzzTarget: String, CaseIterable {
 
     /// The requests a connection reads, and the error that ends it, if any.
     private static func decodeRequests(_ stream: [UInt8], pieceSize: Int) -> [String] {
-        var decoder = PolicyRequestDecoder(limits: PolicyProtocolLimits(maximumLineLength: 256, maximumAttributes: 16))
+        var decoder = PolicyRequestDecoder(limits: PolicyProtocolLimits(maximumLineLength: 256, maximumAttributes: 16,
+                                                                                maximumRequestSize: 1_024))
         var buffer = ByteBufferAllocator().buffer(capacity: stream.count)
         var decoded: [String] = []
         var offset = 0

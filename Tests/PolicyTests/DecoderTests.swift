@@ -222,6 +222,32 @@ struct DecoderTests {
         #expect(try fine.readInbound(as: PolicyRequest.self) != nil)
     }
 
+    @Test("a request's lines are bounded in all: past the bound it is refused, in one read or a line at a time; each request counts anew")
+    func requestSize() throws {
+        // The defaults: 16 KiB lines, 128 attributes, 64 KiB in all.
+        let line = "a=" + String(repeating: "x", count: 16_000) + "\n"
+        for split in [false, true] {
+            let large = try self.channel()
+            let text = String(repeating: line, count: 5) + "\n"
+            let error = #expect(throws: PolicyProtocolError.self) {
+                if split {
+                    for _ in 0..<5 { try self.write(large, line) }
+                    try self.write(large, "\n")
+                } else {
+                    try self.write(large, text)
+                }
+            }
+            #expect(error?.code == .requestTooLarge)
+            #expect(error?.reason == "more than 65536 bytes")
+            _ = try? large.finish()
+        }
+        // Four such lines are under the bound, and so is each of several requests in a row.
+        let fine = try self.channel()
+        for _ in 0..<3 { try self.write(fine, String(repeating: line, count: 4) + "\n") }
+        for _ in 0..<3 { #expect(try fine.readInbound(as: PolicyRequest.self) != nil) }
+        _ = try? fine.finish()
+    }
+
     @Test("a request cut off by the end of the connection gets no answer")
     func truncated() throws {
         let channel = try self.channel()

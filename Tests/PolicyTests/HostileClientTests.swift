@@ -335,6 +335,28 @@ struct HostileClientTests {
         await harness.stop()
     }
 
+    @Test("a request that grows past 64 KiB without ending is closed, not buffered; others are answered")
+    func endlessRequest() async throws {
+        let harness = try await PolicyHarness.start()
+        let hostile = try harness.client()
+        // Within the line and attribute limits (16 KiB, 128): 2 MiB a connection without the
+        // bound on the whole request.
+        let line = Array(("x_filler=" + String(repeating: "y", count: 16_000) + "\n").utf8)
+        // The server may close before all of it is sent: the send then fails.
+        _ = try? await blocking {
+            try hostile.send(Array("request=smtpd_access_policy\n".utf8))
+            for _ in 0..<127 { try hostile.send(line) }
+        }
+        // Closed: the end of the stream, or a reset for the bytes it left unread; not a timeout.
+        hostile.setTimeout(seconds: 5)
+        let closed: Bool
+        do { closed = try await answer(hostile) == nil } catch { closed = "\(error)".hasSuffix("errno \(ECONNRESET)") }
+        #expect(closed, "closed without an answer")
+        let good = try harness.client()
+        #expect(try await ask(good, request("RCPT", recipient: "later@x.test")) == "450 4.2.1 Mailbox busy")
+        await harness.stop()
+    }
+
     @Test("a valid request followed by a malformed one gets its answer before the close")
     func validThenMalformed() async throws {
         let harness = try await PolicyHarness.start()
