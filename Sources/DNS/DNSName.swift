@@ -38,53 +38,71 @@ public enum DNSName {
         guard text.utf8.count <= 4 * Self.maximumLength else {
             throw DNSNameError(name: original, reason: "name is longer than \(Self.maximumLength) characters")
         }
+        let scan = text.utf8.withContiguousStorageIfAvailable(Self.scan) ?? Array(text.utf8).withUnsafeBufferPointer(Self.scan)
+        switch scan {
+        case .refused(let reason):
+            throw DNSNameError(name: original, reason: reason)
+        case .escaped:
+            return Self.canonicalEscapes(text)
+        case .plain(let upperCase):
+            // Most names arrive in lower case already: returned as they are, not copied.
+            return upperCase ? text.lowercased() : text
+        }
+    }
+
+    /// What `scan` found of a name's text.
+    private enum Scan {
+        case plain(upperCase: Bool)
+        case escaped
+        case refused(String)
+    }
+
+    /// One pass over a name's text (its root dot taken off): every label 1–63 octets, 253 in
+    /// all, each character printable ASCII, each escape standing for one octet.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Scan {
+        let isDigit = { (byte: UInt8) in byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
         var labelLength = 0
         var octets = 0
         var upperCase = false
-        var escaped = false
         var hasEscape = false
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte > 0x20 && byte < 0x7f else {
-                throw DNSNameError(name: original, reason: "invalid character in name")
-            }
-            if byte == UInt8(ascii: ".") && !escaped {
-                guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            guard byte > 0x20 && byte < 0x7f else { return .refused("invalid character in name") }
+            if byte == UInt8(ascii: ".") {
+                guard labelLength > 0 else { return .refused("empty label") }
                 octets += labelLength + 1
                 labelLength = 0
                 continue
             }
-            if byte == UInt8(ascii: "\\") && !escaped {
-                escaped = true
+            if byte == UInt8(ascii: "\\") {
                 hasEscape = true
-                continue
-            }
-            if escaped, byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
-                var value = Int(byte - UInt8(ascii: "0"))
-                for _ in 0..<2 {
-                    guard let digit = iterator.next(), digit >= UInt8(ascii: "0") && digit <= UInt8(ascii: "9") else {
-                        throw DNSNameError(name: original, reason: "an escape \\DDD needs three digits")
+                guard index < bytes.count else { return .refused("a \\ at the end escapes nothing") }
+                let next = bytes[index]
+                index += 1
+                guard next > 0x20 && next < 0x7f else { return .refused("invalid character in name") }
+                if isDigit(next) {
+                    guard index + 1 < bytes.count, isDigit(bytes[index]), isDigit(bytes[index + 1]) else {
+                        return .refused("an escape \\DDD needs three digits")
                     }
-                    value = value * 10 + Int(digit - UInt8(ascii: "0"))
+                    let value = Int(next - 48) * 100 + Int(bytes[index] - 48) * 10 + Int(bytes[index + 1] - 48)
+                    guard value <= 255 else { return .refused("an escape \\DDD is at most \\255") }
+                    index += 2
                 }
-                guard value <= 255 else { throw DNSNameError(name: original, reason: "an escape \\DDD is at most \\255") }
             } else if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
                 upperCase = true
             }
-            escaped = false
             labelLength += 1
             guard labelLength <= Self.maximumLabelLength else {
-                throw DNSNameError(name: original, reason: "label is longer than \(Self.maximumLabelLength) characters")
+                return .refused("label is longer than \(Self.maximumLabelLength) characters")
             }
         }
-        guard !escaped else { throw DNSNameError(name: original, reason: "a \\ at the end escapes nothing") }
-        guard labelLength > 0 else { throw DNSNameError(name: original, reason: "empty label") }
+        guard labelLength > 0 else { return .refused("empty label") }
         guard octets + labelLength <= Self.maximumLength else {
-            throw DNSNameError(name: original, reason: "name is longer than \(Self.maximumLength) characters")
+            return .refused("name is longer than \(Self.maximumLength) characters")
         }
-        if hasEscape { return Self.canonicalEscapes(text) }
-        // Most names arrive in lower case already: returned as they are, not copied.
-        return upperCase ? text.lowercased() : text
+        return hasEscape ? .escaped : .plain(upperCase: upperCase)
     }
 
     /// A checked name with escapes in the one form a reply's names are read in: letters in
