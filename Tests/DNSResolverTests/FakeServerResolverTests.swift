@@ -512,6 +512,56 @@ struct CacheTests {
         }
     }
 
+    @Test("large answers are held within cache_size × 4 KiB: they evict the least recently used; one larger than that is answered, not kept")
+    func byteBound() async throws {
+        func text(_ name: String, strings: Int) -> DNSResourceRecord {
+            DNSResourceRecord(name: name, ttl: 300, data: .txt(Array(repeating: Array(repeating: UInt8(ascii: "v"), count: 255), count: strings)))
+        }
+        let records = ["a", "b"].map { a("\($0).example.com", "192.0.2.1") }
+            + ["big1", "big2", "big3"].map { text("\($0).example.com", strings: 25) }
+            + [text("huge.example.com", strings: 70)]
+        try await withServers([zoneScript("example.com", records)]) { servers in
+            let resolver = DNSNetworkResolver(servers: [servers[0].address], options: options(cacheSize: 4))
+            #expect(resolver.cache.maximumBytes == 4 * 4_096)
+            let question = { (name: String, type: DNSRecordType) in DNSQuestion(name: "\(name).example.com", type: type) }
+            for name in ["a", "b"] { _ = await resolver.resolve(question(name, .a)) }
+            for name in ["big1", "big2"] {
+                let answer = try await resolver.resolve(question(name, .txt)).get()
+                #expect(answer.records.first?.data == .txt(Array(repeating: Array(repeating: UInt8(ascii: "v"), count: 255), count: 25)))
+            }
+            #expect(resolver.cache.count == 4, "four entries of about 16 KB fit")
+            _ = await resolver.resolve(question("big3", .txt))
+            // The count evicts a; the bytes then b and big1.
+            #expect(resolver.cache.count == 2)
+            #expect(resolver.cache.byteCount <= resolver.cache.maximumBytes)
+            #expect(resolver.immediateResult(for: question("big1", .txt)) == nil)
+            #expect(resolver.immediateResult(for: question("big2", .txt)) != nil)
+            #expect(resolver.immediateResult(for: question("big3", .txt)) != nil)
+            let huge = try await resolver.resolve(question("huge", .txt)).get()
+            #expect(huge.records.first?.data == .txt(Array(repeating: Array(repeating: UInt8(ascii: "v"), count: 255), count: 70)))
+            #expect(resolver.immediateResult(for: question("huge", .txt)) == nil, "larger than the whole bound: not kept")
+            #expect(resolver.cache.count == 2, "and nothing evicted for it")
+            // An entry that expires gives its bytes back.
+            resolver.cache.removeAll()
+            #expect(resolver.cache.byteCount == 0)
+        }
+    }
+
+    @Test("an expired entry found by a lookup gives back its bytes")
+    func expiredBytes() {
+        let clock = ManualClock()
+        let cache = DNSCache(capacity: 8, now: clock.now)
+        let question = DNSQuestion(name: "t.example", type: .txt)
+        let answer = DNSAnswer(name: question.name, type: .txt, outcome: .ok,
+                               records: [DNSRecord(name: question.name, ttl: 5, data: .txt([Array(repeating: 0x41, count: 1_000)]))])
+        cache.store(answer, for: question, ttl: 5)
+        #expect(cache.byteCount > 1_000)
+        clock.advance(seconds: 6)
+        #expect(cache.lookup(question) == nil)
+        #expect(cache.byteCount == 0)
+        #expect(cache.count == 0)
+    }
+
     @Test("negative answers are cached for min(SOA TTL, SOA MINIMUM), an hour at most; without an SOA not at all",
           arguments: [(UInt32(3_600), UInt32(60), Int64(60)), (UInt32(604_800), UInt32(604_800), Int64(3_600))])
     func negativeCaching(soaTTL: UInt32, minimum: UInt32, lifetime: Int64) async throws {
