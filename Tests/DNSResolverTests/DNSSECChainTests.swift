@@ -421,3 +421,46 @@ struct DNSSECMangledDataTests {
         #expect((outcomes[.bogus] ?? 0) > 100, "\(outcomes)")
     }
 }
+
+@Suite("DNSSEC trust kept per name, bounded")
+struct DNSSECTrustCacheTests {
+    @Test("the trust of names no anchor covers is kept for the newest names only, up to the capacity")
+    func bounded() async {
+        // An anchor for another zone only: each name below is insecure at once, kept a day.
+        let anchors = DNSTrustAnchors(records: [DNSRecord(
+            name: "other.test", ttl: 3600, data: .unknown(type: .ds, data: [0, 1, 13, 2] + Array(repeating: 0, count: 32)))])!
+        let clock = ManualClock()
+        let chain = DNSSECChainOfTrust(anchors: anchors, fetch: { question in
+            Issue.record("nothing to fetch for \(question.name)")
+            return .failure(DNSError(kind: .network, name: question.name, type: question.type, detail: "unexpected"))
+        }, clock: clock.now, wallClock: { DNSSECFixture.now }, capacity: 8)
+        let budget = ValidationBudget(limits: DNSSECLimits())
+        for index in 0..<100 {
+            let trust = await chain.trust("sender\(index).example", budget: budget, trace: nil)
+            guard case .insecure = trust else {
+                Issue.record("\(trust)")
+                return
+            }
+        }
+        #expect(chain.cachedCount == 8)
+        #expect(chain.cachedTrust("sender99.example", trace: nil) != nil)
+        #expect(chain.cachedTrust("sender92.example", trace: nil) != nil)
+        #expect(chain.cachedTrust("sender91.example", trace: nil) == nil)
+        #expect(chain.cachedTrust("sender0.example", trace: nil) == nil)
+        chain.removeAll()
+        #expect(chain.cachedCount == 0)
+        for index in 0..<8 { _ = await chain.trust("again\(index).example", budget: budget, trace: nil) }
+        _ = await chain.trust("again0.example", budget: budget, trace: nil)  // cached: not stored again
+        clock.advance(seconds: 86_401)
+        #expect(chain.cachedTrust("again1.example", trace: nil) == nil, "expired after a day")
+        // Stored again: nine places marked for eight, so the oldest (again0's) goes with its
+        // entry; again1's first mark no longer matches its entry.
+        _ = await chain.trust("again1.example", budget: budget, trace: nil)
+        #expect(chain.cachedCount == 7)
+        // The next store drops that stale mark, and again1, stored anew, stays.
+        _ = await chain.trust("new.example", budget: budget, trace: nil)
+        #expect(chain.cachedCount == 8)
+        #expect(chain.cachedTrust("again1.example", trace: nil) != nil)
+        #expect(chain.cachedTrust("new.example", trace: nil) != nil)
+    }
+}

@@ -11,6 +11,20 @@ package final class DNSSECChainOfTrust: Sendable {
     private struct CachedTrust {
         var trust: ZoneTrust
         var expiresAt: NIODeadline
+        /// When it was stored, among all stores: matches its place in `TrustCache.order`.
+        var sequence: Int
+    }
+
+    /// The trust of the names asked about, oldest stored evicted first beyond `capacity`.
+    /// Names are what the validator asks for: zone apexes, but also the owner of every
+    /// unsigned answer (a sender's domain under an unsigned zone), each kept up to a day, so
+    /// without a bound a stream of new sender domains would grow it without end.
+    private struct TrustCache {
+        var entries: [String: CachedTrust] = [:]
+        /// Names in the order stored, with their store's sequence: an entry stored again, or
+        /// dropped as expired, leaves a marker that no longer matches and is skipped.
+        var order = CircularBuffer<(name: String, sequence: Int)>()
+        var sequence = 0
     }
 
     /// Bogus results are kept only this long, so a fixed zone recovers quickly (RFC 4035 §4.7).
@@ -22,28 +36,35 @@ package final class DNSSECChainOfTrust: Sendable {
     private let fetch: Fetch
     private let clock: @Sendable () -> NIODeadline
     private let wallClock: @Sendable () -> Int64
-    private let cache = NIOLockedValueBox([String: CachedTrust]())
+    private let cache = NIOLockedValueBox(TrustCache())
+    /// The most names whose trust is kept.
+    package let capacity: Int
     /// Zones whose trust is being computed, with the lookups waiting for it.
     private let inFlight = NIOLockedValueBox([String: [CheckedContinuation<ZoneTrust?, Never>]]())
     /// Signatures verified before, shared with the answer validator.
     package let verified = VerifiedSignatureCache()
 
     package init(anchors: DNSTrustAnchors, fetch: @escaping Fetch,
-                 clock: @escaping @Sendable () -> NIODeadline, wallClock: @escaping @Sendable () -> Int64) {
+                 clock: @escaping @Sendable () -> NIODeadline, wallClock: @escaping @Sendable () -> Int64,
+                 capacity: Int = 10_000) {
         self.anchors = anchors
+        self.capacity = max(1, capacity)
         self.fetch = fetch
         self.clock = clock
         self.wallClock = wallClock
     }
 
-    package func removeAll() { self.cache.withLockedValue { $0.removeAll() } }
+    package func removeAll() { self.cache.withLockedValue { $0 = TrustCache() } }
+
+    /// How many names' trust is kept now.
+    package var cachedCount: Int { self.cache.withLockedValue { $0.entries.count } }
 
     private func cached(_ name: String) -> ZoneTrust? {
         let now = self.clock()
         return self.cache.withLockedValue { cache in
-            guard let entry = cache[name] else { return nil }
+            guard let entry = cache.entries[name] else { return nil }
             guard now < entry.expiresAt else {
-                cache[name] = nil
+                cache.entries[name] = nil
                 return nil
             }
             return entry.trust
@@ -59,7 +80,17 @@ package final class DNSSECChainOfTrust: Sendable {
         }
         guard seconds > 0 else { return }
         let expiry = self.clock() + .seconds(Int64(seconds))
-        self.cache.withLockedValue { $0[name] = CachedTrust(trust: trust, expiresAt: expiry) }
+        let capacity = self.capacity
+        self.cache.withLockedValue { cache in
+            cache.sequence += 1
+            cache.entries[name] = CachedTrust(trust: trust, expiresAt: expiry, sequence: cache.sequence)
+            cache.order.append((name, cache.sequence))
+            // Markers are at least as many as entries, so this bounds both.
+            while cache.order.count > capacity {
+                let oldest = cache.order.removeFirst()
+                if cache.entries[oldest.name]?.sequence == oldest.sequence { cache.entries[oldest.name] = nil }
+            }
+        }
     }
 
     private func verifier(_ budget: ValidationBudget, _ trace: ValidationTrace?) -> RRsetVerifier {
