@@ -109,32 +109,26 @@ public enum DNSName {
     /// lower case, `\.` and `\\` kept, other printable octets plain (`\065` is `a`), the rest
     /// `\DDD`. So `a\065.example` and `aa.example` are one name to every resolver and the cache.
     private static func canonicalEscapes(_ text: String) -> String {
-        var octets: [UInt8] = []  // the name's octets, a dot between labels written as 0x2E
-        var separators: [Bool] = []  // whether each octet ends a label rather than standing for one
         let bytes = Array(text.utf8)
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count)
         var index = 0
         while index < bytes.count {
             var byte = bytes[index]
-            var separator = byte == UInt8(ascii: ".")
-            if byte == UInt8(ascii: "\\") {
-                separator = false
-                let next = bytes[index + 1]
-                if next >= UInt8(ascii: "0") && next <= UInt8(ascii: "9") {
-                    byte = UInt8(bytes[(index + 1)...(index + 3)].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) })
-                    index += 3
-                } else {
-                    byte = next
-                    index += 1
+            index += 1
+            if byte == UInt8(ascii: ".") {  // unescaped: the end of a label
+                result.append(byte)
+                continue
+            }
+            if byte == UInt8(ascii: "\\") {  // `scan` has checked every escape
+                byte = bytes[index]
+                index += 1
+                if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    byte = UInt8(Int(byte - 48) * 100 + Int(bytes[index] - 48) * 10 + Int(bytes[index + 1] - 48))
+                    index += 2
                 }
             }
-            octets.append(byte)
-            separators.append(separator)
-            index += 1
-        }
-        var result: [UInt8] = []
-        for (byte, separator) in zip(octets, separators) {
             switch byte {
-            case _ where separator: result.append(byte)
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): result.append(byte | 0x20)
             case UInt8(ascii: "."), UInt8(ascii: "\\"): result += [UInt8(ascii: "\\"), byte]
             case 0x21...0x7E: result.append(byte)

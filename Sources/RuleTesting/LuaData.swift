@@ -24,16 +24,19 @@ public indirect enum LuaData: Hashable, Sendable {
         return nil
     }
 
+    /// The most values `read` takes in all, unless told otherwise.
+    static let valueLimit = 100_000
+
     /// Reads the value at `index` with raw access only (no metamethods run), up to `depth`
     /// levels and `limit` values in all; a table inside itself reads as a cycle.
-    static func read(_ lua: LuaState, at index: Int32, depth: Int = 16, limit: Int = 100_000) -> LuaData {
+    static func read(_ lua: LuaState, at index: Int32, depth: Int = 16, limit: Int = Self.valueLimit) -> LuaData {
         Self.readCounting(lua, at: index, depth: depth, limit: limit).data
     }
 
     /// `read`, and whether every value was read: false when `limit` cut the reading short,
     /// so that a caller can name the limit instead of the first value it left out.
     static func readCounting(_ lua: LuaState, at index: Int32, depth: Int = 16,
-                             limit: Int = 100_000) -> (data: LuaData, complete: Bool) {
+                             limit: Int = Self.valueLimit) -> (data: LuaData, complete: Bool) {
         var reader = Reader(lua: lua, remaining: limit)
         let data = reader.read(at: index, depth: depth)
         return (data, !reader.cut)

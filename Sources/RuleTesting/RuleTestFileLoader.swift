@@ -14,9 +14,6 @@ public struct RuleTestFileLoader {
         self.defaultRulesPath = defaultRulesPath
     }
 
-    /// The most values (strings, numbers, tables...) a test file's table may hold in all.
-    static let maximumValues = 100_000
-
     public func load(path: String) throws(RuleTestFileError) -> RuleTestFile {
         func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: message) }
         guard let source = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("cannot read test file") }
@@ -30,10 +27,10 @@ public struct RuleTestFileLoader {
             lua.protectedCall(arguments: 0, results: 1)
         }
         if case .failure(let error) = ran { throw RuleTestFileError(path: path, message: error.message) }
-        let (data, complete) = LuaData.readCounting(lua, at: -1, limit: Self.maximumValues)
+        let (data, complete) = LuaData.readCounting(lua, at: -1)
         lua.pop()
         guard complete else {
-            throw RuleTestFileError(path: path, message: "the test file declares more than \(Self.maximumValues) values")
+            throw RuleTestFileError(path: path, message: "the test file declares more than \(LuaData.valueLimit) values")
         }
         return try self.interpret(data, path: path)
     }

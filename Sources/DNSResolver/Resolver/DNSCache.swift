@@ -5,8 +5,9 @@ import NIOCore
 /// `capacity` entries or `maximumBytes` of their estimated size, whichever binds first: an
 /// entry is most often a few hundred bytes, but an answer may be as large as a TCP reply,
 /// and a sender chooses names to ask about (its domain's TXT for SPF), so a count alone
-/// would let it make the cache `capacity` × 64 KiB. Each entry lives for its TTL (the smallest TTL of the chain and
-/// records, or the RFC 2308 negative TTL) and is handed out with TTLs counted down.
+/// would let it make the cache `capacity` × 64 KiB. Each entry lives for its TTL (the
+/// smallest TTL of the chain and records, or the RFC 2308 negative TTL) and is handed out
+/// with TTLs counted down.
 ///
 /// A CNAME chain is stored whole under the name that was asked, so a hit never needs a
 /// second lookup.
