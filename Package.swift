@@ -25,7 +25,8 @@ let package = Package(
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "Lua", dependencies: ["CLuaShim", "CLua"]),
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
-        .target(name: "DNS", dependencies: ["CIDN2"]),
+        .target(name: "InputFiles"),
+        .target(name: "DNS", dependencies: ["CIDN2", "InputFiles"]),
         .target(name: "Spelling"),
         .target(name: "OneLineText"),
         .target(name: "TOML", dependencies: ["OneLineText"]),
@@ -33,7 +34,7 @@ let package = Package(
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNS", "CEpoll",
+                "DNS", "CEpoll", "InputFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -45,12 +46,12 @@ let package = Package(
         .target(
             name: "Configuration",
             dependencies: [
-                "TOML", "DNS", "DNSResolver", "Spelling",
+                "TOML", "DNS", "DNSResolver", "Spelling", "InputFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua"]),
+        .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua", "InputFiles"]),
         .target(name: "CPolicyScan"),
         .target(name: "CCPUAffinity"),
         .target(
@@ -68,11 +69,11 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling", "OneLineText"]),
+        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling", "OneLineText", "InputFiles"]),
         .target(
             name: "Lint",
             dependencies: [
-                "Rules", "Lua", "DNS", "Configuration", "Spelling", "OneLineText", "CLuaShim", "CLua",
+                "Rules", "Lua", "DNS", "Configuration", "Spelling", "OneLineText", "CLuaShim", "CLua", "InputFiles",
             ]
         ),
         .executableTarget(
@@ -100,6 +101,7 @@ let package = Package(
         ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
+        .testTarget(name: "InputFilesTests", dependencies: ["InputFiles"]),
         // RFC 7208 SPF: the conformance suite (Tests/Fixtures/spf) and hostile records.
         .testTarget(name: "SPFTests", dependencies: ["DNS"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),

@@ -1,14 +1,8 @@
-import Foundation
+import InputFiles
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// Reads a configuration file's bytes. Only regular files (symbolic links followed) up to
-/// `maximumSize` are read, so `--config /dev/zero` or a mistyped path to a huge file is an
-/// error instead of a process that fills its memory.
+/// Reads a configuration file's bytes: a regular file of at most `maximumSize`
+/// (`InputFile`), so `--config /dev/zero` or a mistyped path to a huge file is an error
+/// instead of a process that fills its memory.
 enum ConfigurationFileReader {
     static let maximumSize = 16 << 20
 
@@ -19,17 +13,12 @@ enum ConfigurationFileReader {
     }
 
     static func read(_ path: String) -> Outcome {
-        var status = stat()
-        guard stat(path, &status) == 0 else {
-            if errno == ENOENT || errno == ENOTDIR { return .missing }
-            return .unreadable("cannot read file: \(String(cString: strerror(errno)))")
+        do {
+            return .contents(try InputFile.bytes(atPath: path, limit: Self.maximumSize))
+        } catch where error.code == .missing {
+            return .missing
+        } catch {
+            return .unreadable("cannot read file: \(error.reason)")
         }
-        guard status.st_mode & S_IFMT == S_IFREG else { return .unreadable("cannot read file: not a regular file") }
-        guard Int(status.st_size) <= Self.maximumSize else {
-            return .unreadable("cannot read file: larger than \(Self.maximumSize >> 20) MiB")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { return .unreadable("cannot read file") }
-        guard data.count <= Self.maximumSize else { return .unreadable("cannot read file: larger than \(Self.maximumSize >> 20) MiB") }
-        return .contents(Array(data))
     }
 }

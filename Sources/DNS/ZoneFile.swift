@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import InputFiles
 
 /// A zone-file error, located so that an editor or CI can point at it.
 public struct ZoneFileError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -76,23 +72,15 @@ public enum ZoneFile {
         return try parser.parse(bytes)
     }
 
-    /// Reads with the C library: the DNS target deliberately has no dependency, Foundation included.
+    /// The largest zone file read: far above any zone a policy is tested on, and a bound on
+    /// what a mistyped path can make the process hold.
+    public static let maximumSize = 256 << 20
+
     private static func readFile(_ path: String) throws(ZoneFileError) -> [UInt8] {
-        guard let file = fopen(path, "rb") else {
-            throw ZoneFileError(path: path, line: 0, message: "cannot open: \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { raw in fread(raw.baseAddress, 1, raw.count, file) }
-            bytes.append(contentsOf: buffer[0..<count])
-            if count < buffer.count {
-                if ferror(file) != 0 {
-                    throw ZoneFileError(path: path, line: 0, message: "cannot read: \(String(cString: strerror(errno)))")
-                }
-                return bytes
-            }
+        do {
+            return try InputFile.bytes(atPath: path, limit: Self.maximumSize)
+        } catch {
+            throw ZoneFileError(path: path, line: 0, message: "cannot read: \(error.reason)")
         }
     }
 }

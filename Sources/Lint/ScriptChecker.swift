@@ -1,5 +1,6 @@
 import DNS
 import Foundation
+import InputFiles
 import Rules
 
 /// Checks Lua files: rule scripts with the modules they `require`, and test files.
@@ -36,7 +37,7 @@ final class ScriptChecker {
         var found = Set<String>()
         var queue = [path]
         while let file = queue.popLast() {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+            guard let text = try? ScriptFile.source(atPath: file),
                   case .compiled(let chunk) = LuaCompiler.compile(text, chunkName: file) else { continue }
             var analyzer = BytecodeAnalyzer(scope: GlobalScope(api: api), checksLoadTimeCalls: false, checksRuleAPI: false)
             analyzer.analyze(chunk)
@@ -131,9 +132,12 @@ final class ScriptChecker {
     // MARK: compiling
 
     private func compile(path: String) -> Unit? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        let text: String
+        do {
+            text = try ScriptFile.source(atPath: path)
+        } catch {
             self.diagnostics.append(Diagnostic(path: path, line: 1, column: 1, severity: .error,
-                                               message: "cannot read file", code: DiagnosticCode.unreadable))
+                                               message: "cannot read file: \(error.reason)", code: DiagnosticCode.unreadable))
             return nil
         }
         let source = SourceText(text)

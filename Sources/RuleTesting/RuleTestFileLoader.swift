@@ -1,5 +1,6 @@
 import DNS
 import Foundation
+import InputFiles
 import Lua
 import Rules
 import Spelling
@@ -16,7 +17,12 @@ public struct RuleTestFileLoader {
 
     public func load(path: String) throws(RuleTestFileError) -> RuleTestFile {
         func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: message) }
-        guard let source = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("cannot read test file") }
+        let source: String
+        do {
+            source = try ScriptFile.source(atPath: path)
+        } catch {
+            throw fail("cannot read test file: \(error.reason)")
+        }
         let lua = LuaState(memoryLimit: 64 << 20)
         if case .failure(let error) = lua.load(source: source, chunkName: "@" + path) {
             throw RuleTestFileError(path: path, message: error.message)

@@ -1,4 +1,5 @@
 import Foundation
+import InputFiles
 
 /// Resolves `require "a.b"` to `<rules directory>/a/b.lua` and refuses anything that
 /// would leave the rules directory (absolute paths, `..`, symlinks pointing out).
@@ -34,10 +35,11 @@ public struct ModuleLocator: Sendable {
     /// The module's source and the path it was read from.
     public func source(of name: String) -> Result<(String, String), Failure> {
         self.path(of: name).flatMap { path in
-            guard let source = try? String(contentsOfFile: path, encoding: .utf8) else {
-                return .failure(Failure(message: "require: cannot read module '\(name)' at \(path)"))
+            do throws(InputFileError) {
+                return .success((try ScriptFile.source(atPath: path), path))
+            } catch {
+                return .failure(Failure(message: "require: cannot read module '\(name)' at \(path): \(error.reason)"))
             }
-            return .success((source, path))
         }
     }
 

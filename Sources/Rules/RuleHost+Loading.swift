@@ -1,5 +1,6 @@
 import DNS
 import Foundation
+import InputFiles
 import Lua
 
 /// Loading a script: running its top level in the sandbox, compiling its stage table, and
@@ -49,9 +50,9 @@ extension RuleHost {
     func load(path: String) throws(RuleLoadError) {
         let source: String
         do {
-            source = try String(contentsOfFile: path, encoding: .utf8)
+            source = try ScriptFile.source(atPath: path)
         } catch {
-            throw RuleLoadError("\(path): cannot read rule script: \(error.localizedDescription)")
+            throw RuleLoadError("\(path): cannot read rule script: \(error.reason)")
         }
         try self.load(source: source, path: path)
     }

@@ -260,8 +260,10 @@ final class RuleHost: LuaHostDispatching {
             self.lua.pushString(path, thread)
             return .values(2)
         case .failure(let error):
+            // Raised by `require` itself, so that the error names the line that asked.
+            self.lua.pushNil(thread)
             self.lua.pushString(error.message, thread)
-            return .error
+            return .values(2)
         }
     }
 }

@@ -100,9 +100,17 @@ struct ConfigurationRefusalTests {
             return false
         }
 
-        // New rules and a broken configuration: the reload must fail as a whole.
+        // New rules and a broken configuration: the reload must fail as a whole. The third
+        // names a FIFO as its trust anchors, which a reload once waited on for good.
         try rules("v2").write(to: script, atomically: true, encoding: .utf8)
-        for (index, broken) in ["[..server.dns.options]\ntimeout = \"2s\"\n", good.replacingOccurrences(of: "\"5s\"", with: "\"5 s\"")].enumerated() {
+        let fifo = directory.appendingPathComponent("anchors.fifo").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let broken = [
+            "[..server.dns.options]\ntimeout = \"2s\"\n",
+            good.replacingOccurrences(of: "\"5s\"", with: "\"5 s\""),
+            good.replacingOccurrences(of: "timeout = \"2s\"\n", with: "timeout = \"2s\"\nvalidate = true\ntrust_anchor_file = \"anchors.fifo\"\n"),
+        ]
+        for (index, broken) in broken.enumerated() {
             try broken.write(to: config, atomically: true, encoding: .utf8)
             server.signal(SIGHUP)
             #expect(waitForLog("reload failed, keeping the running rules", count: index + 1))
@@ -112,6 +120,7 @@ struct ConfigurationRefusalTests {
         let log = server.log
         #expect(log.contains("\(config.path):1:2: error: TOML syntax error: expected a key, found '.' [config-syntax]"), "\(log)")
         #expect(log.contains("\(config.path):9:1: error: limits.stage_timeout: invalid duration '5 s'"), "\(log)")
+        #expect(log.contains("trust anchor file \(fifo): cannot read: not a regular file (a FIFO)"), "\(log)")
 
         try good.write(to: config, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)

@@ -203,8 +203,8 @@ struct LoaderTests {
         let defaults = VrulesConfiguration.check(path: "/nonexistent/vrules.toml", ifMissing: .systemDefaults, resolvConfPath: "/nonexistent/resolv.conf")
         #expect(defaults.errors.isEmpty)
         #expect(defaults.configuration?.dns.root.type == .system)
-        #expect(VrulesConfiguration.check(path: "/tmp").errors.map(\.description) == ["/tmp:1:1: error: cannot read file: not a regular file [unreadable-file]"])
-        #expect(VrulesConfiguration.check(path: "/dev/zero").errors.map(\.description) == ["/dev/zero:1:1: error: cannot read file: not a regular file [unreadable-file]"])
+        #expect(VrulesConfiguration.check(path: "/tmp").errors.map(\.description) == ["/tmp:1:1: error: cannot read file: not a regular file (a folder) [unreadable-file]"])
+        #expect(VrulesConfiguration.check(path: "/dev/zero").errors.map(\.description) == ["/dev/zero:1:1: error: cannot read file: not a regular file (a character device) [unreadable-file]"])
         #expect(VrulesConfiguration.check(path: "/etc/passwd/x").errors.map(\.message) == ["no such file"])
         let latin1 = VrulesConfiguration.check([0x23, 0x20, 0xE9, 0x0A], file: "v.toml").errors
         #expect(latin1.map(\.description) == ["v.toml:1:3: error: TOML syntax error: the file is not valid UTF-8 [config-syntax]"])

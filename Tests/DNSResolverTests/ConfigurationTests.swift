@@ -8,11 +8,13 @@ import Testing
 import Glibc
 #endif
 
+struct TemporaryFileError: Error {}
+
 /// Writes `text` to a fresh temporary file and returns its path.
 func temporaryFile(_ text: String, name: String = "file") throws -> String {
     var template = Array("/tmp/vrules-\(name)-XXXXXX".utf8CString)
     let fd = mkstemp(&template)
-    guard fd >= 0 else { throw FileReadError(path: "/tmp", reason: "mkstemp failed") }
+    guard fd >= 0 else { throw TemporaryFileError() }
     let bytes = Array(text.utf8)
     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     close(fd)

@@ -191,7 +191,7 @@ struct ZoneFileTests {
         let missing = directory.appendingPathComponent("missing.zone").path
         let notFound = #expect(throws: ZoneFileError.self) { try ZoneFile.load(path: missing) }
         #expect(notFound?.line == 0)
-        #expect(notFound?.description.hasPrefix("\(missing): cannot open") == true)
+        #expect(notFound?.description.hasPrefix("\(missing): cannot read: No such file or directory") == true)
     }
 
     @Test func errorDescriptionIsPathLineMessage() {

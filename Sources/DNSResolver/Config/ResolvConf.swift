@@ -1,3 +1,5 @@
+import InputFiles
+
 /// What `/etc/resolv.conf` says, read the way glibc reads it: `nameserver` lines (at most
 /// three are used by glibc; all are kept here), `options timeout: attempts: rotate ndots:`,
 /// and `search`/`domain` (the last of the two wins).
@@ -55,8 +57,8 @@ public struct ResolvConf: Hashable, Sendable {
     }
 
     /// Reads the file; a missing file means glibc's defaults (a server on loopback).
-    public static func load(path: String) throws -> ResolvConf {
-        guard let text = try readTextFile(path) else {
+    public static func load(path: String) throws(InputFileError) -> ResolvConf {
+        guard let text = try readTextFile(path, limit: resolvConfMaximumSize) else {
             var conf = ResolvConf()
             conf.nameservers = [DNSServerAddress(ip: .v4([127, 0, 0, 1]))]
             return conf
