@@ -123,21 +123,10 @@ public final class PolicyServer: Service, @unchecked Sendable {
         var bound: [SocketAddress] = []
         for address in self.addresses {
             let listener: any Channel
-            switch address {
-            case .tcp(let host, let port):
-                listener = try await bootstrap.bind(host: host, port: port).get()
-            case .unix(let path) where self.socketAccess.isEmpty:
-                listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-            case .unix(let path):
-                let temporary = UnixSocketAccess.temporaryPath(for: path)
-                listener = try await bootstrap.bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true).get()
-                do {
-                    try self.socketAccess.apply(temporary: temporary, path: path)
-                } catch {
-                    try? await listener.close()
-                    unlink(temporary)
-                    throw error
-                }
+            do {
+                listener = try await self.bind(address, with: bootstrap)
+            } catch {
+                throw PolicyListenError(address: "\(address)", reason: PolicyListenError.reason(for: error))
             }
             self.listeners.append(listener)
             if let local = listener.localAddress { bound.append(local) }
@@ -145,6 +134,26 @@ public final class PolicyServer: Service, @unchecked Sendable {
         }
         self.startExpiry()
         return bound
+    }
+
+    private func bind(_ address: PolicyListenAddress, with bootstrap: ServerBootstrap) async throws -> any Channel {
+        switch address {
+        case .tcp(let host, let port):
+            return try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path) where self.socketAccess.isEmpty:
+            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        case .unix(let path):
+            let temporary = UnixSocketAccess.temporaryPath(for: path)
+            let listener = try await bootstrap.bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true).get()
+            do {
+                try self.socketAccess.apply(temporary: temporary, path: path)
+            } catch {
+                try? await listener.close()
+                unlink(temporary)
+                throw error
+            }
+            return listener
+        }
     }
 
     /// How many connections are kept before a new one closes the one idle the longest: a
@@ -210,9 +219,13 @@ public final class PolicyServer: Service, @unchecked Sendable {
         if self.listeners.isEmpty {
             do {
                 try await self.start()
+            } catch let error as PolicyListenError {
+                await self.stop()
+                throw error
             } catch {
                 await self.stop()
-                throw PolicyListenError(reason: "\(error)")
+                throw PolicyListenError(address: self.addresses.map(\.description).joined(separator: ", "),
+                                        reason: PolicyListenError.reason(for: error))
             }
         }
         try? await gracefulShutdown()
@@ -244,6 +257,30 @@ enum DescriptorLimit {
 
 /// A listener that could not be bound (address in use, no permission, bad socket access).
 public struct PolicyListenError: Error, CustomStringConvertible {
+    public var address: String
     public var reason: String
-    public var description: String { self.reason }
+    public var description: String { "\(self.address): \(self.reason)" }
+
+    /// Why an address could not be listened on, in the operator's words rather than
+    /// SwiftNIO's type and function names (`bind(descriptor:ptr:bytes:)`, `UnixDomainSocketPathWrongType()`).
+    public static func reason(for error: any Error) -> String {
+        switch error {
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode))
+        case let error as SocketAddressError.UnknownHost:
+            return "no address for \(error.host) (\(error.errorDescription))"
+        case is UnixDomainSocketPathWrongType:
+            return "the path exists and is not a socket"
+        case let error as SocketAddressError:
+            switch error {
+            case .unixDomainSocketPathTooLong: return "the path is too long for a socket (107 bytes at most)"
+            case .unknown(let host, _): return "no address for \(host)"
+            default: return "\(error)"
+            }
+        case let error as UnixSocketAccessError:
+            return error.reason
+        default:
+            return "\(error)"
+        }
+    }
 }

@@ -163,7 +163,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 try await endpoint.start()
             } catch {
-                throw UsageFailure.exit("cannot serve metrics on \(metrics): \(error)")
+                throw UsageFailure.exit("cannot serve metrics on \(metrics): \(PolicyListenError.reason(for: error))")
             }
             services.append(endpoint)
         }
@@ -171,7 +171,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as PolicyListenError {
-            throw UsageFailure.exit("cannot listen: \(error)")
+            throw UsageFailure.exit("cannot listen on \(error)")
         }
     }
 }

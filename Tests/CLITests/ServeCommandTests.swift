@@ -345,8 +345,30 @@ struct ServeCommandTests {
         let server = try ServeProcess(arguments: ["--zone", "examples/example.zone"])
         let taken = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:\(server.port)"])
         #expect(taken.status == 2)
-        #expect(taken.stderr.contains("cannot listen"), "\(taken.stderr)")
+        #expect(taken.stderr.hasSuffix("vrules: cannot listen on 127.0.0.1:\(server.port): Address already in use\n"), "\(taken.stderr)")
+        let metrics = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:0",
+                                   "--metrics", "127.0.0.1:\(server.port)"])
+        #expect(metrics.status == 2)
+        #expect(metrics.stderr.hasSuffix("vrules: cannot serve metrics on 127.0.0.1:\(server.port): Address already in use\n"),
+                "\(metrics.stderr)")
         #expect(server.stop() == 0)
+    }
+
+    @Test("a listen address that cannot be bound is named with the reason, and a file in the socket's place is left alone")
+    func unusableListenAddresses() throws {
+        let directory = try CLI.scratch(["notasocket": "important\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("notasocket").path
+        let long = "/tmp/" + String(repeating: "x", count: 120)
+        for (address, reason) in [("unix:\(file)", "the path exists and is not a socket"),
+                                  ("unix:\(directory.path)/missing/policy.sock", "No such file or directory"),
+                                  ("unix:\(long)", "the path is too long for a socket (107 bytes at most)"),
+                                  ("192.0.2.1:10040", "Cannot assign requested address")] {
+            let refused = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:0", "--listen", address])
+            #expect(refused.status == 2)
+            #expect(refused.stderr.hasSuffix("vrules: cannot listen on \(address): \(reason)\n"), "\(refused.stderr)")
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "important\n")
     }
 
     @Test("at the descriptor limit the server backs off instead of spinning in accept, and serves again after")
