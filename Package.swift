@@ -25,8 +25,8 @@ let package = Package(
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "Lua", dependencies: ["CLuaShim", "CLua"]),
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
-        .target(name: "InputFiles"),
-        .target(name: "DNS", dependencies: ["CIDN2", "InputFiles"]),
+        .target(name: "OperatorFiles"),
+        .target(name: "DNS", dependencies: ["CIDN2", "OperatorFiles"]),
         .target(name: "Spelling"),
         .target(name: "OneLineText"),
         .target(name: "TOML", dependencies: ["OneLineText"]),
@@ -34,7 +34,7 @@ let package = Package(
         .target(
             name: "DNSResolver",
             dependencies: [
-                "DNS", "CEpoll", "InputFiles",
+                "DNS", "CEpoll", "OperatorFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -46,12 +46,12 @@ let package = Package(
         .target(
             name: "Configuration",
             dependencies: [
-                "TOML", "DNS", "DNSResolver", "Spelling", "InputFiles",
+                "TOML", "DNS", "DNSResolver", "Spelling", "OperatorFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua", "InputFiles"]),
+        .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua", "OperatorFiles"]),
         .target(name: "CPolicyScan"),
         .target(name: "CCPUAffinity"),
         .target(
@@ -69,17 +69,17 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling", "OneLineText", "InputFiles"]),
+        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Spelling", "OneLineText", "OperatorFiles"]),
         .target(
             name: "Lint",
             dependencies: [
-                "Rules", "Lua", "DNS", "Configuration", "Spelling", "OneLineText", "CLuaShim", "CLua", "InputFiles",
+                "Rules", "Lua", "DNS", "Configuration", "Spelling", "OneLineText", "CLuaShim", "CLua", "OperatorFiles",
             ]
         ),
         .executableTarget(
             name: "vrules",
             dependencies: [
-                "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy", "OneLineText",
+                "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy", "OneLineText", "OperatorFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,7 +101,7 @@ let package = Package(
         ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
-        .testTarget(name: "InputFilesTests", dependencies: ["InputFiles"]),
+        .testTarget(name: "OperatorFilesTests", dependencies: ["OperatorFiles"]),
         // RFC 7208 SPF: the conformance suite (Tests/Fixtures/spf) and hostile records.
         .testTarget(name: "SPFTests", dependencies: ["DNS"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),

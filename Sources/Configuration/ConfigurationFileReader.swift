@@ -1,4 +1,4 @@
-import InputFiles
+import OperatorFiles
 
 /// Reads a configuration file's bytes: a regular file of at most `maximumSize`
 /// (`InputFile`), so `--config /dev/zero` or a mistyped path to a huge file is an error

@@ -1,4 +1,4 @@
-import InputFiles
+import OperatorFiles
 
 /// A zone-file error, located so that an editor or CI can point at it.
 public struct ZoneFileError: Error, Hashable, Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 import DNS
 import Foundation
-import InputFiles
+import OperatorFiles
 import Rules
 
 /// Checks Lua files: rule scripts with the modules they `require`, and test files.

@@ -1,7 +1,7 @@
 import DNS
 import Foundation
-import InputFiles
 import Lua
+import OperatorFiles
 import Rules
 import Spelling
 

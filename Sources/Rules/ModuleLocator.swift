@@ -1,5 +1,5 @@
 import Foundation
-import InputFiles
+import OperatorFiles
 
 /// Resolves `require "a.b"` to `<rules directory>/a/b.lua` and refuses anything that
 /// would leave the rules directory (absolute paths, `..`, symlinks pointing out).

@@ -1,7 +1,7 @@
 import DNS
 import Foundation
-import InputFiles
 import Lua
+import OperatorFiles
 
 /// Loading a script: running its top level in the sandbox, compiling its stage table, and
 /// what the sandbox binds.

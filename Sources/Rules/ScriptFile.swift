@@ -1,4 +1,4 @@
-import InputFiles
+import OperatorFiles
 
 /// How rule scripts, the modules they `require` and test files are read: UTF-8 text in a
 /// regular file of at most `maximumSize` (`InputFile`), far above any script, so that a

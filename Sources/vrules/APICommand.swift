@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Lint
+import OperatorFiles
 
 /// `vrules api`: editor definitions of the rule API, generated from the description the
 /// sandbox is bound from.
@@ -32,9 +33,9 @@ struct APICommand: ParsableCommand {
             return
         }
         do {
-            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            try OutputFile.write(Array(text.utf8), toPath: file)
         } catch {
-            throw UsageFailure.exit("\(file): cannot write: \(error.localizedDescription)")
+            throw UsageFailure.exit("cannot write \(file): \(error.reason)")
         }
     }
 }

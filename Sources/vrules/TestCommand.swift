@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OneLineText
+import OperatorFiles
 import RuleTesting
 
 /// `vrules test`: run rule tests (`*_test.lua`) and print one line per test.
@@ -73,10 +74,12 @@ struct TestCommand: AsyncParsableCommand {
         let failed = results.filter { !$0.passed }.count + loadErrors.count
         print("\(results.count - results.filter { !$0.passed }.count) passed, \(failed) failed")
         if let junit {
+            // The report may go to the same place as the lines above (`--junit /dev/stdout`).
+            fflush(nil)
             do {
-                try JUnitReport.xml(results, loadErrors: loadErrors).write(toFile: junit, atomically: true, encoding: .utf8)
+                try OutputFile.write(Array(JUnitReport.xml(results, loadErrors: loadErrors).utf8), toPath: junit)
             } catch {
-                throw UsageFailure.exit("cannot write \(junit): \(error.localizedDescription)")
+                throw UsageFailure.exit("cannot write \(junit): \(error.reason)")
             }
         }
         if failed > 0 { throw ExitCode(1) }

@@ -101,6 +101,51 @@ struct TestCommandTests {
         _ = try XMLDocument(xmlString: xml)
     }
 
+    /// Writing the report once renamed a file over its path, so as root `--junit /dev/full`
+    /// put a regular file where /dev/full was, said nothing and exited 0.
+    @Test("--junit to a device is written to and never replaced; a write that fails exits 2 with the reason")
+    func junitDestinations() throws {
+        let workspace = try Workspace(rules: Self.rules, tests: ["b_test.lua": """
+        return {
+        \(Self.zone)
+          tests = { { name = "good one", client_ip = "192.0.2.10", expect = { connect = "next" } } },
+        }
+        """])
+        defer { workspace.remove() }
+        func isCharacterDevice(_ path: String) -> Bool {
+            var status = stat()
+            return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFCHR
+        }
+        defer {
+            // Were they replaced after all (as root), the machine gets them back.
+            if !isCharacterDevice("/dev/full"), getuid() == 0 {
+                unlink("/dev/full")
+                mknod("/dev/full", S_IFCHR | 0o666, dev_t(1 << 8 | 7))  // major 1, minor 7
+                chmod("/dev/full", 0o666)
+            }
+            var link = stat()
+            if lstat("/dev/stdout", &link) == 0, link.st_mode & S_IFMT != S_IFLNK, getuid() == 0 {
+                unlink("/dev/stdout")
+                symlink("/proc/self/fd/1", "/dev/stdout")
+            }
+        }
+        let full = try workspace.run(["--junit", "/dev/full"])
+        #expect(full.status == 2)
+        #expect(full.stderr == "vrules: cannot write /dev/full: No space left on device\n")
+        #expect(isCharacterDevice("/dev/full"))
+        let stdout = try workspace.run(["--junit", "/dev/stdout"])
+        #expect(stdout.status == 0)
+        #expect(stdout.stdout.contains("1 passed, 0 failed\n<?xml"), "\(stdout.stdout)")
+        #expect(stdout.stdout.hasSuffix("</testsuites>\n"))
+        var link = stat()
+        #expect(lstat("/dev/stdout", &link) == 0 && link.st_mode & S_IFMT == S_IFLNK)
+        let missing = try workspace.run(["--junit", "reports/report.xml"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr == "vrules: cannot write reports/report.xml: No such file or directory\n")
+        let folder = try workspace.run(["--junit", "rules"])
+        #expect(folder.stderr == "vrules: cannot write rules: a folder, not a file\n")
+    }
+
     @Test("control characters in names, keys and failures: one line each on the console, and --junit still XML")
     func controlCharacters() throws {
         let workspace = try Workspace(rules: Self.rules, tests: [

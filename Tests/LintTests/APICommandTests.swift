@@ -87,7 +87,8 @@ struct APICommandTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let output = try CLI.run(["api", "--luals", "defs/vrules.lua"], in: directory)
-        #expect(output.status == 2)  // the directory does not exist
+        #expect(output.status == 2)
+        #expect(output.stderr == "vrules: cannot write defs/vrules.lua: No such file or directory\n")
         let written = try CLI.run(["api", "--luals", "vrules.lua"], in: directory)
         #expect(written.status == 0)
         #expect(written.stdout == "")

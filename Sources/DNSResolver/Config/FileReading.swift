@@ -1,4 +1,4 @@
-import InputFiles
+import OperatorFiles
 
 /// The largest resolv.conf read: glibc reads a few lines of it.
 let resolvConfMaximumSize = 1 << 20

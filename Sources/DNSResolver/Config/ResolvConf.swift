@@ -1,4 +1,4 @@
-import InputFiles
+import OperatorFiles
 
 /// What `/etc/resolv.conf` says, read the way glibc reads it: `nameserver` lines (at most
 /// three are used by glibc; all are kept here), `options timeout: attempts: rotate ndots:`,

@@ -1,4 +1,4 @@
-import InputFiles
+import OperatorFiles
 import Testing
 
 #if canImport(Glibc)
