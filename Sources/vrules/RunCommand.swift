@@ -49,9 +49,22 @@ struct RunCommand: AsyncParsableCommand {
         guard IPAddress(self.clientIP) != nil else {
             throw ValidationError("--client-ip: '\(self.clientIP)' is not an IP address")
         }
-        if let auth, !auth.contains(":") {
-            throw ValidationError("--auth: expected MECHANISM:USERNAME, e.g. PLAIN:alice")
+        if let clientPort, !(0...65535).contains(clientPort) {
+            throw ValidationError("--client-port: \(clientPort) is not a port (0 to 65535)")
         }
+        if let auth, Self.authentication(auth) == nil {
+            throw ValidationError("--auth: expected MECHANISM:USERNAME, both given, e.g. PLAIN:alice; got '\(auth)'")
+        }
+    }
+
+    /// `PLAIN:alice` → ("PLAIN", "alice"); nil unless both parts are there (the username may
+    /// hold further colons).
+    static func authentication(_ text: String) -> (mechanism: String, username: String)? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let mechanism = String(text[..<colon])
+        let username = String(text[text.index(after: colon)...])
+        guard !mechanism.isEmpty, !username.isEmpty else { return nil }
+        return (mechanism, username)
     }
 
     func run() async throws {
@@ -77,10 +90,9 @@ struct RunCommand: AsyncParsableCommand {
         var info = SessionInfo(clientIP: self.clientIP, clientPort: self.clientPort, clientName: self.clientName,
                                serverName: self.serverName, helo: self.helo,
                                mailFrom: self.mailFrom.map(MailAddress.init))
-        if let auth {
-            let parts = auth.split(separator: ":", maxSplits: 1).map(String.init)
-            info.authMechanism = parts[0]
-            info.authUsername = parts.count > 1 ? parts[1] : nil
+        if let auth, let (mechanism, username) = Self.authentication(auth) {
+            info.authMechanism = mechanism
+            info.authUsername = username
         }
         if self.tls { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
         let report = await engine.simulate(SimulatedSession(base: info, recipients: self.rcpts.map(MailAddress.init)))

@@ -114,6 +114,33 @@ struct RunCommandTests {
         #expect(badZone.stderr.contains("bad.zone:1:"))
     }
 
+    /// `--auth :` stopped the process on an index out of range; `:alice` made "alice" the mechanism.
+    @Test("--auth needs a mechanism and a username, --client-port a port; a good --auth reaches ctx.auth")
+    func authAndPort() throws {
+        for auth in [":", "PLAIN:", ":alice", "PLAIN"] {
+            let refused = try CLI.run(["run", "--auth", auth] + self.zone)
+            #expect(refused.status == 2, "\(auth): \(refused.stderr)")
+            #expect(refused.stderr.hasPrefix("Error: --auth: expected MECHANISM:USERNAME, both given, e.g. PLAIN:alice; got '\(auth)'\n"),
+                    "\(auth): \(refused.stderr)")
+        }
+        for port in ["65536", "-1"] {
+            let refused = try CLI.run(["run", "--client-port", port] + self.zone)
+            #expect(refused.status == 2, "\(port): \(refused.stderr)")
+            #expect(refused.stderr.contains("--client-port"), "\(port): \(refused.stderr)")
+        }
+        let directory = try CLI.scratch(["auth.lua": """
+        return { connect = { rule("auth", function(ctx)
+          log.info(ctx.auth.mechanism .. " " .. ctx.auth.username)
+        end) } }
+        """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let accepted = try CLI.run(["run", "--zone", zone, "--rules", "auth.lua", "--auth", "PLAIN:alice:x", "--client-port", "65535"],
+                                   in: directory)
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(accepted.stdout.contains("  log.info [auth]: PLAIN alice:x\n"), "\(accepted.stdout)")
+    }
+
     @Test("the example sessions script shows accept, reject and defer")
     func exampleSessions() throws {
         let run = try ChildProcess.run(URL(fileURLWithPath: "/bin/bash"),
