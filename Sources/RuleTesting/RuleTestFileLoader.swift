@@ -97,7 +97,13 @@ public struct RuleTestFileLoader {
             throw fail("client_ip '\(clientIP)' is not an IP address (nor \"unknown\")")
         }
         var info = SessionInfo(clientIP: clientIP)
-        if case .number(let port)? = fields["client_port"] { info.clientPort = Int(port) }
+        switch fields["client_port"] {
+        case .number(let port)? where port.rounded() == port && (0...65535).contains(port):
+            info.clientPort = Int(port)
+        case nil: break
+        case .number(let port)?: throw fail("client_port must be a port number (0 to 65535), got \(port)")
+        case let other?: throw fail("client_port must be a port number (0 to 65535), got \(other.typeName)")
+        }
         info.clientName = try self.string(fields["client_name"], "client_name", path)
         info.serverIP = try self.string(fields["server_ip"], "server_ip", path)
         info.serverName = try self.string(fields["server_name"], "server_name", path) ?? "mx.vrules.test"
@@ -116,16 +122,26 @@ public struct RuleTestFileLoader {
         }
         switch fields["auth"] {
         case .string(let text)?:
-            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-            info.authMechanism = parts[0]
-            info.authUsername = parts.count > 1 ? parts[1] : nil
+            guard let (mechanism, username) = SessionInfo.authentication(text) else {
+                throw fail("auth must be \"MECHANISM:user\" with both given, got \"\(text)\"")
+            }
+            info.authMechanism = mechanism
+            info.authUsername = username
         case .table(_, let auth)?:
-            info.authMechanism = try self.string(auth["mechanism"], "auth.mechanism", path)
-            info.authUsername = try self.string(auth["username"], "auth.username", path)
+            guard let mechanism = try self.string(auth["mechanism"], "auth.mechanism", path), !mechanism.isEmpty,
+                  let username = try self.string(auth["username"], "auth.username", path), !username.isEmpty else {
+                throw fail("auth must be \"MECHANISM:user\" or { mechanism = ..., username = ... }, both given")
+            }
+            info.authMechanism = mechanism
+            info.authUsername = username
         case nil: break
         case let other?: throw fail("auth must be \"MECHANISM:user\" or { mechanism, username }, got \(other.typeName)")
         }
-        if case .boolean(true)? = fields["tls"] { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
+        switch fields["tls"] {
+        case .boolean(let tls)?: if tls { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
+        case nil: break
+        case let other?: throw fail("tls must be true or false, got \(other.typeName)")
+        }
 
         var records = baseRecords
         if fields["zone"] != nil || fields["zone_file"] != nil {

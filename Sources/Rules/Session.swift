@@ -92,6 +92,18 @@ public struct SessionInfo: Hashable, Sendable {
 }
 
 extension SessionInfo {
+    /// `PLAIN:alice` (how `vrules run --auth` and test files give an authenticated client) as
+    /// its mechanism and username; nil unless both are there. The username may hold colons.
+    public static func authentication(_ text: String) -> (mechanism: String, username: String)? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let mechanism = String(text[..<colon])
+        let username = String(text[text.index(after: colon)...])
+        guard !mechanism.isEmpty, !username.isEmpty else { return nil }
+        return (mechanism, username)
+    }
+}
+
+extension SessionInfo {
     /// The stages a session has reached before its recipients, in order: connect, helo when a
     /// HELO name is known, authenticate when the client authenticated, mail when a sender is
     /// known. The session simulator and the policy server both plan with it, so a session

@@ -52,19 +52,9 @@ struct RunCommand: AsyncParsableCommand {
         if let clientPort, !(0...65535).contains(clientPort) {
             throw ValidationError("--client-port: \(clientPort) is not a port (0 to 65535)")
         }
-        if let auth, Self.authentication(auth) == nil {
+        if let auth, SessionInfo.authentication(auth) == nil {
             throw ValidationError("--auth: expected MECHANISM:USERNAME, both given, e.g. PLAIN:alice; got '\(auth)'")
         }
-    }
-
-    /// `PLAIN:alice` → ("PLAIN", "alice"); nil unless both parts are there (the username may
-    /// hold further colons).
-    static func authentication(_ text: String) -> (mechanism: String, username: String)? {
-        guard let colon = text.firstIndex(of: ":") else { return nil }
-        let mechanism = String(text[..<colon])
-        let username = String(text[text.index(after: colon)...])
-        guard !mechanism.isEmpty, !username.isEmpty else { return nil }
-        return (mechanism, username)
     }
 
     func run() async throws {
@@ -90,7 +80,7 @@ struct RunCommand: AsyncParsableCommand {
         var info = SessionInfo(clientIP: self.clientIP, clientPort: self.clientPort, clientName: self.clientName,
                                serverName: self.serverName, helo: self.helo,
                                mailFrom: self.mailFrom.map(MailAddress.init))
-        if let auth, let (mechanism, username) = Self.authentication(auth) {
+        if let auth, let (mechanism, username) = SessionInfo.authentication(auth) {
             info.authMechanism = mechanism
             info.authUsername = username
         }

@@ -244,6 +244,41 @@ struct TestCommandTests {
         #expect(output.stdout.hasSuffix("1 passed, 5 failed\n"), "\(output.stdout)")
     }
 
+    /// `auth = ":"` and `auth = ""` indexed an empty split and `client_port = 1e300` or `0/0`
+    /// converted to Int: each stopped `vrules test` with a fatal error, and no file's result
+    /// was printed.
+    @Test("session values a test file gets wrong (auth, client_port, tls) fail that file, and the others run")
+    func badSessionValues() throws {
+        let cases: [(value: String, message: String)] = [
+            ("auth = ':'", "auth must be \"MECHANISM:user\" with both given, got \":\""),
+            ("auth = ''", "auth must be \"MECHANISM:user\" with both given, got \"\""),
+            ("auth = { mechanism = 'PLAIN' }", "auth must be \"MECHANISM:user\" or { mechanism = ..., username = ... }, both given"),
+            ("client_port = 1e300", "client_port must be a port number (0 to 65535), got 1e+300"),
+            ("client_port = 0/0", "client_port must be a port number (0 to 65535), got -nan"),
+            ("client_port = 3.5", "client_port must be a port number (0 to 65535), got 3.5"),
+            ("client_port = '25'", "client_port must be a port number (0 to 65535), got string"),
+            ("tls = 'yes'", "tls must be true or false, got string"),
+        ]
+        var files = ["z_test.lua": """
+        return { \(Self.zone) tests = { { name = 'fine', client_ip = '192.0.2.10', auth = 'PLAIN:alice', client_port = 65535,
+          tls = false, expect = { connect = 'next' } } } }
+        """]
+        for (index, bad) in cases.enumerated() {
+            files["bad\(index)_test.lua"] = "return { \(Self.zone) tests = { { name = 't', \(bad.value), expect = { connect = 'next' } } } }"
+        }
+        let workspace = try Workspace(rules: Self.rules, tests: files)
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        #expect(output.status == 1, "\(output.stderr)")
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        for (index, bad) in cases.enumerated() {
+            #expect(lines.contains("FAIL - rules/tests/bad\(index)_test.lua: the test file does not load: test 't': \(bad.message)"),
+                    "\(bad.value): \(output.stdout)")
+        }
+        #expect(lines.contains("ok - rules/tests/z_test.lua: fine"), "\(output.stdout)")
+        #expect(output.stdout.hasSuffix("1 passed, \(cases.count) failed\n"), "\(output.stdout)")
+    }
+
     @Test("dns = \"network\" asks the resolver configured in --config")
     func networkTests() async throws {
         let records = try ZoneFile.parse("""
