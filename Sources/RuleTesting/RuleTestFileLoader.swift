@@ -106,6 +106,9 @@ public struct RuleTestFileLoader {
         }
         info.clientName = try self.string(fields["client_name"], "client_name", path)
         info.serverIP = try self.string(fields["server_ip"], "server_ip", path)
+        if let serverIP = info.serverIP, IPAddress(serverIP) == nil {
+            throw fail("server_ip '\(serverIP)' is not an IP address")
+        }
         info.serverName = try self.string(fields["server_name"], "server_name", path) ?? "mx.vrules.test"
         info.helo = try self.string(fields["helo"], "helo", path)
         info.mailFrom = try self.string(fields["mail_from"], "mail_from", path).map(MailAddress.init)
@@ -158,7 +161,14 @@ public struct RuleTestFileLoader {
             guard let value = expect[stage.rawValue] else { continue }
             var list: [StageExpectation] = []
             let items: [LuaData]
-            if case .table(let array, _) = value { items = array } else { items = [value] }
+            if case .table(let array, let fields) = value {
+                guard !array.isEmpty, fields.isEmpty else {
+                    throw fail("expect.\(stage.rawValue): a verdict or a list of verdicts, one per recipient")
+                }
+                items = array
+            } else {
+                items = [value]
+            }
             for item in items {
                 guard case .string(let text) = item, let expectation = StageExpectation(text) else {
                     throw fail("expect.\(stage.rawValue): expected \"accept\", \"next\", \"defer\", \"reject\", \"not run\" or a reply like \"550 5.7.25\"")
@@ -172,7 +182,7 @@ public struct RuleTestFileLoader {
             throw fail("expect: unknown stage '\(key)'\(hint)")
         }
         var vars: [String: String] = [:]
-        if case .table(_, let expected)? = fields["vars"] {
+        if let expected = try self.keyedTable(fields["vars"], path: path, context: "test '\(name)': vars", shape: "key = value") {
             for (key, value) in expected {
                 switch value {
                 case .string(let text): vars[key] = text
@@ -183,19 +193,11 @@ public struct RuleTestFileLoader {
                 }
             }
         }
-        var logs: [String] = []
-        if case .table(let expected, _)? = fields["logs"] {
-            for item in expected {
-                guard case .string(let text) = item else { throw fail("logs must list strings") }
-                logs.append(text)
-            }
-        }
-        var headers: [String] = []
-        if case .table(let expected, _)? = fields["headers"] {
-            for item in expected {
-                guard case .string(let text) = item else { throw fail("headers must list strings (\"Name: value\" or a part of one)") }
-                headers.append(text)
-            }
+        // A single string is a list of one; anything else is an error, so an expectation
+        // written the wrong way fails to load instead of passing without being checked.
+        guard let logs = Self.strings(fields["logs"]) else { throw fail("logs must be a string or a list of strings") }
+        guard let headers = Self.strings(fields["headers"]) else {
+            throw fail("headers must be a string or a list of strings (\"Name: value\" or a part of one)")
         }
         let usesNetwork = try self.dnsSource(fields["dns"], path: path, context: "test '\(name)': dns") ?? baseNetwork
         if usesNetwork && (!faults.isEmpty || delay != .zero) {
@@ -268,11 +270,35 @@ public struct RuleTestFileLoader {
         return records
     }
 
-    private func faults(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> [(String, ZoneFault)] {
-        guard let value else { return [] }
-        guard case .table(_, let fields) = value else {
-            throw RuleTestFileError(path: path, message: "\(context) must be a table of name = fault")
+    /// The strings of a list, a single string as a list of one; nil when absent is `[]`; nil
+    /// for anything else.
+    private static func strings(_ value: LuaData?) -> [String]? {
+        switch value {
+        case nil: return []
+        case .string(let text)?: return [text]
+        case .table(let array, let fields)? where fields.isEmpty:
+            var strings: [String] = []
+            for item in array {
+                guard case .string(let text) = item else { return nil }
+                strings.append(text)
+            }
+            return strings
+        default: return nil
         }
+    }
+
+    /// A table of `key = value` only: a list entry, or another type, is an error rather than
+    /// something left unread.
+    private func keyedTable(_ value: LuaData?, path: String, context: String, shape: String) throws(RuleTestFileError) -> [String: LuaData]? {
+        switch value {
+        case nil: return nil
+        case .table(let array, let fields)? where array.isEmpty: return fields
+        default: throw RuleTestFileError(path: path, message: "\(context) must be a table of \(shape)")
+        }
+    }
+
+    private func faults(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> [(String, ZoneFault)] {
+        guard let fields = try self.keyedTable(value, path: path, context: context, shape: "name = fault") else { return [] }
         var faults: [(String, ZoneFault)] = []
         for (name, fault) in fields.sorted(by: { $0.key < $1.key }) {
             guard let normalized = try? DNSName.normalize(name) else {
@@ -294,16 +320,23 @@ public struct RuleTestFileLoader {
         return faults
     }
 
+    /// The longest delay a test may inject: far beyond any stage deadline.
+    static let maximumDelaySeconds: Double = 3600
+
     private func duration(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> Duration? {
+        func milliseconds(_ seconds: Double) throws(RuleTestFileError) -> Duration {
+            guard seconds >= 0, seconds <= Self.maximumDelaySeconds else {
+                throw RuleTestFileError(path: path, message: "\(context): a duration from 0 to 1 hour, got \(seconds) seconds")
+            }
+            return .milliseconds(Int64(seconds * 1000))
+        }
         switch value {
         case nil: return nil
-        case .number(let seconds)? where seconds >= 0: return .milliseconds(Int64(seconds * 1000))
+        case .number(let seconds)?: return try milliseconds(seconds)
         case .string(let text)?:
             let units: [(String, Double)] = [("ms", 0.001), ("s", 1)]
             for (suffix, scale) in units where text.hasSuffix(suffix) {
-                if let number = Double(text.dropLast(suffix.count)), number >= 0 {
-                    return .milliseconds(Int64(number * scale * 1000))
-                }
+                if let number = Double(text.dropLast(suffix.count)) { return try milliseconds(number * scale) }
             }
             throw RuleTestFileError(path: path, message: "\(context): invalid duration '\(text)' (e.g. \"200ms\", \"1s\")")
         default:
