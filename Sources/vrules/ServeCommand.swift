@@ -38,8 +38,12 @@ struct ServeCommand: AsyncParsableCommand {
         for address in self.listen where PolicyListenAddress(address) == nil {
             throw ValidationError("--listen: '\(address)' is not HOST:PORT, [IPV6]:PORT or unix:PATH")
         }
-        if let metrics, PolicyListenAddress(metrics) == nil {
-            throw ValidationError("--metrics: '\(metrics)' is not HOST:PORT")
+        if let metrics {
+            // `unix:PATH` parses as a listen address, but the endpoint listens on TCP only:
+            // refused here, where it was once taken and the server started without metrics.
+            guard case .tcp? = PolicyListenAddress(metrics) else {
+                throw ValidationError("--metrics: '\(metrics)' is not HOST:PORT (metrics are served over TCP only)")
+            }
         }
         guard ["DUNNO", "OK"].contains(self.acceptAction) else {
             throw ValidationError("--accept-action: expected DUNNO or OK")

@@ -480,6 +480,14 @@ struct ServeCommandTests {
     func errors() throws {
         let badListen = try CLI.run(["serve", "--listen", "nowhere"])
         #expect(badListen.status == 2)
+        // Once taken, and the server ran without metrics and without a word.
+        for metrics in ["unix:/tmp/vrules-metrics.sock", "nonsense"] {
+            let badMetrics = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:0", "--metrics", metrics],
+                                         timeout: 30)
+            #expect(badMetrics.status == 2, "\(metrics): \(badMetrics.stderr)")
+            #expect(badMetrics.stderr.hasPrefix("Error: --metrics: '\(metrics)' is not HOST:PORT (metrics are served over TCP only)\n"),
+                    "\(badMetrics.stderr)")
+        }
         let broken = try CLI.run(["serve", "--rules", "does/not/exist.lua", "--zone", "examples/example.zone"])
         #expect(broken.status == 2)
         #expect(broken.stderr.contains("does/not/exist.lua"))
