@@ -625,7 +625,8 @@ actor PolicyShard {
     static func sessionInfo(from request: PolicyRequest, addresses: HeldTransaction? = nil) -> SessionInfo {
         var info = Self.stageSubjects(from: request, addresses: addresses)
         info.clientIP = request[.clientAddress] ?? "unknown"
-        info.clientPort = request[.clientPort].flatMap(Int.init)
+        // A port out of range (a peer that is not Postfix) is left out, as a missing one is.
+        info.clientPort = request[.clientPort].flatMap(Int.init).flatMap { (0...65535).contains($0) ? $0 : nil }
         if let name = request[.clientName], name != "unknown" { info.clientName = name }
         info.serverIP = request[.serverAddress]
         // The authserv-id of Authentication-Results and the receiver of Received-SPF: Postfix

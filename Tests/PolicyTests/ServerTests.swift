@@ -98,6 +98,20 @@ struct ServerTests {
         await harness.stop()
     }
 
+    @Test("ctx.client.port is the request's client_port when it is a port, else nil")
+    func clientPort() async throws {
+        let harness = try await PolicyHarness.start(rules: """
+        return { connect = { rule("port", function(ctx) return reject(reply(550, "5.7.1", "port " .. tostring(ctx.client.port))) end) } }
+        """)
+        let client = try harness.client()
+        for (index, (sent, seen)) in [("40000", "40000"), ("0", "0"), ("65535", "65535"), ("65536", "nil"), ("-1", "nil"),
+                                      ("99999999999999999999", "nil"), ("junk", "nil")].enumerated() {
+            let answer = try await blocking { try client.ask(request("CONNECT", instance: "p\(index)", extra: ["client_port": sent])) }
+            #expect(answer == "550 5.7.1 port \(seen)", "client_port=\(sent)")
+        }
+        await harness.stop()
+    }
+
     @Test("accept answers OK when so configured")
     func acceptAction() async throws {
         let harness = try await PolicyHarness.start(configuration: PolicyService.Configuration(acceptAction: "OK"))
