@@ -56,6 +56,10 @@ public final class PolicyService: Sendable {
 
     private let shards: [PolicyShard]
     private let engines: [RuleEngine]
+    /// One element each time a shard finds its Lua state full of the rules' own data; read
+    /// by `ReloadService`, which loads the engines again. Requests made while one is waiting
+    /// fold into it.
+    public let restartRequests: AsyncStream<Void>
     private let routes: ConnectionRoutes
     private let totals: ShardTotals
     private let configuration: Configuration
@@ -76,8 +80,11 @@ public final class PolicyService: Sendable {
         self.routes = routes
         self.totals = totals
         self.configuration = configuration
+        let (requests, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.restartRequests = requests
         self.shards = engines.enumerated().map { index, engine in
-            PolicyShard(index: index, engine: engine, configuration: configuration, logger: logger, routes: routes, totals: totals)
+            PolicyShard(index: index, engine: engine, configuration: configuration, logger: logger, routes: routes, totals: totals,
+                        requestRestart: { continuation.yield() })
         }
     }
 

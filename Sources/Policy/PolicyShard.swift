@@ -73,8 +73,17 @@ actor PolicyShard {
     private let transactionsGauge = Gauge(label: "vrules_policy_transactions")
     private let transactionBytesGauge = Gauge(label: "vrules_policy_transaction_bytes")
 
+    /// Asks for the rule engines to be loaded again, when the rules' own data fill this
+    /// shard's Lua state (`noteRulesMemoryFull`).
+    private let requestRestart: @Sendable () -> Void
+    /// When this shard last asked, so that a script that fills its memory again at once
+    /// causes a restart every `restartInterval` at most.
+    private var lastRestartRequest: Double = -.infinity
+    static let restartInterval: Double = 10
+
     init(index: Int, engine: RuleEngine, configuration: Configuration, logger: Logger, routes: ConnectionRoutes,
-         totals: ShardTotals) {
+         totals: ShardTotals, requestRestart: @escaping @Sendable () -> Void = {}) {
+        self.requestRestart = requestRestart
         self.index = index
         self.engine = engine
         self.executor = engine.executor
@@ -318,15 +327,18 @@ actor PolicyShard {
     /// first and the stage runs once more: the byte budget counts what clients make
     /// transactions hold, not what rules put in `ctx.vars`.
     private func settle(_ result: StageResult, key: HeldTransaction.StageKey, retried: Bool, pass: StagePass) -> StageWait? {
-        if !retried, Self.ranOutOfMemory(result) {
-            let evicted = self.evictIdleHalf(protecting: pass.transaction)
-            if !evicted.isEmpty {
-                self.end(evicted)
-                switch self.evaluateNow(key.stage, for: pass) {
-                case .finished(let again): return self.settle(again, key: key, retried: true, pass: pass)
-                case .waiting(let evaluation): return self.wait(for: evaluation, key: key, retried: true, in: pass)
+        if Self.ranOutOfMemory(result) {
+            if !retried {
+                let evicted = self.evictIdleHalf(protecting: pass.transaction)
+                if !evicted.isEmpty {
+                    self.end(evicted)
+                    switch self.evaluateNow(key.stage, for: pass) {
+                    case .finished(let again): return self.settle(again, key: key, retried: true, pass: pass)
+                    case .waiting(let evaluation): return self.wait(for: evaluation, key: key, retried: true, in: pass)
+                    }
                 }
             }
+            self.noteRulesMemoryFull(pass.transaction.begun.engine)
         }
         if case .running(let waiters)? = pass.transaction.results.updateValue(.done(result), forKey: key) {
             for waiter in waiters { waiter.resume(returning: result) }
@@ -455,6 +467,25 @@ actor PolicyShard {
             self.recordGauges()
         }
         return evicted
+    }
+
+    /// A stage ran out of memory with no held transaction left to evict, or again after
+    /// evicting: if what stays in the Lua state after the collection that follows a memory
+    /// error is still half its cap, it is the rules' own data (a table a script fills from
+    /// one transaction to the next), which nothing but a new state frees. Every later stage
+    /// would fail the same way, deferring all mail, so the engines are loaded again, as a
+    /// SIGHUP does. A stage that only asked for too much at once leaves little behind and
+    /// restarts nothing.
+    private func noteRulesMemoryFull(_ engine: RuleEngine) {
+        guard engine === self.engine else { return }  // an engine already replaced is draining
+        let (used, limit) = engine.assumeIsolatedByConstruction { ($0.memoryUsed, $0.memoryLimit) }
+        let now = Self.now()
+        guard used >= limit / 2, now - self.lastRestartRequest >= Self.restartInterval else { return }
+        self.lastRestartRequest = now
+        self.logger.error("the rules' memory stays full: loading the rule engines again", metadata: [
+            "used": "\(used)", "limit": "\(limit)", "held": "\(self.table.count)",
+        ])
+        self.requestRestart()
     }
 
     static func ranOutOfMemory(_ result: StageResult) -> Bool {

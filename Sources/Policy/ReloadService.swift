@@ -1,11 +1,19 @@
 import Logging
+import Metrics
 import Rules
 import ServiceLifecycle
 import UnixSignals
 
-/// Reloads the rules (and the resolver configuration) on SIGHUP. A script that does not
-/// load leaves the running one in place; requests in flight are never interrupted.
+/// Reloads the rules (and the resolver configuration) on SIGHUP, and when a shard finds its
+/// Lua state full of the rules' own data (`PolicyService.restartRequests`). A script that
+/// does not load leaves the running one in place; requests in flight are never interrupted.
+/// One reload runs at a time; requests that come meanwhile fold into one more.
 public struct ReloadService: Service {
+    public enum Reason: String, Sendable {
+        case signal = "SIGHUP"
+        case memory = "rules memory full"
+    }
+
     private let service: PolicyService
     private let loadEngines: @Sendable () async throws -> [RuleEngine]
     private let logger: Logger
@@ -18,21 +26,36 @@ public struct ReloadService: Service {
     }
 
     public func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            await self.reload()
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        let (reloads, requested) = AsyncStream.makeStream(of: Reason.self, bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in signals { requested.yield(.signal) }
+            }
+            group.addTask { [service] in
+                for await _ in service.restartRequests { requested.yield(.memory) }
+            }
+            for await reason in reloads.cancelOnGracefulShutdown() {
+                await self.reload(reason)
+            }
+            group.cancelAll()
         }
     }
 
     /// Loads new engines and swaps them in; returns whether they loaded.
     @discardableResult
-    public func reload() async -> Bool {
+    public func reload(_ reason: Reason = .signal) async -> Bool {
         do {
             let engines = try await self.loadEngines()
             await self.service.replaceEngines(engines)
-            self.logger.notice("rules reloaded")
+            Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason == .signal ? "signal" : "memory")])
+                .increment()
+            self.logger.notice("rules reloaded", metadata: ["reason": "\(reason.rawValue)"])
             return true
         } catch {
-            self.logger.error("reload failed, keeping the running rules", metadata: ["error": "\(error)"])
+            self.logger.error("reload failed, keeping the running rules", metadata: [
+                "reason": "\(reason.rawValue)", "error": "\(error)",
+            ])
             return false
         }
     }

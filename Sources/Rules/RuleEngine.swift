@@ -120,6 +120,8 @@ public actor RuleEngine {
     public func boundGlobals() -> [String: Set<String>] { self.host.boundGlobals() }
 
     public var memoryUsed: Int { self.host.lua.memoryUsed }
+    /// The Lua state's memory cap (`[limits] memory`).
+    public var memoryLimit: Int { self.host.lua.memoryLimit }
 
     /// Sees every DNS question a rule asks and its outcome (`ok`, `nxdomain`, `timeout`...),
     /// whether or not traces are recorded; for metrics.

@@ -476,6 +476,47 @@ struct ServeCommandTests {
         }
     }
 
+    /// A script that keeps what it sees in a table of its own fills its Lua state; evicting
+    /// held transactions frees nothing of that, and every later stage failed with a memory
+    /// error (451 to all mail) until someone sent SIGHUP.
+    @Test("rules that fill their memory with their own data are loaded again, and mail is answered again")
+    func rulesMemoryFull() async throws {
+        let directory = try CLI.scratch([
+            "leak.lua": """
+            local seen = {}
+            return { rcpt = { rule("remember", function(ctx)
+              if ctx.rcpt.local_part == "big" then local s = string.rep("x", 32 << 20) end
+              seen[#seen + 1] = string.rep(ctx.rcpt.address, 200)
+            end) } }
+            """,
+            "vrules.toml": "[limits]\nmemory = \"8MiB\"\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let metricsPort = Int(try LoopbackPorts.free())
+        let server = try ServeProcess(arguments: ["--config", directory.appendingPathComponent("vrules.toml").path,
+                                                  "--rules", directory.appendingPathComponent("leak.lua").path,
+                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"],
+                                      environment: ["NIO_SINGLETON_GROUP_LOOP_COUNT": "1"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        // A stage that asks for too much at once fails alone: what stays after it is small.
+        var big = rcptRequest("big")
+        big["recipient"] = "big@implicit.example"
+        #expect(try client.ask(big) == "451 4.3.0 Local error in processing, try again later")
+        #expect(try client.ask(rcptRequest("after-big")) == "DUNNO")
+        var answers: [String] = []
+        for index in 0..<3_000 { answers.append(try client.ask(rcptRequest("t\(index)")) ?? "closed") }
+        let firstFailure = answers.firstIndex { $0.hasPrefix("451 4.3.0") }
+        #expect(firstFailure != nil, "the script never filled its memory")
+        #expect(answers.suffix(300).allSatisfy { $0 == "DUNNO" }, "\(answers.suffix(300).filter { $0 != "DUNNO" }.count) not DUNNO")
+        let log = server.log
+        #expect(log.components(separatedBy: "the rules' memory stays full: loading the rule engines again").count - 1 == 1, "\(log)")
+        #expect(log.contains("reason=rules memory full"), "\(log)")
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        #expect(String(decoding: data, as: UTF8.self).contains("vrules_policy_reloads_total{reason=\"memory\"} 1"))
+        #expect(server.stop() == 0)
+    }
+
     @Test("bad flags and a broken script exit with 2")
     func errors() throws {
         let badListen = try CLI.run(["serve", "--listen", "nowhere"])
