@@ -270,8 +270,8 @@ public struct RuleTestFileLoader {
         return records
     }
 
-    /// The strings of a list, a single string as a list of one; nil when absent is `[]`; nil
-    /// for anything else.
+    /// The strings of a list (a single string is a list of one, an absent value an empty
+    /// list); nil for anything else.
     private static func strings(_ value: LuaData?) -> [String]? {
         switch value {
         case nil: return []
