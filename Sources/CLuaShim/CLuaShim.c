@@ -160,6 +160,22 @@ static int vrules_host_continue(lua_State *L, int status, lua_KContext ctx) {
     return lua_error(L);
 }
 
+/* Pushes "chunk:line: " of the first caller outside the prelude (chunk "=vrules"), so that an
+ * error from a host function reached through a prelude wrapper (spf.check_host, ctx.add_header)
+ * names the script's line, not the wrapper's ("vrules:286:"). As luaL_where(L, 1) when the
+ * stack holds nothing else. */
+static void vrules_where(lua_State *L) {
+    lua_Debug ar;
+    for (int level = 1; level < 16 && lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar)) break;
+        if (strcmp(ar.source, "=vrules") == 0) continue;
+        if (ar.currentline > 0) lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+        else lua_pushliteral(L, "");  /* a C caller (pcall): no line, as luaL_where gives */
+        return;
+    }
+    luaL_where(L, 1);
+}
+
 static int vrules_trampoline(lua_State *L) {
     void *host = lua_touserdata(L, lua_upvalueindex(1));
     int function_id = (int)lua_tointeger(L, lua_upvalueindex(2));
@@ -173,7 +189,7 @@ static int vrules_trampoline(lua_State *L) {
     info->enforce = enforce;
     switch (result) {
     case VRULES_HOST_ERROR:
-        luaL_where(L, 1);
+        vrules_where(L);
         lua_insert(L, -2);
         lua_concat(L, 2);
         return lua_error(L);

@@ -448,6 +448,30 @@ static void push_status(lua_State *L, int value, const char *field) {
     lua_pushvalue(L, value);
 }
 
+/* Raises unless the string at the top is one of `allowed` (NULL-terminated): a result of
+ * another kind, a table without its status, or a word of the script's own would otherwise
+ * be written into the header as is ("spf=table: 0x5581...", "iprev=ok"). */
+static void check_result(lua_State *L, int given, const char *method, const char *field,
+                         const char *const allowed[]) {
+    const char *text = lua_tostring(L, -1);
+    for (int index = 0; allowed[index] != NULL; index++) {
+        if (text != NULL && strcmp(text, allowed[index]) == 0) return;
+    }
+    if (lua_type(L, given) == LUA_TTABLE) {
+        lua_getfield(L, given, field);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            luaL_error(L, "authres: %s must be a result of its check or one of its status strings, got a table without '%s'",
+                       method, field);
+        }
+        lua_pop(L, 1);
+    }
+    luaL_error(L, "authres: %s must be a result of its check or one of its status strings, got '%s'", method,
+               text == NULL ? "?" : text);
+}
+
+static const char *const iprev_results[] = {"pass", "fail", "temperror", "permerror", NULL};
+static const char *const spf_results[] = {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", NULL};
+
 /* authres(ctx, results): an RFC 8601 Authentication-Results value for this server (the
  * authserv-id is ctx.server.name) from iprev and SPF results, tables or status strings. */
 static int sandbox_authres(lua_State *L) {
@@ -477,6 +501,7 @@ static int sandbox_authres(lua_State *L) {
         push_status(L, iprev, "status");
         luaL_tolstring(L, -1, NULL);
         lua_remove(L, -2);
+        check_result(L, iprev, "iprev", "status", iprev_results);
         lua_pushliteral(L, " policy.iprev=");
         lua_getfield(L, 1, "client");
         lua_getfield(L, -1, "ip");
@@ -522,6 +547,7 @@ static int sandbox_authres(lua_State *L) {
         push_status(L, spf, "result");
         luaL_tolstring(L, -1, NULL);
         lua_remove(L, -2);
+        check_result(L, spf, "spf", "result", spf_results);
         if (helo_identity) {
             lua_pushliteral(L, " smtp.helo=");
             if (!push_field(L, 1, "helo")) {

@@ -90,6 +90,45 @@ struct HeaderTests {
         #expect(headers.last == "Authentication-Results: \(server); iprev=pass policy.iprev=\(defaultSession.clientIP); spf=pass")
     }
 
+    /// A table without its status, or a word of the script's own, went into the header as
+    /// is: `spf=table: 0x5581...`, `iprev=ok`. The errors name the script's line.
+    @Test("authres takes only its methods' result words; anything else is an error at the script's line")
+    func authresResultWords() async throws {
+        let harness = try Harness(#"""
+        return {
+          mail = { action("h", function(ctx)
+            local errors = {}
+            for _, results in ipairs({ { spf = {} }, { spf = "ok" }, { iprev = 5 }, { iprev = "softfail" },
+                                       { iprev = { status = "none" } }, { spf = { result = "pass\r\nX: y" } } }) do
+              local ok, e = pcall(function()
+                return (authres(ctx, results))
+              end)
+              errors[#errors + 1] = tostring(ok) .. " " .. e:gsub("[\r\n]", "?")
+            end
+            ctx.add_header("X-E", table.concat(errors, " | "))
+            ctx.add_header("X-A", authres(ctx, { iprev = "permerror", spf = "softfail" }))
+            local ok, e = pcall(function()
+              local value = spf.check_host("junk", "example.com", "a@example.com")
+            end)
+            ctx.add_header("X-W", e)
+          end) },
+        }
+        """#)
+        let result = await harness.run(.mail)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        func refused(_ method: String, _ got: String) -> String {
+            "false test.lua:7: authres: \(method) must be a result of its check or one of its status strings, got \(got)"
+        }
+        let server = defaultSession.serverName ?? "localhost"
+        let refusals = [refused("spf", "a table without 'result'"), refused("spf", "'ok'"), refused("iprev", "'5'"),
+                        refused("iprev", "'softfail'"), refused("iprev", "'none'"), refused("spf", "'pass??X: y'")]
+        #expect(result.headers.map(\.description) == [
+            "X-E: " + refusals.joined(separator: " | "),
+            "X-A: \(server); iprev=permerror policy.iprev=\(defaultSession.clientIP); spf=softfail smtp.mailfrom=\(defaultSession.mailFrom?.address ?? "")",
+            "X-W: test.lua:14: spf.check_host: invalid IP address 'junk'",
+        ])
+    }
+
     @Test("statuses given as strings, the HELO identity, a problem for permerror, and the errors for wrong arguments")
     func statusesIdentitiesAndErrors() async throws {
         // The same rule twice: once ending in a call with no result (line 9), once without it.
