@@ -105,8 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
         let loops = MultiThreadedEventLoopGroup.singleton.makeIterator().map(EventLoopExecutor.init)
         Metrics.Gauge(label: "vrules_policy_event_loops").record(loops.count)
         logger.info("rule engines started", metadata: ["event_loops": "\(loops.count)"])
-        let loadEngines: @Sendable () async throws -> [RuleEngine] = {
-            let configuration = try resolverOptions.loadConfigurationFile()
+        let loadEngines: @Sendable (ConfigurationFile) async throws -> [RuleEngine] = { configuration in
             let resolvers = try resolverOptions.makeResolvers(using: configuration)
             var engines: [RuleEngine] = []
             for loop in loops { engines.append(try await loadEngine(resolvers, configuration, loop)) }
@@ -114,9 +113,24 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let engines: [RuleEngine]
         do {
-            engines = try await loadEngines()
+            engines = try await loadEngines(configuration)
         } catch {
             throw UsageFailure.exit("cannot start: \(error)")
+        }
+        // A reload applies the rules, the resolvers and [limits]; the [policy] settings shape
+        // the listeners and the transaction table made at start, so a change to one of them is
+        // named as waiting for a restart rather than taken in silence.
+        // (`--listen` given on the command line wins over the file's, at any start.)
+        let listenFromCommandLine = !self.listen.isEmpty
+        let fixedAtStart = configuration.settingsFixedAtStart
+        let reloadEngines: @Sendable () async throws -> [RuleEngine] = {
+            let reloaded = try resolverOptions.loadConfigurationFile()
+            for ((key, running), (_, value)) in zip(fixedAtStart, reloaded.settingsFixedAtStart)
+            where running != value && !(listenFromCommandLine && key == "policy.listen") {
+                logger.warning("a setting changed in the configuration file applies when vrules serve starts again, not on reload",
+                               metadata: ["key": "\(key)", "running": "\(running)", "file": "\(value)"])
+            }
+            return try await loadEngines(reloaded)
         }
 
         // The blocklists of [dnsbl] are checked against their test points at start, and again
@@ -161,7 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         var services: [any Service] = [server]
-        services.append(ReloadService(service: service, logger: logger, loadEngines: loadEngines))
+        services.append(ReloadService(service: service, logger: logger, loadEngines: reloadEngines))
         if let metrics, case .tcp(let host, let port)? = PolicyListenAddress(metrics) {
             let endpoint = MetricsEndpoint(registry: registry, host: host, port: port, logger: logger)
             do {

@@ -517,6 +517,33 @@ struct ServeCommandTests {
         #expect(server.stop() == 0)
     }
 
+    /// A reload applies rules, resolvers and [limits]; [policy] settings shape what was made at
+    /// start, and a change to one of them was taken in silence.
+    @Test("a reload names each [policy] setting whose change waits for a restart; --listen on the command line wins")
+    func reloadNamesSettingsFixedAtStart() throws {
+        let directory = try CLI.scratch(["vrules.toml": "[policy]\nlisten = [\"127.0.0.1:1\"]\nmax_connections = 100\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml")
+        let server = try ServeProcess(arguments: ["--config", config.path, "--zone", "examples/example.zone"])
+        try "[policy]\nlisten = [\"127.0.0.1:2\"]\nmax_connections = 5\nmax_recipients = 3\n[limits]\nstage_timeout = \"2s\"\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, !server.log.contains("rules reloaded") { Thread.sleep(forTimeInterval: 0.05) }
+        let log = server.log
+        #expect(log.contains("rules reloaded"), "\(log)")
+        let warning = "a setting changed in the configuration file applies when vrules serve starts again, not on reload"
+        #expect(log.contains("file=5 key=policy.max_connections running=100 [vrules] \(warning)"), "\(log)")
+        #expect(log.contains("file=3 key=policy.max_recipients running=(not set) [vrules] \(warning)"), "\(log)")
+        #expect(!log.contains("key=policy.listen"), "\(log)")
+        #expect(log.components(separatedBy: warning).count - 1 == 2, "\(log)")
+        // Still serving on the address it started with.
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("after")) != nil)
+        #expect(server.stop() == 0)
+    }
+
     @Test("bad flags and a broken script exit with 2")
     func errors() throws {
         let badListen = try CLI.run(["serve", "--listen", "nowhere"])
