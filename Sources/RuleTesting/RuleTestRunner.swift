@@ -17,12 +17,15 @@ public struct RuleTestResult: Sendable {
 /// leaks from one test to the next and a hostile rule under test only fails its own test.
 public struct RuleTestRunner {
     public var limits: RuleLimits
+    /// What the `[dnsbl]` table of the configuration says, as `vrules serve` applies it.
+    public var dnsblPolicies: DNSBLPolicies?
     /// The configured network resolvers, for tests with `dns = "network"`.
     public var networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)?
 
-    public init(limits: RuleLimits = RuleLimits(stageTimeout: 10),
+    public init(limits: RuleLimits = RuleLimits(stageTimeout: 10), dnsblPolicies: DNSBLPolicies? = nil,
                 networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil) {
         self.limits = limits
+        self.dnsblPolicies = dnsblPolicies
         self.networkResolvers = networkResolvers
     }
 
@@ -65,6 +68,7 @@ public struct RuleTestRunner {
             result.seconds = Date().timeIntervalSince(started)
             return result
         }
+        if let dnsblPolicies = self.dnsblPolicies { await engine.useDNSBLPolicies(dnsblPolicies) }
         let report = await engine.simulate(testCase.session, captureVars: true)
         result.failures = Self.compare(testCase, report: report, logs: logs.lines)
         result.seconds = Date().timeIntervalSince(started)

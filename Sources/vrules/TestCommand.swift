@@ -1,4 +1,5 @@
 import ArgumentParser
+import DNSResolver
 import Foundation
 import OneLineText
 import OperatorFiles
@@ -23,7 +24,7 @@ struct TestCommand: AsyncParsableCommand {
     @Option(help: "Write a JUnit XML report to this file.")
     var junit: String?
 
-    @Option(help: "The configuration file (its resolver answers tests with dns = \"network\").")
+    @Option(help: "The configuration file: its [limits] and [dnsbl] apply as in serve, and its resolver answers tests with dns = \"network\".")
     var config: String = "vrules.toml"
 
     func run() async throws {
@@ -48,8 +49,22 @@ struct TestCommand: AsyncParsableCommand {
         guard !files.isEmpty else { throw UsageFailure.exit("no *_test.lua files under \(roots.joined(separator: ", "))") }
 
         let loader = RuleTestFileLoader(defaultRulesPath: self.rules)
-        let config = self.config
-        let runner = RuleTestRunner(networkResolvers: { try NetworkResolvers.load(configPath: config) })
+        // The rules run under the configuration serve would give them, so that a test passes
+        // or fails as the rules would in production: a broken or missing --config is refused
+        // as every other command refuses it.
+        let configuration: ConfigurationFile
+        do {
+            configuration = try ConfigurationFile.load(path: self.config, isDefault: self.config == "vrules.toml")
+        } catch {
+            throw UsageFailure.exit("\(error)")
+        }
+        var limits = configuration.limits
+        // A test's own stage deadline, unless the file sets one: a rule waiting on a delay
+        // fault fails its test in 10 s rather than the production default.
+        if configuration.configuration.limits.stageTimeout == nil { limits.stageTimeout = 10 }
+        let dns = configuration.dns
+        let runner = RuleTestRunner(limits: limits, dnsblPolicies: configuration.configuration.dnsbl,
+                                    networkResolvers: { DNSResolverSet(configuration: dns) })
         var results: [RuleTestResult] = []
         var loadErrors: [RuleTestFileError] = []
         for path in files {

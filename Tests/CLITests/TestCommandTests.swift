@@ -294,6 +294,48 @@ struct TestCommandTests {
         #expect(output.stdout.hasSuffix("1 passed, \(cases.count + 1) failed\n"), "\(output.stdout)")
     }
 
+    /// The runner once read --config only for tests with dns = "network": the rules ran under
+    /// the default limits and blocklist codes whatever the file said, so a test could pass
+    /// where serve would defer, and a missing --config went unnoticed.
+    @Test("the configuration's [limits] and [dnsbl] apply to the rules under test, as in serve; a missing --config is refused")
+    func configurationApplies() throws {
+        let rules = """
+        return { helo = { rule("work", function(ctx)
+          if ctx.helo == "loop" then local n = 0 for i = 1, 200000 do n = n + i end return end
+          return reject(reply(550, "5.7.1", dns.dnsbl(ctx.client.ip, "bl.test")[1].status))
+        end) } }
+        """
+        let workspace = try Workspace(rules: rules, tests: ["c_test.lua": """
+        return {
+          zone = [[
+        $ORIGIN bl.test.
+        2.0.0.127 A 127.0.0.2
+        10.2.0.192 A 127.0.0.9
+        ]],
+          tests = {
+            { name = "a code the configuration does not list", client_ip = "192.0.2.10", helo = "x.test",
+              expect = { helo = "550 5.7.1 error" } },
+            { name = "past the configured instruction budget", client_ip = "192.0.2.10", helo = "loop",
+              expect = { helo = "451 4.3.0" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let config = workspace.url.appendingPathComponent("vrules.toml")
+        try "[limits]\ninstructions = 100000\n\n[dnsbl.\"bl.test\"]\nlisted = [\"127.0.0.2\"]\n".write(to: config, atomically: true, encoding: .utf8)
+        let configured = try workspace.run([])
+        #expect(configured.status == 0, "\(configured.stdout)\(configured.stderr)")
+        #expect(configured.stdout.hasSuffix("2 passed, 0 failed\n"), "\(configured.stdout)")
+        // The same tests without the file: the built-in codes list 127.0.0.9, and the loop fits.
+        try FileManager.default.removeItem(at: config)
+        let unconfigured = try workspace.run([])
+        #expect(unconfigured.stdout.contains("    helo: expected 550 5.7.1 error, got reject 550 5.7.1 listed"), "\(unconfigured.stdout)")
+        #expect(unconfigured.stdout.hasSuffix("0 passed, 2 failed\n"), "\(unconfigured.stdout)")
+        let missing = try workspace.run(["--config", "missing.toml"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr == "vrules: missing.toml:1:1: error: no such file [unreadable-file]\n", "\(missing.stderr)")
+    }
+
     @Test("dns = \"network\" asks the resolver configured in --config")
     func networkTests() async throws {
         let records = try ZoneFile.parse("""
@@ -321,9 +363,11 @@ struct TestCommandTests {
         #expect(output.stdout.hasSuffix("2 passed, 0 failed\n"))
         await server.stop()
 
-        let unreachable = try workspace.run(["--config", workspace.url.appendingPathComponent("missing.toml").path])
-        #expect(unreachable.status == 1)
-        #expect(unreachable.stdout.contains("the configured resolver is not usable"))
+        // A --config that cannot be read is refused before any test runs, as every command refuses it.
+        let missing = workspace.url.appendingPathComponent("missing.toml").path
+        let unreadable = try workspace.run(["--config", missing])
+        #expect(unreadable.status == 2)
+        #expect(unreadable.stderr == "vrules: \(missing):1:1: error: no such file [unreadable-file]\n", "\(unreadable.stderr)")
     }
 
     @Test("the shipped tests of the default policy and the examples pass")
