@@ -201,6 +201,11 @@ public final class DNSBLHealth: @unchecked Sendable {
     }
 
     public let interval: Duration
+    /// The most zones whose health is kept. Zones are meant to be a few constants; a script
+    /// that names one from what a client sends (`dns.dnsbl(ip, ctx.helo)`, a mistake) must
+    /// not grow this table, or the `vrules_dnsbl_zone_failing` series, without end. A zone
+    /// past the bound is asked as any other, without its test points.
+    public static let maximumZones = 1_000
     private let lock = DNSLock()
     private var entries: [String: Status] = [:]
     private var observers: [@Sendable (String, String?) -> Void] = []
@@ -220,8 +225,10 @@ public final class DNSBLHealth: @unchecked Sendable {
     }
 
     func needsCheck(_ zone: String, now: ContinuousClock.Instant) -> Bool {
-        guard let status = self.status(of: zone) else { return true }
-        return now - status.checkedAt >= self.interval
+        self.lock.withLock {
+            guard let status = self.entries[zone] else { return self.entries.count < Self.maximumZones }
+            return now - status.checkedAt >= self.interval
+        }
     }
 
     /// Records a check; returns whether the zone's health changed (for a log line).
@@ -229,6 +236,7 @@ public final class DNSBLHealth: @unchecked Sendable {
     public func record(_ zone: String, failure: String?, now: ContinuousClock.Instant = .now) -> Bool {
         let (changed, observers) = self.lock.withLock { () -> (Bool, [@Sendable (String, String?) -> Void]) in
             let previous = self.entries[zone]
+            guard previous != nil || self.entries.count < Self.maximumZones else { return (false, []) }
             self.entries[zone] = Status(checkedAt: now, failure: failure)
             return (previous == nil ? failure != nil : previous?.failure != failure, self.observers)
         }

@@ -203,6 +203,32 @@ struct DNSBLFunctionTests {
         #expect(await harness.engine.vars(of: transaction)["s"] == "temperror listed DNS servfail")
     }
 
+    /// A zone named from what a client sends (a script mistake) grew the health table, and the
+    /// `vrules_dnsbl_zone_failing` series, by one entry per name, without end.
+    @Test("the zones whose health is kept are bounded; past the bound a zone is asked without its test points")
+    func healthBounded() async throws {
+        let harness = try Harness(script(.connect, """
+            local zones = {}
+            for i = 1, 30 do zones[i] = "z" .. ctx.client.port .. "-" .. i .. ".example" end
+            local r = dns.dnsbl("192.0.2.10", zones)
+            ctx.vars.status = r[1].status
+            """), zone: Self.zone)
+        var session = defaultSession
+        for batch in 0..<40 {  // 1,200 zones
+            session.clientPort = batch
+            let transaction = await harness.engine.beginTransaction(session)
+            let result = await harness.engine.evaluate(.connect, in: transaction)
+            #expect(result.failure == nil, "\(result.failure ?? "")")
+        }
+        #expect(await harness.engine.dnsblHealth.count == DNSBLHealth.maximumZones)
+        // A zone past the bound: one question, for the subject alone.
+        harness.resolver.resetQuestionLog()
+        session.clientPort = 999
+        let transaction = await harness.engine.beginTransaction(session)
+        _ = await harness.engine.evaluate(.connect, in: transaction)
+        #expect(harness.resolver.askedQuestions.filter { $0.name.hasSuffix("z999-1.example") }.map(\.name) == ["10.2.0.192.z999-1.example"])
+    }
+
     @Test("every zone is asked at once: three zones that each take 2 s fit in a 5 s stage deadline")
     func concurrent() async throws {
         let harness = try Harness(script(.connect, """
