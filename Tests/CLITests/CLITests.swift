@@ -77,6 +77,29 @@ struct RunCommandTests {
         #expect(!output.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
     }
 
+    /// A rule that logs a string of any size wrote a line of that size, per request in serve.
+    @Test("a log message is cut at 4,096 bytes on a character boundary, saying how much was left out")
+    func longLogMessages() throws {
+        let directory = try CLI.scratch(["long.lua": """
+            return { connect = { rule("long", function(ctx)
+              log.info(("x"):rep(1000000))
+              log.info(("x"):rep(4095) .. "é" .. "tail")
+              log.info(("y"):rep(4096))
+              return next()
+            end) } }
+            """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let output = try CLI.run(["run", "--rules", "long.lua", "--zone", zone, "--client-ip", "192.0.2.10"], in: directory)
+        #expect(output.status == 0)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  log.info [long]: " + String(repeating: "x", count: 4096) + "… (995904 bytes more)"))
+        // "é" is two bytes: it does not fit after 4,095, and is left out whole.
+        #expect(lines.contains("  log.info [long]: " + String(repeating: "x", count: 4095) + "… (6 bytes more)"))
+        #expect(lines.contains("  log.info [long]: " + String(repeating: "y", count: 4096)))
+        #expect(lines.allSatisfy { $0.utf8.count < 4200 })
+    }
+
     @Test("--json prints the report as JSON")
     func json() throws {
         let output = try CLI.run(["run", "--json"] + self.zone + ["--client-ip", "192.0.2.66"])
