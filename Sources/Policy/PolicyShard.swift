@@ -391,12 +391,26 @@ actor PolicyShard {
         }
     }
 
+    /// The most headers a held transaction keeps for delivery. Postfix takes one per answer,
+    /// so a message gets a handful; a rule that adds one per recipient or in a loop (a
+    /// mistake) must not grow a held transaction, outside the Lua state's bound, without end.
+    /// The rest are counted as undelivered at once.
+    static let maximumPendingHeaders = 100
+
     /// The answer a stage's result gives; a result just evaluated is logged and its headers kept.
     private func decision(for result: StageResult, at stage: Stage, reused: Bool, in transaction: HeldTransaction,
                           request: PolicyRequest) -> PolicyDecision {
         if !reused {
             self.record(result, request: request)
-            transaction.pendingHeaders += result.headers
+            let room = max(0, Self.maximumPendingHeaders - transaction.pendingHeaders.count)
+            transaction.pendingHeaders += result.headers.prefix(room)
+            if result.headers.count > room {
+                self.undeliveredHeaders.increment(by: Int64(result.headers.count - room))
+                self.warn("headers-limit", "headers past the limit a message holds are dropped", metadata: [
+                    "dropped": "\(result.headers.count - room)", "limit": "\(Self.maximumPendingHeaders)",
+                    "first": "\(result.headers[room].name)",
+                ])
+            }
         }
         return PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),
                               stage: stage, result: result, reused: reused)

@@ -201,6 +201,30 @@ struct ServeCommandTests {
         #expect(log.contains("first=X-Three"), "\(log)")
     }
 
+    /// Headers waiting for an answer were kept without bound, outside the Lua state's cap.
+    @Test("a transaction keeps at most 100 headers for delivery; the rest are counted as undelivered at once")
+    func headersBounded() async throws {
+        let directory = try CLI.scratch(["headers.lua": """
+            return { rcpt = { rule("many headers", function(ctx)
+              for i = 1, 150 do ctx.add_header("X-N" .. i, "v") end
+            end) } }
+            """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let metricsPort = Int(try LoopbackPorts.free())
+        let server = try ServeProcess(arguments: ["--rules", directory.appendingPathComponent("headers.lua").path,
+                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        var answers: [String] = []
+        for _ in 0..<120 { answers.append(try client.ask(rcptRequest("h")) ?? "closed") }
+        #expect(answers.prefix(100) == ArraySlice((1...100).map { "PREPEND X-N\($0): v" }))
+        #expect(answers.suffix(20).allSatisfy { $0 == "DUNNO" }, "\(answers.suffix(20))")
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        #expect(String(decoding: data, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 50"))
+        #expect(server.stop() == 0)
+        #expect(server.log.contains("first=X-N101"), "\(server.log)")
+    }
+
     @Test("each log entry is one line, whatever a rule logs")
     func oneLineLogs() throws {
         let directory = try CLI.scratch(["odd.lua": """
