@@ -44,11 +44,11 @@ public enum InputFile {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard descriptor >= 0 else {
             let error = errno
-            throw InputFileError(error == ENOENT || error == ENOTDIR ? .missing : .unreadable, Self.systemReason(error))
+            throw InputFileError(error == ENOENT || error == ENOTDIR ? .missing : .unreadable, systemReason(error))
         }
         defer { close(descriptor) }
         var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw InputFileError(.unreadable, Self.systemReason(errno)) }
+        guard fstat(descriptor, &status) == 0 else { throw InputFileError(.unreadable, systemReason(errno)) }
         if let kind = Self.kindIfNotRegular(status.st_mode) {
             throw InputFileError(.notRegularFile, "not a regular file (\(kind))")
         }
@@ -66,7 +66,7 @@ public enum InputFile {
             }
             if got < 0 {
                 if errno == EINTR { continue }
-                throw InputFileError(.unreadable, Self.systemReason(errno))
+                throw InputFileError(.unreadable, systemReason(errno))
             }
             if got == 0 { break }
             count += got
@@ -87,10 +87,6 @@ public enum InputFile {
     static func tooLarge(_ limit: Int) -> InputFileError {
         let said = limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"
         return InputFileError(.tooLarge, "larger than \(said)")
-    }
-
-    static func systemReason(_ error: Int32) -> String {
-        String(cString: strerror(error))
     }
 
     static func kindIfNotRegular(_ mode: mode_t) -> String? {
@@ -118,4 +114,9 @@ public enum InputFile {
             }
         }
     }
+}
+
+/// What the system says of `error` (`strerror`), as the reason of a read or a write.
+func systemReason(_ error: Int32) -> String {
+    String(cString: strerror(error))
 }

@@ -27,7 +27,7 @@ public enum OutputFile {
         if stat(path, &status) == 0 {
             switch status.st_mode & S_IFMT {
             case S_IFREG:
-                guard let target = realpath(path, nil) else { throw OutputFileError(Self.systemReason(errno)) }
+                guard let target = realpath(path, nil) else { throw OutputFileError(systemReason(errno)) }
                 defer { free(target) }
                 try Self.replace(String(cString: target), with: bytes, mode: status.st_mode & 0o7777)
             case S_IFDIR:
@@ -38,7 +38,7 @@ public enum OutputFile {
         } else if errno == ENOENT {
             try Self.replace(path, with: bytes, mode: 0o644)
         } else {
-            throw OutputFileError(Self.systemReason(errno))
+            throw OutputFileError(systemReason(errno))
         }
     }
 
@@ -48,12 +48,12 @@ public enum OutputFile {
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         var template = Array((folder + "." + name + ".XXXXXX").utf8CString)
         let descriptor = mkstemp(&template)
-        guard descriptor >= 0 else { throw OutputFileError(Self.systemReason(errno)) }
+        guard descriptor >= 0 else { throw OutputFileError(systemReason(errno)) }
         let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         do throws(OutputFileError) {
             defer { close(descriptor) }
             try Self.writeAll(descriptor, bytes)
-            guard fchmod(descriptor, mode) == 0, fsync(descriptor) == 0 else { throw OutputFileError(Self.systemReason(errno)) }
+            guard fchmod(descriptor, mode) == 0, fsync(descriptor) == 0 else { throw OutputFileError(systemReason(errno)) }
         } catch {
             unlink(temporary)
             throw error
@@ -61,13 +61,13 @@ public enum OutputFile {
         guard rename(temporary, path) == 0 else {
             let error = errno
             unlink(temporary)
-            throw OutputFileError(Self.systemReason(error))
+            throw OutputFileError(systemReason(error))
         }
     }
 
     private static func writeInPlace(_ path: String, _ bytes: [UInt8]) throws(OutputFileError) {
         let descriptor = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
-        guard descriptor >= 0 else { throw OutputFileError(Self.systemReason(errno)) }
+        guard descriptor >= 0 else { throw OutputFileError(systemReason(errno)) }
         defer { close(descriptor) }
         try Self.writeAll(descriptor, bytes)
     }
@@ -80,13 +80,9 @@ public enum OutputFile {
             }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw OutputFileError(Self.systemReason(errno))
+                throw OutputFileError(systemReason(errno))
             }
             written += count
         }
-    }
-
-    static func systemReason(_ error: Int32) -> String {
-        String(cString: strerror(error))
     }
 }

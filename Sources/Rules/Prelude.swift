@@ -322,7 +322,6 @@ G.require = function(name)
   local cached = loaded[name]
   if cached ~= nil then return cached end
   local source, path = host.read_module(name)
-  if not source then error(path, 2) end
   local fn, err = real_load(source, "@" .. path, "t", ENV)
   if not fn then error(err, 0) end
   local value = fn(name)

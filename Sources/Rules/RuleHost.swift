@@ -281,10 +281,9 @@ final class RuleHost: LuaHostDispatching {
             self.lua.pushString(path, thread)
             return .values(2)
         case .failure(let error):
-            // Raised by `require` itself, so that the error names the line that asked.
-            self.lua.pushNil(thread)
+            // Raised at the line of the script's `require` (the trampoline skips the prelude).
             self.lua.pushString(error.message, thread)
-            return .values(2)
+            return .error
         }
     }
 }

@@ -172,28 +172,35 @@ struct ServeCommandTests {
         #expect(log.contains("policy server shutting down"))
     }
 
+    /// `vrules serve` on `rules` (written to a scratch folder, removed by the caller) with a
+    /// metrics endpoint, and a client.
+    func serving(rules: String) throws -> (directory: URL, server: ServeProcess, client: PolicyClient, metrics: URL) {
+        let directory = try CLI.scratch(["rules.lua": rules])
+        let metricsPort = Int(try LoopbackPorts.free())
+        let server = try ServeProcess(arguments: ["--rules", directory.appendingPathComponent("rules.lua").path,
+                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        return (directory, server, client, URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+    }
+
     @Test("headers go out one per answer before end of data; what is left at END-OF-MESSAGE is reported, not sent")
     func undeliveredHeaders() async throws {
-        let directory = try CLI.scratch(["headers.lua": """
+        let (directory, server, client, metrics) = try self.serving(rules: """
             return { rcpt = { rule("three headers", function(ctx)
               ctx.add_header("X-One", "1")
               ctx.add_header("X-Two", "2")
               ctx.add_header("X-Three", "3")
             end) } }
-            """])
+            """)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let metricsPort = Int(try LoopbackPorts.free())
-        let server = try ServeProcess(arguments: ["--rules", directory.appendingPathComponent("headers.lua").path,
-                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
-        let client = try PolicyClient(port: server.port)
-        client.setTimeout(seconds: 10)
         #expect(try client.ask(rcptRequest("h")) == "PREPEND X-One: 1")
         #expect(try client.ask(rcptRequest("h")) == "PREPEND X-Two: 2")
         var end = rcptRequest("h")
         end["protocol_state"] = "END-OF-MESSAGE"
         // Postfix ignores PREPEND at end of data (and logs a warning of its own).
         #expect(try client.ask(end) == "DUNNO")
-        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        let (data, _) = try await URLSession.shared.data(from: metrics)
         #expect(String(decoding: data, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 1"))
         #expect(server.stop() == 0)
         let log = server.log
@@ -204,22 +211,17 @@ struct ServeCommandTests {
     /// Headers waiting for an answer were kept without bound, outside the Lua state's cap.
     @Test("a transaction keeps at most 100 headers for delivery; the rest are counted as undelivered at once")
     func headersBounded() async throws {
-        let directory = try CLI.scratch(["headers.lua": """
+        let (directory, server, client, metrics) = try self.serving(rules: """
             return { rcpt = { rule("many headers", function(ctx)
               for i = 1, 150 do ctx.add_header("X-N" .. i, "v") end
             end) } }
-            """])
+            """)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let metricsPort = Int(try LoopbackPorts.free())
-        let server = try ServeProcess(arguments: ["--rules", directory.appendingPathComponent("headers.lua").path,
-                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
-        let client = try PolicyClient(port: server.port)
-        client.setTimeout(seconds: 10)
         var answers: [String] = []
         for _ in 0..<120 { answers.append(try client.ask(rcptRequest("h")) ?? "closed") }
         #expect(answers.prefix(100) == ArraySlice((1...100).map { "PREPEND X-N\($0): v" }))
         #expect(answers.suffix(20).allSatisfy { $0 == "DUNNO" }, "\(answers.suffix(20))")
-        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        let (data, _) = try await URLSession.shared.data(from: metrics)
         #expect(String(decoding: data, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 50"))
         #expect(server.stop() == 0)
         #expect(server.log.contains("first=X-N101"), "\(server.log)")
