@@ -196,7 +196,9 @@ static int vrules_trampoline(lua_State *L) {
     case VRULES_HOST_RAISE:
         return lua_error(L);
     case VRULES_HOST_YIELD:
-        if (!lua_isyieldable(L)) return luaL_error(L, "DNS lookups are not allowed here (load time or a metamethod)");
+        /* RuleHost refuses a DNS call that cannot yield before starting it; kept so that no
+         * host function can ever yield across a C call. */
+        if (!lua_isyieldable(L)) return luaL_error(L, "a host function cannot wait for DNS here");
         lua_settop(L, base);
         return lua_yieldk(L, 0, (lua_KContext)base, vrules_host_continue);
     default:

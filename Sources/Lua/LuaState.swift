@@ -130,6 +130,9 @@ public final class LuaState {
     // MARK: stack
 
     public func top(_ thread: LuaThread? = nil) -> Int32 { lua_gettop(thread ?? self.L) }
+    /// Whether the running function may yield: false inside a callback of a C function
+    /// (`table.sort`'s comparison, `string.gsub`'s replacement, `tostring`'s `__tostring`).
+    public func isYieldable(_ thread: LuaThread? = nil) -> Bool { lua_isyieldable(thread ?? self.L) != 0 }
     public func setTop(_ index: Int32, _ thread: LuaThread? = nil) { lua_settop(thread ?? self.L, index) }
     public func pop(_ count: Int32 = 1, _ thread: LuaThread? = nil) { vrules_pop(thread ?? self.L, count) }
 

@@ -21,6 +21,20 @@ enum HostFunction: Int32, CaseIterable {
     case checkReply
     case suggest
 
+    /// How a script calls it (DNS functions; the others are not named to scripts this way).
+    var scriptName: String {
+        switch self {
+        case .dnsLookup: return "dns.lookup"
+        case .dnsRlookup: return "dns.rlookup"
+        case .dnsLocateMX: return "dns.locate_mx"
+        case .dnsIprev: return "dns.iprev"
+        case .dnsQuery: return "dns.query"
+        case .dnsDNSBL: return "dns.dnsbl"
+        case .spfCheckHost: return "spf.check"
+        default: return "ctx." + self.luaName
+        }
+    }
+
     var luaName: String {
         switch self {
         case .dnsLookup: return "dns_lookup"
@@ -233,8 +247,19 @@ final class RuleHost: LuaHostDispatching {
                 self.lua.pushString("dns.* may not be called while the script loads; call it inside a rule", thread)
                 return .error
             }
+            // Refused even when the answer is at hand (zone files, the cache): a call that
+            // works under `vrules test` must not fail in `serve` only when it has to wait.
+            guard self.lua.isYieldable(thread) else {
+                self.lua.pushString(Self.notYieldableMessage(function), thread)
+                return .error
+            }
             return self.startDNSCall(function, run: run, thread: thread)
         }
+    }
+
+    static func notYieldableMessage(_ function: HostFunction) -> String {
+        "\(function.scriptName) cannot wait for DNS inside a callback of a C function (table.sort's comparison, "
+            + "string.gsub's replacement, __tostring, an xpcall handler...): call it in the rule itself"
     }
 
     /// `code, enhanced, text` of a valid reply, or `nil, message`.

@@ -28,6 +28,41 @@ struct DNSFunctionTests {
         #expect(try await run("'v6only.test'") == "ok:2001:db8::13")
     }
 
+    /// Inside a C function's callback a call cannot yield. It is refused even when its answer
+    /// is at hand (zone files, a name asked before and cached), so a script that passes its
+    /// tests on zone files does not defer in production only when the answer must be waited for.
+    @Test("DNS inside a C function's callback is refused, answer at hand or not", arguments: Backend.allCases, [
+        "table.sort(t, function(a, b) dns.lookup('host.test') return a < b end)",
+        "string.gsub('ab', '%w', function(c) dns.lookup('host.test') end)",
+        "local s = tostring(setmetatable({}, {__tostring = function() dns.lookup('host.test') return 'x' end}))",
+        "local s = string.format('%s', setmetatable({}, {__tostring = function() return dns.lookup('host.test')[1] end}))",
+        "table.sort(t, function(a, b) spf.check_host('192.0.2.10', 'host.test', 'a@host.test') return a < b end)",
+    ])
+    func notInCallbacks(backend: Backend, body: String) async throws {
+        // The first lookup leaves the answer in the network resolver's cache.
+        let result = try await self.evaluate("dns.lookup('host.test') local t = {3, 1, 2} \(body) return accept()", backend)
+        #expect(result.verdict.reply == .localError)
+        #expect(result.failure?.contains("cannot wait for DNS inside a callback of a C function") == true,
+                "\(result.failure ?? "no failure")")
+    }
+
+    @Test("DNS in a metamethod the VM calls, a to-be-closed variable and pcall waits as anywhere",
+          arguments: Backend.allCases)
+    func inYieldableCallbacks(backend: Backend) async throws {
+        let body = """
+        local seen = {}
+        local t = setmetatable({}, {__index = function(_, name) return dns.lookup(name)[1] end})
+        seen[#seen + 1] = t['host.test']
+        do
+          local closing <close> = setmetatable({}, {__close = function() seen[#seen + 1] = dns.lookup('mx2.mx.test')[1] end})
+        end
+        local ok, addresses = pcall(dns.lookup, 'mx1.mx.test')
+        seen[#seen + 1] = addresses[1]
+        return accept(reply(250, '2.0.0', table.concat(seen, ' ')))
+        """
+        #expect(try await self.text(body, backend) == "192.0.2.10 192.0.2.22 192.0.2.21")
+    }
+
     @Test("dns.query: a TTL of 68 years is a day, from the zone file as from the network", arguments: Backend.allCases)
     func longTTL(backend: Backend) async throws {
         #expect(try await self.text("local r = dns.query('forever.test', 'A') return accept(reply(250, '2.0.0', tostring(r[1].ttl)))", backend) == "86400")
