@@ -60,7 +60,8 @@ struct BytecodeAnalyzer {
         case member(table: String, name: String)
         /// The result of a `reply(...)` call with constant arguments that validated.
         case reply(SMTPReply)
-        case closure
+        /// A function defined here: the index of its prototype among the function's own.
+        case closure(Int)
     }
 
     struct Required: Hashable {
@@ -152,7 +153,12 @@ struct BytecodeAnalyzer {
                 let key = instruction.k ? Self.constant(function, instruction.c) : nil
                 let object = registers[instruction.b]
                 registers[a + 1] = object
-                registers[a] = key == nil ? .unknown : self.readField(of: object, key: key, line: line(pc))
+                if case .hostTable = object {
+                    registers[a] = key == nil ? .unknown : self.readField(of: object, key: key, line: line(pc))
+                } else {
+                    // `text:gsub(...)` on a string is string.gsub with the text first.
+                    registers[a] = key?.stringValue == "gsub" ? .member(table: "string", name: "gsub") : .unknown
+                }
             case .setTabUp:
                 if Self.isEnvironment(function, upvalue: a), let name = Self.constant(function, instruction.b)?.stringValue {
                     self.writeGlobal(name, inMainChunk: function.isMainChunk, line: line(pc))
@@ -164,7 +170,7 @@ struct BytecodeAnalyzer {
                         message: "'\(table)' is read-only: cannot assign '\(table).\(key)'", code: DiagnosticCode.readOnlyWrite))
                 }
             case .closure:
-                registers[a] = .closure
+                registers[a] = .closure(instruction.bx)
             case .call, .tailCall:
                 let arguments: [Value]
                 if instruction.b == 0 {
@@ -173,6 +179,7 @@ struct BytecodeAnalyzer {
                 } else {
                     arguments = Array(registers[(a + 1)..<min(a + instruction.b, registers.count)])
                 }
+                self.checkCallbacks(of: registers[a], arguments: arguments, in: function, line: line(pc))
                 let result = self.call(registers[a], arguments: arguments, openArguments: instruction.b == 0,
                                        inMainChunk: function.isMainChunk, line: line(pc))
                 for index in a..<registers.count { registers[index] = .unknown }
@@ -281,6 +288,66 @@ struct BytecodeAnalyzer {
             return .unknown
         }
     }
+
+    /// The C functions that call a function they are given, and at which argument: there a
+    /// `dns.*` or `spf.*` call cannot wait for its answer.
+    private static let callingCFunctions: [String: (argument: Int, role: String)] = [
+        "table.sort": (1, "table.sort's comparison"),
+        "string.gsub": (2, "string.gsub's replacement function"),
+        "xpcall": (1, "an xpcall message handler"),
+    ]
+
+    /// A function literal given to `table.sort`, `string.gsub` or as `xpcall`'s handler that
+    /// calls `dns.*` or `spf.*` itself: each such call is refused when the rule runs.
+    private mutating func checkCallbacks(of callee: Value, arguments: [Value], in function: LuaPrototype, line: Int) {
+        let name: String
+        switch callee {
+        case .member(table: let table, name: let member): name = table + "." + member
+        case .global(let global): name = global
+        default: return
+        }
+        guard let (position, role) = Self.callingCFunctions[name], position < arguments.count,
+              case .closure(let index) = arguments[position], index < function.prototypes.count else { return }
+        for (callLine, called) in Self.dnsCalls(in: function.prototypes[index]) {
+            self.findings.append(Finding(
+                line: callLine, anchor: called.prefix { $0 != "." }.description, usage: .global, severity: .error,
+                message: "\(called)() inside \(role) cannot wait for DNS (called from C): call it in the rule and keep the answer",
+                code: DiagnosticCode.dnsInCallback))
+        }
+    }
+
+    /// The lines where a function's own code reads `dns.NAME` or `spf.NAME` (NAME not a
+    /// constant field), as "dns.NAME".
+    private static func dnsCalls(in function: LuaPrototype) -> [(line: Int, name: String)] {
+        var found: [(Int, String)] = []
+        var tables: [Int: String] = [:]
+        for (pc, raw) in function.code.enumerated() {
+            let instruction = LuaInstruction(raw)
+            switch instruction.opcode {
+            case .getTabUp?:
+                if Self.isEnvironment(function, upvalue: instruction.b),
+                   let name = Self.constant(function, instruction.c)?.stringValue, name == "dns" || name == "spf" {
+                    tables[instruction.a] = name
+                } else {
+                    tables[instruction.a] = nil
+                }
+            case .getField?, .`self`?:
+                if let table = tables[instruction.b], let member = Self.constant(function, instruction.c)?.stringValue,
+                   Self.waitingMembers.contains(table + "." + member) {
+                    found.append((pc < function.lines.count ? function.lines[pc] : function.lineDefined, table + "." + member))
+                }
+                tables[instruction.a] = nil
+            default:
+                if instruction.opcode != nil { tables[instruction.a] = nil }
+            }
+        }
+        return found
+    }
+
+    /// The host functions that may wait for DNS.
+    private static let waitingMembers: Set<String> = [
+        "dns.lookup", "dns.rlookup", "dns.locate_mx", "dns.iprev", "dns.query", "dns.dnsbl", "spf.check", "spf.check_host",
+    ]
 
     private func verdictViolation(_ verdict: String, argument: Value?) -> ReplyValidation.Violation? {
         let reply: SMTPReply
