@@ -103,10 +103,12 @@ struct BytecodeAnalyzer {
     }
 
     mutating func analyze(_ chunk: BinaryChunk) {
-        self.analyze(chunk.main)
+        self.analyze(chunk.main, sharedUpvalues: [])
     }
 
-    private mutating func analyze(_ function: LuaPrototype) {
+    /// `sharedUpvalues`: the indices of the function's upvalues that are locals of the main
+    /// chunk (the script's or a module's), which every transaction shares.
+    private mutating func analyze(_ function: LuaPrototype, sharedUpvalues: Set<Int>) {
         let code = function.code.map(LuaInstruction.init)
         var jumpTargets = Set<Int>()
         for (pc, instruction) in code.enumerated() {
@@ -188,7 +190,11 @@ struct BytecodeAnalyzer {
                 continue
             case .vararg, .tForCall, .forPrep, .tForPrep, .forLoop, .tForLoop:
                 for index in a..<registers.count { registers[index] = .unknown }
-            case .jmp, .setTable, .setI, .setUpval, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
+            case .setUpval:
+                if self.checksLoadTimeCalls && sharedUpvalues.contains(instruction.b) {
+                    self.warnSharedAssignment(function.upvalues[instruction.b].name, line: line(pc))
+                }
+            case .jmp, .setTable, .setI, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
                  .return, .return0, .return1, .setList, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
                 break
             default:
@@ -197,7 +203,13 @@ struct BytecodeAnalyzer {
             if opcode != .call { openTop = opcode == .vararg ? a : nil }
         }
 
-        for child in function.prototypes { self.analyze(child) }
+        for child in function.prototypes {
+            var shared = Set<Int>()
+            for (index, upvalue) in child.upvalues.enumerated() {
+                if upvalue.inStack ? function.isMainChunk : sharedUpvalues.contains(Int(upvalue.index)) { shared.insert(index) }
+            }
+            self.analyze(child, sharedUpvalues: shared)
+        }
     }
 
     // MARK: globals and fields
@@ -235,6 +247,18 @@ struct BytecodeAnalyzer {
             self.findings.append(Finding(line: line, anchor: name, usage: .global, severity: .warning,
                                          message: "redefines the built-in global '\(name)'", code: DiagnosticCode.shadowedGlobal))
         }
+    }
+
+    /// A function assigns a local of the main chunk: one variable for every transaction the
+    /// Lua state serves at once, so a value kept there for a later stage can be another
+    /// session's by then (`vrules test` runs one session at a time and cannot show it).
+    private mutating func warnSharedAssignment(_ name: String?, line: Int) {
+        guard let name else { return }
+        self.findings.append(Finding(
+            line: line, anchor: name, usage: .global, severity: .warning,
+            message: "assignment to '\(name)', a local of the script's top level, inside a function: every transaction "
+                + "running at once shares it (keep a transaction's values in ctx.vars)",
+            code: DiagnosticCode.sharedLocal))
     }
 
     // MARK: calls

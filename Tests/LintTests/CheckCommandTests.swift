@@ -122,6 +122,37 @@ struct CheckCommandTests {
         #expect(output.status == 0)
     }
 
+    @Test("a function assigning a local of a script's or a module's top level is warned of; a rule's own locals are not")
+    func sharedLocals() throws {
+        let directory = try CLI.scratch([
+            "main.lua": """
+                local util = require "lib.util"
+                local last_helo
+                local seen = {}
+                return {
+                  helo = { rule("keep", function(ctx)
+                    last_helo = ctx.helo
+                    seen[ctx.helo] = true
+                    local tries = 0
+                    local function again() tries = tries + 1 end
+                    again()
+                    util.note()
+                  end) },
+                  mail = { rule("use", function(ctx) if last_helo ~= ctx.helo then return accept() end end) },
+                }
+
+                """,
+            "lib/util.lua": "local util = {}\nlocal calls = 0\nfunction util.note()\n  calls = calls + 1\nend\nreturn util\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check", "main.lua"], in: directory)
+        let shared = ", a local of the script's top level, inside a function: every transaction running at once shares it "
+            + "(keep a transaction's values in ctx.vars) [shared-local]\n"
+        #expect(output.stdout == "lib/util.lua:4:3: warning: assignment to 'calls'\(shared)"
+            + "main.lua:6:5: warning: assignment to 'last_helo'\(shared)")
+        #expect(output.status == 0)
+    }
+
     @Test("modules are followed through require: a misspelling inside a module is found at its own path")
     func modules() throws {
         let directory = try CLI.scratch([
