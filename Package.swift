@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "Lua", dependencies: ["CLuaShim", "CLua"]),
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
         .target(name: "OperatorFiles"),
+        .target(name: "ListenAddress"),
         .target(name: "DNS", dependencies: ["CIDN2", "OperatorFiles"]),
         .target(name: "Spelling"),
         .target(name: "OneLineText"),
@@ -46,7 +47,7 @@ let package = Package(
         .target(
             name: "Configuration",
             dependencies: [
-                "TOML", "DNS", "DNSResolver", "Spelling", "OperatorFiles",
+                "TOML", "DNS", "DNSResolver", "Spelling", "OperatorFiles", "ListenAddress",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -57,7 +58,7 @@ let package = Package(
         .target(
             name: "Policy",
             dependencies: [
-                "Rules", "DNS", "CPolicyScan", "CCPUAffinity",
+                "Rules", "DNS", "CPolicyScan", "CCPUAffinity", "ListenAddress",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -80,6 +81,7 @@ let package = Package(
             name: "vrules",
             dependencies: [
                 "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy", "OneLineText", "OperatorFiles",
+                "ListenAddress",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "PolicyTests",
             dependencies: [
-                "Policy", "Rules", "DNS", "VrulesTestSupport",
+                "Policy", "Rules", "DNS", "VrulesTestSupport", "ListenAddress",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,4 +1,5 @@
 import DNS
+import ListenAddress
 import Foundation
 import DNSResolver
 import TOML
@@ -151,7 +152,8 @@ public struct VrulesConfiguration: Sendable {
                 let policy = try values.table(entry, at: path)
                 errors += values.unknownKeys(policy, allowed: Self.policyKeys, at: path)
                 if let listen = policy.entry("listen") {
-                    configuration.listen = try Self.stringArray(listen, at: path.child("listen"), values: values, errors: &errors)
+                    configuration.listen = try Self.listenAddresses(listen, at: path.child("listen"), values: values,
+                                                                    errors: &errors)
                 }
                 configuration.policy = Self.readPolicy(policy, at: path, values: values, errors: &errors)
             } catch {
@@ -338,6 +340,30 @@ public struct VrulesConfiguration: Sendable {
     }
 
     /// An array of strings; each element that is not a string is an error of its own.
+    /// `[policy] listen`: each address as `vrules serve` reads it (`ListenAddress`), and no two
+    /// that cannot both be bound, so that `vrules check` finds what would stop the server.
+    private static func listenAddresses(_ entry: TOMLTable.Entry, at path: ConfigurationKeyPath, values: ValueReader,
+                                        errors: inout [ConfigurationError]) throws(ConfigurationError) -> [String] {
+        let texts = try Self.stringArray(entry, at: path, values: values, errors: &errors)
+        guard let array = entry.value.array else { return texts }
+        var parsed: [ListenAddress] = []
+        for (index, element) in array.enumerated() {
+            guard let text = element.string else { continue }
+            switch ListenAddress.parse(text) {
+            case .success(let address):
+                parsed.append(address)
+                if let conflict = ListenAddress.conflict(in: parsed) {
+                    errors.append(values.error(.value, path.element(index), at: element.position, conflict))
+                    parsed.removeLast()
+                }
+            case .failure(let problem):
+                errors.append(values.error(.value, path.element(index), at: element.position,
+                                           "'\(TOMLText.escaped(text, limit: 120))': \(problem)"))
+            }
+        }
+        return texts
+    }
+
     private static func stringArray(_ entry: TOMLTable.Entry, at path: ConfigurationKeyPath, values: ValueReader,
                                     errors: inout [ConfigurationError]) throws(ConfigurationError) -> [String] {
         guard let array = entry.value.array else {

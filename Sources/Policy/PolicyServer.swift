@@ -1,3 +1,4 @@
+import ListenAddress
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -5,41 +6,6 @@ import Glibc
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-
-/// Where the policy server listens: `127.0.0.1:10040`, `[::1]:10040` or `unix:/path`.
-public enum PolicyListenAddress: Hashable, Sendable, CustomStringConvertible {
-    case tcp(host: String, port: Int)
-    case unix(path: String)
-
-    public init?(_ text: String) {
-        if text.hasPrefix("unix:") {
-            let path = String(text.dropFirst(5))
-            guard !path.isEmpty else { return nil }
-            self = .unix(path: path)
-            return
-        }
-        var host: Substring
-        var port: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
-            host = text[text.index(after: text.startIndex)..<close]
-            port = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            host = text[..<colon]
-            port = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let number = Int(port), (0...65535).contains(number) else { return nil }
-        self = .tcp(host: String(host), port: number)
-    }
-
-    public var description: String {
-        switch self {
-        case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        case .unix(let path): return "unix:\(path)"
-        }
-    }
-}
 
 /// The SMTPD policy delegation server: listeners on TCP and UNIX sockets feeding one
 /// `PolicyService`. Each connection is a plain NIO pipeline (the idle timeout, then
@@ -58,7 +24,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     var stopGrace = TimeAmount.seconds(10)
 
     public let service: PolicyService
-    private let addresses: [PolicyListenAddress]
+    private let addresses: [ListenAddress]
     private let limits: PolicyProtocolLimits
     private let socketAccess: UnixSocketAccess
     private let logger: Logger
@@ -68,7 +34,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     private let connections = OpenConnections()
     private var expiry: RepeatedTask?
 
-    public init(service: PolicyService, listen addresses: [PolicyListenAddress], limits: PolicyProtocolLimits = PolicyProtocolLimits(),
+    public init(service: PolicyService, listen addresses: [ListenAddress], limits: PolicyProtocolLimits = PolicyProtocolLimits(),
                 socketAccess: UnixSocketAccess = UnixSocketAccess(),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.policy")) {
         self.service = service
@@ -136,7 +102,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
         return bound
     }
 
-    private func bind(_ address: PolicyListenAddress, with bootstrap: ServerBootstrap) async throws -> any Channel {
+    private func bind(_ address: ListenAddress, with bootstrap: ServerBootstrap) async throws -> any Channel {
         switch address {
         case .tcp(let host, let port):
             return try await bootstrap.bind(host: host, port: port).get()
@@ -273,7 +239,7 @@ public struct PolicyListenError: Error, CustomStringConvertible {
             return "the path exists and is not a socket"
         case let error as SocketAddressError:
             switch error {
-            case .unixDomainSocketPathTooLong: return "the path is too long for a socket (107 bytes at most)"
+            case .unixDomainSocketPathTooLong: return "the path is too long for a socket (\(ListenAddress.maximumUnixPathBytes) bytes at most)"
             case .unknown(let host, _): return "no address for \(host)"
             default: return "\(error)"
             }

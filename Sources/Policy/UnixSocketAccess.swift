@@ -1,3 +1,4 @@
+import ListenAddress
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,9 +35,6 @@ public struct UnixSocketAccess: Hashable, Sendable {
         return entry.pointee.gr_gid
     }
 
-    /// The longest UNIX socket path (`sun_path` less its terminating NUL).
-    static let maximumPathLength = 107
-
     /// The temporary name a socket is bound under before it is moved to `path`: a short
     /// random name in the same directory, so a path that fits the limit still fits; when even
     /// that would not, the socket is bound at `path` itself and changed there.
@@ -44,7 +42,7 @@ public struct UnixSocketAccess: Hashable, Sendable {
         let url = URL(fileURLWithPath: path)
         let name = "." + String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(name).path
-        return temporary.utf8.count <= Self.maximumPathLength ? temporary : path
+        return temporary.utf8.count <= ListenAddress.maximumUnixPathBytes ? temporary : path
     }
 
     /// Gives the socket at `temporary` its mode and group, then renames it to `path`.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DNS
 import Foundation
+import ListenAddress
 import Logging
 import Metrics
 import NIOCore
@@ -35,13 +36,18 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        for address in self.listen where PolicyListenAddress(address) == nil {
-            throw ValidationError("--listen: '\(address)' is not HOST:PORT, [IPV6]:PORT or unix:PATH")
+        var addresses: [ListenAddress] = []
+        for text in self.listen {
+            switch ListenAddress.parse(text) {
+            case .success(let address): addresses.append(address)
+            case .failure(let problem): throw ValidationError("--listen: '\(text)': \(problem)")
+            }
+            if let conflict = ListenAddress.conflict(in: addresses) { throw ValidationError("--listen: \(conflict)") }
         }
         if let metrics {
             // `unix:PATH` parses as a listen address, but the endpoint listens on TCP only:
             // refused here, where it was once taken and the server started without metrics.
-            guard case .tcp? = PolicyListenAddress(metrics) else {
+            guard case .tcp? = ListenAddress(metrics) else {
                 throw ValidationError("--metrics: '\(metrics)' is not HOST:PORT (metrics are served over TCP only)")
             }
         }
@@ -149,7 +155,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let connections = configuration.maximumConnections { protocolLimits.maximumConnections = connections }
         let listen = !self.listen.isEmpty ? self.listen : (!configuration.listen.isEmpty ? configuration.listen : ["127.0.0.1:10040"])
         let addresses = try listen.map { text in
-            guard let address = PolicyListenAddress(text) else {
+            // The configuration's addresses were checked as it loaded, the option's by validate().
+            guard let address = ListenAddress(text) else {
                 throw UsageFailure.exit("\(self.resolverOptions.config): policy.listen: '\(text)' is not HOST:PORT, [IPV6]:PORT or unix:PATH")
             }
             return address
@@ -176,7 +183,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var services: [any Service] = [server]
         services.append(ReloadService(service: service, logger: logger, loadEngines: reloadEngines))
-        if let metrics, case .tcp(let host, let port)? = PolicyListenAddress(metrics) {
+        if let metrics, case .tcp(let host, let port)? = ListenAddress(metrics) {
             let endpoint = MetricsEndpoint(registry: registry, host: host, port: port, logger: logger)
             do {
                 try await endpoint.start()

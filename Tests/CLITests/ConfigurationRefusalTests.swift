@@ -22,6 +22,9 @@ struct ConfigurationRefusalTests {
         ("not-utf8", Array("[server.dns]\ntype = \"".utf8) + [0xC3, 0x28] + Array("\"\n".utf8)),
         ("nested-too-deeply", Array(("a = " + String(repeating: "[", count: 50_000)).utf8)),
         ("duplicate-table", Array((example + "\n[limits]\n").utf8)),
+        ("listen-addresses", Array(example.replacingOccurrences(
+            of: "listen = [\"127.0.0.1:10040\", \"unix:/run/vrules/policy.sock\"]",
+            with: "listen = [\"0.0.0.0:10040\", \"127.0.0.1:10040\", \"127.0.0.1:99999\", \"unix:\", \"unix:/\(String(repeating: "a", count: 120))\"]").utf8)),
     ]
 
     @Test("check, run, serve and dns refuse each broken file with the same lines, and none of them crashes")
@@ -48,6 +51,23 @@ struct ConfigurationRefusalTests {
                 #expect(output.stderr == "vrules: \(check.stdout)", "\(command) \(name)")
             }
         }
+    }
+
+    @Test("check refuses every listen address serve would not bind, at its place in the file")
+    func listenAddresses() throws {
+        let name = "listen-addresses"
+        let bytes = try #require(Self.brokenFiles.first { $0.0 == name }?.1)
+        let directory = try CLI.scratch(["vrules.toml": String(decoding: bytes, as: UTF8.self)])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let check = try CLI.run(["check", "vrules.toml"], in: directory)
+        #expect(check.stdout == """
+            vrules.toml:39:28: error: policy.listen[1]: 0.0.0.0:10040 and 127.0.0.1:10040 both take port 10040 (0.0.0.0 is every IPv4 address) [config-value]
+            vrules.toml:39:47: error: policy.listen[2]: '127.0.0.1:99999': port 99999 is not 0 to 65535 [config-value]
+            vrules.toml:39:66: error: policy.listen[3]: 'unix:': no path after 'unix:' [config-value]
+            vrules.toml:39:75: error: policy.listen[4]: 'unix:/\(String(repeating: "a", count: 114))…': the path is too long for a socket (121 bytes; 107 at most) [config-value]
+
+            """)
+        #expect(check.status == 1)
     }
 
     @Test("the linter's diagnostics for the old crashing header name its line and column")

@@ -574,6 +574,11 @@ struct ServeCommandTests {
     func errors() throws {
         let badListen = try CLI.run(["serve", "--listen", "nowhere"])
         #expect(badListen.status == 2)
+        #expect(badListen.stderr.hasPrefix("Error: --listen: 'nowhere': not HOST:PORT, [IPV6]:PORT or unix:PATH\n"), "\(badListen.stderr)")
+        let twice = try CLI.run(["serve", "--listen", "[::]:10040", "--listen", "127.0.0.1:10040"])
+        #expect(twice.status == 2)
+        #expect(twice.stderr.hasPrefix("Error: --listen: [::]:10040 and 127.0.0.1:10040 both take port 10040 (:: is every address)\n"),
+                "\(twice.stderr)")
         // Once taken, and the server ran without metrics and without a word.
         for metrics in ["unix:/tmp/vrules-metrics.sock", "nonsense"] {
             let badMetrics = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:0", "--metrics", metrics],

@@ -1,3 +1,4 @@
+import ListenAddress
 import NIOCore
 import NIOEmbedded
 @testable import Policy
@@ -259,12 +260,40 @@ struct DecoderTests {
 
     @Test("listen addresses")
     func addresses() {
-        #expect(PolicyListenAddress("127.0.0.1:10040") == .tcp(host: "127.0.0.1", port: 10040))
-        #expect(PolicyListenAddress("[::1]:25") == .tcp(host: "::1", port: 25))
-        #expect(PolicyListenAddress("unix:/run/v.sock") == .unix(path: "/run/v.sock"))
-        #expect(PolicyListenAddress("nonsense") == nil)
-        #expect(PolicyListenAddress("host:99999") == nil)
-        #expect(PolicyListenAddress("unix:") == nil)
+        #expect(ListenAddress("127.0.0.1:10040") == .tcp(host: "127.0.0.1", port: 10040))
+        #expect(ListenAddress("[::1]:25") == .tcp(host: "::1", port: 25))
+        #expect(ListenAddress("unix:/run/v.sock") == .unix(path: "/run/v.sock"))
+        #expect(ListenAddress("nonsense") == nil)
+        #expect(ListenAddress("host:99999") == nil)
+        #expect(ListenAddress("unix:") == nil)
+        #expect(ListenAddress("host:+25") == nil)
+        #expect(ListenAddress("host:0025") == .tcp(host: "host", port: 25))
+        let long = "unix:/" + String(repeating: "a", count: 107)
+        #expect(ListenAddress(String(long.dropLast())) != nil)
+        func problem(_ text: String) -> String? {
+            guard case .failure(let problem) = ListenAddress.parse(text) else { return nil }
+            return problem.reason
+        }
+        #expect(problem("host:99999") == "port 99999 is not 0 to 65535")
+        #expect(problem("host:18446744073709551617") == "port 18446744073709551617 is not 0 to 65535")
+        #expect(problem("unix:") == "no path after 'unix:'")
+        #expect(problem(long) == "the path is too long for a socket (108 bytes; 107 at most)")
+        #expect(problem("[::1]25") == "not HOST:PORT, [IPV6]:PORT or unix:PATH")
+    }
+
+    @Test("listen addresses that cannot all be bound", arguments: [
+        (["127.0.0.1:10040", "127.0.0.1:10040"], "127.0.0.1:10040 is listed twice"),
+        (["unix:/run/v.sock", "127.0.0.1:1", "unix:/run/v.sock"], "unix:/run/v.sock is listed twice"),
+        (["0.0.0.0:25", "127.0.0.1:25"], "0.0.0.0:25 and 127.0.0.1:25 both take port 25 (0.0.0.0 is every IPv4 address)"),
+        (["[::1]:25", "[::]:25"], "[::1]:25 and [::]:25 both take port 25 (:: is every address)"),
+        (["[::]:25", "192.0.2.1:25"], "[::]:25 and 192.0.2.1:25 both take port 25 (:: is every address)"),
+        (["0.0.0.0:25", "[::1]:25"], nil),
+        (["0.0.0.0:25", "127.0.0.1:26"], nil),
+        (["127.0.0.1:0", "127.0.0.1:0"], nil),
+        (["localhost:25", "0.0.0.0:25"], nil),
+    ] as [([String], String?)])
+    func conflicts(texts: [String], conflict: String?) {
+        #expect(ListenAddress.conflict(in: texts.compactMap(ListenAddress.init)) == conflict)
     }
 }
 
