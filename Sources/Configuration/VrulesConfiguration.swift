@@ -60,6 +60,8 @@ public struct VrulesConfiguration: Sendable {
     static let virtualDomainKeys = ["dns"]
     static let policyKeys = ["listen", "max_connections", "max_recipients", "unknown_state_action", "socket_mode", "socket_group"]
     static let limitKeys = ["instructions", "memory", "stage_timeout"]
+    /// The smallest `[limits] memory`.
+    static let minimumMemoryBytes = 1 << 20
     /// The longest stage timeout accepted.
     static let maximumStageTimeout: Duration = .seconds(3600)
 
@@ -325,7 +327,16 @@ public struct VrulesConfiguration: Sendable {
             errors.append(error)
         }
         do throws(ConfigurationError) {
-            if let entry = table.entry("memory") { limits.memoryBytes = try values.size(entry, at: path.child("memory")) }
+            if let entry = table.entry("memory") {
+                let bytes = try values.size(entry, at: path.child("memory"))
+                // Below this the prelude and the shipped policy may not even load: an error
+                // here, not "not enough memory" from `vrules serve` as it starts.
+                guard bytes >= Self.minimumMemoryBytes else {
+                    throw values.error(.value, path.child("memory"), at: entry.keyPosition,
+                                       "at least 1MiB, got \(bytes) bytes (the rules and the transactions held for them share it)")
+                }
+                limits.memoryBytes = bytes
+            }
         } catch {
             errors.append(error)
         }
@@ -339,7 +350,6 @@ public struct VrulesConfiguration: Sendable {
         return limits
     }
 
-    /// An array of strings; each element that is not a string is an error of its own.
     /// `[policy] listen`: each address as `vrules serve` reads it (`ListenAddress`), and no two
     /// that cannot both be bound, so that `vrules check` finds what would stop the server.
     private static func listenAddresses(_ entry: TOMLTable.Entry, at path: ConfigurationKeyPath, values: ValueReader,
@@ -364,6 +374,7 @@ public struct VrulesConfiguration: Sendable {
         return texts
     }
 
+    /// An array of strings; each element that is not a string is an error of its own.
     private static func stringArray(_ entry: TOMLTable.Entry, at path: ConfigurationKeyPath, values: ValueReader,
                                     errors: inout [ConfigurationError]) throws(ConfigurationError) -> [String] {
         guard let array = entry.value.array else {

@@ -187,13 +187,23 @@ struct LoaderTests {
 
     @Test("one size grammar: bytes, or K/KiB, M/MiB, G/GiB")
     func sizeGrammar() throws {
-        for (text, expected) in [("\"512KiB\"", 512 << 10), ("\"64M\"", 64 << 20), ("\"1GiB\"", 1 << 30), ("\"4096\"", 4096), ("1048576", 1 << 20)] {
+        for (text, expected) in [("\"2048KiB\"", 2 << 20), ("\"64M\"", 64 << 20), ("\"1GiB\"", 1 << 30), ("\"1048576\"", 1 << 20), ("1048576", 1 << 20)] {
             let configuration = try VrulesConfiguration.parse(Array("[limits]\nmemory = \(text)\n".utf8), file: "v.toml")
             #expect(configuration.limits.memoryBytes == expected)
         }
         for text in ["\"64 MB\"", "\"64MB\"", "\"1.5GiB\"", "\"0\"", "0", "-1", "\"99999999999999999G\""] {
             #expect(check("[limits]\nmemory = \(text)\n").count == 1, "\(text)")
         }
+    }
+
+    @Test("[limits] memory is at least 1MiB: below it the rules may not even load, and serve said only 'not enough memory'")
+    func memoryFloor() throws {
+        for text in ["\"512KiB\"", "\"1KiB\"", "1048575"] {
+            let bytes = try #require(ByteSizeText.parse(text.replacingOccurrences(of: "\"", with: "")))
+            #expect(check("[limits]\nmemory = \(text)\n").map(\.text)
+                == ["limits.memory: at least 1MiB, got \(bytes) bytes (the rules and the transactions held for them share it)"])
+        }
+        #expect(check("[limits]\nmemory = \"1MiB\"\n").isEmpty)
     }
 
     @Test("a missing file, a directory and a file that is not UTF-8 are errors naming the file")
