@@ -46,6 +46,14 @@ extension RuleHost {
 
     // MARK: loading
 
+    /// `64MiB`, `1536KiB` or `1000 bytes`: a cap as the configuration writes it.
+    static func describe(bytes: Int) -> String {
+        for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= scale && bytes % scale == 0 {
+            return "\(bytes / scale)\(unit)"
+        }
+        return "\(bytes) bytes"
+    }
+
     /// Loads the rule script at `path` (its `require`s come from `rulesDirectory`).
     func load(path: String) throws(RuleLoadError) {
         let source: String
@@ -71,7 +79,12 @@ extension RuleHost {
             lua.protectedCall(arguments: 0, results: 1)
         }
         self.setLoading(false)
-        if case .failure(let error) = ran { throw RuleLoadError(error.message) }
+        if case .failure(let error) = ran {
+            // Lua's own words ("not enough memory") name neither the script nor the cap.
+            guard lua.memoryExceeded else { throw RuleLoadError(error.message) }
+            throw RuleLoadError("\(path): memory limit exceeded while the script loads "
+                + "(\(Self.describe(bytes: self.limits.memoryBytes)), [limits] memory)")
+        }
 
         lua.pushReference(self.compileReference)
         lua.insert(at: -2)

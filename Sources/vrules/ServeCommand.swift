@@ -110,7 +110,6 @@ struct ServeCommand: AsyncParsableCommand {
         // One executor per loop, kept across reloads: the engines and their callers share it.
         let loops = MultiThreadedEventLoopGroup.singleton.makeIterator().map(EventLoopExecutor.init)
         Metrics.Gauge(label: "vrules_policy_event_loops").record(loops.count)
-        logger.info("rule engines started", metadata: ["event_loops": "\(loops.count)"])
         let loadEngines: @Sendable (ConfigurationFile) async throws -> [RuleEngine] = { configuration in
             let resolvers = try resolverOptions.makeResolvers(using: configuration)
             var engines: [RuleEngine] = []
@@ -120,9 +119,12 @@ struct ServeCommand: AsyncParsableCommand {
         let engines: [RuleEngine]
         do {
             engines = try await loadEngines(configuration)
+        } catch let error as RuleLoadError {
+            throw UsageFailure.exit("cannot load rules: \(error)")
         } catch {
             throw UsageFailure.exit("cannot start: \(error)")
         }
+        logger.info("rule engines started", metadata: ["event_loops": "\(loops.count)"])
         // A reload applies the rules, the resolvers and [limits]; the [policy] settings shape
         // the listeners and the transaction table made at start, so a change to one of them is
         // named as waiting for a restart rather than taken in silence.

@@ -70,6 +70,24 @@ struct ConfigurationRefusalTests {
         #expect(check.status == 1)
     }
 
+    @Test("a script that outgrows [limits] memory as it loads is refused naming the script and the cap, by run and serve alike")
+    func memoryAtLoad() throws {
+        let directory = try CLI.scratch([
+            "vrules.toml": "[limits]\nmemory = \"1MiB\"\n",
+            "main.lua": "local kept = {} for i = 1, 100000 do kept[i] = i end\nreturn {}\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let expected = "vrules: cannot load rules: main.lua: memory limit exceeded while the script loads (1MiB, [limits] memory)\n"
+        let run = try CLI.run(["run", "--zone", zone, "--rules", "main.lua"], in: directory)
+        #expect(run.status == 2)
+        #expect(run.stderr == expected)
+        let serve = try CLI.run(["serve", "--zone", zone, "--rules", "main.lua", "--listen", "127.0.0.1:0"], in: directory, timeout: 30)
+        #expect(serve.status == 2)
+        // Not "rule engines started" first: they did not.
+        #expect(serve.stderr == expected, "\(serve.stderr)")
+    }
+
     @Test("the linter's diagnostics for the old crashing header name its line and column")
     func crashingHeaderDiagnostic() throws {
         let directory = try CLI.scratch(["vrules.toml": Self.example.replacingOccurrences(of: "[server.dns.options]", with: "[..server.dns.options]")])
