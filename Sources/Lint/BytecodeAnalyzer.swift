@@ -340,8 +340,8 @@ struct BytecodeAnalyzer {
         }
     }
 
-    /// The lines where a function's own code reads `dns.NAME` or `spf.NAME` (NAME not a
-    /// constant field), as "dns.NAME".
+    /// The lines where a function's own code reads a host function that waits for DNS
+    /// (`waitingMembers`), with its name.
     private static func dnsCalls(in function: LuaPrototype) -> [(line: Int, name: String)] {
         var found: [(Int, String)] = []
         var tables: [Int: String] = [:]
