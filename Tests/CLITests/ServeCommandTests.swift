@@ -388,13 +388,17 @@ struct ServeCommandTests {
         let long = "/tmp/" + String(repeating: "x", count: 120)
         for (address, reason) in [("unix:\(file)", "the path exists and is not a socket"),
                                   ("unix:\(directory.path)/missing/policy.sock", "No such file or directory"),
-                                  ("unix:\(long)", "the path is too long for a socket (107 bytes at most)"),
                                   ("192.0.2.1:10040", "Cannot assign requested address")] {
             let refused = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:0", "--listen", address])
             #expect(refused.status == 2)
             #expect(refused.stderr.hasSuffix("vrules: cannot listen on \(address): \(reason)\n"), "\(refused.stderr)")
         }
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "important\n")
+        // Known before binding: refused as the option is read, as `vrules check` refuses it in the file.
+        let tooLong = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "unix:\(long)"])
+        #expect(tooLong.status == 2)
+        #expect(tooLong.stderr.hasPrefix("Error: --listen: 'unix:\(long)': the path is too long for a socket (125 bytes; 107 at most)\n"),
+                "\(tooLong.stderr)")
     }
 
     @Test("at the descriptor limit the server backs off instead of spinning in accept, and serves again after")
