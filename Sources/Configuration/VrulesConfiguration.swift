@@ -198,7 +198,7 @@ public struct VrulesConfiguration: Sendable {
             let zonePath = path.child(zoneName)
             let zone: String
             do {
-                zone = try DNSName.normalize(zoneName)
+                zone = try DNSBLZone.name(zoneName)
             } catch {
                 errors.append(values.error(.value, zonePath, at: zoneEntry.keyPosition, "\(error)"))
                 continue

@@ -144,6 +144,17 @@ public struct DNSBLResult: Hashable, Sendable {
     }
 }
 
+/// A blocklist zone as a rule, the command line or `[dnsbl."<zone>"]` names it: a domain
+/// name, normalised, and not the root (`""`, `"."`), under which a subject's name would be
+/// asked as a top-level domain.
+public enum DNSBLZone {
+    public static func name(_ text: String) throws(DNSNameError) -> String {
+        let name = try DNSName.normalize(text)
+        guard !name.isEmpty else { throw DNSNameError(name: text, reason: "a blocklist zone cannot be the root") }
+        return name
+    }
+}
+
 /// What is looked up: an IP (reversed octets, IPv6 nibbles; an IPv4-mapped address as its
 /// IPv4 address) or a domain (RHSBL, DBL).
 public enum DNSBLSubject: Hashable, Sendable {

@@ -1,3 +1,4 @@
+import DNS
 import Rules
 import Spelling
 
@@ -276,7 +277,14 @@ struct BytecodeAnalyzer {
             return .unknown
         case .member(table: "dns", name: "dnsbl"):
             if arguments.count > 1, case .constant(.string(let zone)) = arguments[1] {
-                self.dnsblZones.append((zone, line))
+                do {
+                    _ = try DNSBLZone.name(zone)
+                    self.dnsblZones.append((zone, line))
+                } catch {
+                    // Every call would raise this error when the rule runs.
+                    self.findings.append(Finding(line: line, anchor: "dnsbl", usage: .member, severity: .error,
+                                                 message: "dns.dnsbl: \(error)", code: DiagnosticCode.invalidZone))
+                }
             }
             return .unknown
         case .global("require"):

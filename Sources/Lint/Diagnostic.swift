@@ -65,6 +65,7 @@ public enum DiagnosticCode {
     public static let configType = "config-type"
     public static let configValue = "config-value"
     public static let dnsblPublicResolver = "dnsbl-public-resolver"
+    public static let invalidZone = "invalid-zone"
 }
 
 /// Renders diagnostics as text lines or a JSON array.

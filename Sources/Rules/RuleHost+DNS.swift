@@ -123,9 +123,7 @@ extension RuleHost {
         var zones: [String] = []
         for zone in zoneNames {
             do {
-                let name = try DNSName.normalize(zone)
-                guard !name.isEmpty else { return .failure(HostCallError("dns.dnsbl: empty zone name")) }
-                zones.append(name)
+                zones.append(try DNSBLZone.name(zone))
             } catch {
                 return .failure(HostCallError("dns.dnsbl: \(error)"))
             }

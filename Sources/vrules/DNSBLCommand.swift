@@ -20,7 +20,13 @@ struct DNSBLCommand: AsyncParsableCommand {
         guard let subject = DNSBLSubject(self.subject) else {
             throw UsageFailure.exit("'\(self.subject)' is neither an IP address nor a domain name")
         }
-        let zones = try self.zones.map(DNSCommand.normalize)
+        let zones = try self.zones.map { zone in
+            do {
+                return try DNSBLZone.name(zone)
+            } catch {
+                throw UsageFailure.exit("\(error)")
+            }
+        }
         let policies = try self.options.loadConfiguration().configuration.dnsbl
         try await DNSCommand.execute("dnsbl", subject: subject.name, options: self.options, routed: true) { resolver in
             let results = await resolver.run(DNSBLCheck(subject: subject, zones: zones, policies: policies, health: DNSBLHealth()))

@@ -55,6 +55,34 @@ struct DNSBLTests {
         #expect(wrong.stdout.contains("dnsbl"), "\(wrong.stdout)")
     }
 
+    @Test("a blocklist zone that is the root or not a name is refused alike by check, the configuration and vrules dns dnsbl")
+    func invalidZones() throws {
+        let directory = try CLI.scratch([
+            "rules.lua": """
+                return { connect = { rule("x", function(ctx)
+                  dns.dnsbl(ctx.client.ip, "zen.spamhaus.org")
+                  dns.dnsbl(ctx.client.ip, "zen..spamhaus.org")
+                  dns.dnsbl(ctx.client.ip, "")
+                end) } }
+
+                """,
+            "vrules.toml": "[dnsbl.\".\"]\nlisted = [\"127.0.0.2\"]\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let check = try CLI.run(["check", "rules.lua", "--config", "vrules.toml"], in: directory)
+        #expect(check.stdout == """
+            rules.lua:3:7: error: dns.dnsbl: invalid domain name 'zen..spamhaus.org': empty label [invalid-zone]
+            rules.lua:4:7: error: dns.dnsbl: invalid domain name '': a blocklist zone cannot be the root [invalid-zone]
+            vrules.toml:1:8: error: dnsbl.".": invalid domain name '.': a blocklist zone cannot be the root [config-value]
+
+            """)
+        #expect(check.status == 1)
+        // Refused before the configuration is read or anything is asked.
+        let asked = try CLI.run(["dns", "dnsbl", "127.0.0.2", "zen.spamhaus.org", ""], in: directory)
+        #expect(asked.status == 2)
+        #expect(asked.stderr == "vrules: invalid domain name '': a blocklist zone cannot be the root\n", "\(asked.stderr)")
+    }
+
     @Test("[dnsbl.\"zone\"] in vrules.toml says which codes are listings and which are refusals")
     func configuredCodes() throws {
         let directory = try CLI.scratch([

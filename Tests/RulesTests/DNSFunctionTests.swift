@@ -285,6 +285,8 @@ struct DNSBLFunctionTests {
         ("dns.dnsbl('192.0.2.1', 42)", "expected a zone or a list of zones"),
         ("dns.dnsbl('192.0.2.1', { 'a.example', 42 })", "zone 2 is a number"),
         ("dns.dnsbl('192.0.2.1', 'bad..zone')", "empty label"),
+        ("dns.dnsbl('192.0.2.1', '')", "invalid domain name '': a blocklist zone cannot be the root"),
+        ("dns.dnsbl('192.0.2.1', { 'zen.spamhaus.org', '.' })", "invalid domain name '.': a blocklist zone cannot be the root"),
         ("local z = {} for i = 1, 33 do z[i] = 'z' .. i .. '.example' end dns.dnsbl('192.0.2.1', z)", "at most 32 zones"),
     ])
     func badArguments(call: String, message: String) async throws {
