@@ -92,13 +92,22 @@ public struct Linter: Sendable {
         for script in Self.unique(scripts) { required.formUnion(ScriptChecker.requiredModules(of: script)) }
         let entries = Self.unique(scripts).filter { !required.contains(ScriptChecker.canonical($0)) }
         modules += Self.unique(scripts).filter { required.contains(ScriptChecker.canonical($0)) }
-        let checker = ScriptChecker(api: .current)
+        let checker = ScriptChecker(api: .current, limits: Self.loadLimits(configs: Self.unique(configs)))
         for script in entries { checker.checkRuleScript(path: script) }
         for module in Self.unique(modules) { checker.checkModule(path: module) }
         for test in Self.unique(tests) { checker.checkTestFile(path: test) }
         diagnostics += checker.diagnostics
         diagnostics += Self.publicResolverWarnings(zones: checker.dnsblZones, configs: Self.unique(configs))
         return Array(Set(diagnostics)).sorted()
+    }
+
+    /// The limits a script loads under in `vrules serve`: the smallest `[limits] memory` of
+    /// the configurations checked, else the default.
+    static func loadLimits(configs: [String]) -> RuleLimits {
+        var limits = RuleLimits()
+        let capped = configs.compactMap { VrulesConfiguration.check(path: $0).configuration?.limits.memoryBytes }
+        if let smallest = capped.min() { limits.memoryBytes = smallest }
+        return limits
     }
 
     /// Spamhaus and other lists refuse queries that come through public resolvers (they

@@ -17,8 +17,13 @@ final class ScriptChecker {
     /// Blocklist zones the checked scripts name in `dns.dnsbl` calls, with where.
     private(set) var dnsblZones: [(zone: String, path: String, line: Int)] = []
 
-    init(api: HostAPI = .current) {
+    /// The limits the scripts load under: `[limits] memory` of the configuration, so that a
+    /// script `vrules serve` could not load fails here too.
+    private let limits: RuleLimits
+
+    init(api: HostAPI = .current, limits: RuleLimits = RuleLimits()) {
         self.api = api
+        self.limits = limits
     }
 
     /// One compiled file of a program.
@@ -209,7 +214,7 @@ final class ScriptChecker {
         let text = String(decoding: entry.source.bytes, as: UTF8.self)
         do {
             _ = try RuleEngine(source: text, path: entry.path, rulesDirectory: rulesDirectory.isEmpty ? "." : rulesDirectory,
-                               resolvers: Self.noDNS, tracing: false)
+                               resolvers: Self.noDNS, limits: self.limits, tracing: false)
             return []
         } catch {
             return error.problems.map { Self.diagnostic(forLoadError: $0, entry: entry, sources: sources) }

@@ -153,6 +153,26 @@ struct CheckCommandTests {
         #expect(output.status == 0)
     }
 
+    @Test("scripts load under the configuration's [limits] memory, as vrules serve loads them")
+    func loadUnderConfiguredMemory() throws {
+        let directory = try CLI.scratch([
+            "main.lua": "local kept = {}\nfor i = 1, 100000 do kept[i] = i end\nreturn {}\n",
+            "small.toml": "[limits]\nmemory = \"1MiB\"\n",
+            "large.toml": "[limits]\nmemory = \"64MiB\"\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let refused = "main.lua:1:1: error: memory limit exceeded while the script loads (1MiB, [limits] memory) [load-error]\n"
+        let small = try CLI.run(["check", "--config", "small.toml", "main.lua"], in: directory)
+        #expect(small.stdout == refused)
+        #expect(small.status == 1)
+        let large = try CLI.run(["check", "--config", "large.toml", "main.lua"], in: directory)
+        #expect(large.stdout == "")
+        #expect(large.status == 0)
+        // Both named: the script must load under each.
+        let both = try CLI.run(["check", "large.toml", "small.toml", "main.lua"], in: directory)
+        #expect(both.stdout == refused)
+    }
+
     @Test("modules are followed through require: a misspelling inside a module is found at its own path")
     func modules() throws {
         let directory = try CLI.scratch([
