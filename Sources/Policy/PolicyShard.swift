@@ -38,7 +38,8 @@ actor PolicyShard {
     /// on the loop again; nil otherwise.
     nonisolated let taskExecutor: (any TaskExecutor)?
     private let index: Int
-    private let configuration: Configuration
+    /// `transactionMemory` follows the engine's memory cap across reloads (`replaceEngine`).
+    private var configuration: Configuration
     private let logger: Logger
     /// The held transactions, with their own byte budget: each Lua state has its own cap.
     private let table = TransactionTable()
@@ -98,6 +99,15 @@ actor PolicyShard {
     /// calls into it without a hop.
     func replaceEngine(_ engine: RuleEngine) {
         precondition((engine.executor as AnyObject) === (self.executor as AnyObject), "an engine runs on its shard's executor")
+        // Held transactions keep the share of the Lua state they were given: a reload that
+        // changes `[limits] memory` moves their bound (and a transaction's share) with it, so
+        // a smaller cap is not filled by transactions sized for the larger one.
+        let old = self.engine.assumeIsolatedByConstruction { $0.memoryLimit }
+        let new = engine.assumeIsolatedByConstruction { $0.memoryLimit }
+        if old > 0, new > 0, old != new {
+            let scaled = Double(self.configuration.transactionMemory) * Double(new) / Double(old)
+            self.configuration.transactionMemory = max(1, Int(scaled.rounded()))
+        }
         self.engine = engine
     }
 

@@ -163,6 +163,44 @@ struct HostileClientTests {
         await harness.stop()
     }
 
+    @Test("a reload that changes the engines' memory cap moves the held transactions' bound with it")
+    func transactionBoundFollowsReload() async throws {
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        func engine(memory: Int, executor: (any SerialExecutor)? = nil) throws -> RuleEngine {
+            try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver),
+                           limits: RuleLimits(memoryBytes: memory), tracing: false, executor: executor)
+        }
+        let first = try engine(memory: 4 << 20)
+        // A reloaded engine runs on the executor of the one it replaces, as in vrules serve.
+        func engines(memory: Int) throws -> [RuleEngine] { [try engine(memory: memory, executor: first.executor)] }
+        // As vrules serve sizes it: a quarter of the cap for held transactions.
+        let service = PolicyService(engines: [first],
+                                    configuration: PolicyService.Configuration(transactionMemory: 1 << 20), logger: .policyTests)
+        let server = PolicyServer(service: service, listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        let local = String(repeating: "r", count: 3_000)
+        func accepted(_ instance: String) async throws -> Int {
+            var count = 0
+            for index in 0..<200 {
+                let answer = try await ask(client, request("RCPT", instance: instance, recipient: "\(local)\(index)@x.test",
+                                                           extra: ["client_port": "\(instance.count)"]))
+                if answer == "452 4.5.3 Too many recipients" { break }
+                count += 1
+            }
+            return count
+        }
+        let before = try await accepted("small")
+        await service.replaceEngines(try engines(memory: 16 << 20))
+        let after = try await accepted("large-cap")
+        #expect(before > 2 && before < 50, "\(before)")
+        #expect(after >= 3 * before, "with four times the cap: \(before) then \(after)")
+        await service.replaceEngines(try engines(memory: 4 << 20))
+        #expect(try await accepted("small-again") == before)
+        await server.stop()
+    }
+
     @Test("rules that fill the Lua state through ctx.vars: idle transactions are evicted before a request fails")
     func luaMemoryFullOfVars() async throws {
         let rules = """
