@@ -35,6 +35,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    /// Postfix's default `smtpd_policy_service_timeout`: how long smtpd waits for an answer.
+    static let postfixPolicyTimeout: Double = 100
+
+    /// A stage allowed to run longer than Postfix waits is cut off by Postfix, not by vrules:
+    /// smtpd answers its client `smtpd_policy_service_default_action` (451 4.3.5) and asks
+    /// again on a new connection, so one slow stage runs twice and is answered by neither.
+    static func warnIfPostfixGivesUpFirst(_ limits: RuleLimits, logger: Logger) {
+        guard limits.stageTimeout > Self.postfixPolicyTimeout else { return }
+        logger.warning("[limits] stage_timeout is longer than Postfix waits for a policy answer by default (smtpd_policy_service_timeout = 100s): raise that in main.cf to match, or lower stage_timeout", metadata: [
+            "stage_timeout": "\(Int(limits.stageTimeout))s",
+        ])
+    }
+
     func validate() throws {
         var addresses: [ListenAddress] = []
         for text in self.listen {
@@ -125,6 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw UsageFailure.exit("cannot start: \(error)")
         }
         logger.info("rule engines started", metadata: ["event_loops": "\(loops.count)"])
+        Self.warnIfPostfixGivesUpFirst(configuration.limits, logger: logger)
         // A reload applies the rules, the resolvers and [limits]; the [policy] settings shape
         // the listeners and the transaction table made at start, so a change to one of them is
         // named as waiting for a restart rather than taken in silence.
@@ -138,7 +152,9 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.warning("a setting changed in the configuration file applies when vrules serve starts again, not on reload",
                                metadata: ["key": "\(key)", "running": "\(running)", "file": "\(value)"])
             }
-            return try await loadEngines(reloaded)
+            let engines = try await loadEngines(reloaded)
+            Self.warnIfPostfixGivesUpFirst(reloaded.limits, logger: logger)
+            return engines
         }
 
         // The blocklists of [dnsbl] are checked against their test points at start, and again

@@ -574,6 +574,29 @@ struct ServeCommandTests {
         #expect(server.stop() == 0)
     }
 
+    @Test("a stage_timeout longer than Postfix waits for an answer is warned of, at start and on reload")
+    func stageTimeoutBeyondPostfix() throws {
+        let directory = try CLI.scratch(["vrules.toml": "[limits]\nstage_timeout = \"5m\"\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml")
+        let server = try ServeProcess(arguments: ["--config", config.path, "--zone", "examples/example.zone"])
+        let warning = "stage_timeout=300s [vrules] [limits] stage_timeout is longer than Postfix waits for a policy answer by default"
+            + " (smtpd_policy_service_timeout = 100s): raise that in main.cf to match, or lower stage_timeout"
+        #expect(server.log.components(separatedBy: warning).count - 1 == 1, "\(server.log)")
+        try "[limits]\nstage_timeout = \"90s\"\n".write(to: config, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, !server.log.contains("rules reloaded") { Thread.sleep(forTimeInterval: 0.05) }
+        try "[limits]\nstage_timeout = \"101s\"\n".write(to: config, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        while Date() < deadline, server.log.components(separatedBy: "rules reloaded").count < 3 { Thread.sleep(forTimeInterval: 0.05) }
+        let log = server.log
+        #expect(log.components(separatedBy: "rules reloaded").count - 1 == 2, "\(log)")
+        #expect(log.components(separatedBy: warning).count - 1 == 1, "90s is within Postfix's wait: \(log)")
+        #expect(log.contains(warning.replacingOccurrences(of: "300s", with: "101s")), "\(log)")
+        #expect(server.stop() == 0)
+    }
+
     @Test("bad flags and a broken script exit with 2")
     func errors() throws {
         let badListen = try CLI.run(["serve", "--listen", "nowhere"])
