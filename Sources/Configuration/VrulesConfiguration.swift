@@ -356,15 +356,19 @@ public struct VrulesConfiguration: Sendable {
                                         errors: inout [ConfigurationError]) throws(ConfigurationError) -> [String] {
         let texts = try Self.stringArray(entry, at: path, values: values, errors: &errors)
         guard let array = entry.value.array else { return texts }
+        guard array.count <= ListenAddress.maximumCount else {
+            throw values.error(.value, path, at: entry.keyPosition,
+                               "at most \(ListenAddress.maximumCount) addresses, got \(array.count)")
+        }
         var parsed: [ListenAddress] = []
         for (index, element) in array.enumerated() {
             guard let text = element.string else { continue }
             switch ListenAddress.parse(text) {
             case .success(let address):
-                parsed.append(address)
-                if let conflict = ListenAddress.conflict(in: parsed) {
+                if let conflict = ListenAddress.conflict(address, with: parsed[...]) {
                     errors.append(values.error(.value, path.element(index), at: element.position, conflict))
-                    parsed.removeLast()
+                } else {
+                    parsed.append(address)
                 }
             case .failure(let problem):
                 errors.append(values.error(.value, path.element(index), at: element.position,

@@ -6,6 +6,11 @@ public enum ListenAddress: Hashable, Sendable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     case unix(path: String)
 
+    /// The most addresses one server listens on: a bound on the work of comparing them, so
+    /// that a file listing thousands cannot stall `vrules check` (each is compared with the
+    /// ones before it).
+    public static let maximumCount = 64
+
     /// The longest UNIX socket path: `sun_path` less its terminating NUL.
     public static let maximumUnixPathBytes = 107
 
@@ -50,17 +55,23 @@ public enum ListenAddress: Hashable, Sendable, CustomStringConvertible {
     /// (`0.0.0.0` covers the IPv4 addresses; `::` every address, as Linux binds it by
     /// default). Host names are not resolved here, so not judged; port 0 is a new port each time.
     public static func conflict(in addresses: [ListenAddress]) -> String? {
-        for (index, address) in addresses.enumerated() {
-            for earlier in addresses[..<index] {
-                guard case .tcp(let host, let port) = address, case .tcp(let earlierHost, let earlierPort) = earlier else {
-                    if address == earlier { return "\(address) is listed twice" }
-                    continue
-                }
-                guard port == earlierPort, port != 0 else { continue }
-                if host == earlierHost { return "\(address) is listed twice" }
-                if let wildcard = Self.wildcard(covering: host, or: earlierHost) {
-                    return "\(earlier) and \(address) both take port \(port) (\(wildcard) is every \(wildcard == "::" ? "" : "IPv4 ")address)"
-                }
+        for index in addresses.indices {
+            if let conflict = Self.conflict(addresses[index], with: addresses[..<index]) { return conflict }
+        }
+        return nil
+    }
+
+    /// Why `address` cannot be listened on beside `earlier`, as `conflict(in:)` says it.
+    public static func conflict(_ address: ListenAddress, with earlier: ArraySlice<ListenAddress>) -> String? {
+        for other in earlier {
+            guard case .tcp(let host, let port) = address, case .tcp(let otherHost, let otherPort) = other else {
+                if address == other { return "\(address) is listed twice" }
+                continue
+            }
+            guard port == otherPort, port != 0 else { continue }
+            if host == otherHost { return "\(address) is listed twice" }
+            if let wildcard = Self.wildcard(covering: host, or: otherHost) {
+                return "\(other) and \(address) both take port \(port) (\(wildcard) is every \(wildcard == "::" ? "" : "IPv4 ")address)"
             }
         }
         return nil

@@ -49,13 +49,18 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        guard self.listen.count <= ListenAddress.maximumCount else {
+            throw ValidationError("--listen: at most \(ListenAddress.maximumCount) addresses, got \(self.listen.count)")
+        }
         var addresses: [ListenAddress] = []
         for text in self.listen {
             switch ListenAddress.parse(text) {
-            case .success(let address): addresses.append(address)
-            case .failure(let problem): throw ValidationError("--listen: '\(text)': \(problem)")
+            case .success(let address):
+                if let conflict = ListenAddress.conflict(address, with: addresses[...]) { throw ValidationError("--listen: \(conflict)") }
+                addresses.append(address)
+            case .failure(let problem):
+                throw ValidationError("--listen: '\(text)': \(problem)")
             }
-            if let conflict = ListenAddress.conflict(in: addresses) { throw ValidationError("--listen: \(conflict)") }
         }
         if let metrics {
             // `unix:PATH` parses as a listen address, but the endpoint listens on TCP only:

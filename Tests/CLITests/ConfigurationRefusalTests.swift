@@ -70,6 +70,24 @@ struct ConfigurationRefusalTests {
         #expect(check.status == 1)
     }
 
+    @Test("at most 64 listen addresses: a file or a command line listing thousands is refused at once, not compared pair by pair")
+    func manyListenAddresses() throws {
+        func listen(_ count: Int) -> String {
+            "[policy]\nlisten = [" + (0..<count).map { "\"127.0.0.1:\(1_000 + $0)\"" }.joined(separator: ", ") + "]\n"
+        }
+        let directory = try CLI.scratch(["many.toml": listen(5_000), "most.toml": listen(64)])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let many = try CLI.run(["check", "many.toml"], in: directory, timeout: 60)
+        #expect(many.stdout == "many.toml:2:1: error: policy.listen: at most 64 addresses, got 5000 [config-value]\n")
+        let most = try CLI.run(["check", "most.toml"], in: directory, timeout: 60)
+        #expect(most.stdout == "")
+        #expect(most.status == 0)
+        let options = (0..<65).flatMap { ["--listen", "127.0.0.1:\(2_000 + $0)"] }
+        let serve = try CLI.run(["serve"] + options, in: directory, timeout: 60)
+        #expect(serve.status == 2)
+        #expect(serve.stderr.hasPrefix("Error: --listen: at most 64 addresses, got 65\n"), "\(serve.stderr)")
+    }
+
     @Test("a script that outgrows [limits] memory as it loads is refused naming the script and the cap, by run and serve alike")
     func memoryAtLoad() throws {
         let directory = try CLI.scratch([
