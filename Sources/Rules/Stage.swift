@@ -49,9 +49,17 @@ struct PerStage<Value> {
         set { self.values[stage.ordinal] = newValue }
     }
 
+    /// In place: `entries[stage, default: []].append(entry)` must not copy the array each
+    /// time (a script of 20,000 rules took seconds to load, quadratic in its rules).
     subscript(stage: Stage, default fallback: @autoclosure () -> Value) -> Value {
         get { self.values[stage.ordinal] ?? fallback() }
-        set { self.values[stage.ordinal] = newValue }
+        _modify {
+            var value = self.values[stage.ordinal] ?? fallback()
+            // The slot lets go of the value so that it is uniquely referenced while modified.
+            self.values[stage.ordinal] = nil
+            defer { self.values[stage.ordinal] = value }
+            yield &value
+        }
     }
 
     /// The stages that have a value, in session order.
