@@ -1,5 +1,5 @@
 import Testing
-import TOML
+@testable import TOML
 
 @Suite("TOML parser")
 struct TOMLParserTests {
@@ -75,5 +75,31 @@ struct TOMLParserTests {
         #expect(self.error("a = {b = 1}\n[a.c]\n") != nil)
         #expect(self.error("[a.b.c]\n[a]\nb.c.d = 1\n") != nil)
         #expect(self.error("a = [1]\n[[a]]\n") != nil)
+    }
+}
+
+@Suite("TOML table builder")
+struct TOMLTableBuilderTests {
+    /// Each `[[header]]` appends a table to its array. Appended while the dictionary of
+    /// children still held the array, the whole array was copied each time: 40,000 headers
+    /// took 23 s to read. In place, its storage moves only when its capacity grows.
+    @Test("a [[header]] appends to its array of tables in place")
+    func tableArrayAppendsInPlace() {
+        let document = TOMLTableBuilder(origin: .defined, position: TOMLPosition(line: 1, column: 1), depth: 0)
+        func first() -> UnsafePointer<TOMLTableBuilder>? {
+            guard case .tableArray(let tables, _)? = document["x"] else { return nil }
+            return tables.withUnsafeBufferPointer { $0.baseAddress }
+        }
+        document.set("x", .tableArray([], position: TOMLPosition(line: 1, column: 1)), keyPosition: TOMLPosition(line: 1, column: 1))
+        var moves = 0
+        var storage = first()
+        for line in 1...1_000 {
+            document.appendToTableArray("x", TOMLTableBuilder(origin: .defined, position: TOMLPosition(line: line, column: 1), depth: 1))
+            if first() != storage { moves += 1 }
+            storage = first()
+        }
+        #expect(moves < 20, "the array of tables moved on \(moves) of 1,000 appends")
+        guard case .tableArray(let tables, _)? = document["x"] else { Issue.record("no array of tables"); return }
+        #expect(tables.count == 1_000)
     }
 }
