@@ -333,7 +333,7 @@ public struct VrulesConfiguration: Sendable {
                 // here, not "not enough memory" from `vrules serve` as it starts.
                 guard bytes >= Self.minimumMemoryBytes else {
                     throw values.error(.value, path.child("memory"), at: entry.keyPosition,
-                                       "at least 1MiB, got \(bytes) bytes (the rules and the transactions held for them share it)")
+                                       "at least \(Self.minimumMemoryBytes >> 20)MiB, got \(bytes) bytes (the rules and the transactions held for them share it)")
                 }
                 limits.memoryBytes = bytes
             }

@@ -43,9 +43,10 @@ struct ServeCommand: AsyncParsableCommand {
     /// again on a new connection, so one slow stage runs twice and is answered by neither.
     static func warnIfPostfixGivesUpFirst(_ limits: RuleLimits, logger: Logger) {
         guard limits.stageTimeout > Self.postfixPolicyTimeout else { return }
-        logger.warning("[limits] stage_timeout is longer than Postfix waits for a policy answer by default (smtpd_policy_service_timeout = 100s): raise that in main.cf to match, or lower stage_timeout", metadata: [
-            "stage_timeout": "\(Int(limits.stageTimeout))s",
-        ])
+        logger.warning("""
+            [limits] stage_timeout is longer than Postfix waits for a policy answer by default \
+            (smtpd_policy_service_timeout = 100s): raise that in main.cf to match, or lower stage_timeout
+            """, metadata: ["stage_timeout": "\(Int(limits.stageTimeout))s"])
     }
 
     func validate() throws {
