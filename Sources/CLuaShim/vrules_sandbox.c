@@ -137,6 +137,13 @@ static int sandbox_is_readonly(lua_State *L) {
     return 1;
 }
 
+/* The running coroutine, for the prelude's state kept per coroutine (the modules each one is
+ * loading): the state has no coroutine library. */
+static int sandbox_running(lua_State *L) {
+    lua_pushthread(L);
+    return 1;
+}
+
 static int sandbox_charge(lua_State *L) {
     lua_Integer units = luaL_checkinteger(L, 1);
     if (units > 0) vrules_charge(L, units);
@@ -602,6 +609,7 @@ static int push_sandbox_library(lua_State *L) {
         {"readonly", sandbox_readonly},
         {"is_readonly", sandbox_is_readonly},
         {"charge", sandbox_charge},
+        {"running", sandbox_running},
         {"header_token", sandbox_header_token},
         {"comment_text", sandbox_comment_text},
         {"spf_received_header", sandbox_spf_received_header},

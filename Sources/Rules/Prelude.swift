@@ -317,14 +317,34 @@ G.log = readonly({ debug = log_function("debug"), info = log_function("info"),
   warn = log_function("warn"), error = log_function("error") }, "library 'log'")
 
 local loaded = {}
+-- The modules each coroutine is loading, outermost first: a module required again while it
+-- loads is a cycle, named as one (it recursed until the memory cap, reported as "memory limit
+-- exceeded"). Per coroutine: transactions that require the same module from a rule while it
+-- waits for DNS in another are not a cycle.
+local running = lib.running
+local loading = setmetatable({}, { __mode = "k" })
 G.require = function(name)
   if type(name) ~= "string" then error(format("require: module name must be a string, got %s", type(name)), 2) end
   local cached = loaded[name]
   if cached ~= nil then return cached end
+  local thread = running()
+  local chain = loading[thread] or {}
+  for i = 1, #chain do
+    if chain[i] == name then
+      local cycle = {}
+      for j = i, #chain do cycle[#cycle + 1] = chain[j] end
+      cycle[#cycle + 1] = name
+      error(format("require: '%s' is required while it loads (%s)", name, concat(cycle, " -> ")), 2)
+    end
+  end
   local source, path = host.read_module(name)
   local fn, err = real_load(source, "@" .. path, "t", ENV)
   if not fn then error(err, 0) end
-  local value = fn(name)
+  chain[#chain + 1] = name
+  loading[thread] = chain
+  local ok, value = pcall(fn, name)
+  chain[#chain] = nil
+  if not ok then error(value, 0) end
   if value == nil then value = true end
   loaded[name] = value
   return value

@@ -74,6 +74,41 @@ struct LoadTests {
             #expect(result.failure?.contains(message) == true, "\(String(describing: result.failure))")
         }
     }
+
+    /// A cycle recursed until the memory cap, and was reported as "memory limit exceeded".
+    @Test("a module required while it loads is a cycle, named as one; a module that failed can be required again")
+    func requireCycle() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-require-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory + "/lib", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let modules = [
+            "a": "local b = require 'lib.b'\nreturn {}",
+            "b": "local a = require 'lib.a'\nreturn {}",
+            "self": "return require 'lib.self'",
+            "flaky": "error('not yet')",
+        ]
+        for (name, source) in modules {
+            try source.write(toFile: directory + "/lib/\(name).lua", atomically: true, encoding: .utf8)
+        }
+        do {
+            _ = try Harness("require 'lib.a'\nreturn {}", rulesDirectory: directory)
+            Issue.record("a cycle loaded")
+        } catch {
+            #expect("\(error)" == "lib/b.lua:1: require: 'lib.a' is required while it loads (lib.a -> lib.b -> lib.a)"
+                || "\(error)".hasSuffix("lib/b.lua:1: require: 'lib.a' is required while it loads (lib.a -> lib.b -> lib.a)"),
+                    "\(error)")
+        }
+        let harness = try Harness(script(.connect, "require('lib.self') return accept()"), rulesDirectory: directory)
+        let result = await harness.run(.connect)
+        #expect(result.verdict.reply == .localError)
+        #expect(result.failure?.contains("require: 'lib.self' is required while it loads (lib.self -> lib.self)") == true,
+                "\(String(describing: result.failure))")
+        // A module whose load failed is not left "loading": asked again, it fails for its own reason.
+        let again = try Harness(script(.connect, "pcall(require, 'lib.flaky') require('lib.flaky') return accept()"),
+                                rulesDirectory: directory)
+        let second = await again.run(.connect)
+        #expect(second.failure?.contains("lib/flaky.lua:1: not yet") == true, "\(String(describing: second.failure))")
+    }
 }
 
 @Suite("Host API description")
