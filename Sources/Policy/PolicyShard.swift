@@ -384,6 +384,12 @@ actor PolicyShard {
     /// The answer once the pass is over; END-OF-MESSAGE ends the transaction.
     private func conclude(_ pass: StagePass) -> PolicyDecision {
         pass.transaction.inFlight -= 1
+        // A recipient the rules refused is not one of the message's: `ctx.rcpts` holds the
+        // recipients accepted so far, as `vrules run` and `vrules test` play them. Admitted
+        // before its stages ran, it leaves again; asked again, it is admitted again.
+        if pass.target == .rcpt, pass.decision.isRefusal, let recipient = pass.session.rcpts.last {
+            pass.transaction.recipients.removeAll { $0 == recipient }
+        }
         let decision = Self.finalDecision(pass.decision, target: pass.target, transaction: pass.transaction)
         if pass.target == .preq {
             self.finish(pass.transaction.key)

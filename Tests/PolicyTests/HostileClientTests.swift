@@ -201,6 +201,38 @@ struct HostileClientTests {
         await server.stop()
     }
 
+    /// ctx.rcpts is "the recipients accepted so far, and the current one": a recipient the
+    /// rules refused stayed in it, for the next RCPT and at DATA, where `vrules run` and
+    /// `vrules test` had dropped it.
+    @Test("a recipient the rules refuse leaves ctx.rcpts, as vrules run plays it; asked again, it is refused again")
+    func refusedRecipientsLeave() async throws {
+        let rules = """
+        local function names(ctx) local t = {} for _, r in ipairs(ctx.rcpts) do t[#t + 1] = r.local_part end return table.concat(t, ",") end
+        return {
+          rcpt = { rule("refuse", function(ctx)
+            if ctx.rcpt.local_part == "bad" then return reject(reply(550, "5.1.1", "no")) end
+            if ctx.rcpt.local_part == "probe" then return reject(reply(550, "5.7.1", names(ctx))) end
+          end) },
+          data = { rule("list", function(ctx) return defer(reply(451, "4.7.1", names(ctx))) end) },
+        }
+        """
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false)
+        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests),
+                                  listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        var answers: [String?] = []
+        for recipient in ["good1", "bad", "good2", "probe", "bad", "good2"] {
+            answers.append(try await ask(client, request("RCPT", instance: "r1", recipient: "\(recipient)@x.test")))
+        }
+        answers.append(try await ask(client, request("DATA", instance: "r1", recipient: "good1@x.test")))
+        #expect(answers == ["DUNNO", "550 5.1.1 no", "DUNNO", "550 5.7.1 good1,good2,probe", "550 5.1.1 no", "DUNNO",
+                            "451 4.7.1 good1,good2"])
+        await server.stop()
+    }
+
     @Test("rules that fill the Lua state through ctx.vars: idle transactions are evicted before a request fails")
     func luaMemoryFullOfVars() async throws {
         let rules = """
