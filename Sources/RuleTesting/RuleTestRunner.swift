@@ -21,12 +21,16 @@ public struct RuleTestRunner {
     public var dnsblPolicies: DNSBLPolicies?
     /// The configured network resolvers, for tests with `dns = "network"`.
     public var networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)?
+    /// `[policy] max_recipients`: recipients past it are answered 452 4.5.3, as `vrules serve` does.
+    public var maximumRecipients: Int
 
     public init(limits: RuleLimits = RuleLimits(stageTimeout: 10), dnsblPolicies: DNSBLPolicies? = nil,
-                networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil) {
+                networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil,
+                maximumRecipients: Int = SimulatedSession.defaultMaximumRecipients) {
         self.limits = limits
         self.dnsblPolicies = dnsblPolicies
         self.networkResolvers = networkResolvers
+        self.maximumRecipients = maximumRecipients
     }
 
     public func run(_ file: RuleTestFile, filter: String? = nil) async -> [RuleTestResult] {
@@ -69,7 +73,9 @@ public struct RuleTestRunner {
             return result
         }
         if let dnsblPolicies = self.dnsblPolicies { await engine.useDNSBLPolicies(dnsblPolicies) }
-        let report = await engine.simulate(testCase.session, captureVars: true)
+        var session = testCase.session
+        session.maximumRecipients = self.maximumRecipients
+        let report = await engine.simulate(session, captureVars: true)
         result.failures = Self.compare(testCase, report: report, logs: logs.lines)
         result.seconds = Date().timeIntervalSince(started)
         return result

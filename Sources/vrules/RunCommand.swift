@@ -85,7 +85,9 @@ struct RunCommand: AsyncParsableCommand {
             info.authUsername = username
         }
         if self.tls { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
-        let report = await engine.simulate(SimulatedSession(base: info, recipients: self.rcpts.map(MailAddress.init)))
+        let report = await engine.simulate(SimulatedSession(
+            base: info, recipients: self.rcpts.map(MailAddress.init),
+            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? SimulatedSession.defaultMaximumRecipients))
         if self.json {
             print(ReportFormatter.json(report))
         } else {

@@ -4,6 +4,7 @@ import Foundation
 import OneLineText
 import OperatorFiles
 import RuleTesting
+import Rules
 
 /// `vrules test`: run rule tests (`*_test.lua`) and print one line per test.
 struct TestCommand: AsyncParsableCommand {
@@ -63,8 +64,9 @@ struct TestCommand: AsyncParsableCommand {
         // fault fails its test in 10 s rather than the production default.
         if configuration.configuration.limits.stageTimeout == nil { limits.stageTimeout = 10 }
         let dns = configuration.dns
-        let runner = RuleTestRunner(limits: limits, dnsblPolicies: configuration.configuration.dnsbl,
-                                    networkResolvers: { DNSResolverSet(configuration: dns) })
+        let runner = RuleTestRunner(
+            limits: limits, dnsblPolicies: configuration.configuration.dnsbl, networkResolvers: { DNSResolverSet(configuration: dns) },
+            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? SimulatedSession.defaultMaximumRecipients)
         var results: [RuleTestResult] = []
         var loadErrors: [RuleTestFileError] = []
         for path in files {

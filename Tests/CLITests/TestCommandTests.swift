@@ -336,6 +336,42 @@ struct TestCommandTests {
         #expect(missing.stderr == "vrules: missing.toml:1:1: error: no such file [unreadable-file]\n", "\(missing.stderr)")
     }
 
+    @Test("[policy] max_recipients: a recipient past it is answered 452 4.5.3, as vrules serve answers it; refused ones do not count")
+    func recipientLimit() throws {
+        let rules = """
+        return { rcpt = { rule("no bad", function(ctx)
+          if ctx.rcpt.local_part == "bad" then return reject(reply(550, "5.1.1", "no")) end
+        end) } }
+        """
+        let workspace = try Workspace(rules: rules, tests: ["r_test.lua": """
+        return {
+          tests = {
+            { name = "the third accepted recipient is one too many", client_ip = "192.0.2.10", helo = "x.test",
+              mail_from = "a@x.test", rcpt = { "one@x.test", "bad@x.test", "two@x.test", "three@x.test" },
+              expect = { rcpt = { "next", "550 5.1.1 no", "next", "452 4.5.3 Too many recipients" } } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let config = workspace.url.appendingPathComponent("vrules.toml")
+        try "[policy]\nmax_recipients = 2\n".write(to: config, atomically: true, encoding: .utf8)
+        let limited = try workspace.run([])
+        #expect(limited.stdout.hasSuffix("1 passed, 0 failed\n"), "\(limited.stdout)")
+        try FileManager.default.removeItem(at: config)
+        let unlimited = try workspace.run([])
+        #expect(unlimited.stdout.contains("    rcpt #4: expected 452 4.5.3 Too many recipients, got next 250 2.1.5 Recipient ok"),
+                "\(unlimited.stdout)")
+        // vrules run answers the same.
+        try "[policy]\nmax_recipients = 2\n".write(to: config, atomically: true, encoding: .utf8)
+        let run = try CLI.run(["run", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                               "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test", "--mail-from", "a@x.test",
+                               "--rcpt", "one@x.test", "--rcpt", "bad@x.test", "--rcpt", "two@x.test", "--rcpt", "three@x.test"],
+                              in: workspace.url)
+        #expect(run.stdout.components(separatedBy: "\nrcpt: ").dropFirst().map { $0.prefix { $0 != "\n" } }
+                == ["next 250 2.1.5 Recipient ok", "reject 550 5.1.1 no", "next 250 2.1.5 Recipient ok",
+                    "defer 452 4.5.3 Too many recipients"], "\(run.stdout)")
+    }
+
     @Test("dns = \"network\" asks the resolver configured in --config")
     func networkTests() async throws {
         let records = try ZoneFile.parse("""
