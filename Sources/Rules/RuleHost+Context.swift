@@ -50,6 +50,14 @@ extension RuleHost {
     /// Writes what changed since the last stage into the context's data table. Reads the
     /// transaction's fields in place: copying a whole `SessionInfo` (a dozen strings) per
     /// stage showed in profiles.
+    ///
+    /// A stage sees what the SMTP dialogue has told by then, whatever the session already
+    /// holds: no HELO name before `helo`, no sender before `mail`, no recipient before `rcpt`,
+    /// no authentication before `authenticate`. `vrules serve` learns a transaction from
+    /// Postfix's first request, often at RCPT with every field known, and runs the earlier
+    /// stages then; `vrules run` and `vrules test` know the whole session from the start. So
+    /// a rule reads the same `ctx` at a stage however the server came to run it, and a stage's
+    /// result, kept for the transaction, does not hang on a recipient asked first.
     func updateContext(of transaction: RuleTransaction, stage: Stage) {
         let lua = self.lua
         lua.pushReference(transaction.dataReference)
@@ -57,20 +65,21 @@ extension RuleHost {
         lua.pushString(stage.rawValue); lua.setField("stage", table: data)
         let fresh = !transaction.shown.started
         transaction.shown.started = true
-        if fresh || transaction.shown.helo != transaction.session.helo {
-            let helo = transaction.session.helo
-            if let helo { lua.pushString(helo) } else { lua.pushNil() }
+        let visibleHelo = stage >= .helo ? transaction.session.helo : nil
+        if fresh || transaction.shown.helo != visibleHelo {
+            if let visibleHelo { lua.pushString(visibleHelo) } else { lua.pushNil() }
             lua.setField("helo", table: data)
-            transaction.shown.helo = helo
+            transaction.shown.helo = visibleHelo
         }
-        if fresh || transaction.shown.mailFrom != transaction.session.mailFrom {
-            let from = transaction.session.mailFrom
-            if let from { self.pushAddress(from) } else { lua.pushNil() }
+        let visibleFrom = stage >= .mail ? transaction.session.mailFrom : nil
+        if fresh || transaction.shown.mailFrom != visibleFrom {
+            if let visibleFrom { self.pushAddress(visibleFrom) } else { lua.pushNil() }
             lua.setField("mail_from", table: data)
-            transaction.shown.mailFrom = from
+            transaction.shown.mailFrom = visibleFrom
         }
-        if fresh || transaction.shown.rcpts != transaction.session.rcpts {
-            let rcpts = transaction.session.rcpts
+        let visibleRecipients = stage >= .rcpt ? transaction.session.rcpts : []
+        if fresh || transaction.shown.rcpts != visibleRecipients {
+            let rcpts = visibleRecipients
             let shown = transaction.shown.rcpts
             if rcpts.isEmpty {
                 // Before RCPT: the one empty list all transactions share (it cannot change).
@@ -106,9 +115,11 @@ extension RuleHost {
             lua.setField("domain", table: data)
             transaction.shown.rcpts = rcpts
         }
-        if fresh || transaction.shown.authUsername != transaction.session.authUsername
-            || transaction.shown.authMechanism != transaction.session.authMechanism {
-            let mechanism = transaction.session.authMechanism, username = transaction.session.authUsername
+        let authenticated = stage >= .authenticate
+        let visibleMechanism = authenticated ? transaction.session.authMechanism : nil
+        let visibleUsername = authenticated ? transaction.session.authUsername : nil
+        if fresh || transaction.shown.authUsername != visibleUsername || transaction.shown.authMechanism != visibleMechanism {
+            let mechanism = visibleMechanism, username = visibleUsername
             if mechanism != nil || username != nil {
                 lua.newTable(fieldCount: 2)
                 if let mechanism { lua.pushString(mechanism); lua.setField("mechanism", table: -2) }

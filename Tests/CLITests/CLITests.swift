@@ -152,14 +152,14 @@ struct RunCommandTests {
             #expect(refused.stderr.contains("--client-port"), "\(port): \(refused.stderr)")
         }
         let directory = try CLI.scratch(["auth.lua": """
-        return { connect = { rule("auth", function(ctx)
+        return { authenticate = { rule("auth", function(ctx)
           log.info(ctx.auth.mechanism .. " " .. ctx.auth.username)
         end) } }
         """])
         defer { try? FileManager.default.removeItem(at: directory) }
         let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
-        let accepted = try CLI.run(["run", "--zone", zone, "--rules", "auth.lua", "--auth", "PLAIN:alice:x", "--client-port", "65535"],
-                                   in: directory)
+        let accepted = try CLI.run(["run", "--zone", zone, "--rules", "auth.lua", "--auth", "PLAIN:alice:x", "--client-port", "65535",
+                                    "--helo", "x.test"], in: directory)
         #expect(accepted.status == 0, "\(accepted.stderr)")
         #expect(accepted.stdout.contains("  log.info [auth]: PLAIN alice:x\n"), "\(accepted.stdout)")
     }

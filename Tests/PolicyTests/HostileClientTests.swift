@@ -233,6 +233,31 @@ struct HostileClientTests {
         await server.stop()
     }
 
+    /// Postfix often asks first at RCPT, with every field known, and the earlier stages run
+    /// then: they saw the recipient, and the stage result kept for the transaction hung on
+    /// the recipient asked first.
+    @Test("stages run on a later request see only what the dialogue had told by then")
+    func earlierStagesSeeTheirOwnFields() async throws {
+        let rules = """
+        local function seen(ctx) return tostring(ctx.helo) .. " " .. tostring(ctx.mail_from and ctx.mail_from.address) .. " " .. tostring(ctx.rcpt and ctx.rcpt.address) end
+        return {
+          connect = { rule("c", function(ctx) if seen(ctx) ~= "nil nil nil" then return reject(reply(550, "5.7.1", "connect " .. seen(ctx))) end end) },
+          helo = { rule("h", function(ctx) if seen(ctx) ~= "good.test nil nil" then return reject(reply(550, "5.7.1", "helo " .. seen(ctx))) end end) },
+          mail = { rule("m", function(ctx) if seen(ctx) ~= "good.test a@good.test nil" then return reject(reply(550, "5.7.1", "mail " .. seen(ctx))) end end) },
+          rcpt = { rule("r", function(ctx) return reject(reply(550, "5.7.1", "rcpt " .. seen(ctx))) end) },
+        }
+        """
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false)
+        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests),
+                                  listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        #expect(try await ask(client, request("RCPT", instance: "s1", recipient: "first@x.test")) == "550 5.7.1 rcpt good.test a@good.test first@x.test")
+        await server.stop()
+    }
+
     @Test("rules that fill the Lua state through ctx.vars: idle transactions are evicted before a request fails")
     func luaMemoryFullOfVars() async throws {
         let rules = """

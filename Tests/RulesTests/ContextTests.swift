@@ -27,6 +27,32 @@ struct ContextTests {
         #expect(report.stoppedAt == nil)
     }
 
+    @Test("each stage sees what the dialogue has told by then, though the session holds it all from the start")
+    func fieldsByStage() async throws {
+        var source = "local function shown(ctx) return table.concat({ tostring(ctx.helo), tostring(ctx.mail_from and ctx.mail_from.address), "
+        source += "tostring(ctx.auth and ctx.auth.username), tostring(ctx.rcpt and ctx.rcpt.address), tostring(#ctx.rcpts), tostring(ctx.domain) }, ' ') end\n"
+        source += "return {\n"
+        for stage in Stage.allCases {
+            source += "  \(stage.rawValue) = { rule('r', function(ctx) return accept(reply(250, '2.0.0', shown(ctx))) end) },\n"
+        }
+        source += "}"
+        let harness = try Harness(source)
+        var session = defaultSession
+        session.authMechanism = "PLAIN"
+        session.authUsername = "alice"
+        let report = await harness.engine.simulate(SimulatedSession(base: session, recipients: [MailAddress("bob@implicit.test")]))
+        let helo = session.helo ?? "nil", from = session.mailFrom?.address ?? "nil"
+        #expect(report.steps.map { "\($0.result.stage.rawValue): \($0.result.reply.text)" } == [
+            "connect: nil nil nil nil 0 nil",
+            "helo: \(helo) nil nil nil 0 nil",
+            "authenticate: \(helo) nil alice nil 0 nil",
+            "mail: \(helo) \(from) alice nil 0 nil",
+            "rcpt: \(helo) \(from) alice bob@implicit.test 1 implicit.test",
+            "data: \(helo) \(from) alice bob@implicit.test 1 implicit.test",
+            "preq: \(helo) \(from) alice bob@implicit.test 1 implicit.test",
+        ])
+    }
+
     @Test("ctx carries the session, ctx.vars lives across the transaction's stages")
     func contextAndVars() async throws {
         let harness = try Harness("""
