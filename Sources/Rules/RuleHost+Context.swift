@@ -65,14 +65,15 @@ extension RuleHost {
         lua.pushString(stage.rawValue); lua.setField("stage", table: data)
         let fresh = !transaction.shown.started
         transaction.shown.started = true
+        // A field still nil needs no write on a fresh context: the table does not have it.
         let visibleHelo = stage >= .helo ? transaction.session.helo : nil
-        if fresh || transaction.shown.helo != visibleHelo {
+        if fresh ? visibleHelo != nil : transaction.shown.helo != visibleHelo {
             if let visibleHelo { lua.pushString(visibleHelo) } else { lua.pushNil() }
             lua.setField("helo", table: data)
             transaction.shown.helo = visibleHelo
         }
         let visibleFrom = stage >= .mail ? transaction.session.mailFrom : nil
-        if fresh || transaction.shown.mailFrom != visibleFrom {
+        if fresh ? visibleFrom != nil : transaction.shown.mailFrom != visibleFrom {
             if let visibleFrom { self.pushAddress(visibleFrom) } else { lua.pushNil() }
             lua.setField("mail_from", table: data)
             transaction.shown.mailFrom = visibleFrom
@@ -118,7 +119,8 @@ extension RuleHost {
         let authenticated = stage >= .authenticate
         let visibleMechanism = authenticated ? transaction.session.authMechanism : nil
         let visibleUsername = authenticated ? transaction.session.authUsername : nil
-        if fresh || transaction.shown.authUsername != visibleUsername || transaction.shown.authMechanism != visibleMechanism {
+        if fresh ? (visibleMechanism != nil || visibleUsername != nil)
+            : (transaction.shown.authUsername != visibleUsername || transaction.shown.authMechanism != visibleMechanism) {
             let mechanism = visibleMechanism, username = visibleUsername
             if mechanism != nil || username != nil {
                 lua.newTable(fieldCount: 2)
