@@ -201,6 +201,18 @@ struct HostileClientTests {
         await server.stop()
     }
 
+    /// A policy server on a loopback port running `rules` on the policy zone, and a client of it.
+    static func serving(_ rules: String) async throws -> (PolicyServer, PolicyClient) {
+        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
+        let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false)
+        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests),
+                                  listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
+        let port = try await server.start()[0].port!
+        let client = try PolicyClient(port: port)
+        client.setTimeout(seconds: 10)
+        return (server, client)
+    }
+
     /// ctx.rcpts is "the recipients accepted so far, and the current one": a recipient the
     /// rules refused stayed in it, for the next RCPT and at DATA, where `vrules run` and
     /// `vrules test` had dropped it.
@@ -216,13 +228,7 @@ struct HostileClientTests {
           data = { rule("list", function(ctx) return defer(reply(451, "4.7.1", names(ctx))) end) },
         }
         """
-        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
-        let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false)
-        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests),
-                                  listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
-        let port = try await server.start()[0].port!
-        let client = try PolicyClient(port: port)
-        client.setTimeout(seconds: 10)
+        let (server, client) = try await Self.serving(rules)
         var answers: [String?] = []
         for recipient in ["good1", "bad", "good2", "probe", "bad", "good2"] {
             answers.append(try await ask(client, request("RCPT", instance: "r1", recipient: "\(recipient)@x.test")))
@@ -247,13 +253,7 @@ struct HostileClientTests {
           rcpt = { rule("r", function(ctx) return reject(reply(550, "5.7.1", "rcpt " .. seen(ctx))) end) },
         }
         """
-        let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
-        let engine = try RuleEngine(source: rules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false)
-        let server = PolicyServer(service: PolicyService(engine: engine, logger: .policyTests),
-                                  listen: [.tcp(host: "127.0.0.1", port: 0)], logger: .policyTests)
-        let port = try await server.start()[0].port!
-        let client = try PolicyClient(port: port)
-        client.setTimeout(seconds: 10)
+        let (server, client) = try await Self.serving(rules)
         #expect(try await ask(client, request("RCPT", instance: "s1", recipient: "first@x.test")) == "550 5.7.1 rcpt good.test a@good.test first@x.test")
         await server.stop()
     }

@@ -3,6 +3,14 @@ import Testing
 
 @Suite("Stages and ctx")
 struct ContextTests {
+    /// The default session, authenticated, so that every stage runs.
+    static var authenticatedSession: SessionInfo {
+        var session = defaultSession
+        session.authMechanism = "PLAIN"
+        session.authUsername = "alice"
+        return session
+    }
+
     @Test("every stage runs its own rules, and a whole session goes through them in order")
     func everyStage() async throws {
         var source = "return {\n"
@@ -16,9 +24,7 @@ struct ContextTests {
         }
         source += "}"
         let harness = try Harness(source)
-        var session = defaultSession
-        session.authMechanism = "PLAIN"
-        session.authUsername = "alice"
+        let session = Self.authenticatedSession
         let report = await harness.engine.simulate(SimulatedSession(base: session, recipients: [MailAddress("bob@implicit.test")]))
         #expect(report.steps.map(\.result.stage) == Stage.allCases)
         for (index, step) in report.steps.enumerated() {
@@ -37,9 +43,7 @@ struct ContextTests {
         }
         source += "}"
         let harness = try Harness(source)
-        var session = defaultSession
-        session.authMechanism = "PLAIN"
-        session.authUsername = "alice"
+        let session = Self.authenticatedSession
         let report = await harness.engine.simulate(SimulatedSession(base: session, recipients: [MailAddress("bob@implicit.test")]))
         let helo = session.helo ?? "nil", from = session.mailFrom?.address ?? "nil"
         #expect(report.steps.map { "\($0.result.stage.rawValue): \($0.result.reply.text)" } == [
