@@ -86,26 +86,27 @@ public struct Linter: Sendable {
         }
 
         var diagnostics: [Diagnostic] = []
-        for config in Self.unique(configs) { diagnostics += ConfigChecker(path: config).check() }
+        let checkedConfigs = Self.unique(configs).map(ConfigChecker.init(path:))
+        for config in checkedConfigs { diagnostics += config.diagnostics }
         // A file another script requires is a module, even when it was named on its own.
         var required = Set<String>()
         for script in Self.unique(scripts) { required.formUnion(ScriptChecker.requiredModules(of: script)) }
         let entries = Self.unique(scripts).filter { !required.contains(ScriptChecker.canonical($0)) }
         modules += Self.unique(scripts).filter { required.contains(ScriptChecker.canonical($0)) }
-        let checker = ScriptChecker(api: .current, limits: Self.loadLimits(configs: Self.unique(configs)))
+        let checker = ScriptChecker(api: .current, limits: Self.loadLimits(configs: checkedConfigs))
         for script in entries { checker.checkRuleScript(path: script) }
         for module in Self.unique(modules) { checker.checkModule(path: module) }
         for test in Self.unique(tests) { checker.checkTestFile(path: test) }
         diagnostics += checker.diagnostics
-        diagnostics += Self.publicResolverWarnings(zones: checker.dnsblZones, configs: Self.unique(configs))
+        diagnostics += Self.publicResolverWarnings(zones: checker.dnsblZones, configs: checkedConfigs)
         return Array(Set(diagnostics)).sorted()
     }
 
     /// The limits a script loads under in `vrules serve`: the smallest `[limits] memory` of
     /// the configurations checked, else the default.
-    static func loadLimits(configs: [String]) -> RuleLimits {
+    static func loadLimits(configs: [ConfigChecker]) -> RuleLimits {
         var limits = RuleLimits()
-        let capped = configs.compactMap { VrulesConfiguration.check(path: $0).configuration?.limits.memoryBytes }
+        let capped = configs.compactMap { $0.configuration?.limits.memoryBytes }
         if let smallest = capped.min() { limits.memoryBytes = smallest }
         return limits
     }
@@ -113,10 +114,11 @@ public struct Linter: Sendable {
     /// Spamhaus and other lists refuse queries that come through public resolvers (they
     /// answer with error codes: `dns.dnsbl` says `refused`): a blocklist zone the scripts or
     /// `[dnsbl]` name that would be asked through `google` or `cloudflare` is a warning.
-    static func publicResolverWarnings(zones: [(zone: String, path: String, line: Int)], configs: [String]) -> [Diagnostic] {
+    static func publicResolverWarnings(zones: [(zone: String, path: String, line: Int)], configs: [ConfigChecker]) -> [Diagnostic] {
         var warnings: [Diagnostic] = []
-        for config in configs {
-            guard let configuration = VrulesConfiguration.check(path: config).configuration else { continue }
+        for checked in configs {
+            guard let configuration = checked.configuration else { continue }
+            let config = checked.path
             var named = zones.map { (zone: $0.zone, path: $0.path, line: $0.line) }
             named += configuration.dnsbl.zones.keys.sorted().map { (zone: $0, path: config, line: 1) }
             for (zone, path, line) in named {
