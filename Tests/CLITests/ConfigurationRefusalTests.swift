@@ -147,15 +147,6 @@ struct ConfigurationRefusalTests {
         client.setTimeout(seconds: 10)
         #expect(try client.ask(rcptRequest("a")) == "550 5.7.1 v1")
 
-        func waitForLog(_ text: String, count: Int) -> Bool {
-            let deadline = Date().addingTimeInterval(15)
-            while Date() < deadline {
-                if server.log.components(separatedBy: text).count - 1 >= count { return true }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            return false
-        }
-
         // New rules and a broken configuration: the reload must fail as a whole. The third
         // names a FIFO as its trust anchors, which a reload once waited on for good.
         try rules("v2").write(to: script, atomically: true, encoding: .utf8)
@@ -169,7 +160,7 @@ struct ConfigurationRefusalTests {
         for (index, broken) in broken.enumerated() {
             try broken.write(to: config, atomically: true, encoding: .utf8)
             server.signal(SIGHUP)
-            #expect(waitForLog("reload failed, keeping the running rules", count: index + 1))
+            #expect(server.waitForLog("reload failed, keeping the running rules", count: index + 1))
             #expect(server.process.isRunning)
             #expect(try client.ask(rcptRequest("b\(index)")) == "550 5.7.1 v1")
         }
@@ -180,7 +171,7 @@ struct ConfigurationRefusalTests {
 
         try good.write(to: config, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
-        #expect(waitForLog("rules reloaded", count: 1))
+        #expect(server.waitForLog("rules reloaded", count: 1))
         #expect(try client.ask(rcptRequest("c")) == "550 5.7.1 v2")
         #expect(server.stop() == 0)
     }

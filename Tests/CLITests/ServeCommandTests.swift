@@ -52,6 +52,16 @@ final class ServeProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
 
+    /// Waits up to 15 s until the log holds `text` at least `count` times.
+    func waitForLog(_ text: String, count: Int = 1) -> Bool {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if self.log.components(separatedBy: text).count - 1 >= count { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
     deinit {
         if self.process.isRunning { self.process.terminate() }
         try? FileManager.default.removeItem(at: self.logURL)
@@ -558,10 +568,8 @@ struct ServeCommandTests {
         try "[policy]\nlisten = [\"127.0.0.1:2\"]\nmax_connections = 5\nmax_recipients = 3\n[limits]\nstage_timeout = \"2s\"\n"
             .write(to: config, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline, !server.log.contains("rules reloaded") { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(server.waitForLog("rules reloaded"))
         let log = server.log
-        #expect(log.contains("rules reloaded"), "\(log)")
         let warning = "a setting changed in the configuration file applies when vrules serve starts again, not on reload"
         #expect(log.contains("file=5 key=policy.max_connections running=100 [vrules] \(warning)"), "\(log)")
         #expect(log.contains("file=3 key=policy.max_recipients running=(not set) [vrules] \(warning)"), "\(log)")
@@ -585,11 +593,10 @@ struct ServeCommandTests {
         #expect(server.log.components(separatedBy: warning).count - 1 == 1, "\(server.log)")
         try "[limits]\nstage_timeout = \"90s\"\n".write(to: config, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline, !server.log.contains("rules reloaded") { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(server.waitForLog("rules reloaded"))
         try "[limits]\nstage_timeout = \"101s\"\n".write(to: config, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
-        while Date() < deadline, server.log.components(separatedBy: "rules reloaded").count < 3 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(server.waitForLog("rules reloaded", count: 2))
         let log = server.log
         #expect(log.components(separatedBy: "rules reloaded").count - 1 == 2, "\(log)")
         #expect(log.components(separatedBy: warning).count - 1 == 1, "90s is within Postfix's wait: \(log)")
