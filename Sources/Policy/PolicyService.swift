@@ -40,7 +40,7 @@ public final class PolicyService: Sendable {
         public static let defaultUnknownStateAction = "451 4.3.0 Unknown policy protocol state, try again later"
 
         public init(acceptAction: String = "DUNNO", transactionTimeout: Double = 300, maximumTransactions: Int = 20_000,
-                    transactionMemory: Int = 16 << 20, maximumRecipients: Int = 1_000,
+                    transactionMemory: Int = 16 << 20, maximumRecipients: Int = RecipientLimit.defaultMaximum,
                     unknownStateAction: String = Configuration.defaultUnknownStateAction) {
             self.acceptAction = acceptAction
             self.transactionTimeout = transactionTimeout

@@ -17,7 +17,7 @@ import Rules
 actor PolicyShard {
     typealias Configuration = PolicyService.Configuration
 
-    static let tooManyRecipients = "452 4.5.3 Too many recipients"
+    static let tooManyRecipients = RecipientLimit.reply.description
 
     static func subject(of stage: Stage, in session: SessionInfo) -> String? {
         switch stage {

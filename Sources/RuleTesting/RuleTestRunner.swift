@@ -26,7 +26,7 @@ public struct RuleTestRunner {
 
     public init(limits: RuleLimits = RuleLimits(stageTimeout: 10), dnsblPolicies: DNSBLPolicies? = nil,
                 networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil,
-                maximumRecipients: Int = SimulatedSession.defaultMaximumRecipients) {
+                maximumRecipients: Int = RecipientLimit.defaultMaximum) {
         self.limits = limits
         self.dnsblPolicies = dnsblPolicies
         self.networkResolvers = networkResolvers

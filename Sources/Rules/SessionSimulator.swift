@@ -4,15 +4,11 @@
 public struct SimulatedSession: Sendable {
     public var base: SessionInfo
     public var recipients: [MailAddress]
-    /// Recipients one transaction may hold (`[policy] max_recipients`; Postfix's own
-    /// `smtpd_recipient_limit` default): a recipient past them is answered as `vrules serve`
-    /// answers it, `452 4.5.3 Too many recipients`, without running rules.
+    /// Recipients one transaction may hold (`[policy] max_recipients`): a recipient past them
+    /// is answered as `vrules serve` answers it (`RecipientLimit`), without running rules.
     public var maximumRecipients: Int
 
-    public static let defaultMaximumRecipients = 1_000
-    public static let tooManyRecipients = SMTPReply(code: 452, enhanced: "4.5.3", text: "Too many recipients")
-
-    public init(base: SessionInfo, recipients: [MailAddress], maximumRecipients: Int = Self.defaultMaximumRecipients) {
+    public init(base: SessionInfo, recipients: [MailAddress], maximumRecipients: Int = RecipientLimit.defaultMaximum) {
         self.base = base
         self.recipients = recipients
         self.maximumRecipients = maximumRecipients
@@ -72,7 +68,7 @@ extension RuleEngine {
         guard info.mailFrom != nil else { return }
         for recipient in session.recipients {
             guard report.acceptedRecipients.count < session.maximumRecipients else {
-                let refused = StageResult(stage: .rcpt, verdict: Verdict(kind: .defer_, reply: SimulatedSession.tooManyRecipients),
+                let refused = StageResult(stage: .rcpt, verdict: Verdict(kind: .defer_, reply: RecipientLimit.reply),
                                           decidedBy: nil, failure: nil, trace: [])
                 report.steps.append(SessionReport.Step(result: refused, recipient: recipient))
                 continue

@@ -87,7 +87,7 @@ struct RunCommand: AsyncParsableCommand {
         if self.tls { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
         let report = await engine.simulate(SimulatedSession(
             base: info, recipients: self.rcpts.map(MailAddress.init),
-            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? SimulatedSession.defaultMaximumRecipients))
+            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum))
         if self.json {
             print(ReportFormatter.json(report))
         } else {

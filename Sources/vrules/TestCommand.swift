@@ -66,7 +66,7 @@ struct TestCommand: AsyncParsableCommand {
         let dns = configuration.dns
         let runner = RuleTestRunner(
             limits: limits, dnsblPolicies: configuration.configuration.dnsbl, networkResolvers: { DNSResolverSet(configuration: dns) },
-            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? SimulatedSession.defaultMaximumRecipients)
+            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum)
         var results: [RuleTestResult] = []
         var loadErrors: [RuleTestFileError] = []
         for path in files {
