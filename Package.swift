@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "DNSTests", dependencies: ["DNS"]),
         .testTarget(name: "OperatorFilesTests", dependencies: ["OperatorFiles"]),
         // RFC 7208 SPF: the conformance suite (Tests/Fixtures/spf) and hostile records.
-        .testTarget(name: "SPFTests", dependencies: ["DNS"]),
+        .testTarget(name: "SPFTests", dependencies: ["DNS", "VrulesTestSupport"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "DNSResolver", "DNS", "TOML"]),
         .testTarget(

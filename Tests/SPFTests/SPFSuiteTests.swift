@@ -88,13 +88,19 @@ struct SPFSuite: Decodable {
     var source: String
     var scenarioCount: Int
     var testCount: Int
+    /// Generated tests left out (differential scenarios only), with the reason printed.
+    var leftOut: Int?
     var scenarios: [SPFScenario]
 
     static func load() throws -> SPFSuite {
         let url = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/spf/rfc7208-tests.json")
-        return try JSONDecoder().decode(SPFSuite.self, from: Data(contentsOf: url))
+        return try Self.load(from: url)
+    }
+
+    static func load(from url: URL) throws -> SPFSuite {
+        try JSONDecoder().decode(SPFSuite.self, from: Data(contentsOf: url))
     }
 }
 
@@ -220,6 +226,16 @@ struct SPFSuiteTest: Decodable {
     var mailfrom: String
     var result: [String]
     var explanation: String?
+    /// Why the oracle gave its error result (differential scenarios only).
+    var oracleReason: String?
+
+    /// A sender or HELO domain with capitals, where a differential test's oracle (pyspf)
+    /// keeps them in `%{d}`, `%{o}` and `%{h}`, and vrules writes the domain as it asks DNS,
+    /// in lower case: RFC 7208 says neither.
+    var explanationCaseMayDiffer: Bool {
+        let senderDomain = self.mailfrom.split(separator: "@").last.map(String.init) ?? ""
+        return self.spec == "differential" && (senderDomain + self.helo).contains { $0.isUppercase }
+    }
 
     /// check_host() for the test's identity: MAIL FROM, or HELO for the null reverse-path.
     func makeCheck() -> SPFCheck? {
@@ -250,7 +266,9 @@ struct SPFSuiteTest: Decodable {
         // The driver's default explanation is "DEFAULT": here, no explanation at all.
         if let expected = self.explanation {
             let got = result.explanation ?? "DEFAULT"
-            if got != expected { problems.append("explanation '\(got)', expected '\(expected)'") }
+            if got != expected && !(self.explanationCaseMayDiffer && got.lowercased() == expected.lowercased()) {
+                problems.append("explanation '\(got)', expected '\(expected)'")
+            }
         }
         return Outcome(passed: problems.isEmpty, detail: problems.joined(separator: "; "), result: result)
     }
