@@ -4,16 +4,16 @@ import DNSResolver
 import Foundation
 import OneLineText
 
-/// `vrules dns lookup|rlookup|mx|iprev|query`: ask the configured network resolver from the
-/// shell, with the same semantics as the rule API (`dns.lookup`, `dns.rlookup`,
-/// `dns.locate_mx`, `dns.iprev`, `dns.query`), printing every query made on the way: its
-/// outcome, records with TTLs, the server that answered and the time taken.
+/// `vrules dns lookup|rlookup|mx|iprev|query|dnsbl|spf`: ask the configured network resolver
+/// from the shell, with the same semantics as the rule API (`dns.lookup`, `dns.rlookup`,
+/// `dns.locate_mx`, `dns.iprev`, `dns.query`, `dns.dnsbl`, `spf.check`), printing every query
+/// made on the way: its outcome, records with TTLs, the server that answered and the time taken.
 struct DNSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dns",
         abstract: "Ask the configured resolver, with vrules' own DNS semantics.",
         subcommands: [Lookup.self, ReverseLookupCommand.self, MXCommand.self, IprevCommand.self, QueryCommand.self,
-                      DNSBLCommand.self]
+                      DNSBLCommand.self, SPFCommand.self]
     )
 
     struct Options: ParsableArguments {
@@ -195,7 +195,8 @@ struct DNSCommand: AsyncParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(";; \(command) \(subject) (ip_strategy \(network.ipStrategy.rawValue); servers \(network.servers.map(\.description).joined(separator: " ")))")
+            // The subject may hold what a client sent (an SPF sender): one line, escaped.
+            print(OneLine.escaped(";; \(command) \(subject) (ip_strategy \(network.ipStrategy.rawValue); servers \(network.servers.map(\.description).joined(separator: " ")))"))
             // One line per item: a blocklist's TXT text, say, is what a DNS server sent.
             for entry in transcript { print(Self.text(entry)) }
             print(OneLine.escaped("\(command): \(report.summary)"))
