@@ -418,18 +418,34 @@ actor PolicyShard {
                           request: PolicyRequest) -> PolicyDecision {
         if !reused {
             self.record(result, request: request)
-            let room = max(0, Self.maximumPendingHeaders - transaction.pendingHeaders.count)
-            transaction.pendingHeaders += result.headers.prefix(room)
-            if result.headers.count > room {
-                self.undeliveredHeaders.increment(by: Int64(result.headers.count - room))
-                self.warn("headers-limit", "headers past the limit a message holds are dropped", metadata: [
-                    "dropped": "\(result.headers.count - room)", "limit": "\(Self.maximumPendingHeaders)",
-                    "first": "\(result.headers[room].name)",
-                ])
+            if stage.isEndOfData {
+                self.dropHeadersAtEndOfData(result.headers)
+            } else {
+                self.keep(result.headers, in: transaction)
             }
         }
         return PolicyDecision(action: PolicyDecision.action(for: result, acceptAction: self.configuration.acceptAction),
                               stage: stage, result: result, reused: reused)
+    }
+
+    /// Keeps headers for the answers to come, up to `maximumPendingHeaders`.
+    private func keep(_ headers: [MessageHeader], in transaction: HeldTransaction) {
+        let room = max(0, Self.maximumPendingHeaders - transaction.pendingHeaders.count)
+        transaction.pendingHeaders += headers.prefix(room)
+        if headers.count > room {
+            self.undeliveredHeaders.increment(by: Int64(headers.count - room))
+            self.warn("headers-limit", "headers past the limit a message holds are dropped", metadata: [
+                "dropped": "\(headers.count - room)", "limit": "\(Self.maximumPendingHeaders)", "first": "\(headers[room].name)",
+            ])
+        }
+    }
+
+    /// Headers added at preq: no answer can carry them (END-OF-MESSAGE takes no PREPEND).
+    private func dropHeadersAtEndOfData(_ headers: [MessageHeader]) {
+        guard let first = headers.first else { return }
+        self.undeliveredHeaders.increment(by: Int64(headers.count))
+        self.warn("headers-at-end-of-data", "headers added at preq cannot reach the message: \(Stage.endOfDataHeaderAdvice)",
+                  metadata: ["headers": "\(headers.count)", "first": "\(first.name)"])
     }
 
     /// The answer once the stages have run: `last` is the last stage's.

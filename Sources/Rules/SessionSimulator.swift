@@ -33,6 +33,26 @@ public struct SessionReport: Sendable {
         if let stage = self.stoppedAt { return "stopped at \(stage.rawValue)" }
         return "completed"
     }
+
+    /// The headers the message carries: those the rules added before end of data, in order.
+    public var messageHeaders: [MessageHeader] {
+        self.steps.filter { !$0.result.stage.isEndOfData }.flatMap(\.result.headers)
+    }
+
+    /// Headers added at `preq`, which cannot reach the message: Postfix takes no `PREPEND`
+    /// at end of data, so `vrules serve` cannot deliver them either.
+    public var headersAddedAtEndOfData: [MessageHeader] {
+        self.steps.filter { $0.result.stage.isEndOfData }.flatMap(\.result.headers)
+    }
+}
+
+extension Stage {
+    /// `preq`: after the message's data, where Postfix adds no header (smtpd_end_of_data_restrictions
+    /// take no `PREPEND`).
+    public var isEndOfData: Bool { self == .preq }
+
+    /// Why a header added at end of data is not on the message, and what to do instead.
+    public static let endOfDataHeaderAdvice = "Postfix adds no header at end of data: add it at rcpt or data"
 }
 
 extension RuleEngine {

@@ -17,15 +17,17 @@ enum ReportFormatter {
                 line("  " + Self.describe(event))
             }
             if let failure = result.failure { line("  failure: \(failure)") }
-            for header in result.headers { line("  header \(header)") }
+            for header in result.headers {
+                line("  header \(header)" + (result.stage.isEndOfData ? " (not on the message: \(Stage.endOfDataHeaderAdvice))" : ""))
+            }
             line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)")
         }
         if let stage = report.stoppedAt {
             line("session ended at \(stage.rawValue)")
         } else {
             line("session completed")
-            // What the message would carry: every header the rules added, in order.
-            for header in report.steps.flatMap(\.result.headers) { line("\(header)") }
+            // What the message would carry: every header the rules added before end of data.
+            for header in report.messageHeaders { line("\(header)") }
         }
         return out
     }
@@ -57,7 +59,9 @@ enum ReportFormatter {
             if let recipient = step.recipient { object["rcpt"] = recipient.address }
             if let rule = result.decidedBy { object["decided_by"] = rule }
             if let failure = result.failure { object["failure"] = failure }
-            if !result.headers.isEmpty { object["headers"] = result.headers.map { ["name": $0.name, "value": $0.value] } }
+            if !result.headers.isEmpty {
+                object[result.stage.isEndOfData ? "headers_not_on_message" : "headers"] = result.headers.map { ["name": $0.name, "value": $0.value] }
+            }
             steps.append(object)
         }
         var root: [String: Any] = ["stages": steps, "outcome": report.outcome,

@@ -218,6 +218,32 @@ struct ServeCommandTests {
         #expect(log.contains("first=X-Three"), "\(log)")
     }
 
+    /// A header added at preq was kept for an answer that cannot come, and its warning told
+    /// the operator to name the service in smtpd_data_restrictions, which does not help.
+    @Test("a header added at preq is reported at once, with what to do instead, and never sent")
+    func headersAtEndOfData() async throws {
+        let (directory, server, client, metrics) = try self.serving(rules: """
+            return {
+              data = { rule("on time", function(ctx) ctx.add_header("X-Data", "1") end) },
+              preq = { rule("too late", function(ctx) ctx.add_header("X-Late", "1") end) },
+            }
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var data = rcptRequest("late")
+        data["protocol_state"] = "DATA"
+        #expect(try client.ask(data) == "PREPEND X-Data: 1")
+        var end = rcptRequest("late")
+        end["protocol_state"] = "END-OF-MESSAGE"
+        #expect(try client.ask(end) == "DUNNO")
+        let (body, _) = try await URLSession.shared.data(from: metrics)
+        #expect(String(decoding: body, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 1"))
+        #expect(server.stop() == 0)
+        let log = server.log
+        #expect(log.contains("headers added at preq cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data"), "\(log)")
+        #expect(log.contains("first=X-Late"), "\(log)")
+        #expect(!log.contains("did not reach the message"), "counted once, with the advice that fits: \(log)")
+    }
+
     /// Headers waiting for an answer were kept without bound, outside the Lua state's cap.
     @Test("a transaction keeps at most 100 headers for delivery; the rest are counted as undelivered at once")
     func headersBounded() async throws {

@@ -372,6 +372,45 @@ struct TestCommandTests {
                     "defer 452 4.5.3 Too many recipients"], "\(run.stdout)")
     }
 
+    /// Postfix adds no header at end of data, so vrules serve cannot deliver one added at
+    /// preq; a test expecting it passed, and vrules run listed it on the message.
+    @Test("a header added at preq is not on the message in vrules test or vrules run, and they say why")
+    func headersAtEndOfData() throws {
+        let rules = """
+        return {
+          data = { rule("on time", function(ctx) ctx.add_header("X-Data", "1") end) },
+          preq = { rule("too late", function(ctx) ctx.add_header("X-Late", "1") end) },
+        }
+        """
+        let workspace = try Workspace(rules: rules, tests: ["h_test.lua": """
+        return {
+          tests = {
+            { name = "data", client_ip = "192.0.2.10", helo = "x.test", mail_from = "a@x.test", rcpt = "b@x.test",
+              expect = { data = "next" }, headers = { "X-Data: 1" } },
+            { name = "preq", client_ip = "192.0.2.10", helo = "x.test", mail_from = "a@x.test", rcpt = "b@x.test",
+              expect = { data = "next" }, headers = { "X-Late" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let tested = try workspace.run([])
+        #expect(tested.stdout.contains("""
+            no header on the message contains "X-Late": "X-Late: 1" was added at preq (Postfix adds no header at end of data: add it at rcpt or data)
+            """), "\(tested.stdout)")
+        #expect(tested.stdout.hasSuffix("1 passed, 1 failed\n"), "\(tested.stdout)")
+
+        let run = try CLI.run(["run", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                               "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test",
+                               "--mail-from", "a@x.test", "--rcpt", "b@x.test"], in: workspace.url)
+        #expect(run.stdout.contains("  header X-Late: 1 (not on the message: Postfix adds no header at end of data: add it at rcpt or data)\n"),
+                "\(run.stdout)")
+        #expect(run.stdout.hasSuffix("session completed\nX-Data: 1\n"), "\(run.stdout)")
+        let json = try CLI.run(["run", "--json", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                                "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test",
+                                "--mail-from", "a@x.test", "--rcpt", "b@x.test"], in: workspace.url)
+        #expect(json.stdout.contains("\"headers_not_on_message\""), "\(json.stdout)")
+    }
+
     @Test("dns = \"network\" asks the resolver configured in --config")
     func networkTests() async throws {
         let records = try ZoneFile.parse("""
