@@ -144,6 +144,18 @@ static int sandbox_running(lua_State *L) {
     return 1;
 }
 
+/* Where a Lua function is defined ("source", line), for `vrules check` to find a rule's
+ * code in the compiled chunk; nil for a C function. */
+static int sandbox_defined(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Debug ar;
+    lua_pushvalue(L, 1);
+    if (!lua_getinfo(L, ">S", &ar) || ar.linedefined <= 0) return 0;
+    lua_pushstring(L, ar.source);
+    lua_pushinteger(L, ar.linedefined);
+    return 2;
+}
+
 static int sandbox_charge(lua_State *L) {
     lua_Integer units = luaL_checkinteger(L, 1);
     if (units > 0) vrules_charge(L, units);
@@ -610,6 +622,7 @@ static int push_sandbox_library(lua_State *L) {
         {"is_readonly", sandbox_is_readonly},
         {"charge", sandbox_charge},
         {"running", sandbox_running},
+        {"defined", sandbox_defined},
         {"header_token", sandbox_header_token},
         {"comment_text", sandbox_comment_text},
         {"spf_received_header", sandbox_spf_received_header},

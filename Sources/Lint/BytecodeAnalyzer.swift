@@ -376,6 +376,29 @@ struct BytecodeAnalyzer {
         return found
     }
 
+    /// The lines where a function (or a function nested in it) reads a field or method of
+    /// that name from any value: `ctx.add_header(...)`, `c:add_header(...)`.
+    static func fieldReads(named name: String, in function: LuaPrototype) -> [Int] {
+        var lines: [Int] = []
+        for (pc, raw) in function.code.enumerated() {
+            let instruction = LuaInstruction(raw)
+            switch instruction.opcode {
+            case .getField?, .`self`?:
+                if Self.constant(function, instruction.c)?.stringValue == name {
+                    lines.append(pc < function.lines.count ? function.lines[pc] : function.lineDefined)
+                }
+            case .getTabUp?:
+                // A field of an upvalue (`ctx` in a closure), not a global.
+                if !Self.isEnvironment(function, upvalue: instruction.b), Self.constant(function, instruction.c)?.stringValue == name {
+                    lines.append(pc < function.lines.count ? function.lines[pc] : function.lineDefined)
+                }
+            default:
+                break
+            }
+        }
+        return lines + function.prototypes.flatMap { Self.fieldReads(named: name, in: $0) }
+    }
+
     /// The host functions that may wait for DNS.
     private static let waitingMembers: Set<String> = [
         "dns.lookup", "dns.rlookup", "dns.locate_mx", "dns.iprev", "dns.query", "dns.dnsbl", "spf.check", "spf.check_host",

@@ -57,6 +57,7 @@ public enum DiagnosticCode {
     public static let invalidReply = "invalid-reply"
     public static let dnsAtLoad = "dns-at-load"
     public static let dnsInCallback = "dns-in-callback"
+    public static let headerAtEndOfData = "header-at-preq"
     public static let moduleNotFound = "module-not-found"
     public static let loadError = "load-error"
     public static let unreadable = "unreadable-file"

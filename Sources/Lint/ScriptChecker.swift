@@ -106,10 +106,43 @@ final class ScriptChecker {
         // or broken (that is already reported, and loading would only repeat it).
         guard !moduleFailed else { return }
         let sources = Dictionary(units.map { ($0.path, $0.source) }, uniquingKeysWith: { first, _ in first })
-        for diagnostic in self.loadDiagnostics(entry: entry, rulesDirectory: rulesDirectory, sources: sources)
-        where !staticErrors.contains("\(diagnostic.path):\(diagnostic.line)") {
+        let loaded = self.load(entry: entry, rulesDirectory: rulesDirectory, sources: sources)
+        for diagnostic in loaded.diagnostics where !staticErrors.contains("\(diagnostic.path):\(diagnostic.line)") {
             self.diagnostics.append(diagnostic)
         }
+        // A module's function used at preq by several scripts is reported once.
+        for diagnostic in Self.headersAtEndOfData(loaded.definitions, units: units)
+        where self.reported.insert("preq:\(diagnostic.path):\(diagnostic.line):\(diagnostic.column)").inserted {
+            self.diagnostics.append(diagnostic)
+        }
+    }
+
+    /// `ctx.add_header` in the code of a `preq` entry: Postfix adds no header at end of data,
+    /// so `vrules serve` cannot deliver it (found from where the loaded entry's function is
+    /// defined; a header added by a function it calls is not seen).
+    static func headersAtEndOfData(_ definitions: [RuleDefinition], units: [Unit]) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        for definition in definitions where definition.stage.isEndOfData {
+            let path = definition.path.hasPrefix("./") ? String(definition.path.dropFirst(2)) : definition.path
+            guard let unit = units.first(where: { $0.path == definition.path || $0.path == path }),
+                  let function = Self.prototype(definedAt: definition.line, in: unit.chunk.main) else { continue }
+            for line in BytecodeAnalyzer.fieldReads(named: "add_header", in: function) {
+                let column = unit.source.rawColumn(of: "add_header", line: line) ?? unit.source.firstCodeColumn(line: line)
+                found.append(Diagnostic(
+                    path: unit.path, line: line, column: column, severity: .warning,
+                    message: "a header added at preq ('\(definition.name)') cannot reach the message: \(Stage.endOfDataHeaderAdvice)",
+                    code: DiagnosticCode.headerAtEndOfData))
+            }
+        }
+        return found
+    }
+
+    static func prototype(definedAt line: Int, in function: LuaPrototype) -> LuaPrototype? {
+        if function.lineDefined == line { return function }
+        for nested in function.prototypes {
+            if let found = Self.prototype(definedAt: line, in: nested) { return found }
+        }
+        return nil
     }
 
     /// A module file checked on its own (under a directory given to `vrules check` but not
@@ -210,14 +243,16 @@ final class ScriptChecker {
     private static let noDNS = SingleResolver(ZoneResolver(records: []))
 
     /// Loads the script in the engine's sandbox and turns each problem of the load into a diagnostic.
-    private func loadDiagnostics(entry: Unit, rulesDirectory: String, sources: [String: SourceText]) -> [Diagnostic] {
+    /// Loads the script in the engine: its load errors, or where its entries are defined.
+    private func load(entry: Unit, rulesDirectory: String,
+                      sources: [String: SourceText]) -> (diagnostics: [Diagnostic], definitions: [RuleDefinition]) {
         let text = String(decoding: entry.source.bytes, as: UTF8.self)
         do {
-            _ = try RuleEngine(source: text, path: entry.path, rulesDirectory: rulesDirectory.isEmpty ? "." : rulesDirectory,
-                               resolvers: Self.noDNS, limits: self.limits, tracing: false)
-            return []
+            let engine = try RuleEngine(source: text, path: entry.path, rulesDirectory: rulesDirectory.isEmpty ? "." : rulesDirectory,
+                                        resolvers: Self.noDNS, limits: self.limits, tracing: false)
+            return ([], engine.ruleDefinitions)
         } catch {
-            return error.problems.map { Self.diagnostic(forLoadError: $0, entry: entry, sources: sources) }
+            return (error.problems.map { Self.diagnostic(forLoadError: $0, entry: entry, sources: sources) }, [])
         }
     }
 

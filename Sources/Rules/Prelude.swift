@@ -153,7 +153,9 @@ local function compile(spec, path)
           problem(order, format("%sduplicate rule name '%s' in stage '%s'", e.where, e.name, key))
         else
           seen[e.name] = true
-          out[#out + 1] = { stage = key, order = order, index = i, kind = e.kind, name = e.name, fn = e.fn, where = e.where }
+          local source, line = lib.defined(e.fn)
+          out[#out + 1] = { stage = key, order = order, index = i, kind = e.kind, name = e.name, fn = e.fn, where = e.where,
+                            source = source, line = line }
         end
       end
     end

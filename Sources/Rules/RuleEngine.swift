@@ -42,6 +42,8 @@ public actor RuleEngine {
     nonisolated let lookupExecutor: (any TaskExecutor)?
     private let resolvers: any DNSResolverSelecting
     public nonisolated let scriptPath: String
+    /// Where each entry's function is defined (in the script or a module), for `vrules check`.
+    public nonisolated let ruleDefinitions: [RuleDefinition]
     private var nextTransactionID: Int64 = 1
 
     /// Loads the script at `scriptPath`; `require` reads modules from its directory.
@@ -51,13 +53,15 @@ public actor RuleEngine {
         self.executor = executor ?? DispatchQueueExecutor(label: "vrules.engine")
         self.lookupExecutor = lookupExecutor
         let directory = (scriptPath as NSString).deletingLastPathComponent
-        self.host = RuleHost(limits: limits, rulesDirectory: directory.isEmpty ? "." : directory)
-        self.host.logHandler = logHandler
-        self.host.tracing = tracing
+        let host = RuleHost(limits: limits, rulesDirectory: directory.isEmpty ? "." : directory)
+        host.logHandler = logHandler
+        host.tracing = tracing
         self.resolvers = resolvers
         self.scriptPath = scriptPath
-        Self.logHealthChanges(of: self.host.dnsblHealth, to: logHandler)
-        try self.host.load(path: scriptPath)
+        Self.logHealthChanges(of: host.dnsblHealth, to: logHandler)
+        try host.load(path: scriptPath)
+        self.host = host
+        self.ruleDefinitions = host.definitions
     }
 
     /// Loads a script given as text (tests, embedding); `path` names it in messages.
@@ -67,13 +71,15 @@ public actor RuleEngine {
                 logHandler: (@Sendable (RuleLogRecord) -> Void)? = nil) throws(RuleLoadError) {
         self.executor = executor ?? DispatchQueueExecutor(label: "vrules.engine")
         self.lookupExecutor = lookupExecutor
-        self.host = RuleHost(limits: limits, rulesDirectory: rulesDirectory)
-        self.host.logHandler = logHandler
-        self.host.tracing = tracing
+        let host = RuleHost(limits: limits, rulesDirectory: rulesDirectory)
+        host.logHandler = logHandler
+        host.tracing = tracing
         self.resolvers = resolvers
         self.scriptPath = path
-        Self.logHealthChanges(of: self.host.dnsblHealth, to: logHandler)
-        try self.host.load(source: source, path: path)
+        Self.logHealthChanges(of: host.dnsblHealth, to: logHandler)
+        try host.load(source: source, path: path)
+        self.host = host
+        self.ruleDefinitions = host.definitions
     }
 
     /// What the answers of DNS blocklists mean: the operator's `[dnsbl."zone"]` policies over
@@ -115,6 +121,7 @@ public actor RuleEngine {
     public var stages: [Stage] { Stage.allCases.filter { !(self.host.entries[$0] ?? []).isEmpty } }
 
     public func ruleNames(for stage: Stage) -> [String] { (self.host.entries[stage] ?? []).map(\.name) }
+
 
     /// Every global the sandbox binds, with the member names of tables.
     public func boundGlobals() -> [String: Set<String>] { self.host.boundGlobals() }
@@ -213,4 +220,12 @@ package struct PendingStageEvaluation: @unchecked Sendable {
     // `finish`, both on the engine's actor.
     fileprivate let run: StageRun
     fileprivate let transaction: RuleTransaction
+}
+
+/// A rule's function: the file (as the engine names it) and the line its `function` starts on.
+public struct RuleDefinition: Hashable, Sendable {
+    public var stage: Stage
+    public var name: String
+    public var path: String
+    public var line: Int
 }

@@ -113,8 +113,15 @@ extension RuleHost {
             let name = lua.string(at: -1) ?? "?"
             lua.getField("where", table: item)
             let position = lua.string(at: -1) ?? ""
-            lua.pop(5)
-            entries[stage, default: []].append(RuleEntry(name: name, isAction: isAction, position: position))
+            lua.getField("source", table: item)
+            let source = lua.string(at: -1)
+            lua.getField("line", table: item)
+            let line = lua.integer(at: -1)
+            lua.pop(7)
+            var definition: (path: String, line: Int)?
+            if let source, source.hasPrefix("@"), let line { definition = (String(source.dropFirst()), line) }
+            entries[stage, default: []].append(RuleEntry(name: name, isAction: isAction, position: position,
+                                                         definition: definition))
         }
         lua.pushReference(self.byStageReference)
         lua.pushValue(at: list)
@@ -129,5 +136,16 @@ extension RuleHost {
         for reference in self.stageListReferences.allValues { lua.release(reference: reference) }
         self.stageListReferences = stageLists
         self.entries = entries
+    }
+}
+
+extension RuleHost {
+    /// Where the loaded entries' functions are defined, stage by stage.
+    var definitions: [RuleDefinition] {
+        self.entries.stages.flatMap { stage in
+            (self.entries[stage] ?? []).compactMap { entry in
+                entry.definition.map { RuleDefinition(stage: stage, name: entry.name, path: $0.path, line: $0.line) }
+            }
+        }
     }
 }

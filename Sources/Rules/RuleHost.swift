@@ -61,6 +61,8 @@ struct RuleEntry {
     var name: String
     var isAction: Bool
     var position: String
+    /// Where the entry's function is defined (file and line), for `vrules check`; nil for a C function.
+    var definition: (path: String, line: Int)?
 }
 
 /// Owns one Lua state with the sandbox and the loaded rules, and answers host calls.
