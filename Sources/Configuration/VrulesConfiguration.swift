@@ -265,7 +265,11 @@ public struct VrulesConfiguration: Sendable {
             settings.socketMode = text
         }
         read("socket_group") { entry, key throws(ConfigurationError) in
-            settings.socketGroup = try values.string(entry, at: key)
+            let text = try values.string(entry, at: key)
+            guard !text.isEmpty else {
+                throw values.error(.value, key, at: entry.keyPosition, "an empty group name (name the group Postfix's smtpd runs as, such as \"postfix\")")
+            }
+            settings.socketGroup = text
         }
         return settings
     }

@@ -66,6 +66,7 @@ public enum DiagnosticCode {
     public static let configType = "config-type"
     public static let configValue = "config-value"
     public static let dnsblPublicResolver = "dnsbl-public-resolver"
+    public static let unknownSocketGroup = "unknown-socket-group"
     public static let invalidZone = "invalid-zone"
 }
 

@@ -2,6 +2,8 @@ import DNS
 import Configuration
 import DNSResolver
 import Foundation
+import ListenAddress
+import OneLineText
 import Rules
 
 /// What `vrules check` was asked to look at.
@@ -99,7 +101,33 @@ public struct Linter: Sendable {
         for test in Self.unique(tests) { checker.checkTestFile(path: test) }
         diagnostics += checker.diagnostics
         diagnostics += Self.publicResolverWarnings(zones: checker.dnsblZones, configs: checkedConfigs)
+        diagnostics += Self.socketGroupWarnings(configs: checkedConfigs)
         return Array(Set(diagnostics)).sorted()
+    }
+
+    /// `[policy] socket_group` naming a group this machine does not have: `vrules serve`
+    /// refuses to start here. A warning, not an error: the file may be checked elsewhere
+    /// (a CI machine without Postfix) than where it is served.
+    static func socketGroupWarnings(configs: [ConfigChecker]) -> [Diagnostic] {
+        configs.compactMap { checked in
+            guard let group = checked.configuration?.policy.socketGroup, SocketGroup.id(named: group) == nil else { return nil }
+            let position = Self.keyPosition("socket_group", in: checked.path)
+            return Diagnostic(path: checked.path, line: position.line, column: position.column, severity: .warning,
+                              message: "policy.socket_group: no group '\(OneLine.escaped(group))' on this machine: vrules serve here refuses to start",
+                              code: DiagnosticCode.unknownSocketGroup)
+        }
+    }
+
+    /// The first line that sets `key` in a TOML file (line 1 when none does plainly).
+    static func keyPosition(_ key: String, in path: String) -> (line: Int, column: Int) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return (1, 1) }
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            if trimmed.hasPrefix(key), trimmed.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("=") {
+                return (index + 1, line.count - trimmed.count + 1)
+            }
+        }
+        return (1, 1)
     }
 
     /// The limits a script loads under in `vrules serve`: the smallest `[limits] memory` of

@@ -28,13 +28,6 @@ public struct UnixSocketAccess: Hashable, Sendable {
         return value
     }
 
-    /// The group's ID, from its name or number.
-    public static func groupID(named name: String) -> gid_t? {
-        if let number = gid_t(name) { return number }
-        guard let entry = getgrnam(name) else { return nil }
-        return entry.pointee.gr_gid
-    }
-
     /// The temporary name a socket is bound under before it is moved to `path`: a short
     /// random name in the same directory, so a path that fits the limit still fits; when even
     /// that would not, the socket is bound at `path` itself and changed there.

@@ -188,8 +188,8 @@ struct ServeCommand: AsyncParsableCommand {
         var socketAccess = UnixSocketAccess()
         if let mode = configuration.socketMode { socketAccess.mode = UnixSocketAccess.parseMode(mode) }
         if let group = configuration.socketGroup {
-            guard let id = UnixSocketAccess.groupID(named: group) else {
-                throw UsageFailure.exit("\(self.resolverOptions.config): policy.socket_group: no group '\(group)'")
+            guard let id = SocketGroup.id(named: group) else {
+                throw UsageFailure.exit("\(self.resolverOptions.config): policy.socket_group: no group '\(group)' on this machine")
             }
             socketAccess.groupID = id
         }

@@ -22,6 +22,7 @@ struct ConfigurationRefusalTests {
         ("not-utf8", Array("[server.dns]\ntype = \"".utf8) + [0xC3, 0x28] + Array("\"\n".utf8)),
         ("nested-too-deeply", Array(("a = " + String(repeating: "[", count: 50_000)).utf8)),
         ("duplicate-table", Array((example + "\n[limits]\n").utf8)),
+        ("empty-socket-group", Array(example.replacingOccurrences(of: "socket_group = \"postfix\"", with: "socket_group = \"\"").utf8)),
         ("listen-addresses", Array(example.replacingOccurrences(
             of: "listen = [\"127.0.0.1:10040\", \"unix:/run/vrules/policy.sock\"]",
             with: "listen = [\"0.0.0.0:10040\", \"127.0.0.1:10040\", \"127.0.0.1:99999\", \"unix:\", \"unix:/\(String(repeating: "a", count: 120))\"]").utf8)),

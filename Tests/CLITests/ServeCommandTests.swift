@@ -391,7 +391,14 @@ struct ServeCommandTests {
         try "[policy]\nsocket_group = \"no-such-group-here\"\n".write(to: config, atomically: true, encoding: .utf8)
         let bad = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(path)"])
         #expect(bad.status == 2)
-        #expect(bad.stderr.contains("policy.socket_group"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("policy.socket_group: no group 'no-such-group-here' on this machine"), "\(bad.stderr)")
+        // vrules check warns of the same file (a warning: it may be checked on another machine).
+        let checked = try CLI.run(["check", "--config", config.path, "rules/main.lua"])
+        #expect(checked.stdout == "\(config.path):2:1: warning: policy.socket_group: no group 'no-such-group-here' on this machine: "
+            + "vrules serve here refuses to start [unknown-socket-group]\n", "\(checked.stdout)")
+        #expect(checked.status == 0)
+        try "[policy]\nsocket_group = \"0\"\n".write(to: config, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["check", "--config", config.path, "rules/main.lua"]).stdout == "", "a group number is taken as it is")
         try "[policy]\nsocket_mode = \"0999\"\n".write(to: config, atomically: true, encoding: .utf8)
         let badMode = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone"])
         #expect(badMode.status == 2)

@@ -1,6 +1,7 @@
 import VrulesTestSupport
 import DNS
 import Foundation
+import ListenAddress
 import NIOCore
 import NIOEmbedded
 @testable import Policy
@@ -288,7 +289,7 @@ struct HostileClientTests {
         let path = directory.appendingPathComponent("policy.sock").path
         // A stale socket file from an earlier run is replaced.
         _ = FileManager.default.createFile(atPath: path, contents: nil)
-        let group = try #require(UnixSocketAccess.groupID(named: "postfix") ?? UnixSocketAccess.groupID(named: "daemon"))
+        let group = try #require(SocketGroup.id(named: "postfix") ?? SocketGroup.id(named: "daemon"))
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
         let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver))
         let server = PolicyServer(service: PolicyService(engine: engine), listen: [.unix(path: path)],
