@@ -75,7 +75,7 @@ let package = Package(
             name: "Lint",
             dependencies: [
                 "Rules", "Lua", "DNS", "Configuration", "Spelling", "OneLineText", "CLuaShim", "CLua", "OperatorFiles",
-                "ListenAddress",
+                "ListenAddress", "RuleTesting",
             ]
         ),
         .executableTarget(

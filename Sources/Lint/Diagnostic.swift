@@ -59,6 +59,7 @@ public enum DiagnosticCode {
     public static let dnsInCallback = "dns-in-callback"
     public static let headerAtEndOfData = "header-at-preq"
     public static let moduleNotFound = "module-not-found"
+    public static let invalidTest = "invalid-test"
     public static let loadError = "load-error"
     public static let unreadable = "unreadable-file"
     public static let configSyntax = "config-syntax"

@@ -2,6 +2,7 @@ import DNS
 import Foundation
 import OperatorFiles
 import Rules
+import RuleTesting
 
 /// Checks Lua files: rule scripts with the modules they `require`, and test files.
 ///
@@ -156,7 +157,8 @@ final class ScriptChecker {
         self.diagnostics += analyzer.findings.map { self.locate($0, in: unit) }
     }
 
-    /// A test file: syntax, and globals read that its (empty) environment does not have.
+    /// A test file: syntax, globals read that its (empty) environment does not have, and what
+    /// `vrules test` refuses in its declarations (it is read as `vrules test` reads it).
     func checkTestFile(path: String) {
         guard self.reported.insert(path).inserted, let unit = self.compile(path: path) else { return }
         var scope = GlobalScope(known: Set(TestFileGlobals.names), tables: [:])
@@ -164,7 +166,44 @@ final class ScriptChecker {
         var analyzer = BytecodeAnalyzer(scope: scope, checksLoadTimeCalls: false, checksRuleAPI: false)
         analyzer.environmentIsReadOnly = false
         analyzer.analyze(unit.chunk)
-        self.diagnostics += analyzer.findings.map { self.locate($0, in: unit) }
+        let findings = analyzer.findings.map { self.locate($0, in: unit) }
+        self.diagnostics += findings
+        // A global the file reads is nil when it runs: that error is already reported.
+        guard !findings.contains(where: { $0.severity == .error }) else { return }
+        do {
+            _ = try RuleTestFileLoader(defaultRulesPath: "rules/main.lua").load(path: path)
+        } catch {
+            self.diagnostics.append(Self.diagnostic(forTestError: error.message, unit: unit))
+        }
+    }
+
+    /// Where a test file's refusal points: the line of a Lua error, else the zone fixture,
+    /// the key or stage it names, or the test it names, else the top of the file.
+    static func diagnostic(forTestError message: String, unit: Unit) -> Diagnostic {
+        var text = message
+        var position: (line: Int, column: Int)?
+        if let match = message.firstMatch(of: #/^(.+?):(\d+): (.*)$/#.dotMatchesNewlines()), String(match.1) == unit.path,
+           let line = Int(match.2) {
+            text = String(match.3)
+            position = (line, unit.source.firstCodeColumn(line: line))
+        }
+        if position == nil, text.hasPrefix("zone: ") {
+            position = unit.source.firstKey("zone") ?? unit.source.firstKey("zone_file")
+        }
+        for pattern in [#/unknown (?:key|stage) '([^']+)'/#, #/^test '([^']+)'/#] where position == nil {
+            guard let name = text.firstMatch(of: pattern)?.1 else { continue }
+            position = unit.source.firstKey(String(name)) ?? Self.firstLine(containing: "\"\(name)\"", in: unit.source)
+        }
+        let at = position ?? (1, 1)
+        return Diagnostic(path: unit.path, line: at.line, column: at.column, severity: .error,
+                          message: text, code: DiagnosticCode.invalidTest)
+    }
+
+    static func firstLine(containing text: String, in source: SourceText) -> (line: Int, column: Int)? {
+        for line in 1...max(1, source.lineCount) {
+            if let column = source.rawColumn(of: text, line: line) { return (line, column) }
+        }
+        return nil
     }
 
     // MARK: compiling

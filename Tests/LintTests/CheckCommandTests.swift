@@ -210,22 +210,30 @@ struct CheckCommandTests {
         #expect(output.status == 1)
     }
 
-    @Test("test files: syntax errors and globals their empty environment lacks")
+    @Test("test files: syntax errors, globals their empty environment lacks, and declarations vrules test refuses")
     func testFiles() throws {
         let directory = try CLI.scratch([
             "rules/main.lua": "return {}\n",
             "rules/tests/a_test.lua": "return { tests = { { name = \"x\", client_ip = ip } } }\n",
             "rules/tests/b_test.lua": "return { tests = {\n",
-            "rules/tests/c_test.lua": "local zone = \"example\"\nreturn { zone = zone, tests = {} }\n",
+            "rules/tests/c_test.lua": "local zone = \"$ORIGIN x.test.\\nh A 192.0.2.1\\n\"\n"
+                + "return { zone = zone, tests = { { name = \"y\", client_ip = \"192.0.2.1\", expect = { connect = \"next\" } } } }\n",
+            "rules/tests/d_test.lua": "return { tests = {\n  { name = \"z\", client_ip = \"192.0.2.1\",\n    headres = { \"X\" } },\n} }\n",
+            "rules/tests/e_test.lua": "return { tests = {} }\n",
         ])
         defer { try? FileManager.default.removeItem(at: directory) }
         let output = try CLI.run(["check"], in: directory)
         #expect(output.stdout == """
             rules/tests/a_test.lua:1:46: error: undefined global 'ip' [undefined-global]
             rules/tests/b_test.lua:2:1: error: unexpected symbol near <eof> [syntax-error]
+            rules/tests/d_test.lua:3:5: error: test 'z': unknown key 'headres' (did you mean 'headers'?) [invalid-test]
+            rules/tests/e_test.lua:1:1: error: 'tests' must be a non-empty list of tests [invalid-test]
 
             """)
         #expect(output.status == 1)
+        // The same words as vrules test.
+        let tested = try CLI.run(["test", "rules/tests/d_test.lua"], in: directory)
+        #expect(tested.stdout.contains("test 'z': unknown key 'headres' (did you mean 'headers'?)"), "\(tested.stdout)")
     }
 
     @Test("the configuration: unknown keys with the nearest spelling, types, durations, DNS enum values")
