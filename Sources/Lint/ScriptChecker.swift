@@ -281,8 +281,8 @@ final class ScriptChecker {
 
     private static let noDNS = SingleResolver(ZoneResolver(records: []))
 
-    /// Loads the script in the engine's sandbox and turns each problem of the load into a diagnostic.
-    /// Loads the script in the engine: its load errors, or where its entries are defined.
+    /// Loads the script in the engine's sandbox: each problem of the load as a diagnostic, or,
+    /// when it loads, where its entries' functions are defined.
     private func load(entry: Unit, rulesDirectory: String,
                       sources: [String: SourceText]) -> (diagnostics: [Diagnostic], definitions: [RuleDefinition]) {
         let text = String(decoding: entry.source.bytes, as: UTF8.self)

@@ -122,7 +122,6 @@ public actor RuleEngine {
 
     public func ruleNames(for stage: Stage) -> [String] { (self.host.entries[stage] ?? []).map(\.name) }
 
-
     /// Every global the sandbox binds, with the member names of tables.
     public func boundGlobals() -> [String: Set<String>] { self.host.boundGlobals() }
 
