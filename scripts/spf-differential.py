@@ -20,7 +20,8 @@ and senders with odd local parts or none.
 Where pyspf departs from RFC 7208 (docs/spf.md, "Where it differs from pyspf"), the
 scenarios are built around it (no unknown modifier twice, no %{x0}, no delimiters on %{v},
 no explanation ending in %%, no %{i} in explanations, no timeout on a name a PTR record or
-an alias gives) or both results are allowed (void lookups, an mx host's timeout); a test
+an alias gives), pyspf is given a sender without a local part as postmaster@domain, or both
+results are allowed (void lookups, an mx host's timeout); a test
 where pyspf refuses an include of the domain itself is left out and counted. Not made:
 %{r} and %{t} (the receiving host and the time differ), upper-case modifier names, labels
 over 63 characters.
@@ -239,10 +240,13 @@ class Scenario:
             client = rng.choice(V4_CLIENTS + V6_CLIENTS)
             domain = rng.choice(DOMAINS)
             helo = rng.choice(['mail.' + domain, domain, 'a.' + rng.choice(DOMAINS)])
+            if rng.random() < 0.08:
+                # An address literal or a single label: no domain to check for the HELO identity.
+                helo = rng.choice(['[192.0.2.1]', '192.0.2.1', '[IPv6:2001:db8::1]', 'localhost'])
             if rng.random() < 0.1:
                 mailfrom = ''
             else:
-                local = rng.choice(LOCAL_PARTS)
+                local = rng.choice(LOCAL_PARTS + ['per%cent', 'a=b', ''])
                 mailfrom = '%s@%s' % (local, domain.upper() if rng.random() < 0.1 else domain)
             tests['d%d-%d' % (self.index, number)] = {'host': client, 'mailfrom': mailfrom, 'helo': helo}
         return tests
@@ -296,7 +300,12 @@ def ask_pyspf(zone, test, void_limit=2, mx_host_timeouts=True):
     events = set()
     spf.DNSLookup = lookup_in(zone, events, mx_host_timeouts)
     spf.MAX_VOID_LOOKUPS = void_limit
-    query = spf.query(i=test['host'], s=test['mailfrom'], h=test['helo'], strict=True)
+    sender = test['mailfrom']
+    if sender.startswith('@'):
+        # RFC 7208 §4.3: a sender without a local part is postmaster@domain; pyspf keeps the
+        # empty local part in %{s}.
+        sender = 'postmaster' + sender
+    query = spf.query(i=test['host'], s=sender, h=test['helo'], strict=True)
     query.set_default_explanation('DEFAULT')
     result, _, explanation = query.check()
     spf.MAX_VOID_LOOKUPS = 2
