@@ -194,7 +194,10 @@ class Scenario:
             for preference in range(rng.choice([0, 1, 2, 3])):
                 self.add(domain, 'MX', (10 * preference, rng.choice(['mail.', 'a.', 'nx.', 'alias.']) + rng.choice(DOMAINS)))
             if rng.random() < 0.5:
-                self.add('why.' + domain, 'TXT', [self.explanation()])
+                self.add('why.' + domain, 'TXT', self.strings(self.explanation()))
+                if rng.random() < 0.1:
+                    # Two explanation records, or an empty one: no explanation (RFC 7208 §6.2).
+                    self.add('why.' + domain, 'TXT', rng.choice([[self.explanation()], ['']]))
             if rng.random() < 0.3:
                 self.add('_spf.' + domain, 'TXT', [self.record()])
             if rng.random() < 0.05:
