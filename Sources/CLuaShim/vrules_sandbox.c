@@ -229,26 +229,58 @@ static void push_charged(lua_State *L, int library, const char *name, int kind) 
 
 /* ---------------------------------------------------------------- header text */
 
-/* RFC 5322 atext, and the dots, '@' and ':' a header value's token may hold unquoted. */
-static int is_token_byte(unsigned char c) {
+/* RFC 5322 atext. */
+static int is_atext(unsigned char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
     switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '/':
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '/':
     case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}': case '~':
-    case '.': case '@': case ':': case '-':
         return 1;
     default:
         return 0;
     }
 }
 
-/* True when `text` may stand in a header value as is: one or more token bytes. */
-static int is_plain_token(const char *text, size_t length) {
-    if (length == 0) return 0;
+/* RFC 5322 dot-atom-text: 1*atext *("." 1*atext); with `hostname`, letters, digits and
+ * hyphens only (a domain-name's labels). */
+static int is_dot_atom_text(const char *text, size_t length, int hostname) {
+    if (length == 0 || text[0] == '.' || text[length - 1] == '.') return 0;
     for (size_t i = 0; i < length; i++) {
-        if (!is_token_byte((unsigned char)text[i])) return 0;
+        unsigned char c = (unsigned char)text[i];
+        if (c == '.') {
+            if (text[i + 1] == '.') return 0;
+        } else if (hostname ? !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')
+                            : !is_atext(c)) {
+            return 0;
+        }
     }
     return 1;
+}
+
+/* RFC 2045 token: printable ASCII but SPACE and tspecials. */
+static int is_mime_token(const char *text, size_t length) {
+    if (length == 0) return 0;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c <= 0x20 || c >= 0x7F || strchr("()<>@,;:\\\"/[]?=", c) != NULL) return 0;
+    }
+    return 1;
+}
+
+/* How a header value may hold a text unquoted: Received-SPF's key-value pairs take a dot-atom
+ * (RFC 7208 §9.1, so an address's '@' and an IPv6 address's ':' are quoted), Authentication-
+ * Results' values a MIME token or an address, local-part@domain-name (RFC 8601 §2.2). */
+enum token_rule { TOKEN_DOT_ATOM, TOKEN_PVALUE };
+
+/* True when `text` may stand in a header value as is under `rule`. */
+static int is_plain_token(const char *text, size_t length, enum token_rule rule) {
+    if (rule == TOKEN_DOT_ATOM) return is_dot_atom_text(text, length, 0);
+    if (is_mime_token(text, length)) return 1;
+    const char *at = memchr(text, '@', length);
+    if (at == NULL) return 0;
+    size_t local = (size_t)(at - text);
+    if (memchr(at + 1, '@', length - local - 1) != NULL) return 0;
+    return (local == 0 || is_dot_atom_text(text, local, 0)) && is_dot_atom_text(at + 1, length - local - 1, 1);
 }
 
 /* Adds `text` as a quoted-string, its quotes and backslashes escaped. */
@@ -261,9 +293,9 @@ static void add_quoted(luaL_Buffer *buffer, const char *text, size_t length) {
     luaL_addchar(buffer, '"');
 }
 
-/* The length of `text` as a header token: as is when plain, else quoted (add_quoted). */
-static size_t header_token_length(const char *text, size_t length) {
-    if (is_plain_token(text, length)) return length;
+/* The length of `text` as a header token under `rule`: as is when plain, else quoted (add_quoted). */
+static size_t header_token_length(const char *text, size_t length, enum token_rule rule) {
+    if (is_plain_token(text, length, rule)) return length;
     size_t quoted = length + 2;
     for (size_t i = 0; i < length; i++) {
         if (text[i] == '"' || text[i] == '\\') quoted++;
@@ -271,14 +303,14 @@ static size_t header_token_length(const char *text, size_t length) {
     return quoted;
 }
 
-/* Pushes header_token(value at index): tostring(value) as is when it is a plain token, else a
- * quoted-string with quotes and backslashes escaped. Charged by length, like the string
- * functions. */
-static void push_header_token(lua_State *L, int index) {
+/* Pushes header_token(value at index): tostring(value) as is when `rule` lets it stand
+ * unquoted, else a quoted-string with quotes and backslashes escaped. Charged by length, like
+ * the string functions. */
+static void push_header_token(lua_State *L, int index, enum token_rule rule) {
     size_t length = 0;
     const char *text = luaL_tolstring(L, index, &length);
     vrules_charge(L, (int64_t)(length / 16) + 1);
-    if (is_plain_token(text, length)) return;
+    if (is_plain_token(text, length, rule)) return;
     luaL_Buffer buffer;
     luaL_buffinit(L, &buffer);
     add_quoted(&buffer, text, length);
@@ -306,7 +338,7 @@ static void strip_comment_text(lua_State *L) {
 /* header_token(value): see push_header_token. */
 static int sandbox_header_token(lua_State *L) {
     luaL_checkany(L, 1);
-    push_header_token(L, 1);
+    push_header_token(L, 1, TOKEN_PVALUE);
     return 1;
 }
 
@@ -346,13 +378,13 @@ static int push_part_text(lua_State *L, int table, const char *key, const char *
     return lua_gettop(L);
 }
 
-/* Adds the string at `index` as a header token (see push_header_token: as is when it is a
- * plain token, else quoted), charged as push_header_token charges it. */
+/* Adds the string at `index` as a Received-SPF key-value pair's value: as is when it is a
+ * dot-atom, else quoted; charged as push_header_token charges it. */
 static void add_header_token(lua_State *L, luaL_Buffer *buffer, int index) {
     size_t length = 0;
     const char *text = lua_tolstring(L, index, &length);
     vrules_charge(L, (int64_t)(length / 16) + 1);
-    if (is_plain_token(text, length)) {
+    if (is_plain_token(text, length, TOKEN_DOT_ATOM)) {
         luaL_addlstring(buffer, text, length);
     } else {
         add_quoted(buffer, text, length);
@@ -386,7 +418,7 @@ static void add_token_part_within(lua_State *L, luaL_Buffer *buffer, const char 
     if (index == 0) return;
     size_t length = 0;
     const char *text = lua_tolstring(L, index, &length);
-    if (luaL_bufflen(buffer) + strlen(name) + header_token_length(text, length) > room) return;
+    if (luaL_bufflen(buffer) + strlen(name) + header_token_length(text, length, TOKEN_DOT_ATOM) > room) return;
     add_token_part(L, buffer, name, index);
 }
 
@@ -510,7 +542,7 @@ static int sandbox_authres(lua_State *L) {
         lua_pop(L, 1);
         lua_pushliteral(L, "localhost");
     }
-    push_header_token(L, -1);
+    push_header_token(L, -1, TOKEN_PVALUE);
     lua_remove(L, -2);
     int methods = 0;
     lua_getfield(L, 2, "iprev");
@@ -525,7 +557,7 @@ static int sandbox_authres(lua_State *L) {
         lua_getfield(L, 1, "client");
         lua_getfield(L, -1, "ip");
         lua_remove(L, -2);
-        push_header_token(L, -1);
+        push_header_token(L, -1, TOKEN_PVALUE);
         lua_remove(L, -2);
         if (lua_type(L, iprev) == LUA_TTABLE) {
             if (push_field(L, iprev, "name")) {
@@ -579,7 +611,7 @@ static int sandbox_authres(lua_State *L) {
             lua_getfield(L, -1, "address");
             lua_remove(L, -2);
         }
-        push_header_token(L, -1);
+        push_header_token(L, -1, TOKEN_PVALUE);
         lua_remove(L, -2);
         /* The property is left out when it does not fit on the header's line: a client's
          * overlong address or HELO name. */

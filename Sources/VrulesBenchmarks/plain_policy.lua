@@ -62,10 +62,31 @@ local function spf_check(ip, domain, sender, helo, receiver)
   error("the benchmark's sender publishes no SPF record")
 end
 
+local function is_dot_atom(text)
+  return text ~= "" and not find(text, "[^%w!#$%%&'*+/=?^_`{|}~.-]") and not find(text, "^%.")
+    and not find(text, "%.$") and not find(text, "..", 1, true)
+end
+
+local function quoted(text)
+  return '"' .. text:gsub('[\\"]', "\\%0") .. '"'
+end
+
+-- Received-SPF's values: a dot-atom, else quoted (RFC 7208 9.1).
 local function header_token(text)
   text = tostring(text)
-  if text ~= "" and not find(text, "[^%w!#$%%&'*+/=?^_`{|}~.@:-]") then return text end
-  return '"' .. text:gsub('[\\"]', "\\%0") .. '"'
+  if is_dot_atom(text) then return text end
+  return quoted(text)
+end
+
+-- Authentication-Results' values: a MIME token or local-part@domain-name, else quoted (RFC 8601 2.2).
+local function pvalue_token(text)
+  text = tostring(text)
+  if text ~= "" and not find(text, '[%c ()<>@,;:\\"/%[%]?=\128-\255]') then return text end
+  local localpart, domain = text:match("^([^@]*)@([^@]+)$")
+  if localpart and (localpart == "" or is_dot_atom(localpart)) and not find(domain, "[^%w.-]") and is_dot_atom(domain) then
+    return text
+  end
+  return quoted(text)
 end
 
 local function spf_received_header(r)
@@ -88,13 +109,13 @@ local function authres(ctx, results)
   local methods = {}
   local iprev = results.iprev
   if iprev ~= nil then
-    methods[#methods + 1] = format("iprev=%s policy.iprev=%s", tostring(iprev), header_token(ctx.client.ip))
+    methods[#methods + 1] = format("iprev=%s policy.iprev=%s", tostring(iprev), pvalue_token(ctx.client.ip))
   end
   local s = results.spf
   if s ~= nil then
-    methods[#methods + 1] = format("spf=%s smtp.mailfrom=%s", tostring(s), header_token(ctx.mail_from.address))
+    methods[#methods + 1] = format("spf=%s smtp.mailfrom=%s", tostring(s), pvalue_token(ctx.mail_from.address))
   end
-  return header_token(id) .. "; " .. concat(methods, "; ")
+  return pvalue_token(id) .. "; " .. concat(methods, "; ")
 end
 
 -- ctx.add_header: printable text only, each header once per message.

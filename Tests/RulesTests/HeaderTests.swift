@@ -60,6 +60,40 @@ struct HeaderTests {
         #expect(headers.last == "X-Empty: \(server); none")
     }
 
+    /// Received-SPF wrote `envelope-from=a@x.test`, `client-ip=2001:db8::1`,
+    /// `mechanism=ip4:192.0.2.0/24` and `helo=mail.test.` unquoted: none is a dot-atom, which
+    /// is what RFC 7208 §9.1 lets a key-value pair hold unquoted. Authentication-Results wrote
+    /// `policy.iprev=2001:db8::1`, neither a token nor an address (RFC 8601 §2.2).
+    @Test("values quoted where the headers' grammars ask: dot-atoms in Received-SPF, tokens or addresses in Authentication-Results")
+    func quotingByGrammar() async throws {
+        let harness = try Harness(#"""
+            return {
+              mail = { action("h", function(ctx)
+                for _, r in ipairs({
+                  { result = "pass", client_ip = "2001:db8::1", envelope_from = "a@x.test", helo = "mail.test.",
+                    receiver = "mx.test", domain = "x.test", mechanism = "ip4:192.0.2.0/24" },
+                  { result = "pass", client_ip = "192.0.2.1", envelope_from = "a.b+c@x.test", helo = "a..b",
+                    receiver = ".mx", domain = "x.test", mechanism = "mx//64" },
+                }) do
+                  ctx.add_header("Received-SPF", spf.received_header(r))
+                end
+                ctx.add_header("Authentication-Results", authres(ctx, { iprev = "pass", spf = "pass" }))
+              end) },
+            }
+            """#)
+        var session = defaultSession
+        session.clientIP = "2001:db8::1"
+        session.mailFrom = MailAddress("a.b+c@x.test")
+        let result = await harness.run(.mail, session)
+        #expect(result.failure == nil, "\(result.failure ?? "")")
+        let server = defaultSession.serverName ?? "localhost"
+        #expect(result.headers.map(\.description) == [
+            #"Received-SPF: pass (mx.test: domain of x.test designates 2001:db8::1 as permitted sender) client-ip="2001:db8::1"; envelope-from="a@x.test"; helo="mail.test."; receiver=mx.test; identity=mailfrom; mechanism="ip4:192.0.2.0/24""#,
+            #"Received-SPF: pass (.mx: domain of x.test designates 192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from="a.b+c@x.test"; helo="a..b"; receiver=".mx"; identity=mailfrom; mechanism=mx//64"#,
+            #"Authentication-Results: \#(server); iprev=pass policy.iprev="2001:db8::1"; spf=pass smtp.mailfrom=a.b+c@x.test"#,
+        ])
+    }
+
     @Test("a client's overlong address or HELO name is left out of Received-SPF and Authentication-Results, which still fit on their line")
     func overlongPartsLeftOut() async throws {
         // Found by scripts/fuzz.sh policy-session: a 900-character sender made the header too
@@ -85,7 +119,7 @@ struct HeaderTests {
         #expect(headers.count == 3)
         #expect(headers.allSatisfy { $0.utf8.count <= 998 })
         #expect(headers.first == "Received-SPF: pass (mx.test: domain of \(String(repeating: "d", count: 253)) designates 192.0.2.1 as permitted sender) client-ip=192.0.2.1; helo=h.test; receiver=mx.test; identity=mailfrom; mechanism=mx")
-        #expect(headers.dropFirst().first == "X-Helo: none (vrules: domain of x.test does not designate 192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from=a@x.test; identity=mailfrom")
+        #expect(headers.dropFirst().first == "X-Helo: none (vrules: domain of x.test does not designate 192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from=\"a@x.test\"; identity=mailfrom")
         let server = defaultSession.serverName ?? "localhost"
         #expect(headers.last == "Authentication-Results: \(server); iprev=pass policy.iprev=\(defaultSession.clientIP); spf=pass")
     }
