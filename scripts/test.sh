@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 ensure_packages liblua5.4-dev libidn2-dev pkg-config knot knot-dnsutils unbound postfix golang-github-burntsushi-toml-dev \
-  python3-spf make systemd man-db groff-base bind9-dnsutils ldnsutils bind9-utils knot-dnssecutils procps
+  python3-spf python3-authres make systemd man-db groff-base bind9-dnsutils ldnsutils bind9-utils knot-dnssecutils procps
 swift build --build-tests
 
 # One group of tests, its output line by line (stdbuf: were a group to hang, its output shows
