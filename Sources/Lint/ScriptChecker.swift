@@ -124,8 +124,8 @@ final class ScriptChecker {
     static func headersAtEndOfData(_ definitions: [RuleDefinition], units: [Unit]) -> [Diagnostic] {
         var found: [Diagnostic] = []
         for definition in definitions where definition.stage.isEndOfData {
-            let path = definition.path.hasPrefix("./") ? String(definition.path.dropFirst(2)) : definition.path
-            guard let unit = units.first(where: { $0.path == definition.path || $0.path == path }),
+            let path = Self.checkedPath(of: definition.path) { path in units.contains { $0.path == path } }
+            guard let unit = units.first(where: { $0.path == path }),
                   let function = Self.prototype(definedAt: definition.line, in: unit.chunk.main) else { continue }
             for line in BytecodeAnalyzer.fieldReads(named: "add_header", in: function) {
                 let column = unit.source.rawColumn(of: "add_header", line: line) ?? unit.source.firstCodeColumn(line: line)
@@ -307,8 +307,7 @@ final class ScriptChecker {
             line = Int(match.2)
             text = String(match.3)
         }
-        // The engine names modules of a script in the current directory `./lib/x.lua`.
-        if path.hasPrefix("./"), sources[path] == nil, sources[String(path.dropFirst(2))] != nil { path = String(path.dropFirst(2)) }
+        path = Self.checkedPath(of: path) { sources[$0] != nil }
         let source = sources[path] ?? entry.source
         let code = Self.code(forLoadMessage: text)
         var position = (line: line ?? 1, column: 1)
@@ -328,6 +327,14 @@ final class ScriptChecker {
             position = key
         }
         return Diagnostic(path: path, line: position.line, column: position.column, severity: .error, message: text, code: code)
+    }
+
+    /// The path the checker read a file under, for the name the engine gives it: the engine
+    /// names modules of a script in the current directory `./lib/x.lua`.
+    static func checkedPath(of enginePath: String, isChecked: (String) -> Bool) -> String {
+        guard enginePath.hasPrefix("./"), !isChecked(enginePath) else { return enginePath }
+        let stripped = String(enginePath.dropFirst(2))
+        return isChecked(stripped) ? stripped : enginePath
     }
 
     static func code(forLoadMessage text: String) -> String {

@@ -46,15 +46,6 @@ public struct SessionReport: Sendable {
     }
 }
 
-extension Stage {
-    /// `preq`: after the message's data, where Postfix adds no header (smtpd_end_of_data_restrictions
-    /// take no `PREPEND`).
-    public var isEndOfData: Bool { self == .preq }
-
-    /// Why a header added at end of data is not on the message, and what to do instead.
-    public static let endOfDataHeaderAdvice = "Postfix adds no header at end of data: add it at rcpt or data"
-}
-
 extension RuleEngine {
     /// Plays the session. With `captureVars`, the report carries `ctx.vars` as the
     /// session left it (for the test harness).

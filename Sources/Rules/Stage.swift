@@ -35,6 +35,13 @@ public enum Stage: String, CaseIterable, Sendable, Comparable, Codable {
         case .preq: return SMTPReply(code: 250, enhanced: "2.0.0", text: "Queued")
         }
     }
+
+    /// `preq`: after the message's data, where Postfix adds no header (smtpd_end_of_data_restrictions
+    /// take no `PREPEND`).
+    public var isEndOfData: Bool { self == .preq }
+
+    /// Why a header added at end of data is not on the message, and what to do instead.
+    public static let endOfDataHeaderAdvice = "Postfix adds no header at end of data: add it at rcpt or data"
 }
 
 /// A value per stage, stored by ordinal: looked up on every evaluation, where hashing a
