@@ -77,6 +77,28 @@ void vrules_push_readonly(lua_State *L, int index, const char *name) {
     lua_setmetatable(L, -2);
 }
 
+/* An ended transaction's ctx: a rule that kept it (in a top-level table) would otherwise go
+ * on reading that transaction's client and sender as if they were the current one's. */
+static int expired_context(lua_State *L) {
+    const char *field = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    return luaL_error(L, "this ctx belongs to a transaction that has ended%s%s%s: a rule gets its own transaction's ctx "
+                      "as its argument; keep what later transactions need in a table of your own",
+                      field ? " (field '" : "", field ? field : "", field ? "')" : "");
+}
+
+void vrules_expire_readonly(lua_State *L, int index) {
+    if (!vrules_is_readonly(L, index)) return;
+    lua_getmetatable(L, index);
+    /* Each key is already in the metatable: the writes allocate nothing and cannot raise. */
+    static const char *const uses[] = {"__index", "__pairs", "__len"};
+    for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+        lua_pushstring(L, uses[i]);
+        lua_pushcfunction(L, expired_context);
+        lua_rawset(L, -3);
+    }
+    lua_pop(L, 1);
+}
+
 /* A mail address as rules see it (`ctx.mail_from`, `ctx.rcpt`, `ctx.rcpts[i]`): a read-only
  * proxy of { address, local_part, domain }, made in one call (it is made for every address of
  * every transaction). */

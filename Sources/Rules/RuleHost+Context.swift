@@ -208,7 +208,12 @@ extension RuleHost {
         return result
     }
 
+    /// Frees the context and expires its proxy: a rule that kept the `ctx` of an ended
+    /// transaction gets an error, not that transaction's client and sender.
     func releaseContext(data: Int32, proxy: Int32) {
+        self.lua.pushReference(proxy)
+        vrules_expire_readonly(self.lua.L, -1)
+        self.lua.pop()
         self.lua.release(reference: data)
         self.lua.release(reference: proxy)
     }

@@ -247,6 +247,30 @@ struct ServerTests {
         await harness.stop()
     }
 
+    @Test("a rule that kept an ended transaction's ctx gets an error, not that transaction's client")
+    func endedContext() async throws {
+        let harness = try await PolicyHarness.start(rules: """
+        local kept = {}
+        return { rcpt = { rule("kept", function(ctx)
+          local old = kept.ctx
+          kept.ctx = ctx
+          if old ~= nil and old ~= ctx then return reject(reply(550, "5.7.1", "previous client " .. old.client.ip)) end
+        end) } }
+        """)
+        let client = try harness.client()
+        let answers = try await blocking {
+            [
+                try client.ask(request("RCPT", client: "192.0.2.10", instance: "k1", recipient: "u@x.test")),
+                try client.ask(request("RCPT", client: "192.0.2.10", instance: "k1", recipient: "v@x.test")),
+                try client.ask(request("END-OF-MESSAGE", client: "192.0.2.10", instance: "k1")),
+                try client.ask(request("RCPT", client: "198.51.100.7", instance: "k2", recipient: "u@x.test",
+                                       extra: ["client_port": "40001"])),
+            ]
+        }
+        #expect(answers == ["DUNNO", "DUNNO", "DUNNO", "451 4.3.0 Local error in processing, try again later"])
+        await harness.stop()
+    }
+
     @Test("transactions expire and are bounded in number")
     func bounded() async throws {
         let harness = try await PolicyHarness.start(configuration: PolicyService.Configuration(maximumTransactions: 100))

@@ -57,6 +57,68 @@ struct ContextTests {
         ])
     }
 
+    @Test("a ctx kept past its transaction cannot be read: the next transaction's rules get an error, not the old client")
+    func endedContext() async throws {
+        // The script keeps each transaction's ctx in a top-level table (allowed: the table is
+        // the script's own) and reads the kept one in the next transaction.
+        let harness = try Harness("""
+        local kept = {}
+        return {
+          connect = { rule("kept", function(ctx)
+            local old = kept.ctx
+            kept.ctx = ctx
+            kept.vars = ctx.vars
+            ctx.vars.ip = ctx.client.ip
+            if old == nil then return accept(reply(250, "2.0.0", "first")) end
+            return accept(reply(250, "2.0.0", "previous " .. tostring(old.client.ip)))
+          end) },
+          helo = { rule("same transaction", function(ctx)
+            if kept.ctx ~= ctx then return reject() end
+            return accept(reply(250, "2.0.0", kept.ctx.client.ip .. " " .. kept.vars.ip))
+          end) },
+        }
+        """)
+        var first = defaultSession
+        first.clientIP = "192.0.2.10"
+        let one = await harness.engine.beginTransaction(first)
+        #expect(await harness.engine.evaluate(.connect, in: one).reply.text == "first")
+        // Within its transaction the kept ctx is the rule's own, from stage to stage.
+        #expect(await harness.engine.evaluate(.helo, in: one).reply.text == "192.0.2.10 192.0.2.10")
+        await harness.engine.endTransaction(one)
+
+        var second = defaultSession
+        second.clientIP = "198.51.100.7"
+        let two = await harness.engine.beginTransaction(second)
+        let result = await harness.engine.evaluate(.connect, in: two)
+        #expect(result.verdict.description.hasPrefix("defer 451 4.3.0"), "\(result.verdict)")
+        let failure = try #require(result.failure)
+        #expect(failure.contains("this ctx belongs to a transaction that has ended (field 'client')"), "\(failure)")
+        #expect(!failure.contains("192.0.2.10"))
+        await harness.engine.endTransaction(two)
+
+        // Iterating or measuring an ended ctx fails the same way.
+        for how in ["pairs", "len"] {
+            let harness = try Harness("""
+            local kept = { how = "\(how)" }
+            return { connect = { rule("kept", function(ctx)
+              local old = kept.ctx
+              kept.ctx = ctx
+              if old == nil then return accept(reply(250, "2.0.0", "first")) end
+              if kept.how == "pairs" then for k in pairs(old) do end end
+              return accept(reply(250, "2.0.0", tostring(#old)))
+            end) } }
+            """)
+            let one = await harness.engine.beginTransaction(first)
+            #expect(await harness.engine.evaluate(.connect, in: one).reply.text == "first")
+            await harness.engine.endTransaction(one)
+            let two = await harness.engine.beginTransaction(second)
+            let result = await harness.engine.evaluate(.connect, in: two)
+            #expect(result.verdict.kind == .defer_, "\(how)")
+            #expect(result.failure?.contains("this ctx belongs to a transaction that has ended") == true, "\(how): \(result.failure ?? "")")
+            await harness.engine.endTransaction(two)
+        }
+    }
+
     @Test("ctx carries the session, ctx.vars lives across the transaction's stages")
     func contextAndVars() async throws {
         let harness = try Harness("""

@@ -108,6 +108,10 @@ void vrules_push_readonly(lua_State *L, int index, const char *name);
 /// `t[key] = top` without metamethods for the table at `index`; pops the value. `key` is a
 /// C string the caller keeps (a literal): Lua's string cache finds it by address.
 void vrules_set_field(lua_State *L, int index, const char *key);
+/// Makes the read-only proxy at `index` unusable: reading, iterating or measuring it raises
+/// an error that says its transaction has ended, and the table behind it can be collected.
+/// Allocates nothing and cannot raise.
+void vrules_expire_readonly(lua_State *L, int index);
 /// Whether the value at `index` is a read-only proxy.
 int vrules_is_readonly(lua_State *L, int index);
 /// Pushes the table the read-only proxy at `index` shows and returns 1; pushes nothing and
