@@ -49,6 +49,8 @@ public struct LuaPrototype: Sendable {
     public var prototypes: [LuaPrototype]
     /// Line of each instruction, resolved from `lineinfo` deltas and `abslineinfo`.
     public var lines: [Int]
+    /// The parameters' names from the debug information ("" where it has none).
+    public var parameterNames: [String] = []
 
     /// True for the main function of a chunk (it runs when the script loads).
     public var isMainChunk: Bool { self.lineDefined == 0 }
@@ -147,10 +149,13 @@ public struct BinaryChunk: Sendable {
             absolute[pc] = line
         }
         let localCount = try input.readCount("locvars size", elementSize: 3)
-        for _ in 0..<localCount {
-            _ = try input.readString("local name")
+        var parameterNames: [String] = []
+        for index in 0..<localCount {
+            let name = try input.readString("local name")
             _ = try input.readSize("local startpc")
             _ = try input.readSize("local endpc")
+            // The parameters are the first locals, in order.
+            if index < Int(parameterCount) { parameterNames.append(name ?? "") }
         }
         let upvalueNameCount = try input.readCount("upvalue names size", elementSize: 1)
         for index in 0..<upvalueNameCount {
@@ -177,7 +182,8 @@ public struct BinaryChunk: Sendable {
 
         return LuaPrototype(source: source, lineDefined: lineDefined, lastLineDefined: lastLineDefined,
                             parameterCount: parameterCount, isVararg: isVararg, maxStackSize: maxStackSize,
-                            code: code, constants: constants, upvalues: upvalues, prototypes: prototypes, lines: lines)
+                            code: code, constants: constants, upvalues: upvalues, prototypes: prototypes, lines: lines,
+                            parameterNames: parameterNames)
     }
 }
 

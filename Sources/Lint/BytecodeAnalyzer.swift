@@ -63,6 +63,11 @@ struct BytecodeAnalyzer {
         case reply(SMTPReply)
         /// A function defined here: the index of its prototype among the function's own.
         case closure(Int)
+        /// The function's `ctx` parameter, while its register holds it.
+        case context
+        /// A table every transaction shares: a local of the main chunk reached as an
+        /// upvalue, a global the script defined, or a field of either.
+        case sharedTable(String)
     }
 
     struct Required: Hashable {
@@ -116,6 +121,9 @@ struct BytecodeAnalyzer {
             if let target = instruction.jumpTarget(at: pc) { jumpTargets.insert(target) }
         }
         var registers = [Value](repeating: .unknown, count: Int(function.maxStackSize) + 256)
+        /// A `ctx` parameter the function never overwrites is known at every instruction.
+        let keepsContext = function.parameterNames.first == "ctx" && !Self.writesFirstRegister(code)
+        if keepsContext { registers[0] = .context }
         /// After a call with open results (C = 0), the first register past the fixed arguments.
         var openTop: Int?
         let line = { (pc: Int) -> Int in pc < function.lines.count ? function.lines[pc] : function.lineDefined }
@@ -123,6 +131,7 @@ struct BytecodeAnalyzer {
         for (pc, instruction) in code.enumerated() {
             if jumpTargets.contains(pc) {
                 for index in registers.indices { registers[index] = .unknown }
+                if keepsContext { registers[0] = .context }
                 openTop = nil
             }
             guard let opcode = instruction.opcode else { continue }
@@ -145,13 +154,27 @@ struct BytecodeAnalyzer {
             case .getTabUp:
                 guard Self.isEnvironment(function, upvalue: instruction.b),
                       let name = Self.constant(function, instruction.c)?.stringValue else {
-                    registers[a] = .unknown
+                    // `shared.key` of a shared local table (Lua indexes any upvalue this way).
+                    registers[a] = sharedUpvalues.contains(instruction.b)
+                        ? .sharedTable(function.upvalues[instruction.b].name ?? "?") : .unknown
                     break
                 }
                 registers[a] = self.readGlobal(name, line: line(pc))
+            case .getUpval:
+                if sharedUpvalues.contains(instruction.b) {
+                    registers[a] = .sharedTable(function.upvalues[instruction.b].name ?? "?")
+                } else {
+                    registers[a] = .unknown
+                }
             case .getField:
+                if let name = self.sharedTableName(registers[instruction.b]) {
+                    registers[a] = .sharedTable(name)
+                    break
+                }
                 registers[a] = self.readField(of: registers[instruction.b], key: Self.constant(function, instruction.c),
                                               line: line(pc))
+            case .getTable, .getI:
+                registers[a] = self.sharedTableName(registers[instruction.b]).map(Value.sharedTable) ?? .unknown
             case .`self`:
                 let key = instruction.k ? Self.constant(function, instruction.c) : nil
                 let object = registers[instruction.b]
@@ -165,6 +188,9 @@ struct BytecodeAnalyzer {
             case .setTabUp:
                 if Self.isEnvironment(function, upvalue: a), let name = Self.constant(function, instruction.b)?.stringValue {
                     self.writeGlobal(name, inMainChunk: function.isMainChunk, line: line(pc))
+                } else if sharedUpvalues.contains(a) {
+                    self.checkKeptContext(table: .sharedTable(function.upvalues[a].name ?? "?"),
+                                          value: instruction.k ? .unknown : registers[instruction.c], line: line(pc))
                 }
             case .setField:
                 if case .hostTable(let table) = registers[a], let key = Self.constant(function, instruction.b)?.stringValue {
@@ -172,6 +198,9 @@ struct BytecodeAnalyzer {
                         line: line(pc), anchor: key, usage: .member, severity: .error,
                         message: "'\(table)' is read-only: cannot assign '\(table).\(key)'", code: DiagnosticCode.readOnlyWrite))
                 }
+                self.checkKeptContext(table: registers[a], value: instruction.k ? .unknown : registers[instruction.c], line: line(pc))
+            case .setTable, .setI:
+                self.checkKeptContext(table: registers[a], value: instruction.k ? .unknown : registers[instruction.c], line: line(pc))
             case .closure:
                 registers[a] = .closure(instruction.bx)
             case .call, .tailCall:
@@ -183,6 +212,10 @@ struct BytecodeAnalyzer {
                     arguments = Array(registers[(a + 1)..<min(a + instruction.b, registers.count)])
                 }
                 self.checkCallbacks(of: registers[a], arguments: arguments, in: function, line: line(pc))
+                if case .member(table: "table", name: "insert") = registers[a], let first = arguments.first,
+                   arguments.count >= 2, let last = arguments.last {
+                    self.checkKeptContext(table: first, value: last, line: line(pc))
+                }
                 let result = self.call(registers[a], arguments: arguments, openArguments: instruction.b == 0,
                                        inMainChunk: function.isMainChunk, line: line(pc))
                 for index in a..<registers.count { registers[index] = .unknown }
@@ -195,7 +228,7 @@ struct BytecodeAnalyzer {
                 if self.checksLoadTimeCalls && sharedUpvalues.contains(instruction.b) {
                     self.warnSharedAssignment(function.upvalues[instruction.b].name, line: line(pc))
                 }
-            case .jmp, .setTable, .setI, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
+            case .jmp, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
                  .return, .return0, .return1, .setList, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
                 break
             default:
@@ -260,6 +293,42 @@ struct BytecodeAnalyzer {
             message: "assignment to '\(name)', a local of the script's top level, inside a function: every transaction "
                 + "running at once shares it (keep a transaction's values in ctx.vars)",
             code: DiagnosticCode.sharedLocal))
+    }
+
+    /// The name of the shared table `value` is, if it is one.
+    private func sharedTableName(_ value: Value) -> String? {
+        switch value {
+        case .sharedTable(let name): return name
+        case .global(let name) where self.scope.defined.contains(name): return name
+        default: return nil
+        }
+    }
+
+    /// A rule stores its `ctx` in a table every transaction shares: read there after its
+    /// transaction ended, that ctx raises an error (`vrules test` plays one transaction per
+    /// engine and cannot show it).
+    private mutating func checkKeptContext(table: Value, value: Value, line: Int) {
+        guard self.checksLoadTimeCalls, value == .context, let name = self.sharedTableName(table) else { return }
+        self.findings.append(Finding(
+            line: line, anchor: name, usage: .global, severity: .warning,
+            message: "'\(name)' keeps a transaction's ctx: a ctx read after its transaction ended raises an error "
+                + "(copy the fields a later transaction needs)",
+            code: DiagnosticCode.keptContext))
+    }
+
+    /// Whether any instruction writes register 0 (a function's first parameter).
+    private static func writesFirstRegister(_ code: [LuaInstruction]) -> Bool {
+        code.contains { instruction in
+            guard instruction.a == 0, let opcode = instruction.opcode else { return false }
+            switch opcode {
+            case .setTabUp, .setTable, .setI, .setField, .setUpval, .jmp, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI,
+                 .geI, .test, .return, .return0, .return1, .setList, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep,
+                 .close, .tbc:
+                return false
+            default:
+                return true
+            }
+        }
     }
 
     // MARK: calls

@@ -1,0 +1,29 @@
+-- expect: 10:3: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 14:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 15:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 16:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 17:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+local kept = { list = {} }
+local history = {}
+state = {}
+local function remember(ctx)
+  kept[ctx.client.ip] = ctx
+end
+return {
+  connect = { rule("keep", function(ctx)
+    kept.ctx = ctx
+    kept.list[1] = ctx
+    table.insert(history, ctx)
+    state.last = ctx
+    remember(ctx)
+    -- Not kept: a table of the rule's own, and copies of fields.
+    local mine = {}
+    mine.ctx = ctx
+    kept.ip = ctx.client.ip
+    history[#history + 1] = ctx.mail_from
+  end) },
+  helo = { rule("another ctx", function(ctx)
+    ctx = { helo = "x" }
+    kept.other = ctx
+  end) },
+}
