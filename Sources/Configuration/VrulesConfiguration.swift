@@ -14,11 +14,15 @@ public struct VrulesConfiguration: Sendable {
         public var instructionsPerStage: Int64?
         public var memoryBytes: Int?
         public var stageTimeout: Duration?
+        /// Rule log lines per stage (`log_lines`).
+        public var logLinesPerStage: Int?
 
-        public init(instructionsPerStage: Int64? = nil, memoryBytes: Int? = nil, stageTimeout: Duration? = nil) {
+        public init(instructionsPerStage: Int64? = nil, memoryBytes: Int? = nil, stageTimeout: Duration? = nil,
+                    logLinesPerStage: Int? = nil) {
             self.instructionsPerStage = instructionsPerStage
             self.memoryBytes = memoryBytes
             self.stageTimeout = stageTimeout
+            self.logLinesPerStage = logLinesPerStage
         }
     }
 
@@ -59,7 +63,9 @@ public struct VrulesConfiguration: Sendable {
     static let serverKeys = ["dns", "virtual"]
     static let virtualDomainKeys = ["dns"]
     static let policyKeys = ["listen", "max_connections", "max_recipients", "unknown_state_action", "socket_mode", "socket_group"]
-    static let limitKeys = ["instructions", "memory", "stage_timeout"]
+    static let limitKeys = ["instructions", "memory", "stage_timeout", "log_lines"]
+    /// The most `[limits] log_lines` allows.
+    static let maximumLogLines: Int64 = 1_000_000
     /// The smallest `[limits] memory`.
     static let minimumMemoryBytes = 1 << 20
     /// The longest stage timeout accepted.
@@ -347,6 +353,13 @@ public struct VrulesConfiguration: Sendable {
         do throws(ConfigurationError) {
             if let entry = table.entry("stage_timeout") {
                 limits.stageTimeout = try values.duration(entry, at: path.child("stage_timeout"), maximum: Self.maximumStageTimeout)
+            }
+        } catch {
+            errors.append(error)
+        }
+        do throws(ConfigurationError) {
+            if let entry = table.entry("log_lines") {
+                limits.logLinesPerStage = Int(try values.integer(entry, at: path.child("log_lines"), range: 0...Self.maximumLogLines))
             }
         } catch {
             errors.append(error)

@@ -76,6 +76,8 @@ final class RuleHost: LuaHostDispatching {
     /// Sees each SPF check's result, and whether it was an earlier check's, reused.
     var spfObserver: (@Sendable (SPFResult.Kind, _ reused: Bool) -> Void)?
     var logHandler: (@Sendable (RuleLogRecord) -> Void)?
+    /// Lines the script logged while it loaded (a stage counts its own: `StageRun`).
+    var loadLoggedLines = 0
 
     private(set) var environmentReference: Int32 = 0
     private(set) var compileReference: Int32 = 0
@@ -185,9 +187,26 @@ final class RuleHost: LuaHostDispatching {
         let run = StageRun.current(on: thread)
         switch function {
         case .log:
+            let rule = run?.currentEntry?.name
+            let lines: Int
+            if let run {
+                run.loggedLines += 1
+                lines = run.loggedLines
+            } else {
+                self.loadLoggedLines += 1
+                lines = self.loadLoggedLines
+            }
+            let limit = self.limits.logLinesPerStage
+            guard lines <= limit else {
+                if lines == limit + 1 {
+                    let message = "log lines past \(limit) in one \(run == nil ? "load" : "stage") are dropped ([limits] log_lines)"
+                    run?.record(.log(level: "warn", rule: rule, message: message))
+                    self.logHandler?(RuleLogRecord(level: "warn", message: message, rule: rule, stage: run?.stage))
+                }
+                return .values(0)
+            }
             let level = self.lua.string(at: 1, thread) ?? "info"
             let message = Self.bounded(logMessage: self.lua.string(at: 2, thread) ?? "")
-            let rule = run?.currentEntry?.name
             run?.record(.log(level: level, rule: rule, message: message))
             self.logHandler?(RuleLogRecord(level: level, message: message, rule: rule, stage: run?.stage))
             return .values(0)

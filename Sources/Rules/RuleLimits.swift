@@ -13,15 +13,24 @@ public struct RuleLimits: Hashable, Sendable {
     /// Instructions and seconds allowed to the script's top level when it loads.
     public var loadInstructions: Int64
     public var loadTimeout: Double
+    /// Lines the rules may log in one stage evaluation (and the script while it loads); the
+    /// lines past them are dropped, after one line that says so. The instruction budget
+    /// alone lets a stage log about 100,000 lines, and a rule that logs every recipient at
+    /// each RCPT logs quadratically many: the server's log is not the script's to fill.
+    public var logLinesPerStage: Int
+
+    public static let defaultLogLinesPerStage = 100
 
     public init(instructionsPerStage: Int64 = 5_000_000, memoryBytes: Int = 64 << 20, stageTimeout: Double = 60,
-                runSecondsPerStage: Double = 1, loadInstructions: Int64 = 50_000_000, loadTimeout: Double = 10) {
+                runSecondsPerStage: Double = 1, loadInstructions: Int64 = 50_000_000, loadTimeout: Double = 10,
+                logLinesPerStage: Int = RuleLimits.defaultLogLinesPerStage) {
         self.instructionsPerStage = instructionsPerStage
         self.memoryBytes = memoryBytes
         self.stageTimeout = stageTimeout
         self.runSecondsPerStage = runSecondsPerStage
         self.loadInstructions = loadInstructions
         self.loadTimeout = loadTimeout
+        self.logLinesPerStage = logLinesPerStage
     }
 }
 

@@ -16,6 +16,8 @@ final class StageRun {
     var pending: (any PendingDNSCall)?
     /// Headers the stage's rules added, in order, each once.
     private(set) var headers: [MessageHeader] = []
+    /// Lines the stage's rules logged, those dropped past `[limits] log_lines` included.
+    var loggedLines = 0
     private unowned let host: RuleHost
     private let thread: StageThread
 

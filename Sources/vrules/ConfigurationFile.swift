@@ -45,6 +45,7 @@ struct ConfigurationFile {
         let limits = configuration.limits
         if let instructions = limits.instructionsPerStage { file.limits.instructionsPerStage = instructions }
         if let memory = limits.memoryBytes { file.limits.memoryBytes = memory }
+        if let lines = limits.logLinesPerStage { file.limits.logLinesPerStage = lines }
         if let timeout = limits.stageTimeout {
             file.limits.stageTimeout = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         }

@@ -263,6 +263,52 @@ struct ServeCommandTests {
         #expect(server.log.contains("first=X-N101"), "\(server.log)")
     }
 
+    @Test("[limits] log_lines bounds what the rules log per stage, in serve, run and test alike")
+    func logLines() throws {
+        let directory = try CLI.scratch([
+            "vrules.toml": "[limits]\nlog_lines = 3\n",
+            "rules/main.lua": """
+                return { rcpt = { rule("chatty", function(ctx)
+                  for i = 1, 10 do log.info("line=" .. i) end
+                end) } }
+                """,
+            "rules/tests/chatty_test.lua": """
+                return { tests = {
+                  { name = "third", client_ip = "192.0.2.10", helo = "a.test", mail_from = "a@a.test", rcpt = { "b@b.test" },
+                    expect = { rcpt = "next" }, logs = { "line=3" } },
+                  { name = "fourth", client_ip = "192.0.2.10", helo = "a.test", mail_from = "a@a.test", rcpt = { "b@b.test" },
+                    expect = { rcpt = "next" }, logs = { "line=4" } },
+                } }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let dropped = "log lines past 3 in one stage are dropped ([limits] log_lines)"
+
+        let server = try ServeProcess(arguments: ["--zone", zone], directory: directory)
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("l1")) == "DUNNO")
+        #expect(try client.ask(rcptRequest("l2")) == "DUNNO")
+        #expect(server.stop() == 0)
+        let log = server.log
+        #expect(log.components(separatedBy: "line=3").count - 1 == 2, "\(log)")
+        #expect(!log.contains("line=4"), "\(log)")
+        #expect(log.components(separatedBy: dropped).count - 1 == 2, "one notice per stage: \(log)")
+
+        let run = try CLI.run(["run", "--zone", zone, "--client-ip", "192.0.2.10", "--helo", "a.test", "--mail-from", "a@a.test",
+                               "--rcpt", "b@b.test"], in: directory)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("log.info [chatty]: line=3\n  log.warn [chatty]: \(dropped)\n"), "\(run.stdout)")
+        #expect(!run.stdout.contains("line=4"))
+
+        let test = try CLI.run(["test"], in: directory)
+        #expect(test.status == 1)
+        #expect(test.stdout.contains("ok - rules/tests/chatty_test.lua: third"), "\(test.stdout)")
+        #expect(test.stdout.contains("FAIL - rules/tests/chatty_test.lua: fourth"), "\(test.stdout)")
+        #expect(test.stdout.contains(dropped), "the failure shows the notice among the log lines: \(test.stdout)")
+    }
+
     @Test("each log entry is one line, whatever a rule logs")
     func oneLineLogs() throws {
         let directory = try CLI.scratch(["odd.lua": """

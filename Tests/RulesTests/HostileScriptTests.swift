@@ -1,4 +1,5 @@
 import DNS
+import Foundation
 import Rules
 import Testing
 
@@ -95,6 +96,42 @@ struct HostileScriptTests {
         #expect(network.server.queries.filter { $0.question.name == "slow.test" }.count == 2)
     }
 
+    @Test("a rule that logs in a loop fills the log with [limits] log_lines per stage, then one line that says the rest are dropped")
+    func logFlood() async throws {
+        let lines = LockedLines()
+        let source = """
+        for i = 1, 8 do log.info("loading", i) end
+        return {
+          connect = { rule("flood", function(ctx) for i = 1, 50000 do log.info("line", i) end return accept() end) },
+          helo = {
+            action("two", function(ctx) log.warn("a") log.warn("b") end),
+            rule("three", function(ctx) for i = 1, 3 do log.error("c", i) end end),
+          },
+        }
+        """
+        let engine = try RuleEngine(source: source, path: "flood.lua", resolvers: SingleResolver(ZoneResolver(records: [])),
+                                    limits: RuleLimits(logLinesPerStage: 4), logHandler: { lines.append("\($0.stage?.rawValue ?? "load") \($0.rule ?? "-") \($0.level): \($0.message)") })
+        let transaction = await engine.beginTransaction(defaultSession)
+        let connect = await engine.evaluate(.connect, in: transaction)
+        // The stage is not failed for it: its rule runs to its verdict.
+        #expect(connect.verdict.kind == .accept)
+        let helo = await engine.evaluate(.helo, in: transaction)
+        // Each stage counts its own lines, all of its rules together.
+        let notice = "are dropped ([limits] log_lines)"
+        #expect(lines.all == [
+            "load - info: loading 1", "load - info: loading 2", "load - info: loading 3", "load - info: loading 4",
+            "load - warn: log lines past 4 in one load \(notice)",
+            "connect flood info: line 1", "connect flood info: line 2", "connect flood info: line 3", "connect flood info: line 4",
+            "connect flood warn: log lines past 4 in one stage \(notice)",
+            "helo two warn: a", "helo two warn: b", "helo three error: c 1", "helo three error: c 2",
+            "helo three warn: log lines past 4 in one stage \(notice)",
+        ])
+        // The trace `vrules run` prints and `vrules test` matches holds the same lines.
+        #expect(connect.trace.filter { if case .log = $0 { true } else { false } }.count == 5)
+        #expect(helo.trace.contains(.log(level: "warn", rule: "three", message: "log lines past 4 in one stage \(notice)")))
+        #expect(!helo.trace.contains(.log(level: "error", rule: "three", message: "c 3")))
+    }
+
     @Test("the stage deadline bounds a busy rule")
     func deadlineCPU() async throws {
         let harness = try Harness(script(.connect, "local x = 0 while true do x = x + 1 end"),
@@ -102,5 +139,24 @@ struct HostileScriptTests {
         let result = await harness.run(.connect)
         #expect(result.verdict.reply == .localError)
         #expect(result.failure?.contains("stage deadline exceeded") == true)
+    }
+}
+
+/// Lines a log handler saw, from whichever thread it ran on.
+final class LockedLines: @unchecked Sendable {
+    // @unchecked: `lines` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func append(_ line: String) {
+        self.lock.lock()
+        self.lines.append(line)
+        self.lock.unlock()
+    }
+
+    var all: [String] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.lines
     }
 }
