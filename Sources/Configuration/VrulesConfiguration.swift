@@ -16,13 +16,16 @@ public struct VrulesConfiguration: Sendable {
         public var stageTimeout: Duration?
         /// Rule log lines per stage (`log_lines`).
         public var logLinesPerStage: Int?
+        /// DNS calls per stage (`dns_calls`).
+        public var dnsCallsPerStage: Int?
 
         public init(instructionsPerStage: Int64? = nil, memoryBytes: Int? = nil, stageTimeout: Duration? = nil,
-                    logLinesPerStage: Int? = nil) {
+                    logLinesPerStage: Int? = nil, dnsCallsPerStage: Int? = nil) {
             self.instructionsPerStage = instructionsPerStage
             self.memoryBytes = memoryBytes
             self.stageTimeout = stageTimeout
             self.logLinesPerStage = logLinesPerStage
+            self.dnsCallsPerStage = dnsCallsPerStage
         }
     }
 
@@ -63,9 +66,11 @@ public struct VrulesConfiguration: Sendable {
     static let serverKeys = ["dns", "virtual"]
     static let virtualDomainKeys = ["dns"]
     static let policyKeys = ["listen", "max_connections", "max_recipients", "unknown_state_action", "socket_mode", "socket_group"]
-    static let limitKeys = ["instructions", "memory", "stage_timeout", "log_lines"]
+    static let limitKeys = ["instructions", "memory", "stage_timeout", "log_lines", "dns_calls"]
     /// The most `[limits] log_lines` allows.
     static let maximumLogLines: Int64 = 1_000_000
+    /// The most `[limits] dns_calls` allows.
+    static let maximumDNSCalls: Int64 = 100_000
     /// The smallest `[limits] memory`.
     static let minimumMemoryBytes = 1 << 20
     /// The longest stage timeout accepted.
@@ -360,6 +365,13 @@ public struct VrulesConfiguration: Sendable {
         do throws(ConfigurationError) {
             if let entry = table.entry("log_lines") {
                 limits.logLinesPerStage = Int(try values.integer(entry, at: path.child("log_lines"), range: 0...Self.maximumLogLines))
+            }
+        } catch {
+            errors.append(error)
+        }
+        do throws(ConfigurationError) {
+            if let entry = table.entry("dns_calls") {
+                limits.dnsCallsPerStage = Int(try values.integer(entry, at: path.child("dns_calls"), range: 1...Self.maximumDNSCalls))
             }
         } catch {
             errors.append(error)

@@ -7,6 +7,12 @@ import Lua
 /// the coroutine yields and `RuleEngine` resumes it when the answers arrive.
 extension RuleHost {
     func startDNSCall(_ function: HostFunction, run: StageRun, thread: LuaThread) -> LuaHostReturn {
+        run.dnsCalls += 1
+        guard run.dnsCalls <= self.limits.dnsCallsPerStage else {
+            // Asks nothing; a rule that catches the error gets it again at each further call.
+            self.lua.pushString("DNS calls past \(self.limits.dnsCallsPerStage) in one stage ([limits] dns_calls)", thread)
+            return .error
+        }
         switch function {
         case .dnsLookup:
             return self.start(self.nameArgument("dns.lookup", thread: thread).map {

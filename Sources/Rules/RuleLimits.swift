@@ -18,12 +18,20 @@ public struct RuleLimits: Hashable, Sendable {
     /// alone lets a stage log about 100,000 lines, and a rule that logs every recipient at
     /// each RCPT logs quadratically many: the server's log is not the script's to fill.
     public var logLinesPerStage: Int
+    /// DNS calls (`dns.*`, `spf.check_host`) one stage evaluation may make, answered from the
+    /// cache or not: a rule that loops over lookups would otherwise ask the resolver without
+    /// bound until the stage deadline (DNS waits do not count against the run time), tens
+    /// of thousands of questions for one SMTP command. Each call's own questions are bounded
+    /// (an SPF check by RFC 7208's limits, a blocklist call by its 32 zones).
+    public var dnsCallsPerStage: Int
 
     public static let defaultLogLinesPerStage = 100
+    public static let defaultDNSCallsPerStage = 100
 
     public init(instructionsPerStage: Int64 = 5_000_000, memoryBytes: Int = 64 << 20, stageTimeout: Double = 60,
                 runSecondsPerStage: Double = 1, loadInstructions: Int64 = 50_000_000, loadTimeout: Double = 10,
-                logLinesPerStage: Int = RuleLimits.defaultLogLinesPerStage) {
+                logLinesPerStage: Int = RuleLimits.defaultLogLinesPerStage,
+                dnsCallsPerStage: Int = RuleLimits.defaultDNSCallsPerStage) {
         self.instructionsPerStage = instructionsPerStage
         self.memoryBytes = memoryBytes
         self.stageTimeout = stageTimeout
@@ -31,6 +39,7 @@ public struct RuleLimits: Hashable, Sendable {
         self.loadInstructions = loadInstructions
         self.loadTimeout = loadTimeout
         self.logLinesPerStage = logLinesPerStage
+        self.dnsCallsPerStage = dnsCallsPerStage
     }
 }
 

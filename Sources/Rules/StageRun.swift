@@ -18,6 +18,8 @@ final class StageRun {
     private(set) var headers: [MessageHeader] = []
     /// Lines the stage's rules logged, those dropped past `[limits] log_lines` included.
     var loggedLines = 0
+    /// DNS calls the stage's rules made, those refused past `[limits] dns_calls` included.
+    var dnsCalls = 0
     private unowned let host: RuleHost
     private let thread: StageThread
 

@@ -46,6 +46,7 @@ struct ConfigurationFile {
         if let instructions = limits.instructionsPerStage { file.limits.instructionsPerStage = instructions }
         if let memory = limits.memoryBytes { file.limits.memoryBytes = memory }
         if let lines = limits.logLinesPerStage { file.limits.logLinesPerStage = lines }
+        if let calls = limits.dnsCallsPerStage { file.limits.dnsCallsPerStage = calls }
         if let timeout = limits.stageTimeout {
             file.limits.stageTimeout = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         }

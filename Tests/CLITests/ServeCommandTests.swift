@@ -309,6 +309,33 @@ struct ServeCommandTests {
         #expect(test.stdout.contains(dropped), "the failure shows the notice among the log lines: \(test.stdout)")
     }
 
+    @Test("[limits] dns_calls bounds the DNS calls of a stage in serve and run alike")
+    func dnsCalls() throws {
+        let directory = try CLI.scratch([
+            "vrules.toml": "[limits]\ndns_calls = 2\n",
+            "rules/main.lua": """
+                return { rcpt = { rule("looping", function(ctx)
+                  for i = 1, 3 do dns.lookup(ctx.rcpt.domain) end
+                end) } }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+        let refused = "rules/main.lua:2: DNS calls past 2 in one stage ([limits] dns_calls)"
+
+        let server = try ServeProcess(arguments: ["--zone", zone], directory: directory)
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("d1")) == "451 4.3.0 Local error in processing, try again later")
+        #expect(server.stop() == 0)
+        #expect(server.log.contains(refused), "\(server.log)")
+
+        let run = try CLI.run(["run", "--zone", zone, "--client-ip", "192.0.2.10", "--helo", "a.test", "--mail-from", "a@a.test",
+                               "--rcpt", "b@example.com"], in: directory)
+        #expect(run.stdout.contains("failure: rule 'looping': \(refused)"), "\(run.stdout)")
+        #expect(run.stdout.components(separatedBy: "dns.lookup(example.com)").count - 1 == 2, "\(run.stdout)")
+    }
+
     @Test("each log entry is one line, whatever a rule logs")
     func oneLineLogs() throws {
         let directory = try CLI.scratch(["odd.lua": """

@@ -27,7 +27,8 @@ struct LoaderTests {
         #expect(configuration.dns.virtualDomains["example.com"]?.type == .google)
         #expect(configuration.listen == ["127.0.0.1:10040", "unix:/run/vrules/policy.sock"])
         #expect(configuration.limits == VrulesConfiguration.Limits(instructionsPerStage: 5_000_000, memoryBytes: 64 << 20,
-                                                                   stageTimeout: .seconds(30), logLinesPerStage: 100))
+                                                                   stageTimeout: .seconds(30), logLinesPerStage: 100,
+                                                                   dnsCallsPerStage: 100))
     }
 
     @Test("the header that aborted the old C++ parser is a syntax error at its line")
@@ -60,6 +61,7 @@ struct LoaderTests {
             stage_timeout = "1.5s"
             log_lines = 2_000_000
             log_line = 5
+            dns_calls = 0
             """)
         #expect(errors.map(\.description) == [
             "vrules.toml:3:28: error: server.dns.servers[1]: expected \"ip\", \"ip:port\" or \"[ipv6]:port\", found an integer [config-type]",
@@ -71,6 +73,7 @@ struct LoaderTests {
             "vrules.toml:17:1: error: limits.stage_timeout: invalid duration '1.5s' (use a whole number followed by ms, s or m, e.g. \"60s\") [config-value]",
             "vrules.toml:18:1: error: limits.log_lines: 2000000 is out of range 0...1000000 [config-value]",
             "vrules.toml:19:1: error: limits.log_line: unknown key (did you mean 'log_lines'?) [config-unknown-key]",
+            "vrules.toml:20:1: error: limits.dns_calls: must be positive, got 0 [config-value]",
         ])
     }
 

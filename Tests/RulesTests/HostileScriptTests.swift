@@ -132,6 +132,42 @@ struct HostileScriptTests {
         #expect(!helo.trace.contains(.log(level: "error", rule: "three", message: "c 3")))
     }
 
+    @Test("a rule that loops over DNS calls asks at most [limits] dns_calls per stage; the calls past them raise and ask nothing")
+    func dnsCallFlood() async throws {
+        let harness = try Harness("""
+        return {
+          connect = { rule("flood", function(ctx)
+            local refused = 0
+            for i = 1, 1000 do
+              local ok, err = pcall(dns.lookup, "n" .. i .. ".test")
+              if not ok and tostring(err):find("DNS calls past 4 in one stage", 1, true) then refused = refused + 1 end
+            end
+            -- spf.check_host is a DNS call too.
+            local ok = pcall(spf.check_host, "192.0.2.1", "host.test", "a@host.test")
+            return accept(reply(250, "2.0.0", "refused=" .. refused .. " spf=" .. tostring(ok)))
+          end) },
+          helo = { rule("fresh count", function(ctx)
+            dns.lookup("host.test") dns.lookup("host.test") dns.lookup("host.test") dns.lookup("host.test")
+            dns.lookup("host.test")
+          end) },
+        }
+        """, limits: RuleLimits(dnsCallsPerStage: 4))
+        let connect = await harness.run(.connect)
+        #expect(connect.reply.text == "refused=996 spf=false")
+        let calls = connect.trace.compactMap { event -> String? in
+            if case .dnsCall(let function, let argument, _) = event { "\(function)(\(argument))" } else { nil }
+        }
+        #expect(calls == ["dns.lookup(n1.test)", "dns.lookup(n2.test)", "dns.lookup(n3.test)", "dns.lookup(n4.test)"])
+        let asked = Set(connect.trace.compactMap { event -> String? in
+            if case .dnsQuery(let question, _, _, _, _) = event { String(question.prefix { $0 != "/" }) } else { nil }
+        })
+        #expect(asked == ["n1.test", "n2.test", "n3.test", "n4.test"], "\(asked)")
+        // Each stage counts its own calls; uncaught, the error defers the stage as a script error.
+        let helo = await harness.run(.helo)
+        #expect(helo.verdict.reply == .localError)
+        #expect(helo.failure == "rule 'fresh count': test.lua:14: DNS calls past 4 in one stage ([limits] dns_calls)", "\(helo.failure ?? "")")
+    }
+
     @Test("the stage deadline bounds a busy rule")
     func deadlineCPU() async throws {
         let harness = try Harness(script(.connect, "local x = 0 while true do x = x + 1 end"),
