@@ -318,17 +318,42 @@ struct BytecodeAnalyzer {
 
     /// Whether any instruction writes register 0 (a function's first parameter).
     private static func writesFirstRegister(_ code: [LuaInstruction]) -> Bool {
-        code.contains { instruction in
-            guard instruction.a == 0, let opcode = instruction.opcode else { return false }
-            switch opcode {
-            case .setTabUp, .setTable, .setI, .setField, .setUpval, .jmp, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI,
-                 .geI, .test, .return, .return0, .return1, .setList, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep,
-                 .close, .tbc:
-                return false
-            default:
-                return true
-            }
+        code.contains { $0.a == 0 && $0.writesA }
+    }
+
+    /// A function by the indices that lead to it from the main chunk, prototype by prototype.
+    static func prototype(at path: [Int], in main: LuaPrototype) -> LuaPrototype? {
+        var function = main
+        for index in path {
+            guard index < function.prototypes.count else { return nil }
+            function = function.prototypes[index]
         }
+        return function
+    }
+
+    /// The path of the local function that the function at `path` refers to as its upvalue
+    /// `index`: a closure the enclosing function holds in a local (`local function stamp(ctx)
+    /// ... end`), found where it last wrote that register before creating the function, or,
+    /// for an upvalue of the enclosing function, the same one level up. Nil when the register
+    /// was last written by anything but a closure, or for `_ENV`.
+    static func localFunction(upvalue index: Int, of path: [Int], in main: LuaPrototype) -> [Int]? {
+        guard let created = path.last, let function = Self.prototype(at: path, in: main), index < function.upvalues.count else {
+            return nil
+        }
+        let parentPath = Array(path.dropLast())
+        guard let parent = Self.prototype(at: parentPath, in: main) else { return nil }
+        let upvalue = function.upvalues[index]
+        guard upvalue.inStack else {
+            return parentPath.isEmpty ? nil : Self.localFunction(upvalue: Int(upvalue.index), of: parentPath, in: main)
+        }
+        let code = parent.code.map(LuaInstruction.init)
+        guard let creation = code.firstIndex(where: { $0.opcode == .closure && $0.bx == created }) else { return nil }
+        let register = Int(upvalue.index)
+        // A recursive local function captures the register it is being created into.
+        if code[creation].a == register { return path }
+        guard let write = code[..<creation].lastIndex(where: { $0.a == register && $0.writesA }),
+              code[write].opcode == .closure, code[write].bx < parent.prototypes.count else { return nil }
+        return parentPath + [code[write].bx]
     }
 
     // MARK: calls
@@ -447,7 +472,7 @@ struct BytecodeAnalyzer {
 
     /// The lines where a function (or a function nested in it) reads a field or method of
     /// that name from any value: `ctx.add_header(...)`, `c:add_header(...)`.
-    static func fieldReads(named name: String, in function: LuaPrototype) -> [Int] {
+    static func fieldReads(named name: String, in function: LuaPrototype, nested: Bool = true) -> [Int] {
         var lines: [Int] = []
         for (pc, raw) in function.code.enumerated() {
             let instruction = LuaInstruction(raw)
@@ -465,7 +490,7 @@ struct BytecodeAnalyzer {
                 break
             }
         }
-        return lines + function.prototypes.flatMap { Self.fieldReads(named: name, in: $0) }
+        return nested ? lines + function.prototypes.flatMap { Self.fieldReads(named: name, in: $0) } : lines
     }
 
     /// The host functions that may wait for DNS.

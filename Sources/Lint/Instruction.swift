@@ -30,6 +30,18 @@ public struct LuaInstruction: Sendable {
     /// Signed 8-bit immediates of LOADI-like forms use sBx; sB/sC use excess 127.
     public var sc: Int { self.c - 0x7F }
 
+    /// Whether the instruction writes register A (some write more registers after it).
+    var writesA: Bool {
+        switch self.opcode {
+        case nil, .setTabUp?, .setTable?, .setI?, .setField?, .setUpval?, .jmp?, .eq?, .lt?, .le?, .eqK?, .eqI?, .ltI?,
+             .leI?, .gtI?, .geI?, .test?, .return?, .return0?, .return1?, .setList?, .mmBin?, .mmBinI?, .mmBinK?,
+             .extraArg?, .varargPrep?, .close?, .tbc?:
+            return false
+        default:
+            return true
+        }
+    }
+
     /// The pc this instruction may jump to besides the next one, if any.
     func jumpTarget(at pc: Int) -> Int? {
         switch self.opcode {

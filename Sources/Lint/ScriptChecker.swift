@@ -118,30 +118,50 @@ final class ScriptChecker {
         }
     }
 
-    /// `ctx.add_header` in the code of a `preq` entry: Postfix adds no header at end of data,
-    /// so `vrules serve` cannot deliver it (found from where the loaded entry's function is
-    /// defined; a header added by a function it calls is not seen).
+    /// `ctx.add_header` in the code of a `preq` entry, of the functions nested in it, and of
+    /// the local functions of its file those refer to (`local function stamp(ctx)`), however
+    /// deep: Postfix adds no header at end of data, so `vrules serve` cannot deliver it (found
+    /// from where the loaded entry's function is defined; a module's function reached through
+    /// a table, `util.stamp(ctx)`, is not followed).
     static func headersAtEndOfData(_ definitions: [RuleDefinition], units: [Unit]) -> [Diagnostic] {
         var found: [Diagnostic] = []
         for definition in definitions where definition.stage.isEndOfData {
             let path = Self.checkedPath(of: definition.path) { path in units.contains { $0.path == path } }
             guard let unit = units.first(where: { $0.path == path }),
-                  let function = Self.prototype(definedAt: definition.line, in: unit.chunk.main) else { continue }
-            for line in BytecodeAnalyzer.fieldReads(named: "add_header", in: function) {
+                  let entry = Self.path(definedAt: definition.line, in: unit.chunk.main) else { continue }
+            let main = unit.chunk.main
+            // Each line, and whether it is in a function the entry calls rather than its own code.
+            var lines: [Int: Bool] = [:]
+            var visited: Set<[Int]> = [entry]
+            var queue = [(path: entry, called: false)]
+            while let (next, called) = queue.popLast() {
+                guard let function = BytecodeAnalyzer.prototype(at: next, in: main) else { continue }
+                for line in BytecodeAnalyzer.fieldReads(named: "add_header", in: function, nested: false) where lines[line] != false {
+                    lines[line] = called
+                }
+                var reached = function.prototypes.indices.map { (path: next + [$0], called: called) }
+                reached += function.upvalues.indices.compactMap {
+                    BytecodeAnalyzer.localFunction(upvalue: $0, of: next, in: main).map { (path: $0, called: true) }
+                }
+                for item in reached where visited.insert(item.path).inserted { queue.append(item) }
+            }
+            for (line, called) in lines.sorted(by: { $0.key < $1.key }) {
+                let entry = called ? "'\(definition.name)', in a function it calls" : "'\(definition.name)'"
                 let column = unit.source.rawColumn(of: "add_header", line: line) ?? unit.source.firstCodeColumn(line: line)
                 found.append(Diagnostic(
                     path: unit.path, line: line, column: column, severity: .warning,
-                    message: "a header added at preq ('\(definition.name)') cannot reach the message: \(Stage.endOfDataHeaderAdvice)",
+                    message: "a header added at preq (\(entry)) cannot reach the message: \(Stage.endOfDataHeaderAdvice)",
                     code: DiagnosticCode.headerAtEndOfData))
             }
         }
         return found
     }
 
-    static func prototype(definedAt line: Int, in function: LuaPrototype) -> LuaPrototype? {
-        if function.lineDefined == line { return function }
-        for nested in function.prototypes {
-            if let found = Self.prototype(definedAt: line, in: nested) { return found }
+    /// The path (`BytecodeAnalyzer.prototype(at:in:)`) of the first function defined at `line`.
+    static func path(definedAt line: Int, in function: LuaPrototype) -> [Int]? {
+        if function.lineDefined == line { return [] }
+        for (index, nested) in function.prototypes.enumerated() {
+            if let found = Self.path(definedAt: line, in: nested) { return [index] + found }
         }
         return nil
     }

@@ -1,6 +1,7 @@
--- expect: 9:7: warning: a header added at preq ('named') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
--- expect: 21:11: warning: a header added at preq ('literal') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
--- expect: 24:38: warning: a header added at preq ('nested') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 10:7: warning: a header added at preq ('named') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 15:7: warning: a header added at preq ('called', in a function it calls) cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 34:11: warning: a header added at preq ('literal') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 37:38: warning: a header added at preq ('nested') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
 local function stamp(ctx)
   ctx.add_header("X-Stamp", "1")
 end
@@ -8,6 +9,18 @@ end
 local function late(ctx)
   ctx.add_header("X-Late", "1")
 end
+
+local function deeper(ctx, n)
+  if n > 0 then return deeper(ctx, n - 1) end
+  ctx.add_header("X-Deeper", "1")
+end
+
+local function through(ctx)
+  deeper(ctx, 2)
+end
+
+local helpers = {}
+function helpers.other(ctx) ctx.add_header("X-Other", "1") end
 
 return {
   rcpt = {
@@ -25,6 +38,8 @@ return {
       add("X-Nested", "1")
     end),
     rule("named", late),
+    rule("called", function(ctx) through(ctx) end),
+    rule("through a table", function(ctx) helpers.other(ctx) end),
     rule("no header", function(ctx) log.info("end of data") end),
   },
 }
