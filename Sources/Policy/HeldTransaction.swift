@@ -96,31 +96,3 @@ final class HeldTransaction {
         self.begun = begun
     }
 }
-
-/// What a held transaction costs in the Lua state, estimated from what the host writes
-/// into its `ctx`: a fixed part (the `ctx` data table, its proxy, `client`, `server`,
-/// `vars`, about 2 KiB) plus every string and address table. Each recipient counts twice:
-/// the host rebuilds `ctx.rcpts` at each RCPT, so the previous copy stays until the
-/// collector runs. Rules' own `ctx.vars` are not counted: the operator's code, not the
-/// client, decides their size.
-enum TransactionCost {
-    static let fixed = 2_048
-    /// A Lua string: its header (24 bytes), the bytes and the NUL, rounded.
-    static func string(_ text: String) -> Int { text.utf8.count + 32 }
-    /// `{address, local_part, domain}`: a table with three fields and its strings.
-    static func address(_ address: MailAddress) -> Int {
-        160 + self.string(address.address) + self.string(address.localPart) + self.string(address.domain)
-    }
-
-    static func of(_ session: SessionInfo, recipients: [MailAddress]) -> Int {
-        var cost = self.fixed + self.string(session.clientIP)
-        for text in [session.clientName, session.serverIP, session.serverName, session.helo, session.authMechanism,
-                     session.authUsername, session.tls?.version, session.tls?.cipher, session.tls?.sni] {
-            if let text { cost += self.string(text) }
-        }
-        if let from = session.mailFrom { cost += self.address(from) }
-        for recipient in recipients { cost += 2 * (self.address(recipient) + 16) }
-        if let last = recipients.last { cost += self.address(last) }
-        return cost
-    }
-}

@@ -51,7 +51,7 @@ public final class PolicyService: Sendable {
         }
 
         /// The bytes one transaction may hold.
-        var transactionShare: Int { max(TransactionCost.fixed * 4, self.transactionMemory / 16) }
+        var transactionShare: Int { RecipientLimit.share(ofTransactionMemory: self.transactionMemory) }
     }
 
     private let shards: [PolicyShard]

@@ -472,7 +472,7 @@ actor PolicyShard {
         let limit: String
         if transaction.recipients.count >= self.configuration.maximumRecipients {
             limit = "recipients"
-        } else if transaction.cost + 3 * TransactionCost.address(recipient) + 32 > self.configuration.transactionShare {
+        } else if RecipientLimit.exceeds(share: self.configuration.transactionShare, cost: transaction.cost, adding: recipient) {
             limit = "bytes"
         } else {
             return nil

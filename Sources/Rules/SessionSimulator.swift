@@ -77,8 +77,13 @@ extension RuleEngine {
             return
         }
         guard info.mailFrom != nil else { return }
+        // The bytes one transaction may hold in `vrules serve`, where this engine's state
+        // would hold it.
+        let share = RecipientLimit.share(ofTransactionMemory: RecipientLimit.transactionMemory(stateMemory: self.memoryLimit))
         for recipient in session.recipients {
-            guard report.acceptedRecipients.count < session.maximumRecipients else {
+            let cost = TransactionCost.of(info, recipients: report.acceptedRecipients)
+            guard report.acceptedRecipients.count < session.maximumRecipients,
+                  !RecipientLimit.exceeds(share: share, cost: cost, adding: recipient) else {
                 let refused = StageResult(stage: .rcpt, verdict: Verdict(kind: .defer_, reply: RecipientLimit.reply),
                                           decidedBy: nil, failure: nil, trace: [])
                 report.steps.append(SessionReport.Step(result: refused, recipient: recipient))

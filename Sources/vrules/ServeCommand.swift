@@ -171,7 +171,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         // Held transactions may take a quarter of the rules' memory; the rest is for the rules.
         var serviceConfiguration = PolicyService.Configuration(acceptAction: self.acceptAction,
-                                                               transactionMemory: configuration.limits.memoryBytes / 4)
+                                                               transactionMemory: RecipientLimit.transactionMemory(stateMemory: configuration.limits.memoryBytes))
         if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
         if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }
         let service = PolicyService(engines: engines, configuration: serviceConfiguration, logger: logger)

@@ -336,6 +336,47 @@ struct ServeCommandTests {
         #expect(run.stdout.components(separatedBy: "dns.lookup(example.com)").count - 1 == 2, "\(run.stdout)")
     }
 
+    @Test("a transaction's share of [limits] memory refuses the same recipients in serve, run and test")
+    func recipientBytes() throws {
+        // 1 MiB of state: the held transactions may take 256 KiB, one transaction 16 KiB,
+        // which long recipients fill long before max_recipients.
+        let recipients = (1...20).map { "r" + String(format: "%02d", $0) + String(repeating: "0", count: 180) + "@example.com" }
+        let directory = try CLI.scratch([
+            "vrules.toml": "[limits]\nmemory = \"1MiB\"\n",
+            "rules/main.lua": "return { rcpt = { rule(\"any\", function(ctx) end) } }\n",
+            "rules/tests/share_test.lua": """
+                return { tests = {
+                  { name = "long recipients", client_ip = "192.0.2.10", helo = "mail.good.example", mail_from = "alice@good.example",
+                    rcpt = { \(recipients.map { "\"\($0)\"" }.joined(separator: ", ")) },
+                    expect = { rcpt = { \((Array(repeating: "\"next\"", count: 9) + Array(repeating: "\"452 4.5.3\"", count: 11)).joined(separator: ", ")) } } },
+                } }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+
+        let server = try ServeProcess(arguments: ["--zone", zone], directory: directory)
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        var served: [String] = []
+        for recipient in recipients {
+            var request = rcptRequest("share")
+            request["recipient"] = recipient
+            served.append(try client.ask(request) ?? "closed")
+        }
+        #expect(server.stop() == 0)
+        #expect(served == Array(repeating: "DUNNO", count: 9) + Array(repeating: "452 4.5.3 Too many recipients", count: 11))
+
+        let run = try CLI.run(["run", "--zone", zone, "--client-ip", "192.0.2.10", "--helo", "mail.good.example",
+                               "--mail-from", "alice@good.example"] + recipients.flatMap { ["--rcpt", $0] }, in: directory)
+        let verdicts = run.stdout.split(separator: "\n").filter { $0.hasPrefix("rcpt: ") }
+        #expect(verdicts == Array(repeating: "rcpt: next 250 2.1.5 Recipient ok", count: 9)
+            + Array(repeating: "rcpt: defer 452 4.5.3 Too many recipients", count: 11), "\(run.stdout)")
+
+        let test = try CLI.run(["test"], in: directory)
+        #expect(test.status == 0, "\(test.stdout)")
+    }
+
     @Test("each log entry is one line, whatever a rule logs")
     func oneLineLogs() throws {
         let directory = try CLI.scratch(["odd.lua": """
