@@ -263,6 +263,24 @@ struct ServeCommandTests {
         #expect(server.log.contains("first=X-N101"), "\(server.log)")
     }
 
+    static let exampleZone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
+
+    /// `vrules serve` in `directory` (its vrules.toml and rules/main.lua) on the example zone,
+    /// and a client of it.
+    func serveExample(in directory: URL) throws -> (server: ServeProcess, client: PolicyClient) {
+        let server = try ServeProcess(arguments: ["--zone", Self.exampleZone], directory: directory)
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        return (server, client)
+    }
+
+    /// `vrules run` in `directory` on the example zone: a session from 192.0.2.10 to `recipients`.
+    func runExample(in directory: URL, helo: String = "a.test", mailFrom: String = "a@a.test",
+                    recipients: [String]) throws -> CLI.Output {
+        try CLI.run(["run", "--zone", Self.exampleZone, "--client-ip", "192.0.2.10", "--helo", helo, "--mail-from", mailFrom]
+                    + recipients.flatMap { ["--rcpt", $0] }, in: directory)
+    }
+
     @Test("[limits] log_lines bounds what the rules log per stage, in serve, run and test alike")
     func logLines() throws {
         let directory = try CLI.scratch([
@@ -282,12 +300,9 @@ struct ServeCommandTests {
                 """,
         ])
         defer { try? FileManager.default.removeItem(at: directory) }
-        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
         let dropped = "log lines past 3 in one stage are dropped ([limits] log_lines)"
 
-        let server = try ServeProcess(arguments: ["--zone", zone], directory: directory)
-        let client = try PolicyClient(port: server.port)
-        client.setTimeout(seconds: 10)
+        let (server, client) = try self.serveExample(in: directory)
         #expect(try client.ask(rcptRequest("l1")) == "DUNNO")
         #expect(try client.ask(rcptRequest("l2")) == "DUNNO")
         #expect(server.stop() == 0)
@@ -296,8 +311,7 @@ struct ServeCommandTests {
         #expect(!log.contains("line=4"), "\(log)")
         #expect(log.components(separatedBy: dropped).count - 1 == 2, "one notice per stage: \(log)")
 
-        let run = try CLI.run(["run", "--zone", zone, "--client-ip", "192.0.2.10", "--helo", "a.test", "--mail-from", "a@a.test",
-                               "--rcpt", "b@b.test"], in: directory)
+        let run = try self.runExample(in: directory, recipients: ["b@b.test"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("log.info [chatty]: line=3\n  log.warn [chatty]: \(dropped)\n"), "\(run.stdout)")
         #expect(!run.stdout.contains("line=4"))
@@ -320,18 +334,14 @@ struct ServeCommandTests {
                 """,
         ])
         defer { try? FileManager.default.removeItem(at: directory) }
-        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
         let refused = "rules/main.lua:2: DNS calls past 2 in one stage ([limits] dns_calls)"
 
-        let server = try ServeProcess(arguments: ["--zone", zone], directory: directory)
-        let client = try PolicyClient(port: server.port)
-        client.setTimeout(seconds: 10)
+        let (server, client) = try self.serveExample(in: directory)
         #expect(try client.ask(rcptRequest("d1")) == "451 4.3.0 Local error in processing, try again later")
         #expect(server.stop() == 0)
         #expect(server.log.contains(refused), "\(server.log)")
 
-        let run = try CLI.run(["run", "--zone", zone, "--client-ip", "192.0.2.10", "--helo", "a.test", "--mail-from", "a@a.test",
-                               "--rcpt", "b@example.com"], in: directory)
+        let run = try self.runExample(in: directory, recipients: ["b@example.com"])
         #expect(run.stdout.contains("failure: rule 'looping': \(refused)"), "\(run.stdout)")
         #expect(run.stdout.components(separatedBy: "dns.lookup(example.com)").count - 1 == 2, "\(run.stdout)")
     }
@@ -353,11 +363,8 @@ struct ServeCommandTests {
                 """,
         ])
         defer { try? FileManager.default.removeItem(at: directory) }
-        let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
 
-        let server = try ServeProcess(arguments: ["--zone", zone], directory: directory)
-        let client = try PolicyClient(port: server.port)
-        client.setTimeout(seconds: 10)
+        let (server, client) = try self.serveExample(in: directory)
         var served: [String] = []
         for recipient in recipients {
             var request = rcptRequest("share")
@@ -367,8 +374,7 @@ struct ServeCommandTests {
         #expect(server.stop() == 0)
         #expect(served == Array(repeating: "DUNNO", count: 9) + Array(repeating: "452 4.5.3 Too many recipients", count: 11))
 
-        let run = try CLI.run(["run", "--zone", zone, "--client-ip", "192.0.2.10", "--helo", "mail.good.example",
-                               "--mail-from", "alice@good.example"] + recipients.flatMap { ["--rcpt", $0] }, in: directory)
+        let run = try self.runExample(in: directory, helo: "mail.good.example", mailFrom: "alice@good.example", recipients: recipients)
         let verdicts = run.stdout.split(separator: "\n").filter { $0.hasPrefix("rcpt: ") }
         #expect(verdicts == Array(repeating: "rcpt: next 250 2.1.5 Recipient ok", count: 9)
             + Array(repeating: "rcpt: defer 452 4.5.3 Too many recipients", count: 11), "\(run.stdout)")
