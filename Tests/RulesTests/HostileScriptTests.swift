@@ -33,6 +33,8 @@ struct HostileScriptTests {
         ("error(setmetatable({}, {__tostring = function() while true do end end}))", "error object is a table value"),
         ("error({})", "error object is a table value"),
         ("error()", "nil"),
+        // Cut as a log message is (the failure is logged for each request that meets it).
+        ("error(string.rep('x', 3 * 1024 * 1024))", "xxx… (3141644 bytes more)"),
         ("package.loadlib('x', 'y')", "undefined global 'package'"),
         ("dofile('/etc/passwd')", "undefined global 'dofile'"),
         ("loadfile('/etc/passwd')", "undefined global 'loadfile'"),

@@ -25,6 +25,8 @@ struct LoadTests {
         expectLoadError("return { connect = { rule('a', function() end), rule('a', function() end) } }",
                         contains: "duplicate rule name 'a' in stage 'connect'")
         expectLoadError("error('boom')", contains: "test.lua:1: boom")
+        // A huge error message is cut as a log message is.
+        expectLoadError("error(string.rep('y', 100000))", contains: "yyy… (95916 bytes more)")
     }
 
     @Test("DNS calls at load time are refused")
