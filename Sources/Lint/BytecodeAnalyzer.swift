@@ -526,6 +526,10 @@ struct BytecodeAnalyzer {
     private mutating func checkEntry(_ kind: String, arguments: [Value], openArguments: Bool, line: Int) {
         let name = arguments.first
         switch name {
+        case .constant(.string(let text))? where text.utf8.count > RuleNaming.maximumBytes:
+            self.findings.append(Finding(line: line, anchor: kind, usage: .global, severity: .error,
+                                         message: "\(kind)(name, fn): \(RuleNaming.tooLong(text))", code: DiagnosticCode.invalidRuleName))
+            return
         case .constant(.string(let text))? where !text.isEmpty:
             break
         case .constant(let constant)?:

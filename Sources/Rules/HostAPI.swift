@@ -117,3 +117,17 @@ public struct HostAPI: Sendable {
         ]
     )
 }
+
+/// How long a `rule`/`action` name may be: it goes into every log line and failure of its
+/// rule, so a name built from data by mistake must not make each of them that long.
+public enum RuleNaming {
+    public static let maximumBytes = 200
+
+    /// What a name past `maximumBytes` is told, for the linter.
+    public static func tooLong(_ name: String) -> String {
+        "name longer than \(Self.maximumBytes) bytes (\(name.utf8.count))"
+    }
+
+    /// The same text built in the prelude (a Lua expression over `name`).
+    static let tooLongLuaFormat = #"format("name longer than \#(maximumBytes) bytes (%d)", #name)"#
+}

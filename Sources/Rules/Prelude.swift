@@ -111,6 +111,9 @@ local function make_entry(kind)
     if type(name) ~= "string" or name == "" then
       error(format("%s(name, fn): name must be a non-empty string, got %s", kind, type(name)), 2)
     end
+    if #name > \#(RuleNaming.maximumBytes) then
+      error(format("%s(name, fn): %s", kind, \#(RuleNaming.tooLongLuaFormat)), 2)
+    end
     if type(fn) ~= "function" then
       error(format("%s '%s': expected a function, got %s", kind, name, type(fn)), 2)
     end

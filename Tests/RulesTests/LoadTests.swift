@@ -22,11 +22,18 @@ struct LoadTests {
         expectLoadError("return { connect = { function() end } }", contains: "is a function, not a rule(...)")
         expectLoadError("return { connect = { rule('x', 42) } }", contains: "test.lua:1: rule 'x': expected a function, got number")
         expectLoadError("return { connect = { rule(nil, function() end) } }", contains: "name must be a non-empty string")
+        expectLoadError("return { connect = { action(string.rep('n', 201), function() end) } }",
+                        contains: "test.lua:1: action(name, fn): name longer than 200 bytes (201)")
         expectLoadError("return { connect = { rule('a', function() end), rule('a', function() end) } }",
                         contains: "duplicate rule name 'a' in stage 'connect'")
         expectLoadError("error('boom')", contains: "test.lua:1: boom")
         // A huge error message is cut as a log message is.
         expectLoadError("error(string.rep('y', 100000))", contains: "yyy… (95916 bytes more)")
+    }
+
+    @Test("a rule name of 200 bytes loads")
+    func longestName() throws {
+        _ = try Harness("return { connect = { rule(string.rep('n', 200), function() end) } }")
     }
 
     @Test("DNS calls at load time are refused")
