@@ -141,6 +141,12 @@ public actor RuleEngine {
         self.host.spfObserver = observer
     }
 
+    /// Sees each log line dropped and each DNS call refused past a stage's bound
+    /// (`[limits] log_lines`, `dns_calls`); for metrics.
+    public func observeStageBounds(_ observer: (@Sendable (StageBound) -> Void)?) {
+        self.host.boundObserver = observer
+    }
+
     /// Runs `body` on the engine's actor: many evaluations without a hop between each.
     public func withIsolation<T: Sendable>(_ body: @Sendable (isolated RuleEngine) async throws -> T) async rethrows -> T {
         try await body(self)

@@ -9,6 +9,7 @@ extension RuleHost {
     func startDNSCall(_ function: HostFunction, run: StageRun, thread: LuaThread) -> LuaHostReturn {
         run.dnsCalls += 1
         guard run.dnsCalls <= self.limits.dnsCallsPerStage else {
+            self.boundObserver?(.dnsCalls)
             // Asks nothing; a rule that catches the error gets it again at each further call.
             self.lua.pushString("DNS calls past \(self.limits.dnsCallsPerStage) in one stage ([limits] dns_calls)", thread)
             return .error

@@ -78,6 +78,8 @@ final class RuleHost: LuaHostDispatching {
     var logHandler: (@Sendable (RuleLogRecord) -> Void)?
     /// Lines the script logged while it loaded (a stage counts its own: `StageRun`).
     var loadLoggedLines = 0
+    /// Sees each log line dropped and each DNS call refused past a stage's bound; for metrics.
+    var boundObserver: (@Sendable (StageBound) -> Void)?
 
     private(set) var environmentReference: Int32 = 0
     private(set) var compileReference: Int32 = 0
@@ -198,6 +200,7 @@ final class RuleHost: LuaHostDispatching {
             }
             let limit = self.limits.logLinesPerStage
             guard lines <= limit else {
+                self.boundObserver?(.logLines)
                 if lines == limit + 1 {
                     let message = "log lines past \(limit) in one \(run == nil ? "load" : "stage") are dropped ([limits] log_lines)"
                     run?.record(.log(level: "warn", rule: rule, message: message))

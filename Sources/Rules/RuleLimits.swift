@@ -43,6 +43,14 @@ public struct RuleLimits: Hashable, Sendable {
     }
 }
 
+/// A per-stage bound on what rules send out: a log line dropped or a DNS call refused past it.
+public enum StageBound: String, CaseIterable, Sendable {
+    /// `[limits] log_lines`.
+    case logLines = "log_lines"
+    /// `[limits] dns_calls`.
+    case dnsCalls = "dns_calls"
+}
+
 /// A script that cannot be loaded: syntax error, error at its top level, bad stage table.
 /// The message starts with `path:line:` where a line is known.
 public struct RuleLoadError: Error, Hashable, Sendable, CustomStringConvertible {

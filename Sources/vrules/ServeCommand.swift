@@ -102,6 +102,10 @@ struct ServeCommand: AsyncParsableCommand {
         let counters = DNSOutcomeCounters()
         let observer: @Sendable (DNSQuestion, String) -> Void = { _, outcome in counters.increment(outcome) }
         let spfCounters = SPFResultCounters()
+        let boundCounters: [StageBound: Metrics.Counter] = [
+            .logLines: Metrics.Counter(label: "vrules_rules_log_lines_dropped_total"),
+            .dnsCalls: Metrics.Counter(label: "vrules_rules_dns_calls_refused_total"),
+        ]
         // The engines of one load share the resolvers (and so their caches and sockets).
         let loadEngine: @Sendable (any DNSResolverSelecting, ConfigurationFile, EventLoopExecutor) async throws -> RuleEngine = {
             resolvers, configuration, loop in
@@ -114,6 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
             })
             await engine.observeDNSQueries(observer)
             await engine.observeSPFResults { result, reused in spfCounters.count(result, reused: reused) }
+            await engine.observeStageBounds { bound in boundCounters[bound]?.increment() }
             await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
             // 1 while a blocklist zone fails its RFC 5782 test points (it answers error), else 0.
             await engine.observeDNSBLHealth { zone, failure in

@@ -266,12 +266,14 @@ struct ServeCommandTests {
     static let exampleZone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
 
     /// `vrules serve` in `directory` (its vrules.toml and rules/main.lua) on the example zone,
-    /// and a client of it.
-    func serveExample(in directory: URL) throws -> (server: ServeProcess, client: PolicyClient) {
-        let server = try ServeProcess(arguments: ["--zone", Self.exampleZone], directory: directory)
+    /// a client of it, and its metrics' address.
+    func serveExample(in directory: URL) throws -> (server: ServeProcess, client: PolicyClient, metrics: URL) {
+        let metricsPort = Int(try LoopbackPorts.free())
+        let server = try ServeProcess(arguments: ["--zone", Self.exampleZone, "--metrics", "127.0.0.1:\(metricsPort)"],
+                                      directory: directory)
         let client = try PolicyClient(port: server.port)
         client.setTimeout(seconds: 10)
-        return (server, client)
+        return (server, client, URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
     }
 
     /// `vrules run` in `directory` on the example zone: a session from 192.0.2.10 to `recipients`.
@@ -282,7 +284,7 @@ struct ServeCommandTests {
     }
 
     @Test("[limits] log_lines bounds what the rules log per stage, in serve, run and test alike")
-    func logLines() throws {
+    func logLines() async throws {
         let directory = try CLI.scratch([
             "vrules.toml": "[limits]\nlog_lines = 3\n",
             "rules/main.lua": """
@@ -302,9 +304,12 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let dropped = "log lines past 3 in one stage are dropped ([limits] log_lines)"
 
-        let (server, client) = try self.serveExample(in: directory)
+        let (server, client, metrics) = try self.serveExample(in: directory)
         #expect(try client.ask(rcptRequest("l1")) == "DUNNO")
         #expect(try client.ask(rcptRequest("l2")) == "DUNNO")
+        let (body, _) = try await URLSession.shared.data(from: metrics)
+        // Seven lines dropped per stage: the notice took the fourth's place.
+        #expect(String(decoding: body, as: UTF8.self).contains("vrules_rules_log_lines_dropped_total 14"))
         #expect(server.stop() == 0)
         let log = server.log
         #expect(log.components(separatedBy: "line=3").count - 1 == 2, "\(log)")
@@ -324,7 +329,7 @@ struct ServeCommandTests {
     }
 
     @Test("[limits] dns_calls bounds the DNS calls of a stage in serve and run alike")
-    func dnsCalls() throws {
+    func dnsCalls() async throws {
         let directory = try CLI.scratch([
             "vrules.toml": "[limits]\ndns_calls = 2\n",
             "rules/main.lua": """
@@ -336,8 +341,10 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let refused = "rules/main.lua:2: DNS calls past 2 in one stage ([limits] dns_calls)"
 
-        let (server, client) = try self.serveExample(in: directory)
+        let (server, client, metrics) = try self.serveExample(in: directory)
         #expect(try client.ask(rcptRequest("d1")) == "451 4.3.0 Local error in processing, try again later")
+        let (body, _) = try await URLSession.shared.data(from: metrics)
+        #expect(String(decoding: body, as: UTF8.self).contains("vrules_rules_dns_calls_refused_total 1"))
         #expect(server.stop() == 0)
         #expect(server.log.contains(refused), "\(server.log)")
 
@@ -364,7 +371,7 @@ struct ServeCommandTests {
         ])
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let (server, client) = try self.serveExample(in: directory)
+        let (server, client, _) = try self.serveExample(in: directory)
         var served: [String] = []
         for recipient in recipients {
             var request = rcptRequest("share")
