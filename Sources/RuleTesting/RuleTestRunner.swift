@@ -108,11 +108,11 @@ public struct RuleTestRunner {
         for (key, value) in testCase.vars.sorted(by: { $0.key < $1.key }) where report.vars[key] != value {
             failures.append("ctx.vars.\(key): expected \(value), got \(report.vars[key] ?? "nil")")
         }
-        let headers = report.stoppedAt == nil ? report.messageHeaders.map(\.description) : []
-        let late = report.stoppedAt == nil ? report.headersAddedAtEndOfData.map(\.description) : []
+        let delivery = report.stoppedAt == nil ? report.headerDelivery : HeaderDelivery()
+        let headers = delivery.onMessage.map(\.description)
         for expected in testCase.headers where !headers.contains(where: { $0.contains(expected) }) {
-            if let header = late.first(where: { $0.contains(expected) }) {
-                failures.append("no header on the message contains \"\(expected)\": \"\(header)\" was added at preq (\(Stage.endOfDataHeaderAdvice))")
+            if let (header, reason) = delivery.notOnMessage.first(where: { $0.header.description.contains(expected) }) {
+                failures.append("no header on the message contains \"\(expected)\": \"\(header)\" is not on it (\(reason))")
                 continue
             }
             failures.append("no header contains \"\(expected)\"" + (headers.isEmpty ? " (no headers)" : " (headers: \(headers.joined(separator: " | ")))"))

@@ -1,3 +1,24 @@
+/// Where the headers the rules added end up (`SessionReport.headerDelivery`).
+public struct HeaderDelivery: Sendable {
+    /// On the message, in order.
+    public var onMessage: [MessageHeader] = []
+    /// Not on the message, each with why.
+    public var notOnMessage: [(header: MessageHeader, reason: String)] = []
+
+    public init() {}
+
+    /// Why a header that no answer could carry is not on the message.
+    public static let noAnswerAdvice = """
+        no answer was left to carry it: Postfix takes one header per answer that lets the message go on, \
+        at each RCPT and at DATA (name the policy service in smtpd_data_restrictions too, or add fewer headers)
+        """
+
+    /// Why `header` is not on the message, or nil when it is (or was never added).
+    public func reason(for header: MessageHeader) -> String? {
+        self.notOnMessage.first { $0.header == header }?.reason
+    }
+}
+
 /// A header a rule adds to the message (`ctx.add_header(name, value)`): `vrules run` prints
 /// it, `vrules test` can expect it, `vrules serve` hands it to Postfix as a `PREPEND` action.
 public struct MessageHeader: Hashable, Sendable, CustomStringConvertible {

@@ -34,15 +34,28 @@ public struct SessionReport: Sendable {
         return "completed"
     }
 
-    /// The headers the message carries: those the rules added before end of data, in order.
-    public var messageHeaders: [MessageHeader] {
-        self.steps.filter { !$0.result.stage.isEndOfData }.flatMap(\.result.headers)
-    }
-
-    /// Headers added at `preq`, which cannot reach the message: Postfix takes no `PREPEND`
-    /// at end of data, so `vrules serve` cannot deliver them either.
-    public var headersAddedAtEndOfData: [MessageHeader] {
-        self.steps.filter { $0.result.stage.isEndOfData }.flatMap(\.result.headers)
+    /// The headers the message carries, and those it cannot, each with why, as `vrules serve`
+    /// hands them to Postfix: one `PREPEND` per answer that lets the message go on (a `next`
+    /// verdict, or `accept` answered `DUNNO`, the default) at each RCPT and at DATA, where
+    /// the README names the policy service; each header in the order the rules added it, on
+    /// an answer at or after the stage that added it. None at end of data.
+    public var headerDelivery: HeaderDelivery {
+        var delivery = HeaderDelivery()
+        var pending: [MessageHeader] = []
+        for step in self.steps {
+            let result = step.result
+            guard !result.stage.isEndOfData else {
+                delivery.notOnMessage += result.headers.map { ($0, Stage.endOfDataHeaderAdvice) }
+                continue
+            }
+            pending += result.headers
+            if result.stage == .rcpt || result.stage == .data, result.verdict.kind == .next || result.verdict.kind == .accept,
+               !pending.isEmpty {
+                delivery.onMessage.append(pending.removeFirst())
+            }
+        }
+        delivery.notOnMessage += pending.map { ($0, HeaderDelivery.noAnswerAdvice) }
+        return delivery
     }
 }
 

@@ -9,6 +9,7 @@ enum ReportFormatter {
     static func text(_ report: SessionReport) -> String {
         var out = ""
         func line(_ text: String) { out += OneLine.escaped(text) + "\n" }
+        let delivery = report.headerDelivery
         for step in report.steps {
             let result = step.result
             let header = step.recipient.map { "\(result.stage.rawValue) <\($0.address)>" } ?? result.stage.rawValue
@@ -18,7 +19,7 @@ enum ReportFormatter {
             }
             if let failure = result.failure { line("  failure: \(failure)") }
             for header in result.headers {
-                line("  header \(header)" + (result.stage.isEndOfData ? " (not on the message: \(Stage.endOfDataHeaderAdvice))" : ""))
+                line("  header \(header)" + (delivery.reason(for: header).map { " (not on the message: \($0))" } ?? ""))
             }
             line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)")
         }
@@ -26,8 +27,8 @@ enum ReportFormatter {
             line("session ended at \(stage.rawValue)")
         } else {
             line("session completed")
-            // What the message would carry: every header the rules added before end of data.
-            for header in report.messageHeaders { line("\(header)") }
+            // What the message would carry.
+            for header in delivery.onMessage { line("\(header)") }
         }
         return out
     }
@@ -48,6 +49,7 @@ enum ReportFormatter {
 
     static func json(_ report: SessionReport) -> String {
         var steps: [[String: Any]] = []
+        let delivery = report.headerDelivery
         for step in report.steps {
             let result = step.result
             var object: [String: Any] = [
@@ -59,9 +61,12 @@ enum ReportFormatter {
             if let recipient = step.recipient { object["rcpt"] = recipient.address }
             if let rule = result.decidedBy { object["decided_by"] = rule }
             if let failure = result.failure { object["failure"] = failure }
-            if !result.headers.isEmpty {
-                object[result.stage.isEndOfData ? "headers_not_on_message" : "headers"] = result.headers.map { ["name": $0.name, "value": $0.value] }
+            let onMessage = result.headers.filter { delivery.reason(for: $0) == nil }
+            let notOnMessage = result.headers.compactMap { header in
+                delivery.reason(for: header).map { ["name": header.name, "value": header.value, "reason": $0] }
             }
+            if !onMessage.isEmpty { object["headers"] = onMessage.map { ["name": $0.name, "value": $0.value] } }
+            if !notOnMessage.isEmpty { object["headers_not_on_message"] = notOnMessage }
             steps.append(object)
         }
         var root: [String: Any] = ["stages": steps, "outcome": report.outcome,

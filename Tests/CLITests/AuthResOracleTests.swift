@@ -55,9 +55,10 @@ struct AuthResOracleTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         var values: [String] = []
         for testCase in Self.cases {
+            // A recipient, so that the message exists and an answer carries the header.
             let output = try CLI.run(["run", "--rules", "rules.lua", "--zone",
-                                      CLI.packageRoot.appendingPathComponent("examples/example.zone").path] + testCase.arguments,
-                                     in: directory)
+                                      CLI.packageRoot.appendingPathComponent("examples/example.zone").path, "--rcpt", "bob@good.example"]
+                                     + testCase.arguments, in: directory)
             let header = output.stdout.split(separator: "\n").last { $0.hasPrefix("Authentication-Results: ") }
             values.append(String(try #require(header, "\(output.stdout)\(output.stderr)").dropFirst("Authentication-Results: ".count)))
         }

@@ -5,6 +5,7 @@ import FoundationNetworking
 import DNS
 import DNSTestSupport
 import Policy
+import Rules
 import Testing
 import VrulesTestSupport
 
@@ -388,6 +389,57 @@ struct ServeCommandTests {
 
         let test = try CLI.run(["test"], in: directory)
         #expect(test.status == 0, "\(test.stdout)")
+    }
+
+    /// A message gets one header per answer at RCPT and DATA; `vrules test` passed a test that
+    /// expected a third header of a one-recipient message, which `serve` could not deliver.
+    @Test("headers past the answers that can carry them are not on the message, in serve, run and test alike")
+    func headersPerAnswer() async throws {
+        let directory = try CLI.scratch([
+            "rules/main.lua": """
+                return { rcpt = { rule("three headers", function(ctx)
+                  ctx.add_header("X-One", "1") ctx.add_header("X-Two", "2") ctx.add_header("X-Three", "3")
+                end) } }
+                """,
+            "rules/tests/headers_test.lua": """
+                return { tests = {
+                  { name = "one recipient, two answers", client_ip = "192.0.2.10", helo = "a.test", mail_from = "a@a.test",
+                    rcpt = { "b@example.com" }, expect = { rcpt = "next" }, headers = { "X-Two: 2", "X-Three: 3" } },
+                  { name = "two recipients, three answers", client_ip = "192.0.2.10", helo = "a.test", mail_from = "a@a.test",
+                    rcpt = { "b@example.com", "c@example.com" }, expect = { rcpt = "next" }, headers = { "X-Three: 3" } },
+                } }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (server, client, _) = try self.serveExample(in: directory)
+        func ask(_ instance: String, _ state: String, _ recipient: String = "b@example.com") throws -> String {
+            var request = rcptRequest(instance)
+            request["protocol_state"] = state
+            request["recipient"] = recipient
+            return try client.ask(request) ?? "closed"
+        }
+        #expect(try [ask("one", "RCPT"), ask("one", "DATA"), ask("one", "END-OF-MESSAGE")]
+                == ["PREPEND X-One: 1", "PREPEND X-Two: 2", "DUNNO"])
+        #expect(try [ask("two", "RCPT"), ask("two", "RCPT", "c@example.com"), ask("two", "DATA"), ask("two", "END-OF-MESSAGE")]
+                == ["PREPEND X-One: 1", "PREPEND X-Two: 2", "PREPEND X-Three: 3", "DUNNO"])
+        #expect(server.stop() == 0)
+
+        let one = try self.runExample(in: directory, recipients: ["b@example.com"])
+        #expect(one.stdout.contains("  header X-Three: 3 (not on the message: \(HeaderDelivery.noAnswerAdvice))\n"), "\(one.stdout)")
+        #expect(one.stdout.hasSuffix("session completed\nX-One: 1\nX-Two: 2\n"), "\(one.stdout)")
+        let two = try self.runExample(in: directory, recipients: ["b@example.com", "c@example.com"])
+        #expect(two.stdout.hasSuffix("session completed\nX-One: 1\nX-Two: 2\nX-Three: 3\n"), "\(two.stdout)")
+        let json = try CLI.run(["run", "--json", "--zone", Self.exampleZone, "--client-ip", "192.0.2.10", "--helo", "a.test",
+                                "--mail-from", "a@a.test", "--rcpt", "b@example.com"], in: directory)
+        #expect(json.stdout.contains("\"reason\" : \"no answer was left to carry it"), "\(json.stdout)")
+
+        let test = try CLI.run(["test"], in: directory)
+        #expect(test.status == 1)
+        #expect(test.stdout.contains("FAIL - rules/tests/headers_test.lua: one recipient, two answers"), "\(test.stdout)")
+        #expect(test.stdout.contains("""
+            no header on the message contains "X-Three: 3": "X-Three: 3" is not on it (no answer was left to carry it
+            """), "\(test.stdout)")
+        #expect(test.stdout.contains("ok - rules/tests/headers_test.lua: two recipients, three answers"), "\(test.stdout)")
     }
 
     @Test("each log entry is one line, whatever a rule logs")

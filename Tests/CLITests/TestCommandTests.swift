@@ -395,7 +395,7 @@ struct TestCommandTests {
         defer { workspace.remove() }
         let tested = try workspace.run([])
         #expect(tested.stdout.contains("""
-            no header on the message contains "X-Late": "X-Late: 1" was added at preq (Postfix adds no header at end of data: add it at rcpt or data)
+            no header on the message contains "X-Late": "X-Late: 1" is not on it (Postfix adds no header at end of data: add it at rcpt or data)
             """), "\(tested.stdout)")
         #expect(tested.stdout.hasSuffix("1 passed, 1 failed\n"), "\(tested.stdout)")
 
