@@ -356,6 +356,48 @@ struct BytecodeAnalyzer {
         return parentPath + [code[write].bx]
     }
 
+    /// The functions a chunk's top level stores in table fields, by field name, as paths:
+    /// `function M.stamp(ctx) ... end`, `M.stamp = function ... end`, and a local function
+    /// put in a table (`return { stamp = stamp }`).
+    static func fieldFunctions(in main: LuaPrototype) -> [String: [[Int]]] {
+        let code = main.code.map(LuaInstruction.init)
+        var found: [String: [[Int]]] = [:]
+        for (pc, instruction) in code.enumerated() where instruction.opcode == .setField && !instruction.k {
+            guard let name = Self.constant(main, instruction.b)?.stringValue,
+                  let write = code[..<pc].lastIndex(where: { $0.a == instruction.c && $0.writesA }) else { continue }
+            var source = code[write]
+            // A local moved into a constructor's register.
+            if source.opcode == .move, let earlier = code[..<write].lastIndex(where: { $0.a == source.b && $0.writesA }) {
+                source = code[earlier]
+            }
+            if source.opcode == .closure, source.bx < main.prototypes.count { found[name, default: []].append([source.bx]) }
+        }
+        return found
+    }
+
+    /// The names of the fields a function reads from tables it holds as upvalues
+    /// (`util.stamp` where `util` is a local of an enclosing function), not from `_ENV`.
+    static func fieldsReadFromUpvalues(in function: LuaPrototype) -> Set<String> {
+        let code = function.code.map(LuaInstruction.init)
+        var names = Set<String>()
+        for (pc, instruction) in code.enumerated() {
+            switch instruction.opcode {
+            case .getTabUp?:
+                if !Self.isEnvironment(function, upvalue: instruction.b), let name = Self.constant(function, instruction.c)?.stringValue {
+                    names.insert(name)
+                }
+            case .getField?:
+                guard let name = Self.constant(function, instruction.c)?.stringValue,
+                      let write = code[..<pc].lastIndex(where: { $0.a == instruction.b && $0.writesA }),
+                      code[write].opcode == .getUpval else { continue }
+                names.insert(name)
+            default:
+                break
+            }
+        }
+        return names
+    }
+
     // MARK: calls
 
     private static let verdicts: Set<String> = ["accept", "defer", "reject"]

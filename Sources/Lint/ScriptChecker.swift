@@ -119,33 +119,58 @@ final class ScriptChecker {
     }
 
     /// `ctx.add_header` in the code of a `preq` entry, of the functions nested in it, and of
-    /// the local functions of its file those refer to (`local function stamp(ctx)`), however
-    /// deep: Postfix adds no header at end of data, so `vrules serve` cannot deliver it (found
-    /// from where the loaded entry's function is defined; a module's function reached through
-    /// a table, `util.stamp(ctx)`, is not followed).
+    /// the functions those call, however deep: local functions of their file (`local function
+    /// stamp(ctx)`), and functions a file of the program stores in a table field
+    /// (`function util.stamp(ctx)`) where a call reads a field of that name from a table
+    /// (`util.stamp(ctx)`; matched by name). Postfix adds no header at end of data, so
+    /// `vrules serve` cannot deliver it (found from where the loaded entry's function is
+    /// defined).
     static func headersAtEndOfData(_ definitions: [RuleDefinition], units: [Unit]) -> [Diagnostic] {
+        /// A function of the program: its file among `units` and its path in that file.
+        struct Place: Hashable {
+            var unit: Int
+            var path: [Int]
+        }
+        struct Line: Hashable {
+            var unit: Int
+            var line: Int
+        }
+        var fieldFunctions: [String: [Place]] = [:]
+        for (index, unit) in units.enumerated() {
+            for (name, paths) in BytecodeAnalyzer.fieldFunctions(in: unit.chunk.main) {
+                fieldFunctions[name, default: []] += paths.map { Place(unit: index, path: $0) }
+            }
+        }
         var found: [Diagnostic] = []
         for definition in definitions where definition.stage.isEndOfData {
             let path = Self.checkedPath(of: definition.path) { path in units.contains { $0.path == path } }
-            guard let unit = units.first(where: { $0.path == path }),
-                  let entry = Self.path(definedAt: definition.line, in: unit.chunk.main) else { continue }
-            let main = unit.chunk.main
+            guard let unitIndex = units.firstIndex(where: { $0.path == path }),
+                  let entryPath = Self.path(definedAt: definition.line, in: units[unitIndex].chunk.main) else { continue }
+            let entry = Place(unit: unitIndex, path: entryPath)
             // Each line, and whether it is in a function the entry calls rather than its own code.
-            var lines: [Int: Bool] = [:]
-            var visited: Set<[Int]> = [entry]
-            var queue = [(path: entry, called: false)]
+            var lines: [Line: Bool] = [:]
+            var visited: Set<Place> = [entry]
+            var queue = [(place: entry, called: false)]
             while let (next, called) = queue.popLast() {
-                guard let function = BytecodeAnalyzer.prototype(at: next, in: main) else { continue }
-                for line in BytecodeAnalyzer.fieldReads(named: "add_header", in: function, nested: false) where lines[line] != false {
-                    lines[line] = called
+                let main = units[next.unit].chunk.main
+                guard let function = BytecodeAnalyzer.prototype(at: next.path, in: main) else { continue }
+                for line in BytecodeAnalyzer.fieldReads(named: "add_header", in: function, nested: false) {
+                    let at = Line(unit: next.unit, line: line)
+                    if lines[at] != false { lines[at] = called }
                 }
-                var reached = function.prototypes.indices.map { (path: next + [$0], called: called) }
+                var reached = function.prototypes.indices.map { (place: Place(unit: next.unit, path: next.path + [$0]), called: called) }
                 reached += function.upvalues.indices.compactMap {
-                    BytecodeAnalyzer.localFunction(upvalue: $0, of: next, in: main).map { (path: $0, called: true) }
+                    BytecodeAnalyzer.localFunction(upvalue: $0, of: next.path, in: main).map {
+                        (place: Place(unit: next.unit, path: $0), called: true)
+                    }
                 }
-                for item in reached where visited.insert(item.path).inserted { queue.append(item) }
+                for name in BytecodeAnalyzer.fieldsReadFromUpvalues(in: function) {
+                    reached += (fieldFunctions[name] ?? []).map { (place: $0, called: true) }
+                }
+                for item in reached where visited.insert(item.place).inserted { queue.append(item) }
             }
-            for (line, called) in lines.sorted(by: { $0.key < $1.key }) {
+            for (at, called) in lines.sorted(by: { ($0.key.unit, $0.key.line) < ($1.key.unit, $1.key.line) }) {
+                let unit = units[at.unit], line = at.line
                 let entry = called ? "'\(definition.name)', in a function it calls" : "'\(definition.name)'"
                 let column = unit.source.rawColumn(of: "add_header", line: line) ?? unit.source.firstCodeColumn(line: line)
                 found.append(Diagnostic(

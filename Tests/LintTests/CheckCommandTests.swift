@@ -178,6 +178,40 @@ struct CheckCommandTests {
         #expect(both.stdout.components(separatedBy: "[header-at-preq]").count == 2, "\(both.stdout)")
     }
 
+    @Test("header-at-preq follows a call through a module's table, and the module's own local functions")
+    func headerAtPreqThroughModule() throws {
+        let directory = try CLI.scratch([
+            "main.lua": """
+                local util = require "lib.util"
+                return {
+                  rcpt = { rule("on time", function(ctx) util.mark(ctx) end) },
+                  preq = {
+                    rule("via module", function(ctx) util.mark(ctx) end),
+                    rule("quiet", function(ctx) util.quiet(ctx) end),
+                  },
+                }
+
+                """,
+            "lib/util.lua": """
+                local M = {}
+                local function deep(ctx)
+                  ctx.add_header("X-Deep", "1")
+                end
+                function M.mark(ctx)
+                  deep(ctx)
+                end
+                M.quiet = function(ctx) return nil end
+                return M
+
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try CLI.run(["check", "main.lua"], in: directory)
+        #expect(output.stdout == "lib/util.lua:3:7: warning: a header added at preq ('via module', in a function it calls) cannot reach "
+            + "the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]\n")
+        #expect(output.status == 0)
+    }
+
     @Test("scripts load under the configuration's [limits] memory, as vrules serve loads them")
     func loadUnderConfiguredMemory() throws {
         let directory = try CLI.scratch([

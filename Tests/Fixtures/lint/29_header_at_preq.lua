@@ -1,7 +1,8 @@
--- expect: 10:7: warning: a header added at preq ('named') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
--- expect: 15:7: warning: a header added at preq ('called', in a function it calls) cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
--- expect: 34:11: warning: a header added at preq ('literal') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
--- expect: 37:38: warning: a header added at preq ('nested') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 11:7: warning: a header added at preq ('named') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 16:7: warning: a header added at preq ('called', in a function it calls) cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 24:33: warning: a header added at preq ('through a table', in a function it calls) cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 35:11: warning: a header added at preq ('literal') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
+-- expect: 38:38: warning: a header added at preq ('nested') cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data [header-at-preq]
 local function stamp(ctx)
   ctx.add_header("X-Stamp", "1")
 end
