@@ -65,6 +65,8 @@ struct BytecodeAnalyzer {
         case closure(Int)
         /// The function's `ctx` parameter, while its register holds it.
         case context
+        /// A table the function made here (`{}`), and whether it holds the `ctx` parameter.
+        case newTable(holdsContext: Bool)
         /// A table every transaction shares: a local of the main chunk reached as an
         /// upvalue, a global the script defined, or a field of either.
         case sharedTable(String)
@@ -198,9 +200,17 @@ struct BytecodeAnalyzer {
                         line: line(pc), anchor: key, usage: .member, severity: .error,
                         message: "'\(table)' is read-only: cannot assign '\(table).\(key)'", code: DiagnosticCode.readOnlyWrite))
                 }
-                self.checkKeptContext(table: registers[a], value: instruction.k ? .unknown : registers[instruction.c], line: line(pc))
+                self.store(instruction.k ? .unknown : registers[instruction.c], into: &registers[a], line: line(pc))
             case .setTable, .setI:
-                self.checkKeptContext(table: registers[a], value: instruction.k ? .unknown : registers[instruction.c], line: line(pc))
+                self.store(instruction.k ? .unknown : registers[instruction.c], into: &registers[a], line: line(pc))
+            case .newTable:
+                registers[a] = .newTable(holdsContext: false)
+            case .setList:
+                // `{ ctx }`: the values are in the registers after the table's.
+                let count = instruction.b == 0 ? (openTop.map { max(0, $0 - a) } ?? 0) : instruction.b
+                if registers[(a + 1)..<min(a + 1 + count, registers.count)].contains(.context) {
+                    registers[a] = .newTable(holdsContext: true)
+                }
             case .closure:
                 registers[a] = .closure(instruction.bx)
             case .call, .tailCall:
@@ -229,7 +239,7 @@ struct BytecodeAnalyzer {
                     self.warnSharedAssignment(function.upvalues[instruction.b].name, line: line(pc))
                 }
             case .jmp, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
-                 .return, .return0, .return1, .setList, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
+                 .return, .return0, .return1, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
                 break
             default:
                 registers[a] = .unknown
@@ -304,11 +314,21 @@ struct BytecodeAnalyzer {
         }
     }
 
-    /// A rule stores its `ctx` in a table every transaction shares: read there after its
-    /// transaction ended, that ctx raises an error (`vrules test` plays one transaction per
-    /// engine and cannot show it).
+    /// `table[key] = value`: a table made here that takes the `ctx` now holds it.
+    private mutating func store(_ value: Value, into table: inout Value, line: Int) {
+        if case .newTable = table, value == .context || value == .newTable(holdsContext: true) {
+            table = .newTable(holdsContext: true)
+            return
+        }
+        self.checkKeptContext(table: table, value: value, line: line)
+    }
+
+    /// A rule stores its `ctx`, or a table it made that holds it, in a table every
+    /// transaction shares: read there after its transaction ended, that ctx raises an error
+    /// (`vrules test` plays one transaction per engine and cannot show it).
     private mutating func checkKeptContext(table: Value, value: Value, line: Int) {
-        guard self.checksLoadTimeCalls, value == .context, let name = self.sharedTableName(table) else { return }
+        guard self.checksLoadTimeCalls, value == .context || value == .newTable(holdsContext: true),
+              let name = self.sharedTableName(table) else { return }
         self.findings.append(Finding(
             line: line, anchor: name, usage: .global, severity: .warning,
             message: "'\(name)' keeps a transaction's ctx: a ctx read after its transaction ended raises an error "

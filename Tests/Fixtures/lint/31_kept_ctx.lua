@@ -1,8 +1,11 @@
--- expect: 10:3: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 14:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 15:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 16:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 17:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 13:3: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 17:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 18:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 19:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 20:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 22:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 23:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 26:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
 local kept = { list = {} }
 local history = {}
 state = {}
@@ -16,9 +19,14 @@ return {
     table.insert(history, ctx)
     state.last = ctx
     remember(ctx)
+    kept[ctx.client.ip] = { ctx = ctx, at = os.time() }
+    table.insert(history, { ctx })
+    local entry = {}
+    entry.ctx = ctx
+    state.entry = entry
     -- Not kept: a table of the rule's own, and copies of fields.
-    local mine = {}
-    mine.ctx = ctx
+    local mine = { ctx = ctx }
+    mine.again = ctx
     kept.ip = ctx.client.ip
     history[#history + 1] = ctx.mail_from
   end) },
