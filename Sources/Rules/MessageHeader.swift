@@ -13,6 +13,9 @@ public struct HeaderDelivery: Sendable {
         at each RCPT and at DATA (name the policy service in smtpd_data_restrictions too, or add fewer headers)
         """
 
+    /// Why a header of a session that sent no message is not on one.
+    public static let noMessageAdvice = "the session gave no recipient, so it sent no message"
+
     /// Why `header` is not on the message, or nil when it is (or was never added).
     public func reason(for header: MessageHeader) -> String? {
         self.notOnMessage.first { $0.header == header }?.reason

@@ -54,7 +54,9 @@ public struct SessionReport: Sendable {
                 delivery.onMessage.append(pending.removeFirst())
             }
         }
-        delivery.notOnMessage += pending.map { ($0, HeaderDelivery.noAnswerAdvice) }
+        // A session with no recipient (`vrules run` without `--rcpt`) never reaches DATA.
+        let reason = self.steps.contains { $0.result.stage == .data } ? HeaderDelivery.noAnswerAdvice : HeaderDelivery.noMessageAdvice
+        delivery.notOnMessage += pending.map { ($0, reason) }
         return delivery
     }
 }

@@ -20,6 +20,36 @@ struct HeaderTests {
         await harness.engine.endTransaction(transaction)
     }
 
+    @Test("a simulated message carries one header per answer at RCPT and DATA; a session without recipients sends none")
+    func delivery() async throws {
+        let harness = try Harness("""
+            return {
+              mail = { action("m", function(ctx) ctx.add_header("X-Mail", "1") ctx.add_header("X-Mail", "2") end) },
+              rcpt = { rule("r", function(ctx)
+                if ctx.rcpt.local_part == "no" then return reject() end
+                ctx.add_header("X-Rcpt", ctx.rcpt.local_part)
+              end) },
+              data = { action("d", function(ctx) ctx.add_header("X-Data", "1") end) },
+            }
+            """)
+        func delivered(_ recipients: [String]) async -> (on: [String], off: [String]) {
+            let report = await harness.engine.simulate(SimulatedSession(base: defaultSession, recipients: recipients.map { MailAddress($0) }))
+            let delivery = report.headerDelivery
+            return (delivery.onMessage.map(\.description), delivery.notOnMessage.map { "\($0.header) (\($0.reason))" })
+        }
+        // Two answers (RCPT, DATA) for four headers, in the order they were added.
+        let one = await delivered(["a@implicit.test"])
+        #expect(one.on == ["X-Mail: 1", "X-Mail: 2"])
+        #expect(one.off == ["X-Rcpt: a (\(HeaderDelivery.noAnswerAdvice))", "X-Data: 1 (\(HeaderDelivery.noAnswerAdvice))"])
+        // A refused recipient's answer carries none.
+        let refused = await delivered(["a@implicit.test", "no@implicit.test", "b@implicit.test"])
+        #expect(refused.on == ["X-Mail: 1", "X-Mail: 2", "X-Rcpt: a"])
+        #expect(refused.off.count == 2)
+        let none = await delivered([])
+        #expect(none.on == [])
+        #expect(none.off == ["X-Mail: 1 (\(HeaderDelivery.noMessageAdvice))", "X-Mail: 2 (\(HeaderDelivery.noMessageAdvice))"])
+    }
+
     @Test("a header that could inject a line is a script error", arguments: [
         ("ctx.add_header('X-Evil', 'a\\r\\nX-Injected: yes')", "no CR, LF, NUL"),
         ("ctx.add_header('X-Evil', 'a\\0b')", "no CR, LF, NUL"),
