@@ -201,7 +201,8 @@ final class RuleHost: LuaHostDispatching {
             let limit = self.limits.logLinesPerStage
             guard lines <= limit else {
                 self.boundObserver?(.logLines)
-                if lines == limit + 1 {
+                // `log_lines = 0` silences the rules: no notice either.
+                if lines == limit + 1 && limit > 0 {
                     let message = "log lines past \(limit) in one \(run == nil ? "load" : "stage") are dropped ([limits] log_lines)"
                     run?.record(.log(level: "warn", rule: rule, message: message))
                     self.logHandler?(RuleLogRecord(level: "warn", message: message, rule: rule, stage: run?.stage))

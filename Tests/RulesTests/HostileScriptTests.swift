@@ -132,6 +132,16 @@ struct HostileScriptTests {
         #expect(connect.trace.filter { if case .log = $0 { true } else { false } }.count == 5)
         #expect(helo.trace.contains(.log(level: "warn", rule: "three", message: "log lines past 4 in one stage \(notice)")))
         #expect(!helo.trace.contains(.log(level: "error", rule: "three", message: "c 3")))
+
+        // `log_lines = 0` silences the rules, notice included; the observer still counts.
+        let silenced = LockedLines(), dropped = LockedLines()
+        let quiet = try RuleEngine(source: source, path: "flood.lua", resolvers: SingleResolver(ZoneResolver(records: [])),
+                                   limits: RuleLimits(logLinesPerStage: 0), logHandler: { silenced.append($0.message) })
+        await quiet.observeStageBounds { dropped.append($0.rawValue) }
+        let quietTransaction = await quiet.beginTransaction(defaultSession)
+        #expect(await quiet.evaluate(.helo, in: quietTransaction).trace.allSatisfy { if case .log = $0 { false } else { true } })
+        #expect(silenced.all.isEmpty, "\(silenced.all)")
+        #expect(dropped.all == Array(repeating: "log_lines", count: 5))
     }
 
     @Test("a rule that loops over DNS calls asks at most [limits] dns_calls per stage; the calls past them raise and ask nothing")
