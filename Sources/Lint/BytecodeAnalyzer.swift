@@ -67,6 +67,8 @@ struct BytecodeAnalyzer {
         case context
         /// A table the function made here (`{}`), and whether it holds the `ctx` parameter.
         case newTable(holdsContext: Bool)
+        /// A field of the `ctx` parameter (`client.ip`): a value of the transaction.
+        case contextField(String)
         /// A table every transaction shares: a local of the main chunk reached as an
         /// upvalue, a global the script defined, or a field of either.
         case sharedTable(String)
@@ -86,6 +88,10 @@ struct BytecodeAnalyzer {
     var environmentIsReadOnly = true
 
     private(set) var findings: [Finding] = []
+    /// Shared tables a function adds an entry to under a key of the transaction, with the
+    /// first such line and the key; and the shared tables some code removes entries from.
+    private var growingTables: [String: (line: Int, key: String)] = [:]
+    private var shrinkingTables: Set<String> = []
     private(set) var requires: [Required] = []
     /// Blocklist zones named as constants in `dns.dnsbl(subject, "zone")` or
     /// `dns.dnsbl(subject, { "zone", ... })` calls, with their lines.
@@ -112,6 +118,7 @@ struct BytecodeAnalyzer {
 
     mutating func analyze(_ chunk: BinaryChunk) {
         self.analyze(chunk.main, sharedUpvalues: [])
+        self.warnGrowingTables()
     }
 
     /// `sharedUpvalues`: the indices of the function's upvalues that are locals of the main
@@ -173,6 +180,10 @@ struct BytecodeAnalyzer {
                     registers[a] = .sharedTable(name)
                     break
                 }
+                if let key = Self.constant(function, instruction.c)?.stringValue, let path = Self.contextPath(registers[instruction.b]) {
+                    registers[a] = .contextField(path.isEmpty ? key : path + "." + key)
+                    break
+                }
                 registers[a] = self.readField(of: registers[instruction.b], key: Self.constant(function, instruction.c),
                                               line: line(pc))
             case .getTable, .getI:
@@ -200,9 +211,25 @@ struct BytecodeAnalyzer {
                         line: line(pc), anchor: key, usage: .member, severity: .error,
                         message: "'\(table)' is read-only: cannot assign '\(table).\(key)'", code: DiagnosticCode.readOnlyWrite))
                 }
-                self.store(instruction.k ? .unknown : registers[instruction.c], into: &registers[a], line: line(pc))
+                let value = instruction.k ? Self.constant(function, instruction.c).map(Value.constant) ?? .unknown : registers[instruction.c]
+                self.noteSharedWrite(table: registers[a], key: .unknown, value: value, line: line(pc))
+                self.store(value, into: &registers[a], line: line(pc))
             case .setTable, .setI:
-                self.store(instruction.k ? .unknown : registers[instruction.c], into: &registers[a], line: line(pc))
+                let value = instruction.k ? Self.constant(function, instruction.c).map(Value.constant) ?? .unknown : registers[instruction.c]
+                // The table and the key are often known only before a branch in the value
+                // (`t[ip] = (t[ip] or 0) + 1`): read back through it.
+                var table = registers[a]
+                if table == .unknown, let name = Self.sharedTableName(ofRegister: a, before: pc, in: code, function: function,
+                                                                    sharedUpvalues: sharedUpvalues) {
+                    table = .sharedTable(name)
+                }
+                var key = opcode == .setTable ? registers[instruction.b] : .unknown
+                if opcode == .setTable, key == .unknown, keepsContext,
+                   let path = Self.contextPath(ofRegister: instruction.b, before: pc, in: code, function: function) {
+                    key = .contextField(path)
+                }
+                self.noteSharedWrite(table: table, key: key, value: value, line: line(pc))
+                self.store(value, into: &registers[a], line: line(pc))
             case .newTable:
                 registers[a] = .newTable(holdsContext: false)
             case .setList:
@@ -226,6 +253,10 @@ struct BytecodeAnalyzer {
                    arguments.count >= 2, let last = arguments.last {
                     self.checkKeptContext(table: first, value: last, line: line(pc))
                 }
+                if case .member(table: "table", name: "remove") = registers[a], let first = arguments.first,
+                   let name = self.sharedTableName(first) {
+                    self.shrinkingTables.insert(name)
+                }
                 let result = self.call(registers[a], arguments: arguments, openArguments: instruction.b == 0,
                                        inMainChunk: function.isMainChunk, line: line(pc))
                 for index in a..<registers.count { registers[index] = .unknown }
@@ -237,6 +268,8 @@ struct BytecodeAnalyzer {
             case .setUpval:
                 if self.checksLoadTimeCalls && sharedUpvalues.contains(instruction.b) {
                     self.warnSharedAssignment(function.upvalues[instruction.b].name, line: line(pc))
+                    // `seen = {}`: a table started afresh.
+                    if let name = function.upvalues[instruction.b].name { self.shrinkingTables.insert(name) }
                 }
             case .jmp, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
                  .return, .return0, .return1, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
@@ -311,6 +344,73 @@ struct BytecodeAnalyzer {
         case .sharedTable(let name): return name
         case .global(let name) where self.scope.defined.contains(name): return name
         default: return nil
+        }
+    }
+
+    /// The path below `ctx` of a value that is `ctx` ("") or one of its fields.
+    private static func contextPath(_ value: Value) -> String? {
+        switch value {
+        case .context: return ""
+        case .contextField(let path): return path
+        default: return nil
+        }
+    }
+
+    /// The path below `ctx` (register 0, never overwritten) of what `register` holds at `pc`,
+    /// from the instructions that last wrote it and its tables (`ctx.client.ip`), read back
+    /// through branches that do not write it.
+    private static func contextPath(ofRegister register: Int, before pc: Int, in code: [LuaInstruction],
+                                    function: LuaPrototype) -> String? {
+        guard register != 0 else { return "" }
+        guard let write = code[..<pc].lastIndex(where: { $0.a == register && $0.writesA }), code[write].opcode == .getField,
+              let key = Self.constant(function, code[write].c)?.stringValue,
+              let path = Self.contextPath(ofRegister: code[write].b, before: write, in: code, function: function) else { return nil }
+        return path.isEmpty ? key : path + "." + key
+    }
+
+    /// The shared table (a local of the main chunk reached as an upvalue, or a table inside
+    /// it) that `register` holds at `pc`, from the instructions that last wrote it.
+    private static func sharedTableName(ofRegister register: Int, before pc: Int, in code: [LuaInstruction],
+                                        function: LuaPrototype, sharedUpvalues: Set<Int>) -> String? {
+        guard let write = code[..<pc].lastIndex(where: { $0.a == register && $0.writesA }) else { return nil }
+        let instruction = code[write]
+        switch instruction.opcode {
+        case .getUpval?:
+            return sharedUpvalues.contains(instruction.b) ? function.upvalues[instruction.b].name : nil
+        case .getTabUp?:
+            return !Self.isEnvironment(function, upvalue: instruction.b) && sharedUpvalues.contains(instruction.b)
+                ? function.upvalues[instruction.b].name : nil
+        case .getField?, .getTable?, .getI?:
+            return Self.sharedTableName(ofRegister: instruction.b, before: write, in: code, function: function,
+                                        sharedUpvalues: sharedUpvalues)
+        default:
+            return nil
+        }
+    }
+
+    /// `shared[key] = value` in a function: an entry under a value of the transaction
+    /// (`seen[ctx.client.ip] = true`) makes the table grow with the traffic; an entry set
+    /// to nil shows that some code removes entries.
+    private mutating func noteSharedWrite(table: Value, key: Value, value: Value, line: Int) {
+        guard self.checksLoadTimeCalls, case .sharedTable(let name) = table else { return }
+        if value == .constant(.nil) {
+            self.shrinkingTables.insert(name)
+        } else if case .contextField(let path) = key, self.growingTables[name] == nil {
+            self.growingTables[name] = (line, "ctx." + path)
+        }
+    }
+
+    /// A table every transaction adds to under its own key and that no code empties grows
+    /// with the traffic until the Lua state's memory is full.
+    private mutating func warnGrowingTables() {
+        for (name, growth) in self.growingTables.sorted(by: { $0.value.line < $1.value.line })
+        where !self.shrinkingTables.contains(name) {
+            self.findings.append(Finding(
+                line: growth.line, anchor: name, usage: .global, severity: .warning,
+                message: "'\(name)' gains an entry for each \(growth.key) and no code here removes one: it grows with the "
+                    + "traffic until the Lua state's memory is full, when the engines are loaded again and it starts empty "
+                    + "(remove old entries: set them to nil)",
+                code: DiagnosticCode.growingTable))
         }
     }
 

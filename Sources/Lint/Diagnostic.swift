@@ -47,6 +47,7 @@ public enum DiagnosticCode {
     public static let globalWrite = "global-write"
     public static let sharedLocal = "shared-local"
     public static let keptContext = "kept-ctx"
+    public static let growingTable = "growing-table"
     public static let shadowedGlobal = "shadowed-global"
     public static let unknownMember = "unknown-member"
     public static let readOnlyWrite = "read-only-write"

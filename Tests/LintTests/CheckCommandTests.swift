@@ -150,7 +150,10 @@ struct CheckCommandTests {
         let shared = ", a local of the script's top level, inside a function: every transaction running at once shares it "
             + "(keep a transaction's values in ctx.vars) [shared-local]\n"
         #expect(output.stdout == "lib/util.lua:4:3: warning: assignment to 'calls'\(shared)"
-            + "main.lua:6:5: warning: assignment to 'last_helo'\(shared)")
+            + "main.lua:6:5: warning: assignment to 'last_helo'\(shared)"
+            + "main.lua:7:5: warning: 'seen' gains an entry for each ctx.helo and no code here removes one: it grows with the "
+            + "traffic until the Lua state's memory is full, when the engines are loaded again and it starts empty "
+            + "(remove old entries: set them to nil) [growing-table]\n")
         #expect(output.status == 0)
     }
 

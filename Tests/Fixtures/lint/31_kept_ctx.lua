@@ -1,11 +1,12 @@
--- expect: 13:3: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 17:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 14:3: warning: 'kept' gains an entry for each ctx.client.ip and no code here removes one: it grows with the traffic until the Lua state's memory is full, when the engines are loaded again and it starts empty (remove old entries: set them to nil) [growing-table]
+-- expect: 14:3: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
 -- expect: 18:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 19:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 20:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 22:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 23:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
--- expect: 26:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 19:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 20:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 21:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 23:5: warning: 'kept' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 24:18: warning: 'history' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
+-- expect: 27:5: warning: 'state' keeps a transaction's ctx: a ctx read after its transaction ended raises an error (copy the fields a later transaction needs) [kept-ctx]
 local kept = { list = {} }
 local history = {}
 state = {}
