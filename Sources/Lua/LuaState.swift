@@ -168,16 +168,20 @@ public final class LuaState {
     public func errorMessage(at index: Int32) -> String {
         let absolute = lua_absindex(self.L, index)
         let type = self.type(at: absolute)
-        if type == .string { return self.string(at: absolute) ?? "" }
+        if type == .string { return self.string(at: absolute, cutAt: Self.maximumErrorMessageBytes) ?? "" }
         guard self.reserve(1) else { return "(error object is a \(type.name) value)" }
         lua_pushvalue(self.L, absolute)
         let converted = self.withMainBudget(instructions: 100_000, seconds: 0.5) {
             vrules_tostring(self.L, -1)
         }
-        let text = converted != 0 ? self.string(at: -1) : nil
+        let text = converted != 0 ? self.string(at: -1, cutAt: Self.maximumErrorMessageBytes) : nil
         self.pop()
         return text ?? "(error object is a \(type.name) value)"
     }
+
+    /// The longest error message read whole: a script's `error(string.rep("x", 3 << 20))`
+    /// is logged for every request that meets it.
+    public static let maximumErrorMessageBytes = 4_096
 
     /// Makes room for `count` more values on the stack; false when it cannot grow (never raises).
     public func reserve(_ count: Int32, _ thread: LuaThread? = nil) -> Bool {
@@ -305,6 +309,23 @@ public final class LuaState {
         guard let chars = vrules_tolstring(thread ?? self.L, index, &length) else { return nil }
         return chars.withMemoryRebound(to: UInt8.self, capacity: length) {
             String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+        }
+    }
+
+    /// The string at `index` (or the number, converted in place), of at most `limit` bytes:
+    /// a longer one is cut on a UTF-8 character boundary and ends `… (N bytes more)`. Only
+    /// the bytes kept are copied out of the Lua state.
+    public func string(at index: Int32, _ thread: LuaThread? = nil, cutAt limit: Int) -> String? {
+        var length = 0
+        guard let chars = vrules_tolstring(thread ?? self.L, index, &length) else { return nil }
+        return chars.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+            guard length > limit else { return String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self) }
+            // Back off continuation bytes (10xxxxxx), at most a character's three, so that no
+            // character is split (bytes that are not UTF-8 are decoded as U+FFFD anyway).
+            var kept = limit
+            while kept > max(0, limit - 3) && bytes[kept] & 0xC0 == 0x80 { kept -= 1 }
+            return String(decoding: UnsafeBufferPointer(start: bytes, count: kept), as: UTF8.self)
+                + "… (\(length - kept) bytes more)"
         }
     }
 

@@ -70,7 +70,7 @@ extension RuleHost {
         let base = lua.top()
         defer { lua.setTop(base) }
         if case .failure(let error) = lua.load(source: source, chunkName: "@" + path) {
-            throw RuleLoadError(Self.bounded(logMessage: error.message))
+            throw RuleLoadError(error.message)
         }
         lua.pushReference(self.environmentReference)
         lua.setUpvalue(function: -2, 1)
@@ -81,7 +81,7 @@ extension RuleHost {
         self.setLoading(false)
         if case .failure(let error) = ran {
             // Lua's own words ("not enough memory") name neither the script nor the cap.
-            guard lua.memoryExceeded else { throw RuleLoadError(Self.bounded(logMessage: error.message)) }
+            guard lua.memoryExceeded else { throw RuleLoadError(error.message) }
             throw RuleLoadError("\(path): memory limit exceeded while the script loads "
                 + "(\(Self.describe(bytes: self.limits.memoryBytes)), [limits] memory)")
         }
@@ -90,7 +90,7 @@ extension RuleHost {
         lua.insert(at: -2)
         lua.pushString(path)
         if case .failure(let error) = lua.protectedCall(arguments: 2, results: 2) {
-            throw RuleLoadError(Self.bounded(logMessage: error.message))
+            throw RuleLoadError(error.message)
         }
         var problems: [String] = []
         for index in 1...max(1, lua.rawLength(at: -1)) where index <= lua.rawLength(at: -1) {
@@ -126,7 +126,7 @@ extension RuleHost {
         lua.pushReference(self.byStageReference)
         lua.pushValue(at: list)
         if case .failure(let error) = lua.protectedCall(arguments: 1, results: 1) {
-            throw RuleLoadError(Self.bounded(logMessage: error.message))
+            throw RuleLoadError(error.message)
         }
         var stageLists = PerStage<Int32>()
         for stage in entries.stages {

@@ -72,8 +72,7 @@ extension RuleHost {
             lua.pop(2, thread)
         }
         lua.moveTop(from: thread, to: lua.L)
-        // Cut as a log message is: the failure is logged for every request that meets it.
-        let message = Self.bounded(logMessage: lua.errorMessage(at: -1))
+        let message = lua.errorMessage(at: -1)
         lua.pop()
         return (message, isDNSError)
     }

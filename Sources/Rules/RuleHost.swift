@@ -210,7 +210,7 @@ final class RuleHost: LuaHostDispatching {
                 return .values(0)
             }
             let level = self.lua.string(at: 1, thread) ?? "info"
-            let message = Self.bounded(logMessage: self.lua.string(at: 2, thread) ?? "")
+            let message = self.lua.string(at: 2, thread, cutAt: Self.maximumLogMessageBytes) ?? ""
             run?.record(.log(level: level, rule: rule, message: message))
             self.logHandler?(RuleLogRecord(level: level, message: message, rule: rule, stage: run?.stage))
             return .values(0)
@@ -306,22 +306,6 @@ final class RuleHost: LuaHostDispatching {
     /// string it built by mistake, would otherwise write a line of any size per request to
     /// the log of `vrules serve` (journald splits lines past 48 KiB).
     static let maximumLogMessageBytes = 4_096
-
-    /// `message` cut at `maximumLogMessageBytes` on a character boundary, saying how much
-    /// was left out.
-    static func bounded(logMessage message: String) -> String {
-        let total = message.utf8.count
-        guard total > Self.maximumLogMessageBytes else { return message }
-        var kept = 0
-        var end = message.startIndex
-        for index in message.indices {
-            let width = message[index].utf8.count
-            if kept + width > Self.maximumLogMessageBytes { break }
-            kept += width
-            end = message.index(after: index)
-        }
-        return String(message[..<end]) + "… (\(total - kept) bytes more)"
-    }
 
     private func readModule(thread: LuaThread) -> LuaHostReturn {
         let name = self.lua.string(at: 1, thread) ?? ""
