@@ -362,7 +362,7 @@ struct BytecodeAnalyzer {
     private static func contextPath(ofRegister register: Int, before pc: Int, in code: [LuaInstruction],
                                     function: LuaPrototype) -> String? {
         guard register != 0 else { return "" }
-        guard let write = code[..<pc].lastIndex(where: { $0.a == register && $0.writesA }), code[write].opcode == .getField,
+        guard let write = Self.lastWrite(of: register, before: pc, in: code), code[write].opcode == .getField,
               let key = Self.constant(function, code[write].c)?.stringValue,
               let path = Self.contextPath(ofRegister: code[write].b, before: write, in: code, function: function) else { return nil }
         return path.isEmpty ? key : path + "." + key
@@ -372,7 +372,7 @@ struct BytecodeAnalyzer {
     /// it) that `register` holds at `pc`, from the instructions that last wrote it.
     private static func sharedTableName(ofRegister register: Int, before pc: Int, in code: [LuaInstruction],
                                         function: LuaPrototype, sharedUpvalues: Set<Int>) -> String? {
-        guard let write = code[..<pc].lastIndex(where: { $0.a == register && $0.writesA }) else { return nil }
+        guard let write = Self.lastWrite(of: register, before: pc, in: code) else { return nil }
         let instruction = code[write]
         switch instruction.opcode {
         case .getUpval?:
@@ -436,6 +436,12 @@ struct BytecodeAnalyzer {
             code: DiagnosticCode.keptContext))
     }
 
+    /// The pc of the last instruction before `pc` that writes `register`, in program order
+    /// (the branches between are not told apart: for the linter's look-backs only).
+    static func lastWrite(of register: Int, before pc: Int, in code: [LuaInstruction]) -> Int? {
+        code[..<pc].lastIndex { $0.a == register && $0.writesA }
+    }
+
     /// Whether any instruction writes register 0 (a function's first parameter).
     private static func writesFirstRegister(_ code: [LuaInstruction]) -> Bool {
         code.contains { $0.a == 0 && $0.writesA }
@@ -471,7 +477,7 @@ struct BytecodeAnalyzer {
         let register = Int(upvalue.index)
         // A recursive local function captures the register it is being created into.
         if code[creation].a == register { return path }
-        guard let write = code[..<creation].lastIndex(where: { $0.a == register && $0.writesA }),
+        guard let write = Self.lastWrite(of: register, before: creation, in: code),
               code[write].opcode == .closure, code[write].bx < parent.prototypes.count else { return nil }
         return parentPath + [code[write].bx]
     }
@@ -484,10 +490,10 @@ struct BytecodeAnalyzer {
         var found: [String: [[Int]]] = [:]
         for (pc, instruction) in code.enumerated() where instruction.opcode == .setField && !instruction.k {
             guard let name = Self.constant(main, instruction.b)?.stringValue,
-                  let write = code[..<pc].lastIndex(where: { $0.a == instruction.c && $0.writesA }) else { continue }
+                  let write = Self.lastWrite(of: instruction.c, before: pc, in: code) else { continue }
             var source = code[write]
             // A local moved into a constructor's register.
-            if source.opcode == .move, let earlier = code[..<write].lastIndex(where: { $0.a == source.b && $0.writesA }) {
+            if source.opcode == .move, let earlier = Self.lastWrite(of: source.b, before: write, in: code) {
                 source = code[earlier]
             }
             if source.opcode == .closure, source.bx < main.prototypes.count { found[name, default: []].append([source.bx]) }
@@ -508,7 +514,7 @@ struct BytecodeAnalyzer {
                 }
             case .getField?:
                 guard let name = Self.constant(function, instruction.c)?.stringValue,
-                      let write = code[..<pc].lastIndex(where: { $0.a == instruction.b && $0.writesA }),
+                      let write = Self.lastWrite(of: instruction.b, before: pc, in: code),
                       code[write].opcode == .getUpval else { continue }
                 names.insert(name)
             default:
