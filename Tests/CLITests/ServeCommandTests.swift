@@ -69,10 +69,17 @@ final class ServeProcess: @unchecked Sendable {
     }
 }
 
-func rcptRequest(_ instance: String, client: String = "192.0.2.10", port: Int = 4000) -> [String: String] {
-    ["request": "smtpd_access_policy", "protocol_state": "RCPT", "client_address": client, "client_port": "\(port)",
-     "helo_name": "mail.good.example", "sender": "alice@good.example", "recipient": "bob@implicit.example",
+func rcptRequest(_ instance: String, client: String = "192.0.2.10", port: Int = 4000, state: String = "RCPT",
+                 recipient: String = "bob@implicit.example") -> [String: String] {
+    ["request": "smtpd_access_policy", "protocol_state": state, "client_address": client, "client_port": "\(port)",
+     "helo_name": "mail.good.example", "sender": "alice@good.example", "recipient": recipient,
      "instance": instance]
+}
+
+/// The text a `vrules serve --metrics` endpoint serves.
+func metricsText(_ url: URL) async throws -> String {
+    let (body, _) = try await URLSession.shared.data(from: url)
+    return String(decoding: body, as: UTF8.self)
 }
 
 @Suite("vrules serve", .serialized)
@@ -207,12 +214,10 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         #expect(try client.ask(rcptRequest("h")) == "PREPEND X-One: 1")
         #expect(try client.ask(rcptRequest("h")) == "PREPEND X-Two: 2")
-        var end = rcptRequest("h")
-        end["protocol_state"] = "END-OF-MESSAGE"
+        let end = rcptRequest("h", state: "END-OF-MESSAGE")
         // Postfix ignores PREPEND at end of data (and logs a warning of its own).
         #expect(try client.ask(end) == "DUNNO")
-        let (data, _) = try await URLSession.shared.data(from: metrics)
-        #expect(String(decoding: data, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 1"))
+        #expect(try await metricsText(metrics).contains("vrules_policy_headers_undelivered_total 1"))
         #expect(server.stop() == 0)
         let log = server.log
         #expect(log.contains("headers the rules added did not reach the message"), "\(log)")
@@ -230,14 +235,11 @@ struct ServeCommandTests {
             }
             """)
         defer { try? FileManager.default.removeItem(at: directory) }
-        var data = rcptRequest("late")
-        data["protocol_state"] = "DATA"
+        let data = rcptRequest("late", state: "DATA")
         #expect(try client.ask(data) == "PREPEND X-Data: 1")
-        var end = rcptRequest("late")
-        end["protocol_state"] = "END-OF-MESSAGE"
+        let end = rcptRequest("late", state: "END-OF-MESSAGE")
         #expect(try client.ask(end) == "DUNNO")
-        let (body, _) = try await URLSession.shared.data(from: metrics)
-        #expect(String(decoding: body, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 1"))
+        #expect(try await metricsText(metrics).contains("vrules_policy_headers_undelivered_total 1"))
         #expect(server.stop() == 0)
         let log = server.log
         #expect(log.contains("headers added at preq cannot reach the message: Postfix adds no header at end of data: add it at rcpt or data"), "\(log)")
@@ -258,8 +260,7 @@ struct ServeCommandTests {
         for _ in 0..<120 { answers.append(try client.ask(rcptRequest("h")) ?? "closed") }
         #expect(answers.prefix(100) == ArraySlice((1...100).map { "PREPEND X-N\($0): v" }))
         #expect(answers.suffix(20).allSatisfy { $0 == "DUNNO" }, "\(answers.suffix(20))")
-        let (data, _) = try await URLSession.shared.data(from: metrics)
-        #expect(String(decoding: data, as: UTF8.self).contains("vrules_policy_headers_undelivered_total 50"))
+        #expect(try await metricsText(metrics).contains("vrules_policy_headers_undelivered_total 50"))
         #expect(server.stop() == 0)
         #expect(server.log.contains("first=X-N101"), "\(server.log)")
     }
@@ -308,9 +309,8 @@ struct ServeCommandTests {
         let (server, client, metrics) = try self.serveExample(in: directory)
         #expect(try client.ask(rcptRequest("l1")) == "DUNNO")
         #expect(try client.ask(rcptRequest("l2")) == "DUNNO")
-        let (body, _) = try await URLSession.shared.data(from: metrics)
         // Seven lines dropped per stage: the notice took the fourth's place.
-        #expect(String(decoding: body, as: UTF8.self).contains("vrules_rules_log_lines_dropped_total 14"))
+        #expect(try await metricsText(metrics).contains("vrules_rules_log_lines_dropped_total 14"))
         #expect(server.stop() == 0)
         let log = server.log
         #expect(log.components(separatedBy: "line=3").count - 1 == 2, "\(log)")
@@ -344,8 +344,7 @@ struct ServeCommandTests {
 
         let (server, client, metrics) = try self.serveExample(in: directory)
         #expect(try client.ask(rcptRequest("d1")) == "451 4.3.0 Local error in processing, try again later")
-        let (body, _) = try await URLSession.shared.data(from: metrics)
-        #expect(String(decoding: body, as: UTF8.self).contains("vrules_rules_dns_calls_refused_total 1"))
+        #expect(try await metricsText(metrics).contains("vrules_rules_dns_calls_refused_total 1"))
         #expect(server.stop() == 0)
         #expect(server.log.contains(refused), "\(server.log)")
 
@@ -375,9 +374,7 @@ struct ServeCommandTests {
         let (server, client, _) = try self.serveExample(in: directory)
         var served: [String] = []
         for recipient in recipients {
-            var request = rcptRequest("share")
-            request["recipient"] = recipient
-            served.append(try client.ask(request) ?? "closed")
+            served.append(try client.ask(rcptRequest("share", recipient: recipient)) ?? "closed")
         }
         #expect(server.stop() == 0)
         #expect(served == Array(repeating: "DUNNO", count: 9) + Array(repeating: "452 4.5.3 Too many recipients", count: 11))
@@ -413,10 +410,7 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let (server, client, _) = try self.serveExample(in: directory)
         func ask(_ instance: String, _ state: String, _ recipient: String = "b@example.com") throws -> String {
-            var request = rcptRequest(instance)
-            request["protocol_state"] = state
-            request["recipient"] = recipient
-            return try client.ask(request) ?? "closed"
+            try client.ask(rcptRequest(instance, state: state, recipient: recipient)) ?? "closed"
         }
         #expect(try [ask("one", "RCPT"), ask("one", "DATA"), ask("one", "END-OF-MESSAGE")]
                 == ["PREPEND X-One: 1", "PREPEND X-Two: 2", "DUNNO"])
@@ -526,8 +520,7 @@ struct ServeCommandTests {
         var third = rcptRequest("m")
         third["recipient"] = "dave@implicit.example"
         #expect(try client.ask(third) == "452 4.5.3 Too many recipients")
-        var unknown = rcptRequest("u")
-        unknown["protocol_state"] = "SOMETHING-NEW"
+        let unknown = rcptRequest("u", state: "SOMETHING-NEW")
         #expect(try client.ask(unknown) == "550 5.7.0 Unknown state here")
         // One connection at a time: a second one waits while the first is open.
         let waiting = try PolicyClient(port: server.port)
