@@ -54,6 +54,15 @@ let package = Package(
         ),
         .target(name: "Rules", dependencies: ["Lua", "DNS", "Spelling", "CLuaShim", "CLua", "OperatorFiles"]),
         .target(name: "CPolicyScan"),
+        .target(
+            name: "ServiceManager",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "CCPUAffinity"),
         .target(
             name: "Policy",
@@ -81,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "vrules",
             dependencies: [
-                "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy", "OneLineText", "OperatorFiles",
+                "Rules", "DNS", "DNSResolver", "Configuration", "Lint", "RuleTesting", "Policy", "ServiceManager", "OneLineText", "OperatorFiles",
                 "ListenAddress",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,6 +144,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ServiceManagerTests",
+            dependencies: [
+                "ServiceManager", "VrulesTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

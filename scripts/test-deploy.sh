@@ -3,9 +3,11 @@
 # operator gets. The binary links only system libraries and liblua5.4 (ldd); the
 # systemd unit passes `systemd-analyze verify` and its sandbox scores "OK" or better
 # in `systemd-analyze security`; the man pages cover every command; the installed
-# binary serves policy requests with the installed configuration and rules, reloads
-# through the unit's ExecReload, and stops cleanly on SIGTERM; `vrules check` finds the
-# installed rules clean; a second install keeps the operator's files.
+# binary, started as the unit's Type=notify starts it, says READY=1 once it serves policy
+# requests with the installed configuration and rules, reloads through the unit's
+# ExecReload (RELOADING=1, then READY=1), pings the watchdog, and stops cleanly on
+# SIGTERM (STOPPING=1); `vrules check` finds the installed rules clean; a second install
+# keeps the operator's files.
 #
 # It needs the release build (`make build`, the step that takes minutes); run by
 # scripts/test.sh after the Swift tests. Exit status 1 on the first failed check.
@@ -16,8 +18,10 @@ ensure_packages liblua5.4-dev libidn2-dev pkg-config make systemd man-db groff-b
 
 stage=$(mktemp -d /tmp/vrules-deploy.XXXXXX)
 server_pid=""
+listener_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$listener_pid" ]; then kill "$listener_pid" 2>/dev/null || true; fi
   rm -rf "$stage"
 }
 trap cleanup EXIT
@@ -90,7 +94,7 @@ done
 pass "man pages: vrules(1) and ${#checked[@]} command pages match each command's --help (${checked[*]})"
 
 # --- the systemd unit ---------------------------------------------------------------
-for key in DynamicUser=yes ProtectSystem=strict RuntimeDirectory=vrules NoNewPrivileges=yes \
+for key in Type=notify WatchdogSec=30s DynamicUser=yes ProtectSystem=strict RuntimeDirectory=vrules NoNewPrivileges=yes \
            'ExecReload=/bin/kill -HUP $MAINPID'; do
   grep -qxF "$key" "$unit" || fail "the unit lacks $key"
 done
@@ -168,21 +172,44 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 else
   serve_as="uid $(id -u)"
 fi
+# The service manager's end of Type=notify: a datagram socket the server's uid may send
+# to, each notification written as one line (its KEY=value lines joined by " | ").
+notify_socket="$stage/notify.sock"
+notify_log="$stage/notify.log"
+: >"$notify_log"
+python3 - "$notify_socket" "$notify_log" <<'PY' &
+import os, socket, sys
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+listener.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(listener.recv(4096).decode().rstrip("\n").replace("\n", " | ") + "\n")
+PY
+listener_pid=$!
+for _ in $(seq 1 100); do [ -S "$notify_socket" ] && break; sleep 0.1; done
+[ -S "$notify_socket" ] || fail "the notification listener did not start"
+# Waits until the server sent a notification matching $1 (a grep pattern) $2 times in all.
+wait_notified() {
+  for _ in $(seq 1 150); do
+    [ "$(grep -c -- "$1" "$notify_log")" -ge "$2" ] && return 0
+    kill -0 "$server_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
 for attempt in 1 2 3 4 5; do
   candidate=$((20000 + RANDOM % 30000))
   # From /, as systemd starts it (no WorkingDirectory=): nothing may depend on the source
   # tree. As root, under an unprivileged uid with no capabilities and no_new_privs, as
   # the unit's DynamicUser=, CapabilityBoundingSet= and NoNewPrivileges= run it: the
-  # installed files must be readable by a user that owns none of them.
-  (cd / && exec "${unprivileged[@]}" "$bin" serve --config "$etc/vrules.toml" --rules "$etc/rules/main.lua" \
-     --listen "127.0.0.1:$candidate") >"$log" 2>&1 &
+  # installed files must be readable by a user that owns none of them. The watchdog is
+  # asked for every second (the unit's 30 s would make the check wait 15 s for a ping).
+  (cd / && NOTIFY_SOCKET="$notify_socket" WATCHDOG_USEC=1000000 exec "${unprivileged[@]}" "$bin" serve \
+     --config "$etc/vrules.toml" --rules "$etc/rules/main.lua" --listen "127.0.0.1:$candidate") >"$log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$port" ] && break
+  # Started as systemd sees it: when the server says READY=1, not when the port accepts.
+  if wait_notified '^READY=1' 1; then port=$candidate; break; fi
   kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""
   grep -q "cannot listen" "$log" || { cat "$log" >&2; fail "vrules serve did not start"; }
 done
@@ -193,15 +220,22 @@ answer=$(policy_request "$port" 127.0.0.1)
 # every connection here and under the unit, though it works as root.)
 [ "$answer" = "action=DUNNO" ] || { cat "$log" >&2; fail "policy request as $serve_as: expected action=DUNNO, got '$answer'"; }
 pass "vrules serve (installed binary, config, rules; from /, as $serve_as) on 127.0.0.1:$port answers a policy request: $answer"
+ready=$(grep '^READY=1' "$notify_log" | head -1)
+[[ "$ready" == "READY=1 | STATUS=serving on 127.0.0.1:$port with "*" rule engines" ]] || { cat "$notify_log" >&2; fail "READY=1 without the status: '$ready'"; }
+wait_notified '^WATCHDOG=1$' 1 || { cat "$notify_log" "$log" >&2; fail "no watchdog ping (WATCHDOG_USEC=1000000)"; }
+pass "Type=notify: READY=1 once it listens ('$ready'), then watchdog pings"
 
 # Reload exactly as systemd does: the unit's ExecReload with $MAINPID filled in.
 reload=$(sed -n 's/^ExecReload=//p' "$unit")
 ${reload//\$MAINPID/$server_pid}
 for _ in $(seq 1 100); do grep -q "rules reloaded" "$log" && break; sleep 0.1; done
 grep -q "rules reloaded" "$log" || { cat "$log" >&2; fail "ExecReload ($reload) did not reload the rules"; }
+wait_notified '^READY=1 | STATUS=rules reloaded' 1 || { cat "$notify_log" >&2; fail "no READY=1 after the reload"; }
+grep -q '^RELOADING=1 | MONOTONIC_USEC=[0-9]* | STATUS=reloading the rules (SIGHUP)$' "$notify_log" \
+  || { cat "$notify_log" >&2; fail "no RELOADING=1 before the reload's READY=1"; }
 answer=$(policy_request "$port" 127.0.0.1)
 [ "$answer" = "action=DUNNO" ] || { cat "$log" >&2; fail "after reload: expected action=DUNNO, got '$answer'"; }
-pass "ExecReload ($reload) reloads; the server still answers"
+pass "ExecReload ($reload) reloads (RELOADING=1, then READY=1); the server still answers"
 
 kill -TERM "$server_pid"
 for _ in $(seq 1 200); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -214,7 +248,8 @@ status=0
 wait "$server_pid" || status=$?
 server_pid=""
 [ "$status" -eq 0 ] || { cat "$log" >&2; fail "vrules serve exited with $status on SIGTERM"; }
-pass "SIGTERM: vrules serve stops with status 0"
+grep -q '^STOPPING=1 | STATUS=stopping' "$notify_log" || { cat "$notify_log" >&2; fail "no STOPPING=1 on SIGTERM"; }
+pass "SIGTERM: vrules serve says STOPPING=1 and stops with status 0"
 
 # --- a second install keeps the operator's files -------------------------------------
 echo '# the operator was here' >>"$etc/vrules.toml"

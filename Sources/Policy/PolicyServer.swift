@@ -23,7 +23,16 @@ public final class PolicyServer: Service, @unchecked Sendable {
     /// Set before `stop()` only (tests shorten it).
     var stopGrace = TimeAmount.seconds(10)
 
+    /// What the server tells its owner (the service manager's notifications).
+    public enum Event: Sendable {
+        /// Every listener is bound: clients may connect.
+        case listening([SocketAddress])
+        /// A graceful shutdown began: no new connections.
+        case stopping
+    }
+
     public let service: PolicyService
+    private let events: @Sendable (Event) -> Void
     private let addresses: [ListenAddress]
     private let limits: PolicyProtocolLimits
     private let socketAccess: UnixSocketAccess
@@ -36,8 +45,10 @@ public final class PolicyServer: Service, @unchecked Sendable {
 
     public init(service: PolicyService, listen addresses: [ListenAddress], limits: PolicyProtocolLimits = PolicyProtocolLimits(),
                 socketAccess: UnixSocketAccess = UnixSocketAccess(),
-                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.policy")) {
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.policy"),
+                events: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.service = service
+        self.events = events
         self.addresses = addresses
         self.limits = limits
         self.socketAccess = socketAccess
@@ -184,7 +195,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     public func run() async throws {
         if self.listeners.isEmpty {
             do {
-                try await self.start()
+                self.events(.listening(try await self.start()))
             } catch let error as PolicyListenError {
                 await self.stop()
                 throw error
@@ -196,6 +207,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
         }
         try? await gracefulShutdown()
         self.logger.info("policy server shutting down")
+        self.events(.stopping)
         await self.stop()
     }
 }

@@ -14,13 +14,24 @@ public struct ReloadService: Service {
         case memory = "rules memory full"
     }
 
+    /// What a reload tells the owner (the service manager's notifications).
+    public enum Event: Sendable {
+        case began(Reason)
+        case loaded(Reason)
+        /// The new rules or configuration did not load; the running ones stay. The errors.
+        case failed(Reason, String)
+    }
+
     private let service: PolicyService
+    private let events: @Sendable (Event) -> Void
     private let loadEngines: @Sendable () async throws -> [RuleEngine]
     private let logger: Logger
 
     /// `loadEngines` makes as many engines as the service runs (one per core).
-    public init(service: PolicyService, logger: Logger, loadEngines: @escaping @Sendable () async throws -> [RuleEngine]) {
+    public init(service: PolicyService, logger: Logger, events: @escaping @Sendable (Event) -> Void = { _ in },
+                loadEngines: @escaping @Sendable () async throws -> [RuleEngine]) {
         self.service = service
+        self.events = events
         self.loadEngines = loadEngines
         self.logger = logger
     }
@@ -45,17 +56,20 @@ public struct ReloadService: Service {
     /// Loads new engines and swaps them in; returns whether they loaded.
     @discardableResult
     public func reload(_ reason: Reason = .signal) async -> Bool {
+        self.events(.began(reason))
         do {
             let engines = try await self.loadEngines()
             await self.service.replaceEngines(engines)
             Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason == .signal ? "signal" : "memory")])
                 .increment()
             self.logger.notice("rules reloaded", metadata: ["reason": "\(reason.rawValue)"])
+            self.events(.loaded(reason))
             return true
         } catch {
             self.logger.error("reload failed, keeping the running rules", metadata: [
                 "reason": "\(reason.rawValue)", "error": "\(error)",
             ])
+            self.events(.failed(reason, "\(error)"))
             return false
         }
     }

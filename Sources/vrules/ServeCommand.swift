@@ -10,6 +10,7 @@ import Policy
 import Prometheus
 import Rules
 import ServiceLifecycle
+import ServiceManager
 
 /// `vrules serve`: the Postfix SMTPD policy delegation server.
 struct ServeCommand: AsyncParsableCommand {
@@ -201,7 +202,10 @@ struct ServeCommand: AsyncParsableCommand {
         PolicyServer.raiseDescriptorLimit()
         // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
         // client that finds the socket open may stop the server at once, gracefully.
-        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, socketAccess: socketAccess, logger: logger)
+        let environment = ProcessInfo.processInfo.environment
+        let reports = ServiceManagerReports(environment: environment, engines: engines.count, logger: logger)
+        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, socketAccess: socketAccess,
+                                  logger: logger, events: reports.server)
         if !configuredZones.isEmpty {
             Task { [service] in
                 while !Task.isCancelled {
@@ -211,7 +215,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         var services: [any Service] = [server]
-        services.append(ReloadService(service: service, logger: logger, loadEngines: reloadEngines))
+        services.append(ReloadService(service: service, logger: logger, events: reports.reload, loadEngines: reloadEngines))
+        if let watchdog = reports.watchdog(environment: environment, loops: loops.map(\.loop), logger: logger) {
+            services.append(watchdog)
+        }
         if let metrics, case .tcp(let host, let port)? = ListenAddress(metrics) {
             let endpoint = MetricsEndpoint(registry: registry, host: host, port: port, logger: logger)
             do {

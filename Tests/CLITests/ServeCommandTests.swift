@@ -13,19 +13,26 @@ import VrulesTestSupport
 final class ServeProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
+    /// What the server sent its service manager up to `READY=1` (with `notify` only).
+    private(set) var startNotifications: [String] = []
     /// A file, not a pipe: the server logs a line per decision, and a full pipe would block it.
     let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-serve-\(UUID()).log")
 
     /// `launcher` runs the binary (e.g. `prlimit --nofile=64`), replacing itself by it;
-    /// `environment` is added to the test's own.
+    /// `environment` is added to the test's own. With `notify`, the server is started as
+    /// systemd starts a `Type=notify` unit: `NOTIFY_SOCKET` names that socket, and the server
+    /// counts as started when it says `READY=1` (the datagrams until then are in
+    /// `startNotifications`), not when its port first accepts.
     init(arguments: [String], directory: URL = CLI.packageRoot, launcher: [String] = [],
-         environment: [String: String] = [:]) throws {
+         environment: [String: String] = [:], notify: NotifySocket? = nil) throws {
         self.port = Int(try LoopbackPorts.free())
         let command = [CLI.binary.path, "serve", "--listen", "127.0.0.1:\(self.port)"] + arguments
         let full = launcher + command
         self.process.executableURL = URL(fileURLWithPath: full[0])
         self.process.arguments = Array(full.dropFirst())
         self.process.currentDirectoryURL = directory
+        var environment = environment
+        if let notify { environment["NOTIFY_SOCKET"] = notify.environmentValue }
         if !environment.isEmpty {
             self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -33,6 +40,14 @@ final class ServeProcess: @unchecked Sendable {
         self.process.standardError = try FileHandle(forWritingTo: self.logURL)
         self.process.standardOutput = FileHandle.nullDevice
         try ChildProcess.start(self.process)
+        if let notify {
+            guard let received = notify.receive(until: "READY=1") else {
+                self.process.terminate()
+                throw PolicyClient.Failure(description: "vrules serve did not notify READY=1: \(self.log)")
+            }
+            self.startNotifications = received
+            return
+        }
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if (try? PolicyClient(port: self.port)) != nil { return }
@@ -784,6 +799,76 @@ struct ServeCommandTests {
         let client = try PolicyClient(port: server.port)
         client.setTimeout(seconds: 10)
         #expect(try client.ask(rcptRequest("after")) != nil)
+        #expect(server.stop() == 0)
+    }
+
+    @Test("under a service manager (Type=notify): ready once it listens, reloading and ready around a reload, a failed reload in the status, watchdog pings, stopping")
+    func serviceManagerNotifications() throws {
+        let directory = try CLI.scratch(["main.lua": self.rules("v1")])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = directory.appendingPathComponent("main.lua")
+        let notify = try NotifySocket()
+        let server = try ServeProcess(arguments: ["--rules", script.path, "--zone", "examples/example.zone"],
+                                      environment: ["WATCHDOG_USEC": "200000"], notify: notify)
+        // READY=1 comes once the listener is bound: the port accepts at once, with no retry.
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("ready")) == "550 5.7.1 v1")
+        let ready = try #require(server.startNotifications.last)
+        #expect(ready.hasPrefix("READY=1\nSTATUS=serving on 127.0.0.1:\(server.port) with "), "\(ready)")
+        #expect(ready.hasSuffix(" rule engines\n"), "\(ready)")
+        #expect(server.startNotifications.dropLast().allSatisfy { $0 == "WATCHDOG=1\n" }, "\(server.startNotifications)")
+        #expect(notify.receive(until: "WATCHDOG=1") != nil, "no watchdog ping")
+
+        try self.rules("v2").write(to: script, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        let reloading = try #require(notify.receive(until: "RELOADING=1")?.last)
+        #expect(reloading.contains("\nMONOTONIC_USEC="), "\(reloading)")
+        #expect(reloading.hasSuffix("\nSTATUS=reloading the rules (SIGHUP)\n"), "\(reloading)")
+        let reloaded = try #require(notify.receive(until: "READY=1")?.last)
+        #expect(reloaded.contains("STATUS=rules reloaded at "), "\(reloaded)")
+        #expect(reloaded.hasSuffix(" (SIGHUP); serving on 127.0.0.1:\(server.port) with \(ready.split(separator: " ")[4]) rule engines\n"),
+                "\(reloaded)")
+        #expect(try client.ask(rcptRequest("reloaded")) == "550 5.7.1 v2")
+
+        try "return { rcpt = { rule(\"broken\", function(ctx) return end end) } }".write(to: script, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        let failed = try #require(notify.receive(until: "reload failed")?.last)
+        #expect(failed.hasPrefix("READY=1\nSTATUS=reload failed at "), "\(failed)")
+        #expect(failed.contains(" (SIGHUP), the running rules stay: ") && failed.contains("main.lua:1:"), "\(failed)")
+        #expect(failed.split(separator: "\n").count == 2, "the error is one status line: \(failed)")
+        #expect(try client.ask(rcptRequest("kept")) == "550 5.7.1 v2")
+
+        server.signal(SIGTERM)
+        let stopping = try #require(notify.receive(until: "STOPPING=1")?.last)
+        #expect(stopping == "STOPPING=1\nSTATUS=stopping: answering what the open connections sent\n")
+        client.close()
+        #expect(server.stop() == 0)
+        #expect(server.log.contains("interval=0.1 seconds [vrules] pinging the service manager's watchdog"), "\(server.log)")
+        #expect(!server.log.contains(" warning "), "\(server.log)")
+    }
+
+    @Test("a NOTIFY_SOCKET or WATCHDOG_USEC that cannot be used is logged, and the server serves all the same")
+    func unusableServiceManager() throws {
+        for (environment, warning) in [
+            (["NOTIFY_SOCKET": "run/notify"],
+             "error=NOTIFY_SOCKET='run/notify': neither an absolute path nor @ and an abstract name [vrules] the service manager will not be notified"),
+            (["NOTIFY_SOCKET": "/nonexistent/notify"],
+             "error=sendto: No such file or directory socket=/nonexistent/notify [ServiceManager] cannot notify the service manager "
+             + "(NOTIFY_SOCKET); later failures are logged at debug level"),
+        ] {
+            let server = try ServeProcess(arguments: ["--zone", "examples/example.zone"], environment: environment)
+            let client = try PolicyClient(port: server.port)
+            client.setTimeout(seconds: 10)
+            #expect(try client.ask(rcptRequest("served")) != nil)
+            #expect(server.waitForLog(warning), "\(server.log)")
+            #expect(server.stop() == 0)
+        }
+        let notify = try NotifySocket(.abstract)
+        let server = try ServeProcess(arguments: ["--zone", "examples/example.zone"], environment: ["WATCHDOG_USEC": "15s"], notify: notify)
+        #expect(server.startNotifications.count == 1, "no watchdog ping: \(server.startNotifications)")
+        #expect(server.log.contains("error=WATCHDOG_USEC='15s': not a positive number of microseconds [vrules] the service manager's watchdog will not be pinged"),
+                "\(server.log)")
         #expect(server.stop() == 0)
     }
 

@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceManager
+import Testing
+import VrulesTestSupport
+
+/// Log entries, kept for the test to read.
+final class RecordedLog: LogHandler, @unchecked Sendable {
+    // @unchecked: `entries` is behind its own lock; the rest is set before use.
+    let entries = NIOLockedValueBox<[(Logger.Level, String)]>([])
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let (level, message) = (event.level, event.message)
+        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        self.entries.withLockedValue { $0.append((level, "\(message) \(fields)")) }
+    }
+
+    var logger: Logger { Logger(label: "test") { _ in self } }
+}
+
+@Suite("The service manager's notifications")
+struct ServiceManagerTests {
+    @Test("NOTIFY_SOCKET: a path, an abstract name, or unset; anything else is refused with the reason")
+    func address() throws {
+        let logger = Logger(label: "test")
+        #expect(try ServiceManager.fromEnvironment([:], logger: logger) == nil)
+        #expect(try ServiceManager.fromEnvironment(["NOTIFY_SOCKET": ""], logger: logger) == nil)
+        #expect(try ServiceManager.address("/run/systemd/notify") == .path("/run/systemd/notify"))
+        #expect(try ServiceManager.address("@/org/freedesktop/systemd1/notify") == .abstract("/org/freedesktop/systemd1/notify"))
+        #expect(throws: ServiceManager.AddressError(value: "run/notify", reason: "neither an absolute path nor @ and an abstract name")) {
+            try ServiceManager.address("run/notify")
+        }
+        let long = "/" + String(repeating: "x", count: 107)
+        #expect(throws: ServiceManager.AddressError(value: long, reason: "a path longer than 107 bytes")) {
+            try ServiceManager.address(long)
+        }
+        #expect(try ServiceManager.address(String(long.dropLast())) == .path(String(long.dropLast())))
+        #expect(throws: ServiceManager.AddressError.self) { try ServiceManager.address("@" + String(repeating: "x", count: 108)) }
+    }
+
+    @Test("each notification arrives as one datagram of KEY=value lines", arguments: [NotifySocket.Kind.path, .abstract])
+    func datagrams(kind: NotifySocket.Kind) throws {
+        let socket = try NotifySocket(kind)
+        let manager = try #require(try ServiceManager.fromEnvironment(["NOTIFY_SOCKET": socket.environmentValue], logger: Logger(label: "test")))
+        #expect(manager.notify([.ready, .status("serving on 127.0.0.1:10040")]))
+        #expect(socket.receive() == "READY=1\nSTATUS=serving on 127.0.0.1:10040\n")
+        #expect(manager.notify([.reloading(monotonicMicroseconds: 12_345), .stopping, .watchdog]))
+        #expect(socket.receive() == "RELOADING=1\nMONOTONIC_USEC=12345\nSTOPPING=1\nWATCHDOG=1\n")
+    }
+
+    @Test("a status is one line: a newline in it (from an error message) cannot start a notification of its own")
+    func statusLine() throws {
+        let socket = try NotifySocket()
+        let manager = ServiceManager(address: .path(socket.environmentValue), logger: Logger(label: "test"))
+        manager.notify([.status("reload failed: main.lua:3: unexpected symbol\nREADY=1\r\u{0}x")])
+        #expect(socket.receive() == "STATUS=reload failed: main.lua:3: unexpected symbol READY=1  x\n")
+        manager.notify([.status(String(repeating: "é", count: 600))])
+        #expect(socket.receive() == "STATUS=" + String(repeating: "é", count: 512) + "\n")
+    }
+
+    @Test("a manager that cannot be reached is warned of once, then at debug level; nothing else fails")
+    func unreachable() throws {
+        let log = RecordedLog()
+        let manager = ServiceManager(address: .path("/nonexistent/vrules/notify"), logger: log.logger)
+        #expect(!manager.notify([.ready]))
+        #expect(!manager.notify([.watchdog]))
+        let entries = log.entries.withLockedValue { $0 }
+        #expect(entries.map(\.0) == [.warning, .debug])
+        #expect(entries.first?.1 == "cannot notify the service manager (NOTIFY_SOCKET); later failures are logged at debug level "
+            + "error=sendto: No such file or directory socket=/nonexistent/vrules/notify")
+    }
+
+    @Test("a manager that stops reading loses notifications; sending never waits for it")
+    func managerNotReading() throws {
+        let socket = try NotifySocket()
+        let log = RecordedLog()
+        let manager = ServiceManager(address: .path(socket.environmentValue), logger: log.logger)
+        // On a thread of its own: a send that waited would hold it, not the test.
+        let sent = NIOLockedValueBox<Int?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let count = (0..<5_000).filter { _ in manager.notify([.watchdog]) }.count
+            sent.withLockedValue { $0 = count }
+            done.signal()
+        }.start()
+        #expect(done.wait(timeout: .now() + 10) == .success, "a send waited for the manager to read")
+        let count = try #require(sent.withLockedValue { $0 })
+        #expect(count > 0 && count < 5_000, "\(count) of 5,000 sent")
+        #expect(log.entries.withLockedValue { $0.first?.1.contains("error=sendto: Resource temporarily unavailable") } == true)
+        #expect(socket.receive() == "WATCHDOG=1\n")
+    }
+
+    @Test("WATCHDOG_USEC: pings at half of it, for this process only; a value that is not a number is refused")
+    func watchdogInterval() throws {
+        #expect(try Watchdog.interval([:]) == nil)
+        #expect(try Watchdog.interval(["WATCHDOG_USEC": "30000000"]) == .seconds(15))
+        #expect(try Watchdog.interval(["WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "\(getpid())"]) == .seconds(15))
+        #expect(try Watchdog.interval(["WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "\(getpid() + 1)"]) == nil)
+        for bad in ["0", "-5", "30s", "1e6"] {
+            #expect(throws: Watchdog.IntervalError(value: bad)) { try Watchdog.interval(["WATCHDOG_USEC": bad]) }
+        }
+    }
+
+    @Test("the watchdog pings while every event loop takes work, and stops while one is stuck")
+    func watchdogFollowsTheLoops() async throws {
+        let socket = try NotifySocket()
+        let manager = ServiceManager(address: .path(socket.environmentValue), logger: Logger(label: "test"))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { group.shutdownGracefully { _ in } }
+        let loops = Array(group.makeIterator())
+        let watchdog = Watchdog(manager: manager, interval: .milliseconds(50), loops: loops)
+        let running = Task { try await watchdog.run() }
+        defer { running.cancel() }
+        #expect(socket.receive() == "WATCHDOG=1\n")
+        #expect(socket.receive() == "WATCHDOG=1\n")
+
+        // The second loop stuck in one job for 1.5 s: a ping already under way may still
+        // arrive, then none until the loop is free again.
+        let release = DispatchSemaphore(value: 0)
+        loops[1].execute { release.wait() }
+        try await Task.sleep(for: .milliseconds(200))
+        while socket.receive(timeout: 0) != nil {}
+        #expect(socket.receive(timeout: 1.2) == nil, "a ping while a loop was stuck")
+        release.signal()
+        #expect(socket.receive(timeout: 10) == "WATCHDOG=1\n")
+    }
+}
