@@ -65,6 +65,18 @@ actor PolicyShard {
     private let verdictCounters = VerdictKind.allCases.map {
         (kind: $0, counter: Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", $0.rawValue)]))
     }
+    /// The decisions of each rule by verdict (`vrules_rules_decisions_total`): which rule
+    /// refuses how much mail. A script may make rules in a loop, so at most
+    /// `ruleSeriesLimit` rule names get series of their own here; the decisions of the
+    /// others count under `ruleSeriesOverflow`.
+    private var ruleCounters: [RuleVerdict: Counter] = [:]
+    private var ruleNames: Set<String> = []
+    static let ruleSeriesLimit = 1_000
+    static let ruleSeriesOverflow = "(other rules)"
+    private struct RuleVerdict: Hashable {
+        var rule: String
+        var verdict: VerdictKind
+    }
     /// A metric handle's label and dimension value: looked up per request without
     /// building a string.
     private struct MetricKey: Hashable {
@@ -122,6 +134,22 @@ actor PolicyShard {
         if let counter = self.counters[id] { return counter }
         let counter = Counter(label: label, dimensions: [(dimension, value)])
         self.counters[id] = counter
+        return counter
+    }
+
+    private func ruleCounter(_ rule: String, _ verdict: VerdictKind) -> Counter {
+        var key = RuleVerdict(rule: rule, verdict: verdict)
+        if let counter = self.ruleCounters[key] { return counter }
+        if !self.ruleNames.contains(rule) {
+            if self.ruleNames.count < Self.ruleSeriesLimit {
+                self.ruleNames.insert(rule)
+            } else {
+                key.rule = Self.ruleSeriesOverflow
+                if let counter = self.ruleCounters[key] { return counter }
+            }
+        }
+        let counter = Counter(label: "vrules_rules_decisions_total", dimensions: [("rule", key.rule), ("verdict", verdict.rawValue)])
+        self.ruleCounters[key] = counter
         return counter
     }
 
@@ -584,6 +612,7 @@ actor PolicyShard {
 
     private func record(_ result: StageResult, request: PolicyRequest) {
         self.verdictCounters.first { $0.kind == result.verdict.kind }?.counter.increment()
+        if let rule = result.decidedBy { self.ruleCounter(rule, result.verdict.kind).increment() }
         // The metadata is built only when the decision line is logged at all.
         guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [

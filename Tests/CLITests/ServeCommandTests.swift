@@ -872,6 +872,54 @@ struct ServeCommandTests {
         #expect(server.stop() == 0)
     }
 
+    @Test("each rule's decisions are counted by verdict; a rule name of any bytes stays one metric line")
+    func ruleDecisionMetrics() async throws {
+        let (directory, server, client, metrics) = try self.serving(rules: """
+            return { rcpt = {
+              rule("refuse \\"quoted\\" \\\\ and\\nbroken", function(ctx)
+                if ctx.rcpt.local_part == "no" then return reject(reply(550, "5.7.1", "no")) end
+              end),
+              rule("hold", function(ctx) if ctx.rcpt.local_part == "later" then return defer() end end),
+              rule("broken", function(ctx) if ctx.rcpt.local_part == "oops" then error("oops") end end),
+              rule("welcome", function(ctx) return accept() end),
+            } }
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (index, recipient) in ["no", "no", "later", "oops", "yes", "yes", "yes"].enumerated() {
+            _ = try client.ask(rcptRequest("rules.\(index)", recipient: "\(recipient)@example.com"))
+        }
+        let text = try await metricsText(metrics)
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("vrules_rules_decisions_total{") }.sorted()
+        #expect(lines == [
+            #"vrules_rules_decisions_total{rule="broken",verdict="defer"} 1"#,
+            #"vrules_rules_decisions_total{rule="hold",verdict="defer"} 1"#,
+            #"vrules_rules_decisions_total{rule="refuse \"quoted\" \\ and\nbroken",verdict="reject"} 2"#,
+            #"vrules_rules_decisions_total{rule="welcome",verdict="accept"} 3"#,
+        ], "\(text)")
+        #expect(server.stop() == 0)
+    }
+
+    @Test("rules made in a loop: the first 1,000 names that decide get series of their own, the rest count together")
+    func ruleDecisionSeriesBounded() async throws {
+        let (directory, server, client, metrics) = try self.serving(rules: """
+            local entries = {}
+            for i = 1, 1003 do
+              entries[i] = rule("r" .. i, function(ctx) if ctx.rcpt.local_part == "r" .. i then return reject() end end)
+            end
+            return { rcpt = entries }
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for index in 1...1003 {
+            _ = try client.ask(rcptRequest("loop.\(index)", recipient: "r\(index)@example.com"))
+        }
+        let text = try await metricsText(metrics)
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("vrules_rules_decisions_total{") }
+        #expect(lines.count == 1_001, "\(lines.count) series")
+        #expect(lines.contains(#"vrules_rules_decisions_total{rule="r1000",verdict="reject"} 1"#))
+        #expect(lines.contains(#"vrules_rules_decisions_total{rule="(other rules)",verdict="reject"} 3"#), "\(lines.suffix(3))")
+        #expect(server.stop() == 0)
+    }
+
     @Test("a stage_timeout longer than Postfix waits for an answer is warned of, at start and on reload")
     func stageTimeoutBeyondPostfix() throws {
         let directory = try CLI.scratch(["vrules.toml": "[limits]\nstage_timeout = \"5m\"\n"])
