@@ -83,8 +83,10 @@ struct ServeCommand: AsyncParsableCommand {
         // Before anything uses SwiftNIO's shared event loop group.
         PolicyEventLoops.sizeToAffinity()
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
+        let toJournal = JournalStream.isStandardError(ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap { label in
-            var handler = OneLineLogHandler(StreamLogHandler.standardError(label: label))
+            var handler = OneLineLogHandler(toJournal ? StreamLogHandler(label: label, stream: JournalStream(), metadataProvider: nil)
+                                                      : StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

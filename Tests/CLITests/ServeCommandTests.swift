@@ -22,9 +22,10 @@ final class ServeProcess: @unchecked Sendable {
     /// `environment` is added to the test's own. With `notify`, the server is started as
     /// systemd starts a `Type=notify` unit: `NOTIFY_SOCKET` names that socket, and the server
     /// counts as started when it says `READY=1` (the datagrams until then are in
-    /// `startNotifications`), not when its port first accepts.
+    /// `startNotifications`), not when its port first accepts. With `journal`,
+    /// `JOURNAL_STREAM` names the log file, as systemd names the journal's stream.
     init(arguments: [String], directory: URL = CLI.packageRoot, launcher: [String] = [],
-         environment: [String: String] = [:], notify: NotifySocket? = nil) throws {
+         environment: [String: String] = [:], notify: NotifySocket? = nil, journal: Bool = false) throws {
         self.port = Int(try LoopbackPorts.free())
         let command = [CLI.binary.path, "serve", "--listen", "127.0.0.1:\(self.port)"] + arguments
         let full = launcher + command
@@ -33,10 +34,16 @@ final class ServeProcess: @unchecked Sendable {
         self.process.currentDirectoryURL = directory
         var environment = environment
         if let notify { environment["NOTIFY_SOCKET"] = notify.environmentValue }
+        _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
+        if journal {
+            // As systemd names the journal stream it connects a unit's standard error to.
+            var status = stat()
+            stat(self.logURL.path, &status)
+            environment["JOURNAL_STREAM"] = "\(status.st_dev):\(status.st_ino)"
+        }
         if !environment.isEmpty {
             self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
-        _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
         self.process.standardError = try FileHandle(forWritingTo: self.logURL)
         self.process.standardOutput = FileHandle.nullDevice
         try ChildProcess.start(self.process)
@@ -918,6 +925,38 @@ struct ServeCommandTests {
         #expect(lines.contains(#"vrules_rules_decisions_total{rule="r1000",verdict="reject"} 1"#))
         #expect(lines.contains(#"vrules_rules_decisions_total{rule="(other rules)",verdict="reject"} 3"#), "\(lines.suffix(3))")
         #expect(server.stop() == 0)
+    }
+
+    @Test("standard error that is the journal (JOURNAL_STREAM) gets each line's syslog priority; a message cannot forge one")
+    func journalPriorities() throws {
+        let directory = try CLI.scratch(["main.lua": """
+            return { rcpt = { rule("loud", function(ctx)
+              log.warn("<0>forged\\n<0>second")
+              log.error("trouble")
+              log.info("fine")
+            end) } }
+            """])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = directory.appendingPathComponent("main.lua").path
+        let server = try ServeProcess(arguments: ["--rules", script, "--zone", "examples/example.zone"], journal: true)
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("journal")) == "DUNNO")
+        #expect(server.waitForLog("] fine"))
+        let lines = server.log.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("<6>info vrules: event_loops=") == true, "\(server.log)")
+        #expect(lines.contains(#"<4>warning vrules.rules: rule=loud stage=rcpt [vrules] <0>forged\n<0>second"#), "\(server.log)")
+        #expect(lines.contains("<3>error vrules.rules: rule=loud stage=rcpt [vrules] trouble"), "\(server.log)")
+        #expect(lines.contains("<6>info vrules.rules: rule=loud stage=rcpt [vrules] fine"), "\(server.log)")
+        #expect(lines.allSatisfy { $0.hasPrefix("<") }, "\(server.log)")
+        #expect(server.stop() == 0)
+
+        // JOURNAL_STREAM inherited by a process whose standard error goes elsewhere: plain lines.
+        let elsewhere = try ServeProcess(arguments: ["--rules", script, "--zone", "examples/example.zone"],
+                                         environment: ["JOURNAL_STREAM": "8:12345"])
+        #expect(elsewhere.log.split(separator: "\n").first?.hasPrefix("20") == true, "\(elsewhere.log)")
+        #expect(!elsewhere.log.contains("<6>"), "\(elsewhere.log)")
+        #expect(elsewhere.stop() == 0)
     }
 
     @Test("a stage_timeout longer than Postfix waits for an answer is warned of, at start and on reload")
