@@ -122,8 +122,10 @@ struct BytecodeAnalyzer {
     }
 
     /// `sharedUpvalues`: the indices of the function's upvalues that are locals of the main
-    /// chunk (the script's or a module's), which every transaction shares.
-    private mutating func analyze(_ function: LuaPrototype, sharedUpvalues: Set<Int>) {
+    /// chunk (the script's or a module's), which every transaction shares. `isEntry`: the
+    /// function is given to `rule(name, fn)` or `action(name, fn)` where it is made, so its
+    /// first parameter is the transaction's `ctx` whatever it is named.
+    private mutating func analyze(_ function: LuaPrototype, sharedUpvalues: Set<Int>, isEntry: Bool = false) {
         let code = function.code.map(LuaInstruction.init)
         var jumpTargets = Set<Int>()
         for (pc, instruction) in code.enumerated() {
@@ -131,7 +133,10 @@ struct BytecodeAnalyzer {
         }
         var registers = [Value](repeating: .unknown, count: Int(function.maxStackSize) + 256)
         /// A `ctx` parameter the function never overwrites is known at every instruction.
-        let keepsContext = function.parameterNames.first == "ctx" && !Self.writesFirstRegister(code)
+        let keepsContext = function.parameterCount > 0 && (isEntry || function.parameterNames.first == "ctx")
+            && !Self.writesFirstRegister(code)
+        /// The prototypes given to `rule`/`action` as their function, by index.
+        var entryFunctions = Set<Int>()
         if keepsContext { registers[0] = .context }
         /// After a call with open results (C = 0), the first register past the fixed arguments.
         var openTop: Int?
@@ -249,6 +254,10 @@ struct BytecodeAnalyzer {
                     arguments = Array(registers[(a + 1)..<min(a + instruction.b, registers.count)])
                 }
                 self.checkCallbacks(of: registers[a], arguments: arguments, in: function, line: line(pc))
+                if case .global(let kind) = registers[a], kind == "rule" || kind == "action", arguments.count >= 2,
+                   case .closure(let index) = arguments[1] {
+                    entryFunctions.insert(index)
+                }
                 if case .member(table: "table", name: "insert") = registers[a], let first = arguments.first,
                    arguments.count >= 2, let last = arguments.last {
                     self.checkKeptContext(table: first, value: last, line: line(pc))
@@ -280,12 +289,12 @@ struct BytecodeAnalyzer {
             if opcode != .call { openTop = opcode == .vararg ? a : nil }
         }
 
-        for child in function.prototypes {
+        for (childIndex, child) in function.prototypes.enumerated() {
             var shared = Set<Int>()
             for (index, upvalue) in child.upvalues.enumerated() {
                 if upvalue.inStack ? function.isMainChunk : sharedUpvalues.contains(Int(upvalue.index)) { shared.insert(index) }
             }
-            self.analyze(child, sharedUpvalues: shared)
+            self.analyze(child, sharedUpvalues: shared, isEntry: entryFunctions.contains(childIndex))
         }
     }
 
