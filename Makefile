@@ -80,6 +80,7 @@ install-unit:
 	sed 's|@BINDIR@|$(BINDIR)|g' packaging/vrules.service.in > $(DESTDIR)$(UNITDIR)/vrules.service.tmp
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vrules.service.tmp
 	mv $(DESTDIR)$(UNITDIR)/vrules.service.tmp $(DESTDIR)$(UNITDIR)/vrules.service
+	install -m 0644 packaging/vrules.socket $(DESTDIR)$(UNITDIR)/vrules.socket
 
 install-config:
 	install -d $(DESTDIR)$(DATADIR)/rules
@@ -97,7 +98,7 @@ install-config:
 	done
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/vrules $(DESTDIR)$(UNITDIR)/vrules.service $(DESTDIR)$(MANDIR)/man1/vrules.1 $(DESTDIR)$(MANDIR)/man1/vrules.*.1
+	rm -f $(DESTDIR)$(BINDIR)/vrules $(DESTDIR)$(UNITDIR)/vrules.service $(DESTDIR)$(UNITDIR)/vrules.socket $(DESTDIR)$(MANDIR)/man1/vrules.1 $(DESTDIR)$(MANDIR)/man1/vrules.*.1
 	rm -rf $(DESTDIR)$(DATADIR)
 	@echo "left $(DESTDIR)$(SYSCONFDIR)/vrules in place (the operator's configuration and rules)"
 

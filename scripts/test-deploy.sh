@@ -35,11 +35,12 @@ make --no-print-directory install DESTDIR="$stage" PREFIX="$prefix" 2>&1 | sed -
   || fail "make install failed"
 bin="$stage$prefix/bin/vrules"
 unit="$stage$prefix/lib/systemd/system/vrules.service"
+socket_unit="$stage$prefix/lib/systemd/system/vrules.socket"
 mandir="$stage$prefix/share/man"
 etc="$stage/etc/vrules"
 
 # --- layout -----------------------------------------------------------------------
-for f in "$bin" "$unit" "$etc/vrules.toml" "$etc/rules/main.lua" "$etc/rules/lib/checks.lua" \
+for f in "$bin" "$unit" "$socket_unit" "$etc/vrules.toml" "$etc/rules/main.lua" "$etc/rules/lib/checks.lua" \
          "$stage$prefix/share/vrules/vrules.toml" "$stage$prefix/share/vrules/rules/main.lua"; do
   [ -f "$f" ] || fail "missing after install: ${f#"$stage"}"
 done
@@ -119,7 +120,8 @@ else
   verify_unit="$stage/verify/vrules.service"
   mkdir -p "$stage/verify"
   sed "s|^ExecStart=$prefix/bin/vrules|ExecStart=$bin|" "$unit" >"$verify_unit"
-  MANPATH="$mandir" systemd-analyze verify "$verify_unit" >"$stage/verify.log" 2>&1 \
+  cp "$socket_unit" "$stage/verify/vrules.socket"
+  MANPATH="$mandir" systemd-analyze verify "$verify_unit" "$stage/verify/vrules.socket" >"$stage/verify.log" 2>&1 \
     || { cat "$stage/verify.log" >&2; fail "systemd-analyze verify"; }
   [ ! -s "$stage/verify.log" ] || { cat "$stage/verify.log" >&2; fail "systemd-analyze verify printed warnings"; }
   exposure=$(systemd-analyze security --offline=true "$verify_unit" 2>&1 | grep 'Overall exposure level') \
@@ -128,7 +130,7 @@ else
   # 2.0 of 10 and below is systemd's "OK": the sandbox cannot be loosened unnoticed.
   systemd-analyze security --offline=true --threshold=20 "$verify_unit" >/dev/null 2>&1 \
     || fail "the unit's exposure is above 2.0: $exposure"
-  pass "systemd-analyze verify: clean; security: exposure at most 2.0"
+  pass "systemd-analyze verify of vrules.service and vrules.socket: clean; security: exposure at most 2.0"
 fi
 
 # --- vrules check of the installed configuration and rules ---------------------------
@@ -250,6 +252,24 @@ server_pid=""
 [ "$status" -eq 0 ] || { cat "$log" >&2; fail "vrules serve exited with $status on SIGTERM"; }
 grep -q '^STOPPING=1 | STATUS=stopping' "$notify_log" || { cat "$notify_log" >&2; fail "no STOPPING=1 on SIGTERM"; }
 pass "SIGTERM: vrules serve says STOPPING=1 and stops with status 0"
+
+# --- socket activation, as vrules.socket starts it ----------------------------------
+# systemd-socket-activate holds the listening socket and starts the installed binary at the
+# first connection, passing the socket as vrules.socket does (LISTEN_FDS); the address is
+# the socket unit's ListenStream with a free port, since 10040 may be taken here.
+grep -qx 'ListenStream=127.0.0.1:10040' "$socket_unit" || fail "vrules.socket does not listen on the default policy address"
+activated=$((20000 + RANDOM % 30000))
+(cd / && exec "${unprivileged[@]}" systemd-socket-activate -l "127.0.0.1:$activated" "$bin" serve \
+   --config "$etc/vrules.toml" --rules "$etc/rules/main.lua") >"$stage/activated.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 50); do grep -q "^Listening on" "$stage/activated.log" && break; sleep 0.1; done
+answer=$(policy_request "$activated" 127.0.0.1)
+[ "$answer" = "action=DUNNO" ] || { cat "$stage/activated.log" >&2; fail "socket activation: expected action=DUNNO, got '$answer'"; }
+grep -q 'policy server listening on a socket from the service manager' "$stage/activated.log" \
+  || { cat "$stage/activated.log" >&2; fail "socket activation: the passed socket was not the one served"; }
+kill -TERM "$server_pid"; status=0; wait "$server_pid" || status=$?; server_pid=""
+[ "$status" -eq 0 ] || { cat "$stage/activated.log" >&2; fail "socket activation: exit status $status on SIGTERM"; }
+pass "socket activation (vrules.socket's way, by systemd-socket-activate): the installed binary serves the passed socket"
 
 # --- a second install keeps the operator's files -------------------------------------
 echo '# the operator was here' >>"$etc/vrules.toml"

@@ -34,6 +34,8 @@ public final class PolicyServer: Service, @unchecked Sendable {
     public let service: PolicyService
     private let events: @Sendable (Event) -> Void
     private let addresses: [ListenAddress]
+    /// Listening sockets a service manager passed (socket activation), served besides `addresses`.
+    private let inherited: [Int32]
     private let limits: PolicyProtocolLimits
     private let socketAccess: UnixSocketAccess
     private let logger: Logger
@@ -44,12 +46,13 @@ public final class PolicyServer: Service, @unchecked Sendable {
     private var expiry: RepeatedTask?
 
     public init(service: PolicyService, listen addresses: [ListenAddress], limits: PolicyProtocolLimits = PolicyProtocolLimits(),
-                socketAccess: UnixSocketAccess = UnixSocketAccess(),
+                inherited: [Int32] = [], socketAccess: UnixSocketAccess = UnixSocketAccess(),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "vrules.policy"),
                 events: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.service = service
         self.events = events
         self.addresses = addresses
+        self.inherited = inherited
         self.limits = limits
         self.socketAccess = socketAccess
         self.group = group
@@ -109,6 +112,19 @@ public final class PolicyServer: Service, @unchecked Sendable {
             if let local = listener.localAddress { bound.append(local) }
             self.logger.info("policy server listening", metadata: ["address": "\(address)"])
         }
+        for descriptor in self.inherited {
+            let listener: any Channel
+            do {
+                listener = try await bootstrap.withBoundSocket(descriptor).get()
+            } catch {
+                throw PolicyListenError(address: "descriptor \(descriptor) from the service manager", reason: PolicyListenError.reason(for: error))
+            }
+            self.listeners.append(listener)
+            if let local = listener.localAddress { bound.append(local) }
+            self.logger.info("policy server listening on a socket from the service manager", metadata: [
+                "address": "\(listener.localAddress.map(Self.text) ?? "?")", "descriptor": "\(descriptor)",
+            ])
+        }
         self.startExpiry()
         return bound
     }
@@ -130,6 +146,15 @@ public final class PolicyServer: Service, @unchecked Sendable {
                 throw error
             }
             return listener
+        }
+    }
+
+    /// An address as `--listen` takes it: `127.0.0.1:10040`, `[::1]:10040`, `unix:/path`.
+    public static func text(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4: "\(address.ipAddress ?? ""):\(address.port ?? 0)"
+        case .v6: "[\(address.ipAddress ?? "")]:\(address.port ?? 0)"
+        case .unixDomainSocket: "unix:\(address.pathname ?? "")"
         }
     }
 

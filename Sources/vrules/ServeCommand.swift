@@ -80,6 +80,14 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Descriptors 3, 4, ... passed by the service manager: checked before anything here
+        // opens a descriptor of its own, which could take the number of one that was not passed.
+        let inherited: [Int32]
+        do {
+            inherited = try InheritedSockets.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch {
+            throw UsageFailure.exit("cannot serve the sockets the service manager passed: \(error)")
+        }
         // Before anything uses SwiftNIO's shared event loop group.
         PolicyEventLoops.sizeToAffinity()
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
@@ -156,13 +164,14 @@ struct ServeCommand: AsyncParsableCommand {
         // A reload applies the rules, the resolvers and [limits]; the [policy] settings shape
         // the listeners and the transaction table made at start, so a change to one of them is
         // named as waiting for a restart rather than taken in silence.
-        // (`--listen` given on the command line wins over the file's, at any start.)
-        let listenFromCommandLine = !self.listen.isEmpty
+        // (`--listen` on the command line, or sockets the service manager passed, win over the file's.)
+        let environment = ProcessInfo.processInfo.environment
+        let listenNotFromFile = !self.listen.isEmpty || environment["LISTEN_FDS"] != nil
         let fixedAtStart = configuration.settingsFixedAtStart
         let reloadEngines: @Sendable () async throws -> [RuleEngine] = {
             let reloaded = try resolverOptions.loadConfigurationFile()
             for ((key, running), (_, value)) in zip(fixedAtStart, reloaded.settingsFixedAtStart)
-            where running != value && !(listenFromCommandLine && key == "policy.listen") {
+            where running != value && !(listenNotFromFile && key == "policy.listen") {
                 logger.warning("a setting changed in the configuration file applies when vrules serve starts again, not on reload",
                                metadata: ["key": "\(key)", "running": "\(running)", "file": "\(value)"])
             }
@@ -185,7 +194,14 @@ struct ServeCommand: AsyncParsableCommand {
         let service = PolicyService(engines: engines, configuration: serviceConfiguration, logger: logger)
         var protocolLimits = PolicyProtocolLimits()
         if let connections = configuration.maximumConnections { protocolLimits.maximumConnections = connections }
-        let listen = !self.listen.isEmpty ? self.listen : (!configuration.listen.isEmpty ? configuration.listen : ["127.0.0.1:10040"])
+        // Under socket activation the service manager's sockets are the ones served: it owns
+        // the addresses (its .socket unit), and --listen and [policy] listen are not bound.
+        if !inherited.isEmpty && (!self.listen.isEmpty || !configuration.listen.isEmpty) {
+            logger.notice("serving the sockets the service manager passed; --listen and [policy] listen are not bound",
+                          metadata: ["sockets": "\(inherited.count)"])
+        }
+        let listen = !inherited.isEmpty ? []
+            : !self.listen.isEmpty ? self.listen : (!configuration.listen.isEmpty ? configuration.listen : ["127.0.0.1:10040"])
         let addresses = try listen.map { text in
             // The configuration's addresses were checked as it loaded, the option's by validate().
             guard let address = ListenAddress(text) else {
@@ -204,9 +220,8 @@ struct ServeCommand: AsyncParsableCommand {
         PolicyServer.raiseDescriptorLimit()
         // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
         // client that finds the socket open may stop the server at once, gracefully.
-        let environment = ProcessInfo.processInfo.environment
         let reports = ServiceManagerReports(environment: environment, engines: engines.count, logger: logger)
-        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, socketAccess: socketAccess,
+        let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, inherited: inherited, socketAccess: socketAccess,
                                   logger: logger, events: reports.server)
         if !configuredZones.isEmpty {
             Task { [service] in

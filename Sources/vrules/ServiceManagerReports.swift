@@ -43,7 +43,7 @@ struct ServiceManagerReports: Sendable {
         guard let manager = self.manager else { return }
         switch event {
         case .listening(let addresses):
-            let serving = "serving on \(addresses.map(Self.text).joined(separator: ", ")) with \(self.engines) rule engines"
+            let serving = "serving on \(addresses.map(PolicyServer.text).joined(separator: ", ")) with \(self.engines) rule engines"
             self.serving.withLockedValue { $0 = serving }
             manager.notify([.ready, .status(serving)])
         case .stopping:
@@ -67,14 +67,5 @@ struct ServiceManagerReports: Sendable {
 
     private static func now() -> String {
         ISO8601DateFormatter().string(from: Date())
-    }
-
-    /// An address as `--listen` takes it: `127.0.0.1:10040`, `[::1]:10040`, `unix:/path`.
-    static func text(_ address: SocketAddress) -> String {
-        switch address {
-        case .v4: "\(address.ipAddress ?? ""):\(address.port ?? 0)"
-        case .v6: "[\(address.ipAddress ?? "")]:\(address.port ?? 0)"
-        case .unixDomainSocket: "unix:\(address.pathname ?? "")"
-        }
     }
 }

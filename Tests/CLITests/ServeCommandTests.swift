@@ -959,6 +959,82 @@ struct ServeCommandTests {
         #expect(elsewhere.stop() == 0)
     }
 
+    @Test("socket activation (systemd-socket-activate): the passed TCP or UNIX socket is served, --listen is not bound")
+    func socketActivation() throws {
+        let directory = try CLI.scratch(["main.lua": self.rules("activated")])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let activated = Int(try LoopbackPorts.free())
+        let unixPath = directory.appendingPathComponent("policy.sock").path
+        for (listen, connect) in [("127.0.0.1:\(activated)", { try PolicyClient(port: activated) }),
+                                  (unixPath, { try PolicyClient(unixPath: unixPath) })] as [(String, () throws -> PolicyClient)] {
+            let notify = try NotifySocket()
+            let configured = Int(try LoopbackPorts.free())
+            let log = directory.appendingPathComponent("serve.log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+            process.arguments = ["-l", listen, "-E", "NOTIFY_SOCKET=\(notify.environmentValue)", CLI.binary.path, "serve",
+                                 "--rules", directory.appendingPathComponent("main.lua").path,
+                                 "--zone", "examples/example.zone", "--listen", "127.0.0.1:\(configured)"]
+            process.currentDirectoryURL = CLI.packageRoot
+            process.standardError = try FileHandle(forWritingTo: log)
+            process.standardOutput = FileHandle.nullDevice
+            try ChildProcess.start(process)
+            defer { if process.isRunning { process.terminate() } }
+            // The activator starts vrules at the first connection; the connection waits in
+            // the passed socket's backlog meanwhile, as under a .socket unit.
+            var client: PolicyClient?
+            for _ in 0..<100 where client == nil {
+                client = try? connect()
+                if client == nil { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            let activatedClient = try #require(client, "cannot connect to \(listen)")
+            activatedClient.setTimeout(seconds: 15)
+            #expect(try activatedClient.ask(rcptRequest("activated")) == "550 5.7.1 activated")
+            let ready = try #require(notify.receive(until: "READY=1")?.last)
+            let shown = listen.hasPrefix("/") ? "unix:" + listen : listen
+            #expect(ready.hasPrefix("READY=1\nSTATUS=serving on \(shown) with "), "\(ready)")
+            #expect((try? PolicyClient(port: configured)) == nil, "--listen was bound too")
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            #expect(text.contains("sockets=1 [vrules] serving the sockets the service manager passed; --listen and [policy] listen are not bound"),
+                    "\(text)")
+            #expect(text.contains("address=\(shown) descriptor=3 [Policy] policy server listening on a socket from the service manager"),
+                    "\(text)")
+            activatedClient.close()
+            #expect(ChildProcess.stop(process, name: "vrules serve"))
+            #expect(process.terminationStatus == 0)
+        }
+    }
+
+    @Test("sockets passed that cannot be served stop vrules serve with status 2 and the reason")
+    func socketActivationRefused() throws {
+        // Descriptor 3 made as a service manager would pass it, then vrules exec'd in the same process.
+        for (socket, reason) in [("os.open('/dev/null', os.O_RDONLY)", "descriptor 3 of LISTEN_FDS=1 is not a socket"),
+                                 ("socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach()", "descriptor 3 of LISTEN_FDS=1 is not a stream socket"),
+                                 ("socket.socket().detach()", "descriptor 3 of LISTEN_FDS=1 is not listening")] {
+            let launcher = """
+                import os, socket, sys
+                descriptor = \(socket)
+                descriptor = descriptor if isinstance(descriptor, int) else descriptor.fileno()
+                if descriptor != 3:
+                    os.dup2(descriptor, 3)
+                os.set_inheritable(3, True)
+                os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1")
+                os.execv(sys.argv[1], [sys.argv[1], "serve", "--zone", "examples/example.zone"])
+                """
+            let result = try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", launcher, CLI.binary.path],
+                                              in: CLI.packageRoot, timeout: 30)
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(result.stderr == "vrules: cannot serve the sockets the service manager passed: \(reason)\n", "\(result.stderr)")
+        }
+        let count = try ChildProcess.run(URL(fileURLWithPath: "/bin/sh"), [
+            "-c", "LISTEN_PID=$$ LISTEN_FDS=65 exec \"$0\" serve --zone examples/example.zone", CLI.binary.path,
+        ], in: CLI.packageRoot, timeout: 30)
+        #expect(count.status == 2)
+        #expect(count.stderr == "vrules: cannot serve the sockets the service manager passed: LISTEN_FDS='65': not a number of descriptors from 1 to 64\n",
+                "\(count.stderr)")
+    }
+
     @Test("a stage_timeout longer than Postfix waits for an answer is warned of, at start and on reload")
     func stageTimeoutBeyondPostfix() throws {
         let directory = try CLI.scratch(["vrules.toml": "[limits]\nstage_timeout = \"5m\"\n"])

@@ -3,7 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import ServiceManager
+@testable import ServiceManager
 import Testing
 import VrulesTestSupport
 
@@ -132,5 +132,32 @@ struct ServiceManagerTests {
         #expect(socket.receive(timeout: 1.2) == nil, "a ping while a loop was stuck")
         release.signal()
         #expect(socket.receive(timeout: 10) == "WATCHDOG=1\n")
+    }
+
+    @Test("LISTEN_FDS: sockets passed to this process only; a count that is not one is refused")
+    func inheritedSocketsFromEnvironment() throws {
+        #expect(try InheritedSockets.fromEnvironment([:]) == [])
+        #expect(try InheritedSockets.fromEnvironment(["LISTEN_FDS": "2", "LISTEN_PID": "\(getpid() + 1)"]) == [])
+        #expect(try InheritedSockets.fromEnvironment(["LISTEN_FDS": "2"]) == [])
+        for bad in ["0", "x", "65", "-1"] {
+            #expect(throws: InheritedSockets.Failure("LISTEN_FDS='\(bad)': not a number of descriptors from 1 to 64")) {
+                try InheritedSockets.fromEnvironment(["LISTEN_FDS": bad, "LISTEN_PID": "\(getpid())"])
+            }
+        }
+    }
+
+    @Test("a passed descriptor must be a listening stream socket")
+    func inheritedSocketKinds() throws {
+        let file = open("/dev/null", O_RDONLY)
+        let datagram = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let stream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { for descriptor in [file, datagram, stream, listening] { close(descriptor) } }
+        #expect(listen(listening, 1) == 0)
+        #expect(InheritedSockets.problem(with: file) == "is not a socket")
+        #expect(InheritedSockets.problem(with: datagram) == "is not a stream socket")
+        #expect(InheritedSockets.problem(with: stream) == "is not listening")
+        #expect(InheritedSockets.problem(with: listening) == nil)
+        #expect(InheritedSockets.problem(with: 9_999) == "is not open")
     }
 }
