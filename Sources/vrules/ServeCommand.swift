@@ -82,16 +82,17 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         // Descriptors 3, 4, ... passed by the service manager: checked before anything here
         // opens a descriptor of its own, which could take the number of one that was not passed.
+        let environment = ProcessInfo.processInfo.environment
         let inherited: [Int32]
         do {
-            inherited = try InheritedSockets.fromEnvironment(ProcessInfo.processInfo.environment)
+            inherited = try InheritedSockets.fromEnvironment(environment)
         } catch {
             throw UsageFailure.exit("cannot serve the sockets the service manager passed: \(error)")
         }
         // Before anything uses SwiftNIO's shared event loop group.
         PolicyEventLoops.sizeToAffinity()
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
-        let toJournal = JournalStream.isStandardError(ProcessInfo.processInfo.environment)
+        let toJournal = JournalStream.isStandardError(environment)
         LoggingSystem.bootstrap { label in
             var handler = OneLineLogHandler(toJournal ? StreamLogHandler(label: label, stream: JournalStream(), metadataProvider: nil)
                                                       : StreamLogHandler.standardError(label: label))
@@ -165,8 +166,7 @@ struct ServeCommand: AsyncParsableCommand {
         // the listeners and the transaction table made at start, so a change to one of them is
         // named as waiting for a restart rather than taken in silence.
         // (`--listen` on the command line, or sockets the service manager passed, win over the file's.)
-        let environment = ProcessInfo.processInfo.environment
-        let listenNotFromFile = !self.listen.isEmpty || environment["LISTEN_FDS"] != nil
+        let listenNotFromFile = !self.listen.isEmpty || !inherited.isEmpty
         let fixedAtStart = configuration.settingsFixedAtStart
         let reloadEngines: @Sendable () async throws -> [RuleEngine] = {
             let reloaded = try resolverOptions.loadConfigurationFile()
