@@ -9,6 +9,11 @@ public struct RuleTestResult: Sendable {
     /// Empty when the test passed.
     public var failures: [String]
     public var seconds: Double
+    /// The rules file the test ran, and its entries; nil when the rules did not load.
+    public var rulesPath: String?
+    public var entries: [RuleEntrySummary]?
+    /// Each entry run in the session, with its decision's verdict (`next`, `reject`, ..., `error`).
+    public var entryRuns: [(stage: Stage, name: String, decision: String)] = []
     public var passed: Bool { self.failures.isEmpty }
     public var fullName: String { "\(self.file): \(self.name)" }
 }
@@ -77,6 +82,13 @@ public struct RuleTestRunner {
         session.maximumRecipients = self.maximumRecipients
         let report = await engine.simulate(session, captureVars: true)
         result.failures = Self.compare(testCase, report: report, logs: logs.lines)
+        result.rulesPath = file.rulesPath
+        result.entries = await engine.entries
+        for step in report.steps {
+            for case .rule(let name, _, let decision) in step.result.trace {
+                result.entryRuns.append((step.result.stage, name, String(decision.prefix { $0 != " " })))
+            }
+        }
         result.seconds = Date().timeIntervalSince(started)
         return result
     }

@@ -122,6 +122,16 @@ public actor RuleEngine {
 
     public func ruleNames(for stage: Stage) -> [String] { (self.host.entries[stage] ?? []).map(\.name) }
 
+    /// Every entry of every stage, in the order the stages run them.
+    public var entries: [RuleEntrySummary] {
+        Stage.allCases.flatMap { stage in
+            (self.host.entries[stage] ?? []).map {
+                RuleEntrySummary(stage: stage, name: $0.name, isAction: $0.isAction,
+                                 position: String($0.position.reversed().drop { $0 == " " || $0 == ":" }.reversed()))
+            }
+        }
+    }
+
     /// Every global the sandbox binds, with the member names of tables.
     public func boundGlobals() -> [String: Set<String>] { self.host.boundGlobals() }
 

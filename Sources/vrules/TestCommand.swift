@@ -28,6 +28,9 @@ struct TestCommand: AsyncParsableCommand {
     @Option(help: "The configuration file: its [limits] and [dnsbl] apply as in serve, and its resolver answers tests with dns = \"network\".")
     var config: String = "vrules.toml"
 
+    @Flag(help: "After the tests, list each rule and action of the rules tested: how often the tests ran it, what it decided, and which never ran or never decided.")
+    var coverage = false
+
     func run() async throws {
         let rulesDirectory = (self.rules as NSString).deletingLastPathComponent
         let roots = self.paths.isEmpty ? [(rulesDirectory.isEmpty ? "." : rulesDirectory) + "/tests"] : self.paths
@@ -90,6 +93,11 @@ struct TestCommand: AsyncParsableCommand {
         }
         let failed = results.filter { !$0.passed }.count + loadErrors.count
         print("\(results.count - results.filter { !$0.passed }.count) passed, \(failed) failed")
+        if self.coverage {
+            var coverage = RuleCoverage()
+            for result in results { coverage.add(result) }
+            for line in coverage.lines { print(OneLine.escaped(line)) }
+        }
         if let junit {
             // The report may go to the same place as the lines above (`--junit /dev/stdout`).
             fflush(nil)

@@ -76,6 +76,58 @@ struct TestCommandTests {
         #expect(lines.last == "3 passed, 2 failed")
     }
 
+    @Test("--coverage: each rule and action with how often the tests ran it and what it decided; which never ran or never decided")
+    func coverage() throws {
+        let rules = """
+        return {
+          connect = {
+            action("count", function(ctx) end),
+            rule("iprev", function(ctx)
+              local r = dns.iprev(ctx.client.ip)
+              if r.status ~= "pass" then return reject() end
+            end),
+            rule("never refuses", function(ctx) if ctx.client.ip == "203.0.113.1" then return reject() end end),
+          },
+          rcpt = {
+            rule("per recipient", function(ctx)
+              if ctx.rcpt.local_part == "no" then return reject() end
+              if ctx.rcpt.local_part == "oops" then error("oops") end
+            end),
+          },
+          helo = { rule("anyone", function(ctx) return accept() end), rule("shadowed", function(ctx) return reject() end) },
+        }
+        """
+        let workspace = try Workspace(rules: rules, tests: ["a_test.lua": """
+        return {
+        \(Self.zone)
+          tests = {
+            { name = "good", client_ip = "192.0.2.10", helo = "host.test", mail_from = "a@test", rcpt = { "yes@test", "no@test" },
+              expect = { rcpt = { "next", "reject" } } },
+            { name = "no rdns", client_ip = "192.0.2.99", expect = { connect = "550 5.7.25" } },
+            { name = "a failing rule", client_ip = "192.0.2.10", helo = "host.test", mail_from = "a@test", rcpt = "oops@test",
+              expect = { rcpt = "451 4.3.0" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let output = try workspace.run(["--coverage"])
+        #expect(output.status == 0, "\(output.stdout)\(output.stderr)")
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        let report = Array(lines.drop { !$0.hasPrefix("coverage of") })
+        #expect(report == [
+            "coverage of rules/main.lua (3 tests):",
+            #"  connect action "count" (rules/main.lua:3): ran 3 times"#,
+            #"  connect rule "iprev" (rules/main.lua:4): ran 3 times, decided 1 (reject 1)"#,
+            #"  connect rule "never refuses" (rules/main.lua:8): ran 2 times, never decided"#,
+            #"  helo rule "anyone" (rules/main.lua:16): ran 2 times, decided 2 (accept 2)"#,
+            #"  helo rule "shadowed" (rules/main.lua:16): never ran"#,
+            #"  rcpt rule "per recipient" (rules/main.lua:11): ran 3 times, decided 2 (failed 1, reject 1)"#,
+            "coverage: 5 of 6 entries ran; 3 of 5 rules decided at least once",
+        ], "\(output.stdout)")
+        // Without the flag, no report.
+        #expect(!(try workspace.run([])).stdout.contains("coverage"))
+    }
+
     @Test("--filter, --junit, and exit status 0 when all pass")
     func filterAndJUnit() throws {
         let workspace = try Workspace(rules: Self.rules, tests: ["b_test.lua": """
