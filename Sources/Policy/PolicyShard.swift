@@ -67,8 +67,8 @@ actor PolicyShard {
     }
     /// The decisions of each rule by verdict (`vrules_rules_decisions_total`): which rule
     /// refuses how much mail. A script may make rules in a loop, so at most
-    /// `ruleSeriesLimit` rule names get series of their own here; the decisions of the
-    /// others count under `ruleSeriesOverflow`.
+    /// `ruleSeriesLimit` rule names of one load of the rules get series of their own here;
+    /// the decisions of the others count under `ruleSeriesOverflow`.
     private var ruleCounters: [RuleVerdict: Counter] = [:]
     private var ruleNames: Set<String> = []
     static let ruleSeriesLimit = 1_000
@@ -121,6 +121,10 @@ actor PolicyShard {
             self.configuration.transactionMemory = max(1, Int(scaled.rounded()))
         }
         self.engine = engine
+        // The names the new rules decide under get series of their own again: the bound is
+        // per load, so rules renamed over many reloads never push today's into the overflow.
+        self.ruleCounters.removeAll()
+        self.ruleNames.removeAll()
     }
 
     var currentEngine: RuleEngine { self.engine }

@@ -927,6 +927,33 @@ struct ServeCommandTests {
         #expect(server.stop() == 0)
     }
 
+    @Test("the bound of rule series is per load of the rules: names renamed over reloads never crowd out the running ones")
+    func ruleDecisionSeriesAcrossReloads() async throws {
+        func rules(_ version: String) -> String {
+            """
+            local entries = {}
+            for i = 1, 600 do
+              entries[i] = rule("\(version)." .. i, function(ctx) if ctx.rcpt.local_part == "r" .. i then return reject() end end)
+            end
+            return { rcpt = entries }
+            """
+        }
+        let (directory, server, client, metrics) = try self.serving(rules: rules("v1"))
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for index in 1...600 { _ = try client.ask(rcptRequest("v1.\(index)", recipient: "r\(index)@example.com")) }
+        try rules("v2").write(to: directory.appendingPathComponent("rules.lua"), atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        #expect(server.waitForLog("rules reloaded"))
+        for index in 1...600 { _ = try client.ask(rcptRequest("v2.\(index)", recipient: "r\(index)@example.com")) }
+        let lines = try await metricsText(metrics).split(separator: "\n").filter { $0.hasPrefix("vrules_rules_decisions_total{") }
+        #expect(lines.contains(#"vrules_rules_decisions_total{rule="v2.600",verdict="reject"} 1"#), "\(lines.suffix(3))")
+        #expect(!lines.contains { $0.contains("(other rules)") }, "\(lines.suffix(3))")
+        // The first load's series stay, with what they counted, until the server starts again.
+        #expect(lines.contains(#"vrules_rules_decisions_total{rule="v1.600",verdict="reject"} 1"#))
+        #expect(lines.count == 1_200)
+        #expect(server.stop() == 0)
+    }
+
     @Test("standard error that is the journal (JOURNAL_STREAM) gets each line's syslog priority; a message cannot forge one")
     func journalPriorities() throws {
         let directory = try CLI.scratch(["main.lua": """
