@@ -64,6 +64,18 @@ public final class NotifySocket: @unchecked Sendable {
         return String(decoding: buffer[..<count], as: UTF8.self)
     }
 
+    /// The next datagram, or nil when none comes within `timeout` seconds, waiting without
+    /// holding a thread: an async test that blocked in `poll` would hold one of the few
+    /// threads every async test shares, and starve the tests (or the service) it waits for.
+    public func next(within timeout: Double) async -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if let message = self.receive(timeout: 0) { return message }
+            try? await Task.sleep(for: .milliseconds(10))
+        } while Date() < deadline
+        return self.receive(timeout: 0)
+    }
+
     /// Datagrams until one contains `text` (that one included), or nil after `timeout` seconds.
     public func receive(until text: String, timeout: Double = 15) -> [String]? {
         let deadline = Date().addingTimeInterval(timeout)
