@@ -27,24 +27,23 @@ public struct RuleCoverage: Sendable {
         guard let path = result.rulesPath, let entries = result.entries else { return }
         // `rules/tests/../main.lua` as `rules/main.lua`: one file however the tests name it.
         let rulesPath = Self.normalized(path)
-        var index = self.files.firstIndex { $0.rulesPath == rulesPath }
-        if index == nil {
-            self.files.append(File(rulesPath: rulesPath, entries: entries.map {
-                var summary = $0
-                summary.position = Self.normalized(summary.position)
-                return Entry(summary: summary)
-            }))
-            index = self.files.count - 1
-        }
-        self.files[index!].tests += 1
+        let index = self.files.firstIndex { $0.rulesPath == rulesPath }
+        var file = index.map { self.files[$0] } ?? File(rulesPath: rulesPath, entries: entries.map {
+            var summary = $0
+            summary.position = Self.normalized(summary.position)
+            return Entry(summary: summary)
+        })
+        file.tests += 1
         for run in result.entryRuns {
-            guard let position = self.files[index!].entries.firstIndex(where: {
-                $0.summary.stage == run.stage && $0.summary.name == run.name
-            }) else { continue }
-            self.files[index!].entries[position].runs += 1
+            // Entries of one stage that share a name count as the first of them.
+            guard let position = file.entries.firstIndex(where: { $0.summary.stage == run.stage && $0.summary.name == run.name }) else {
+                continue
+            }
+            file.entries[position].runs += 1
             guard run.decision != "next" else { continue }
-            self.files[index!].entries[position].decisions[run.decision == "error" ? "failed" : run.decision, default: 0] += 1
+            file.entries[position].decisions[run.decision == "error" ? "failed" : run.decision, default: 0] += 1
         }
+        if let index { self.files[index] = file } else { self.files.append(file) }
     }
 
     /// `a/b/../c` as `a/c`, and `./` dropped: how a file named from a test file's directory
