@@ -447,6 +447,20 @@ struct BytecodeAnalyzer {
 
     /// The pc of the last instruction before `pc` that writes `register`, in program order
     /// (the branches between are not told apart: for the linter's look-backs only).
+    /// The verdict a function returns whatever happens: `return accept()` (or `defer`,
+    /// `reject`, with any arguments) reached by straight-line code, no branch or loop before
+    /// it. Nil for anything else, so a function that may return nothing is never taken for one.
+    static func unconditionalVerdict(of function: LuaPrototype) -> String? {
+        let code = function.code.map(LuaInstruction.init)
+        guard let end = code.firstIndex(where: { [.tailCall, .return, .return0, .return1].contains($0.opcode) }),
+              code[end].opcode == .tailCall,
+              !code[..<end].enumerated().contains(where: { $0.element.jumpTarget(at: $0.offset) != nil }),
+              let load = Self.lastWrite(of: code[end].a, before: end, in: code),
+              code[load].opcode == .getTabUp, Self.isEnvironment(function, upvalue: code[load].b),
+              let name = Self.constant(function, code[load].c)?.stringValue, Self.verdicts.contains(name) else { return nil }
+        return name
+    }
+
     static func lastWrite(of register: Int, before pc: Int, in code: [LuaInstruction]) -> Int? {
         code[..<pc].lastIndex { $0.a == register && $0.writesA }
     }

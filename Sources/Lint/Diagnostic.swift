@@ -60,6 +60,8 @@ public enum DiagnosticCode {
     public static let dnsAtLoad = "dns-at-load"
     public static let dnsInCallback = "dns-in-callback"
     public static let headerAtEndOfData = "header-at-preq"
+    public static let unreachableEntry = "unreachable-entry"
+    public static let actionVerdict = "action-verdict"
     public static let moduleNotFound = "module-not-found"
     public static let invalidTest = "invalid-test"
     public static let loadError = "load-error"

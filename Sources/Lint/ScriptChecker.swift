@@ -111,6 +111,10 @@ final class ScriptChecker {
         for diagnostic in loaded.diagnostics where !staticErrors.contains("\(diagnostic.path):\(diagnostic.line)") {
             self.diagnostics.append(diagnostic)
         }
+        for diagnostic in Self.entriesThatEndTheirStage(loaded.definitions, units: units)
+        where self.reported.insert("order:\(diagnostic.path):\(diagnostic.line):\(diagnostic.code)").inserted {
+            self.diagnostics.append(diagnostic)
+        }
         // A module's function used at preq by several scripts is reported once.
         for diagnostic in Self.headersAtEndOfData(loaded.definitions, units: units)
         where self.reported.insert("preq:\(diagnostic.path):\(diagnostic.line):\(diagnostic.column)").inserted {
@@ -177,6 +181,46 @@ final class ScriptChecker {
                     path: unit.path, line: line, column: column, severity: .warning,
                     message: "a header added at preq (\(entry)) cannot reach the message: \(Stage.endOfDataHeaderAdvice)",
                     code: DiagnosticCode.headerAtEndOfData))
+            }
+        }
+        return found
+    }
+
+    /// Entries whose function returns a verdict whatever happens (`return accept()` in
+    /// straight-line code): the entries after it in its stage never run, and an action's
+    /// verdict is an error, so its stage defers every time.
+    static func entriesThatEndTheirStage(_ definitions: [RuleDefinition], units: [Unit]) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        /// Per stage, the entry that ends it every time: where it is, and what to say of it
+        /// (`%@` stands for where, named as `line N` in the same file).
+        var endedBy: [Stage: (path: String, line: Int, text: String)] = [:]
+        for definition in definitions {
+            let path = Self.checkedPath(of: definition.path) { path in units.contains { $0.path == path } }
+            guard let unit = units.first(where: { $0.path == path }) else { continue }
+            let kind = definition.isAction ? "action" : "rule"
+            let column = unit.source.rawColumn(of: kind, line: definition.line) ?? unit.source.firstCodeColumn(line: definition.line)
+            if let earlier = endedBy[definition.stage] {
+                let place = earlier.path == unit.path ? "line \(earlier.line)" : "\(earlier.path):\(earlier.line)"
+                found.append(Diagnostic(
+                    path: unit.path, line: definition.line, column: column, severity: .warning,
+                    message: "\(kind) '\(definition.name)' never runs: " + earlier.text.replacingOccurrences(of: "%@", with: place),
+                    code: DiagnosticCode.unreachableEntry))
+                continue
+            }
+            guard let functionPath = Self.path(definedAt: definition.line, in: unit.chunk.main),
+                  let function = BytecodeAnalyzer.prototype(at: functionPath, in: unit.chunk.main),
+                  let verdict = BytecodeAnalyzer.unconditionalVerdict(of: function) else { continue }
+            if definition.isAction {
+                found.append(Diagnostic(
+                    path: unit.path, line: definition.line, column: column, severity: .error,
+                    message: "action '\(definition.name)' returns \(verdict)() every time: an action's verdict is an error, "
+                        + "so the \(definition.stage.rawValue) stage defers (451 4.3.0) every time (make it a rule)",
+                    code: DiagnosticCode.actionVerdict))
+                endedBy[definition.stage] = (unit.path, definition.line, "action '\(definition.name)' (%@) ends the "
+                    + "\(definition.stage.rawValue) stage in an error every time")
+            } else {
+                endedBy[definition.stage] = (unit.path, definition.line, "rule '\(definition.name)' (%@) returns \(verdict)() "
+                    + "every time the \(definition.stage.rawValue) stage runs, and its verdict ends the stage (put it last, or give it a condition)")
             }
         }
         return found

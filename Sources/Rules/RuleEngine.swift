@@ -241,6 +241,8 @@ package struct PendingStageEvaluation: @unchecked Sendable {
 public struct RuleDefinition: Hashable, Sendable {
     public var stage: Stage
     public var name: String
+    /// `action(...)` rather than `rule(...)`.
+    public var isAction: Bool
     public var path: String
     public var line: Int
 }

@@ -144,7 +144,7 @@ extension RuleHost {
     var definitions: [RuleDefinition] {
         self.entries.stages.flatMap { stage in
             (self.entries[stage] ?? []).compactMap { entry in
-                entry.definition.map { RuleDefinition(stage: stage, name: entry.name, path: $0.path, line: $0.line) }
+                entry.definition.map { RuleDefinition(stage: stage, name: entry.name, isAction: entry.isAction, path: $0.path, line: $0.line) }
             }
         }
     }

@@ -67,6 +67,8 @@ struct CheckCommandTests {
             main.lua:4:36: error: undefined global 'acept' (did you mean 'accept'?) [undefined-global]
             main.lua:5:33: error: unknown field 'inof' of 'log' (did you mean 'info'?) [unknown-member]
             main.lua:5:51: error: defer() takes a 4xx reply, got 550 [invalid-reply]
+            main.lua:6:5: warning: rule 'c' never runs: rule 'b' (line 5) returns defer() every time the connect stage runs, \
+            and its verdict ends the stage (put it last, or give it a condition) [unreachable-entry]
             main.lua:6:36: error: unknown field 'lookpu' of 'dns' (did you mean 'lookup'?) [unknown-member]
             main.lua:6:70: error: expected a reply (reply(...), a "CODE X.Y.Z text" string or a replies constant), got number [invalid-reply]
 
@@ -81,7 +83,7 @@ struct CheckCommandTests {
         let output = try CLI.run(["check", "--format", "json", "main.lua"], in: directory)
         #expect(output.status == 1)
         let array = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]])
-        #expect(array.count == 5)
+        #expect(array.count == 6)
         let first = try #require(array.first)
         #expect(Set(first.keys) == ["path", "line", "column", "severity", "message", "code"])
         #expect(first["path"] as? String == "main.lua")
