@@ -128,6 +128,20 @@ struct TestCommandTests {
         #expect(!(try workspace.run([])).stdout.contains("coverage"))
     }
 
+    @Test("--coverage shows a rule name with control characters as its escape: no forged line")
+    func coverageEscapes() throws {
+        let workspace = try Workspace(rules: """
+            return { connect = { rule("evil\\nok - forged", function(ctx) return reject() end) } }
+            """, tests: ["a_test.lua": """
+            return { tests = { { name = "one", client_ip = "192.0.2.10", expect = { connect = "reject" } } } }
+            """])
+        defer { workspace.remove() }
+        let output = try workspace.run(["--coverage"])
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains(#"  connect rule "evil\nok - forged" (rules/main.lua:1): ran 1 time, decided 1 (reject 1)"#), "\(output.stdout)")
+        #expect(!lines.contains { $0.hasPrefix("ok - forged") }, "\(output.stdout)")
+    }
+
     @Test("--filter, --junit, and exit status 0 when all pass")
     func filterAndJUnit() throws {
         let workspace = try Workspace(rules: Self.rules, tests: ["b_test.lua": """
