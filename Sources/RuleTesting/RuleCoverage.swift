@@ -61,6 +61,13 @@ public struct RuleCoverage: Sendable {
         return parts.joined(separator: "/")
     }
 
+    /// Entries that never ran, and rules that never decided.
+    public var uncovered: Int {
+        self.files.reduce(0) { total, file in
+            total + file.entries.filter { $0.runs == 0 || (!$0.summary.isAction && $0.decisions.isEmpty) }.count
+        }
+    }
+
     /// The report: per rules file a line per entry, then one line of totals.
     public var lines: [String] {
         var lines: [String] = []

@@ -31,6 +31,9 @@ struct TestCommand: AsyncParsableCommand {
     @Flag(help: "After the tests, list each rule and action of the rules tested: how often the tests ran it, what it decided, and which never ran or never decided.")
     var coverage = false
 
+    @Flag(help: "As --coverage, and exit with status 1 when an entry never ran or a rule never decided.")
+    var requireCoverage = false
+
     func run() async throws {
         let rulesDirectory = (self.rules as NSString).deletingLastPathComponent
         let roots = self.paths.isEmpty ? [(rulesDirectory.isEmpty ? "." : rulesDirectory) + "/tests"] : self.paths
@@ -93,10 +96,12 @@ struct TestCommand: AsyncParsableCommand {
         }
         let failed = results.filter { !$0.passed }.count + loadErrors.count
         print("\(results.count - results.filter { !$0.passed }.count) passed, \(failed) failed")
-        if self.coverage {
+        var uncovered = 0
+        if self.coverage || self.requireCoverage {
             var coverage = RuleCoverage()
             for result in results { coverage.add(result) }
             for line in coverage.lines { print(OneLine.escaped(line)) }
+            uncovered = coverage.uncovered
         }
         if let junit {
             // The report may go to the same place as the lines above (`--junit /dev/stdout`).
@@ -108,5 +113,9 @@ struct TestCommand: AsyncParsableCommand {
             }
         }
         if failed > 0 { throw ExitCode(1) }
+        if self.requireCoverage && uncovered > 0 {
+            print("--require-coverage: \(uncovered) entr\(uncovered == 1 ? "y" : "ies") never ran or never decided")
+            throw ExitCode(1)
+        }
     }
 }

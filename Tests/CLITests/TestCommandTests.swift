@@ -126,6 +126,11 @@ struct TestCommandTests {
         ], "\(output.stdout)")
         // Without the flag, no report.
         #expect(!(try workspace.run([])).stdout.contains("coverage"))
+        // --require-coverage: the same report, and status 1 for the rule that never decided and the one that never ran.
+        let required = try workspace.run(["--require-coverage"])
+        #expect(required.status == 1)
+        #expect(required.stdout.hasSuffix("3 passed, 0 failed\n" + report.joined(separator: "\n")
+            + "\n--require-coverage: 2 entries never ran or never decided\n"), "\(required.stdout)")
     }
 
     @Test("--coverage shows a rule name with control characters as its escape: no forged line")
@@ -511,10 +516,11 @@ struct TestCommandTests {
         #expect(unreadable.stderr == "vrules: \(missing):1:1: error: no such file [unreadable-file]\n", "\(unreadable.stderr)")
     }
 
-    @Test("the shipped tests of the default policy and the examples pass")
+    @Test("the shipped tests of the default policy and the examples pass, and make every rule of it decide")
     func shippedTests() throws {
-        let output = try CLI.run(["test", "rules/tests", "examples/tests"])
+        let output = try CLI.run(["test", "rules/tests", "examples/tests", "--require-coverage"])
         #expect(output.status == 0, "\(output.stdout)")
-        #expect(output.stdout.hasSuffix("29 passed, 0 failed\n"))
+        #expect(output.stdout.contains("29 passed, 0 failed\n"))
+        #expect(output.stdout.hasSuffix("coverage: 8 of 8 entries ran; 6 of 6 rules decided at least once\n"), "\(output.stdout)")
     }
 }
