@@ -445,8 +445,6 @@ struct BytecodeAnalyzer {
             code: DiagnosticCode.keptContext))
     }
 
-    /// The pc of the last instruction before `pc` that writes `register`, in program order
-    /// (the branches between are not told apart: for the linter's look-backs only).
     /// The verdict a function returns whatever happens: `return accept()` (or `defer`,
     /// `reject`, with any arguments) reached by straight-line code, no branch or loop before
     /// it. Nil for anything else, so a function that may return nothing is never taken for one.
@@ -461,6 +459,8 @@ struct BytecodeAnalyzer {
         return name
     }
 
+    /// The pc of the last instruction before `pc` that writes `register`, in program order
+    /// (the branches between are not told apart: for the linter's look-backs only).
     static func lastWrite(of register: Int, before pc: Int, in code: [LuaInstruction]) -> Int? {
         code[..<pc].lastIndex { $0.a == register && $0.writesA }
     }

@@ -207,7 +207,9 @@ final class ScriptChecker {
                     code: DiagnosticCode.unreachableEntry))
                 continue
             }
-            guard let functionPath = Self.path(definedAt: definition.line, in: unit.chunk.main),
+            // A line where two functions start cannot tell which is the entry's.
+            guard Self.functionCount(definedAt: definition.line, in: unit.chunk.main) == 1,
+                  let functionPath = Self.path(definedAt: definition.line, in: unit.chunk.main),
                   let function = BytecodeAnalyzer.prototype(at: functionPath, in: unit.chunk.main),
                   let verdict = BytecodeAnalyzer.unconditionalVerdict(of: function) else { continue }
             if definition.isAction {
@@ -224,6 +226,12 @@ final class ScriptChecker {
             }
         }
         return found
+    }
+
+    /// How many functions start at `line`.
+    static func functionCount(definedAt line: Int, in function: LuaPrototype) -> Int {
+        (function.lineDefined == line && !function.isMainChunk ? 1 : 0)
+            + function.prototypes.reduce(0) { $0 + Self.functionCount(definedAt: line, in: $1) }
     }
 
     /// The path (`BytecodeAnalyzer.prototype(at:in:)`) of the first function defined at `line`.

@@ -30,4 +30,7 @@ return {
     rule("returns a value of its own", function(ctx) local v = accept() return v end),
     rule("last and catch-all", function(ctx) return defer() end),
   },
+  -- Two functions start on one line: which is an entry's cannot be told, so nothing is said.
+  data = { rule("d", function(ctx) return accept() end) }, preq = { rule("p1", function(ctx) end),
+    rule("p2", function(ctx) end) },
 }
