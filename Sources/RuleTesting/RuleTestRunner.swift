@@ -28,6 +28,9 @@ public struct RuleTestRunner {
     public var networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)?
     /// `[policy] max_recipients`: recipients past it are answered 452 4.5.3, as `vrules serve` does.
     public var maximumRecipients: Int
+    /// Whether an accepted recipient's answer can carry a header (`vrules serve --accept-action
+    /// DUNNO`, the default) or not (`OK`).
+    public var acceptCarriesHeaders = true
 
     public init(limits: RuleLimits = RuleLimits(stageTimeout: 10), dnsblPolicies: DNSBLPolicies? = nil,
                 networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil,
@@ -81,7 +84,7 @@ public struct RuleTestRunner {
         var session = testCase.session
         session.maximumRecipients = self.maximumRecipients
         let report = await engine.simulate(session, captureVars: true)
-        result.failures = Self.compare(testCase, report: report, logs: logs.lines)
+        result.failures = Self.compare(testCase, report: report, logs: logs.lines, acceptCarriesHeaders: self.acceptCarriesHeaders)
         result.rulesPath = file.rulesPath
         result.entries = await engine.entries
         for step in report.steps {
@@ -93,7 +96,7 @@ public struct RuleTestRunner {
         return result
     }
 
-    static func compare(_ testCase: RuleTestCase, report: SessionReport, logs: [String]) -> [String] {
+    static func compare(_ testCase: RuleTestCase, report: SessionReport, logs: [String], acceptCarriesHeaders: Bool = true) -> [String] {
         var failures: [String] = []
         for (stage, expectations) in testCase.expectations {
             let results = report.steps.filter { $0.result.stage == stage }.map(\.result)
@@ -120,7 +123,7 @@ public struct RuleTestRunner {
         for (key, value) in testCase.vars.sorted(by: { $0.key < $1.key }) where report.vars[key] != value {
             failures.append("ctx.vars.\(key): expected \(value), got \(report.vars[key] ?? "nil")")
         }
-        let delivery = report.stoppedAt == nil ? report.headerDelivery : HeaderDelivery()
+        let delivery = report.stoppedAt == nil ? report.headerDelivery(acceptCarriesHeaders: acceptCarriesHeaders) : HeaderDelivery()
         let headers = delivery.onMessage.map(\.description)
         for expected in testCase.headers where !headers.contains(where: { $0.contains(expected) }) {
             if let (header, reason) = delivery.notOnMessage.first(where: { $0.header.description.contains(expected) }) {

@@ -39,7 +39,11 @@ public struct SessionReport: Sendable {
     /// verdict, or `accept` answered `DUNNO`, the default) at each RCPT and at DATA, where
     /// the README names the policy service; each header in the order the rules added it, on
     /// an answer at or after the stage that added it. None at end of data.
-    public var headerDelivery: HeaderDelivery {
+    public var headerDelivery: HeaderDelivery { self.headerDelivery(acceptCarriesHeaders: true) }
+
+    /// As `headerDelivery`, for a policy server whose `accept()` answers `OK` when
+    /// `acceptCarriesHeaders` is false: such an answer carries no header.
+    public func headerDelivery(acceptCarriesHeaders: Bool) -> HeaderDelivery {
         var delivery = HeaderDelivery()
         var pending: [MessageHeader] = []
         for step in self.steps {
@@ -49,7 +53,8 @@ public struct SessionReport: Sendable {
                 continue
             }
             pending += result.headers
-            if result.stage == .rcpt || result.stage == .data, result.verdict.kind == .next || result.verdict.kind == .accept,
+            if result.stage == .rcpt || result.stage == .data,
+               result.verdict.kind == .next || (result.verdict.kind == .accept && acceptCarriesHeaders),
                !pending.isEmpty {
                 delivery.onMessage.append(pending.removeFirst())
             }

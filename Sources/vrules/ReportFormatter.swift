@@ -6,10 +6,10 @@ import Rules
 /// How `vrules run` prints a session: a block per stage, then `stage: verdict reply`.
 enum ReportFormatter {
     /// One line per item, whatever a rule logged or DNS returned (OneLine).
-    static func text(_ report: SessionReport) -> String {
+    static func text(_ report: SessionReport, acceptCarriesHeaders: Bool = true) -> String {
         var out = ""
         func line(_ text: String) { out += OneLine.escaped(text) + "\n" }
-        let delivery = report.headerDelivery
+        let delivery = report.headerDelivery(acceptCarriesHeaders: acceptCarriesHeaders)
         for step in report.steps {
             let result = step.result
             let header = step.recipient.map { "\(result.stage.rawValue) <\($0.address)>" } ?? result.stage.rawValue
@@ -47,9 +47,9 @@ enum ReportFormatter {
         }
     }
 
-    static func json(_ report: SessionReport) -> String {
+    static func json(_ report: SessionReport, acceptCarriesHeaders: Bool = true) -> String {
         var steps: [[String: Any]] = []
-        let delivery = report.headerDelivery
+        let delivery = report.headerDelivery(acceptCarriesHeaders: acceptCarriesHeaders)
         for step in report.steps {
             let result = step.result
             var object: [String: Any] = [

@@ -45,6 +45,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @OptionGroup var accept: AcceptActionOption
+
     func validate() throws {
         guard IPAddress(self.clientIP) != nil else {
             throw ValidationError("--client-ip: '\(self.clientIP)' is not an IP address")
@@ -89,9 +91,9 @@ struct RunCommand: AsyncParsableCommand {
             base: info, recipients: self.rcpts.map(MailAddress.init),
             maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum))
         if self.json {
-            print(ReportFormatter.json(report))
+            print(ReportFormatter.json(report, acceptCarriesHeaders: self.accept.acceptCarriesHeaders))
         } else {
-            print(ReportFormatter.text(report), terminator: "")
+            print(ReportFormatter.text(report, acceptCarriesHeaders: self.accept.acceptCarriesHeaders), terminator: "")
         }
     }
 }

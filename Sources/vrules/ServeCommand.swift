@@ -30,8 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics.")
     var metrics: String?
 
-    @Option(name: .customLong("accept-action"), help: "What accept() answers: DUNNO or OK.")
-    var acceptAction: String = "DUNNO"
+    @OptionGroup var accept: AcceptActionOption
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -70,9 +69,6 @@ struct ServeCommand: AsyncParsableCommand {
             guard case .tcp? = ListenAddress(metrics) else {
                 throw ValidationError("--metrics: '\(metrics)' is not HOST:PORT (metrics are served over TCP only)")
             }
-        }
-        guard ["DUNNO", "OK"].contains(self.acceptAction) else {
-            throw ValidationError("--accept-action: expected DUNNO or OK")
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level: unknown level '\(self.logLevel)'")
@@ -187,7 +183,7 @@ struct ServeCommand: AsyncParsableCommand {
         for engine in engines { await engine.checkDNSBLHealth(zones: configuredZones) }
 
         // Held transactions may take a quarter of the rules' memory; the rest is for the rules.
-        var serviceConfiguration = PolicyService.Configuration(acceptAction: self.acceptAction,
+        var serviceConfiguration = PolicyService.Configuration(acceptAction: self.accept.acceptAction,
                                                                transactionMemory: RecipientLimit.transactionMemory(stateMemory: configuration.limits.memoryBytes))
         if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
         if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }

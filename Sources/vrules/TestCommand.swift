@@ -34,6 +34,8 @@ struct TestCommand: AsyncParsableCommand {
     @Flag(help: "As --coverage, and exit with status 1 when an entry never ran or a rule never decided.")
     var requireCoverage = false
 
+    @OptionGroup var accept: AcceptActionOption
+
     func run() async throws {
         let rulesDirectory = (self.rules as NSString).deletingLastPathComponent
         let roots = self.paths.isEmpty ? [(rulesDirectory.isEmpty ? "." : rulesDirectory) + "/tests"] : self.paths
@@ -70,9 +72,10 @@ struct TestCommand: AsyncParsableCommand {
         // fault fails its test in 10 s rather than the production default.
         if configuration.configuration.limits.stageTimeout == nil { limits.stageTimeout = 10 }
         let dns = configuration.dns
-        let runner = RuleTestRunner(
+        var runner = RuleTestRunner(
             limits: limits, dnsblPolicies: configuration.configuration.dnsbl, networkResolvers: { DNSResolverSet(configuration: dns) },
             maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum)
+        runner.acceptCarriesHeaders = self.accept.acceptCarriesHeaders
         var results: [RuleTestResult] = []
         var loadErrors: [RuleTestFileError] = []
         for path in files {

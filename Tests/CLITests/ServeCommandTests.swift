@@ -291,9 +291,9 @@ struct ServeCommandTests {
 
     /// `vrules serve` in `directory` (its vrules.toml and rules/main.lua) on the example zone,
     /// a client of it, and its metrics' address.
-    func serveExample(in directory: URL) throws -> (server: ServeProcess, client: PolicyClient, metrics: URL) {
+    func serveExample(in directory: URL, arguments: [String] = []) throws -> (server: ServeProcess, client: PolicyClient, metrics: URL) {
         let metricsPort = Int(try LoopbackPorts.free())
-        let server = try ServeProcess(arguments: ["--zone", Self.exampleZone, "--metrics", "127.0.0.1:\(metricsPort)"],
+        let server = try ServeProcess(arguments: ["--zone", Self.exampleZone, "--metrics", "127.0.0.1:\(metricsPort)"] + arguments,
                                       directory: directory)
         let client = try PolicyClient(port: server.port)
         client.setTimeout(seconds: 10)
@@ -302,9 +302,9 @@ struct ServeCommandTests {
 
     /// `vrules run` in `directory` on the example zone: a session from 192.0.2.10 to `recipients`.
     func runExample(in directory: URL, helo: String = "a.test", mailFrom: String = "a@a.test",
-                    recipients: [String]) throws -> CLI.Output {
+                    recipients: [String], arguments: [String] = []) throws -> CLI.Output {
         try CLI.run(["run", "--zone", Self.exampleZone, "--client-ip", "192.0.2.10", "--helo", helo, "--mail-from", mailFrom]
-                    + recipients.flatMap { ["--rcpt", $0] }, in: directory)
+                    + recipients.flatMap { ["--rcpt", $0] } + arguments, in: directory)
     }
 
     @Test("[limits] log_lines bounds what the rules log per stage, in serve, run and test alike")
@@ -456,6 +456,47 @@ struct ServeCommandTests {
             no header on the message contains "X-Three: 3": "X-Three: 3" is not on it (no answer was left to carry it
             """), "\(test.stdout)")
         #expect(test.stdout.contains("ok - rules/tests/headers_test.lua: two recipients, three answers"), "\(test.stdout)")
+    }
+
+    @Test("--accept-action OK: an accepted recipient's answer carries no header, in serve, run and test alike")
+    func headersUnderAcceptOK() async throws {
+        let directory = try CLI.scratch([
+            "rules/main.lua": """
+                return { rcpt = { rule("accepting", function(ctx)
+                  ctx.add_header("X-One", "1") ctx.add_header("X-Two", "2")
+                  return accept()
+                end) } }
+                """,
+            "rules/tests/headers_test.lua": """
+                return { tests = {
+                  { name = "both headers", client_ip = "192.0.2.10", helo = "a.test", mail_from = "a@a.test",
+                    rcpt = { "b@example.com" }, expect = { rcpt = "accept" }, headers = { "X-One: 1", "X-Two: 2" } },
+                } }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (action, answers) in [("DUNNO", ["PREPEND X-One: 1", "PREPEND X-Two: 2", "DUNNO"]), ("OK", ["OK", "PREPEND X-One: 1", "DUNNO"])] {
+            let (server, client, _) = try self.serveExample(in: directory, arguments: ["--accept-action", action])
+            var got: [String] = []
+            for state in ["RCPT", "DATA", "END-OF-MESSAGE"] {
+                got.append(try client.ask(rcptRequest(action, state: state, recipient: "b@example.com")) ?? "closed")
+            }
+            #expect(got == answers, "--accept-action \(action)")
+            #expect(server.stop() == 0)
+        }
+        let dunno = try self.runExample(in: directory, recipients: ["b@example.com"])
+        #expect(dunno.stdout.hasSuffix("session completed\nX-One: 1\nX-Two: 2\n"), "\(dunno.stdout)")
+        let ok = try self.runExample(in: directory, recipients: ["b@example.com"], arguments: ["--accept-action", "OK"])
+        #expect(ok.stdout.contains("  header X-Two: 2 (not on the message: \(HeaderDelivery.noAnswerAdvice))\n"), "\(ok.stdout)")
+        #expect(ok.stdout.hasSuffix("session completed\nX-One: 1\n"), "\(ok.stdout)")
+        #expect(try CLI.run(["test"], in: directory).status == 0)
+        let test = try CLI.run(["test", "--accept-action", "OK"], in: directory)
+        #expect(test.status == 1)
+        #expect(test.stdout.contains("no header on the message contains \"X-Two: 2\": \"X-Two: 2\" is not on it (no answer was left"),
+                "\(test.stdout)")
+        let bad = try CLI.run(["run", "--accept-action", "REJECT"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.hasPrefix("Error: --accept-action: expected DUNNO or OK"), "\(bad.stderr)")
     }
 
     @Test("each log entry is one line, whatever a rule logs")
