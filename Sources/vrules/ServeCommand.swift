@@ -4,6 +4,7 @@ import Foundation
 import ListenAddress
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Policy
@@ -47,6 +48,38 @@ struct ServeCommand: AsyncParsableCommand {
             [limits] stage_timeout is longer than Postfix waits for a policy answer by default \
             (smtpd_policy_service_timeout = 100s): raise that in main.cf to match, or lower stage_timeout
             """, metadata: ["stage_timeout": "\(Int(limits.stageTimeout))s"])
+    }
+
+    /// How long the start waits for the blocklists' first checks before it listens.
+    static let startCheckWait: Duration = .seconds(5)
+
+    /// Checks the `[dnsbl]` zones on every engine at once, and waits for the checks at most
+    /// `startCheckWait`: a resolver that does not answer at boot must not keep the policy
+    /// socket closed for its whole timeout (`(1 + attempts) × timeout`, up to hours as
+    /// configured), nor past the service manager's start timeout, which kills a `Type=notify`
+    /// start that has not said READY=1. Checks still waiting then finish while the server
+    /// serves (a zone not checked yet is checked alongside its first query).
+    static func checkBlocklistsAtStart(_ engines: [RuleEngine], zones: [String], logger: Logger) async {
+        guard !zones.isEmpty else { return }
+        let checks = Task {
+            await withDiscardingTaskGroup { group in
+                for engine in engines { group.addTask { await engine.checkDNSBLHealth(zones: zones) } }
+            }
+        }
+        // Whichever comes first; awaiting the checks cannot be cancelled, so a task group
+        // (which waits for all its children) would wait for them whatever the timer said.
+        let finished: Bool = await withCheckedContinuation { continuation in
+            let resumed = NIOLockedValueBox(false)
+            let resume = { @Sendable (finished: Bool) in
+                if resumed.withLockedValue({ done in defer { done = true }; return !done }) { continuation.resume(returning: finished) }
+            }
+            Task { await checks.value; resume(true) }
+            Task { try? await Task.sleep(for: Self.startCheckWait); resume(false) }
+        }
+        if !finished {
+            logger.notice("the blocklists' first checks are still waiting for DNS; serving meanwhile",
+                          metadata: ["zones": "\(zones.joined(separator: ","))", "waited": "\(Self.startCheckWait)"])
+        }
     }
 
     func validate() throws {
@@ -180,7 +213,7 @@ struct ServeCommand: AsyncParsableCommand {
         // every DNSBLHealth interval while the server runs (zones only named in rules are
         // checked alongside their first query).
         let configuredZones = configuration.configuration.dnsbl.zones.keys.sorted()
-        for engine in engines { await engine.checkDNSBLHealth(zones: configuredZones) }
+        await Self.checkBlocklistsAtStart(engines, zones: configuredZones, logger: logger)
 
         // Held transactions may take a quarter of the rules' memory; the rest is for the rules.
         var serviceConfiguration = PolicyService.Configuration(acceptAction: self.accept.acceptAction,

@@ -266,4 +266,35 @@ struct DNSBLTests {
                 "\(server.log)")
         #expect(!server.log.contains("dnsbl zone good.example"), "\(server.log)")
     }
+
+    @Test("a blocklist whose DNS does not answer at start holds the start at most 5 s: the server listens and says READY=1")
+    func slowHealthAtStart() throws {
+        let directory = try CLI.scratch([
+            "lists.zone": """
+                $ORIGIN slow.example.
+                $TTL 300
+                @ SOA ns hostmaster 1 3600 600 86400 300
+                2.0.0.127 A 127.0.0.2
+                """,
+            "rules.lua": "return { connect = { rule(\"none\", function(ctx) end) } }",
+            "vrules.toml": """
+                [dnsbl."slow.example"]
+                listed = ["127.0.0.2"]
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let notify = try NotifySocket()
+        let started = Date()
+        // The test point's answer takes a minute, as from a resolver that is down at boot.
+        let server = try ServeProcess(arguments: ["--rules", "rules.lua", "--zone", "lists.zone", "--config", "vrules.toml",
+                                                  "--fault", "2.0.0.127.slow.example=delay:60s"],
+                                      directory: directory, notify: notify)
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited < 12, "READY=1 after \(waited) s")
+        #expect(server.log.contains("[vrules] the blocklists' first checks are still waiting for DNS; serving meanwhile"), "\(server.log)")
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("slow")) != nil)
+        #expect(server.stop() == 0)
+    }
 }
