@@ -445,15 +445,48 @@ struct BytecodeAnalyzer {
             code: DiagnosticCode.keptContext))
     }
 
-    /// The verdict a function returns whatever happens: `return accept()` (or `defer`,
-    /// `reject`, with any arguments) reached by straight-line code, no branch or loop before
-    /// it. Nil for anything else, so a function that may return nothing is never taken for one.
+    /// What a function returns whatever happens: every `return` it can reach is a tail call
+    /// of `accept`, `defer` or `reject` (with any arguments), along every branch and loop; no
+    /// path returns nothing or another value. `accept()` (or the one verdict it returns), or
+    /// `a verdict` when the paths differ; nil when any path may return something else.
     static func unconditionalVerdict(of function: LuaPrototype) -> String? {
         let code = function.code.map(LuaInstruction.init)
-        guard let end = code.firstIndex(where: { [.tailCall, .return, .return0, .return1].contains($0.opcode) }),
-              code[end].opcode == .tailCall,
-              !code[..<end].enumerated().contains(where: { $0.element.jumpTarget(at: $0.offset) != nil }),
-              let load = Self.lastWrite(of: code[end].a, before: end, in: code),
+        var jumpTargets = Set<Int>()
+        for (pc, instruction) in code.enumerated() {
+            if let target = instruction.jumpTarget(at: pc) { jumpTargets.insert(target) }
+        }
+        var reached = Set<Int>()
+        var pending = [0]
+        var verdicts = Set<String>()
+        while let pc = pending.popLast() {
+            guard pc >= 0, pc < code.count, reached.insert(pc).inserted else { continue }
+            let instruction = code[pc]
+            switch instruction.opcode {
+            case .tailCall?:
+                // A tail call returns what the callee returns; the RETURN after it is not reached.
+                guard let verdict = Self.verdictCalled(at: pc, in: code, of: function, jumpTargets: jumpTargets) else { return nil }
+                verdicts.insert(verdict)
+            case .return?, .return0?, .return1?:
+                return nil
+            case .jmp?, .lFalseSkip?, .tForPrep?:
+                // Never the next instruction.
+                if let target = instruction.jumpTarget(at: pc) { pending.append(target) }
+            default:
+                pending.append(pc + 1)
+                if let target = instruction.jumpTarget(at: pc) { pending.append(target) }
+            }
+        }
+        guard let first = verdicts.first else { return nil }
+        return verdicts.count == 1 ? first + "()" : "a verdict"
+    }
+
+    /// The verdict constructor the tail call at `pc` calls: its function register written by
+    /// reading the global in the same straight run of code (no jump lands between).
+    private static func verdictCalled(at pc: Int, in code: [LuaInstruction], of function: LuaPrototype,
+                                      jumpTargets: Set<Int>) -> String? {
+        let callee = code[pc].a
+        guard let load = Self.lastWrite(of: callee, before: pc, in: code),
+              !jumpTargets.contains(where: { $0 > load && $0 <= pc }),
               code[load].opcode == .getTabUp, Self.isEnvironment(function, upvalue: code[load].b),
               let name = Self.constant(function, code[load].c)?.stringValue, Self.verdicts.contains(name) else { return nil }
         return name

@@ -186,9 +186,9 @@ final class ScriptChecker {
         return found
     }
 
-    /// Entries whose function returns a verdict whatever happens (`return accept()` in
-    /// straight-line code): the entries after it in its stage never run, and an action's
-    /// verdict is an error, so its stage defers every time.
+    /// Entries whose function returns a verdict whatever happens (every `return` it can reach
+    /// is `return accept()`, `defer(...)` or `reject(...)`): the entries after it in its stage
+    /// never run, and an action's verdict is an error, so its stage defers every time.
     static func entriesThatEndTheirStage(_ definitions: [RuleDefinition], units: [Unit]) -> [Diagnostic] {
         var found: [Diagnostic] = []
         /// Per stage, the entry that ends it every time: where it is, and what to say of it
@@ -215,13 +215,13 @@ final class ScriptChecker {
             if definition.isAction {
                 found.append(Diagnostic(
                     path: unit.path, line: definition.line, column: column, severity: .error,
-                    message: "action '\(definition.name)' returns \(verdict)() every time: an action's verdict is an error, "
+                    message: "action '\(definition.name)' returns \(verdict) every time: an action's verdict is an error, "
                         + "so the \(definition.stage.rawValue) stage defers (451 4.3.0) every time (make it a rule)",
                     code: DiagnosticCode.actionVerdict))
                 endedBy[definition.stage] = (unit.path, definition.line, "action '\(definition.name)' (%@) ends the "
                     + "\(definition.stage.rawValue) stage in an error every time")
             } else {
-                endedBy[definition.stage] = (unit.path, definition.line, "rule '\(definition.name)' (%@) returns \(verdict)() "
+                endedBy[definition.stage] = (unit.path, definition.line, "rule '\(definition.name)' (%@) returns \(verdict) "
                     + "every time the \(definition.stage.rawValue) stage runs, and its verdict ends the stage (put it last, or give it a condition)")
             }
         }
