@@ -104,8 +104,10 @@ struct MetricsEndpointTests {
         defer { endpoint.stopForTests() }
         let hostile = try RawClient(port: port, receiveBuffer: 4096)
         let burst = Array([[UInt8]](repeating: Self.scrape, count: 1_000).joined())
-        // Until the server stops taking them (it closes, or its buffers are full).
-        for _ in 0..<1_000 where hostile.send(burst) {}
+        // Until the server stops taking them (it closes, or its buffers are full), for 15 s at
+        // most: a server that reads them slowly took the unbounded loop 335 s in one CI run.
+        let flooding = Date().addingTimeInterval(15)
+        for _ in 0..<1_000 where Date() < flooding && hostile.send(burst) {}
         // Without the bound the server keeps every answer it owes, and hands them all over
         // now (13 KiB each, thousands of them); with it the connection was closed after a few.
         let (bytes, closed) = hostile.drain(for: 5)
