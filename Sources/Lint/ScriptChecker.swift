@@ -148,7 +148,9 @@ final class ScriptChecker {
         var found: [Diagnostic] = []
         for definition in definitions where definition.stage.isEndOfData {
             let path = Self.checkedPath(of: definition.path) { path in units.contains { $0.path == path } }
+            // A line where two functions start cannot tell which is the entry's.
             guard let unitIndex = units.firstIndex(where: { $0.path == path }),
+                  Self.functionCount(definedAt: definition.line, in: units[unitIndex].chunk.main) == 1,
                   let entryPath = Self.path(definedAt: definition.line, in: units[unitIndex].chunk.main) else { continue }
             let entry = Place(unit: unitIndex, path: entryPath)
             // Each line, and whether it is in a function the entry calls rather than its own code.
