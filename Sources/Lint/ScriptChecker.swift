@@ -147,11 +147,12 @@ final class ScriptChecker {
         }
         var found: [Diagnostic] = []
         for definition in definitions where definition.stage.isEndOfData {
-            let path = Self.checkedPath(of: definition.path) { path in units.contains { $0.path == path } }
+            guard let function = definition.function else { continue }
+            let path = Self.checkedPath(of: function.path) { path in units.contains { $0.path == path } }
             // A line where two functions start cannot tell which is the entry's.
             guard let unitIndex = units.firstIndex(where: { $0.path == path }),
-                  Self.functionCount(definedAt: definition.line, in: units[unitIndex].chunk.main) == 1,
-                  let entryPath = Self.path(definedAt: definition.line, in: units[unitIndex].chunk.main) else { continue }
+                  Self.functionCount(definedAt: function.line, in: units[unitIndex].chunk.main) == 1,
+                  let entryPath = Self.path(definedAt: function.line, in: units[unitIndex].chunk.main) else { continue }
             let entry = Place(unit: unitIndex, path: entryPath)
             // Each line, and whether it is in a function the entry calls rather than its own code.
             var lines: [Line: Bool] = [:]
@@ -197,33 +198,35 @@ final class ScriptChecker {
         /// (`%@` stands for where, named as `line N` in the same file).
         var endedBy: [Stage: (path: String, line: Int, text: String)] = [:]
         for definition in definitions {
-            let path = Self.checkedPath(of: definition.path) { path in units.contains { $0.path == path } }
+            guard let function = definition.function else { continue }
+            let line = function.line
+            let path = Self.checkedPath(of: function.path) { path in units.contains { $0.path == path } }
             guard let unit = units.first(where: { $0.path == path }) else { continue }
             let kind = definition.isAction ? "action" : "rule"
-            let column = unit.source.rawColumn(of: kind, line: definition.line) ?? unit.source.firstCodeColumn(line: definition.line)
+            let column = unit.source.rawColumn(of: kind, line: line) ?? unit.source.firstCodeColumn(line: line)
             if let earlier = endedBy[definition.stage] {
                 let place = earlier.path == unit.path ? "line \(earlier.line)" : "\(earlier.path):\(earlier.line)"
                 found.append(Diagnostic(
-                    path: unit.path, line: definition.line, column: column, severity: .warning,
+                    path: unit.path, line: line, column: column, severity: .warning,
                     message: "\(kind) '\(definition.name)' never runs: " + earlier.text.replacingOccurrences(of: "%@", with: place),
                     code: DiagnosticCode.unreachableEntry))
                 continue
             }
             // A line where two functions start cannot tell which is the entry's.
-            guard Self.functionCount(definedAt: definition.line, in: unit.chunk.main) == 1,
-                  let functionPath = Self.path(definedAt: definition.line, in: unit.chunk.main),
-                  let function = BytecodeAnalyzer.prototype(at: functionPath, in: unit.chunk.main),
-                  let verdict = BytecodeAnalyzer.unconditionalVerdict(of: function) else { continue }
+            guard Self.functionCount(definedAt: line, in: unit.chunk.main) == 1,
+                  let functionPath = Self.path(definedAt: line, in: unit.chunk.main),
+                  let prototype = BytecodeAnalyzer.prototype(at: functionPath, in: unit.chunk.main),
+                  let verdict = BytecodeAnalyzer.unconditionalVerdict(of: prototype) else { continue }
             if definition.isAction {
                 found.append(Diagnostic(
-                    path: unit.path, line: definition.line, column: column, severity: .error,
+                    path: unit.path, line: line, column: column, severity: .error,
                     message: "action '\(definition.name)' returns \(verdict) every time: an action's verdict is an error, "
                         + "so the \(definition.stage.rawValue) stage defers (451 4.3.0) every time (make it a rule)",
                     code: DiagnosticCode.actionVerdict))
-                endedBy[definition.stage] = (unit.path, definition.line, "action '\(definition.name)' (%@) ends the "
+                endedBy[definition.stage] = (unit.path, line, "action '\(definition.name)' (%@) ends the "
                     + "\(definition.stage.rawValue) stage in an error every time")
             } else {
-                endedBy[definition.stage] = (unit.path, definition.line, "rule '\(definition.name)' (%@) returns \(verdict) "
+                endedBy[definition.stage] = (unit.path, line, "rule '\(definition.name)' (%@) returns \(verdict) "
                     + "every time the \(definition.stage.rawValue) stage runs, and its verdict ends the stage (put it last, or give it a condition)")
             }
         }

@@ -5,7 +5,7 @@ import Rules
 /// Counted per rules file, over the tests that loaded it.
 public struct RuleCoverage: Sendable {
     public struct Entry: Sendable {
-        public var summary: RuleEntrySummary
+        public var summary: RuleDefinition
         /// How many times a stage ran it (a `rcpt` entry once per recipient).
         public var runs = 0
         /// How many of those runs ended in each verdict other than `next` (`failed`: the entry

@@ -11,7 +11,7 @@ public struct RuleTestResult: Sendable {
     public var seconds: Double
     /// The rules file the test ran, and its entries; nil when the rules did not load.
     public var rulesPath: String?
-    public var entries: [RuleEntrySummary]?
+    public var entries: [RuleDefinition]?
     /// Each entry run in the session, with its decision's verdict (`next`, `reject`, ..., `error`).
     public var entryRuns: [(stage: Stage, name: String, decision: String)] = []
     public var passed: Bool { self.failures.isEmpty }
@@ -86,7 +86,7 @@ public struct RuleTestRunner {
         let report = await engine.simulate(session, captureVars: true)
         result.failures = Self.compare(testCase, report: report, logs: logs.lines, acceptCarriesHeaders: self.acceptCarriesHeaders)
         result.rulesPath = file.rulesPath
-        result.entries = await engine.entries
+        result.entries = engine.ruleDefinitions
         for step in report.steps {
             for case .rule(let name, _, let decision) in step.result.trace {
                 result.entryRuns.append((step.result.stage, name, String(decision.prefix { $0 != " " })))

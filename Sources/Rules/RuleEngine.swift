@@ -122,16 +122,6 @@ public actor RuleEngine {
 
     public func ruleNames(for stage: Stage) -> [String] { (self.host.entries[stage] ?? []).map(\.name) }
 
-    /// Every entry of every stage, in the order the stages run them.
-    public var entries: [RuleEntrySummary] {
-        Stage.allCases.flatMap { stage in
-            (self.host.entries[stage] ?? []).map {
-                RuleEntrySummary(stage: stage, name: $0.name, isAction: $0.isAction,
-                                 position: String($0.position.reversed().drop { $0 == " " || $0 == ":" }.reversed()))
-            }
-        }
-    }
-
     /// Every global the sandbox binds, with the member names of tables.
     public func boundGlobals() -> [String: Set<String>] { self.host.boundGlobals() }
 
@@ -237,12 +227,20 @@ package struct PendingStageEvaluation: @unchecked Sendable {
     fileprivate let transaction: RuleTransaction
 }
 
-/// A rule's function: the file (as the engine names it) and the line its `function` starts on.
+/// One `rule(...)` or `action(...)` entry of a stage, as the script made it.
 public struct RuleDefinition: Hashable, Sendable {
+    /// The file (as the engine names it) and the line a function's `function` starts on.
+    public struct FunctionPlace: Hashable, Sendable {
+        public var path: String
+        public var line: Int
+    }
+
     public var stage: Stage
     public var name: String
     /// `action(...)` rather than `rule(...)`.
     public var isAction: Bool
-    public var path: String
-    public var line: Int
+    /// Where the script made the entry: its `rule(...)` call (`main.lua:12`).
+    public var position: String
+    /// Where the entry's function is defined; nil for a C function.
+    public var function: FunctionPlace?
 }

@@ -140,11 +140,14 @@ extension RuleHost {
 }
 
 extension RuleHost {
-    /// Where the loaded entries' functions are defined, stage by stage.
+    /// The loaded entries, stage by stage in the order they run, with where each was made
+    /// and where its function is defined.
     var definitions: [RuleDefinition] {
         self.entries.stages.flatMap { stage in
-            (self.entries[stage] ?? []).compactMap { entry in
-                entry.definition.map { RuleDefinition(stage: stage, name: entry.name, isAction: entry.isAction, path: $0.path, line: $0.line) }
+            (self.entries[stage] ?? []).map { entry in
+                RuleDefinition(stage: stage, name: entry.name, isAction: entry.isAction,
+                               position: String(entry.position.reversed().drop { $0 == " " || $0 == ":" }.reversed()),
+                               function: entry.definition.map { RuleDefinition.FunctionPlace(path: $0.path, line: $0.line) })
             }
         }
     }

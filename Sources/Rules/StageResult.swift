@@ -36,12 +36,3 @@ public struct StageResult: Sendable {
         }
     }
 }
-
-/// One `rule(...)` or `action(...)` entry of a stage, as the script lists it.
-public struct RuleEntrySummary: Hashable, Sendable {
-    public var stage: Stage
-    public var name: String
-    public var isAction: Bool
-    /// Where the script made it (`main.lua:12`).
-    public var position: String
-}
