@@ -133,19 +133,8 @@ public final class PolicyServer: Service, @unchecked Sendable {
         switch address {
         case .tcp(let host, let port):
             return try await bootstrap.bind(host: host, port: port).get()
-        case .unix(let path) where self.socketAccess.isEmpty:
-            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         case .unix(let path):
-            let temporary = UnixSocketAccess.temporaryPath(for: path)
-            let listener = try await bootstrap.bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true).get()
-            do {
-                try self.socketAccess.apply(temporary: temporary, path: path)
-            } catch {
-                try? await listener.close()
-                unlink(temporary)
-                throw error
-            }
-            return listener
+            return try await self.socketAccess.bind(path, with: bootstrap)
         }
     }
 

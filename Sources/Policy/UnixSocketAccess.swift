@@ -3,6 +3,8 @@ import ListenAddress
 import Glibc
 #endif
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// Who may connect to the server's UNIX sockets. Postfix's smtpd runs as `postfix`, and the
 /// process umask would leave a root-owned socket `srwxr-xr-x`, which it cannot connect to:
@@ -38,6 +40,24 @@ public struct UnixSocketAccess: Hashable, Sendable {
         return temporary.utf8.count <= ListenAddress.maximumUnixPathBytes ? temporary : path
     }
 
+    /// Binds `bootstrap`'s listener at `path` (a socket left there by an earlier run is
+    /// replaced, any other file is not), with this access from its first moment.
+    func bind(_ path: String, with bootstrap: ServerBootstrap) async throws -> any Channel {
+        guard !self.isEmpty else {
+            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        }
+        let temporary = Self.temporaryPath(for: path)
+        let listener = try await bootstrap.bind(unixDomainSocketPath: temporary, cleanupExistingSocketFile: true).get()
+        do {
+            try self.apply(temporary: temporary, path: path)
+        } catch {
+            try? await listener.close()
+            unlink(temporary)
+            throw error
+        }
+        return listener
+    }
+
     /// Gives the socket at `temporary` its mode and group, then renames it to `path`.
     func apply(temporary: String, path: String) throws {
         if let mode = self.mode, chmod(temporary, mode) != 0 {
@@ -45,6 +65,11 @@ public struct UnixSocketAccess: Hashable, Sendable {
         }
         if let group = self.groupID, chown(temporary, uid_t.max, group) != 0 {
             throw UnixSocketAccessError(reason: "chgrp \(group) \(temporary): \(String(cString: strerror(errno)))")
+        }
+        // rename() would replace any file; only a socket left by an earlier run may be.
+        var existing = stat()
+        if lstat(path, &existing) == 0, existing.st_mode & S_IFMT != S_IFSOCK {
+            throw UnixSocketAccessError(reason: "the path exists and is not a socket")
         }
         if rename(temporary, path) != 0 {
             throw UnixSocketAccessError(reason: "rename \(temporary) to \(path): \(String(cString: strerror(errno)))")

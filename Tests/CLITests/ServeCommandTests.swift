@@ -602,7 +602,7 @@ struct ServeCommandTests {
         #expect(bad.stderr.contains("policy.unknown_state_action"), "\(bad.stderr)")
     }
 
-    @Test("[policy] socket_mode and socket_group apply to the UNIX socket; an unknown group is refused")
+    @Test("[policy] socket_mode and socket_group apply to the UNIX socket, never over another file; an unknown group is refused")
     func unixSocketAccess() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vrules-sock-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -622,6 +622,15 @@ struct ServeCommandTests {
         client.setTimeout(seconds: 10)
         #expect(try client.ask(rcptRequest("s"))?.hasPrefix("PREPEND Received-SPF: ") == true)
         #expect(server.stop() == 0)
+
+        // With a mode, the socket is bound under a temporary name and renamed into place:
+        // a file that is not a socket must stop that rename, not be replaced by it.
+        let file = directory.appendingPathComponent("notasocket").path
+        try "important\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let overFile = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(file)"])
+        #expect(overFile.status == 2)
+        #expect(overFile.stderr.hasSuffix("vrules: cannot listen on unix:\(file): the path exists and is not a socket\n"), "\(overFile.stderr)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "important\n")
 
         try "[policy]\nsocket_group = \"no-such-group-here\"\n".write(to: config, atomically: true, encoding: .utf8)
         let bad = try CLI.run(["serve", "--config", config.path, "--zone", "examples/example.zone", "--listen", "unix:\(path)"])

@@ -287,8 +287,8 @@ struct HostileClientTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("policy.sock").path
-        // A stale socket file from an earlier run is replaced.
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        // A socket file left by an earlier run is replaced.
+        try leaveStaleSocket(at: path)
         let group = try #require(SocketGroup.id(named: "postfix") ?? SocketGroup.id(named: "daemon"))
         let resolver = ZoneResolver(records: try ZoneFile.parse(policyZone))
         let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver))

@@ -309,3 +309,16 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         }
     }
 }
+
+/// Leaves a socket file at `path` as a server that died leaves it: bound, nobody listening.
+func leaveStaleSocket(at path: String) throws {
+    let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(stale) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard bound == 0 else { throw PolicyClient.Failure(description: "bind \(path): errno \(errno)") }
+}
