@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "Policy",
             dependencies: [
-                "Rules", "DNS", "CPolicyScan", "CCPUAffinity", "ListenAddress",
+                "Rules", "DNS", "CPolicyScan", "CCPUAffinity", "ListenAddress", "OneLineText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -5,7 +5,8 @@
 # in `systemd-analyze security`; the man pages cover every command; the installed
 # binary, started as the unit's Type=notify starts it, says READY=1 once it serves policy
 # requests with the installed configuration and rules, reloads through the unit's
-# ExecReload (RELOADING=1, then READY=1), pings the watchdog, and stops cleanly on
+# ExecReload (`vrules reload` on the control socket: RELOADING=1, then READY=1; a broken
+# rule file fails it with the error and keeps the rules), pings the watchdog, and stops cleanly on
 # SIGTERM (STOPPING=1); `vrules check` finds the installed rules clean; a second install
 # keeps the operator's files.
 #
@@ -46,7 +47,8 @@ for f in "$bin" "$unit" "$socket_unit" "$etc/vrules.toml" "$etc/rules/main.lua" 
 done
 [ -x "$bin" ] || fail "the binary is not executable"
 [ ! -e "$etc/rules/tests" ] || fail "rules/tests/ was installed into /etc/vrules (its fixtures are not)"
-grep -q "^ExecStart=$prefix/bin/vrules serve " "$unit" || fail "ExecStart does not name $prefix/bin/vrules"
+grep -q "^ExecStart=$prefix/bin/vrules serve .* --control /run/vrules/control.sock$" "$unit" \
+  || fail "ExecStart does not run $prefix/bin/vrules serve with the control socket ExecReload asks"
 pass "layout: binary, unit, man pages, /etc/vrules/{vrules.toml,rules/}, shipped copies in share/vrules"
 
 # --- the Swift runtime is linked statically -----------------------------------------
@@ -96,7 +98,7 @@ pass "man pages: vrules(1) and ${#checked[@]} command pages match each command's
 
 # --- the systemd unit ---------------------------------------------------------------
 for key in Type=notify WatchdogSec=30s DynamicUser=yes ProtectSystem=strict RuntimeDirectory=vrules NoNewPrivileges=yes \
-           'ExecReload=/bin/kill -HUP $MAINPID'; do
+           "ExecReload=$prefix/bin/vrules reload --control /run/vrules/control.sock"; do
   grep -qxF "$key" "$unit" || fail "the unit lacks $key"
 done
 # systemd-analyze verify works offline (no systemd as PID 1 needed). Whether it can run
@@ -115,11 +117,11 @@ fi
 if [ -n "$skip_reason" ]; then
   echo "SKIP - deploy: systemd-analyze verify and security of the unit: $skip_reason"
 else
-  # verify checks that ExecStart's binary exists and that Documentation= man pages
+  # verify checks that ExecStart's and ExecReload's binary exists and that Documentation= man pages
   # open: point both at the staged install.
   verify_unit="$stage/verify/vrules.service"
   mkdir -p "$stage/verify"
-  sed "s|^ExecStart=$prefix/bin/vrules|ExecStart=$bin|" "$unit" >"$verify_unit"
+  sed "s|^\(Exec[A-Za-z]*\)=$prefix/bin/vrules|\1=$bin|" "$unit" >"$verify_unit"
   cp "$socket_unit" "$stage/verify/vrules.socket"
   MANPATH="$mandir" systemd-analyze verify "$verify_unit" "$stage/verify/vrules.socket" >"$stage/verify.log" 2>&1 \
     || { cat "$stage/verify.log" >&2; fail "systemd-analyze verify"; }
@@ -200,6 +202,10 @@ wait_notified() {
   done
   return 1
 }
+# The unit's RuntimeDirectory=vrules (/run/vrules), owned by the user the server runs as.
+run_dir="$stage/run/vrules"
+mkdir -p "$run_dir"
+[ ${#unprivileged[@]} -eq 0 ] || chown 65534:65534 "$run_dir"
 for attempt in 1 2 3 4 5; do
   candidate=$((20000 + RANDOM % 30000))
   # From /, as systemd starts it (no WorkingDirectory=): nothing may depend on the source
@@ -208,7 +214,8 @@ for attempt in 1 2 3 4 5; do
   # installed files must be readable by a user that owns none of them. The watchdog is
   # asked for every second (the unit's 30 s would make the check wait 15 s for a ping).
   (cd / && NOTIFY_SOCKET="$notify_socket" WATCHDOG_USEC=1000000 exec "${unprivileged[@]}" "$bin" serve \
-     --config "$etc/vrules.toml" --rules "$etc/rules/main.lua" --listen "127.0.0.1:$candidate") >"$log" 2>&1 &
+     --config "$etc/vrules.toml" --rules "$etc/rules/main.lua" --listen "127.0.0.1:$candidate" \
+     --control "$run_dir/control.sock") >"$log" 2>&1 &
   server_pid=$!
   # Started as systemd sees it: when the server says READY=1, not when the port accepts.
   if wait_notified '^READY=1' 1; then port=$candidate; break; fi
@@ -227,17 +234,35 @@ ready=$(grep '^READY=1' "$notify_log" | head -1)
 wait_notified '^WATCHDOG=1$' 1 || { cat "$notify_log" "$log" >&2; fail "no watchdog ping (WATCHDOG_USEC=1000000)"; }
 pass "Type=notify: READY=1 once it listens ('$ready'), then watchdog pings"
 
-# Reload exactly as systemd does: the unit's ExecReload with $MAINPID filled in.
+# Reload as systemd does: the unit's ExecReload, as the server's user, with the staged
+# binary and runtime directory in place of the installed paths.
 reload=$(sed -n 's/^ExecReload=//p' "$unit")
-${reload//\$MAINPID/$server_pid}
-for _ in $(seq 1 100); do grep -q "rules reloaded" "$log" && break; sleep 0.1; done
+reload_command=${reload//$prefix\/bin\/vrules/$bin}
+reload_command=${reload_command//\/run\/vrules/$run_dir}
+reloaded=$(cd / && "${unprivileged[@]}" $reload_command 2>&1) || { echo "$reloaded" "$(cat "$log")" >&2; fail "ExecReload ($reload) failed"; }
+[ "$reloaded" = "vrules: the rules and the configuration were reloaded" ] || fail "ExecReload said '$reloaded'"
 grep -q "rules reloaded" "$log" || { cat "$log" >&2; fail "ExecReload ($reload) did not reload the rules"; }
 wait_notified '^READY=1 | STATUS=rules reloaded' 1 || { cat "$notify_log" >&2; fail "no READY=1 after the reload"; }
-grep -q '^RELOADING=1 | MONOTONIC_USEC=[0-9]* | STATUS=reloading the rules (SIGHUP)$' "$notify_log" \
+grep -q '^RELOADING=1 | MONOTONIC_USEC=[0-9]* | STATUS=reloading the rules (vrules reload)$' "$notify_log" \
   || { cat "$notify_log" >&2; fail "no RELOADING=1 before the reload's READY=1"; }
 answer=$(policy_request "$port" 127.0.0.1)
 [ "$answer" = "action=DUNNO" ] || { cat "$log" >&2; fail "after reload: expected action=DUNNO, got '$answer'"; }
-pass "ExecReload ($reload) reloads (RELOADING=1, then READY=1); the server still answers"
+pass "ExecReload ($reload) reloads (RELOADING=1, then READY=1) and says so; the server still answers"
+
+# A rule file broken by an edit: ExecReload fails (so would `systemctl reload vrules`) with
+# the error, and the running rules stay.
+cp "$etc/rules/main.lua" "$stage/main.lua.good"
+echo 'this is not Lua' >>"$etc/rules/main.lua"
+status=0
+refused=$(cd / && "${unprivileged[@]}" $reload_command 2>&1) || status=$?
+cp "$stage/main.lua.good" "$etc/rules/main.lua"
+[ "$status" -eq 1 ] || { echo "$refused" >&2; fail "ExecReload of a broken rule file exited with $status, not 1"; }
+grep -q "main.lua:[0-9]*: " <<<"$refused" || { echo "$refused" >&2; fail "ExecReload of a broken rule file did not say why"; }
+wait_notified '^READY=1 | STATUS=reload failed at .* (vrules reload), the running rules stay: ' 1 \
+  || { cat "$notify_log" >&2; fail "no failed reload in the status"; }
+answer=$(policy_request "$port" 127.0.0.1)
+[ "$answer" = "action=DUNNO" ] || { cat "$log" >&2; fail "after a failed reload: expected action=DUNNO, got '$answer'"; }
+pass "ExecReload of a broken rule file exits 1 with the error ($(grep -m1 'main.lua' <<<"$refused" | sed 's/^ *//')); the running rules still answer"
 
 kill -TERM "$server_pid"
 for _ in $(seq 1 200); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -251,6 +276,7 @@ wait "$server_pid" || status=$?
 server_pid=""
 [ "$status" -eq 0 ] || { cat "$log" >&2; fail "vrules serve exited with $status on SIGTERM"; }
 grep -q '^STOPPING=1 | STATUS=stopping' "$notify_log" || { cat "$notify_log" >&2; fail "no STOPPING=1 on SIGTERM"; }
+[ ! -e "$run_dir/control.sock" ] || fail "the control socket was left after SIGTERM"
 pass "SIGTERM: vrules serve says STOPPING=1 and stops with status 0"
 
 # --- socket activation, as vrules.socket starts it ----------------------------------

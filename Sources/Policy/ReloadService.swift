@@ -4,14 +4,25 @@ import Rules
 import ServiceLifecycle
 import UnixSignals
 
-/// Reloads the rules (and the resolver configuration) on SIGHUP, and when a shard finds its
-/// Lua state full of the rules' own data (`PolicyService.restartRequests`). A script that
-/// does not load leaves the running one in place; requests in flight are never interrupted.
-/// One reload runs at a time; requests that come meanwhile fold into one more.
+/// Reloads the rules (and the resolver configuration) on SIGHUP, when a shard finds its
+/// Lua state full of the rules' own data (`PolicyService.restartRequests`), and when `vrules
+/// reload` asks on the control socket (`ReloadRequests.reload`, which waits for the outcome).
+/// A script that does not load leaves the running one in place; requests in flight are never
+/// interrupted. One reload runs at a time; requests that come meanwhile fold into one more.
 public struct ReloadService: Service {
     public enum Reason: String, Sendable {
         case signal = "SIGHUP"
         case memory = "rules memory full"
+        case control = "vrules reload"
+
+        /// The `reason` label of `vrules_policy_reloads_total`.
+        var metricLabel: String {
+            switch self {
+            case .signal: "signal"
+            case .memory: "memory"
+            case .control: "control"
+            }
+        }
     }
 
     /// What a reload tells the owner (the service manager's notifications).
@@ -23,14 +34,18 @@ public struct ReloadService: Service {
     }
 
     private let service: PolicyService
+    private let requests: ReloadRequests
     private let events: @Sendable (Event) -> Void
     private let loadEngines: @Sendable () async throws -> [RuleEngine]
     private let logger: Logger
 
-    /// `loadEngines` makes as many engines as the service runs (one per core).
-    public init(service: PolicyService, logger: Logger, events: @escaping @Sendable (Event) -> Void = { _ in },
+    /// `loadEngines` makes as many engines as the service runs (one per core); `requests`
+    /// takes reloads asked for besides SIGHUP (the control socket's).
+    public init(service: PolicyService, requests: ReloadRequests = ReloadRequests(), logger: Logger,
+                events: @escaping @Sendable (Event) -> Void = { _ in },
                 loadEngines: @escaping @Sendable () async throws -> [RuleEngine]) {
         self.service = service
+        self.requests = requests
         self.events = events
         self.loadEngines = loadEngines
         self.logger = logger
@@ -38,39 +53,43 @@ public struct ReloadService: Service {
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        let (reloads, requested) = AsyncStream.makeStream(of: Reason.self, bufferingPolicy: .bufferingNewest(1))
+        let requests = self.requests
         await withDiscardingTaskGroup { group in
             group.addTask {
-                for await _ in signals { requested.yield(.signal) }
+                for await _ in signals { requests.ask(.signal) }
             }
             group.addTask { [service] in
-                for await _ in service.restartRequests { requested.yield(.memory) }
+                for await _ in service.restartRequests { requests.ask(.memory) }
             }
-            for await reason in reloads.cancelOnGracefulShutdown() {
-                await self.reload(reason)
+            for await reason in requests.asked.cancelOnGracefulShutdown() {
+                // A request taken as the shutdown began: a stopping server loads nothing.
+                if Task.isShuttingDownGracefully { break }
+                let waiting = requests.beginReload()
+                let outcome = await self.reload(reason)
+                for continuation in waiting { continuation.resume(returning: outcome) }
             }
+            requests.stop()
             group.cancelAll()
         }
     }
 
-    /// Loads new engines and swaps them in; returns whether they loaded.
+    /// Loads new engines and swaps them in.
     @discardableResult
-    public func reload(_ reason: Reason = .signal) async -> Bool {
+    public func reload(_ reason: Reason = .signal) async -> ReloadRequests.Outcome {
         self.events(.began(reason))
         do {
             let engines = try await self.loadEngines()
             await self.service.replaceEngines(engines)
-            Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason == .signal ? "signal" : "memory")])
-                .increment()
+            Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason.metricLabel)]).increment()
             self.logger.notice("rules reloaded", metadata: ["reason": "\(reason.rawValue)"])
             self.events(.loaded(reason))
-            return true
+            return .loaded
         } catch {
             self.logger.error("reload failed, keeping the running rules", metadata: [
                 "reason": "\(reason.rawValue)", "error": "\(error)",
             ])
             self.events(.failed(reason, "\(error)"))
-            return false
+            return .failed("\(error)")
         }
     }
 }

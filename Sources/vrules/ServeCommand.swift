@@ -31,6 +31,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics.")
     var metrics: String?
 
+    @Option(help: ArgumentHelp("Take `vrules reload` on this UNIX socket (mode 0600: the server's user and root).",
+                               valueName: "path"))
+    var control: String?
+
     @OptionGroup var accept: AcceptActionOption
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
@@ -101,6 +105,12 @@ struct ServeCommand: AsyncParsableCommand {
             // refused here, where it was once taken and the server started without metrics.
             guard case .tcp? = ListenAddress(metrics) else {
                 throw ValidationError("--metrics: '\(metrics)' is not HOST:PORT (metrics are served over TCP only)")
+            }
+        }
+        if let control {
+            guard !control.isEmpty else { throw ValidationError("--control: the path is empty") }
+            if case .failure(let problem) = ListenAddress.parse("unix:" + control) {
+                throw ValidationError("--control: '\(control)': \(problem)")
             }
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
@@ -238,6 +248,9 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return address
         }
+        if let control, addresses.contains(.unix(path: control)) {
+            throw UsageFailure.exit("--control: \(control) is also where the policy server listens; give the control socket a path of its own")
+        }
         var socketAccess = UnixSocketAccess()
         if let mode = configuration.socketMode { socketAccess.mode = UnixSocketAccess.parseMode(mode) }
         if let group = configuration.socketGroup {
@@ -261,7 +274,9 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         var services: [any Service] = [server]
-        services.append(ReloadService(service: service, logger: logger, events: reports.reload, loadEngines: reloadEngines))
+        let reloads = ReloadRequests()
+        services.append(ReloadService(service: service, requests: reloads, logger: logger, events: reports.reload,
+                                      loadEngines: reloadEngines))
         if let watchdog = reports.watchdog(environment: environment, loops: loops.map(\.loop), logger: logger) {
             services.append(watchdog)
         }
@@ -273,6 +288,15 @@ struct ServeCommand: AsyncParsableCommand {
                 throw UsageFailure.exit("cannot serve metrics on \(metrics): \(PolicyListenError.reason(for: error))")
             }
             services.append(endpoint)
+        }
+        if let control {
+            let socket = ControlSocket(path: control, requests: reloads, logger: logger)
+            do {
+                try await socket.start()
+            } catch {
+                throw UsageFailure.exit("cannot take vrules reload on \(error)")
+            }
+            services.append(socket)
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {

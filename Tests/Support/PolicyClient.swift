@@ -124,6 +124,19 @@ public final class PolicyClient: @unchecked Sendable {
         }
     }
 
+    /// Reads until the server closes the connection (what `readAnswer` had read first too).
+    public func readToEnd() throws -> [UInt8] {
+        var received = self.pending
+        self.pending = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return received }
+            guard count > 0 else { throw Failure(description: "receive failed: errno \(errno)") }
+            received += buffer[..<count]
+        }
+    }
+
     private func findTerminator() -> Int? {
         guard self.pending.count >= 2 else { return nil }
         for index in 0..<(self.pending.count - 1) where self.pending[index] == 10 && self.pending[index + 1] == 10 {

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import VrulesTestSupport
+
+/// `vrules reload` against `vrules serve --control`, as the unit's ExecReload runs it.
+@Suite("vrules reload")
+struct ReloadCommandTests {
+    func rules(_ version: String) -> String {
+        """
+        return { rcpt = { rule("version", function(ctx) return reject(reply(550, "5.7.1", "\(version)")) end) } }
+        """
+    }
+
+    @Test("reload says whether the new rules loaded: 0 and the new rules, or 1 with the errors and the running rules kept")
+    func reloadOutcomes() async throws {
+        let directory = try CLI.scratch(["main.lua": self.rules("v1"), "vrules.toml": "[limits]\nstage_timeout = \"5s\"\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = directory.appendingPathComponent("main.lua")
+        let config = directory.appendingPathComponent("vrules.toml")
+        let control = directory.appendingPathComponent("control.sock").path
+        let metricsPort = try LoopbackPorts.free()
+        let notify = try NotifySocket()
+        let server = try ServeProcess(arguments: ["--config", config.path, "--rules", script.path, "--zone", "examples/example.zone",
+                                                  "--control", control, "--metrics", "127.0.0.1:\(metricsPort)"], notify: notify)
+        // Bound before READY=1, with only the server's user allowed in.
+        var info = stat()
+        #expect(lstat(control, &info) == 0 && info.st_mode & 0o777 == 0o600, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("v1")) == "550 5.7.1 v1")
+
+        try self.rules("v2").write(to: script, atomically: true, encoding: .utf8)
+        let reloaded = try CLI.run(["reload", "--control", control])
+        #expect(reloaded.status == 0, "\(reloaded.stderr)")
+        #expect(reloaded.stdout == "vrules: the rules and the configuration were reloaded\n")
+        // The answer comes after the swap: the next request already gets the new rules.
+        #expect(try client.ask(rcptRequest("v2")) == "550 5.7.1 v2")
+        let status = try #require(notify.receive(until: "rules reloaded")?.last)
+        #expect(status.contains(" (vrules reload); serving on 127.0.0.1:\(server.port) with "), "\(status)")
+
+        try "return { rcpt = { rule(\"broken\", function(ctx) return end end) } }".write(to: script, atomically: true, encoding: .utf8)
+        let failed = try CLI.run(["reload", "--control", control])
+        #expect(failed.status == 1)
+        #expect(failed.stdout == "")
+        #expect(failed.stderr.hasPrefix("vrules: the new rules or configuration did not load; the running ones stay\n  "), "\(failed.stderr)")
+        #expect(failed.stderr.contains("main.lua:1:"), "\(failed.stderr)")
+        #expect(try client.ask(rcptRequest("kept")) == "550 5.7.1 v2")
+        let failedStatus = try #require(notify.receive(until: "reload failed")?.last)
+        #expect(failedStatus.contains(" (vrules reload), the running rules stay: "), "\(failedStatus)")
+
+        // A configuration with a mistake fails the reload the same way, naming the key.
+        try self.rules("v3").write(to: script, atomically: true, encoding: .utf8)
+        try "[limits]\nstage_timeot = \"5s\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let badConfig = try CLI.run(["reload", "--control", control])
+        #expect(badConfig.status == 1)
+        #expect(badConfig.stderr.contains("limits.stage_timeot"), "\(badConfig.stderr)")
+        #expect(try client.ask(rcptRequest("config")) == "550 5.7.1 v2")
+
+        let metrics = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        #expect(metrics.contains("vrules_policy_reloads_total{reason=\"control\"} 1"), "\(metrics)")
+        client.close()
+        #expect(server.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: control), "the control socket is removed at stop")
+        let stopped = try CLI.run(["reload", "--control", control])
+        #expect(stopped.status == 2 && stopped.stderr.contains("is vrules serve running with --control"), "\(stopped.stderr)")
+    }
+
+    @Test("usage errors and no server to ask exit 2; the control socket needs a path of its own")
+    func errors() throws {
+        let directory = try CLI.scratch(["notasocket": "important\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let none = try CLI.run(["reload", "--control", directory.appendingPathComponent("none.sock").path])
+        #expect(none.status == 2)
+        #expect(none.stderr == "vrules: cannot reload: \(directory.path)/none.sock: no control socket there: "
+            + "is vrules serve running with --control \(directory.path)/none.sock?\n", "\(none.stderr)")
+        for timeout in ["0", "-1", "nan", "3601"] {
+            let bad = try CLI.run(["reload", "--timeout", timeout])
+            #expect(bad.status == 2, "\(timeout): \(bad.stderr)")
+        }
+        let long = "/tmp/" + String(repeating: "x", count: 120)
+        let tooLong = try CLI.run(["serve", "--zone", "examples/example.zone", "--control", long])
+        #expect(tooLong.status == 2)
+        #expect(tooLong.stderr.hasPrefix("Error: --control: '\(long)': the path is too long for a socket (125 bytes; 107 at most)\n"),
+                "\(tooLong.stderr)")
+        let empty = try CLI.run(["serve", "--zone", "examples/example.zone", "--control", ""])
+        #expect(empty.status == 2 && empty.stderr.hasPrefix("Error: --control: the path is empty\n"), "\(empty.stderr)")
+        let shared = "\(directory.path)/policy.sock"
+        let same = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "unix:\(shared)", "--control", shared])
+        #expect(same.status == 2)
+        #expect(same.stderr.hasSuffix("vrules: --control: \(shared) is also where the policy server listens; give the control socket a path of its own\n"),
+                "\(same.stderr)")
+        let file = directory.appendingPathComponent("notasocket").path
+        for (path, reason) in [(file, "the path exists and is not a socket"),
+                               ("\(directory.path)/missing/control.sock", "No such file or directory")] {
+            let refused = try CLI.run(["serve", "--zone", "examples/example.zone", "--listen", "127.0.0.1:0", "--control", path])
+            #expect(refused.status == 2)
+            #expect(refused.stderr.hasSuffix("vrules: cannot take vrules reload on unix:\(path): \(reason)\n"), "\(refused.stderr)")
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "important\n")
+    }
+}
