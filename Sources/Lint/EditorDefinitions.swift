@@ -19,6 +19,7 @@ public enum EditorDefinitions {
 
         ---@class vrules.Server
         ---@field ip string?
+        ---@field port integer?     the port the client connected to (25, 465, 587...)
         ---@field name string?
 
         ---@class vrules.Auth

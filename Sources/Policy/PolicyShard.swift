@@ -739,6 +739,7 @@ actor PolicyShard {
         info.clientPort = request[.clientPort].flatMap(Int.init).flatMap { (0...65535).contains($0) ? $0 : nil }
         if let name = request[.clientName], name != "unknown" { info.clientName = name }
         info.serverIP = request[.serverAddress]
+        info.serverPort = request[.serverPort].flatMap(Int.init).flatMap { (0...65535).contains($0) ? $0 : nil }
         // The authserv-id of Authentication-Results and the receiver of Received-SPF: Postfix
         // does not send its own name, so the name of the host vrules runs on stands in.
         info.serverName = request[.serverName] ?? Self.hostName

@@ -75,7 +75,7 @@ public struct RuleTestFileLoader {
     }
 
     private static let testKeys: Set<String> = [
-        "name", "client_ip", "client_port", "client_name", "server_ip", "server_name", "helo", "mail_from", "rcpt",
+        "name", "client_ip", "client_port", "client_name", "server_ip", "server_port", "server_name", "helo", "mail_from", "rcpt",
         "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "headers", "dns", "dnssec",
     ]
 
@@ -97,13 +97,16 @@ public struct RuleTestFileLoader {
             throw fail("client_ip '\(clientIP)' is not an IP address (nor \"unknown\")")
         }
         var info = SessionInfo(clientIP: clientIP)
-        switch fields["client_port"] {
-        case .number(let port)? where port.rounded() == port && (0...65535).contains(port):
-            info.clientPort = Int(port)
-        case nil: break
-        case .number(let port)?: throw fail("client_port must be a port number (0 to 65535), got \(port)")
-        case let other?: throw fail("client_port must be a port number (0 to 65535), got \(other.typeName)")
+        func port(_ key: String) throws(RuleTestFileError) -> Int? {
+            switch fields[key] {
+            case .number(let port)? where port.rounded() == port && (0...65535).contains(port): return Int(port)
+            case nil: return nil
+            case .number(let port)?: throw fail("\(key) must be a port number (0 to 65535), got \(port)")
+            case let other?: throw fail("\(key) must be a port number (0 to 65535), got \(other.typeName)")
+            }
         }
+        info.clientPort = try port("client_port")
+        info.serverPort = try port("server_port")
         info.clientName = try self.string(fields["client_name"], "client_name", path)
         info.serverIP = try self.string(fields["server_ip"], "server_ip", path)
         if let serverIP = info.serverIP, IPAddress(serverIP) == nil {

@@ -31,8 +31,9 @@ extension RuleHost {
         if let name = session.clientName { lua.pushString(name); lua.setField("name", table: -2) }
         lua.makeTopReadonly(name: "ctx.client")
         lua.setField("client", table: data)
-        lua.newTable(fieldCount: 2)
+        lua.newTable(fieldCount: 3)
         if let ip = session.serverIP { lua.pushString(ip); lua.setField("ip", table: -2) }
+        if let port = session.serverPort { lua.pushInteger(port); lua.setField("port", table: -2) }
         if let name = session.serverName { lua.pushString(name); lua.setField("name", table: -2) }
         lua.makeTopReadonly(name: "ctx.server")
         lua.setField("server", table: data)

@@ -49,6 +49,8 @@ public struct SessionInfo: Hashable, Sendable {
     /// The client's name as the MTA resolved it (may be nil).
     public var clientName: String?
     public var serverIP: String?
+    /// The port the client connected to (25, 465, 587...): rules may treat submission apart.
+    public var serverPort: Int?
     public var serverName: String?
     public var helo: String?
     public var mailFrom: MailAddress?
@@ -69,12 +71,13 @@ public struct SessionInfo: Hashable, Sendable {
     }
 
     public init(clientIP: String, clientPort: Int? = nil, clientName: String? = nil, serverIP: String? = nil,
-                serverName: String? = nil, helo: String? = nil, mailFrom: MailAddress? = nil, rcpts: [MailAddress] = [],
+                serverPort: Int? = nil, serverName: String? = nil, helo: String? = nil, mailFrom: MailAddress? = nil, rcpts: [MailAddress] = [],
                 authMechanism: String? = nil, authUsername: String? = nil, tls: TLSInfo? = nil) {
         self.clientIP = clientIP
         self.clientPort = clientPort
         self.clientName = clientName
         self.serverIP = serverIP
+        self.serverPort = serverPort
         self.serverName = serverName
         self.helo = helo
         self.mailFrom = mailFrom

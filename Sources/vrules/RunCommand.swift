@@ -24,6 +24,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("client-name"), help: "The client's name as the MTA resolved it.")
     var clientName: String?
 
+    @Option(name: .customLong("server-port"), help: "The port the client connected to (25, 465, 587...).")
+    var serverPort: Int?
+
     @Option(name: .customLong("server-name"), help: "This server's name.")
     var serverName: String = "mx.vrules.test"
 
@@ -54,6 +57,9 @@ struct RunCommand: AsyncParsableCommand {
         if let clientPort, !(0...65535).contains(clientPort) {
             throw ValidationError("--client-port: \(clientPort) is not a port (0 to 65535)")
         }
+        if let serverPort, !(0...65535).contains(serverPort) {
+            throw ValidationError("--server-port: \(serverPort) is not a port (0 to 65535)")
+        }
         if let auth, SessionInfo.authentication(auth) == nil {
             throw ValidationError("--auth: expected MECHANISM:USERNAME, both given, e.g. PLAIN:alice; got '\(auth)'")
         }
@@ -80,7 +86,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
         var info = SessionInfo(clientIP: self.clientIP, clientPort: self.clientPort, clientName: self.clientName,
-                               serverName: self.serverName, helo: self.helo,
+                               serverPort: self.serverPort, serverName: self.serverName, helo: self.helo,
                                mailFrom: self.mailFrom.map(MailAddress.init))
         if let auth, let (mechanism, username) = SessionInfo.authentication(auth) {
             info.authMechanism = mechanism

@@ -138,7 +138,7 @@ struct RunCommandTests {
     }
 
     /// `--auth :` stopped the process on an index out of range; `:alice` made "alice" the mechanism.
-    @Test("--auth needs a mechanism and a username, --client-port a port; a good --auth reaches ctx.auth")
+    @Test("--auth needs a mechanism and a username, --client-port and --server-port a port; each reaches ctx")
     func authAndPort() throws {
         for auth in [":", "PLAIN:", ":alice", "PLAIN"] {
             let refused = try CLI.run(["run", "--auth", auth] + self.zone)
@@ -146,22 +146,32 @@ struct RunCommandTests {
             #expect(refused.stderr.hasPrefix("Error: --auth: expected MECHANISM:USERNAME, both given, e.g. PLAIN:alice; got '\(auth)'\n"),
                     "\(auth): \(refused.stderr)")
         }
-        for port in ["65536", "-1"] {
-            let refused = try CLI.run(["run", "--client-port", port] + self.zone)
-            #expect(refused.status == 2, "\(port): \(refused.stderr)")
-            #expect(refused.stderr.contains("--client-port"), "\(port): \(refused.stderr)")
+        for option in ["--client-port", "--server-port"] {
+            for port in ["65536", "-1"] {
+                let refused = try CLI.run(["run", "\(option)=\(port)"] + self.zone)
+                #expect(refused.status == 2, "\(port): \(refused.stderr)")
+                #expect(refused.stderr.hasPrefix("Error: \(option): \(port) is not a port (0 to 65535)\n"), "\(port): \(refused.stderr)")
+            }
         }
         let directory = try CLI.scratch(["auth.lua": """
-        return { authenticate = { rule("auth", function(ctx)
-          log.info(ctx.auth.mechanism .. " " .. ctx.auth.username)
-        end) } }
+        return {
+          connect = { rule("ports", function(ctx)
+            log.info("client " .. tostring(ctx.client.port) .. " server " .. tostring(ctx.server.port))
+          end) },
+          authenticate = { rule("auth", function(ctx)
+            log.info(ctx.auth.mechanism .. " " .. ctx.auth.username)
+          end) },
+        }
         """])
         defer { try? FileManager.default.removeItem(at: directory) }
         let zone = CLI.packageRoot.appendingPathComponent("examples/example.zone").path
         let accepted = try CLI.run(["run", "--zone", zone, "--rules", "auth.lua", "--auth", "PLAIN:alice:x", "--client-port", "65535",
-                                    "--helo", "x.test"], in: directory)
+                                    "--server-port", "587", "--helo", "x.test"], in: directory)
         #expect(accepted.status == 0, "\(accepted.stderr)")
         #expect(accepted.stdout.contains("  log.info [auth]: PLAIN alice:x\n"), "\(accepted.stdout)")
+        #expect(accepted.stdout.contains("  log.info [ports]: client 65535 server 587\n"), "\(accepted.stdout)")
+        let unset = try CLI.run(["run", "--zone", zone, "--rules", "auth.lua"], in: directory)
+        #expect(unset.stdout.contains("  log.info [ports]: client nil server nil\n"), "\(unset.stdout)")
     }
 
     @Test("the example sessions script shows accept, reject and defer")

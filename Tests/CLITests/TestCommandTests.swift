@@ -315,6 +315,26 @@ struct TestCommandTests {
         #expect(output.stdout.hasSuffix("1 passed, 5 failed\n"), "\(output.stdout)")
     }
 
+    @Test("server_port reaches ctx.server.port: rules for submission apart from relay")
+    func serverPort() throws {
+        let rules = """
+        return { connect = { rule("submission only", function(ctx)
+          if ctx.server.port ~= 587 then return reject(reply(550, "5.7.1", "port " .. tostring(ctx.server.port))) end
+        end) } }
+        """
+        let workspace = try Workspace(rules: rules, tests: ["ports_test.lua": """
+        return { \(Self.zone) tests = {
+          { name = 'submission', server_port = 587, expect = { connect = 'next' } },
+          { name = 'relay', server_port = 25, expect = { connect = '550 5.7.1 port 25' } },
+          { name = 'not sent', expect = { connect = '550 5.7.1 port nil' } },
+        } }
+        """])
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        #expect(output.status == 0, "\(output.stdout)\(output.stderr)")
+        #expect(output.stdout.hasSuffix("3 passed, 0 failed\n"), "\(output.stdout)")
+    }
+
     /// `auth = ":"` and `auth = ""` indexed an empty split, and `client_port = 1e300` or `0/0`
     /// and a delay of 1e300 seconds converted to an integer: each stopped `vrules test` with a
     /// fatal error, and no file's result was printed. Values of the wrong shape (`logs` or
@@ -330,6 +350,8 @@ struct TestCommandTests {
             ("client_port = 0/0", "client_port must be a port number (0 to 65535), got -nan"),
             ("client_port = 3.5", "client_port must be a port number (0 to 65535), got 3.5"),
             ("client_port = '25'", "client_port must be a port number (0 to 65535), got string"),
+            ("server_port = 65536", "server_port must be a port number (0 to 65535), got 65536.0"),
+            ("server_port = '587'", "server_port must be a port number (0 to 65535), got string"),
             ("tls = 'yes'", "tls must be true or false, got string"),
             ("server_ip = 'junk'", "server_ip 'junk' is not an IP address"),
             ("delay = 1e300", "delay: a duration from 0 to 1 hour, got 1e+300 seconds"),

@@ -98,17 +98,28 @@ struct ServerTests {
         await harness.stop()
     }
 
-    @Test("ctx.client.port is the request's client_port when it is a port, else nil")
-    func clientPort() async throws {
+    @Test("ctx.client.port and ctx.server.port are the request's client_port and server_port when each is a port, else nil")
+    func ports() async throws {
         let harness = try await PolicyHarness.start(rules: """
-        return { connect = { rule("port", function(ctx) return reject(reply(550, "5.7.1", "port " .. tostring(ctx.client.port))) end) } }
+        return { connect = { rule("port", function(ctx)
+          return reject(reply(550, "5.7.1", "port " .. tostring(ctx.client.port) .. " " .. tostring(ctx.server.port)))
+        end) } }
         """)
         let client = try harness.client()
         for (index, (sent, seen)) in [("40000", "40000"), ("0", "0"), ("65535", "65535"), ("65536", "nil"), ("-1", "nil"),
                                       ("99999999999999999999", "nil"), ("junk", "nil")].enumerated() {
-            let answer = try await blocking { try client.ask(request("CONNECT", instance: "p\(index)", extra: ["client_port": sent])) }
-            #expect(answer == "550 5.7.1 port \(seen)", "client_port=\(sent)")
+            let answer = try await blocking {
+                try client.ask(request("CONNECT", instance: "p\(index)", extra: ["client_port": sent, "server_port": "587"]))
+            }
+            #expect(answer == "550 5.7.1 port \(seen) 587", "client_port=\(sent)")
+            // Each client port is a session of its own; so is each server port.
+            let server = try await blocking {
+                try client.ask(request("CONNECT", instance: "s\(index)", extra: ["client_port": "40000", "server_port": sent]))
+            }
+            #expect(server == "550 5.7.1 port 40000 \(seen)", "server_port=\(sent)")
         }
+        #expect(try await blocking { try client.ask(request("CONNECT", instance: "none", extra: ["client_port": "1"])) }
+                == "550 5.7.1 port 1 nil")
         await harness.stop()
     }
 
