@@ -263,6 +263,12 @@ wait_notified '^READY=1 | STATUS=reload failed at .* (vrules reload), the runnin
 answer=$(policy_request "$port" 127.0.0.1)
 [ "$answer" = "action=DUNNO" ] || { cat "$log" >&2; fail "after a failed reload: expected action=DUNNO, got '$answer'"; }
 pass "ExecReload of a broken rule file exits 1 with the error ($(grep -m1 'main.lua' <<<"$refused" | sed 's/^ *//')); the running rules still answer"
+status_out=$(cd / && "${unprivileged[@]}" "$bin" status --control "$run_dir/control.sock" 2>&1) \
+  || { echo "$status_out" >&2; fail "vrules status failed"; }
+grep -q "^pid $server_pid, serving since .* on 127.0.0.1:$port with [0-9]* rule engines$" <<<"$status_out" \
+  && grep -q '^last reload failed at .* (vrules reload), the running rules stay:$' <<<"$status_out" \
+  || { echo "$status_out" >&2; fail "vrules status does not show the server and its failed reload"; }
+pass "vrules status (as the server's user): $(head -1 <<<"$status_out"), and the failed reload"
 
 kill -TERM "$server_pid"
 for _ in $(seq 1 200); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done

@@ -1,11 +1,14 @@
 import OneLineText
 
-/// What `vrules reload` and the server's control socket say to each other. The client sends
-/// one command on one line (`reload\n`); the server answers with a status line, `ok`,
-/// `failed`, `stopping` or `error`, a space and what happened, then for `failed` one line per
-/// error, and closes the connection.
+/// What `vrules reload` and `vrules status` and the server's control socket say to each other.
+/// The client sends one command on one line (`reload\n`, `status\n`); the server answers with
+/// a status line, `ok`, `failed`, `stopping` or `error`, a space and what happened, then the
+/// details one per line (the errors of a failed reload, the lines of the status), and closes
+/// the connection.
 public enum ControlProtocol {
     public static let reloadCommand = "reload"
+    public static let statusCommand = "status"
+    static let commands = [reloadCommand, statusCommand]
     /// The longest command line the server reads, its newline apart.
     public static let maximumCommandBytes = 64
     /// The most error lines an answer carries (a configuration with more mistakes names the

@@ -7,10 +7,10 @@ import NIOPosix
 import OneLineText
 import ServiceLifecycle
 
-/// The UNIX socket `vrules reload` talks to (`vrules serve --control PATH`): it asks for a
-/// reload and is answered once the reload it asked for is done, with its outcome, so
-/// `systemctl reload vrules` (the unit's `ExecReload`) fails when the new rules do not load
-/// instead of reporting success for a signal sent.
+/// The UNIX socket `vrules reload` and `vrules status` talk to (`vrules serve --control PATH`).
+/// A reload is answered once the reload it asked for is done, with its outcome, so `systemctl
+/// reload vrules` (the unit's `ExecReload`) fails when the new rules do not load instead of
+/// reporting success for a signal sent; the status is what `status` says it is now.
 ///
 /// The socket has mode 0600 from its first moment: only the server's user (and root) may
 /// connect. Even so it holds to bounds: a few connections at once (others wait in the
@@ -23,6 +23,7 @@ public final class ControlSocket: Service, @unchecked Sendable {
     // @unchecked: `listener` and `bound` are set by start() before run() and read after it.
     private let path: String
     private let requests: ReloadRequests
+    private let status: @Sendable () async -> [String]
     private let group: EventLoopGroup
     private let logger: Logger
     private let maximumConnections: Int
@@ -31,12 +32,15 @@ public final class ControlSocket: Service, @unchecked Sendable {
     /// The socket file this server made (device, inode): removed at stop only if still there.
     private var bound: (dev_t, ino_t)?
 
-    public init(path: String, requests: ReloadRequests, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    /// `status` gives the lines `vrules status` prints.
+    public init(path: String, requests: ReloadRequests, status: @escaping @Sendable () async -> [String] = { [] },
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "vrules.control"),
                 maximumConnections: Int = ControlSocket.defaultMaximumConnections,
                 commandTimeout: TimeAmount = ControlSocket.defaultCommandTimeout) {
         self.path = path
         self.requests = requests
+        self.status = status
         self.group = group
         self.logger = logger
         self.maximumConnections = maximumConnections
@@ -46,6 +50,7 @@ public final class ControlSocket: Service, @unchecked Sendable {
     /// Binds the socket; a failure is a `PolicyListenError` naming the path and the reason.
     public func start() async throws {
         let requests = self.requests
+        let status = self.status
         let logger = self.logger
         let commandTimeout = self.commandTimeout
         let maximumConnections = self.maximumConnections
@@ -62,7 +67,7 @@ public final class ControlSocket: Service, @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        ControlCommandHandler(requests: requests, timeout: commandTimeout, logger: logger))
+                        ControlCommandHandler(requests: requests, status: status, timeout: commandTimeout, logger: logger))
                 }
             }
         do {
@@ -70,9 +75,9 @@ public final class ControlSocket: Service, @unchecked Sendable {
         } catch {
             throw PolicyListenError(address: "unix:\(self.path)", reason: PolicyListenError.reason(for: error))
         }
-        var status = stat()
-        if lstat(self.path, &status) == 0 { self.bound = (status.st_dev, status.st_ino) }
-        self.logger.info("control socket listening (vrules reload)", metadata: ["path": "\(self.path)"])
+        var file = stat()
+        if lstat(self.path, &file) == 0 { self.bound = (file.st_dev, file.st_ino) }
+        self.logger.info("control socket listening (vrules reload, vrules status)", metadata: ["path": "\(self.path)"])
     }
 
     public func run() async throws {
@@ -102,6 +107,7 @@ final class ControlCommandHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let requests: ReloadRequests
+    private let status: @Sendable () async -> [String]
     private let timeout: TimeAmount
     private let logger: Logger
     private var line: [UInt8] = []
@@ -109,8 +115,9 @@ final class ControlCommandHandler: ChannelInboundHandler {
     private var taken = false
     private var deadline: Scheduled<Void>?
 
-    init(requests: ReloadRequests, timeout: TimeAmount, logger: Logger) {
+    init(requests: ReloadRequests, status: @escaping @Sendable () async -> [String], timeout: TimeAmount, logger: Logger) {
         self.requests = requests
+        self.status = status
         self.timeout = timeout
         self.logger = logger
     }
@@ -175,12 +182,22 @@ final class ControlCommandHandler: ChannelInboundHandler {
             return
         }
         let command = String(decoding: self.line, as: UTF8.self)
-        guard command == ControlProtocol.reloadCommand else {
-            self.refuse("unknown command '\(command)' (the commands: \(ControlProtocol.reloadCommand))", context: context)
-            return
+        switch command {
+        case ControlProtocol.reloadCommand:
+            self.logger.notice("reload asked on the control socket")
+            Self.reloadAndAnswer(self.requests, on: context.channel)
+        case ControlProtocol.statusCommand:
+            Self.statusAndAnswer(self.status, on: context.channel)
+        default:
+            self.refuse("unknown command '\(command)' (the commands: \(ControlProtocol.commands.joined(separator: ", ")))", context: context)
         }
-        self.logger.notice("reload asked on the control socket")
-        Self.reloadAndAnswer(self.requests, on: context.channel)
+    }
+
+    private static func statusAndAnswer(_ status: @escaping @Sendable () async -> [String], on channel: any Channel) {
+        Task {
+            let lines = await status()
+            Self.answer(ControlProtocol.Answer(status: .ok, summary: "serving", details: lines), on: channel)
+        }
     }
 
     private static func reloadAndAnswer(_ requests: ReloadRequests, on channel: any Channel) {

@@ -60,7 +60,7 @@ public final class PolicyServer: Service, @unchecked Sendable {
     }
 
     /// The connections open now (accepted and not yet closed).
-    var openConnectionCount: Int { self.connections.count }
+    public var openConnectionCount: Int { self.connections.count }
 
     /// Binds every listener; returns the bound addresses (port 0 becomes the real port).
     @discardableResult

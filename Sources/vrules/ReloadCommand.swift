@@ -17,29 +17,10 @@ struct ReloadCommand: ParsableCommand {
             """
     )
 
-    /// Where the shipped systemd unit has `vrules serve` take reloads.
-    static let defaultControlPath = "/run/vrules/control.sock"
-
-    @Option(help: ArgumentHelp("The control socket of the server (its --control).", valueName: "path"))
-    var control: String = Self.defaultControlPath
-
-    @Option(help: "Seconds to wait for the outcome.")
-    var timeout: Double = 60
-
-    func validate() throws {
-        guard self.timeout.isFinite, self.timeout > 0, self.timeout <= 3600 else {
-            throw ValidationError("--timeout: seconds from more than 0 to 3600, not \(self.timeout)")
-        }
-    }
+    @OptionGroup var server: ControlOptions
 
     func run() throws {
-        let answer: ControlProtocol.Answer
-        do {
-            answer = try ControlClient.send(ControlProtocol.reloadCommand, to: self.control, timeout: self.timeout)
-        } catch let failure as ControlClient.Failure {
-            FileHandle.standardError.write(Data("vrules: cannot reload: \(failure)\n".utf8))
-            throw ExitCode(failure.kind == .unreachable ? 2 : 1)
-        }
+        let answer = try self.server.send(ControlProtocol.reloadCommand, doing: "reload")
         let text = (["vrules: " + answer.summary] + answer.details.map { "  " + $0 }).joined(separator: "\n") + "\n"
         guard answer.status == .ok else {
             FileHandle.standardError.write(Data(text.utf8))

@@ -31,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics.")
     var metrics: String?
 
-    @Option(help: ArgumentHelp("Take `vrules reload` on this UNIX socket (mode 0600: the server's user and root).",
+    @Option(help: ArgumentHelp("Take `vrules reload` and `vrules status` on this UNIX socket (mode 0600: the server's user and root).",
                                valueName: "path"))
     var control: String?
 
@@ -263,8 +263,9 @@ struct ServeCommand: AsyncParsableCommand {
         // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
         // client that finds the socket open may stop the server at once, gracefully.
         let reports = ServiceManagerReports(environment: environment, engines: engines.count, logger: logger)
+        let status = ServerStatus(rules: rules, engines: engines.count)
         let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, inherited: inherited, socketAccess: socketAccess,
-                                  logger: logger, events: reports.server)
+                                  logger: logger, events: { event in reports.server(event); status.server(event) })
         if !configuredZones.isEmpty {
             Task { [service] in
                 while !Task.isCancelled {
@@ -275,8 +276,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var services: [any Service] = [server]
         let reloads = ReloadRequests()
-        services.append(ReloadService(service: service, requests: reloads, logger: logger, events: reports.reload,
-                                      loadEngines: reloadEngines))
+        services.append(ReloadService(service: service, requests: reloads, logger: logger,
+                                      events: { event in reports.reload(event); status.reload(event) }, loadEngines: reloadEngines))
         if let watchdog = reports.watchdog(environment: environment, loops: loops.map(\.loop), logger: logger) {
             services.append(watchdog)
         }
@@ -290,7 +291,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(endpoint)
         }
         if let control {
-            let socket = ControlSocket(path: control, requests: reloads, logger: logger)
+            let socket = ControlSocket(path: control, requests: reloads, status: { await status.lines(server: server) }, logger: logger)
             do {
                 try await socket.start()
             } catch {

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 import VrulesTestSupport
 
-/// `vrules reload` against `vrules serve --control`, as the unit's ExecReload runs it.
-@Suite("vrules reload")
+/// `vrules reload` and `vrules status` against `vrules serve --control`, as the unit's
+/// ExecReload runs the first and an operator the second.
+@Suite("vrules reload and vrules status")
 struct ReloadCommandTests {
     func rules(_ version: String) -> String {
         """
@@ -28,6 +29,15 @@ struct ReloadCommandTests {
         let client = try PolicyClient(port: server.port)
         client.setTimeout(seconds: 10)
         #expect(try client.ask(rcptRequest("v1")) == "550 5.7.1 v1")
+        let started = try CLI.run(["status", "--control", control])
+        #expect(started.status == 0, "\(started.stderr)")
+        let startLines = started.stdout.split(separator: "\n").map(String.init)
+        #expect(startLines.count == 3, "\(started.stdout)")
+        #expect(startLines.first?.hasPrefix("pid \(server.process.processIdentifier), serving since ") == true, "\(started.stdout)")
+        #expect(startLines.first?.contains(" on 127.0.0.1:\(server.port) with ") == true, "\(started.stdout)")
+        #expect(startLines.dropFirst().first?.hasPrefix("rules \(script.standardizedFileURL.path), loaded ") == true, "\(started.stdout)")
+        #expect(startLines.dropFirst().first?.hasSuffix(" (start)") == true, "\(started.stdout)")
+        #expect(startLines.last == "connections 1 open, transactions 1 held", "\(started.stdout)")
 
         try self.rules("v2").write(to: script, atomically: true, encoding: .utf8)
         let reloaded = try CLI.run(["reload", "--control", control])
@@ -47,6 +57,14 @@ struct ReloadCommandTests {
         #expect(try client.ask(rcptRequest("kept")) == "550 5.7.1 v2")
         let failedStatus = try #require(notify.receive(until: "reload failed")?.last)
         #expect(failedStatus.contains(" (vrules reload), the running rules stay: "), "\(failedStatus)")
+        let afterFailure = try CLI.run(["status", "--control", control]).stdout.split(separator: "\n").map(String.init)
+        #expect(afterFailure.dropFirst().first?.hasSuffix(" (vrules reload)") == true, "\(afterFailure)")
+        #expect(afterFailure.dropFirst(2).first?.hasPrefix("last reload failed at ") == true, "\(afterFailure)")
+        #expect(afterFailure.dropFirst(2).first?.hasSuffix(" (vrules reload), the running rules stay:") == true, "\(afterFailure)")
+        // The error as Lua gives it (a long path shortened to its end), indented under that line.
+        let error = try #require(afterFailure.dropFirst(3).first)
+        #expect(error.hasPrefix("  ") && error.contains("main.lua:1: ')' expected near 'end'"), "\(afterFailure)")
+        #expect(afterFailure.last == "connections 1 open, transactions 1 held", "\(afterFailure)")
 
         // A configuration with a mistake fails the reload the same way, naming the key.
         try self.rules("v3").write(to: script, atomically: true, encoding: .utf8)
@@ -61,8 +79,10 @@ struct ReloadCommandTests {
         client.close()
         #expect(server.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: control), "the control socket is removed at stop")
-        let stopped = try CLI.run(["reload", "--control", control])
-        #expect(stopped.status == 2 && stopped.stderr.contains("is vrules serve running with --control"), "\(stopped.stderr)")
+        for command in ["reload", "status"] {
+            let stopped = try CLI.run([command, "--control", control])
+            #expect(stopped.status == 2 && stopped.stderr.contains("is vrules serve running with --control"), "\(command): \(stopped.stderr)")
+        }
     }
 
     @Test("usage errors and no server to ask exit 2; the control socket needs a path of its own")
@@ -73,9 +93,12 @@ struct ReloadCommandTests {
         #expect(none.status == 2)
         #expect(none.stderr == "vrules: cannot reload: \(directory.path)/none.sock: no control socket there: "
             + "is vrules serve running with --control \(directory.path)/none.sock?\n", "\(none.stderr)")
-        for timeout in ["0", "-1", "nan", "3601"] {
-            let bad = try CLI.run(["reload", "--timeout", timeout])
-            #expect(bad.status == 2, "\(timeout): \(bad.stderr)")
+        for command in ["reload", "status"] {
+            for timeout in ["0", "-1", "nan", "3601"] {
+                let bad = try CLI.run([command, "--timeout=\(timeout)"])
+                #expect(bad.status == 2, "\(timeout): \(bad.stderr)")
+                #expect(bad.stderr.hasPrefix("Error: --timeout: seconds from more than 0 to 3600"), "\(timeout): \(bad.stderr)")
+            }
         }
         let long = "/tmp/" + String(repeating: "x", count: 120)
         let tooLong = try CLI.run(["serve", "--zone", "examples/example.zone", "--control", long])

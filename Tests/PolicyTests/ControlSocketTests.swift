@@ -33,7 +33,8 @@ final class ControlHarness: @unchecked Sendable {
     let loads = NIOLockedValueBox(0)
 
     init(maximumConnections: Int = ControlSocket.defaultMaximumConnections,
-         commandTimeout: TimeAmount = ControlSocket.defaultCommandTimeout) async throws {
+         commandTimeout: TimeAmount = ControlSocket.defaultCommandTimeout,
+         status: @escaping @Sendable () async -> [String] = { [] }) async throws {
         self.directory = URL(fileURLWithPath: "/tmp/vrules-control-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         self.path = self.directory.appendingPathComponent("control.sock").path
@@ -54,15 +55,19 @@ final class ControlHarness: @unchecked Sendable {
         let group = ServiceGroup(services: [service], logger: .policyTests)
         self.group = group
         self.reloads = Task { try? await group.run() }
-        self.socket = ControlSocket(path: self.path, requests: self.requests, logger: .policyTests,
+        self.socket = ControlSocket(path: self.path, requests: self.requests, status: status, logger: .policyTests,
                                     maximumConnections: maximumConnections, commandTimeout: commandTimeout)
         try await self.socket.start()
     }
 
     /// `vrules reload`'s request, off the cooperative pool.
     func reload(timeout: Double = 10) async throws -> ControlProtocol.Answer {
+        try await self.send(ControlProtocol.reloadCommand, timeout: timeout)
+    }
+
+    func send(_ command: String, timeout: Double = 10) async throws -> ControlProtocol.Answer {
         let path = self.path
-        return try await blocking { try ControlClient.send(ControlProtocol.reloadCommand, to: path, timeout: timeout) }
+        return try await blocking { try ControlClient.send(command, to: path, timeout: timeout) }
     }
 
     /// Connects, sends `bytes`, optionally half-closes, and reads until the server closes.
@@ -120,6 +125,20 @@ struct ControlSocketTests {
         await harness.stop()
     }
 
+    @Test("status answers with the server's lines, each printable, and does not wait for a reload that runs")
+    func status() async throws {
+        let harness = try await ControlHarness(status: { ["serving since now", "rules main.lua", "  main.lua:1: \u{1B}[2J"] })
+        #expect(try await harness.send("status")
+            == ControlProtocol.Answer(status: .ok, summary: "serving", details: ["serving since now", "rules main.lua", "  main.lua:1: \\u{1B}[2J"]))
+        harness.hold.withLockedValue { $0 = true }
+        async let held = harness.reload()
+        #expect(try await eventually { harness.loads.withLockedValue { $0 } == 1 })
+        #expect(try await harness.send("status", timeout: 2).status == .ok)
+        harness.hold.withLockedValue { $0 = false }
+        #expect(try await held.status == .ok)
+        await harness.stop()
+    }
+
     @Test("reloads asked while one runs fold into one more; each asker is told the outcome of a reload that began after it asked")
     func foldedReloads() async throws {
         let harness = try await ControlHarness()
@@ -164,10 +183,10 @@ struct ControlSocketTests {
     @Test("hostile commands: unknown, with escapes, overlong, pipelined, half-closed; none reloads by mistake")
     func hostileCommands() async throws {
         let harness = try await ControlHarness()
-        #expect(try await harness.exchange(Array("status\n".utf8)) == "error unknown command 'status' (the commands: reload)\n")
+        #expect(try await harness.exchange(Array("stats\n".utf8)) == "error unknown command 'stats' (the commands: reload, status)\n")
         #expect(try await harness.exchange(Array("reload\u{1B}]0;owned\u{07}\r\n".utf8))
-            == "error unknown command 'reload\\u{1B}]0;owned\\u{7}' (the commands: reload)\n")
-        #expect(try await harness.exchange(Array("\n".utf8)) == "error unknown command '' (the commands: reload)\n")
+            == "error unknown command 'reload\\u{1B}]0;owned\\u{7}' (the commands: reload, status)\n")
+        #expect(try await harness.exchange(Array("\n".utf8)) == "error unknown command '' (the commands: reload, status)\n")
         #expect(try await harness.exchange([UInt8](repeating: UInt8(ascii: "r"), count: 200))
             == "error a command is one line of at most 64 bytes\n")
         // 10 MB without a newline: refused at the 66th byte and closed, nothing buffered (the
