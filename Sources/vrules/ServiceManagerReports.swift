@@ -1,3 +1,4 @@
+import DNSResolver
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -32,7 +33,7 @@ struct ServiceManagerReports: Sendable {
         do {
             guard let interval = try Watchdog.interval(environment) else { return nil }
             logger.info("pinging the service manager's watchdog", metadata: ["interval": "\(interval)"])
-            return Watchdog(manager: manager, interval: interval, loops: loops)
+            return Watchdog(manager: manager, interval: interval, loops: loops, probes: [{ await UDPReactorProbe.run() }])
         } catch {
             logger.warning("the service manager's watchdog will not be pinged", metadata: ["error": "\(error)"])
             return nil

@@ -301,6 +301,38 @@ struct UDPReactorTests {
         }
     }
 
+    /// What the service manager's watchdog waits for besides the event loops.
+    @Test("the reactor's probe returns at its next pass, idle or not, and never while a pass is stuck")
+    func probe() async throws {
+        /// Whether the probe returned within `seconds`.
+        func probed(within seconds: Double) async -> Bool {
+            let returned = NIOLockedValueBox(false)
+            let probing = Task { await UDPReactorProbe.run(); returned.withLockedValue { $0 = true } }
+            let deadline = Date().addingTimeInterval(seconds)
+            while !returned.withLockedValue({ $0 }) && Date() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+            _ = probing
+            return returned.withLockedValue { $0 }
+        }
+        #expect(await probed(within: 10), "an idle reactor")
+        // A pass stuck on the reactor's thread, as a deadlock would hold it.
+        let release = DispatchSemaphore(value: 0)
+        let stuck = NIOLockedValueBox(true)
+        UDPQueryReactor.atPassForTests = { if stuck.withLockedValue({ $0 }) { release.wait() } }
+        defer { UDPQueryReactor.atPassForTests = nil }
+        let waiting = Task { await UDPReactorProbe.run() }
+        #expect(!(await probed(within: 1)), "a probe returned while the reactor was stuck")
+        stuck.withLockedValue { $0 = false }
+        release.signal()
+        await waiting.value
+        #expect(await probed(within: 10), "the reactor, free again")
+        // Busy: the probe rides a pass that also reads replies.
+        let server = try await ScriptedDNSServer.start(script: Self.answering)
+        async let answer = self.exchange(self.request(to: server, within: .seconds(5)))
+        #expect(await probed(within: 10), "a reactor reading replies")
+        #expect((try? await answer.get()) != nil)
+        await server.stop()
+    }
+
     private static func processCPUMilliseconds() -> Int {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

@@ -134,6 +134,48 @@ struct ServiceManagerTests {
         #expect(await socket.next(within: 15) == "WATCHDOG=1\n")
     }
 
+    @Test("a watchdog probe that does not return stops the pings until it does, and does not hold the shutdown")
+    func watchdogFollowsTheProbes() async throws {
+        let socket = try NotifySocket()
+        let manager = ServiceManager(address: .path(socket.environmentValue), logger: Logger(label: "test"))
+        // A probe held on a continuation only the test resumes: like a stuck thread, it does
+        // not heed cancellation.
+        let held = NIOLockedValueBox<[CheckedContinuation<Void, Never>]>([])
+        let stuck = NIOLockedValueBox(false)
+        let probe: @Sendable () async -> Void = {
+            guard stuck.withLockedValue({ $0 }) else { return }
+            await withCheckedContinuation { continuation in held.withLockedValue { $0.append(continuation) } }
+        }
+        func free() { for continuation in held.withLockedValue({ list in defer { list = [] }; return list }) { continuation.resume() } }
+        let watchdog = Watchdog(manager: manager, interval: .milliseconds(50), loops: [], probes: [probe])
+        var running = Task { try await watchdog.run() }
+        #expect(await socket.next(within: 15) == "WATCHDOG=1\n")
+        stuck.withLockedValue { $0 = true }
+        try await Task.sleep(for: .milliseconds(200))
+        while socket.receive(timeout: 0) != nil {}
+        #expect(await socket.next(within: 1.2) == nil, "a ping while the probe was stuck")
+        stuck.withLockedValue { $0 = false }
+        free()
+        #expect(await socket.next(within: 15) == "WATCHDOG=1\n")
+        running.cancel()
+        _ = await running.result
+
+        // Stopping (cancelled) while the probe is stuck: the watchdog ends all the same.
+        running = Task { try await watchdog.run() }
+        #expect(await socket.next(within: 15) == "WATCHDOG=1\n")
+        stuck.withLockedValue { $0 = true }
+        // Cancelled while it waits in the probe, not in its sleep between pings.
+        for _ in 0..<500 where held.withLockedValue({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!held.withLockedValue { $0.isEmpty })
+        running.cancel()
+        let ended = NIOLockedValueBox(false)
+        let stopping = running
+        Task { _ = await stopping.result; ended.withLockedValue { $0 = true } }
+        for _ in 0..<500 where !ended.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(ended.withLockedValue { $0 }, "the watchdog did not end within 5 s of its cancellation")
+        free()
+    }
+
     @Test("LISTEN_FDS: sockets passed to this process only; a count that is not one is refused")
     func inheritedSocketsFromEnvironment() throws {
         #expect(try InheritedSockets.fromEnvironment([:]) == [])

@@ -63,6 +63,8 @@ final class UDPQueryReactor: @unchecked Sendable {
     private var answeredWhileSending: Set<UInt64> = []
     /// Exchanges to end at the reactor's next pass: cancelled, or their query not sent.
     private var endings: [(token: UInt64, failure: DNSExchangeFailure)] = []
+    /// Called at the reactor's next pass (`probe`).
+    private var probes: [@Sendable () -> Void] = []
     /// Exchange tokens are a counter, never reused; they name exchanges, not sockets.
     private var nextToken: UInt64 = 0
     /// When the timerfd fires next (`.distantFuture`: disarmed). Never later than the earliest
@@ -334,6 +336,9 @@ final class UDPQueryReactor: @unchecked Sendable {
     /// Tests only: runs between sending a query and marking it sent, the moment an exchange
     /// can end before its asker is done with its socket.
     nonisolated(unsafe) static var afterSendingForTests: (@Sendable () -> Void)?
+    /// Tests only: runs on the reactor's thread at the start of each pass (a test holds the
+    /// reactor there, as a deadlock would).
+    nonisolated(unsafe) static var atPassForTests: (@Sendable () -> Void)?
     /// Tests only: the idle sockets kept now for IPv4 servers.
     var idleIPv4SocketsForTests: [Int32] { self.lock.withLock { self.idle[Family.ipv4.rawValue] } }
     /// Tests only: the sockets opened for exchanges so far (guarded by `lock`).
@@ -358,6 +363,14 @@ final class UDPQueryReactor: @unchecked Sendable {
         var ready: [(token: UInt64, exchange: Exchange)] = []
         var endings: [(token: UInt64, failure: DNSExchangeFailure)] = []
         var expired: [UInt64] = []
+        var probes: [@Sendable () -> Void] = []
+    }
+
+    /// Calls `done` on the reactor's thread at its next pass: a reactor stuck in a pass (a
+    /// deadlock, a loop) never calls it, which is what a watchdog asks.
+    func probe(_ done: @escaping @Sendable () -> Void) {
+        self.lock.withLockVoid { self.probes.append(done) }
+        Self.signal(self.wakeup)
     }
 
     /// Names the thread (`top -H`, `/proc/PID/task/*/comm`) and lets it wait its turn.
@@ -385,6 +398,9 @@ final class UDPQueryReactor: @unchecked Sendable {
         while true {
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(self.epoll, $0.baseAddress, Int32(capacity), -1) }
             guard count > 0 else { continue }
+            #if DEBUG
+            Self.atPassForTests?()
+            #endif
             var timerFired = false
             for index in 0..<Int(count) {
                 switch events[index].data.u64 {
@@ -402,6 +418,7 @@ final class UDPQueryReactor: @unchecked Sendable {
                     pass.ready.append((token, exchange))
                 }
                 swap(&pass.endings, &self.endings)
+                swap(&pass.probes, &self.probes)
                 if timerFired {
                     self.takeExpired(into: &pass.expired)
                 } else {
@@ -413,6 +430,8 @@ final class UDPQueryReactor: @unchecked Sendable {
             for (token, exchange) in pass.ready { self.readReplies(token: token, exchange: exchange, buffer: &buffer) }
             for (token, failure) in pass.endings { self.finish(token, .failure(failure)) }
             for token in pass.expired { self.finish(token, .failure(.timeout)) }
+            for done in pass.probes { done() }
+            pass.probes.removeAll(keepingCapacity: true)
             pass.ready.removeAll(keepingCapacity: true)
             pass.endings.removeAll(keepingCapacity: true)
             pass.expired.removeAll(keepingCapacity: true)
