@@ -280,7 +280,12 @@ struct BytecodeAnalyzer {
                     // `seen = {}`: a table started afresh.
                     if let name = function.upvalues[instruction.b].name { self.shrinkingTables.insert(name) }
                 }
-            case .jmp, .eq, .lt, .le, .eqK, .eqI, .ltI, .leI, .gtI, .geI, .test,
+            case .eqK:
+                let constant = Self.constant(function, instruction.b).map(Value.constant) ?? .unknown
+                self.checkComparison(registers[a], constant, ordered: false, line: line(pc))
+            case .eq, .lt, .le:
+                self.checkComparison(registers[a], registers[instruction.b], ordered: opcode != .eq, line: line(pc))
+            case .jmp, .eqI, .ltI, .leI, .gtI, .geI, .test,
                  .return, .return0, .return1, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
                 break
             default:
@@ -295,6 +300,29 @@ struct BytecodeAnalyzer {
                 if upvalue.inStack ? function.isMainChunk : sharedUpvalues.contains(Int(upvalue.index)) { shared.insert(index) }
             }
             self.analyze(child, sharedUpvalues: shared, isEntry: entryFunctions.contains(childIndex))
+        }
+    }
+
+    // MARK: comparisons
+
+    /// The fields of `ctx` that hold integers (Postfix sends them as text).
+    static let numericContextFields: Set<String> = ["client.port", "server.port"]
+
+    /// `ctx.server.port == "587"`: a port is an integer, and Lua's `==` between a number and a
+    /// string is false whatever they hold (`~=` true), and `<` raises; so the rule never
+    /// matches, or its stage fails (451) every time it compares.
+    private mutating func checkComparison(_ left: Value, _ right: Value, ordered: Bool, line: Int) {
+        for (field, other) in [(left, right), (right, left)] {
+            guard case .contextField(let path) = field, Self.numericContextFields.contains(path),
+                  case .constant(.string(let text)) = other else { continue }
+            let shown = String(text.prefix(40))
+            let outcome = ordered ? "it raises an error when the rule runs" : "it is never equal"
+            let advice = Int(text) != nil ? " (write \(text) without quotes)" : ""
+            self.findings.append(Finding(
+                line: line, anchor: String(path.split(separator: ".").last ?? ""), usage: .member, severity: .error,
+                message: "'ctx.\(path)' is a number: compared with the string \"\(shown)\" \(outcome)\(advice)",
+                code: DiagnosticCode.numberComparedWithString))
+            return
         }
     }
 
