@@ -61,8 +61,9 @@ public enum ControlProtocol {
 
         static func reloaded(_ outcome: ReloadRequests.Outcome) -> Answer {
             switch outcome {
-            case .loaded:
-                Answer(status: .ok, summary: "the rules and the configuration were reloaded")
+            case .loaded(let warnings):
+                Answer(status: .ok, summary: "the rules and the configuration were reloaded",
+                       details: warnings.flatMap { ControlProtocol.lines("warning: " + $0) })
             case .failed(let errors):
                 Answer(status: .failed, summary: "the new rules or configuration did not load; the running ones stay",
                        details: ControlProtocol.lines(errors).filter { !$0.isEmpty })

@@ -8,7 +8,8 @@ import NIOConcurrencyHelpers
 public final class ReloadRequests: Sendable {
     /// What a waiting asker is told.
     public enum Outcome: Sendable, Equatable {
-        case loaded
+        /// The new rules are in use; what the operator should know of the files (logged too).
+        case loaded(warnings: [String])
         /// The new rules or configuration did not load; the running ones stay. The errors.
         case failed(String)
         /// The server stopped before a reload could begin.

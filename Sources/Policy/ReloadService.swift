@@ -25,6 +25,18 @@ public struct ReloadService: Service {
         }
     }
 
+    /// What a load of the rules made: the engines, and what the operator should know of the
+    /// files that still loaded (a setting that applies only at the next start).
+    public struct Loaded: Sendable {
+        public var engines: [RuleEngine]
+        public var warnings: [String]
+
+        public init(engines: [RuleEngine], warnings: [String] = []) {
+            self.engines = engines
+            self.warnings = warnings
+        }
+    }
+
     /// What a reload tells the owner (the service manager's notifications).
     public enum Event: Sendable {
         case began(Reason)
@@ -36,14 +48,14 @@ public struct ReloadService: Service {
     private let service: PolicyService
     private let requests: ReloadRequests
     private let events: @Sendable (Event) -> Void
-    private let loadEngines: @Sendable () async throws -> [RuleEngine]
+    private let loadEngines: @Sendable () async throws -> Loaded
     private let logger: Logger
 
     /// `loadEngines` makes as many engines as the service runs (one per core); `requests`
     /// takes reloads asked for besides SIGHUP (the control socket's).
     public init(service: PolicyService, requests: ReloadRequests = ReloadRequests(), logger: Logger,
                 events: @escaping @Sendable (Event) -> Void = { _ in },
-                loadEngines: @escaping @Sendable () async throws -> [RuleEngine]) {
+                loadEngines: @escaping @Sendable () async throws -> Loaded) {
         self.service = service
         self.requests = requests
         self.events = events
@@ -78,12 +90,12 @@ public struct ReloadService: Service {
     public func reload(_ reason: Reason = .signal) async -> ReloadRequests.Outcome {
         self.events(.began(reason))
         do {
-            let engines = try await self.loadEngines()
-            await self.service.replaceEngines(engines)
+            let loaded = try await self.loadEngines()
+            await self.service.replaceEngines(loaded.engines)
             Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason.metricLabel)]).increment()
             self.logger.notice("rules reloaded", metadata: ["reason": "\(reason.rawValue)"])
             self.events(.loaded(reason))
-            return .loaded
+            return .loaded(warnings: loaded.warnings)
         } catch {
             self.logger.error("reload failed, keeping the running rules", metadata: [
                 "reason": "\(reason.rawValue)", "error": "\(error)",

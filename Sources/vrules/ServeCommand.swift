@@ -46,12 +46,16 @@ struct ServeCommand: AsyncParsableCommand {
     /// A stage allowed to run longer than Postfix waits is cut off by Postfix, not by vrules:
     /// smtpd answers its client `smtpd_policy_service_default_action` (451 4.3.5) and asks
     /// again on a new connection, so one slow stage runs twice and is answered by neither.
-    static func warnIfPostfixGivesUpFirst(_ limits: RuleLimits, logger: Logger) {
-        guard limits.stageTimeout > Self.postfixPolicyTimeout else { return }
-        logger.warning("""
-            [limits] stage_timeout is longer than Postfix waits for a policy answer by default \
+    /// Returns the warning as `vrules reload` shows it, nil when there is none.
+    @discardableResult
+    static func warnIfPostfixGivesUpFirst(_ limits: RuleLimits, logger: Logger) -> String? {
+        guard limits.stageTimeout > Self.postfixPolicyTimeout else { return nil }
+        let warning = """
+            stage_timeout is longer than Postfix waits for a policy answer by default \
             (smtpd_policy_service_timeout = 100s): raise that in main.cf to match, or lower stage_timeout
-            """, metadata: ["stage_timeout": "\(Int(limits.stageTimeout))s"])
+            """
+        logger.warning("[limits] \(warning)", metadata: ["stage_timeout": "\(Int(limits.stageTimeout))s"])
+        return "[limits] stage_timeout = \(Int(limits.stageTimeout))s " + warning.dropFirst("stage_timeout ".count)
     }
 
     /// How long the start waits for the blocklists' first checks before it listens.
@@ -207,16 +211,20 @@ struct ServeCommand: AsyncParsableCommand {
         // (`--listen` on the command line, or sockets the service manager passed, win over the file's.)
         let listenNotFromFile = !self.listen.isEmpty || !inherited.isEmpty
         let fixedAtStart = configuration.settingsFixedAtStart
-        let reloadEngines: @Sendable () async throws -> [RuleEngine] = {
+        // What the log says is also what `vrules reload` prints under its outcome.
+        let reloadEngines: @Sendable () async throws -> ReloadService.Loaded = {
             let reloaded = try resolverOptions.loadConfigurationFile()
+            var warnings: [String] = []
             for ((key, running), (_, value)) in zip(fixedAtStart, reloaded.settingsFixedAtStart)
             where running != value && !(listenNotFromFile && key == "policy.listen") {
                 logger.warning("a setting changed in the configuration file applies when vrules serve starts again, not on reload",
                                metadata: ["key": "\(key)", "running": "\(running)", "file": "\(value)"])
+                warnings.append("\(key) changed in the configuration file (running \(running), file \(value)): "
+                    + "it applies when vrules serve starts again, not on reload")
             }
             let engines = try await loadEngines(reloaded)
-            Self.warnIfPostfixGivesUpFirst(reloaded.limits, logger: logger)
-            return engines
+            if let warning = Self.warnIfPostfixGivesUpFirst(reloaded.limits, logger: logger) { warnings.append(warning) }
+            return ReloadService.Loaded(engines: engines, warnings: warnings)
         }
 
         // The blocklists of [dnsbl] are checked against their test points at start, and again

@@ -74,8 +74,20 @@ struct ReloadCommandTests {
         #expect(badConfig.stderr.contains("limits.stage_timeot"), "\(badConfig.stderr)")
         #expect(try client.ask(rcptRequest("config")) == "550 5.7.1 v2")
 
+        // A file that loads, with settings a reload cannot apply: reloaded, and said so.
+        try "[policy]\nmax_connections = 7\n[limits]\nstage_timeout = \"5m\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let warned = try CLI.run(["reload", "--control", control])
+        #expect(warned.status == 0, "\(warned.stderr)")
+        #expect(warned.stdout == """
+            vrules: the rules and the configuration were reloaded
+              warning: policy.max_connections changed in the configuration file (running (not set), file 7): it applies when vrules serve starts again, not on reload
+              warning: [limits] stage_timeout = 300s is longer than Postfix waits for a policy answer by default (smtpd_policy_service_timeout = 100s): raise that in main.cf to match, or lower stage_timeout
+
+            """, "\(warned.stdout)")
+        #expect(try client.ask(rcptRequest("warned")) == "550 5.7.1 v3")
+
         let metrics = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
-        #expect(metrics.contains("vrules_policy_reloads_total{reason=\"control\"} 1"), "\(metrics)")
+        #expect(metrics.contains("vrules_policy_reloads_total{reason=\"control\"} 2"), "\(metrics)")
         client.close()
         #expect(server.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: control), "the control socket is removed at stop")

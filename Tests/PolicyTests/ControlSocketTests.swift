@@ -17,6 +17,7 @@ import VrulesTestSupport
 final class ControlHarness: @unchecked Sendable {
     enum Load: Sendable {
         case succeed
+        case warn([String])
         case fail(String)
     }
 
@@ -48,8 +49,10 @@ final class ControlHarness: @unchecked Sendable {
             loads.withLockedValue { $0 += 1 }
             while hold.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
             if case .fail(let errors) = outcome { throw ReloadFailure(description: errors) }
-            return [try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false,
-                                   executor: executor)]
+            let engine = try RuleEngine(source: policyRules, path: "policy.lua", resolvers: SingleResolver(resolver), tracing: false,
+                                        executor: executor)
+            guard case .warn(let warnings) = outcome else { return ReloadService.Loaded(engines: [engine]) }
+            return ReloadService.Loaded(engines: [engine], warnings: warnings)
         }
         // In a service group, as `vrules serve` runs it: stopping is a graceful shutdown.
         let group = ServiceGroup(services: [service], logger: .policyTests)
@@ -120,6 +123,11 @@ struct ControlSocketTests {
         #expect(failed.summary == "the new rules or configuration did not load; the running ones stay")
         #expect(failed.details == ["policy.lua:3: unexpected symbol", "second line \\u{1B}[2J with an escape"])
         #expect(harness.loads.withLockedValue { $0 } == 2)
+        // Loaded, with what the operator should know of the files: each a line of its own.
+        harness.load.withLockedValue { $0 = .warn(["policy.max_connections changed", "two\nlines \u{7}"]) }
+        #expect(try await harness.reload() == ControlProtocol.Answer(
+            status: .ok, summary: "the rules and the configuration were reloaded",
+            details: ["warning: policy.max_connections changed", "warning: two", "lines \\u{7}"]))
         let client = try harness.policy.client()
         #expect(try await blocking { try client.ask(request("MAIL", instance: "m1", sender: "x@spam.test")) } == "554 5.7.1 No spam")
         await harness.stop()
