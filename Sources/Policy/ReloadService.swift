@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import Rules
@@ -85,6 +86,17 @@ public struct ReloadService: Service {
         }
     }
 
+    /// Whether the last reload loaded (1) or not (0), and when one last did: what an alert on
+    /// a failed reload reads (the names Prometheus' own `..._config_last_reload_...` use).
+    private static let lastReloadSuccessful = Gauge(label: "vrules_policy_last_reload_successful")
+    private static let lastReloadSuccess = Gauge(label: "vrules_policy_last_reload_success_timestamp_seconds")
+
+    /// The start's load counts as a successful one.
+    public static func recordStart() {
+        Self.lastReloadSuccessful.record(1)
+        Self.lastReloadSuccess.record(Date().timeIntervalSince1970)
+    }
+
     /// Loads new engines and swaps them in.
     @discardableResult
     public func reload(_ reason: Reason = .signal) async -> ReloadRequests.Outcome {
@@ -93,6 +105,8 @@ public struct ReloadService: Service {
             let loaded = try await self.loadEngines()
             await self.service.replaceEngines(loaded.engines)
             Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason.metricLabel)]).increment()
+            Self.lastReloadSuccessful.record(1)
+            Self.lastReloadSuccess.record(Date().timeIntervalSince1970)
             self.logger.notice("rules reloaded", metadata: ["reason": "\(reason.rawValue)"])
             self.events(.loaded(reason))
             return .loaded(warnings: loaded.warnings)
@@ -100,6 +114,8 @@ public struct ReloadService: Service {
             self.logger.error("reload failed, keeping the running rules", metadata: [
                 "reason": "\(reason.rawValue)", "error": "\(error)",
             ])
+            Counter(label: "vrules_policy_reload_failures_total", dimensions: [("reason", reason.metricLabel)]).increment()
+            Self.lastReloadSuccessful.record(0)
             self.events(.failed(reason, "\(error)"))
             return .failed("\(error)")
         }

@@ -204,6 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw UsageFailure.exit("cannot start: \(error)")
         }
         logger.info("rule engines started", metadata: ["event_loops": "\(loops.count)"])
+        ReloadService.recordStart()
         Self.warnIfPostfixGivesUpFirst(configuration.limits, logger: logger)
         // A reload applies the rules, the resolvers and [limits]; the [policy] settings shape
         // the listeners and the transaction table made at start, so a change to one of them is

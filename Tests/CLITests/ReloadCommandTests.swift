@@ -38,6 +38,10 @@ struct ReloadCommandTests {
         #expect(startLines.dropFirst().first?.hasPrefix("rules \(script.standardizedFileURL.path), loaded ") == true, "\(started.stdout)")
         #expect(startLines.dropFirst().first?.hasSuffix(" (start)") == true, "\(started.stdout)")
         #expect(startLines.last == "connections 1 open, transactions 1 held", "\(started.stdout)")
+        // The start's load counts as a successful one for an alert on failed reloads.
+        let atStart = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        #expect(atStart.contains("vrules_policy_last_reload_successful 1"), "\(atStart)")
+        #expect(atStart.contains("vrules_policy_last_reload_success_timestamp_seconds "), "\(atStart)")
 
         try self.rules("v2").write(to: script, atomically: true, encoding: .utf8)
         let reloaded = try CLI.run(["reload", "--control", control])
@@ -55,6 +59,8 @@ struct ReloadCommandTests {
         #expect(failed.stderr.hasPrefix("vrules: the new rules or configuration did not load; the running ones stay\n  "), "\(failed.stderr)")
         #expect(failed.stderr.contains("main.lua:1:"), "\(failed.stderr)")
         #expect(try client.ask(rcptRequest("kept")) == "550 5.7.1 v2")
+        let afterFailed = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+        #expect(afterFailed.contains("vrules_policy_last_reload_successful 0"), "\(afterFailed)")
         let failedStatus = try #require(notify.receive(until: "reload failed")?.last)
         #expect(failedStatus.contains(" (vrules reload), the running rules stay: "), "\(failedStatus)")
         let afterFailure = try CLI.run(["status", "--control", control]).stdout.split(separator: "\n").map(String.init)
@@ -88,6 +94,11 @@ struct ReloadCommandTests {
 
         let metrics = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
         #expect(metrics.contains("vrules_policy_reloads_total{reason=\"control\"} 2"), "\(metrics)")
+        #expect(metrics.contains("vrules_policy_reload_failures_total{reason=\"control\"} 2"), "\(metrics)")
+        #expect(metrics.contains("vrules_policy_last_reload_successful 1"), "\(metrics)")
+        let success = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("vrules_policy_last_reload_success_timestamp_seconds ") })
+        let seconds = try #require(Double(success.split(separator: " ")[1]))
+        #expect(abs(seconds - Date().timeIntervalSince1970) < 60, "\(success)")
         client.close()
         #expect(server.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: control), "the control socket is removed at stop")
