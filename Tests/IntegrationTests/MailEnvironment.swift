@@ -66,11 +66,14 @@ final class MailEnvironment: @unchecked Sendable {
     let maxConnections: Int?
     /// The most smtpd processes at once (master.cf's maxproc), when not Postfix's default.
     let smtpdProcesses: Int?
+    /// A rule script in place of the shipped rules/main.lua (its rules/lib/checks.lua stays).
+    let rules: String?
 
     /// Starts everything, or stops what was started and throws.
     init(name: String, restrictions: Restrictions = .recipient, dnsTimeout: String = "500ms",
-         maxConnections: Int? = nil, smtpdProcesses: Int? = nil) throws {
+         maxConnections: Int? = nil, smtpdProcesses: Int? = nil, rules: String? = nil) throws {
         self.restrictions = restrictions
+        self.rules = rules
         self.dnsTimeout = dnsTimeout
         self.maxConnections = maxConnections
         self.smtpdProcesses = smtpdProcesses
@@ -138,7 +141,11 @@ final class MailEnvironment: @unchecked Sendable {
         let rules = self.directory.appendingPathComponent("rules")
         try FileManager.default.createDirectory(at: rules.appendingPathComponent("lib"), withIntermediateDirectories: true)
         let shipped = Harness.packageRoot.appendingPathComponent("rules")
-        try FileManager.default.copyItem(at: shipped.appendingPathComponent("main.lua"), to: rules.appendingPathComponent("main.lua"))
+        if let script = self.rules {
+            try script.write(to: rules.appendingPathComponent("main.lua"), atomically: true, encoding: .utf8)
+        } else {
+            try FileManager.default.copyItem(at: shipped.appendingPathComponent("main.lua"), to: rules.appendingPathComponent("main.lua"))
+        }
         // The shipped policy trusts every loopback client (127.0.0.0/8), and every SMTP
         // client here is on loopback: trust only 127.0.0.1, keep everything else as shipped.
         var checks = try String(contentsOf: shipped.appendingPathComponent("lib/checks.lua"), encoding: .utf8)

@@ -72,6 +72,25 @@ struct PostfixEndToEndTests {
         self.expectRcpt(bad, environment, code: 550, enhanced: "5.7.25", text: "Reverse DNS validation failed")
     }
 
+    /// Postfix documents `server_port` in its policy requests; this shows that it sends it, and
+    /// that rules read it as the port smtpd listened on (and `client_port` as a number).
+    @Test("ctx.server.port is the port smtpd took the connection on, as Postfix sends it")
+    func serverPort() async throws {
+        let environment = try await blocking {
+            try MailEnvironment(name: "postfix-port", rules: """
+                return { rcpt = { rule("ports", function(ctx)
+                  return reject(reply(550, "5.7.1", "server port " .. tostring(ctx.server.port)
+                    .. ", client port a number: " .. tostring(math.type(ctx.client.port) == "integer")))
+                end) } }
+                """)
+        }
+        defer { environment.shutdown() }
+        let session = try await self.session(environment, from: "127.0.0.10")
+        self.expectOrdinaryStart(session, environment)
+        self.expectRcpt(session, environment, code: 550, enhanced: "5.7.1",
+                        text: "server port \(environment.smtpPort), client port a number: true")
+    }
+
     @Test("connections held idle by another client cannot keep Postfix out: at the cap the idlest is closed, and Postfix reopens its own")
     func postfixAfterEviction() async throws {
         // max_connections 2: one kept, the second place for a newcomer while the idlest closes.
