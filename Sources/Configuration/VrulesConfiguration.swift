@@ -42,6 +42,9 @@ public struct VrulesConfiguration: Sendable {
         public var socketMode: String?
         /// Group of the UNIX socket (`socket_group`, e.g. "postfix").
         public var socketGroup: String?
+        /// Refusals logged and counted but answered `DUNNO` (`dry_run`): new rules watched
+        /// on live mail before they refuse any.
+        public var dryRun: Bool?
 
         public init() {}
     }
@@ -65,7 +68,8 @@ public struct VrulesConfiguration: Sendable {
     static let dnsblKeys = ["listed", "refused", "query", "query_key"]
     static let serverKeys = ["dns", "virtual"]
     static let virtualDomainKeys = ["dns"]
-    static let policyKeys = ["listen", "max_connections", "max_recipients", "unknown_state_action", "socket_mode", "socket_group"]
+    static let policyKeys = ["listen", "max_connections", "max_recipients", "unknown_state_action", "socket_mode", "socket_group",
+                             "dry_run"]
     static let limitKeys = ["instructions", "memory", "stage_timeout", "log_lines", "dns_calls"]
     /// The most `[limits] log_lines` allows.
     static let maximumLogLines: Int64 = 1_000_000
@@ -254,6 +258,9 @@ public struct VrulesConfiguration: Sendable {
         }
         read("max_connections") { entry, key throws(ConfigurationError) in
             settings.maximumConnections = Int(try values.integer(entry, at: key, range: 1...1_000_000))
+        }
+        read("dry_run") { entry, key throws(ConfigurationError) in
+            settings.dryRun = try values.boolean(entry, at: key)
         }
         read("max_recipients") { entry, key throws(ConfigurationError) in
             settings.maximumRecipients = Int(try values.integer(entry, at: key, range: 1...1_000_000))

@@ -36,18 +36,25 @@ public final class PolicyService: Sendable {
         /// The answer to a `protocol_state` vrules does not know: a temporary failure by
         /// default, so nothing is let through unchecked.
         public var unknownStateAction: String
+        /// A refusal (any `4NN`/`5NN` answer: the rules', a recipient past the bounds, an
+        /// unknown state's) is logged and counted, and answered `DUNNO` instead: the rules are
+        /// watched on live mail before they refuse any. What vrules holds of the transaction
+        /// is what it would hold if the refusal had been sent (a refused recipient is not in
+        /// `ctx.rcpts`), so later stages decide as they will once the rules are enforced.
+        public var dryRun: Bool
 
         public static let defaultUnknownStateAction = "451 4.3.0 Unknown policy protocol state, try again later"
 
         public init(acceptAction: String = "DUNNO", transactionTimeout: Double = 300, maximumTransactions: Int = 20_000,
                     transactionMemory: Int = 16 << 20, maximumRecipients: Int = RecipientLimit.defaultMaximum,
-                    unknownStateAction: String = Configuration.defaultUnknownStateAction) {
+                    unknownStateAction: String = Configuration.defaultUnknownStateAction, dryRun: Bool = false) {
             self.acceptAction = acceptAction
             self.transactionTimeout = transactionTimeout
             self.maximumTransactions = maximumTransactions
             self.transactionMemory = transactionMemory
             self.maximumRecipients = maximumRecipients
             self.unknownStateAction = unknownStateAction
+            self.dryRun = dryRun
         }
 
         /// The bytes one transaction may hold.

@@ -62,6 +62,11 @@ actor PolicyShard {
     }
     /// Headers the rules added that no answer could carry before their transaction ended.
     private let undeliveredHeaders = Counter(label: "vrules_policy_headers_undelivered_total")
+    /// `[policy] dry_run`: the temporary and the permanent refusals answered DUNNO instead.
+    private let dryRunRefusals = [
+        Counter(label: "vrules_policy_dry_run_refusals_total", dimensions: [("kind", "temporary")]),
+        Counter(label: "vrules_policy_dry_run_refusals_total", dimensions: [("kind", "permanent")]),
+    ]
     private let verdictCounters = VerdictKind.allCases.map {
         (kind: $0, counter: Counter(label: "vrules_policy_verdicts_total", dimensions: [("verdict", $0.rawValue)]))
     }
@@ -193,7 +198,7 @@ actor PolicyShard {
             decision = self.decision(for: deciding.result, at: deciding.stage, reused: true, in: transaction, request: request)
         }
         self.table.touch(transaction, now: Self.now())
-        decision = Self.finalDecision(decision, target: target, transaction: transaction)
+        decision = self.finalDecision(decision, target: target, transaction: transaction, request: request)
         self.recordRequest(state, started: started)
         return decision
     }
@@ -229,7 +234,7 @@ actor PolicyShard {
         let decision: PolicyDecision
         switch start {
         case .refused(let refusal):
-            decision = refusal
+            decision = self.configuration.dryRun && refusal.isRefusal ? self.notEnforced(refusal, request: request) : refusal
         case .pass(let pass):
             if let wait = self.advance(pass) {
                 return .waiting(PendingDecision(pass: pass, wait: wait, state: state, started: started))
@@ -422,7 +427,7 @@ actor PolicyShard {
         if pass.target == .rcpt, pass.decision.isRefusal, let recipient = pass.session.rcpts.last {
             pass.transaction.recipients.removeAll { $0 == recipient }
         }
-        let decision = Self.finalDecision(pass.decision, target: pass.target, transaction: pass.transaction)
+        let decision = self.finalDecision(pass.decision, target: pass.target, transaction: pass.transaction, request: pass.request)
         if pass.target == .preq {
             self.finish(pass.transaction.key)
         }
@@ -481,11 +486,15 @@ actor PolicyShard {
     }
 
     /// The answer once the stages have run: `last` is the last stage's.
-    private static func finalDecision(_ last: PolicyDecision, target: Stage?, transaction: HeldTransaction) -> PolicyDecision {
+    private func finalDecision(_ last: PolicyDecision, target: Stage?, transaction: HeldTransaction,
+                               request: PolicyRequest) -> PolicyDecision {
         var decision = last
         if target == nil && !decision.isRefusal {
             // VRFY and ETRN have no stage of their own: what passed connect and HELO is DUNNO.
             decision = .dunno
+        }
+        if self.configuration.dryRun && decision.isRefusal {
+            decision = self.notEnforced(decision, request: request)
         }
         // Postfix takes one action per answer: a header the rules added goes out as the
         // answer to the next request of the transaction that would be DUNNO, once; a message
@@ -496,6 +505,22 @@ actor PolicyShard {
             decision.action = "PREPEND " + transaction.pendingHeaders.removeFirst().description
         }
         return decision
+    }
+
+    /// `[policy] dry_run`: the refusal `decision` would send, logged and counted, and `DUNNO`
+    /// answered in its place (a header waiting for an answer may then ride on it).
+    private func notEnforced(_ decision: PolicyDecision, request: PolicyRequest) -> PolicyDecision {
+        let permanent = decision.action.utf8.first == UInt8(ascii: "5")
+        self.dryRunRefusals[permanent ? 1 : 0].increment()
+        self.logger.info("dry run: answered DUNNO in place of a refusal", metadata: [
+            "would": "\(decision.action)", "stage": "\(decision.stage?.rawValue ?? "-")",
+            "rule": "\(decision.result?.decidedBy ?? "-")",
+            "client": "\(request[.clientAddress] ?? "-")", "instance": "\(request[.instance] ?? "-")",
+            "recipient": "\(request[.recipient] ?? "-")",
+        ])
+        var answered = decision
+        answered.action = "DUNNO"
+        return answered
     }
 
     /// Nil when `recipient` may join the transaction; otherwise the answer refusing it.

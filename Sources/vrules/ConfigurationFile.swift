@@ -15,6 +15,7 @@ struct ConfigurationFile {
     var unknownStateAction: String? { self.configuration.policy.unknownStateAction }
     var socketMode: String? { self.configuration.policy.socketMode }
     var socketGroup: String? { self.configuration.policy.socketGroup }
+    var dryRun: Bool { self.configuration.policy.dryRun ?? false }
     var dns: DNSConfiguration { self.configuration.dns }
 
     /// The `[policy]` settings `vrules serve` applies when it starts only (its listeners, the
@@ -30,6 +31,7 @@ struct ConfigurationFile {
             ("policy.unknown_state_action", text(policy.unknownStateAction)),
             ("policy.socket_mode", text(policy.socketMode)),
             ("policy.socket_group", text(policy.socketGroup)),
+            ("policy.dry_run", text(policy.dryRun)),
         ]
     }
 

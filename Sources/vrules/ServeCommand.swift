@@ -37,6 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var accept: AcceptActionOption
 
+    @Flag(name: .customLong("dry-run"),
+          help: "Log and count the refusals, and answer DUNNO instead (as [policy] dry_run = true): no mail is refused.")
+    var dryRun = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -239,6 +243,10 @@ struct ServeCommand: AsyncParsableCommand {
                                                                transactionMemory: RecipientLimit.transactionMemory(stateMemory: configuration.limits.memoryBytes))
         if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
         if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }
+        serviceConfiguration.dryRun = self.dryRun || configuration.dryRun
+        if serviceConfiguration.dryRun {
+            logger.notice("dry run: refusals are logged and counted, and answered DUNNO; no mail is refused")
+        }
         let service = PolicyService(engines: engines, configuration: serviceConfiguration, logger: logger)
         var protocolLimits = PolicyProtocolLimits()
         if let connections = configuration.maximumConnections { protocolLimits.maximumConnections = connections }
@@ -271,8 +279,9 @@ struct ServeCommand: AsyncParsableCommand {
         PolicyServer.raiseDescriptorLimit()
         // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
         // client that finds the socket open may stop the server at once, gracefully.
-        let reports = ServiceManagerReports(environment: environment, engines: engines.count, logger: logger)
-        let status = ServerStatus(rules: rules, engines: engines.count)
+        let reports = ServiceManagerReports(environment: environment, engines: engines.count, dryRun: serviceConfiguration.dryRun,
+                                            logger: logger)
+        let status = ServerStatus(rules: rules, engines: engines.count, dryRun: serviceConfiguration.dryRun)
         let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, inherited: inherited, socketAccess: socketAccess,
                                   logger: logger, events: { event in reports.server(event); status.server(event) })
         if !configuredZones.isEmpty {

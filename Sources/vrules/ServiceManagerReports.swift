@@ -13,10 +13,11 @@ import ServiceManager
 struct ServiceManagerReports: Sendable {
     private let manager: ServiceManager?
     private let engines: Int
+    private let dryRun: Bool
     private let serving = NIOLockedValueBox("")
 
     /// Reads `$NOTIFY_SOCKET`; a value it cannot use is logged and no notifications are sent.
-    init(environment: [String: String], engines: Int, logger: Logger) {
+    init(environment: [String: String], engines: Int, dryRun: Bool = false, logger: Logger) {
         do {
             self.manager = try ServiceManager.fromEnvironment(environment, logger: logger)
         } catch {
@@ -24,6 +25,7 @@ struct ServiceManagerReports: Sendable {
             self.manager = nil
         }
         self.engines = engines
+        self.dryRun = dryRun
     }
 
     /// The watchdog `$WATCHDOG_USEC` asks for, probing `loops`; nil when none is asked for
@@ -45,6 +47,7 @@ struct ServiceManagerReports: Sendable {
         switch event {
         case .listening(let addresses):
             let serving = "serving on \(addresses.map(PolicyServer.text).joined(separator: ", ")) with \(self.engines) rule engines"
+                + (self.dryRun ? ", dry run: no mail is refused" : "")
             self.serving.withLockedValue { $0 = serving }
             manager.notify([.ready, .status(serving)])
         case .stopping:

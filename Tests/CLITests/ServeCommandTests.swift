@@ -212,6 +212,43 @@ struct ServeCommandTests {
         #expect(log.contains("policy server shutting down"))
     }
 
+    @Test("dry run ([policy] dry_run or --dry-run): refusals are logged, counted and answered DUNNO, and the status says so")
+    func dryRun() async throws {
+        let directory = try CLI.scratch(["vrules.toml": "[policy]\ndry_run = true\n"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("vrules.toml").path
+        for arguments in [["--config", config], ["--dry-run"]] {
+            let metricsPort = Int(try LoopbackPorts.free())
+            let notify = try NotifySocket()
+            let control = directory.appendingPathComponent("control.sock").path
+            let server = try ServeProcess(arguments: arguments + ["--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)",
+                                                                  "--control", control], notify: notify)
+            let ready = try #require(server.startNotifications.last)
+            #expect(ready.hasSuffix(" rule engines, dry run: no mail is refused\n"), "\(ready)")
+            let status = try CLI.run(["status", "--control", control]).stdout
+            #expect(status.contains("\ndry run: refusals are logged and answered DUNNO; no mail is refused\n"), "\(status)")
+            let client = try PolicyClient(port: server.port)
+            client.setTimeout(seconds: 10)
+            // Enforced, this client gets 550 5.7.25 (defaultPolicy above); its headers still
+            // ride on the answers that are not refusals.
+            #expect(try client.ask(rcptRequest("b", client: "192.0.2.66")) == "DUNNO")
+            #expect(try client.ask(rcptRequest("a"))?.hasPrefix("PREPEND Received-SPF: none (") == true)
+            let metrics = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
+            #expect(metrics.contains("vrules_policy_dry_run_refusals_total{kind=\"permanent\"} 1"), "\(metrics)")
+            #expect(metrics.contains("vrules_policy_verdicts_total{verdict=\"reject\"} 1"), "\(metrics)")
+            #expect(server.stop() == 0)
+            let log = server.log
+            #expect(log.contains("dry run: refusals are logged and counted, and answered DUNNO; no mail is refused"), "\(log)")
+            #expect(log.contains("would=550 5.7.25 Reverse DNS validation failed [Policy] dry run: answered DUNNO in place of a refusal"),
+                    "\(log)")
+            #expect(log.contains("rule=forward-confirmed reverse DNS stage=connect would="), "\(log)")
+        }
+        try "[policy]\ndry_run = \"yes\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["serve", "--config", config, "--zone", "examples/example.zone"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("policy.dry_run"), "\(bad.stderr)")
+    }
+
     /// `vrules serve` on `rules` (written to a scratch folder, removed by the caller) with a
     /// metrics endpoint, and a client.
     func serving(rules: String) throws -> (directory: URL, server: ServeProcess, client: PolicyClient, metrics: URL) {

@@ -132,6 +132,44 @@ struct ServerTests {
         await harness.stop()
     }
 
+    @Test("dry run: every refusal is answered DUNNO, and vrules holds the transaction as it would enforcing")
+    func dryRun() async throws {
+        let rules = """
+        return {
+          helo = { rule("bad helo", function(ctx) if ctx.helo == "bad.test" then return reject(reply(550, "5.7.1", "Bad HELO")) end end) },
+          rcpt = { rule("busy", function(ctx) if ctx.rcpt.local_part == "later" then return defer(reply(450, "4.2.1", "busy")) end end) },
+          data = { rule("count", function(ctx) ctx.add_header("X-Rcpts", tostring(#ctx.rcpts)) end) },
+        }
+        """
+        let harness = try await PolicyHarness.start(rules: rules, configuration: PolicyService.Configuration(maximumRecipients: 2, dryRun: true))
+        let client = try harness.client()
+        func ask(_ attributes: [String: String]) async throws -> String? { try await blocking { try client.ask(attributes) } }
+        #expect(try await ask(request("EHLO", instance: "", helo: "bad.test", sender: nil)) == "DUNNO")
+        #expect(try await ask(request("RCPT", instance: "t1", recipient: "vip@x.test")) == "DUNNO")
+        #expect(try await ask(request("RCPT", instance: "t1", recipient: "later@x.test")) == "DUNNO")
+        // The refused recipient is not held, as when the refusal is sent: one recipient at DATA.
+        #expect(try await ask(request("DATA", instance: "t1")) == "PREPEND X-Rcpts: 1")
+        // A recipient past [policy] max_recipients, and a state vrules does not know: their
+        // refusals are not sent either.
+        for recipient in ["a@x.test", "b@x.test", "c@x.test"] {
+            #expect(try await ask(request("RCPT", instance: "t2", recipient: recipient)) == "DUNNO")
+        }
+        #expect(try await ask(request("DATA", instance: "t2")) == "PREPEND X-Rcpts: 2")
+        #expect(try await ask(request("UNHEARD-OF", instance: "t3")) == "DUNNO")
+        await harness.stop()
+
+        // The same requests enforced: the refusals the dry run did not send.
+        let enforced = try await PolicyHarness.start(rules: rules, configuration: PolicyService.Configuration(maximumRecipients: 2))
+        let plain = try enforced.client()
+        #expect(try await blocking { try plain.ask(request("EHLO", instance: "", helo: "bad.test", sender: nil)) } == "550 5.7.1 Bad HELO")
+        #expect(try await blocking { try plain.ask(request("RCPT", instance: "t1", recipient: "vip@x.test")) } == "DUNNO")
+        #expect(try await blocking { try plain.ask(request("RCPT", instance: "t1", recipient: "later@x.test")) } == "450 4.2.1 busy")
+        #expect(try await blocking { try plain.ask(request("DATA", instance: "t1")) } == "PREPEND X-Rcpts: 1")
+        #expect(try await blocking { try plain.ask(request("UNHEARD-OF", instance: "t3")) }
+                == PolicyService.Configuration.defaultUnknownStateAction)
+        await enforced.stop()
+    }
+
     @Test("delayed reject: the first request at RCPT runs connect, helo and mail first, in order")
     func delayedStages() async throws {
         let harness = try await PolicyHarness.start()
