@@ -508,8 +508,14 @@ actor PolicyShard {
     }
 
     /// `[policy] dry_run`: the refusal `decision` would send, logged and counted, and `DUNNO`
-    /// answered in its place (a header waiting for an answer may then ride on it).
+    /// answered in its place (a header waiting for an answer may then ride on it). A stage
+    /// result reused for a repeated request is answered without another line or count:
+    /// answered DUNNO, Postfix goes on to ask from its next restriction list, where an
+    /// enforced refusal would have ended the recipient, and that is one refusal, not two.
     private func notEnforced(_ decision: PolicyDecision, request: PolicyRequest) -> PolicyDecision {
+        var answered = decision
+        answered.action = "DUNNO"
+        guard !decision.reused else { return answered }
         let permanent = decision.action.utf8.first == UInt8(ascii: "5")
         self.dryRunRefusals[permanent ? 1 : 0].increment()
         self.logger.info("dry run: answered DUNNO in place of a refusal", metadata: [
@@ -518,8 +524,6 @@ actor PolicyShard {
             "client": "\(request[.clientAddress] ?? "-")", "instance": "\(request[.instance] ?? "-")",
             "recipient": "\(request[.recipient] ?? "-")",
         ])
-        var answered = decision
-        answered.action = "DUNNO"
         return answered
     }
 

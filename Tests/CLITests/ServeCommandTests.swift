@@ -232,6 +232,9 @@ struct ServeCommandTests {
             // Enforced, this client gets 550 5.7.25 (defaultPolicy above); its headers still
             // ride on the answers that are not refusals.
             #expect(try client.ask(rcptRequest("b", client: "192.0.2.66")) == "DUNNO")
+            // Asked again from Postfix's next restriction list (enforced, the first answer
+            // would have ended the recipient): DUNNO again, and not a second refusal.
+            #expect(try client.ask(rcptRequest("b", client: "192.0.2.66")) == "DUNNO")
             #expect(try client.ask(rcptRequest("a"))?.hasPrefix("PREPEND Received-SPF: none (") == true)
             let metrics = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
             #expect(metrics.contains("vrules_policy_dry_run_refusals_total{kind=\"permanent\"} 1"), "\(metrics)")
@@ -242,6 +245,7 @@ struct ServeCommandTests {
             #expect(log.contains("would=550 5.7.25 Reverse DNS validation failed [Policy] dry run: answered DUNNO in place of a refusal"),
                     "\(log)")
             #expect(log.contains("rule=forward-confirmed reverse DNS stage=connect would="), "\(log)")
+            #expect(log.components(separatedBy: "dry run: answered DUNNO in place of a refusal").count - 1 == 1, "\(log)")
         }
         try "[policy]\ndry_run = \"yes\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         let bad = try CLI.run(["serve", "--config", config, "--zone", "examples/example.zone"])
