@@ -68,12 +68,15 @@ final class MailEnvironment: @unchecked Sendable {
     let smtpdProcesses: Int?
     /// A rule script in place of the shipped rules/main.lua (its rules/lib/checks.lua stays).
     let rules: String?
+    /// `[policy] dry_run = true`: refusals logged and answered DUNNO.
+    let dryRun: Bool
 
     /// Starts everything, or stops what was started and throws.
     init(name: String, restrictions: Restrictions = .recipient, dnsTimeout: String = "500ms",
-         maxConnections: Int? = nil, smtpdProcesses: Int? = nil, rules: String? = nil) throws {
+         maxConnections: Int? = nil, smtpdProcesses: Int? = nil, rules: String? = nil, dryRun: Bool = false) throws {
         self.restrictions = restrictions
         self.rules = rules
+        self.dryRun = dryRun
         self.dnsTimeout = dnsTimeout
         self.maxConnections = maxConnections
         self.smtpdProcesses = smtpdProcesses
@@ -175,6 +178,10 @@ final class MailEnvironment: @unchecked Sendable {
                 throw SetupError(description: "maxConnections is only written for .recipient")
             }
             try "\n[policy]\nmax_connections = \(maxConnections)".appendLine(to: config)
+        }
+        if self.dryRun {
+            guard self.maxConnections == nil else { throw SetupError(description: "dryRun and maxConnections: one [policy] table") }
+            try "\n[policy]\ndry_run = true".appendLine(to: config)
         }
 
         if case .recipientOverChrootedSocket = self.restrictions {

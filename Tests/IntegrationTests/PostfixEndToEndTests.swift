@@ -187,6 +187,27 @@ struct PostfixEndToEndTests {
                         text: "127.0.0.13 is not allowed to send for spf-fail.postfix.test")
     }
 
+    /// What `[policy] dry_run` is for: the SPF rejection watched on live mail first.
+    @Test("dry run: an SPF fail sender's message is queued, and the refusal it would have had is logged")
+    func dryRunSPFFail() async throws {
+        let environment = try await blocking { try MailEnvironment(name: "postfix-dry-run", dryRun: true) }
+        defer { environment.shutdown() }
+        let session = try await self.session(environment, from: "127.0.0.13", sender: "alice@spf-fail.postfix.test")
+        let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
+        self.expectOrdinaryStart(session, environment)
+        #expect(session.rcpt.code == 250, context)
+        #expect(session.message?.code == 250, context)
+        let id = try #require(session.message?.description.components(separatedBy: "queued as ").last?
+            .prefix { $0.isLetter || $0.isNumber }, context)
+        let queued = try environment.queuedMessage(id: String(id))
+        // The default policy adds its headers to the mail it lets through; vrules holds this
+        // transaction as refused at MAIL, as it would enforced, so no later stage adds one.
+        #expect(!queued.contains("Received-SPF:") && !queued.contains("Authentication-Results:"), "\(queued)")
+        let log = try String(contentsOf: environment.vrulesLog, encoding: .utf8)
+        #expect(log.contains("would=550 5.7.23 "), "\(log)")
+        #expect(log.contains("dry run: answered DUNNO in place of a refusal"), "\(log)")
+    }
+
     @Test("an SPF check that meets a DNS failure gets 451 4.7.24")
     func spfTemperror() async throws {
         let environment = try await SharedEnvironment.shared.get()
