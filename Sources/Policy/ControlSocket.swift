@@ -126,7 +126,10 @@ final class ControlCommandHandler: ChannelInboundHandler {
         let channel = context.channel
         let logger = self.logger
         let timeout = Self.text(self.timeout)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         self.deadline = context.eventLoop.scheduleTask(in: self.timeout) {
+            // Bytes read after this are not a command any more.
+            handler.value.taken = true
             logger.notice("control socket: no whole command in time, closing the connection", metadata: ["timeout": "\(timeout)"])
             Self.answer(ControlProtocol.Answer(status: .error, summary: "no whole command within \(timeout)"), on: channel)
         }

@@ -124,6 +124,12 @@ public final class PolicyClient: @unchecked Sendable {
         }
     }
 
+    /// Whether the server has sent something (or closed) that is not read yet.
+    public var hasInput: Bool {
+        var poller = pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, 0) > 0
+    }
+
     /// Reads until the server closes the connection (what `readAnswer` had read first too).
     public func readToEnd() throws -> [UInt8] {
         var received = self.pending
