@@ -41,6 +41,7 @@ public final class PolicyService: Sendable {
         /// watched on live mail before they refuse any. What vrules holds of the transaction
         /// is what it would hold if the refusal had been sent (a refused recipient is not in
         /// `ctx.rcpts`), so later stages decide as they will once the rules are enforced.
+        /// A reload may change it (`PolicyService.setDryRun`).
         public var dryRun: Bool
 
         public static let defaultUnknownStateAction = "451 4.3.0 Unknown policy protocol state, try again later"
@@ -173,6 +174,11 @@ public final class PolicyService: Sendable {
     /// New transactions use `engines`, one per shard, each on the executor of the engine it
     /// replaces (a shard calls its engine without a hop); those in progress finish on the
     /// one they began on.
+    /// Turns `[policy] dry_run` on or off for every request from now on.
+    public func setDryRun(_ dryRun: Bool) async {
+        for shard in self.shards { await shard.setDryRun(dryRun) }
+    }
+
     public func replaceEngines(_ engines: [RuleEngine]) async {
         precondition(engines.count == self.shards.count, "one engine per shard")
         for (shard, engine) in zip(self.shards, engines) {

@@ -112,6 +112,11 @@ actor PolicyShard {
         self.totals = totals
     }
 
+    /// `[policy] dry_run` from now on (a reload may turn it on or off).
+    func setDryRun(_ dryRun: Bool) {
+        self.configuration.dryRun = dryRun
+    }
+
     /// New transactions use `engine`, which must run on this shard's executor: the shard
     /// calls into it without a hop.
     func replaceEngine(_ engine: RuleEngine) {

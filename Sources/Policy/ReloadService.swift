@@ -31,10 +31,13 @@ public struct ReloadService: Service {
     public struct Loaded: Sendable {
         public var engines: [RuleEngine]
         public var warnings: [String]
+        /// `[policy] dry_run` as the files now say (nil: leave it as it is).
+        public var dryRun: Bool?
 
-        public init(engines: [RuleEngine], warnings: [String] = []) {
+        public init(engines: [RuleEngine], warnings: [String] = [], dryRun: Bool? = nil) {
             self.engines = engines
             self.warnings = warnings
+            self.dryRun = dryRun
         }
     }
 
@@ -104,6 +107,7 @@ public struct ReloadService: Service {
         do {
             let loaded = try await self.loadEngines()
             await self.service.replaceEngines(loaded.engines)
+            if let dryRun = loaded.dryRun { await self.service.setDryRun(dryRun) }
             Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason.metricLabel)]).increment()
             Self.lastReloadSuccessful.record(1)
             Self.lastReloadSuccess.record(Date().timeIntervalSince1970)

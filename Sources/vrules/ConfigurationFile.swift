@@ -31,7 +31,6 @@ struct ConfigurationFile {
             ("policy.unknown_state_action", text(policy.unknownStateAction)),
             ("policy.socket_mode", text(policy.socketMode)),
             ("policy.socket_group", text(policy.socketGroup)),
-            ("policy.dry_run", text(policy.dryRun)),
         ]
     }
 

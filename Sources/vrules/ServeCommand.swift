@@ -216,6 +216,10 @@ struct ServeCommand: AsyncParsableCommand {
         // (`--listen` on the command line, or sockets the service manager passed, win over the file's.)
         let listenNotFromFile = !self.listen.isEmpty || !inherited.isEmpty
         let fixedAtStart = configuration.settingsFixedAtStart
+        // `[policy] dry_run` (or --dry-run, which keeps it on) is what a reload may turn on or
+        // off: watched in a dry run, new rules are enforced by editing the file and reloading.
+        let dryRunFlag = self.dryRun
+        let dryRun = DryRunState(dryRunFlag || configuration.dryRun)
         // What the log says is also what `vrules reload` prints under its outcome.
         let reloadEngines: @Sendable () async throws -> ReloadService.Loaded = {
             let reloaded = try resolverOptions.loadConfigurationFile()
@@ -229,7 +233,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let engines = try await loadEngines(reloaded)
             if let warning = Self.warnIfPostfixGivesUpFirst(reloaded.limits, logger: logger) { warnings.append(warning) }
-            return ReloadService.Loaded(engines: engines, warnings: warnings)
+            let dryRunNext = dryRunFlag || reloaded.dryRun
+            if let change = dryRun.change(to: dryRunNext) {
+                logger.notice("\(change)")
+                warnings.append(change)
+            }
+            return ReloadService.Loaded(engines: engines, warnings: warnings, dryRun: dryRunNext)
         }
 
         // The blocklists of [dnsbl] are checked against their test points at start, and again
@@ -243,7 +252,7 @@ struct ServeCommand: AsyncParsableCommand {
                                                                transactionMemory: RecipientLimit.transactionMemory(stateMemory: configuration.limits.memoryBytes))
         if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
         if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }
-        serviceConfiguration.dryRun = self.dryRun || configuration.dryRun
+        serviceConfiguration.dryRun = dryRun.isOn
         if serviceConfiguration.dryRun {
             logger.notice("dry run: refusals are logged and counted, and answered DUNNO; no mail is refused")
         }
@@ -279,9 +288,8 @@ struct ServeCommand: AsyncParsableCommand {
         PolicyServer.raiseDescriptorLimit()
         // The listeners are bound in the group's run, after it traps SIGTERM and SIGINT: a
         // client that finds the socket open may stop the server at once, gracefully.
-        let reports = ServiceManagerReports(environment: environment, engines: engines.count, dryRun: serviceConfiguration.dryRun,
-                                            logger: logger)
-        let status = ServerStatus(rules: rules, engines: engines.count, dryRun: serviceConfiguration.dryRun)
+        let reports = ServiceManagerReports(environment: environment, engines: engines.count, dryRun: dryRun, logger: logger)
+        let status = ServerStatus(rules: rules, engines: engines.count, dryRun: dryRun)
         let server = PolicyServer(service: service, listen: addresses, limits: protocolLimits, inherited: inherited, socketAccess: socketAccess,
                                   logger: logger, events: { event in reports.server(event); status.server(event) })
         if !configuredZones.isEmpty {

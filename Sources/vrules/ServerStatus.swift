@@ -16,10 +16,10 @@ final class ServerStatus: Sendable {
     private let started = Date()
     private let rules: String
     private let engines: Int
-    private let dryRun: Bool
+    private let dryRun: DryRunState
     private let state: NIOLockedValueBox<State>
 
-    init(rules: String, engines: Int, dryRun: Bool = false) {
+    init(rules: String, engines: Int, dryRun: DryRunState = DryRunState(false)) {
         self.dryRun = dryRun
         self.rules = URL(fileURLWithPath: rules).standardizedFileURL.path
         self.engines = engines
@@ -55,7 +55,7 @@ final class ServerStatus: Sendable {
                 + "with \(self.engines) rule engines",
             "rules \(self.rules), loaded \(Self.time(state.loaded.at)) (\(state.loaded.reason))",
         ]
-        if self.dryRun { lines.append("dry run: refusals are logged and answered DUNNO; no mail is refused") }
+        if self.dryRun.isOn { lines.append("dry run: refusals are logged and answered DUNNO; no mail is refused") }
         if let failed = state.failed {
             lines.append("last reload failed at \(Self.time(failed.at)) (\(failed.reason)), the running rules stay:")
             lines += ControlProtocol.lines(failed.errors).filter { !$0.isEmpty }.map { "  " + $0 }

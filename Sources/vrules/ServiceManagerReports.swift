@@ -13,11 +13,11 @@ import ServiceManager
 struct ServiceManagerReports: Sendable {
     private let manager: ServiceManager?
     private let engines: Int
-    private let dryRun: Bool
+    private let dryRun: DryRunState
     private let serving = NIOLockedValueBox("")
 
     /// Reads `$NOTIFY_SOCKET`; a value it cannot use is logged and no notifications are sent.
-    init(environment: [String: String], engines: Int, dryRun: Bool = false, logger: Logger) {
+    init(environment: [String: String], engines: Int, dryRun: DryRunState = DryRunState(false), logger: Logger) {
         do {
             self.manager = try ServiceManager.fromEnvironment(environment, logger: logger)
         } catch {
@@ -47,9 +47,8 @@ struct ServiceManagerReports: Sendable {
         switch event {
         case .listening(let addresses):
             let serving = "serving on \(addresses.map(PolicyServer.text).joined(separator: ", ")) with \(self.engines) rule engines"
-                + (self.dryRun ? ", dry run: no mail is refused" : "")
             self.serving.withLockedValue { $0 = serving }
-            manager.notify([.ready, .status(serving)])
+            manager.notify([.ready, .status(serving + self.dryRunNote)])
         case .stopping:
             manager.notify([.stopping, .status("stopping: answering what the open connections sent")])
         }
@@ -57,7 +56,7 @@ struct ServiceManagerReports: Sendable {
 
     func reload(_ event: ReloadService.Event) {
         guard let manager = self.manager else { return }
-        let serving = self.serving.withLockedValue { $0 }
+        let serving = self.serving.withLockedValue { $0 } + self.dryRunNote
         switch event {
         case .began(let reason):
             manager.notify([.reloading(monotonicMicroseconds: ServiceManager.monotonicMicroseconds()),
@@ -68,6 +67,9 @@ struct ServiceManagerReports: Sendable {
             manager.notify([.ready, .status("reload failed at \(Self.now()) (\(reason.rawValue)), the running rules stay: \(errors)")])
         }
     }
+
+    /// Said after "serving on ..." while a dry run is on.
+    private var dryRunNote: String { self.dryRun.isOn ? ", dry run: no mail is refused" : "" }
 
     private static func now() -> String {
         ISO8601DateFormatter().string(from: Date())

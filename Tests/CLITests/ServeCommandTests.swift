@@ -212,7 +212,7 @@ struct ServeCommandTests {
         #expect(log.contains("policy server shutting down"))
     }
 
-    @Test("dry run ([policy] dry_run or --dry-run): refusals are logged, counted and answered DUNNO, and the status says so")
+    @Test("dry run ([policy] dry_run or --dry-run): refusals are logged, counted and answered DUNNO, the status says so, a reload turns it off and on")
     func dryRun() async throws {
         let directory = try CLI.scratch(["vrules.toml": "[policy]\ndry_run = true\n"])
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -247,6 +247,31 @@ struct ServeCommandTests {
             #expect(log.contains("rule=forward-confirmed reverse DNS stage=connect would="), "\(log)")
             #expect(log.components(separatedBy: "dry run: answered DUNNO in place of a refusal").count - 1 == 1, "\(log)")
         }
+        // Watched, then enforced: the file changed and reloaded, no restart.
+        let control = directory.appendingPathComponent("control.sock").path
+        let notify = try NotifySocket()
+        let server = try ServeProcess(arguments: ["--config", config, "--zone", "examples/example.zone", "--control", control], notify: notify)
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("c1", client: "192.0.2.66")) == "DUNNO")
+        try "[policy]\ndry_run = false\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let enforced = try CLI.run(["reload", "--control", control])
+        #expect(enforced.status == 0, "\(enforced.stderr)")
+        #expect(enforced.stdout.hasSuffix("\n  warning: dry run off from now on: the rules' refusals are sent\n"), "\(enforced.stdout)")
+        #expect(try client.ask(rcptRequest("c2", client: "192.0.2.66")) == "550 5.7.25 Reverse DNS validation failed")
+        let reloaded = try #require(notify.receive(until: "rules reloaded")?.last)
+        #expect(!reloaded.contains("dry run"), "\(reloaded)")
+        #expect(!(try CLI.run(["status", "--control", control]).stdout.contains("dry run")))
+        try "[policy]\ndry_run = true\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let watched = try CLI.run(["reload", "--control", control])
+        #expect(watched.stdout.hasSuffix(
+            "\n  warning: dry run on from now on: refusals are logged and answered DUNNO, no mail is refused\n"), "\(watched.stdout)")
+        #expect(try client.ask(rcptRequest("c3", client: "192.0.2.66")) == "DUNNO")
+        let again = try #require(notify.receive(until: "rules reloaded")?.last)
+        #expect(again.contains(" rule engines, dry run: no mail is refused\n"), "\(again)")
+        client.close()
+        #expect(server.stop() == 0)
+
         try "[policy]\ndry_run = \"yes\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         let bad = try CLI.run(["serve", "--config", config, "--zone", "examples/example.zone"])
         #expect(bad.status == 2)
