@@ -174,9 +174,24 @@ public final class PolicyService: Sendable {
     /// New transactions use `engines`, one per shard, each on the executor of the engine it
     /// replaces (a shard calls its engine without a hop); those in progress finish on the
     /// one they began on.
-    /// Turns `[policy] dry_run` on or off for every request from now on.
-    public func setDryRun(_ dryRun: Bool) async {
-        for shard in self.shards { await shard.setDryRun(dryRun) }
+    /// The `[policy]` settings a reload applies: how requests are answered, not what the
+    /// server made at start (its listeners and their connection cap).
+    public struct ReloadedSettings: Sendable, Equatable {
+        public var maximumRecipients: Int
+        public var unknownStateAction: String
+        public var dryRun: Bool
+
+        public init(maximumRecipients: Int = RecipientLimit.defaultMaximum,
+                    unknownStateAction: String = Configuration.defaultUnknownStateAction, dryRun: Bool = false) {
+            self.maximumRecipients = maximumRecipients
+            self.unknownStateAction = unknownStateAction
+            self.dryRun = dryRun
+        }
+    }
+
+    /// Applies `settings` to every request from now on (a recipient already held stays).
+    public func apply(_ settings: ReloadedSettings) async {
+        for shard in self.shards { await shard.apply(settings) }
     }
 
     public func replaceEngines(_ engines: [RuleEngine]) async {

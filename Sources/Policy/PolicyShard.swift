@@ -112,9 +112,11 @@ actor PolicyShard {
         self.totals = totals
     }
 
-    /// `[policy] dry_run` from now on (a reload may turn it on or off).
-    func setDryRun(_ dryRun: Bool) {
-        self.configuration.dryRun = dryRun
+    /// The `[policy]` settings a reload applies, from now on.
+    func apply(_ settings: PolicyService.ReloadedSettings) {
+        self.configuration.maximumRecipients = settings.maximumRecipients
+        self.configuration.unknownStateAction = settings.unknownStateAction
+        self.configuration.dryRun = settings.dryRun
     }
 
     /// New transactions use `engine`, which must run on this shard's executor: the shard

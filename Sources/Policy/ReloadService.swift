@@ -31,13 +31,13 @@ public struct ReloadService: Service {
     public struct Loaded: Sendable {
         public var engines: [RuleEngine]
         public var warnings: [String]
-        /// `[policy] dry_run` as the files now say (nil: leave it as it is).
-        public var dryRun: Bool?
+        /// The `[policy]` settings as the files now say (nil: leave them as they are).
+        public var settings: PolicyService.ReloadedSettings?
 
-        public init(engines: [RuleEngine], warnings: [String] = [], dryRun: Bool? = nil) {
+        public init(engines: [RuleEngine], warnings: [String] = [], settings: PolicyService.ReloadedSettings? = nil) {
             self.engines = engines
             self.warnings = warnings
-            self.dryRun = dryRun
+            self.settings = settings
         }
     }
 
@@ -107,7 +107,7 @@ public struct ReloadService: Service {
         do {
             let loaded = try await self.loadEngines()
             await self.service.replaceEngines(loaded.engines)
-            if let dryRun = loaded.dryRun { await self.service.setDryRun(dryRun) }
+            if let settings = loaded.settings { await self.service.apply(settings) }
             Counter(label: "vrules_policy_reloads_total", dimensions: [("reason", reason.metricLabel)]).increment()
             Self.lastReloadSuccessful.record(1)
             Self.lastReloadSuccess.record(Date().timeIntervalSince1970)

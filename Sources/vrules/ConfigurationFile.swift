@@ -18,17 +18,15 @@ struct ConfigurationFile {
     var dryRun: Bool { self.configuration.policy.dryRun ?? false }
     var dns: DNSConfiguration { self.configuration.dns }
 
-    /// The `[policy]` settings `vrules serve` applies when it starts only (its listeners, the
-    /// connection cap, the transaction table), each with its value as the file gives it; a
-    /// reload compares them to say which changes wait for the next start.
+    /// The `[policy]` settings `vrules serve` applies when it starts only (its listeners and
+    /// their connection cap), each with its value as the file gives it; a reload compares them
+    /// to say which changes wait for the next start.
     var settingsFixedAtStart: [(key: String, value: String)] {
         let policy = self.configuration.policy
         func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "(not set)" }
         return [
             ("policy.listen", self.listen.isEmpty ? "(not set)" : self.listen.joined(separator: ", ")),
             ("policy.max_connections", text(policy.maximumConnections)),
-            ("policy.max_recipients", text(policy.maximumRecipients)),
-            ("policy.unknown_state_action", text(policy.unknownStateAction)),
             ("policy.socket_mode", text(policy.socketMode)),
             ("policy.socket_group", text(policy.socketGroup)),
         ]

@@ -210,9 +210,10 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("rule engines started", metadata: ["event_loops": "\(loops.count)"])
         ReloadService.recordStart()
         Self.warnIfPostfixGivesUpFirst(configuration.limits, logger: logger)
-        // A reload applies the rules, the resolvers and [limits]; the [policy] settings shape
-        // the listeners and the transaction table made at start, so a change to one of them is
-        // named as waiting for a restart rather than taken in silence.
+        // A reload applies the rules, the resolvers, [limits] and the [policy] settings of how
+        // requests are answered (max_recipients, unknown_state_action, dry_run); the others shape
+        // the listeners made at start, so a change to one of them is named as waiting for a
+        // restart rather than taken in silence.
         // (`--listen` on the command line, or sockets the service manager passed, win over the file's.)
         let listenNotFromFile = !self.listen.isEmpty || !inherited.isEmpty
         let fixedAtStart = configuration.settingsFixedAtStart
@@ -238,7 +239,11 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.notice("\(change)")
                 warnings.append(change)
             }
-            return ReloadService.Loaded(engines: engines, warnings: warnings, dryRun: dryRunNext)
+            let settings = PolicyService.ReloadedSettings(
+                maximumRecipients: reloaded.maximumRecipients ?? RecipientLimit.defaultMaximum,
+                unknownStateAction: reloaded.unknownStateAction ?? PolicyService.Configuration.defaultUnknownStateAction,
+                dryRun: dryRunNext)
+            return ReloadService.Loaded(engines: engines, warnings: warnings, settings: settings)
         }
 
         // The blocklists of [dnsbl] are checked against their test points at start, and again

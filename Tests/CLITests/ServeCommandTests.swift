@@ -902,26 +902,38 @@ struct ServeCommandTests {
 
     /// A reload applies rules, resolvers and [limits]; [policy] settings shape what was made at
     /// start, and a change to one of them was taken in silence.
-    @Test("a reload names each [policy] setting whose change waits for a restart; --listen on the command line wins")
+    @Test("a reload applies max_recipients and unknown_state_action, and names each [policy] setting whose change waits for a restart; --listen on the command line wins")
     func reloadNamesSettingsFixedAtStart() throws {
         let directory = try CLI.scratch(["vrules.toml": "[policy]\nlisten = [\"127.0.0.1:1\"]\nmax_connections = 100\n"])
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = directory.appendingPathComponent("vrules.toml")
         let server = try ServeProcess(arguments: ["--config", config.path, "--zone", "examples/example.zone"])
-        try "[policy]\nlisten = [\"127.0.0.1:2\"]\nmax_connections = 5\nmax_recipients = 3\n[limits]\nstage_timeout = \"2s\"\n"
-            .write(to: config, atomically: true, encoding: .utf8)
+        let client = try PolicyClient(port: server.port)
+        client.setTimeout(seconds: 10)
+        #expect(try client.ask(rcptRequest("before", state: "UNHEARD-OF")) == "451 4.3.0 Unknown policy protocol state, try again later")
+        try """
+            [policy]
+            listen = ["127.0.0.1:2"]
+            max_connections = 5
+            max_recipients = 2
+            unknown_state_action = "DUNNO"
+            [limits]
+            stage_timeout = "2s"
+
+            """.write(to: config, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
         #expect(server.waitForLog("rules reloaded"))
         let log = server.log
         let warning = "a setting changed in the configuration file applies when vrules serve starts again, not on reload"
         #expect(log.contains("file=5 key=policy.max_connections running=100 [vrules] \(warning)"), "\(log)")
-        #expect(log.contains("file=3 key=policy.max_recipients running=(not set) [vrules] \(warning)"), "\(log)")
         #expect(!log.contains("key=policy.listen"), "\(log)")
-        #expect(log.components(separatedBy: warning).count - 1 == 2, "\(log)")
-        // Still serving on the address it started with.
-        let client = try PolicyClient(port: server.port)
-        client.setTimeout(seconds: 10)
-        #expect(try client.ask(rcptRequest("after")) != nil)
+        #expect(log.components(separatedBy: warning).count - 1 == 1, "\(log)")
+        // Still serving on the address it started with; how requests are answered is the file's now.
+        #expect(try client.ask(rcptRequest("after", state: "UNHEARD-OF")) == "DUNNO")
+        for (index, expected) in [(1, false), (2, false), (3, true)] {
+            let answer = try client.ask(rcptRequest("many", recipient: "r\(index)@implicit.example")) ?? ""
+            #expect(answer.hasPrefix("452 4.5.3") == expected, "recipient \(index): \(answer)")
+        }
         #expect(server.stop() == 0)
     }
 
