@@ -54,20 +54,20 @@ public final class ReloadRequests: Sendable {
 
     /// For the reload beginning now: the askers its outcome answers.
     func beginReload() -> [CheckedContinuation<Outcome, Never>] {
-        self.state.withLockedValue { state in
-            defer { state.waiting.removeAll() }
-            return state.waiting
-        }
+        self.takeWaiting(stopping: false)
     }
 
     /// No reload begins any more: whoever waits, and asks from now on, is told `.stopping`.
     func stop() {
-        let waiting = self.state.withLockedValue { state in
-            state.stopped = true
+        for continuation in self.takeWaiting(stopping: true) { continuation.resume(returning: .stopping) }
+        self.continuation.finish()
+    }
+
+    private func takeWaiting(stopping: Bool) -> [CheckedContinuation<Outcome, Never>] {
+        self.state.withLockedValue { state in
+            if stopping { state.stopped = true }
             defer { state.waiting.removeAll() }
             return state.waiting
         }
-        for continuation in waiting { continuation.resume(returning: .stopping) }
-        self.continuation.finish()
     }
 }

@@ -19,7 +19,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let answer = try self.server.send(ControlProtocol.statusCommand, doing: "ask for the status")
         guard answer.status == .ok else {
-            FileHandle.standardError.write(Data((["vrules: " + answer.summary] + answer.details).joined(separator: "\n").utf8 + Data("\n".utf8)))
+            FileHandle.standardError.write(Data((["vrules: " + answer.summary] + answer.details.map { "  " + $0 }).map { $0 + "\n" }.joined().utf8))
             throw ExitCode(1)
         }
         print(answer.details.joined(separator: "\n"))

@@ -220,6 +220,17 @@ struct ControlSocketTests {
         #expect(try await harness.exchange(Array("reload".utf8), halfClose: true) == "ok the rules and the configuration were reloaded\n")
         #expect(try await harness.exchange([], halfClose: true) == "")
         #expect(harness.loads.withLockedValue { $0 } == 2)
+        // As many clients as the cap allows ask and never read their answers: each connection
+        // is closed once its answer is written, so the next client is not kept waiting.
+        let silent = try (0..<ControlSocket.defaultMaximumConnections).map { _ in
+            let client = try PolicyClient(unixPath: path)
+            try client.send(Array("status\n".utf8))
+            return client
+        }
+        let started = Date()
+        #expect(try await harness.reload(timeout: 5).status == .ok)
+        #expect(Date().timeIntervalSince(started) < 5)
+        _ = silent
         await harness.stop()
     }
 
