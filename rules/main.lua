@@ -23,9 +23,10 @@
 --                            and says nothing about this message (RFC 7208 §8.7
 --                            leaves it to local policy)
 --              softfail, neutral, none, pass -> go on
+--            Every message it lets through gets a Received-SPF header and an
+--            Authentication-Results header with the iprev and SPF results (in a
+--            dry run, the ones SPF would have refused too).
 --   rcpt     A recipient domain that publishes Null MX cannot take mail: 556 5.1.10.
---            Every accepted message gets an Authentication-Results header with
---            the iprev and SPF results (and a Received-SPF header from mail).
 --
 -- A DNS lookup that fails transiently (timeout, SERVFAIL) and is not caught
 -- defers the stage with 451 4.4.3, so no rule here is wrongly decided when DNS
@@ -89,11 +90,15 @@ return {
     rule("SPF", function(ctx)
       local result = spf.check(ctx)
       ctx.vars.spf = result.result
+      -- Added before the verdict: a refused transaction sends no message and its headers
+      -- go nowhere, but in a dry run (vrules serve --dry-run) the message still comes, and
+      -- carries what the check found.
+      ctx.add_header("Received-SPF", spf.received_header(result))
+      ctx.add_header("Authentication-Results", authres(ctx, { iprev = ctx.vars.iprev, spf = result }))
       if result.result == "fail" then
         return reject(result.explanation and reply(550, "5.7.23", result.explanation) or replies.spf_fail)
       end
       if result.result == "temperror" then return defer(replies.spf_temperror) end
-      ctx.add_header("Received-SPF", spf.received_header(result))
       if result.result == "permerror" then
         log.info("spf permerror for", result.domain, result.reason or "")
       end
@@ -105,10 +110,6 @@ return {
       if ctx.vars.trusted then return accept() end
       local route = dns.locate_mx(ctx.rcpt.domain)
       if route.kind == "null" then return reject(replies.rcpt_null_mx) end
-    end),
-
-    action("authentication results", function(ctx)
-      ctx.add_header("Authentication-Results", authres(ctx, { iprev = ctx.vars.iprev, spf = ctx.vars.spf }))
     end),
   },
 }

@@ -500,8 +500,17 @@ actor PolicyShard {
             // VRFY and ETRN have no stage of their own: what passed connect and HELO is DUNNO.
             decision = .dunno
         }
-        if self.configuration.dryRun && decision.isRefusal {
-            decision = self.notEnforced(decision, request: request)
+        if decision.isRefusal {
+            if self.configuration.dryRun {
+                // The message still comes: the headers the refusing stage added (its
+                // results, e.g. `Received-SPF: fail`) ride on the DUNNO answers as they would
+                // on any other.
+                decision = self.notEnforced(decision, request: request)
+            } else if decision.stage != .rcpt {
+                // Refused anywhere but at one recipient, the transaction sends no message:
+                // its headers have none to reach, and are not undelivered.
+                transaction.pendingHeaders.removeAll()
+            }
         }
         // Postfix takes one action per answer: a header the rules added goes out as the
         // answer to the next request of the transaction that would be DUNNO, once; a message

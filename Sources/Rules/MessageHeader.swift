@@ -16,6 +16,12 @@ public struct HeaderDelivery: Sendable {
     /// Why a header of a session that sent no message is not on one.
     public static let noMessageAdvice = "the session gave no recipient, so it sent no message"
 
+    /// Why a header of a session refused at `stage` is not on a message: there is none
+    /// (`vrules serve` drops such headers; in a dry run they ride on its DUNNO answers).
+    public static func refusedAdvice(at stage: Stage) -> String {
+        "the session was refused at \(stage.rawValue), so it sent no message"
+    }
+
     /// Why `header` is not on the message, or nil when it is (or was never added).
     public func reason(for header: MessageHeader) -> String? {
         self.notOnMessage.first { $0.header == header }?.reason

@@ -59,8 +59,14 @@ public struct SessionReport: Sendable {
                 delivery.onMessage.append(pending.removeFirst())
             }
         }
-        // A session with no recipient (`vrules run` without `--rcpt`) never reaches DATA.
-        let reason = self.steps.contains { $0.result.stage == .data } ? HeaderDelivery.noAnswerAdvice : HeaderDelivery.noMessageAdvice
+        // A session refused before DATA, or with no recipient (`vrules run` without `--rcpt`),
+        // never reaches DATA.
+        let reason: String
+        if let stage = self.stoppedAt, stage < .data {
+            reason = HeaderDelivery.refusedAdvice(at: stage)
+        } else {
+            reason = self.steps.contains { $0.result.stage == .data } ? HeaderDelivery.noAnswerAdvice : HeaderDelivery.noMessageAdvice
+        }
         delivery.notOnMessage += pending.map { ($0, reason) }
         return delivery
     }

@@ -280,11 +280,11 @@ struct ServeCommandTests {
 
     /// `vrules serve` on `rules` (written to a scratch folder, removed by the caller) with a
     /// metrics endpoint, and a client.
-    func serving(rules: String) throws -> (directory: URL, server: ServeProcess, client: PolicyClient, metrics: URL) {
+    func serving(rules: String, arguments: [String] = []) throws -> (directory: URL, server: ServeProcess, client: PolicyClient, metrics: URL) {
         let directory = try CLI.scratch(["rules.lua": rules])
         let metricsPort = Int(try LoopbackPorts.free())
         let server = try ServeProcess(arguments: ["--rules", directory.appendingPathComponent("rules.lua").path,
-                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"])
+                                                  "--zone", "examples/example.zone", "--metrics", "127.0.0.1:\(metricsPort)"] + arguments)
         let client = try PolicyClient(port: server.port)
         client.setTimeout(seconds: 10)
         return (directory, server, client, URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
@@ -310,6 +310,54 @@ struct ServeCommandTests {
         let log = server.log
         #expect(log.contains("headers the rules added did not reach the message"), "\(log)")
         #expect(log.contains("first=X-Three"), "\(log)")
+    }
+
+    /// The default policy adds its SPF headers before it decides, so that a dry run's message
+    /// carries what the check found. Enforced, the refused transaction sends no message: its
+    /// headers were kept and, when it ended, reported as undelivered with advice that did not fit.
+    @Test("a refused transaction's headers: dropped when the refusal is sent, carried on a dry run's DUNNO answers")
+    func headersOfARefusal() async throws {
+        let rules = """
+            return {
+              mail = { rule("refuse", function(ctx)
+                ctx.add_header("X-Check", "fail")
+                ctx.add_header("X-Second", "2")
+                if ctx.mail_from.local_part == "alice" then return reject(reply(550, "5.7.23", "no")) end
+              end) },
+              rcpt = { rule("one recipient", function(ctx)
+                if ctx.rcpt.local_part == "nobody" then return reject(reply(550, "5.1.1", "unknown")) end
+                ctx.add_header("X-Rcpt", ctx.rcpt.address)
+              end) },
+            }
+            """
+        let (directory, server, client, metrics) = try self.serving(rules: rules)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(try client.ask(rcptRequest("r1")) == "550 5.7.23 no")
+        #expect(try client.ask(rcptRequest("r1")) == "550 5.7.23 no")
+        // The next transaction on the connection ends the refused one; a recipient refused
+        // at rcpt keeps the transaction's headers for the recipients that follow.
+        var other = rcptRequest("r2", recipient: "nobody@implicit.example")
+        other["sender"] = "carol@good.example"
+        #expect(try client.ask(other) == "550 5.1.1 unknown")
+        other["recipient"] = "bob@implicit.example"
+        #expect(try client.ask(other) == "PREPEND X-Check: fail")
+        #expect(try client.ask(other) == "PREPEND X-Second: 2")
+        #expect(try client.ask(other) == "PREPEND X-Rcpt: bob@implicit.example")
+        #expect(try await metricsText(metrics).contains("vrules_policy_headers_undelivered_total 0"))
+        #expect(server.stop() == 0)
+        #expect(!server.log.contains("did not reach the message"), "\(server.log)")
+
+        let (dryDirectory, dry, dryClient, dryMetrics) = try self.serving(rules: rules, arguments: ["--dry-run"])
+        defer { try? FileManager.default.removeItem(at: dryDirectory) }
+        #expect(try dryClient.ask(rcptRequest("d1")) == "PREPEND X-Check: fail")
+        #expect(try dryClient.ask(rcptRequest("d1")) == "PREPEND X-Second: 2")
+        // Held as refused at mail, as enforced: no rcpt stage ran, so no X-Rcpt.
+        #expect(try dryClient.ask(rcptRequest("d1")) == "DUNNO")
+        #expect(try dryClient.ask(rcptRequest("d1", state: "END-OF-MESSAGE")) == "DUNNO")
+        let text = try await metricsText(dryMetrics)
+        #expect(text.contains("vrules_policy_headers_undelivered_total 0"), "\(text)")
+        #expect(text.contains(#"vrules_policy_dry_run_refusals_total{kind="permanent"} 1"#), "\(text)")
+        #expect(dry.stop() == 0)
     }
 
     /// A header added at preq was kept for an answer that cannot come, and its warning told

@@ -50,6 +50,22 @@ struct HeaderTests {
         #expect(none.off == ["X-Mail: 1 (\(HeaderDelivery.noMessageAdvice))", "X-Mail: 2 (\(HeaderDelivery.noMessageAdvice))"])
     }
 
+    @Test("a session refused before its recipients sends no message: its headers say where it was refused")
+    func refusedSession() async throws {
+        let harness = try Harness("""
+            return { mail = { rule("spf", function(ctx)
+              ctx.add_header("Received-SPF", "fail")
+              return reject(replies.spf_fail)
+            end) } }
+            """)
+        let report = await harness.engine.simulate(SimulatedSession(base: defaultSession, recipients: [MailAddress("bob@implicit.test")]))
+        #expect(report.stoppedAt == .mail)
+        let delivery = report.headerDelivery
+        #expect(delivery.onMessage.isEmpty)
+        #expect(delivery.notOnMessage.map { "\($0.header) (\($0.reason))" }
+                == ["Received-SPF: fail (the session was refused at mail, so it sent no message)"])
+    }
+
     @Test("a header that could inject a line is a script error", arguments: [
         ("ctx.add_header('X-Evil', 'a\\r\\nX-Injected: yes')", "no CR, LF, NUL"),
         ("ctx.add_header('X-Evil', 'a\\0b')", "no CR, LF, NUL"),
