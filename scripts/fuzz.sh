@@ -7,9 +7,14 @@
 # which is how to turn it into a regression test in the target's own test suite.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [-- LIBFUZZER_OPTIONS...]
+#        scripts/fuzz.sh TARGET merge
 #   TARGET   config, dns-message, dns-name, dnssec-chain, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
 #   SECONDS  how long to run (default 300)
-# The corpus grows in .build-fuzz/corpus/TARGET, seeded from the repository's own examples.
+#   merge    adds to the regression corpus (Tests/Fixtures/fuzz/TARGET, which the test suite
+#            replays: FuzzCorpusTests) the inputs of .build-fuzz/corpus/TARGET that reach code
+#            it does not (libFuzzer's -merge=1); commit what it adds
+# The corpus grows in .build-fuzz/corpus/TARGET, seeded from the regression corpus and the
+# repository's own examples.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,7 +23,9 @@ target="${1:-}"
 [[ " $targets " == *" $target "* ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 shift
 seconds=300
-if [ $# -gt 0 ] && [ "$1" != "--" ]; then seconds="$1"; shift; fi
+merge=
+if [ $# -gt 0 ] && [ "$1" = "merge" ]; then merge=1; shift; fi
+if [ -z "$merge" ] && [ $# -gt 0 ] && [ "$1" != "--" ]; then seconds="$1"; shift; fi
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "SECONDS: a positive number, not '$seconds'" >&2; exit 2; }
 if [ $# -gt 0 ] && [ "$1" = "--" ]; then shift; fi
 
@@ -29,7 +36,17 @@ binary="$scratch/debug/VrulesFuzz"
 
 corpus="$scratch/corpus/$target"
 findings="$scratch/findings/$target"
-mkdir -p "$corpus" "$findings"
+regression="$root/Tests/Fixtures/fuzz/$target"
+mkdir -p "$corpus" "$findings" "$regression"
+if [ -n "$merge" ]; then
+    before=$(find "$regression" -type f | wc -l)
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 VRULES_FUZZ_TARGET="$target" "$binary" -merge=1 \
+        -max_len=4096 -timeout=10 -rss_limit_mb=4096 -detect_leaks=0 "$regression" "$corpus" >&2
+    after=$(find "$regression" -type f | wc -l)
+    echo "$regression: $before -> $after inputs (replay: swift build && .build/debug/VrulesFuzz $target $regression)"
+    exit 0
+fi
+cp -n "$regression"/* "$corpus"/ 2>/dev/null || true
 seed() { printf '%b' "$2" >"$corpus/seed-$1"; }
 case "$target" in
 dns-message)

@@ -40,23 +40,46 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 import Foundation
 
 /// Without libFuzzer: runs saved inputs through a target, e.g. a finding to replay it
-/// (`swift run VrulesFuzz dns-message crash-...`).
+/// (`swift run VrulesFuzz dns-message crash-...`), or a directory of them: the regression
+/// corpus the test suite replays (Tests/Fixtures/fuzz/TARGET). A broken property stops the
+/// process; the input it broke on is the last one named.
 @main
 struct ReplayInputs {
     static func main() {
         let arguments = CommandLine.arguments.dropFirst()
         guard let name = arguments.first, let target = FuzzTarget(rawValue: name), arguments.count > 1 else {
-            print("usage: VrulesFuzz TARGET FILE...  (TARGET: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))")
+            print("usage: VrulesFuzz TARGET FILE|DIRECTORY...  (TARGET: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))")
             exit(2)
         }
+        var count = 0
         for path in arguments.dropFirst() {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                print("\(path): cannot read")
-                exit(1)
+            for file in Self.inputs(at: path) {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    print("\(file): cannot read")
+                    exit(1)
+                }
+                // Named before it runs, and flushed: a crash leaves it as the last line.
+                print("\(file): ", terminator: "")
+                fflush(nil)
+                target.run(Array(data))
+                print("ok")
+                count += 1
             }
-            target.run(Array(data))
-            print("\(path): ok")
         }
+        print("\(name): \(count) inputs, every property held")
+    }
+
+    /// The file at `path`, or the files in the directory at `path` (sorted, not recursive).
+    private static func inputs(at path: String) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return [path]
+        }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+            print("\(path): cannot read the directory")
+            exit(1)
+        }
+        return names.filter { !$0.hasPrefix(".") }.sorted().map { path + "/" + $0 }
     }
 }
 #endif
