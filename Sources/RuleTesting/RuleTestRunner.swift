@@ -123,7 +123,7 @@ public struct RuleTestRunner {
         for (key, value) in testCase.vars.sorted(by: { $0.key < $1.key }) where report.vars[key] != value {
             failures.append("ctx.vars.\(key): expected \(value), got \(report.vars[key] ?? "nil")")
         }
-        let delivery = report.stoppedAt == nil ? report.headerDelivery(acceptCarriesHeaders: acceptCarriesHeaders) : HeaderDelivery()
+        let delivery = report.headerDelivery(acceptCarriesHeaders: acceptCarriesHeaders)
         let headers = delivery.onMessage.map(\.description)
         for expected in testCase.headers where !headers.contains(where: { $0.contains(expected) }) {
             if let (header, reason) = delivery.notOnMessage.first(where: { $0.header.description.contains(expected) }) {

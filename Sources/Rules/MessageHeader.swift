@@ -19,7 +19,8 @@ public struct HeaderDelivery: Sendable {
     /// Why a header of a session refused at `stage` is not on a message: there is none
     /// (`vrules serve` drops such headers; in a dry run they ride on its DUNNO answers).
     public static func refusedAdvice(at stage: Stage) -> String {
-        "the session was refused at \(stage.rawValue), so it sent no message"
+        stage == .rcpt ? "every recipient was refused, so the session sent no message"
+            : "the session was refused at \(stage.rawValue), so it sent no message"
     }
 
     /// Why `header` is not on the message, or nil when it is (or was never added).

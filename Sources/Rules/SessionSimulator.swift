@@ -45,6 +45,14 @@ public struct SessionReport: Sendable {
     /// `acceptCarriesHeaders` is false: such an answer carries no header.
     public func headerDelivery(acceptCarriesHeaders: Bool) -> HeaderDelivery {
         var delivery = HeaderDelivery()
+        if let stage = self.stoppedAt {
+            // Refused (at DATA or at end of data too): there is no message to carry any.
+            for step in self.steps {
+                let reason = step.result.stage.isEndOfData ? Stage.endOfDataHeaderAdvice : HeaderDelivery.refusedAdvice(at: stage)
+                delivery.notOnMessage += step.result.headers.map { ($0, reason) }
+            }
+            return delivery
+        }
         var pending: [MessageHeader] = []
         for step in self.steps {
             let result = step.result
@@ -59,14 +67,8 @@ public struct SessionReport: Sendable {
                 delivery.onMessage.append(pending.removeFirst())
             }
         }
-        // A session refused before DATA, or with no recipient (`vrules run` without `--rcpt`),
-        // never reaches DATA.
-        let reason: String
-        if let stage = self.stoppedAt, stage < .data {
-            reason = HeaderDelivery.refusedAdvice(at: stage)
-        } else {
-            reason = self.steps.contains { $0.result.stage == .data } ? HeaderDelivery.noAnswerAdvice : HeaderDelivery.noMessageAdvice
-        }
+        // A session with no recipient (`vrules run` without `--rcpt`) never reaches DATA.
+        let reason = self.steps.contains { $0.result.stage == .data } ? HeaderDelivery.noAnswerAdvice : HeaderDelivery.noMessageAdvice
         delivery.notOnMessage += pending.map { ($0, reason) }
         return delivery
     }

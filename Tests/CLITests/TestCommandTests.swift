@@ -467,6 +467,50 @@ struct TestCommandTests {
 
     /// Postfix adds no header at end of data, so vrules serve cannot deliver one added at
     /// preq; a test expecting it passed, and vrules run listed it on the message.
+    @Test("a refused session's headers are on no message in vrules test or vrules run, and they say where it was refused")
+    func headersOfARefusedSession() throws {
+        let rules = """
+        return {
+          mail = { rule("spf", function(ctx)
+            ctx.add_header("Received-SPF", "fail")
+            if ctx.mail_from.local_part == "spoof" then return reject(replies.spf_fail) end
+          end) },
+          rcpt = { rule("known", function(ctx) if ctx.rcpt.local_part == "nobody" then return reject("550 5.1.1 unknown") end end) },
+          data = { rule("no data", function(ctx) if ctx.mail_from.local_part == "nodata" then return reject("554 5.7.1 no") end end) },
+        }
+        """
+        let workspace = try Workspace(rules: rules, tests: ["r_test.lua": """
+        return {
+          tests = {
+            { name = "mail", client_ip = "192.0.2.10", helo = "x.test", mail_from = "spoof@x.test", rcpt = "b@x.test",
+              expect = { mail = "550 5.7.23" }, headers = { "Received-SPF: fail" } },
+            { name = "rcpt", client_ip = "192.0.2.10", helo = "x.test", mail_from = "a@x.test", rcpt = "nobody@x.test",
+              expect = { rcpt = "550 5.1.1" }, headers = { "Received-SPF: fail" } },
+            { name = "data", client_ip = "192.0.2.10", helo = "x.test", mail_from = "nodata@x.test", rcpt = "b@x.test",
+              expect = { data = "554 5.7.1" }, headers = { "Received-SPF: fail" } },
+            { name = "accepted", client_ip = "192.0.2.10", helo = "x.test", mail_from = "a@x.test", rcpt = "b@x.test",
+              expect = { rcpt = "next" }, headers = { "Received-SPF: fail" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let tested = try workspace.run([])
+        for reason in ["the session was refused at mail, so it sent no message", "every recipient was refused, so the session sent no message",
+                       "the session was refused at data, so it sent no message"] {
+            #expect(tested.stdout.contains("""
+                no header on the message contains "Received-SPF: fail": "Received-SPF: fail" is not on it (\(reason))
+                """), "\(tested.stdout)")
+        }
+        #expect(tested.stdout.hasSuffix("1 passed, 3 failed\n"), "\(tested.stdout)")
+
+        let run = try CLI.run(["run", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                               "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test",
+                               "--mail-from", "nodata@x.test", "--rcpt", "b@x.test"], in: workspace.url)
+        #expect(run.stdout.contains("  header Received-SPF: fail (not on the message: the session was refused at data, so it sent no message)\n"),
+                "\(run.stdout)")
+        #expect(run.stdout.hasSuffix("session ended at data\n"), "\(run.stdout)")
+    }
+
     @Test("a header added at preq is not on the message in vrules test or vrules run, and they say why")
     func headersAtEndOfData() throws {
         let rules = """
