@@ -467,6 +467,14 @@ struct TestCommandTests {
 
     /// Postfix adds no header at end of data, so vrules serve cannot deliver one added at
     /// preq; a test expecting it passed, and vrules run listed it on the message.
+    /// `vrules run` of the workspace's rules on the example zone: a session from 192.0.2.10
+    /// (HELO x.test) with `sender` and one recipient, b@x.test.
+    func runSession(in workspace: Workspace, from sender: String, options: [String] = []) throws -> CLI.Output {
+        try CLI.run(["run"] + options + ["--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                                         "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test",
+                                         "--mail-from", sender, "--rcpt", "b@x.test"], in: workspace.url)
+    }
+
     @Test("a refused session's headers are on no message in vrules test or vrules run, and they say where it was refused")
     func headersOfARefusedSession() throws {
         let rules = """
@@ -503,9 +511,7 @@ struct TestCommandTests {
         }
         #expect(tested.stdout.hasSuffix("1 passed, 3 failed\n"), "\(tested.stdout)")
 
-        let run = try CLI.run(["run", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
-                               "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test",
-                               "--mail-from", "nodata@x.test", "--rcpt", "b@x.test"], in: workspace.url)
+        let run = try self.runSession(in: workspace, from: "nodata@x.test")
         #expect(run.stdout.contains("  header Received-SPF: fail (not on the message: the session was refused at data, so it sent no message)\n"),
                 "\(run.stdout)")
         #expect(run.stdout.hasSuffix("session ended at data\n"), "\(run.stdout)")
@@ -536,15 +542,11 @@ struct TestCommandTests {
             """), "\(tested.stdout)")
         #expect(tested.stdout.hasSuffix("1 passed, 1 failed\n"), "\(tested.stdout)")
 
-        let run = try CLI.run(["run", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
-                               "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test",
-                               "--mail-from", "a@x.test", "--rcpt", "b@x.test"], in: workspace.url)
+        let run = try self.runSession(in: workspace, from: "a@x.test")
         #expect(run.stdout.contains("  header X-Late: 1 (not on the message: Postfix adds no header at end of data: add it at rcpt or data)\n"),
                 "\(run.stdout)")
         #expect(run.stdout.hasSuffix("session completed\nX-Data: 1\n"), "\(run.stdout)")
-        let json = try CLI.run(["run", "--json", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
-                                "--rules", "rules/main.lua", "--client-ip", "192.0.2.10", "--helo", "x.test",
-                                "--mail-from", "a@x.test", "--rcpt", "b@x.test"], in: workspace.url)
+        let json = try self.runSession(in: workspace, from: "a@x.test", options: ["--json"])
         #expect(json.stdout.contains("\"headers_not_on_message\""), "\(json.stdout)")
     }
 
