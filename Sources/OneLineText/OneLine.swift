@@ -21,6 +21,26 @@ public enum OneLine {
         return result
     }
 
+    /// `json` (a JSON text whose structure is ASCII, as `JSONSerialization` writes it) with
+    /// each scalar `mustEscape` names written as a JSON escape (`\u202E`): JSON lets C1
+    /// controls, bidirectional controls and line separators stand raw in a string, and
+    /// `escaped` would write them in Lua's syntax, which a JSON reader refuses.
+    public static func jsonEscaped(_ json: String) -> String {
+        guard !Self.isOneLine(json) else { return json }
+        var result = ""
+        for scalar in json.unicodeScalars {
+            guard Self.mustEscape(scalar) else {
+                result.unicodeScalars.append(scalar)
+                continue
+            }
+            for unit in String(scalar).utf16 {
+                let hex = String(unit, radix: 16, uppercase: true)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        return result
+    }
+
     /// True when `escaped` would return `text` as it is.
     public static func isOneLine(_ text: String) -> Bool {
         !text.unicodeScalars.contains { $0 != "\t" && Self.mustEscape($0) }

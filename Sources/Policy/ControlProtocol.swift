@@ -1,19 +1,27 @@
 import OneLineText
 
 /// What `vrules reload` and `vrules status` and the server's control socket say to each other.
-/// The client sends one command on one line (`reload\n`, `status\n`); the server answers with
+/// The client sends one command on one line (`reload\n`, `status\n`, `status json\n`); the server answers with
 /// a status line, `ok`, `failed`, `stopping` or `error`, a space and what happened, then the
 /// details one per line (the errors of a failed reload, the lines of the status), and closes
 /// the connection.
 public enum ControlProtocol {
     public static let reloadCommand = "reload"
     public static let statusCommand = "status"
-    static let commands = [reloadCommand, statusCommand]
+    /// The status as one line of JSON (`vrules status --json`), for scripts and monitoring.
+    public static let statusJSONCommand = "status json"
+    static let commands = [reloadCommand, statusCommand, statusJSONCommand]
+    /// The most error lines an answer carries (a configuration with more mistakes names the
+    /// rest in the server's log); the status in JSON lists as many.
+    public static let maximumDetailLines = 100
+
+    /// How the status is given: lines for a person, or one line of JSON.
+    public enum StatusFormat: Sendable {
+        case text
+        case json
+    }
     /// The longest command line the server reads, its newline apart.
     public static let maximumCommandBytes = 64
-    /// The most error lines an answer carries (a configuration with more mistakes names the
-    /// rest in the server's log).
-    static let maximumDetailLines = 100
 
     /// `text` split at each line feed (a `String` splits at `"\n"` characters, and `"\r\n"`
     /// is one character, not a line feed).

@@ -23,7 +23,7 @@ public final class ControlSocket: Service, @unchecked Sendable {
     // @unchecked: `listener` and `bound` are set by start() before run() and read after it.
     private let path: String
     private let requests: ReloadRequests
-    private let status: @Sendable () async -> [String]
+    private let status: @Sendable (ControlProtocol.StatusFormat) async -> [String]
     private let group: EventLoopGroup
     private let logger: Logger
     private let maximumConnections: Int
@@ -32,8 +32,8 @@ public final class ControlSocket: Service, @unchecked Sendable {
     /// The socket file this server made (device, inode): removed at stop only if still there.
     private var bound: (dev_t, ino_t)?
 
-    /// `status` gives the lines `vrules status` prints.
-    public init(path: String, requests: ReloadRequests, status: @escaping @Sendable () async -> [String] = { [] },
+    /// `status` gives the lines `vrules status` prints, or the one line of `vrules status --json`.
+    public init(path: String, requests: ReloadRequests, status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String] = { _ in [] },
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "vrules.control"),
                 maximumConnections: Int = ControlSocket.defaultMaximumConnections,
@@ -107,7 +107,7 @@ final class ControlCommandHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let requests: ReloadRequests
-    private let status: @Sendable () async -> [String]
+    private let status: @Sendable (ControlProtocol.StatusFormat) async -> [String]
     private let timeout: TimeAmount
     private let logger: Logger
     private var line: [UInt8] = []
@@ -115,7 +115,8 @@ final class ControlCommandHandler: ChannelInboundHandler {
     private var taken = false
     private var deadline: Scheduled<Void>?
 
-    init(requests: ReloadRequests, status: @escaping @Sendable () async -> [String], timeout: TimeAmount, logger: Logger) {
+    init(requests: ReloadRequests, status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String], timeout: TimeAmount,
+         logger: Logger) {
         self.requests = requests
         self.status = status
         self.timeout = timeout
@@ -190,15 +191,18 @@ final class ControlCommandHandler: ChannelInboundHandler {
             self.logger.notice("reload asked on the control socket")
             Self.reloadAndAnswer(self.requests, on: context.channel)
         case ControlProtocol.statusCommand:
-            Self.statusAndAnswer(self.status, on: context.channel)
+            Self.statusAndAnswer(self.status, format: .text, on: context.channel)
+        case ControlProtocol.statusJSONCommand:
+            Self.statusAndAnswer(self.status, format: .json, on: context.channel)
         default:
             self.refuse("unknown command '\(command)' (the commands: \(ControlProtocol.commands.joined(separator: ", ")))", context: context)
         }
     }
 
-    private static func statusAndAnswer(_ status: @escaping @Sendable () async -> [String], on channel: any Channel) {
+    private static func statusAndAnswer(_ status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String],
+                                        format: ControlProtocol.StatusFormat, on channel: any Channel) {
         Task {
-            let lines = await status()
+            let lines = await status(format)
             Self.answer(ControlProtocol.Answer(status: .ok, summary: "serving", details: lines), on: channel)
         }
     }

@@ -322,7 +322,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(endpoint)
         }
         if let control {
-            let socket = ControlSocket(path: control, requests: reloads, status: { await status.lines(server: server) }, logger: logger)
+            let socket = ControlSocket(path: control, requests: reloads, status: { await status.status($0, server: server) }, logger: logger)
             do {
                 try await socket.start()
             } catch {

@@ -16,8 +16,12 @@ struct StatusCommand: ParsableCommand {
 
     @OptionGroup var server: ControlOptions
 
+    @Flag(help: ArgumentHelp("Print the status as one line of JSON (keys: pid, serving_since, listening, rule_engines, rules, dry_run, connections, transactions, and last_reload_failure while the last reload failed).", valueName: "json"))
+    var json = false
+
     func run() throws {
-        let answer = try self.server.send(ControlProtocol.statusCommand, doing: "ask for the status")
+        let command = self.json ? ControlProtocol.statusJSONCommand : ControlProtocol.statusCommand
+        let answer = try self.server.send(command, doing: "ask for the status")
         guard answer.status == .ok else {
             FileHandle.standardError.write(Data((["vrules: " + answer.summary] + answer.details.map { "  " + $0 }).map { $0 + "\n" }.joined().utf8))
             throw ExitCode(1)

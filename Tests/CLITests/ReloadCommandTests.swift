@@ -38,6 +38,8 @@ struct ReloadCommandTests {
         #expect(startLines.dropFirst().first?.hasPrefix("rules \(script.standardizedFileURL.path), loaded ") == true, "\(started.stdout)")
         #expect(startLines.dropFirst().first?.hasSuffix(" (start)") == true, "\(started.stdout)")
         #expect(startLines.last == "connections 1 open, transactions 1 held", "\(started.stdout)")
+        let startJSON = try CLI.run(["status", "--json", "--control", control]).stdout
+        #expect(startJSON.contains(#""loaded_by":"start""#) && !startJSON.contains("last_reload_failure"), "\(startJSON)")
         // The start's load counts as a successful one for an alert on failed reloads.
         let atStart = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
         #expect(atStart.contains("vrules_policy_last_reload_successful 1"), "\(atStart)")
@@ -71,6 +73,32 @@ struct ReloadCommandTests {
         let error = try #require(afterFailure.dropFirst(3).first)
         #expect(error.hasPrefix("  ") && error.contains("main.lua:1: ')' expected near 'end'"), "\(afterFailure)")
         #expect(afterFailure.last == "connections 1 open, transactions 1 held", "\(afterFailure)")
+        // The same facts in JSON, for a script or a monitoring check.
+        let json = try CLI.run(["status", "--json", "--control", control])
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect(json.stdout.hasSuffix("}\n") && json.stdout.split(separator: "\n").count == 1, "\(json.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        #expect(object["pid"] as? Int == Int(server.process.processIdentifier), "\(json.stdout)")
+        #expect(object["listening"] as? [String] == ["127.0.0.1:\(server.port)"], "\(json.stdout)")
+        #expect(object["dry_run"] as? Bool == false && object["connections"] as? Int == 1 && object["transactions"] as? Int == 1,
+                "\(json.stdout)")
+        let rules = try #require(object["rules"] as? [String: Any], "\(json.stdout)")
+        #expect(rules["path"] as? String == script.standardizedFileURL.path && rules["loaded_by"] as? String == "vrules reload",
+                "\(json.stdout)")
+        let failure = try #require(object["last_reload_failure"] as? [String: Any], "\(json.stdout)")
+        #expect(failure["reason"] as? String == "vrules reload", "\(json.stdout)")
+        #expect((failure["errors"] as? [String])?.first?.contains("main.lua:1: ')' expected near 'end'") == true, "\(json.stdout)")
+
+        // An error quoting a bidirectional override and a C1 control from the script: the text
+        // escapes them, and the JSON still reads back, holding them as they were.
+        try "return \"x\" \"\u{202E}\u{85}\"\n".write(to: script, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["reload", "--control", control]).status == 1)
+        let quoting = try CLI.run(["status", "--json", "--control", control]).stdout
+        #expect(!quoting.unicodeScalars.contains { $0.value == 0x202E || $0.value == 0x85 }, "\(quoting)")
+        let quoted = try #require(try JSONSerialization.jsonObject(with: Data(quoting.utf8)) as? [String: Any], "\(quoting)")
+        let quotedErrors = (quoted["last_reload_failure"] as? [String: Any])?["errors"] as? [String]
+        #expect(quotedErrors?.first?.contains("\"\u{202E}\u{85}\"") == true, "\(quoting)")
+        #expect(try CLI.run(["status", "--control", control]).stdout.contains(#"\u{202E}\u{85}"#))
 
         // A configuration with a mistake fails the reload the same way, naming the key.
         try self.rules("v3").write(to: script, atomically: true, encoding: .utf8)
@@ -94,7 +122,7 @@ struct ReloadCommandTests {
 
         let metrics = try await metricsText(URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!)
         #expect(metrics.contains("vrules_policy_reloads_total{reason=\"control\"} 2"), "\(metrics)")
-        #expect(metrics.contains("vrules_policy_reload_failures_total{reason=\"control\"} 2"), "\(metrics)")
+        #expect(metrics.contains("vrules_policy_reload_failures_total{reason=\"control\"} 3"), "\(metrics)")
         #expect(metrics.contains("vrules_policy_last_reload_successful 1"), "\(metrics)")
         let success = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("vrules_policy_last_reload_success_timestamp_seconds ") })
         let seconds = try #require(Double(success.split(separator: " ")[1]))

@@ -35,7 +35,7 @@ final class ControlHarness: @unchecked Sendable {
 
     init(maximumConnections: Int = ControlSocket.defaultMaximumConnections,
          commandTimeout: TimeAmount = ControlSocket.defaultCommandTimeout,
-         status: @escaping @Sendable () async -> [String] = { [] }) async throws {
+         status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String] = { _ in [] }) async throws {
         self.directory = URL(fileURLWithPath: "/tmp/vrules-control-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         self.path = self.directory.appendingPathComponent("control.sock").path
@@ -135,9 +135,14 @@ struct ControlSocketTests {
 
     @Test("status answers with the server's lines, each printable, and does not wait for a reload that runs")
     func status() async throws {
-        let harness = try await ControlHarness(status: { ["serving since now", "rules main.lua", "  main.lua:1: \u{1B}[2J"] })
+        let harness = try await ControlHarness(status: { format in
+            format == .json ? [#"{"rules":{"path":"main.lua"}}"#] : ["serving since now", "rules main.lua", "  main.lua:1: \u{1B}[2J"]
+        })
         #expect(try await harness.send("status")
             == ControlProtocol.Answer(status: .ok, summary: "serving", details: ["serving since now", "rules main.lua", "  main.lua:1: \\u{1B}[2J"]))
+        #expect(try await harness.send("status json")
+            == ControlProtocol.Answer(status: .ok, summary: "serving", details: [#"{"rules":{"path":"main.lua"}}"#]))
+        #expect(try await harness.send("status xml").status == .error)
         harness.hold.withLockedValue { $0 = true }
         async let held = harness.reload()
         #expect(try await eventually { harness.loads.withLockedValue { $0 } == 1 })
@@ -191,10 +196,10 @@ struct ControlSocketTests {
     @Test("hostile commands: unknown, with escapes, overlong, pipelined, half-closed; none reloads by mistake")
     func hostileCommands() async throws {
         let harness = try await ControlHarness()
-        #expect(try await harness.exchange(Array("stats\n".utf8)) == "error unknown command 'stats' (the commands: reload, status)\n")
+        #expect(try await harness.exchange(Array("stats\n".utf8)) == "error unknown command 'stats' (the commands: reload, status, status json)\n")
         #expect(try await harness.exchange(Array("reload\u{1B}]0;owned\u{07}\r\n".utf8))
-            == "error unknown command 'reload\\u{1B}]0;owned\\u{7}' (the commands: reload, status)\n")
-        #expect(try await harness.exchange(Array("\n".utf8)) == "error unknown command '' (the commands: reload, status)\n")
+            == "error unknown command 'reload\\u{1B}]0;owned\\u{7}' (the commands: reload, status, status json)\n")
+        #expect(try await harness.exchange(Array("\n".utf8)) == "error unknown command '' (the commands: reload, status, status json)\n")
         #expect(try await harness.exchange([UInt8](repeating: UInt8(ascii: "r"), count: 200))
             == "error a command is one line of at most 64 bytes\n")
         // 10 MB without a newline: refused at the 66th byte and closed, nothing buffered (the
