@@ -24,8 +24,9 @@
 --                            leaves it to local policy)
 --              softfail, neutral, none, pass -> go on
 --            Every message it lets through gets a Received-SPF header and an
---            Authentication-Results header with the iprev and SPF results (in a
---            dry run, the ones SPF would have refused too).
+--            Authentication-Results header with the iprev and SPF results. In a
+--            dry run (vrules serve --dry-run), the mail it would have refused for
+--            reverse DNS or SPF gets them too, with the result it was refused for.
 --   rcpt     A recipient domain that publishes Null MX cannot take mail: 556 5.1.10.
 --
 -- A DNS lookup that fails transiently (timeout, SERVFAIL) and is not caught
@@ -54,6 +55,9 @@ return {
       local result = dns.iprev(ctx.client.ip)
       ctx.vars.iprev = result.status
       if result.status == "pass" then return next() end
+      -- For the message of a dry run, which this refusal does not stop (the SPF rule adds
+      -- the full header for the clients that pass).
+      ctx.add_header("Authentication-Results", authres(ctx, { iprev = result }))
       if result.status == "temperror" then return defer(replies.directory_failure) end
       log.info("iprev", result.status, "for", ctx.client.ip)
       return reject(replies.rdns_failed)

@@ -188,7 +188,7 @@ struct PostfixEndToEndTests {
     }
 
     /// What `[policy] dry_run` is for: the SPF rejection watched on live mail first.
-    @Test("dry run: an SPF fail sender's message is queued, and the refusal it would have had is logged")
+    @Test("dry run: an SPF fail sender's and an unnamed client's messages are queued with the results they would have been refused for, and the refusals are logged")
     func dryRunSPFFail() async throws {
         let environment = try await blocking { try MailEnvironment(name: "postfix-dry-run", dryRun: true) }
         defer { environment.shutdown() }
@@ -204,8 +204,18 @@ struct PostfixEndToEndTests {
         // so the message comes, and carries the result the refusal would have been for.
         #expect(queued.contains("Received-SPF: fail ("), "\(queued)")
         #expect(queued.contains("spf=fail smtp.mailfrom=alice@spf-fail.postfix.test"), "\(queued)")
+        // A client without reverse DNS, refused at connect enforced: its message comes, and
+        // says why it would have been refused.
+        let unnamed = try await self.session(environment, from: "127.0.0.11")
+        #expect(unnamed.rcpt.code == 250 && unnamed.message?.code == 250, Comment(rawValue: "SMTP dialogue:\n\(unnamed.transcript)"))
+        let unnamedID = try #require(unnamed.message?.description.components(separatedBy: "queued as ").last?
+            .prefix { $0.isLetter || $0.isNumber }, Comment(rawValue: unnamed.transcript))
+        let unnamedMessage = try environment.queuedMessage(id: String(unnamedID))
+        #expect(unnamedMessage.contains("; iprev=permerror policy.iprev=127.0.0.11"), "\(unnamedMessage)")
+        #expect(!unnamedMessage.contains("Received-SPF:"), "\(unnamedMessage)")
         let log = try String(contentsOf: environment.vrulesLog, encoding: .utf8)
         #expect(log.contains("would=550 5.7.23 "), "\(log)")
+        #expect(log.contains("would=550 5.7.25 "), "\(log)")
         #expect(log.contains("dry run: answered DUNNO in place of a refusal"), "\(log)")
     }
 
