@@ -20,6 +20,9 @@ public enum ControlProtocol {
         case text
         case json
     }
+
+    /// What the server answers `status` with, in a format: its lines.
+    public typealias StatusSource = @Sendable (StatusFormat) async -> [String]
     /// The longest command line the server reads, its newline apart.
     public static let maximumCommandBytes = 64
 

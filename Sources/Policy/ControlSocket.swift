@@ -23,7 +23,7 @@ public final class ControlSocket: Service, @unchecked Sendable {
     // @unchecked: `listener` and `bound` are set by start() before run() and read after it.
     private let path: String
     private let requests: ReloadRequests
-    private let status: @Sendable (ControlProtocol.StatusFormat) async -> [String]
+    private let status: ControlProtocol.StatusSource
     private let group: EventLoopGroup
     private let logger: Logger
     private let maximumConnections: Int
@@ -33,7 +33,7 @@ public final class ControlSocket: Service, @unchecked Sendable {
     private var bound: (dev_t, ino_t)?
 
     /// `status` gives the lines `vrules status` prints, or the one line of `vrules status --json`.
-    public init(path: String, requests: ReloadRequests, status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String] = { _ in [] },
+    public init(path: String, requests: ReloadRequests, status: @escaping ControlProtocol.StatusSource = { _ in [] },
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "vrules.control"),
                 maximumConnections: Int = ControlSocket.defaultMaximumConnections,
@@ -107,7 +107,7 @@ final class ControlCommandHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let requests: ReloadRequests
-    private let status: @Sendable (ControlProtocol.StatusFormat) async -> [String]
+    private let status: ControlProtocol.StatusSource
     private let timeout: TimeAmount
     private let logger: Logger
     private var line: [UInt8] = []
@@ -115,8 +115,7 @@ final class ControlCommandHandler: ChannelInboundHandler {
     private var taken = false
     private var deadline: Scheduled<Void>?
 
-    init(requests: ReloadRequests, status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String], timeout: TimeAmount,
-         logger: Logger) {
+    init(requests: ReloadRequests, status: @escaping ControlProtocol.StatusSource, timeout: TimeAmount, logger: Logger) {
         self.requests = requests
         self.status = status
         self.timeout = timeout
@@ -199,8 +198,7 @@ final class ControlCommandHandler: ChannelInboundHandler {
         }
     }
 
-    private static func statusAndAnswer(_ status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String],
-                                        format: ControlProtocol.StatusFormat, on channel: any Channel) {
+    private static func statusAndAnswer(_ status: @escaping ControlProtocol.StatusSource, format: ControlProtocol.StatusFormat, on channel: any Channel) {
         Task {
             let lines = await status(format)
             Self.answer(ControlProtocol.Answer(status: .ok, summary: "serving", details: lines), on: channel)

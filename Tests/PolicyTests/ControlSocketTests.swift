@@ -35,7 +35,7 @@ final class ControlHarness: @unchecked Sendable {
 
     init(maximumConnections: Int = ControlSocket.defaultMaximumConnections,
          commandTimeout: TimeAmount = ControlSocket.defaultCommandTimeout,
-         status: @escaping @Sendable (ControlProtocol.StatusFormat) async -> [String] = { _ in [] }) async throws {
+         status: @escaping ControlProtocol.StatusSource = { _ in [] }) async throws {
         self.directory = URL(fileURLWithPath: "/tmp/vrules-control-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         self.path = self.directory.appendingPathComponent("control.sock").path
