@@ -49,6 +49,8 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
         var rotation: [DNSQuestion: Int] = [:]
         var questionCount = 0
         var questionLog: [DNSQuestion] = []
+        var delayedNow = 0
+        var delayedAtOnce = 0
     }
 
     /// A zone file's records and `$DNSSEC` marks (`ZoneFile.loadContents`).
@@ -112,6 +114,12 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
     }
 
     /// Forgets the counted and logged questions, between the steps of a test.
+    /// The most questions that waited out a `delay` at the same time: how a test sees that
+    /// lookups ran at once rather than one after another, without timing them.
+    public var mostDelayedAtOnce: Int {
+        self.lock.withLock { self.state.delayedAtOnce }
+    }
+
     public func resetQuestionLog() {
         self.lock.withLock {
             self.state.questionCount = 0
@@ -130,7 +138,12 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
     public func resolve(_ question: DNSQuestion) async -> DNSQueryResult {
         let (delay, fault) = self.configuration(for: question)
         if delay > .zero {
+            self.lock.withLock {
+                self.state.delayedNow += 1
+                self.state.delayedAtOnce = max(self.state.delayedAtOnce, self.state.delayedNow)
+            }
             try? await Task.sleep(for: delay)
+            self.lock.withLock { self.state.delayedNow -= 1 }
         }
         return self.answer(question, fault: fault)
     }
