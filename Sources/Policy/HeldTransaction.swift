@@ -43,6 +43,9 @@ final class HeldTransaction {
     /// Room for a message's usual stages (connect to end of data, two recipients) from the start.
     var results = [StageKey: StageState](minimumCapacity: 8)
     var recipients: [MailAddress] = []
+    /// Recipients refused (by the rules or a bound): with none accepted, an enforced
+    /// transaction never reaches DATA.
+    var refusedRecipients = 0
     /// Headers the rules added that Postfix has not been given yet (one `PREPEND` per answer).
     var pendingHeaders: [MessageHeader] = []
     var lastUsed: Double

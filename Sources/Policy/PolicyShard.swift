@@ -311,10 +311,15 @@ actor PolicyShard {
         if !transaction.removed { self.table.touch(transaction, now: now) }
         if target == .rcpt, let recipient = session.rcpts.first, !transaction.recipients.contains(recipient) {
             if let refusal = self.admit(recipient, to: transaction, session: session, request: request) {
-                transaction.inFlight -= 1
-                return .refused(refusal)
+                return .pass(StagePass(request: request, transaction: transaction, session: session, concluded: refusal, target: target))
             }
             transaction.recipients.append(recipient)
+        }
+        if self.configuration.dryRun, target == .data || target == .preq,
+           transaction.recipients.isEmpty, transaction.refusedRecipients > 0 {
+            // Enforced, every recipient refused, the client would get no further: no rule
+            // runs where it never would, so a dry run logs only the refusals enforcement sends.
+            return .pass(StagePass(request: request, transaction: transaction, session: session, concluded: .dunno, target: target))
         }
         Self.arrangeRecipients(of: &session, in: transaction, target: target)
         self.end(self.account(transaction, session: session))
@@ -433,6 +438,7 @@ actor PolicyShard {
         // before its stages ran, it leaves again; asked again, it is admitted again.
         if pass.target == .rcpt, pass.decision.isRefusal, let recipient = pass.session.rcpts.last {
             pass.transaction.recipients.removeAll { $0 == recipient }
+            if !pass.decision.reused { pass.transaction.refusedRecipients += 1 }
         }
         let decision = self.finalDecision(pass.decision, target: pass.target, transaction: pass.transaction, request: pass.request)
         if pass.target == .preq {

@@ -23,6 +23,14 @@ final class StagePass {
         self.stages = stages
         self.target = target
     }
+
+    /// A pass decided before any stage runs (a recipient past the transaction's bounds),
+    /// concluded as any other: its answer may carry a header.
+    convenience init(request: PolicyRequest, transaction: HeldTransaction, session: SessionInfo, concluded decision: PolicyDecision,
+                     target: Stage?) {
+        self.init(request: request, transaction: transaction, session: session, stages: [], target: target)
+        self.decision = decision
+    }
 }
 
 /// What a pass's current stage waits for.

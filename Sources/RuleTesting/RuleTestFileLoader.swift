@@ -44,7 +44,7 @@ public struct RuleTestFileLoader {
     private func interpret(_ data: LuaData, path: String) throws(RuleTestFileError) -> RuleTestFile {
         func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: message) }
         guard case .table(_, let fields) = data else { throw fail("a test file must return a table, got \(data.typeName)") }
-        let known: Set<String> = ["rules", "zone", "zone_file", "faults", "delay", "tests", "dns"]
+        let known: Set<String> = ["rules", "zone", "zone_file", "faults", "delay", "tests", "dns", "dry_run"]
         for key in fields.keys where !known.contains(key) {
             throw fail("unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -57,6 +57,7 @@ public struct RuleTestFileLoader {
         let baseFaults = try self.faults(fields["faults"], path: path, context: "faults")
         let baseDelay = try self.duration(fields["delay"], path: path, context: "delay") ?? .zero
         let baseNetwork = try self.dnsSource(fields["dns"], path: path, context: "dns") ?? false
+        let baseDryRun = try self.flag(fields["dry_run"], path: path, context: "dry_run") ?? false
 
         guard case .table(let tests, _)? = fields["tests"], !tests.isEmpty else {
             throw fail("'tests' must be a non-empty list of tests")
@@ -65,7 +66,7 @@ public struct RuleTestFileLoader {
         for (index, test) in tests.enumerated() {
             cases.append(try self.testCase(test, index: index + 1, path: path, baseRecords: baseRecords,
                                            baseFaults: baseFaults, baseDelay: baseDelay, baseNetwork: baseNetwork,
-                                           relative: relative))
+                                           baseDryRun: baseDryRun, relative: relative))
         }
         let names = cases.map(\.name)
         if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
@@ -77,11 +78,12 @@ public struct RuleTestFileLoader {
     private static let testKeys: Set<String> = [
         "name", "client_ip", "client_port", "client_name", "server_ip", "server_port", "server_name", "helo", "mail_from", "rcpt",
         "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "headers", "dns", "dnssec",
+        "dry_run",
     ]
 
     private func testCase(_ data: LuaData, index: Int, path: String, baseRecords: ZoneContents,
                           baseFaults: [(String, ZoneFault)], baseDelay: Duration, baseNetwork: Bool,
-                          relative: (String) -> String) throws(RuleTestFileError) -> RuleTestCase {
+                          baseDryRun: Bool, relative: (String) -> String) throws(RuleTestFileError) -> RuleTestCase {
         guard case .table(_, let fields) = data else {
             throw RuleTestFileError(path: path, message: "test #\(index) must be a table, got \(data.typeName)")
         }
@@ -207,13 +209,24 @@ public struct RuleTestFileLoader {
             throw fail("faults and delay apply to zone fixtures; a test with dns = \"network\" cannot inject them")
         }
         let dnssec = try self.dnssecExpectations(fields["dnssec"], path: path, context: "test '\(name)': dnssec")
-        var testCase = RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients), records: records.records,
+        let dryRun = try self.flag(fields["dry_run"], path: path, context: "test '\(name)': dry_run") ?? baseDryRun
+        var testCase = RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients, dryRun: dryRun),
+                                    records: records.records,
                                     faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs,
                                     usesNetwork: usesNetwork)
         testCase.headers = headers
         testCase.security = records.security
         testCase.dnssec = dnssec
         return testCase
+    }
+
+    /// `true` or `false`, or nil when absent.
+    private func flag(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> Bool? {
+        switch value {
+        case .boolean(let flag)?: return flag
+        case nil: return nil
+        case let other?: throw RuleTestFileError(path: path, message: "\(context) must be true or false, got \(other.typeName)")
+        }
     }
 
     /// `dns = "zone"` (the default: the fixtures) or `"network"` (the configured resolver).

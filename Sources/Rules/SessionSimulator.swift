@@ -7,11 +7,17 @@ public struct SimulatedSession: Sendable {
     /// Recipients one transaction may hold (`[policy] max_recipients`): a recipient past them
     /// is answered as `vrules serve` answers it (`RecipientLimit`), without running rules.
     public var maximumRecipients: Int
+    /// Played as `vrules serve` plays a dry run (`[policy] dry_run`): the rules run and decide
+    /// as they would enforced, but every refusal is answered `DUNNO`, so the client goes on
+    /// and the message comes, carrying the headers those answers hand to Postfix.
+    public var dryRun: Bool
 
-    public init(base: SessionInfo, recipients: [MailAddress], maximumRecipients: Int = RecipientLimit.defaultMaximum) {
+    public init(base: SessionInfo, recipients: [MailAddress], maximumRecipients: Int = RecipientLimit.defaultMaximum,
+                dryRun: Bool = false) {
         self.base = base
         self.recipients = recipients
         self.maximumRecipients = maximumRecipients
+        self.dryRun = dryRun
     }
 }
 
@@ -28,6 +34,11 @@ public struct SessionReport: Sendable {
     public var acceptedRecipients: [MailAddress]
     /// `ctx.vars` at the end, when asked for.
     public var vars: [String: String] = [:]
+    /// The session was played as a dry run (`SimulatedSession.dryRun`).
+    public var dryRun = false
+    /// The recipients of the client's transaction (none without a sender): in a dry run,
+    /// each is asked about at RCPT whatever the rules decided before.
+    public var recipientsGiven = 0
 
     public var outcome: String {
         if let stage = self.stoppedAt { return "stopped at \(stage.rawValue)" }
@@ -44,6 +55,7 @@ public struct SessionReport: Sendable {
     /// As `headerDelivery`, for a policy server whose `accept()` answers `OK` when
     /// `acceptCarriesHeaders` is false: such an answer carries no header.
     public func headerDelivery(acceptCarriesHeaders: Bool) -> HeaderDelivery {
+        if self.dryRun { return self.dryRunHeaderDelivery(acceptCarriesHeaders: acceptCarriesHeaders) }
         var delivery = HeaderDelivery()
         if let stage = self.stoppedAt {
             // Refused (at DATA or at end of data too): there is no message to carry any.
@@ -72,6 +84,43 @@ public struct SessionReport: Sendable {
         delivery.notOnMessage += pending.map { ($0, reason) }
         return delivery
     }
+
+    /// `headerDelivery` in a dry run, where a refusal is answered `DUNNO` and so carries a
+    /// header as `next` does. The client goes on past a refusal: after one before the
+    /// recipients, each recipient's RCPT and then DATA are still asked (and answered `DUNNO`
+    /// with no rule run, as `vrules serve` answers a transaction its rules refused); after
+    /// every recipient was refused, DATA is. A session without a sender or a recipient
+    /// still sends no message.
+    private func dryRunHeaderDelivery(acceptCarriesHeaders: Bool) -> HeaderDelivery {
+        var delivery = HeaderDelivery()
+        var pending: [MessageHeader] = []
+        func carry() {
+            if !pending.isEmpty { delivery.onMessage.append(pending.removeFirst()) }
+        }
+        for step in self.steps {
+            let result = step.result
+            guard !result.stage.isEndOfData else {
+                delivery.notOnMessage += result.headers.map { ($0, Stage.endOfDataHeaderAdvice) }
+                continue
+            }
+            pending += result.headers
+            if result.stage == .rcpt || result.stage == .data,
+               result.verdict.kind != .accept || acceptCarriesHeaders {
+                carry()
+            }
+        }
+        guard self.recipientsGiven > 0 else {
+            delivery.notOnMessage += pending.map { ($0, HeaderDelivery.noMessageAdvice) }
+            return delivery
+        }
+        // The answers the client still asks for after the rules' refusal, each a DUNNO.
+        if let stage = self.stoppedAt, stage < .rcpt {
+            for _ in 0..<self.recipientsGiven { carry() }
+        }
+        if !self.steps.contains(where: { $0.result.stage == .data }) { carry() }
+        delivery.notOnMessage += pending.map { ($0, HeaderDelivery.noAnswerAdvice) }
+        return delivery
+    }
 }
 
 extension RuleEngine {
@@ -82,6 +131,8 @@ extension RuleEngine {
         info.rcpts = []
         let transaction = self.beginTransaction(info)
         var report = SessionReport(steps: [], stoppedAt: nil, acceptedRecipients: [])
+        report.dryRun = session.dryRun
+        report.recipientsGiven = session.base.mailFrom == nil ? 0 : session.recipients.count
         report.steps.reserveCapacity(info.stagesBeforeRecipients.count + session.recipients.count + 2)
         report.acceptedRecipients.reserveCapacity(session.recipients.count)
         await self.play(session, info: info, transaction: transaction, into: &report)

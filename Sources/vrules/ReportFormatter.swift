@@ -21,9 +21,14 @@ enum ReportFormatter {
             for header in result.headers {
                 line("  header \(header)" + (delivery.reason(for: header).map { " (not on the message: \($0))" } ?? ""))
             }
-            line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)")
+            line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)"
+                 + (report.dryRun && result.verdict.kind.isFailure ? " (dry run: answered DUNNO)" : ""))
         }
-        if let stage = report.stoppedAt {
+        if report.dryRun {
+            line(report.stoppedAt.map { "dry run: the session would have ended at \($0.rawValue); it went on" }
+                 ?? "dry run: session completed")
+            for header in delivery.onMessage { line("\(header)") }
+        } else if let stage = report.stoppedAt {
             line("session ended at \(stage.rawValue)")
         } else {
             line("session completed")
@@ -72,6 +77,10 @@ enum ReportFormatter {
         var root: [String: Any] = ["stages": steps, "outcome": report.outcome,
                                    "accepted_rcpts": report.acceptedRecipients.map(\.address)]
         if let stage = report.stoppedAt { root["stopped_at"] = stage.rawValue }
+        if report.dryRun {
+            root["dry_run"] = true
+            root["message_headers"] = delivery.onMessage.map { ["name": $0.name, "value": $0.value] }
+        }
         let data = try! JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }

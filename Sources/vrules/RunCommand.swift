@@ -45,6 +45,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "The session uses TLS.")
     var tls = false
 
+    @Flag(name: .customLong("dry-run"),
+          help: "Play the session as `vrules serve --dry-run` would ([policy] dry_run = true sets it too): each refusal answered DUNNO, the session going on.")
+    var dryRun = false
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -95,7 +99,8 @@ struct RunCommand: AsyncParsableCommand {
         if self.tls { info.tls = SessionInfo.TLSInfo(version: "TLSv1.3") }
         let report = await engine.simulate(SimulatedSession(
             base: info, recipients: self.rcpts.map(MailAddress.init),
-            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum))
+            maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum,
+            dryRun: self.dryRun || configuration.dryRun))
         if self.json {
             print(ReportFormatter.json(report, acceptCarriesHeaders: self.accept.acceptCarriesHeaders))
         } else {

@@ -362,6 +362,46 @@ struct ServeCommandTests {
         #expect(dry.stop() == 0)
     }
 
+    /// In a dry run, DATA after every recipient was refused ran the data rules with no
+    /// recipient, which enforced never happens (the client gets no further), so the dry run
+    /// logged refusals enforcement would never send; and a recipient refused by
+    /// max_recipients was answered a bare DUNNO, so a waiting header missed its answer.
+    @Test("dry run: DATA after every recipient was refused runs no rule, and every DUNNO answered for a refusal carries a header")
+    func dryRunPastRefusedRecipients() async throws {
+        let rules = """
+            return {
+              mail = { action("headers", function(ctx)
+                ctx.add_header("X-One", "1") ctx.add_header("X-Two", "2") ctx.add_header("X-Three", "3")
+              end) },
+              rcpt = { rule("known", function(ctx)
+                if ctx.rcpt.local_part == "nobody" then return reject(reply(550, "5.1.1", "unknown")) end
+              end) },
+              data = { rule("data", function(ctx)
+                log.info("data rules ran with recipients:", #ctx.rcpts)
+                return reject(reply(554, "5.7.1", "no"))
+              end) },
+            }
+            """
+        let settings = try CLI.scratch(["vrules.toml": "[policy]\nmax_recipients = 1\n"])
+        defer { try? FileManager.default.removeItem(at: settings) }
+        let (directory, server, client, metrics) = try self.serving(
+            rules: rules, arguments: ["--dry-run", "--config", settings.appendingPathComponent("vrules.toml").path])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let refused = rcptRequest("every", recipient: "nobody@implicit.example")
+        #expect(try client.ask(refused) == "PREPEND X-One: 1")
+        #expect(try client.ask(rcptRequest("every", state: "DATA", recipient: "")) == "PREPEND X-Two: 2")
+        #expect(try client.ask(rcptRequest("every", state: "END-OF-MESSAGE", recipient: "")) == "DUNNO")
+        // Past max_recipients: the refusal is answered DUNNO and carries the next header.
+        #expect(try client.ask(rcptRequest("limit", recipient: "bob@implicit.example")) == "PREPEND X-One: 1")
+        #expect(try client.ask(rcptRequest("limit", recipient: "carol@implicit.example")) == "PREPEND X-Two: 2")
+        let text = try await metricsText(metrics)
+        #expect(text.contains(#"vrules_policy_dry_run_refusals_total{kind="permanent"} 1"#), "\(text)")
+        #expect(text.contains(#"vrules_policy_dry_run_refusals_total{kind="temporary"} 1"#), "\(text)")
+        #expect(server.stop() == 0)
+        #expect(!server.log.contains("data rules ran"), "\(server.log)")
+        #expect(server.log.contains("would=550 5.1.1 unknown"), "\(server.log)")
+    }
+
     /// A header added at preq was kept for an answer that cannot come, and its warning told
     /// the operator to name the service in smtpd_data_restrictions, which does not help.
     @Test("a header added at preq is reported at once, with what to do instead, and never sent")

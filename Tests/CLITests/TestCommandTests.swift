@@ -517,6 +517,76 @@ struct TestCommandTests {
         #expect(run.stdout.hasSuffix("session ended at data\n"), "\(run.stdout)")
     }
 
+    @Test("dry_run in vrules test and vrules run --dry-run play a dry run: the refusals answered DUNNO carry the headers")
+    func dryRunSessions() throws {
+        let rules = """
+        return {
+          mail = { rule("spf", function(ctx)
+            ctx.add_header("Received-SPF", "fail")
+            ctx.add_header("Authentication-Results", "x.test; spf=fail")
+            ctx.add_header("X-Third", "1")
+            if ctx.mail_from.local_part == "spoof" then return reject(replies.spf_fail) end
+          end) },
+          data = { rule("no data", function(ctx) return reject("554 5.7.1 no data today") end) },
+        }
+        """
+        let workspace = try Workspace(rules: rules, tests: ["d_test.lua": """
+        return {
+          dry_run = true,
+          tests = {
+            { name = "refused at mail", client_ip = "192.0.2.10", helo = "x.test", mail_from = "spoof@x.test",
+              rcpt = { "b@x.test", "c@x.test" },
+              expect = { mail = "550 5.7.23", rcpt = "not run", data = "not run" },
+              headers = { "Received-SPF: fail", "Authentication-Results: x.test; spf=fail", "X-Third: 1" } },
+            { name = "one recipient, two answers", client_ip = "192.0.2.10", helo = "x.test", mail_from = "spoof@x.test",
+              rcpt = "b@x.test", expect = { mail = "550 5.7.23" }, headers = { "X-Third" } },
+            { name = "enforced", dry_run = false, client_ip = "192.0.2.10", helo = "x.test", mail_from = "spoof@x.test",
+              rcpt = "b@x.test", expect = { mail = "550 5.7.23" }, headers = { "Received-SPF: fail" } },
+          },
+        }
+        """, "bad_test.lua": """
+        return { tests = { { dry_run = "yes", expect = { connect = "next" } } } }
+        """])
+        defer { workspace.remove() }
+        let tested = try workspace.run(["rules/tests/d_test.lua"])
+        #expect(tested.stdout.contains("""
+            no header on the message contains "X-Third": "X-Third: 1" is not on it (no answer was left to carry it
+            """), "\(tested.stdout)")
+        #expect(tested.stdout.contains("""
+            no header on the message contains "Received-SPF: fail": "Received-SPF: fail" is not on it \
+            (the session was refused at mail, so it sent no message)
+            """), "\(tested.stdout)")
+        #expect(tested.stdout.hasSuffix("1 passed, 2 failed\n"), "\(tested.stdout)")
+        let bad = try workspace.run(["rules/tests/bad_test.lua"])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("the test file does not load: test 'test #1': dry_run must be true or false, got string"),
+                "\(bad.stdout)")
+
+        let run = try self.runSession(in: workspace, from: "spoof@x.test", options: ["--dry-run"])
+        #expect(run.stdout.contains("mail: reject 550 5.7.23 "), "\(run.stdout)")
+        #expect(run.stdout.contains(" (dry run: answered DUNNO)\n"), "\(run.stdout)")
+        #expect(run.stdout.hasSuffix("""
+            dry run: the session would have ended at mail; it went on
+            Received-SPF: fail
+            Authentication-Results: x.test; spf=fail
+
+            """), "\(run.stdout)")
+        // Refused at DATA: the DATA answer carries the second header.
+        let data = try self.runSession(in: workspace, from: "a@x.test", options: ["--dry-run", "--json"])
+        let object = try #require(JSONSerialization.jsonObject(with: Data(data.stdout.utf8)) as? [String: Any])
+        #expect(object["dry_run"] as? Bool == true)
+        #expect(object["stopped_at"] as? String == "data")
+        #expect((object["message_headers"] as? [[String: String]])?.map { $0["name"] ?? "" } == ["Received-SPF", "Authentication-Results"])
+        // [policy] dry_run in the configuration file makes vrules run play one, as it makes vrules serve.
+        let config = workspace.url.appendingPathComponent("vrules.toml")
+        try "[policy]\ndry_run = true\n".write(to: config, atomically: true, encoding: .utf8)
+        let configured = try self.runSession(in: workspace, from: "spoof@x.test", options: ["--config", config.path])
+        #expect(configured.stdout.hasSuffix("Authentication-Results: x.test; spf=fail\n"), "\(configured.stdout)")
+        try FileManager.default.removeItem(at: config)
+        let enforced = try self.runSession(in: workspace, from: "spoof@x.test")
+        #expect(enforced.stdout.hasSuffix("session ended at mail\n"), "\(enforced.stdout)")
+    }
+
     @Test("a header added at preq is not on the message in vrules test or vrules run, and they say why")
     func headersAtEndOfData() throws {
         let rules = """
@@ -588,7 +658,7 @@ struct TestCommandTests {
     func shippedTests() throws {
         let output = try CLI.run(["test", "rules/tests", "examples/tests", "--require-coverage"])
         #expect(output.status == 0, "\(output.stdout)")
-        #expect(output.stdout.contains("29 passed, 0 failed\n"))
+        #expect(output.stdout.contains("30 passed, 0 failed\n"))
         #expect(output.stdout.hasSuffix("coverage: 7 of 7 entries ran; 6 of 6 rules decided at least once\n"), "\(output.stdout)")
     }
 }

@@ -66,6 +66,66 @@ struct HeaderTests {
                 == ["Received-SPF: fail (the session was refused at mail, so it sent no message)"])
     }
 
+    @Test("in a dry run the client goes on past a refusal, and the DUNNO answers carry the headers to the message")
+    func dryRunDelivery() async throws {
+        let harness = try Harness("""
+            return {
+              connect = { action("c", function(ctx) ctx.add_header("X-Connect", "1") end) },
+              mail = { rule("spf", function(ctx)
+                ctx.add_header("Received-SPF", "fail")
+                ctx.add_header("Authentication-Results", "spf=fail")
+                if ctx.mail_from.domain == "refused.test" then return reject(replies.spf_fail) end
+              end) },
+              rcpt = { rule("r", function(ctx)
+                ctx.add_header("X-Rcpt", ctx.rcpt.local_part)
+                if ctx.rcpt.local_part ~= "ok" then return reject() end
+              end) },
+              data = { action("d", function(ctx) ctx.add_header("X-Data", tostring(#ctx.rcpts)) end) },
+            }
+            """)
+        func session(from sender: String, to recipients: [String], dryRun: Bool = true) async -> SessionReport {
+            var base = defaultSession
+            base.mailFrom = MailAddress(sender)
+            return await harness.engine.simulate(SimulatedSession(base: base, recipients: recipients.map { MailAddress($0) },
+                                                                  dryRun: dryRun))
+        }
+        func described(_ delivery: HeaderDelivery) -> (on: [String], off: [String]) {
+            (delivery.onMessage.map(\.description), delivery.notOnMessage.map { "\($0.header) (\($0.reason))" })
+        }
+        // Refused at mail: the rules stop there, as enforced; the client still asks at each
+        // RCPT and at DATA, and each DUNNO carries one header.
+        let atMail = await session(from: "a@refused.test", to: ["x@implicit.test", "y@implicit.test"])
+        #expect(atMail.stoppedAt == .mail)
+        #expect(atMail.steps.map(\.result.stage) == [.connect, .helo, .mail])
+        #expect(described(atMail.headerDelivery).on == ["X-Connect: 1", "Received-SPF: fail", "Authentication-Results: spf=fail"])
+        #expect(described(atMail.headerDelivery).off.isEmpty)
+        // With one recipient, two answers for three headers.
+        let short = await session(from: "a@refused.test", to: ["x@implicit.test"])
+        #expect(described(short.headerDelivery).on == ["X-Connect: 1", "Received-SPF: fail"])
+        #expect(described(short.headerDelivery).off == ["Authentication-Results: spf=fail (\(HeaderDelivery.noAnswerAdvice))"])
+        // Enforced, the same session sends no message.
+        let enforced = await session(from: "a@refused.test", to: ["x@implicit.test", "y@implicit.test"], dryRun: false)
+        #expect(described(enforced.headerDelivery).on.isEmpty)
+        #expect(described(enforced.headerDelivery).off.count == 3)
+        // Every recipient refused: a refused recipient's DUNNO carries a header, and so does
+        // DATA, where no rule runs (enforced, the client would not get there).
+        let everyRecipient = await session(from: "a@pass.test", to: ["x@implicit.test", "y@implicit.test"])
+        #expect(everyRecipient.stoppedAt == .rcpt)
+        #expect(!everyRecipient.steps.contains { $0.result.stage == .data })
+        #expect(described(everyRecipient.headerDelivery).on == ["X-Connect: 1", "Received-SPF: fail", "Authentication-Results: spf=fail"])
+        #expect(described(everyRecipient.headerDelivery).off == [
+            "X-Rcpt: x (\(HeaderDelivery.noAnswerAdvice))", "X-Rcpt: y (\(HeaderDelivery.noAnswerAdvice))",
+        ])
+        // Nothing refused: a dry run delivers what an enforced run does.
+        let accepted = await session(from: "a@pass.test", to: ["ok@implicit.test"])
+        let acceptedEnforced = await session(from: "a@pass.test", to: ["ok@implicit.test"], dryRun: false)
+        #expect(described(accepted.headerDelivery) == described(acceptedEnforced.headerDelivery))
+        // No recipient, no message, dry run or not.
+        let none = await session(from: "a@refused.test", to: [])
+        #expect(described(none.headerDelivery).on.isEmpty)
+        #expect(described(none.headerDelivery).off.first == "X-Connect: 1 (\(HeaderDelivery.noMessageAdvice))")
+    }
+
     @Test("a header that could inject a line is a script error", arguments: [
         ("ctx.add_header('X-Evil', 'a\\r\\nX-Injected: yes')", "no CR, LF, NUL"),
         ("ctx.add_header('X-Evil', 'a\\0b')", "no CR, LF, NUL"),

@@ -64,6 +64,18 @@ $ORIGIN 2.0.192.in-addr.arpa.
       expect = { mail = "451 4.4.3" },
     },
     {
+      -- As `vrules serve --dry-run` answers it: refused at mail, answered DUNNO, the message
+      -- comes with the results the rule added before it decided.
+      name = "in a dry run, the mail SPF would refuse carries Received-SPF: fail and spf=fail",
+      dry_run = true,
+      client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@strict.test", rcpt = "b@good.test",
+      expect = { mail = "550 5.7.23", rcpt = "not run" },
+      headers = {
+        "Received-SPF: fail (mx.vrules.test: domain of strict.test does not designate 192.0.2.10 as permitted sender)",
+        "Authentication-Results: mx.vrules.test; iprev=pass policy.iprev=192.0.2.10; spf=fail smtp.mailfrom=a@strict.test",
+      },
+    },
+    {
       name = "a bounce is checked with the HELO identity",
       client_ip = "192.0.2.10", helo = "strict.test", mail_from = "",
       expect = { helo = "next", mail = "550 5.7.23 192.0.2.10 may not send mail for strict.test" },
