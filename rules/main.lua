@@ -26,7 +26,9 @@
 --            Every message it lets through gets a Received-SPF header and an
 --            Authentication-Results header with the iprev and SPF results. In a
 --            dry run (vrules serve --dry-run), the mail it would have refused for
---            reverse DNS or SPF gets them too, with the result it was refused for.
+--            reverse DNS or SPF gets them too, with the result it was refused for,
+--            and the mail it would have refused before SPF ran (its HELO name, its
+--            sender's domain) an Authentication-Results header with the iprev result.
 --   rcpt     A recipient domain that publishes Null MX cannot take mail: 556 5.1.10.
 --
 -- A DNS lookup that fails transiently (timeout, SERVFAIL) and is not caught
@@ -34,6 +36,13 @@
 -- is down.
 
 local checks = require "lib.checks"
+
+-- A refusal before SPF has run. In a dry run (vrules serve --dry-run) the message still
+-- comes: it carries the one authentication result known by then, reverse DNS.
+local function refuse(ctx, verdict)
+  ctx.add_header("Authentication-Results", authres(ctx, { iprev = ctx.vars.iprev }))
+  return verdict
+end
 
 return {
   connect = {
@@ -70,12 +79,12 @@ return {
       local name = ctx.helo or ""
       if checks.is_address_literal(name) then return next() end
       if not checks.is_domain_name(name) then
-        return reject(reply(550, "5.7.1", "Invalid HELO/EHLO name"))
+        return refuse(ctx, reject(reply(550, "5.7.1", "Invalid HELO/EHLO name")))
       end
       local lower = name:lower()
       if lower == "localhost" or lower == "localhost.localdomain"
         or (ctx.server.name and lower == ctx.server.name:lower()) then
-        return reject(reply(550, "5.7.1", "HELO/EHLO name claims to be this server"))
+        return refuse(ctx, reject(reply(550, "5.7.1", "HELO/EHLO name claims to be this server")))
       end
     end),
   },
@@ -85,10 +94,10 @@ return {
       if ctx.vars.trusted then return accept() end
       local domain = ctx.mail_from.domain
       if ctx.mail_from.address == "" then return next() end   -- bounces
-      if domain == "" then return reject(reply(550, "5.1.7", "Sender address has no domain")) end
+      if domain == "" then return refuse(ctx, reject(reply(550, "5.1.7", "Sender address has no domain"))) end
       local route = dns.locate_mx(domain)
-      if route.kind == "null" then return reject(replies.null_mx) end
-      if route.kind == "none" then return reject(replies.unable_to_route) end
+      if route.kind == "null" then return refuse(ctx, reject(replies.null_mx)) end
+      if route.kind == "none" then return refuse(ctx, reject(replies.unable_to_route)) end
     end),
 
     rule("SPF", function(ctx)

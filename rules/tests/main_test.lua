@@ -78,6 +78,13 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       expect = { helo = "550 5.7.1 Invalid HELO/EHLO name" },
     },
     {
+      name = "in a dry run, the mail a bad HELO name would refuse carries the reverse DNS result",
+      dry_run = true,
+      client_ip = "192.0.2.10", helo = "localhost", mail_from = "a@good.test", rcpt = "b@good.test",
+      expect = { helo = "550 5.7.1", mail = "not run" },
+      headers = { "Authentication-Results: mx.vrules.test; iprev=pass policy.iprev=192.0.2.10" },
+    },
+    {
       name = "an address literal HELO is fine",
       client_ip = "192.0.2.10", helo = "[192.0.2.10]",
       expect = { helo = "next" },
@@ -86,6 +93,13 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       name = "a sender domain with Null MX is rejected with 550 5.7.27",
       client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@nullmx.test", rcpt = "b@good.test",
       expect = { mail = "550 5.7.27", rcpt = "not run" },
+    },
+    {
+      name = "in a dry run, the mail a Null MX sender would refuse carries the reverse DNS result",
+      dry_run = true,
+      client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@nullmx.test", rcpt = "b@good.test",
+      expect = { mail = "550 5.7.27", rcpt = "not run" },
+      headers = { "Authentication-Results: mx.vrules.test; iprev=pass policy.iprev=192.0.2.10" },
     },
     {
       name = "a sender domain that does not exist is rejected with 550 5.4.4",
