@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, offline: three simulated SMTP sessions against the example zone and
-# the default policy (rules/main.lua): one accepted, one rejected, one deferred.
+# The main job, offline: four simulated SMTP sessions against the example zone and
+# the default policy (rules/main.lua): one accepted, one rejected, one deferred, and the
+# rejected one again in a dry run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh

@@ -174,7 +174,7 @@ struct RunCommandTests {
         #expect(unset.stdout.contains("  log.info [ports]: client nil server nil\n"), "\(unset.stdout)")
     }
 
-    @Test("the example sessions script shows accept, reject and defer")
+    @Test("the example sessions script shows accept, reject, defer and a dry run")
     func exampleSessions() throws {
         let run = try ChildProcess.run(URL(fileURLWithPath: "/bin/bash"),
                                        [CLI.packageRoot.appendingPathComponent("examples/sessions.sh").path, CLI.binary.path])
@@ -183,5 +183,11 @@ struct RunCommandTests {
         #expect(text.contains("session completed"))
         #expect(text.contains("connect: reject 550 5.7.25"))
         #expect(text.contains("mail: defer 451 4.4.3"))
+        #expect(text.hasSuffix("""
+            connect: reject 550 5.7.25 Reverse DNS validation failed (dry run: answered DUNNO)
+            dry run: the session would have ended at connect; it went on
+            Authentication-Results: mx.vrules.test; iprev=fail policy.iprev=192.0.2.66
+
+            """), "\(text)")
     }
 }
