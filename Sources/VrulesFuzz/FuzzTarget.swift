@@ -142,9 +142,14 @@ enum FuzzTarget: String, CaseIterable {
         }
     }
 
-    /// The service of `policy-session`, made once: the default policy and the example zone,
-    /// read from the repository (the current directory, as scripts/fuzz.sh runs it).
-    private static let service: PolicyService = {
+    /// The services of `policy-session`, made once: the default policy and the example zone,
+    /// read from the repository (the current directory, as scripts/fuzz.sh runs it), enforced
+    /// and in a dry run (with two recipients a transaction, so that the bound refuses too).
+    private static let service = Self.makeService(PolicyService.Configuration(maximumTransactions: 1_000))
+    private static let dryRunService = Self.makeService(
+        PolicyService.Configuration(maximumTransactions: 1_000, maximumRecipients: 2, dryRun: true))
+
+    private static func makeService(_ configuration: PolicyService.Configuration) -> PolicyService {
         do {
             let path = "examples/example.zone"
             let records = try ZoneFile.parse(try String(contentsOfFile: path, encoding: .utf8), path: path)
@@ -152,12 +157,11 @@ enum FuzzTarget: String, CaseIterable {
                                         tracing: false)
             var quiet = Logger(label: "vrules.fuzz")
             quiet.logLevel = .critical
-            return PolicyService(engines: [engine], configuration: PolicyService.Configuration(maximumTransactions: 1_000),
-                                 logger: quiet)
+            return PolicyService(engines: [engine], configuration: configuration, logger: quiet)
         } catch {
             fatalError("policy-session needs rules/main.lua and examples/example.zone in the current directory: \(error)")
         }
-    }()
+    }
 
     private static func policySession(_ input: [UInt8]) {
         var decoder = PolicyRequestDecoder()
@@ -170,14 +174,25 @@ enum FuzzTarget: String, CaseIterable {
             // is a script error, which defers with 451 4.3.0 and logs the name. What must hold
             // is the answer.
             let answer = Self.wait { await Self.service.decide(request).action }
-            // A tab may stand in a reply's text (RFC 5321 textstring) and in a header's value
-            // (folding white space, RFC 5322): a sender's address can carry one into Received-SPF.
-            // A header's line is at most 998 characters; a reply's text is bounded too.
-            let limit = answer.hasPrefix("PREPEND ") ? "PREPEND ".utf8.count + MessageHeader.maximumLength : 512
-            guard !answer.isEmpty, answer.utf8.count <= limit,
-                  answer.unicodeScalars.allSatisfy({ ($0.value >= 0x20 && $0.value != 0x7f) || $0 == "\t" }) else {
-                fatalError("an answer that is not one line of printable text: \(Array(answer.utf8))")
+            Self.checkLine(answer)
+            // A dry run refuses nothing: whatever the rules decide, a bound or an unknown state.
+            let dryRunAnswer = Self.wait { await Self.dryRunService.decide(request).action }
+            Self.checkLine(dryRunAnswer)
+            guard dryRunAnswer == "DUNNO" || dryRunAnswer.hasPrefix("PREPEND ") else {
+                fatalError("a dry run answered \(dryRunAnswer)")
             }
+        }
+    }
+
+    /// A policy answer must be one line of printable text. A tab may stand in a reply's text
+    /// (RFC 5321 textstring) and in a header's value (folding white space, RFC 5322): a
+    /// sender's address can carry one into Received-SPF. A header's line is at most 998
+    /// characters; a reply's text is bounded too.
+    private static func checkLine(_ answer: String) {
+        let limit = answer.hasPrefix("PREPEND ") ? "PREPEND ".utf8.count + MessageHeader.maximumLength : 512
+        guard !answer.isEmpty, answer.utf8.count <= limit,
+              answer.unicodeScalars.allSatisfy({ ($0.value >= 0x20 && $0.value != 0x7f) || $0 == "\t" }) else {
+            fatalError("an answer that is not one line of printable text: \(Array(answer.utf8))")
         }
     }
 
