@@ -54,10 +54,15 @@ public struct SessionReport: Sendable {
 
     /// As `headerDelivery`, for a policy server whose `accept()` answers `OK` when
     /// `acceptCarriesHeaders` is false: such an answer carries no header.
+    ///
+    /// In a dry run a refusal is answered `DUNNO`, so it carries a header as `next` does, and
+    /// the client goes on past it: after one before the recipients, each recipient's RCPT
+    /// and then DATA are still asked (and answered `DUNNO` with no rule run, as `vrules
+    /// serve` answers a transaction its rules refused); after every recipient was refused,
+    /// DATA is. A session without a sender or a recipient still sends no message.
     public func headerDelivery(acceptCarriesHeaders: Bool) -> HeaderDelivery {
-        if self.dryRun { return self.dryRunHeaderDelivery(acceptCarriesHeaders: acceptCarriesHeaders) }
         var delivery = HeaderDelivery()
-        if let stage = self.stoppedAt {
+        if !self.dryRun, let stage = self.stoppedAt {
             // Refused (at DATA or at end of data too): there is no message to carry any.
             for step in self.steps {
                 let reason = step.result.stage.isEndOfData ? Stage.endOfDataHeaderAdvice : HeaderDelivery.refusedAdvice(at: stage)
@@ -65,34 +70,6 @@ public struct SessionReport: Sendable {
             }
             return delivery
         }
-        var pending: [MessageHeader] = []
-        for step in self.steps {
-            let result = step.result
-            guard !result.stage.isEndOfData else {
-                delivery.notOnMessage += result.headers.map { ($0, Stage.endOfDataHeaderAdvice) }
-                continue
-            }
-            pending += result.headers
-            if result.stage == .rcpt || result.stage == .data,
-               result.verdict.kind == .next || (result.verdict.kind == .accept && acceptCarriesHeaders),
-               !pending.isEmpty {
-                delivery.onMessage.append(pending.removeFirst())
-            }
-        }
-        // A session with no recipient (`vrules run` without `--rcpt`) never reaches DATA.
-        let reason = self.steps.contains { $0.result.stage == .data } ? HeaderDelivery.noAnswerAdvice : HeaderDelivery.noMessageAdvice
-        delivery.notOnMessage += pending.map { ($0, reason) }
-        return delivery
-    }
-
-    /// `headerDelivery` in a dry run, where a refusal is answered `DUNNO` and so carries a
-    /// header as `next` does. The client goes on past a refusal: after one before the
-    /// recipients, each recipient's RCPT and then DATA are still asked (and answered `DUNNO`
-    /// with no rule run, as `vrules serve` answers a transaction its rules refused); after
-    /// every recipient was refused, DATA is. A session without a sender or a recipient
-    /// still sends no message.
-    private func dryRunHeaderDelivery(acceptCarriesHeaders: Bool) -> HeaderDelivery {
-        var delivery = HeaderDelivery()
         var pending: [MessageHeader] = []
         func carry() {
             if !pending.isEmpty { delivery.onMessage.append(pending.removeFirst()) }
@@ -104,21 +81,21 @@ public struct SessionReport: Sendable {
                 continue
             }
             pending += result.headers
-            if result.stage == .rcpt || result.stage == .data,
-               result.verdict.kind != .accept || acceptCarriesHeaders {
-                carry()
+            let goesOn = result.verdict.kind == .accept ? acceptCarriesHeaders : result.verdict.kind == .next || self.dryRun
+            if result.stage == .rcpt || result.stage == .data, goesOn { carry() }
+        }
+        let reachedData = self.steps.contains { $0.result.stage == .data }
+        // A session with no recipient (`vrules run` without `--rcpt`) never reaches DATA.
+        let sentMessage = self.dryRun ? self.recipientsGiven > 0 : reachedData
+        if self.dryRun && sentMessage {
+            // The answers the client still asks for after the rules' refusal, each a DUNNO.
+            if let stage = self.stoppedAt, stage < .rcpt {
+                for _ in 0..<self.recipientsGiven { carry() }
             }
+            if !reachedData { carry() }
         }
-        guard self.recipientsGiven > 0 else {
-            delivery.notOnMessage += pending.map { ($0, HeaderDelivery.noMessageAdvice) }
-            return delivery
-        }
-        // The answers the client still asks for after the rules' refusal, each a DUNNO.
-        if let stage = self.stoppedAt, stage < .rcpt {
-            for _ in 0..<self.recipientsGiven { carry() }
-        }
-        if !self.steps.contains(where: { $0.result.stage == .data }) { carry() }
-        delivery.notOnMessage += pending.map { ($0, HeaderDelivery.noAnswerAdvice) }
+        let reason = sentMessage ? HeaderDelivery.noAnswerAdvice : HeaderDelivery.noMessageAdvice
+        delivery.notOnMessage += pending.map { ($0, reason) }
         return delivery
     }
 }
