@@ -24,11 +24,11 @@ struct PostfixEndToEndTests {
     static let sender = "alice@sender.postfix.test"
     static let recipient = "bob@rcpt.postfix.test"
 
-    func session(_ environment: MailEnvironment, from source: String, sender: String = sender) async throws -> SMTPSession {
+    func session(_ environment: MailEnvironment, from source: String, helo: String = helo, sender: String = sender) async throws -> SMTPSession {
         let port = environment.smtpPort
         do {
             return try await blocking {
-                try SMTPSession.run(port: port, source: source, helo: Self.helo, from: sender, to: Self.recipient)
+                try SMTPSession.run(port: port, source: source, helo: helo, from: sender, to: Self.recipient)
             }
         } catch {
             throw SetupError(description: "\(error)\n\(environment.diagnostics)")
@@ -188,7 +188,7 @@ struct PostfixEndToEndTests {
     }
 
     /// What `[policy] dry_run` is for: the SPF rejection watched on live mail first.
-    @Test("dry run: an SPF fail sender's and an unnamed client's messages are queued with the results they would have been refused for, and the refusals are logged")
+    @Test("dry run: an SPF fail sender's, an unnamed client's and a bad HELO name's messages are queued with the results they would have been refused for, and the refusals are logged")
     func dryRunSPFFail() async throws {
         let environment = try await blocking { try MailEnvironment(name: "postfix-dry-run", dryRun: true) }
         defer { environment.shutdown() }
@@ -213,9 +213,19 @@ struct PostfixEndToEndTests {
         let unnamedMessage = try environment.queuedMessage(id: String(unnamedID))
         #expect(unnamedMessage.contains("; iprev=permerror policy.iprev=127.0.0.11"), "\(unnamedMessage)")
         #expect(!unnamedMessage.contains("Received-SPF:"), "\(unnamedMessage)")
+        // A HELO name the policy refuses, before SPF runs: the message carries the reverse
+        // DNS result known by then.
+        let localhost = try await self.session(environment, from: "127.0.0.13", helo: "localhost")
+        #expect(localhost.rcpt.code == 250 && localhost.message?.code == 250, Comment(rawValue: "SMTP dialogue:\n\(localhost.transcript)"))
+        let localhostID = try #require(localhost.message?.description.components(separatedBy: "queued as ").last?
+            .prefix { $0.isLetter || $0.isNumber }, Comment(rawValue: localhost.transcript))
+        let localhostMessage = try environment.queuedMessage(id: String(localhostID))
+        #expect(localhostMessage.contains("; iprev=pass policy.iprev=127.0.0.13"), "\(localhostMessage)")
+        #expect(!localhostMessage.contains("Received-SPF:"), "\(localhostMessage)")
         let log = try String(contentsOf: environment.vrulesLog, encoding: .utf8)
         #expect(log.contains("would=550 5.7.23 "), "\(log)")
         #expect(log.contains("would=550 5.7.25 "), "\(log)")
+        #expect(log.contains("would=550 5.7.1 Invalid HELO/EHLO name"), "\(log)")
         #expect(log.contains("dry run: answered DUNNO in place of a refusal"), "\(log)")
     }
 
