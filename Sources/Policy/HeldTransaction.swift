@@ -43,9 +43,6 @@ final class HeldTransaction {
     /// Room for a message's usual stages (connect to end of data, two recipients) from the start.
     var results = [StageKey: StageState](minimumCapacity: 8)
     var recipients: [MailAddress] = []
-    /// Recipients refused (by the rules or a bound): with none accepted, an enforced
-    /// transaction never reaches DATA.
-    var refusedRecipients = 0
     /// Headers the rules added that Postfix has not been given yet (one `PREPEND` per answer).
     var pendingHeaders: [MessageHeader] = []
     var lastUsed: Double
@@ -58,6 +55,14 @@ final class HeldTransaction {
 
     /// The last sender and recipient parsed for its requests: the requests of one
     /// transaction repeat them (four identical requests per recipient is common).
+    /// The recipients the rules refused at `rcpt`, each counted once.
+    var recipientsRefusedByRules: Int {
+        self.results.reduce(0) { count, entry in
+            guard entry.key.stage == .rcpt, case .done(let result) = entry.value, result.verdict.kind.isFailure else { return count }
+            return count + 1
+        }
+    }
+
     private var lastSender: (text: String, address: MailAddress)?
     private var lastRecipient: (text: String, address: MailAddress)?
 

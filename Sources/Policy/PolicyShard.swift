@@ -315,10 +315,9 @@ actor PolicyShard {
             }
             transaction.recipients.append(recipient)
         }
-        if self.configuration.dryRun, target == .data || target == .preq,
-           transaction.recipients.isEmpty, transaction.refusedRecipients > 0 {
-            // Enforced, every recipient refused, the client would get no further: no rule
-            // runs where it never would, so a dry run logs only the refusals enforcement sends.
+        if self.configuration.dryRun, target == .data || target == .preq, Self.everyRecipientRefused(in: transaction, request: request) {
+            // Enforced, the client would get no further: no rule runs where it never would,
+            // so a dry run logs only the refusals enforcement sends.
             return .pass(StagePass(request: request, transaction: transaction, session: session, concluded: .dunno, target: target))
         }
         Self.arrangeRecipients(of: &session, in: transaction, target: target)
@@ -326,6 +325,17 @@ actor PolicyShard {
         // Without a target (VRFY, ETRN): the client's connect and HELO stages only.
         let stages = target.map(session.stages(upTo:)) ?? session.stagesBeforeRecipients.filter { $0 <= .helo }
         return .pass(StagePass(request: request, transaction: transaction, session: session, stages: stages, target: target))
+    }
+
+    /// In a dry run, at DATA or END-OF-MESSAGE: whether every recipient Postfix accepted
+    /// (its `recipient_count`) is one the rules refused, answered `DUNNO` only because of the
+    /// dry run. Postfix may accept recipients without asking (a permit before the policy
+    /// service), so the rules' view alone does not tell; without a count, the rules run.
+    private static func everyRecipientRefused(in transaction: HeldTransaction, request: PolicyRequest) -> Bool {
+        guard transaction.recipients.isEmpty, let text = request["recipient_count"], let accepted = Int(text), accepted > 0 else {
+            return false
+        }
+        return transaction.recipientsRefusedByRules >= accepted
     }
 
     /// Runs the pass's stages on from where it stands, until every one has its result (nil)
@@ -438,7 +448,6 @@ actor PolicyShard {
         // before its stages ran, it leaves again; asked again, it is admitted again.
         if pass.target == .rcpt, pass.decision.isRefusal, let recipient = pass.session.rcpts.last {
             pass.transaction.recipients.removeAll { $0 == recipient }
-            if !pass.decision.reused { pass.transaction.refusedRecipients += 1 }
         }
         let decision = self.finalDecision(pass.decision, target: pass.target, transaction: pass.transaction, request: pass.request)
         if pass.target == .preq {

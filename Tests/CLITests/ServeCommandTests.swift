@@ -389,16 +389,28 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let refused = rcptRequest("every", recipient: "nobody@implicit.example")
         #expect(try client.ask(refused) == "PREPEND X-One: 1")
-        #expect(try client.ask(rcptRequest("every", state: "DATA", recipient: "")) == "PREPEND X-Two: 2")
-        #expect(try client.ask(rcptRequest("every", state: "END-OF-MESSAGE", recipient: "")) == "DUNNO")
+        var data = rcptRequest("every", state: "DATA", recipient: "")
+        data["recipient_count"] = "1"   // the refused one, accepted by Postfix on the dry run's DUNNO
+        #expect(try client.ask(data) == "PREPEND X-Two: 2")
+        var end = rcptRequest("every", state: "END-OF-MESSAGE", recipient: "")
+        end["recipient_count"] = "1"
+        #expect(try client.ask(end) == "DUNNO")
+        // Postfix accepted a second recipient without asking (a permit before the policy
+        // service): enforced, the message would reach DATA, so the data rules run.
+        #expect(try client.ask(rcptRequest("other", recipient: "nobody@implicit.example")) == "PREPEND X-One: 1")
+        var otherData = rcptRequest("other", state: "DATA", recipient: "")
+        otherData["recipient_count"] = "2"
+        #expect(try client.ask(otherData) == "PREPEND X-Two: 2")
         // Past max_recipients: the refusal is answered DUNNO and carries the next header.
         #expect(try client.ask(rcptRequest("limit", recipient: "bob@implicit.example")) == "PREPEND X-One: 1")
         #expect(try client.ask(rcptRequest("limit", recipient: "carol@implicit.example")) == "PREPEND X-Two: 2")
         let text = try await metricsText(metrics)
-        #expect(text.contains(#"vrules_policy_dry_run_refusals_total{kind="permanent"} 1"#), "\(text)")
+        // nobody@ twice, and the data stage of "other".
+        #expect(text.contains(#"vrules_policy_dry_run_refusals_total{kind="permanent"} 3"#), "\(text)")
         #expect(text.contains(#"vrules_policy_dry_run_refusals_total{kind="temporary"} 1"#), "\(text)")
         #expect(server.stop() == 0)
-        #expect(!server.log.contains("data rules ran"), "\(server.log)")
+        #expect(server.log.components(separatedBy: "data rules ran").count == 2, "once, for \"other\": \(server.log)")
+        #expect(server.log.contains("instance=other"), "\(server.log)")
         #expect(server.log.contains("would=550 5.1.1 unknown"), "\(server.log)")
     }
 
