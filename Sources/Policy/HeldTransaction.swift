@@ -53,8 +53,6 @@ final class HeldTransaction {
     /// Taken out of the table (finished, expired or evicted).
     var removed = false
 
-    /// The last sender and recipient parsed for its requests: the requests of one
-    /// transaction repeat them (four identical requests per recipient is common).
     /// The recipients the rules refused at `rcpt`, each counted once.
     var recipientsRefusedByRules: Int {
         self.results.reduce(0) { count, entry in
@@ -63,6 +61,8 @@ final class HeldTransaction {
         }
     }
 
+    /// The last sender and recipient parsed for its requests: the requests of one
+    /// transaction repeat them (four identical requests per recipient is common).
     private var lastSender: (text: String, address: MailAddress)?
     private var lastRecipient: (text: String, address: MailAddress)?
 
