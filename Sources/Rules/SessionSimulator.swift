@@ -81,8 +81,9 @@ public struct SessionReport: Sendable {
                 continue
             }
             pending += result.headers
-            let goesOn = result.verdict.kind == .accept ? acceptCarriesHeaders : result.verdict.kind == .next || self.dryRun
-            if result.stage == .rcpt || result.stage == .data, goesOn { carry() }
+            // An answer that lets the message go on carries one: `OK` for accept() does not.
+            let carriesHeader = result.verdict.kind == .accept ? acceptCarriesHeaders : result.verdict.kind == .next || self.dryRun
+            if result.stage == .rcpt || result.stage == .data, carriesHeader { carry() }
         }
         let reachedData = self.steps.contains { $0.result.stage == .data }
         // A session with no recipient (`vrules run` without `--rcpt`) never reaches DATA.
