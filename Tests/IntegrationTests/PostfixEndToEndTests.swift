@@ -45,6 +45,17 @@ struct PostfixEndToEndTests {
         #expect(session.quit.code == 221, context)
     }
 
+    /// The queue file of a session's message, which Postfix must have taken (250 at RCPT and
+    /// after DATA), as `postcat` prints it.
+    func queuedMessage(of session: SMTPSession, in environment: MailEnvironment,
+                       sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
+        #expect(session.rcpt.code == 250 && session.message?.code == 250, context, sourceLocation: sourceLocation)
+        let id = try #require(session.message?.description.components(separatedBy: "queued as ").last?
+            .prefix { $0.isLetter || $0.isNumber }, context, sourceLocation: sourceLocation)
+        return try environment.queuedMessage(id: String(id))
+    }
+
     func expectRcpt(_ session: SMTPSession, _ environment: MailEnvironment, code: Int, enhanced: String, text: String,
                     sourceLocation: SourceLocation = #_sourceLocation) {
         let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
@@ -140,14 +151,9 @@ struct PostfixEndToEndTests {
         let session = try await self.session(environment, from: "127.0.0.10")
         let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
         self.expectOrdinaryStart(session, environment)
-        #expect(session.rcpt.code == 250, context)
         #expect(session.data?.code == 354, context)
-        #expect(session.message?.code == 250, context)
-        #expect(session.message?.description.contains("queued as") == true, context)
         // The queued message carries the default policy's headers, each once.
-        let id = try #require(session.message?.description.components(separatedBy: "queued as ").last?
-            .prefix { $0.isLetter || $0.isNumber }, context)
-        let queued = try environment.queuedMessage(id: String(id))
+        let queued = try self.queuedMessage(of: session, in: environment)
         let lines = queued.split(separator: "\n").map(String.init)
         #expect(lines.filter { $0.hasPrefix("Received-SPF: none (") }.count == 1, "\(queued)")
         #expect(lines.filter { $0.hasPrefix("Authentication-Results: ") && $0.hasSuffix("; iprev=pass policy.iprev=127.0.0.10; spf=none smtp.mailfrom=alice@sender.postfix.test") }.count == 1,
@@ -193,33 +199,21 @@ struct PostfixEndToEndTests {
         let environment = try await blocking { try MailEnvironment(name: "postfix-dry-run", dryRun: true) }
         defer { environment.shutdown() }
         let session = try await self.session(environment, from: "127.0.0.13", sender: "alice@spf-fail.postfix.test")
-        let context = Comment(rawValue: "SMTP dialogue:\n\(session.transcript)\n\(environment.diagnostics)")
         self.expectOrdinaryStart(session, environment)
-        #expect(session.rcpt.code == 250, context)
-        #expect(session.message?.code == 250, context)
-        let id = try #require(session.message?.description.components(separatedBy: "queued as ").last?
-            .prefix { $0.isLetter || $0.isNumber }, context)
-        let queued = try environment.queuedMessage(id: String(id))
+        let queued = try self.queuedMessage(of: session, in: environment)
         // The default policy adds its SPF headers before it decides: the refusal is not sent,
         // so the message comes, and carries the result the refusal would have been for.
         #expect(queued.contains("Received-SPF: fail ("), "\(queued)")
         #expect(queued.contains("spf=fail smtp.mailfrom=alice@spf-fail.postfix.test"), "\(queued)")
         // A client without reverse DNS, refused at connect enforced: its message comes, and
         // says why it would have been refused.
-        let unnamed = try await self.session(environment, from: "127.0.0.11")
-        #expect(unnamed.rcpt.code == 250 && unnamed.message?.code == 250, Comment(rawValue: "SMTP dialogue:\n\(unnamed.transcript)"))
-        let unnamedID = try #require(unnamed.message?.description.components(separatedBy: "queued as ").last?
-            .prefix { $0.isLetter || $0.isNumber }, Comment(rawValue: unnamed.transcript))
-        let unnamedMessage = try environment.queuedMessage(id: String(unnamedID))
+        let unnamedMessage = try self.queuedMessage(of: try await self.session(environment, from: "127.0.0.11"), in: environment)
         #expect(unnamedMessage.contains("; iprev=permerror policy.iprev=127.0.0.11"), "\(unnamedMessage)")
         #expect(!unnamedMessage.contains("Received-SPF:"), "\(unnamedMessage)")
         // A HELO name the policy refuses, before SPF runs: the message carries the reverse
         // DNS result known by then.
-        let localhost = try await self.session(environment, from: "127.0.0.13", helo: "localhost")
-        #expect(localhost.rcpt.code == 250 && localhost.message?.code == 250, Comment(rawValue: "SMTP dialogue:\n\(localhost.transcript)"))
-        let localhostID = try #require(localhost.message?.description.components(separatedBy: "queued as ").last?
-            .prefix { $0.isLetter || $0.isNumber }, Comment(rawValue: localhost.transcript))
-        let localhostMessage = try environment.queuedMessage(id: String(localhostID))
+        let localhostMessage = try self.queuedMessage(of: try await self.session(environment, from: "127.0.0.13", helo: "localhost"),
+                                                      in: environment)
         #expect(localhostMessage.contains("; iprev=pass policy.iprev=127.0.0.13"), "\(localhostMessage)")
         #expect(!localhostMessage.contains("Received-SPF:"), "\(localhostMessage)")
         let log = try String(contentsOf: environment.vrulesLog, encoding: .utf8)
