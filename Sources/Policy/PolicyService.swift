@@ -41,8 +41,12 @@ public final class PolicyService: Sendable {
         /// watched on live mail before they refuse any. What vrules holds of the transaction
         /// is what it would hold if the refusal had been sent (a refused recipient is not in
         /// `ctx.rcpts`), so later stages decide as they will once the rules are enforced.
-        /// A reload may change it (`PolicyService.setDryRun`).
+        /// A reload may change it (`PolicyService.apply`).
         public var dryRun: Bool
+        /// Called with each stage the rules evaluate (not one whose result an identical
+        /// request reuses) and the request it was evaluated for: `vrules answer` shows every
+        /// stage a request ran, not only the one that gave the answer.
+        public var stageObserver: (@Sendable (StageResult, PolicyRequest) -> Void)?
 
         public static let defaultUnknownStateAction = "451 4.3.0 Unknown policy protocol state, try again later"
 

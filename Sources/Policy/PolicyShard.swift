@@ -675,6 +675,7 @@ actor PolicyShard {
     }
 
     private func record(_ result: StageResult, request: PolicyRequest) {
+        self.configuration.stageObserver?(result, request)
         self.verdictCounters.first { $0.kind == result.verdict.kind }?.counter.increment()
         if let rule = result.decidedBy { self.ruleCounter(rule, result.verdict.kind).increment() }
         // The metadata is built only when the decision line is logged at all.

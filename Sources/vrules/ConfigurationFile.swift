@@ -1,5 +1,6 @@
 import Configuration
 import DNSResolver
+import Policy
 import Rules
 
 /// `vrules.toml` as the commands use it: loaded and validated by `VrulesConfiguration`
@@ -30,6 +31,17 @@ struct ConfigurationFile {
             ("policy.socket_mode", text(policy.socketMode)),
             ("policy.socket_group", text(policy.socketGroup)),
         ]
+    }
+
+    /// How `vrules serve` (and `vrules answer`, which answers as it does) answers requests:
+    /// the `[policy]` settings, with held transactions given a quarter of the rules' memory.
+    func policyService(acceptAction: String, dryRun: Bool) -> PolicyService.Configuration {
+        var service = PolicyService.Configuration(acceptAction: acceptAction,
+                                                  transactionMemory: RecipientLimit.transactionMemory(stateMemory: self.limits.memoryBytes))
+        if let recipients = self.maximumRecipients { service.maximumRecipients = recipients }
+        if let action = self.unknownStateAction { service.unknownStateAction = action }
+        service.dryRun = dryRun
+        return service
     }
 
     /// Reads `path`; a missing default file gives the defaults (the system resolver).

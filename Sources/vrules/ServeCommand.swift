@@ -252,12 +252,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuredZones = configuration.configuration.dnsbl.zones.keys.sorted()
         await Self.checkBlocklistsAtStart(engines, zones: configuredZones, logger: logger)
 
-        // Held transactions may take a quarter of the rules' memory; the rest is for the rules.
-        var serviceConfiguration = PolicyService.Configuration(acceptAction: self.accept.acceptAction,
-                                                               transactionMemory: RecipientLimit.transactionMemory(stateMemory: configuration.limits.memoryBytes))
-        if let recipients = configuration.maximumRecipients { serviceConfiguration.maximumRecipients = recipients }
-        if let action = configuration.unknownStateAction { serviceConfiguration.unknownStateAction = action }
-        serviceConfiguration.dryRun = dryRun.isOn
+        let serviceConfiguration = configuration.policyService(acceptAction: self.accept.acceptAction, dryRun: dryRun.isOn)
         if serviceConfiguration.dryRun {
             logger.notice("dry run: refusals are logged and counted, and answered DUNNO; no mail is refused")
         }

@@ -6,7 +6,7 @@ struct Vrules: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vrules",
         abstract: "A mail-policy rule engine: Lua rules, DNS checks, verdicts per SMTP stage.",
-        subcommands: [RunCommand.self, TestCommand.self, ServeCommand.self, ReloadCommand.self, StatusCommand.self, CheckCommand.self, APICommand.self, DNSCommand.self]
+        subcommands: [RunCommand.self, TestCommand.self, ServeCommand.self, AnswerCommand.self, ReloadCommand.self, StatusCommand.self, CheckCommand.self, APICommand.self, DNSCommand.self]
     )
 
     /// Usage errors exit with 2 (not ArgumentParser's 64), as documented.
