@@ -162,6 +162,7 @@ enum AnswerReport {
             line("action=\(PolicyReplyText.sanitized(decision.action))")
         }
         if let refusal { line(refusal) }
+        if answers.isEmpty && refusal == nil { line("no requests") }
         return out
     }
 

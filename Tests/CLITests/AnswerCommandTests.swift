@@ -92,6 +92,8 @@ struct AnswerCommandTests {
     func inputsAndJSON() throws {
         let trimmed = String(Self.stream.dropLast())
         #expect(Self.actions(try Self.answer(trimmed).stdout).count == 5)
+        let empty = try Self.answer("")
+        #expect(empty.status == 0 && empty.stdout == "no requests\n", "\(empty.stdout)")
 
         let directory = try CLI.scratch(["requests.txt": Self.stream])
         defer { try? FileManager.default.removeItem(at: directory) }
