@@ -124,6 +124,19 @@ public struct PolicyRequest: Hashable, Sendable {
     }
 }
 
+extension PolicyRequest {
+    /// The attributes Postfix's policy protocol sends (SMTPD_POLICY_README, Postfix 3.x), and
+    /// the two vrules reads beside them (`server_name`, `tls_sni`): what a test file's request
+    /// may name, so that a misspelt one is refused instead of left unread.
+    public static let attributeNames: Set<String> = [
+        "request", "protocol_state", "protocol_name", "helo_name", "queue_id", "sender", "recipient", "recipient_count",
+        "client_address", "client_name", "reverse_client_name", "instance", "sasl_method", "sasl_username", "sasl_sender",
+        "size", "ccert_subject", "ccert_issuer", "ccert_fingerprint", "ccert_pubkey_fingerprint", "encryption_protocol",
+        "encryption_cipher", "encryption_keysize", "etrn_domain", "stress", "client_port", "policy_context",
+        "server_address", "server_port", "compatibility_level", "mail_version", "server_name", "tls_sni",
+    ]
+}
+
 /// The request attributes vrules reads.
 enum PolicyAttribute: Int, CaseIterable, Sendable {
     case request, protocolState, clientAddress, clientPort, clientName, serverAddress, serverPort, serverName

@@ -46,7 +46,15 @@ public enum StageExpectation: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One test of a test file: a session, its DNS, and what each stage must end in.
+/// One request of a test's `requests`: the attributes as Postfix sends them, and the
+/// answer (`action=` line) `vrules serve` must give it.
+public struct ExpectedAnswer: Sendable {
+    public var attributes: [String: String]
+    public var answer: String
+}
+
+/// One test of a test file: a session, its DNS, and what each stage must end in; or, for a
+/// test of `requests`, Postfix's requests and the answer each must get.
 public struct RuleTestCase: Sendable {
     public var name: String
     public var session: SimulatedSession
@@ -65,6 +73,9 @@ public struct RuleTestCase: Sendable {
     public var dnssec: [(question: String, status: DNSSecurityStatus)] = []
     /// `dns = "network"`: ask the configured resolver instead of the zone fixtures.
     public var usesNetwork: Bool
+    /// `requests`: answered by a policy service as `vrules serve` answers them, in order,
+    /// instead of the session (which is then empty).
+    public var requests: [ExpectedAnswer] = []
 }
 
 /// A parsed `*_test.lua` file.

@@ -2,6 +2,7 @@ import DNS
 import Foundation
 import Lua
 import OperatorFiles
+import Policy
 import Rules
 import Spelling
 
@@ -78,7 +79,7 @@ public struct RuleTestFileLoader {
     private static let testKeys: Set<String> = [
         "name", "client_ip", "client_port", "client_name", "server_ip", "server_port", "server_name", "helo", "mail_from", "rcpt",
         "auth", "tls", "zone", "zone_file", "faults", "delay", "expect", "vars", "logs", "headers", "dns", "dnssec",
-        "dry_run",
+        "dry_run", "request", "requests",
     ]
 
     private func testCase(_ data: LuaData, index: Int, path: String, baseRecords: ZoneContents,
@@ -89,10 +90,35 @@ public struct RuleTestFileLoader {
         }
         let name = try self.string(fields["name"], "name", path) ?? "test #\(index)"
         func fail(_ message: String) -> RuleTestFileError { RuleTestFileError(path: path, message: "test '\(name)': \(message)") }
+        var records = baseRecords
+        if fields["zone"] != nil || fields["zone_file"] != nil {
+            records = try self.zoneContents(fields, path: path, relative: relative)
+        }
+        let faults = baseFaults + (try self.faults(fields["faults"], path: path, context: "test '\(name)': faults"))
+        let delay = try self.duration(fields["delay"], path: path, context: "test '\(name)': delay") ?? baseDelay
+        let usesNetwork = try self.dnsSource(fields["dns"], path: path, context: "test '\(name)': dns") ?? baseNetwork
+        if usesNetwork && (!faults.isEmpty || delay != .zero) {
+            throw fail("faults and delay apply to zone fixtures; a test with dns = \"network\" cannot inject them")
+        }
+        let dryRun = try self.flag(fields["dry_run"], path: path, context: "test '\(name)': dry_run") ?? baseDryRun
+        if fields["requests"] != nil {
+            for key in fields.keys where !Self.requestsTestKeys.contains(key) {
+                guard Self.testKeys.contains(key) else { throw fail("unknown key '\(key)'\(Spelling.hint(for: key, in: Self.requestsTestKeys))") }
+                throw fail("'\(key)' belongs to a session test; a test of requests gives what Postfix sends in each request's attributes, and the answer it expects")
+            }
+            var testCase = RuleTestCase(name: name, session: SimulatedSession(base: SessionInfo(clientIP: "192.0.2.1"), recipients: [],
+                                                                                 dryRun: dryRun),
+                                        records: records.records, faults: faults, delay: delay, expectations: [], vars: [:], logs: [],
+                                        usesNetwork: usesNetwork)
+            testCase.security = records.security
+            testCase.requests = try self.expectedAnswers(shared: fields["request"], requests: fields["requests"], fail: fail)
+            return testCase
+        }
         for key in fields.keys where !Self.testKeys.contains(key) {
             let hint = Spelling.hint(for: key, in: Self.testKeys)
             throw fail("unknown key '\(key)'\(hint)")
         }
+        if fields["request"] != nil { throw fail("'request' gives the attributes a test's requests share: it goes with 'requests'") }
         let clientIP = try self.string(fields["client_ip"], "client_ip", path) ?? "192.0.2.1"
         // "unknown": what Postfix sends when it has no address for the client.
         guard IPAddress(clientIP) != nil || clientIP == "unknown" else {
@@ -151,13 +177,6 @@ public struct RuleTestFileLoader {
         case let other?: throw fail("tls must be true or false, got \(other.typeName)")
         }
 
-        var records = baseRecords
-        if fields["zone"] != nil || fields["zone_file"] != nil {
-            records = try self.zoneContents(fields, path: path, relative: relative)
-        }
-        let faults = baseFaults + (try self.faults(fields["faults"], path: path, context: "test '\(name)': faults"))
-        let delay = try self.duration(fields["delay"], path: path, context: "test '\(name)': delay") ?? baseDelay
-
         var expectations: [(Stage, [StageExpectation])] = []
         guard case .table(_, let expect)? = fields["expect"], !expect.isEmpty else {
             throw fail("'expect' must be a table of stage = verdict, e.g. { connect = \"accept\" }")
@@ -204,12 +223,7 @@ public struct RuleTestFileLoader {
         guard let headers = Self.strings(fields["headers"]) else {
             throw fail("headers must be a string or a list of strings (\"Name: value\" or a part of one)")
         }
-        let usesNetwork = try self.dnsSource(fields["dns"], path: path, context: "test '\(name)': dns") ?? baseNetwork
-        if usesNetwork && (!faults.isEmpty || delay != .zero) {
-            throw fail("faults and delay apply to zone fixtures; a test with dns = \"network\" cannot inject them")
-        }
         let dnssec = try self.dnssecExpectations(fields["dnssec"], path: path, context: "test '\(name)': dnssec")
-        let dryRun = try self.flag(fields["dry_run"], path: path, context: "test '\(name)': dry_run") ?? baseDryRun
         var testCase = RuleTestCase(name: name, session: SimulatedSession(base: info, recipients: recipients, dryRun: dryRun),
                                     records: records.records,
                                     faults: faults, delay: delay, expectations: expectations, vars: vars, logs: logs,
@@ -218,6 +232,56 @@ public struct RuleTestFileLoader {
         testCase.security = records.security
         testCase.dnssec = dnssec
         return testCase
+    }
+
+    /// The keys of a test of `requests`: its DNS, the dry run, the attributes its requests
+    /// share (`request`) and the requests.
+    private static let requestsTestKeys: Set<String> = ["name", "zone", "zone_file", "faults", "delay", "dns", "dry_run",
+                                                        "request", "requests"]
+
+    /// `requests = { { protocol_state = "RCPT", recipient = "...", answer = "DUNNO" }, ... }`,
+    /// each request's attributes over those of `request` (`request=smtpd_access_policy` when
+    /// neither names one), each with the answer it must get.
+    private func expectedAnswers(shared: LuaData?, requests: LuaData?,
+                                 fail: (String) -> RuleTestFileError) throws(RuleTestFileError) -> [ExpectedAnswer] {
+        func attributes(_ fields: [String: LuaData], _ context: String, skipping: String? = nil) throws(RuleTestFileError) -> [String: String] {
+            var attributes: [String: String] = [:]
+            for (key, value) in fields where key != skipping {
+                guard PolicyRequest.attributeNames.contains(key) else {
+                    throw fail("\(context): '\(key)' is not an attribute of Postfix's policy protocol\(Spelling.hint(for: key, in: PolicyRequest.attributeNames))")
+                }
+                switch value {
+                case .string(let text): attributes[key] = text
+                case .number(let number) where number.rounded() == number && abs(number) < 1e15: attributes[key] = String(Int(number))
+                default: throw fail("\(context).\(key): expected a string or a whole number, got \(value.typeName)")
+                }
+                if attributes[key]!.utf8.contains(where: { $0 == 0x0A || $0 == 0x00 }) {
+                    throw fail("\(context).\(key): a value is one line (no newline or NUL)")
+                }
+            }
+            return attributes
+        }
+        var base = ["request": "smtpd_access_policy"]
+        switch shared {
+        case nil: break
+        case .table(let list, let fields)? where list.isEmpty: base.merge(try attributes(fields, "request")) { $1 }
+        case let other?: throw fail("'request' must be a table of attribute = value, got \(other.typeName)")
+        }
+        guard case .table(let list, let keyed)? = requests, !list.isEmpty, keyed.isEmpty else {
+            throw fail("'requests' must be a non-empty list of requests, each a table of attributes with the answer it must get")
+        }
+        var answers: [ExpectedAnswer] = []
+        for (index, item) in list.enumerated() {
+            let context = "requests[\(index + 1)]"
+            guard case .table(let array, let fields) = item, array.isEmpty else {
+                throw fail("\(context) must be a table of attribute = value with its answer, got \(item.typeName)")
+            }
+            guard case .string(let answer)? = fields["answer"], !answer.isEmpty else {
+                throw fail("\(context): 'answer' must be the action expected, as `vrules answer` prints it (\"DUNNO\", \"550 5.7.25 ...\", \"PREPEND Name: value\")")
+            }
+            answers.append(ExpectedAnswer(attributes: base.merging(try attributes(fields, context, skipping: "answer")) { $1 }, answer: answer))
+        }
+        return answers
     }
 
     /// `true` or `false`, or nil when absent.

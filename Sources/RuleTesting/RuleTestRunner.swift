@@ -1,5 +1,8 @@
 import DNS
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Policy
 import Rules
 
 /// The outcome of one test.
@@ -81,19 +84,65 @@ public struct RuleTestRunner {
             return result
         }
         if let dnsblPolicies = self.dnsblPolicies { await engine.useDNSBLPolicies(dnsblPolicies) }
+        result.rulesPath = file.rulesPath
+        result.entries = engine.ruleDefinitions
+        guard testCase.requests.isEmpty else {
+            let evaluated = await self.answer(testCase, engine: engine, failures: &result.failures)
+            result.entryRuns = Self.entryRuns(evaluated)
+            result.seconds = Date().timeIntervalSince(started)
+            return result
+        }
         var session = testCase.session
         session.maximumRecipients = self.maximumRecipients
         let report = await engine.simulate(session, captureVars: true)
         result.failures = Self.compare(testCase, report: report, logs: logs.lines, acceptCarriesHeaders: self.acceptCarriesHeaders)
-        result.rulesPath = file.rulesPath
-        result.entries = engine.ruleDefinitions
-        for step in report.steps {
-            for case .rule(let name, _, let decision) in step.result.trace {
-                result.entryRuns.append((step.result.stage, name, String(decision.prefix { $0 != " " })))
-            }
-        }
+        result.entryRuns = Self.entryRuns(report.steps.map(\.result))
         result.seconds = Date().timeIntervalSince(started)
         return result
+    }
+
+    /// Each entry a stage ran, and how it decided (for `--require-coverage`).
+    static func entryRuns(_ results: [StageResult]) -> [(stage: Stage, name: String, decision: String)] {
+        var runs: [(stage: Stage, name: String, decision: String)] = []
+        for result in results {
+            for case .rule(let name, _, let decision) in result.trace {
+                runs.append((result.stage, name, String(decision.prefix { $0 != " " })))
+            }
+        }
+        return runs
+    }
+
+    /// A test of `requests`: each answered in order by one policy service, as `vrules serve`
+    /// answers one connection's requests; a failure for each answer that is not the one
+    /// expected. Returns the stages the rules evaluated.
+    private func answer(_ testCase: RuleTestCase, engine: RuleEngine, failures: inout [String]) async -> [StageResult] {
+        let evaluated = NIOLockedValueBox<[StageResult]>([])
+        var configuration = PolicyService.Configuration(acceptAction: self.acceptCarriesHeaders ? "DUNNO" : "OK",
+                                                        maximumRecipients: self.maximumRecipients, dryRun: testCase.session.dryRun)
+        configuration.stageObserver = { result, _ in evaluated.withLockedValue { $0.append(result) } }
+        var quiet = Logger(label: "vrules.test")
+        quiet.logLevel = .critical
+        let service = PolicyService(engines: [engine], configuration: configuration, logger: quiet)
+        for (index, expected) in testCase.requests.enumerated() {
+            let request = PolicyRequest(attributes: expected.attributes)
+            let label = "request \(index + 1) (\(expected.attributes["protocol_state"] ?? "no protocol_state"))"
+            if let error = request.garbled {
+                failures.append("\(label) cannot be answered (\(error)): vrules serve closes the connection there")
+                break
+            }
+            let decision = await service.decide(request)
+            let action = PolicyReplyText.sanitized(decision.action)
+            guard action != expected.answer else { continue }
+            var text = "\(label): expected answer \"\(expected.answer)\", got \"\(action)\""
+            if let result = decision.result {
+                text += " (\(result.stage.rawValue): \(result.verdict.kind.rawValue)"
+                if let rule = result.decidedBy { text += ", rule \"\(rule)\"" }
+                if let failure = result.failure { text += " [\(failure)]" }
+                text += decision.reused ? ", the result of the same question asked before)" : ")"
+            }
+            failures.append(text)
+        }
+        return evaluated.withLockedValue { $0 }
     }
 
     static func compare(_ testCase: RuleTestCase, report: SessionReport, logs: [String], acceptCarriesHeaders: Bool = true) -> [String] {

@@ -654,11 +654,57 @@ struct TestCommandTests {
         #expect(unreadable.stderr == "vrules: \(missing):1:1: error: no such file [unreadable-file]\n", "\(unreadable.stderr)")
     }
 
+    @Test("a test of Postfix's requests: each answer checked in order, a wrong one named; a misspelt attribute fails the load")
+    func requestsTests() throws {
+        let workspace = try Workspace(rules: """
+            return {
+              connect = { rule("block", function(ctx) if ctx.client.ip == "192.0.2.66" then return reject("550 5.7.1 blocked") end end) },
+              mail = { rule("mark", function(ctx) ctx.add_header("X-One", "1") ctx.add_header("X-Two", "2") end) },
+            }
+            """, tests: ["requests_test.lua": """
+            return {
+              tests = {
+                { name = "answers in order",
+                  request = { client_address = "192.0.2.10", instance = "1", sender = "a@x.test" },
+                  requests = {
+                    { protocol_state = "RCPT", recipient = "b@x.test", answer = "PREPEND X-One: 1" },
+                    { protocol_state = "RCPT", recipient = "b@x.test", answer = "PREPEND X-Two: 2" },
+                    { protocol_state = "DATA", recipient_count = 1, answer = "DUNNO" },
+                    { protocol_state = "RCPT", client_address = "192.0.2.66", instance = "2", recipient = "d@x.test",
+                      answer = "550 5.7.1 blocked" },
+                  } },
+                { name = "a dry run answers the refusal DUNNO", dry_run = true,
+                  request = { client_address = "192.0.2.66", instance = "3" },
+                  requests = { { protocol_state = "CONNECT", answer = "DUNNO" } } },
+                { name = "a wrong answer",
+                  request = { client_address = "192.0.2.66", instance = "4" },
+                  requests = { { protocol_state = "RCPT", sender = "c@x.test", recipient = "d@x.test", answer = "DUNNO" } } },
+              },
+            }
+            """, "typo_test.lua": """
+            return { tests = { { name = "typo", requests = {
+              { protocol_sate = "RCPT", client_address = "192.0.2.1", answer = "DUNNO" } } } } }
+            """])
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        #expect(output.status == 1)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("ok - rules/tests/requests_test.lua: answers in order"), "\(output.stdout)")
+        #expect(lines.contains("ok - rules/tests/requests_test.lua: a dry run answers the refusal DUNNO"), "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/requests_test.lua: a wrong answer"), "\(output.stdout)")
+        #expect(lines.contains(#"    request 1 (RCPT): expected answer "DUNNO", got "550 5.7.1 blocked" (connect: reject, rule "block")"#),
+                "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/typo_test.lua: the test file does not load: test 'typo': requests[1]: "
+                               + "'protocol_sate' is not an attribute of Postfix's policy protocol (did you mean 'protocol_state'?)"),
+                "\(output.stdout)")
+        #expect(lines.last == "2 passed, 2 failed", "\(output.stdout)")
+    }
+
     @Test("the shipped tests of the default policy and the examples pass, and make every rule of it decide")
     func shippedTests() throws {
         let output = try CLI.run(["test", "rules/tests", "examples/tests", "--require-coverage"])
         #expect(output.status == 0, "\(output.stdout)")
-        #expect(output.stdout.contains("32 passed, 0 failed\n"))
+        #expect(output.stdout.contains("33 passed, 0 failed\n"))
         #expect(output.stdout.hasSuffix("coverage: 7 of 7 entries ran; 6 of 6 rules decided at least once\n"), "\(output.stdout)")
     }
 }
