@@ -2,7 +2,7 @@ import Rules
 
 /// What a request's `protocol_state` asks for. Every state Postfix sends has a meaning
 /// here; anything else is `unknown` and never answered as if no rule applied.
-enum ProtocolState: Equatable, Sendable {
+package enum ProtocolState: Equatable, Sendable {
     /// The stage's rules run (after the stages before it that have not run yet).
     case stage(Stage)
     /// XCLIENT: a proxy in front of Postfix hands over the real client. Its connect rules
@@ -13,7 +13,7 @@ enum ProtocolState: Equatable, Sendable {
     case clientQuery(String)
     case unknown(String)
 
-    init(_ text: String) {
+    package init(_ text: String) {
         // Postfix sends upper case: match it as it is, and upper-case only anything else.
         if let known = Self.known(text) {
             self = known

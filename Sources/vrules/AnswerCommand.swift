@@ -159,6 +159,7 @@ enum AnswerReport {
             if let result = decision.result, decision.reused {
                 line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply) (the result of the same question asked before)")
             }
+            if let note = Self.noRuleNote(answered) { line("  \(note)") }
             line("action=\(PolicyReplyText.sanitized(decision.action))")
         }
         if let refusal { line(refusal) }
@@ -198,6 +199,19 @@ enum AnswerReport {
         if let refusal { root["error"] = refusal }
         let data = try! JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Why a refusal came with no stage run: the answers `vrules serve` gives without rules.
+    static func noRuleNote(_ answered: AnsweredRequest) -> String? {
+        let decision = answered.decision
+        guard decision.result == nil, answered.evaluated.isEmpty, decision.action != "DUNNO" else { return nil }
+        if case .unknown(let state) = ProtocolState(answered.request["protocol_state"] ?? "") {
+            return "protocol_state \(state.isEmpty ? "(none)" : state) is not one vrules knows: the answer is [policy] unknown_state_action"
+        }
+        if decision.action.hasPrefix("\(RecipientLimit.reply.code) \(RecipientLimit.reply.enhanced)") {
+            return "a recipient past what a transaction may hold ([policy] max_recipients, or its share of memory): answered without rules"
+        }
+        return nil
     }
 
     /// What a request asks, from the attributes that say it.

@@ -72,6 +72,12 @@ struct AnswerCommandTests {
                                    directory.appendingPathComponent("requests.txt").path])
         #expect(limited.status == 0, "\(limited.stderr)")
         #expect(Self.actions(limited.stdout).last?.hasPrefix("452 4.5.3") == true, "\(limited.stdout)")
+        #expect(limited.stdout.contains("  a recipient past what a transaction may hold ([policy] max_recipients, or its share of memory): "
+                                        + "answered without rules\n"), "\(limited.stdout)")
+        let unknown = try Self.answer(Self.request("WEIRD"))
+        #expect(Self.actions(unknown.stdout) == ["451 4.3.0 Unknown policy protocol state, try again later"], "\(unknown.stdout)")
+        #expect(unknown.stdout.contains("  protocol_state WEIRD is not one vrules knows: the answer is [policy] unknown_state_action\n"),
+                "\(unknown.stdout)")
     }
 
     @Test("a request serve cannot answer ends the stream there, with the reason and status 1")
