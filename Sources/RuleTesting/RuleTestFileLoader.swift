@@ -102,7 +102,7 @@ public struct RuleTestFileLoader {
         }
         let dryRun = try self.flag(fields["dry_run"], path: path, context: "test '\(name)': dry_run") ?? baseDryRun
         if fields["requests"] != nil {
-            for key in fields.keys where !Self.requestsTestKeys.contains(key) {
+            for key in fields.keys.sorted() where !Self.requestsTestKeys.contains(key) {
                 guard Self.testKeys.contains(key) else { throw fail("unknown key '\(key)'\(Spelling.hint(for: key, in: Self.requestsTestKeys))") }
                 throw fail("'\(key)' belongs to a session test; a test of requests gives what Postfix sends in each request's attributes, and the answer it expects")
             }
@@ -246,7 +246,7 @@ public struct RuleTestFileLoader {
                                  fail: (String) -> RuleTestFileError) throws(RuleTestFileError) -> [ExpectedAnswer] {
         func attributes(_ fields: [String: LuaData], _ context: String, skipping: String? = nil) throws(RuleTestFileError) -> [String: String] {
             var attributes: [String: String] = [:]
-            for (key, value) in fields where key != skipping {
+            for (key, value) in fields.sorted(by: { $0.key < $1.key }) where key != skipping {
                 guard PolicyRequest.attributeNames.contains(key) else {
                     throw fail("\(context): '\(key)' is not an attribute of Postfix's policy protocol\(Spelling.hint(for: key, in: PolicyRequest.attributeNames))")
                 }
