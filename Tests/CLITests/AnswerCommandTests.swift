@@ -120,6 +120,12 @@ struct AnswerCommandTests {
         #expect(answers[4]["decided_by"] as? String == "forward-confirmed reverse DNS")
         #expect(answers[4]["recipient"] as? String == "c@implicit.example")
 
+        let garbled = try Self.answer(Self.request("RCPT") + "request=junk\nclient_address=192.0.2.10\n\n", ["--json"])
+        #expect(garbled.status == 1)
+        let garbledRoot = try #require(try JSONSerialization.jsonObject(with: Data(garbled.stdout.utf8)) as? [String: Any])
+        #expect((garbledRoot["answers"] as? [Any])?.count == 1)
+        #expect((garbledRoot["error"] as? String)?.hasPrefix("request 2 cannot be answered (unknown request type") == true, "\(garbled.stdout)")
+
         let folder = try CLI.run(["answer", "--zone", "examples/example.zone", directory.path])
         #expect(folder.status == 2)
         #expect(folder.stderr.contains("cannot read requests") && folder.stderr.contains("a folder"), "\(folder.stderr)")
