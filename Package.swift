@@ -108,11 +108,12 @@ let package = Package(
             dependencies: ["Rules", "DNS", "Lua", "Policy", .product(name: "NIOPosix", package: "swift-nio")],
             exclude: ["plain_policy.lua"]
         ),
-        // Coverage-guided fuzzing of the parsers that read peers' and operators' input
-        // (scripts/fuzz.sh builds it with libFuzzer; without it, it replays saved inputs).
+        // Coverage-guided fuzzing of the parsers that read peers' and operators' input, and of the
+        // rule engine under a script's hands (scripts/fuzz.sh builds it with libFuzzer; without
+        // it, it replays saved inputs).
         .executableTarget(
             name: "VrulesFuzz",
-            dependencies: ["Configuration", "DNS", "DNSResolver", "DNSTestSupport", "Lint", "Policy", "Rules", "TOML",
+            dependencies: ["Configuration", "DNS", "DNSResolver", "DNSTestSupport", "Lint", "Policy", "Rules", "RuleTesting", "TOML",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LuaTests", dependencies: ["Lua", "Rules", "DNS", "CLuaShim", "RuleTesting"]),

@@ -8,7 +8,8 @@
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [-- LIBFUZZER_OPTIONS...]
 #        scripts/fuzz.sh TARGET merge
-#   TARGET   config, dns-message, dns-name, dnssec-chain, dnssec-key, lua-check, policy-request, policy-session, spf-record, toml or zone-file
+#   TARGET   config, dns-message, dns-name, dnssec-chain, dnssec-key, lua-check, policy-request, policy-session,
+#            rule-script, spf-record, test-file, toml or zone-file
 #   SECONDS  how long to run (default 300)
 #   merge    adds to the regression corpus (Tests/Fixtures/fuzz/TARGET, which the test suite
 #            replays: FuzzCorpusTests) the inputs of .build-fuzz/corpus/TARGET that reach code
@@ -18,9 +19,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-targets="config dns-message dns-name dnssec-chain dnssec-key lua-check policy-request policy-session spf-record toml zone-file"
+targets="config dns-message dns-name dnssec-chain dnssec-key lua-check policy-request policy-session rule-script spf-record test-file toml zone-file"
 target="${1:-}"
-[[ " $targets " == *" $target "* ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[[ " $targets " == *" $target "* ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
 shift
 seconds=300
 merge=
@@ -105,6 +106,48 @@ policy-request)
     seed one '\x07request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nhelo_name=mx.example\nsender=a@example.test\nrecipient=b@example.test\ninstance=1.2\n\n'
     seed two '\x03request=smtpd_access_policy\nprotocol_state=MAIL\r\nsender=\n\nrequest=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n\n'
     ;;
+rule-script)
+    # Rule bodies (after an optional top-level part and a NUL): each verdict and reply form,
+    # headers, DNS and SPF calls, and the hostile scripts of the sandbox's own tests.
+    python3 - "$corpus" <<'PY'
+import os, sys
+out = sys.argv[1]
+seeds = {
+    "verdicts": 'if ctx.stage == "rcpt" then return reject("550 5.7.1 no " .. ctx.rcpt.address) end return accept()',
+    "replies": 'return defer(reply(451, "4.7.1", ctx.helo or "x"))',
+    "catalogue": 'if ctx.stage == "mail" then return reject(replies.spf_fail) end return next()',
+    "headers": 'ctx.add_header("X-Stage", ctx.stage) ctx.add_header("X-Client", ctx.client.ip)',
+    "vars": 'ctx.vars.n = (ctx.vars.n or 0) + 1 if ctx.vars.n > 3 then return defer() end',
+    "dns": 'local a = dns.lookup(ctx.helo or "mail.good.example") local m = dns.locate_mx("good.example") local r = dns.iprev(ctx.client.ip) if r.status ~= "pass" then return reject() end',
+    "spf": 'if ctx.stage == "mail" then local r = spf.check(ctx) ctx.add_header("Received-SPF", spf.received_header(r)) end',
+    "authres": 'if ctx.stage == "data" then ctx.add_header("Authentication-Results", authres(ctx, { iprev = dns.iprev(ctx.client.ip) })) end',
+    "toplevel": 'local seen = {}\nlocal function note(ip) seen[ip] = (seen[ip] or 0) + 1 end\n\0note(ctx.client.ip) log.info("seen", seen[ctx.client.ip])',
+    "loop": 'while true do end',
+    "pattern": 'return ("a"):rep(40):find(("a*"):rep(40) .. "b")',
+    "concat": 'local s = "" for i = 1, 1e7 do s = s .. "abcdefgh" end',
+    "recursion": 'local function f(n) return f(n + 1) + 1 end return f(1)',
+    "memory": 'local t = {} for i = 1, 1e7 do t[i] = {} end',
+    "error-object": 'error(setmetatable({}, { __tostring = function() while true do end end }))',
+    "rawset": 'rawset(ctx, "helo", "x") setmetatable(replies, {})',
+    "pcall": 'local ok, e = pcall(dns.lookup, nil) return reject(tostring(e))',
+    "load": 'local f = load("return 1" .. ("+1"):rep(1000)) return f()',
+    "gsub": 'return ("x"):rep(1000):gsub(".", function(c) return dns.lookup("a.example") end)',
+    "header-crlf": 'ctx.add_header("X-A", "a\\r\\nInjected: yes")',
+    "reply-crlf": 'return reject("550 5.7.1 a\\r\\n250 ok")',
+}
+for name, body in seeds.items():
+    open(os.path.join(out, "seed-" + name), "wb").write(body.encode())
+PY
+    ;;
+test-file)
+    # The shipped test files, on the default policy (the target's default rules) and the
+    # example zone (linked beside the file the target writes).
+    for file in rules/tests/*.lua examples/tests/*.lua; do
+        sed -e '/^ *rules = /d' -e 's|zone_file = "[^"]*"|zone_file = "example.zone"|' "$file" >"$corpus/seed-$(basename "$file")"
+    done
+    seed requests 'return { dry_run = false, tests = { { name = "r", request = { client_address = "192.0.2.10", instance = "1", helo_name = "mail.good.example" },\n  requests = { { protocol_state = "RCPT", sender = "a@good.example", recipient = "b@implicit.example", answer = "DUNNO" },\n    { protocol_state = "DATA", recipient_count = 1, answer = "DUNNO" }, { protocol_state = "VRFY", answer = "DUNNO" } } } } }'
+    seed faults 'return { zone = "a.example. 300 IN A 192.0.2.1", faults = { ["b.example"] = "timeout" }, delay = "1ms",\n  tests = { { name = "t", client_ip = "192.0.2.1", helo = "a.example", mail_from = "x@b.example", rcpt = { "y@a.example" },\n    expect = { connect = "next", mail = "defer" }, vars = { x = "1" }, headers = { "X: y" } } } }'
+    ;;
 spf-record)
     seed plain 'v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx ptr include:r.test exists:%{ir}.%{l1r-}.t.test -all\0v=spf1 redirect=t.test'
     seed macros 'v=spf1 exp=t.test a:%{d2}.%{h}.%{o} mx:%{s}/24//64 -all\0v=spf1 ~all'
@@ -135,6 +178,12 @@ dns-name)
     seed escapes 'a\\065\\.b\\\\c\\032.example'
     seed root '.'
     ;;
+esac
+
+# The tokens of the input's language, which random byte changes seldom make, for the targets
+# that read Lua.
+case "$target" in
+lua-check|rule-script|test-file) set -- -dict="$root/scripts/fuzz-dictionaries/lua.dict" "$@" ;;
 esac
 
 # LeakSanitizer is off: it reports Swift objects as leaked when the only reference to them is

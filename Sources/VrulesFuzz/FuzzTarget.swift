@@ -51,6 +51,17 @@ enum FuzzTarget: String, CaseIterable {
     /// RFC 1035 escapes included: refused with a reason, or normalised to a name that
     /// normalises to itself, that a query can carry, and that reads back from the wire the same.
     case dnsName = "dns-name"
+    /// A rule script as an operator (or whoever can write to the rules directory) writes it:
+    /// the input's first part (up to a NUL) runs at the script's top level, the rest is the
+    /// body of one rule attached to every stage. Under tight limits it is loaded, played as a
+    /// `vrules run` session and asked as `vrules serve` is asked, on the example zone: the
+    /// host never crashes, every stage ends in a verdict whose reply is a valid SMTP reply of
+    /// its kind (a script's failure is 451 4.3.0), and every policy answer is one line of
+    /// printable text.
+    case ruleScript = "rule-script"
+    /// A rule test file as `vrules test` reads it: loaded, or refused with a reason; when it
+    /// loads, each of its tests runs to a result, and each failure says why.
+    case testFile = "test-file"
 
     func run(_ input: [UInt8]) {
         switch self {
@@ -65,6 +76,8 @@ enum FuzzTarget: String, CaseIterable {
         case .toml: _ = try? TOML.parse(input)
         case .zoneFile: _ = try? ZoneFile.parseContents(String(decoding: input, as: UTF8.self), origin: "fuzz.test")
         case .dnsName: Self.dnsName(input)
+        case .ruleScript: RuleScriptFuzz.run(input)
+        case .testFile: TestFileFuzz.run(input)
         }
     }
 
@@ -188,7 +201,7 @@ enum FuzzTarget: String, CaseIterable {
     /// (RFC 5321 textstring) and in a header's value (folding white space, RFC 5322): a
     /// sender's address can carry one into Received-SPF. A header's line is at most 998
     /// characters; a reply's text is bounded too.
-    private static func checkLine(_ answer: String) {
+    static func checkLine(_ answer: String) {
         let limit = answer.hasPrefix("PREPEND ") ? "PREPEND ".utf8.count + MessageHeader.maximumLength : 512
         guard !answer.isEmpty, answer.utf8.count <= limit,
               answer.unicodeScalars.allSatisfy({ ($0.value >= 0x20 && $0.value != 0x7f) || $0 == "\t" }) else {
@@ -250,7 +263,7 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     /// The directory the script is written to, one per process.
-    private static let scriptDirectory: String = {
+    static let scriptDirectory: String = {
         let path = NSTemporaryDirectory() + "vrules-fuzz-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
