@@ -40,6 +40,8 @@ actor PolicyShard {
     private let index: Int
     /// `transactionMemory` follows the engine's memory cap across reloads (`replaceEngine`).
     private var configuration: Configuration
+    /// `Configuration.stageObserver`, which no reload changes.
+    private let stageObserver: (@Sendable (StageResult, PolicyRequest) -> Void)?
     private let logger: Logger
     /// The held transactions, with their own byte budget: each Lua state has its own cap.
     private let table = TransactionTable()
@@ -107,6 +109,7 @@ actor PolicyShard {
         self.executor = engine.executor
         self.taskExecutor = engine.executor as? any TaskExecutor
         self.configuration = configuration
+        self.stageObserver = configuration.stageObserver
         self.logger = logger
         self.routes = routes
         self.totals = totals
@@ -675,7 +678,7 @@ actor PolicyShard {
     }
 
     private func record(_ result: StageResult, request: PolicyRequest) {
-        self.configuration.stageObserver?(result, request)
+        self.stageObserver?(result, request)
         self.verdictCounters.first { $0.kind == result.verdict.kind }?.counter.increment()
         if let rule = result.decidedBy { self.ruleCounter(rule, result.verdict.kind).increment() }
         // The metadata is built only when the decision line is logged at all.
