@@ -79,10 +79,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "RuleTesting", dependencies: [
-            "Rules", "DNS", "Lua", "Policy", "Spelling", "OneLineText", "OperatorFiles",
-            .product(name: "Logging", package: "swift-log"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        .target(name: "RuleTesting", dependencies: ["Rules", "DNS", "Lua", "Policy", "Spelling", "OneLineText", "OperatorFiles"]),
         .target(
             name: "Lint",
             dependencies: [

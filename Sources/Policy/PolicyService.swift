@@ -44,9 +44,9 @@ public final class PolicyService: Sendable {
         /// A reload may change it (`PolicyService.apply`).
         public var dryRun: Bool
         /// Called with each stage the rules evaluate (not one whose result an identical
-        /// request reuses) and the request it was evaluated for: `vrules answer` shows every
+        /// request reuses) and the request it was evaluated for: `PolicyReplay` shows every
         /// stage a request ran, not only the one that gave the answer.
-        public var stageObserver: (@Sendable (StageResult, PolicyRequest) -> Void)?
+        var stageObserver: (@Sendable (StageResult, PolicyRequest) -> Void)?
 
         public static let defaultUnknownStateAction = "451 4.3.0 Unknown policy protocol state, try again later"
 

@@ -1,7 +1,5 @@
 import DNS
 import Foundation
-import Logging
-import NIOConcurrencyHelpers
 import Policy
 import Rules
 
@@ -116,33 +114,31 @@ public struct RuleTestRunner {
     /// answers one connection's requests; a failure for each answer that is not the one
     /// expected. Returns the stages the rules evaluated.
     private func answer(_ testCase: RuleTestCase, engine: RuleEngine, failures: inout [String]) async -> [StageResult] {
-        let evaluated = NIOLockedValueBox<[StageResult]>([])
-        var configuration = PolicyService.Configuration(acceptAction: self.acceptCarriesHeaders ? "DUNNO" : "OK",
-                                                        maximumRecipients: self.maximumRecipients, dryRun: testCase.session.dryRun)
-        configuration.stageObserver = { result, _ in evaluated.withLockedValue { $0.append(result) } }
-        var quiet = Logger(label: "vrules.test")
-        quiet.logLevel = .critical
-        let service = PolicyService(engines: [engine], configuration: configuration, logger: quiet)
+        let replay = PolicyReplay(engine: engine, configuration: PolicyService.Configuration(
+            acceptAction: self.acceptCarriesHeaders ? "DUNNO" : "OK", maximumRecipients: self.maximumRecipients,
+            dryRun: testCase.session.dryRun))
+        var evaluated: [StageResult] = []
         for (index, expected) in testCase.requests.enumerated() {
-            let request = PolicyRequest(attributes: expected.attributes)
             let label = "request \(index + 1) (\(expected.attributes["protocol_state"] ?? "no protocol_state"))"
-            if let error = request.garbled {
+            let answer: PolicyReplay.Answer
+            do {
+                answer = try await replay.answer(PolicyRequest(attributes: expected.attributes))
+            } catch {
                 failures.append("\(label) cannot be answered (\(error)): vrules serve closes the connection there")
                 break
             }
-            let decision = await service.decide(request)
-            let action = PolicyReplyText.sanitized(decision.action)
-            guard action != expected.answer else { continue }
-            var text = "\(label): expected answer \"\(expected.answer)\", got \"\(action)\""
-            if let result = decision.result {
+            evaluated += answer.evaluated
+            guard answer.action != expected.answer else { continue }
+            var text = "\(label): expected answer \"\(expected.answer)\", got \"\(answer.action)\""
+            if let result = answer.decision.result {
                 text += " (\(result.stage.rawValue): \(result.verdict.kind.rawValue)"
                 if let rule = result.decidedBy { text += ", rule \"\(rule)\"" }
                 if let failure = result.failure { text += " [\(failure)]" }
-                text += decision.reused ? ", the result of the same question asked before)" : ")"
+                text += answer.decision.reused ? ", the result of the same question asked before)" : ")"
             }
             failures.append(text)
         }
-        return evaluated.withLockedValue { $0 }
+        return evaluated
     }
 
     static func compare(_ testCase: RuleTestCase, report: SessionReport, logs: [String], acceptCarriesHeaders: Bool = true) -> [String] {

@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import OneLineText
 import OperatorFiles
@@ -61,24 +59,19 @@ struct AnswerCommand: AsyncParsableCommand {
         }
         await engine.useDNSBLPolicies(configuration.configuration.dnsbl)
         let stream = try self.readRequests()
-        var quiet = Logger(label: "vrules")
-        quiet.logLevel = .critical
-        let evaluated = NIOLockedValueBox<[StageResult]>([])
-        var serviceConfiguration = configuration.policyService(acceptAction: self.accept.acceptAction,
-                                                               dryRun: self.dryRun || configuration.dryRun)
-        serviceConfiguration.stageObserver = { result, _ in evaluated.withLockedValue { $0.append(result) } }
-        let service = PolicyService(engines: [engine], configuration: serviceConfiguration, logger: quiet)
+        let replay = PolicyReplay(engine: engine, configuration: configuration.policyService(
+            acceptAction: self.accept.acceptAction, dryRun: self.dryRun || configuration.dryRun))
         var answers: [AnsweredRequest] = []
         var refusal: String? = nil
         requests: for item in Self.decode(stream) {
             switch item {
-            case .request(let request) where request.garbled != nil:
-                refusal = "request \(answers.count + 1) cannot be answered (\(request.garbled!)): vrules serve closes the connection there"
-                break requests
             case .request(let request):
-                let decision = await service.decide(request)
-                let stages = evaluated.withLockedValue { results in defer { results.removeAll() }; return results }
-                answers.append(AnsweredRequest(request: request, decision: decision, evaluated: stages))
+                do {
+                    answers.append(AnsweredRequest(request: request, answer: try await replay.answer(request)))
+                } catch {
+                    refusal = "request \(answers.count + 1) cannot be answered (\(error)): vrules serve closes the connection there"
+                    break requests
+                }
             case .error(let error):
                 refusal = "request \(answers.count + 1) cannot be read (\(error)): vrules serve closes the connection there"
             }
@@ -135,10 +128,7 @@ struct AnswerCommand: AsyncParsableCommand {
 /// One request of `vrules answer` and what it got.
 struct AnsweredRequest {
     var request: PolicyRequest
-    var decision: PolicyDecision
-    /// The stages the rules evaluated for it, in order (none when its answer was reused or
-    /// given without rules).
-    var evaluated: [StageResult]
+    var answer: PolicyReplay.Answer
 }
 
 /// How `vrules answer` prints: per request what it asked, the stage that decided (with its
@@ -149,8 +139,8 @@ enum AnswerReport {
         func line(_ text: String) { out += OneLine.escaped(text) + "\n" }
         for (index, answered) in answers.enumerated() {
             line("== request \(index + 1): \(Self.summary(of: answered.request))")
-            let decision = answered.decision
-            for result in answered.evaluated {
+            let decision = answered.answer.decision
+            for result in answered.answer.evaluated {
                 for event in result.trace { line("  " + ReportFormatter.describe(event)) }
                 if let failure = result.failure { line("  failure: \(failure)") }
                 for header in result.headers { line("  header \(header)") }
@@ -160,7 +150,7 @@ enum AnswerReport {
                 line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply) (the result of the same question asked before)")
             }
             if let note = Self.noRuleNote(answered) { line("  \(note)") }
-            line("action=\(PolicyReplyText.sanitized(decision.action))")
+            line("action=\(answered.answer.action)")
         }
         if let refusal { line(refusal) }
         if answers.isEmpty && refusal == nil { line("no requests") }
@@ -169,9 +159,8 @@ enum AnswerReport {
 
     static func json(_ answers: [AnsweredRequest], refusal: String?) -> String {
         let objects = answers.enumerated().map { index, answered -> [String: Any] in
-            let decision = answered.decision
-            var object: [String: Any] = ["request": index + 1, "action": PolicyReplyText.sanitized(decision.action),
-                                         "reused": decision.reused]
+            let decision = answered.answer.decision
+            var object: [String: Any] = ["request": index + 1, "action": answered.answer.action, "reused": decision.reused]
             for name in ["protocol_state", "instance", "client_address", "helo_name", "sender", "recipient"] {
                 if let value = answered.request[name] { object[name] = value }
             }
@@ -182,7 +171,7 @@ enum AnswerReport {
                 if let rule = result.decidedBy { object["decided_by"] = rule }
                 if let failure = result.failure { object["failure"] = failure }
             }
-            object["stages"] = answered.evaluated.map { result -> [String: Any] in
+            object["stages"] = answered.answer.evaluated.map { result -> [String: Any] in
                 var stage: [String: Any] = [
                     "stage": result.stage.rawValue, "verdict": result.verdict.kind.rawValue,
                     "reply": ["code": result.reply.code, "enhanced": result.reply.enhanced, "text": result.reply.text],
@@ -203,8 +192,8 @@ enum AnswerReport {
 
     /// Why a refusal came with no stage run: the answers `vrules serve` gives without rules.
     static func noRuleNote(_ answered: AnsweredRequest) -> String? {
-        let decision = answered.decision
-        guard decision.result == nil, answered.evaluated.isEmpty, decision.action != "DUNNO" else { return nil }
+        let decision = answered.answer.decision
+        guard decision.result == nil, answered.answer.evaluated.isEmpty, decision.action != "DUNNO" else { return nil }
         if case .unknown(let state) = ProtocolState(answered.request["protocol_state"] ?? "") {
             return "protocol_state \(state.isEmpty ? "(none)" : state) is not one vrules knows: the answer is [policy] unknown_state_action"
         }
