@@ -135,7 +135,7 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       -- RCPT question again (one result, not two); each answer carries one header.
       name = "Postfix's requests: a recipient asked twice, then DATA, each answer with one header",
       request = { client_address = "192.0.2.10", helo_name = "mail.good.test", instance = "7.1",
-                  sender = "a@good.test", server_name = "mx.vrules.test" },
+                  sender = "a@good.test" },
       requests = {
         { protocol_state = "RCPT", recipient = "b@good.test",
           answer = "PREPEND Received-SPF: none (mx.vrules.test: domain of good.test does not designate 192.0.2.10 as permitted sender) client-ip=192.0.2.10; envelope-from=\"a@good.test\"; helo=mail.good.test; receiver=mx.vrules.test; identity=mailfrom" },
