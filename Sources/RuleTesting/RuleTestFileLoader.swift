@@ -106,9 +106,10 @@ public struct RuleTestFileLoader {
                 guard Self.testKeys.contains(key) else { throw fail("unknown key '\(key)'\(Spelling.hint(for: key, in: Self.requestsTestKeys))") }
                 throw fail("'\(key)' belongs to a session test; a test of requests gives what Postfix sends in each request's attributes, and the answer it expects")
             }
+            guard let logs = Self.strings(fields["logs"]) else { throw fail("logs must be a string or a list of strings") }
             var testCase = RuleTestCase(name: name, session: SimulatedSession(base: SessionInfo(clientIP: "192.0.2.1"), recipients: [],
                                                                                  dryRun: dryRun),
-                                        records: records.records, faults: faults, delay: delay, expectations: [], vars: [:], logs: [],
+                                        records: records.records, faults: faults, delay: delay, expectations: [], vars: [:], logs: logs,
                                         usesNetwork: usesNetwork)
             testCase.security = records.security
             testCase.requests = try self.expectedAnswers(shared: fields["request"], requests: fields["requests"], fail: fail)
@@ -235,9 +236,9 @@ public struct RuleTestFileLoader {
     }
 
     /// The keys of a test of `requests`: its DNS, the dry run, the attributes its requests
-    /// share (`request`) and the requests.
+    /// share (`request`), the requests, and the lines the rules must log.
     private static let requestsTestKeys: Set<String> = ["name", "zone", "zone_file", "faults", "delay", "dns", "dry_run",
-                                                        "request", "requests"]
+                                                        "request", "requests", "logs"]
 
     /// `requests = { { protocol_state = "RCPT", recipient = "...", answer = "DUNNO" }, ... }`,
     /// each request's attributes over those of `request` (`request=smtpd_access_policy` and

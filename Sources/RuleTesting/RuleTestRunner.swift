@@ -86,6 +86,7 @@ public struct RuleTestRunner {
         result.entries = engine.ruleDefinitions
         guard testCase.requests.isEmpty else {
             let evaluated = await self.answer(testCase, engine: engine, failures: &result.failures)
+            result.failures += Self.compareLogs(testCase.logs, logs.lines)
             result.entryRuns = Self.entryRuns(evaluated)
             result.seconds = Date().timeIntervalSince(started)
             return result
@@ -177,10 +178,15 @@ public struct RuleTestRunner {
             }
             failures.append("no header contains \"\(expected)\"" + (headers.isEmpty ? " (no headers)" : " (headers: \(headers.joined(separator: " | ")))"))
         }
-        for expected in testCase.logs where !logs.contains(where: { $0.contains(expected) }) {
-            failures.append("no log line contains \"\(expected)\"" + (logs.isEmpty ? " (no log lines)" : " (log: \(logs.joined(separator: " | ")))"))
-        }
+        failures += Self.compareLogs(testCase.logs, logs)
         return failures
+    }
+
+    /// Each expected text must be in a line the rules logged.
+    static func compareLogs(_ expected: [String], _ logs: [String]) -> [String] {
+        expected.filter { text in !logs.contains(where: { $0.contains(text) }) }.map { text in
+            "no log line contains \"\(text)\"" + (logs.isEmpty ? " (no log lines)" : " (log: \(logs.joined(separator: " | ")))")
+        }
     }
 
     /// Each expected question must have been asked, and have had the expected status every time.
