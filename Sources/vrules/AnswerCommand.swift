@@ -131,8 +131,9 @@ struct AnsweredRequest {
     var answer: PolicyReplay.Answer
 }
 
-/// How `vrules answer` prints: per request what it asked, the stage that decided (with its
-/// rules and DNS queries) and the answer line, as `action=...` goes back to Postfix.
+/// How `vrules answer` prints: per request what it asked, every stage the rules evaluated for
+/// it (its rules, DNS calls and queries, headers and verdict, as `vrules run` prints a stage)
+/// and the answer line, as `action=...` goes back to Postfix.
 enum AnswerReport {
     static func text(_ answers: [AnsweredRequest], refusal: String?) -> String {
         var out = ""
