@@ -20,7 +20,7 @@ public final class PolicyReplay: Sendable {
     /// Why a request cannot be answered at all: `vrules serve` closes the connection there.
     public struct Unanswerable: Error, Sendable, CustomStringConvertible {
         public var reason: String
-        public var description: String { self.reason }
+        public var description: String { "cannot be answered (\(self.reason)): vrules serve closes the connection there" }
     }
 
     private let service: PolicyService

@@ -32,6 +32,9 @@ public struct RuleTestRunner {
     /// Whether an accepted recipient's answer can carry a header (`vrules serve --accept-action
     /// DUNNO`, the default) or not (`OK`).
     public var acceptCarriesHeaders = true
+    /// `[policy] unknown_state_action`: what a test of requests gets for a `protocol_state`
+    /// vrules does not know, as from `vrules serve`.
+    public var unknownStateAction = PolicyService.Configuration.defaultUnknownStateAction
 
     public init(limits: RuleLimits = RuleLimits(stageTimeout: 10), dnsblPolicies: DNSBLPolicies? = nil,
                 networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil,
@@ -115,9 +118,11 @@ public struct RuleTestRunner {
     /// answers one connection's requests; a failure for each answer that is not the one
     /// expected. Returns the stages the rules evaluated.
     private func answer(_ testCase: RuleTestCase, engine: RuleEngine, failures: inout [String]) async -> [StageResult] {
+        // As `vrules serve` configures its service from the same settings.
         let replay = PolicyReplay(engine: engine, configuration: PolicyService.Configuration(
-            acceptAction: self.acceptCarriesHeaders ? "DUNNO" : "OK", maximumRecipients: self.maximumRecipients,
-            dryRun: testCase.session.dryRun))
+            acceptAction: self.acceptCarriesHeaders ? "DUNNO" : "OK",
+            transactionMemory: RecipientLimit.transactionMemory(stateMemory: self.limits.memoryBytes),
+            maximumRecipients: self.maximumRecipients, unknownStateAction: self.unknownStateAction, dryRun: testCase.session.dryRun))
         var evaluated: [StageResult] = []
         for (index, expected) in testCase.requests.enumerated() {
             let label = "request \(index + 1) (\(expected.attributes["protocol_state"] ?? "no protocol_state"))"
@@ -125,7 +130,7 @@ public struct RuleTestRunner {
             do {
                 answer = try await replay.answer(PolicyRequest(attributes: expected.attributes))
             } catch {
-                failures.append("\(label) cannot be answered (\(error)): vrules serve closes the connection there")
+                failures.append("\(label) \(error)")
                 break
             }
             evaluated += answer.evaluated

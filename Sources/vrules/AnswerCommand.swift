@@ -69,7 +69,7 @@ struct AnswerCommand: AsyncParsableCommand {
                 do {
                     answers.append(AnsweredRequest(request: request, answer: try await replay.answer(request)))
                 } catch {
-                    refusal = "request \(answers.count + 1) cannot be answered (\(error)): vrules serve closes the connection there"
+                    refusal = "request \(answers.count + 1) \(error)"
                     break requests
                 }
             case .error(let error):

@@ -76,6 +76,7 @@ struct TestCommand: AsyncParsableCommand {
             limits: limits, dnsblPolicies: configuration.configuration.dnsbl, networkResolvers: { DNSResolverSet(configuration: dns) },
             maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum)
         runner.acceptCarriesHeaders = self.accept.acceptCarriesHeaders
+        if let action = configuration.unknownStateAction { runner.unknownStateAction = action }
         var results: [RuleTestResult] = []
         var loadErrors: [RuleTestFileError] = []
         for path in files {

@@ -702,6 +702,20 @@ struct TestCommandTests {
                                + "'protocol_sate' is not an attribute of Postfix's policy protocol (did you mean 'protocol_state'?)"),
                 "\(output.stdout)")
         #expect(lines.last == "2 passed, 2 failed", "\(output.stdout)")
+
+        // [policy] unknown_state_action of --config answers a state vrules does not know, as in vrules serve.
+        try """
+            return { tests = { { name = "unknown state", request = { client_address = "192.0.2.10", instance = "5" },
+              requests = { { protocol_state = "WEIRD", answer = "DUNNO" } } } } }
+            """.write(to: workspace.url.appendingPathComponent("rules/tests/requests_test.lua"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: workspace.url.appendingPathComponent("rules/tests/typo_test.lua"))
+        let defaulted = try workspace.run([])
+        #expect(defaulted.stdout.contains(#"expected answer "DUNNO", got "451 4.3.0 Unknown policy protocol state, try again later""#),
+                "\(defaulted.stdout)")
+        try "[policy]\nunknown_state_action = \"DUNNO\"\n".write(to: workspace.url.appendingPathComponent("vrules.toml"),
+                                                               atomically: true, encoding: .utf8)
+        let configured = try workspace.run(["--config", "vrules.toml"])
+        #expect(configured.status == 0 && configured.stdout.hasSuffix("1 passed, 0 failed\n"), "\(configured.stdout)\(configured.stderr)")
     }
 
     @Test("the shipped tests of the default policy and the examples pass, and make every rule of it decide")
