@@ -4,14 +4,15 @@ import DNSResolver
 import Foundation
 import OneLineText
 
-/// `vrules dns lookup|rlookup|mx|iprev|query|dnsbl|spf`: ask the configured network resolver
-/// from the shell, with the same semantics as the rule API (`dns.lookup`, `dns.rlookup`,
-/// `dns.locate_mx`, `dns.iprev`, `dns.query`, `dns.dnsbl`, `spf.check`), printing every query
-/// made on the way: its outcome, records with TTLs, the server that answered and the time taken.
+/// `vrules dns lookup|rlookup|mx|iprev|query|dnsbl|spf`: ask the configured network resolver,
+/// or zone files (`--zone`, as `vrules run` and a test's fixtures answer), from the shell, with
+/// the same semantics as the rule API (`dns.lookup`, `dns.rlookup`, `dns.locate_mx`,
+/// `dns.iprev`, `dns.query`, `dns.dnsbl`, `spf.check`), printing every query made on the way:
+/// its outcome, records with TTLs, the server that answered and the time taken.
 struct DNSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dns",
-        abstract: "Ask the configured resolver, with vrules' own DNS semantics.",
+        abstract: "Ask the configured resolver, or zone files, with vrules' own DNS semantics.",
         subcommands: [Lookup.self, ReverseLookupCommand.self, MXCommand.self, IprevCommand.self, QueryCommand.self,
                       DNSBLCommand.self, SPFCommand.self]
     )
@@ -28,6 +29,18 @@ struct DNSCommand: AsyncParsableCommand {
 
         @Flag(help: "Print the DNSSEC chain of trust of each query step by step (with validate = true).")
         var trace = false
+
+        @OptionGroup var zones: ZoneOptions
+
+        func validate() throws {
+            guard !self.zones.isEmpty else { return }
+            if self.domain != nil {
+                throw ValidationError("--domain picks one of the configured resolvers; --zone answers instead of them")
+            }
+            if self.trace {
+                throw ValidationError("--trace shows the network resolver's chain of trust; --zone answers instead of it")
+            }
+        }
 
         func loadConfiguration() throws -> ConfigurationFile {
             do {
@@ -166,12 +179,30 @@ struct DNSCommand: AsyncParsableCommand {
     }
 
     /// With `routed`, questions under a `[server.dns.zones]` zone go to that zone's resolver.
+    /// With `--zone`, the zone files answer everything.
     static func execute(_ command: String, subject: String, options: Options, routed: Bool = false,
                         _ body: (TranscriptResolver) async -> Report) async throws {
-        let set = DNSResolverSet(configuration: try options.loadConfiguration().dns)
-        let network = set.networkResolver(forDomain: options.domain)
-        let resolver = TranscriptResolver(routed ? set.resolver(forDomain: options.domain) : network,
+        let resolver: TranscriptResolver
+        let ipStrategy: IPStrategy
+        let source: (text: String, key: String, names: [String])
+        let zone: ZoneResolver?
+        do {
+            zone = try options.zones.makeResolver()
+        } catch {
+            throw UsageFailure.exit("\(error)")
+        }
+        if let zone {
+            resolver = TranscriptResolver(zone, answersFromCache: false)
+            ipStrategy = zone.ipStrategy
+            source = ("zone", "zones", options.zones.zone)
+        } else {
+            let set = DNSResolverSet(configuration: try options.loadConfiguration().dns)
+            let network = set.networkResolver(forDomain: options.domain)
+            resolver = TranscriptResolver(routed ? set.resolver(forDomain: options.domain) : network,
                                           tracing: options.trace && !routed ? network : nil)
+            ipStrategy = network.ipStrategy
+            source = ("servers", "servers", network.servers.map(\.description))
+        }
         let started = DispatchTime.now()
         var report = await body(resolver)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
@@ -191,12 +222,12 @@ struct DNSCommand: AsyncParsableCommand {
         if options.json {
             var object: [String: Any] = ["command": command, "subject": subject, "result": report.fields,
                                          "milliseconds": elapsed, "queries": transcript.map(Self.json)]
-            object["servers"] = network.servers.map(\.description)
+            object[source.key] = source.names
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             // The subject may hold what a client sent (an SPF sender): one line, escaped.
-            print(OneLine.escaped(";; \(command) \(subject) (ip_strategy \(network.ipStrategy.rawValue); servers \(network.servers.map(\.description).joined(separator: " ")))"))
+            print(OneLine.escaped(";; \(command) \(subject) (ip_strategy \(ipStrategy.rawValue); \(source.text) \(source.names.joined(separator: " ")))"))
             // One line per item: a blocklist's TXT text, say, is what a DNS server sent.
             for entry in transcript { print(Self.text(entry)) }
             print(OneLine.escaped("\(command): \(report.summary)"))
@@ -335,12 +366,15 @@ final class TranscriptResolver: DNSResolving, @unchecked Sendable {
     private let base: any DNSResolving
     /// With `--trace`: the network resolver, asked with its trace on instead of `base`.
     private let tracing: DNSNetworkResolver?
+    /// Whether an answer given at once came from a cache (a zone file's answers come at once too).
+    private let answersFromCache: Bool
     private let lock = NSLock()
     private var entries: [Entry] = []
 
-    init(_ base: any DNSResolving, tracing: DNSNetworkResolver? = nil) {
+    init(_ base: any DNSResolving, tracing: DNSNetworkResolver? = nil, answersFromCache: Bool = true) {
         self.base = base
         self.tracing = tracing
+        self.answersFromCache = answersFromCache
     }
 
     var transcript: [Entry] {
@@ -355,7 +389,7 @@ final class TranscriptResolver: DNSResolving, @unchecked Sendable {
     func immediateResult(for question: DNSQuestion) -> DNSQueryResult? {
         guard self.tracing == nil else { return nil }
         guard let result = self.base.immediateResult(for: question) else { return nil }
-        self.append(Entry(question: question, result: result, milliseconds: 0, fromCache: true))
+        self.append(Entry(question: question, result: result, milliseconds: 0, fromCache: self.answersFromCache))
         return result
     }
 

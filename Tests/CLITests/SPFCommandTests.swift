@@ -65,6 +65,48 @@ struct SPFCommandTests {
         #expect((object["queries"] as? [Any])?.isEmpty == false)
     }
 
+    /// Knot serves spf.test alone and refuses the reverse names a `ptr` or `%{p}` asks, which
+    /// the zone file answers NXDOMAIN; either way the `ptr` does not match (RFC 7208 §5.5), so the
+    /// results agree, but the questions outside spf.test, and the weakest security seen, are left out.
+    @Test("--zone on the zone file Knot serves gives the same results from the same questions and answers")
+    func zoneFileAsKnot() throws {
+        let knot = try Self.knot()
+        let directory = try CLI.scratch(["vrules.toml": Self.configuration(port: knot.port)])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zone = CLI.packageRoot.appendingPathComponent("Tests/Fixtures/spf/spf.test.zone").path
+        let checks = [["198.51.100.7", "alice@spf.test"], ["192.0.2.99", "<bob@spf.test>"], ["203.0.113.20", "c@spf.test"],
+                      ["192.0.2.99", "<>", "--helo", "soft.spf.test"], ["192.0.2.99", "x@two.spf.test"],
+                      ["192.0.2.99", "x@nothing.spf.test"], ["2001:db8:1::5", "d@spf.test"]]
+        var results = Set<String>()
+        for check in checks {
+            let network = try CLI.run(["dns", "spf", "--json"] + check, in: directory)
+            let offline = try CLI.run(["dns", "spf", "--json", "--zone", zone] + check, in: directory)
+            #expect(network.status == offline.status, "\(check)")
+            #expect(offline.stdout.contains("\"server\" : \"zone\"") && !offline.stdout.contains("\"server\" : \"127.0.0.1"),
+                    "the zone file answered: \(check)")
+            let (networkResult, networkQueries) = try Self.resultAndQueries(network.stdout)
+            let (offlineResult, offlineQueries) = try Self.resultAndQueries(offline.stdout)
+            #expect(networkResult == offlineResult, "\(check)")
+            #expect(networkQueries == offlineQueries, "\(check)")
+            results.insert(networkResult["result"] ?? "")
+        }
+        #expect(results == ["pass", "fail", "softfail", "permerror", "none"], "the checks cover five results: \(results)")
+    }
+
+    /// The result's fields, and each question with its outcome and records, from `--json`.
+    static func resultAndQueries(_ json: String) throws -> ([String: String], [String]) {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        var result = try #require(object["result"] as? [String: Any]).compactMapValues { $0 as? String }
+        result["security"] = nil
+        let queries = try #require(object["queries"] as? [[String: Any]]).filter {
+            ($0["name"] as? String)?.hasSuffix("spf.test") == true
+        }.map { query in
+            let records = (query["records"] as? [[String: Any]] ?? []).map { "\($0["type"] ?? "") \($0["data"] ?? "")" }
+            return "\(query["name"] ?? "")/\(query["type"] ?? "") \(query["outcome"] ?? query["error"] ?? "") \(records.sorted())"
+        }
+        return (result, queries)
+    }
+
     @Test("a sender's control characters reach no output line raw; DNS trouble is temperror and exit status 1")
     func hostileAndFailing() throws {
         let knot = try Self.knot()
