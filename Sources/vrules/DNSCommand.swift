@@ -185,9 +185,10 @@ struct DNSCommand: AsyncParsableCommand {
         let resolver: TranscriptResolver
         let ipStrategy: IPStrategy
         let source: (text: String, key: String, names: [String])
+        let configuration = try options.loadConfiguration()
         let zone: ZoneResolver?
         do {
-            zone = try options.zones.makeResolver()
+            zone = try options.zones.makeResolver(ipStrategy: configuration.dns.root.options.ipStrategy)
         } catch {
             throw UsageFailure.exit("\(error)")
         }
@@ -196,7 +197,7 @@ struct DNSCommand: AsyncParsableCommand {
             ipStrategy = zone.ipStrategy
             source = ("zone", "zones", options.zones.zone)
         } else {
-            let set = DNSResolverSet(configuration: try options.loadConfiguration().dns)
+            let set = DNSResolverSet(configuration: configuration.dns)
             let network = set.networkResolver(forDomain: options.domain)
             resolver = TranscriptResolver(routed ? set.resolver(forDomain: options.domain) : network,
                                           tracing: options.trace && !routed ? network : nil)

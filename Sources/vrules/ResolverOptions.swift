@@ -23,7 +23,8 @@ struct ResolverOptions: ParsableArguments {
 
     /// The resolvers, from `configuration` when it is already loaded.
     func makeResolvers(using configuration: ConfigurationFile?) throws -> any DNSResolverSelecting {
-        if let resolver = try self.zones.makeResolver() { return SingleResolver(resolver) }
-        return DNSResolverSet(configuration: try (configuration ?? self.loadConfigurationFile()).dns)
+        let dns = try (configuration ?? self.loadConfigurationFile()).dns
+        if let resolver = try self.zones.makeResolver(ipStrategy: dns.root.options.ipStrategy) { return SingleResolver(resolver) }
+        return DNSResolverSet(configuration: dns)
     }
 }

@@ -429,6 +429,49 @@ struct TestCommandTests {
         #expect(missing.stderr == "vrules: missing.toml:1:1: error: no such file [unreadable-file]\n", "\(missing.stderr)")
     }
 
+    @Test("[server.dns.options] ip_strategy orders and picks the fixtures' addresses, in vrules test, run and dns --zone")
+    func ipStrategyApplies() throws {
+        let rules = """
+        return { helo = { rule("addresses", function(ctx)
+          return reject(reply(550, "5.7.1", table.concat(dns.lookup(ctx.helo), " ")))
+        end) } }
+        """
+        let zone = "$ORIGIN test.\nboth A 192.0.2.1\nboth AAAA 2001:db8::1\nsix AAAA 2001:db8::6\n"
+        let workspace = try Workspace(rules: rules, tests: ["order_test.lua": """
+        return {
+          zone = [[
+        \(zone)]],
+          tests = {
+            { name = "both families", client_ip = "192.0.2.10", helo = "both.test", expect = { helo = "550 5.7.1 192.0.2.1 2001:db8::1" } },
+            { name = "one family", client_ip = "192.0.2.10", helo = "six.test", expect = { helo = "550 5.7.1 2001:db8::6" } },
+          },
+        }
+        """])
+        defer { workspace.remove() }
+        let config = workspace.url.appendingPathComponent("vrules.toml")
+        try zone.write(to: workspace.url.appendingPathComponent("test.zone"), atomically: true, encoding: .utf8)
+        // Without a configuration, Ipv4thenIpv6: both.test gives its IPv4 address alone.
+        let unconfigured = try workspace.run([])
+        #expect(unconfigured.stdout.contains("    helo: expected 550 5.7.1 192.0.2.1 2001:db8::1, got reject 550 5.7.1 192.0.2.1 (rule"),
+                "\(unconfigured.stdout)")
+        #expect(unconfigured.stdout.hasSuffix("1 passed, 1 failed\n"), "\(unconfigured.stdout)")
+
+        try "[server.dns.options]\nip_strategy = \"Ipv4AndIpv6\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let both = try workspace.run([])
+        #expect(both.status == 0, "\(both.stdout)\(both.stderr)")
+        #expect(both.stdout.hasSuffix("2 passed, 0 failed\n"), "\(both.stdout)")
+
+        try "[server.dns.options]\nip_strategy = \"Ipv6thenIpv4\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let sixFirst = try workspace.run([])
+        #expect(sixFirst.stdout.contains("    helo: expected 550 5.7.1 192.0.2.1 2001:db8::1, got reject 550 5.7.1 2001:db8::1 (rule"),
+                "\(sixFirst.stdout)")
+        let run = try CLI.run(["run", "--zone", "test.zone", "--client-ip", "192.0.2.10", "--helo", "both.test"], in: workspace.url)
+        #expect(run.stdout.contains("helo: reject 550 5.7.1 2001:db8::1\n"), "\(run.stdout)")
+        let dns = try CLI.run(["dns", "lookup", "both.test", "--zone", "test.zone"], in: workspace.url)
+        #expect(dns.stdout.contains("(ip_strategy Ipv6thenIpv4; zone test.zone)"), "\(dns.stdout)")
+        #expect(dns.stdout.contains("\nlookup: ok\n  2001:db8::1\n;; "), "\(dns.stdout)")
+    }
+
     @Test("[policy] max_recipients: a recipient past it is answered 452 4.5.3, as vrules serve answers it; refused ones do not count")
     func recipientLimit() throws {
         let rules = """
