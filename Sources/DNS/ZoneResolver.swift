@@ -29,8 +29,24 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
     /// How many questions `askedQuestions` keeps, so a long `vrules run` does not grow without bound.
     public static let questionLogLimit = 1024
 
+    /// What of a configured resolver's options zone files answer with, so that rules see from a
+    /// zone what they will see in production (`[server.dns.options]`; `rotate` is left out: a
+    /// zone's answers stay the same from run to run).
+    public struct Options: Sendable, Equatable {
+        /// `ip_strategy`: which address families `dns.lookup` gets, in which order.
+        public var ipStrategy: IPStrategy
+        /// `preserve_intermediates`: whether an answer keeps the CNAME chain that led to it.
+        public var preservesIntermediates: Bool
+
+        public init(ipStrategy: IPStrategy = .ipv4ThenIpv6, preservesIntermediates: Bool = true) {
+            self.ipStrategy = ipStrategy
+            self.preservesIntermediates = preservesIntermediates
+        }
+    }
+
     public let ipStrategy: IPStrategy
     public let rotatesRecords: Bool
+    public let preservesIntermediates: Bool
 
     /// Records by owner, in zone order, without duplicates (an RRset is a set).
     private let recordsByName: [String: [DNSRecord]]
@@ -58,11 +74,17 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
         self.init(records: contents.records, security: contents.security, ipStrategy: ipStrategy, rotate: rotate)
     }
 
+    /// A zone's records answered with a configured resolver's `options`.
+    public convenience init(records: [DNSRecord], security: ZoneSecurityMarks = ZoneSecurityMarks(), options: Options) {
+        self.init(records: records, security: security, ipStrategy: options.ipStrategy,
+                  preservesIntermediates: options.preservesIntermediates)
+    }
+
     /// `records` need normalised owner names, as `ZoneFile.parse` produces them. An answer
     /// carries the status `security` gives every name it rests on (the name asked and each
     /// CNAME target): a bogus or indeterminate one is for the rule engine a DNS error.
     public init(records: [DNSRecord], security: ZoneSecurityMarks = ZoneSecurityMarks(),
-                ipStrategy: IPStrategy = .ipv4ThenIpv6, rotate: Bool = false) {
+                ipStrategy: IPStrategy = .ipv4ThenIpv6, rotate: Bool = false, preservesIntermediates: Bool = true) {
         var byName: [String: [DNSRecord]] = [:]
         var seen: Set<DNSRecord> = []
         var existing: Set<String> = []
@@ -79,6 +101,7 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
         self.security = security
         self.ipStrategy = ipStrategy
         self.rotatesRecords = rotate
+        self.preservesIntermediates = preservesIntermediates
     }
 
     // MARK: Configuration
@@ -246,7 +269,7 @@ public final class ZoneResolver: DNSResolving, @unchecked Sendable {
             let security = self.security.isEmpty ? DNSSecurity.insecure : self.security.security(ofChain: visited)
             return .success(DNSAnswer(name: question.name, type: question.type, outcome: outcome,
                                       records: self.rotated(records, owner: owner, type: question.type),
-                                      chain: chain, security: security, server: "zone"))
+                                      chain: self.preservesIntermediates ? chain : [], security: security, server: "zone"))
         }
     }
 

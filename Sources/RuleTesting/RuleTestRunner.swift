@@ -35,10 +35,9 @@ public struct RuleTestRunner {
     /// `[policy] unknown_state_action`: what a test of requests gets for a `protocol_state`
     /// vrules does not know, as from `vrules serve`.
     public var unknownStateAction = PolicyService.Configuration.defaultUnknownStateAction
-    /// `[server.dns.options] ip_strategy`: the fixtures answer `dns.lookup` in the order, and
-    /// with the address families, the configured resolver will (`rotate` stays off, so a
-    /// test's answers are the same every run).
-    public var ipStrategy = IPStrategy.ipv4ThenIpv6
+    /// `[server.dns.options]` `ip_strategy` and `preserve_intermediates`: the fixtures answer as
+    /// the configured resolver will (`rotate` stays off, so a test's answers are the same every run).
+    public var zoneOptions = ZoneResolver.Options()
 
     public init(limits: RuleLimits = RuleLimits(stageTimeout: 10), dnsblPolicies: DNSBLPolicies? = nil,
                 networkResolvers: (@Sendable () throws -> any DNSResolverSelecting)? = nil,
@@ -73,7 +72,7 @@ public struct RuleTestRunner {
                 return result
             }
         } else {
-            let resolver = ZoneResolver(records: testCase.records, security: testCase.security, ipStrategy: self.ipStrategy)
+            let resolver = ZoneResolver(records: testCase.records, security: testCase.security, options: self.zoneOptions)
             for (name, fault) in testCase.faults { resolver.setFault(fault, for: name) }
             resolver.delay = testCase.delay
             resolvers = SingleResolver(resolver)

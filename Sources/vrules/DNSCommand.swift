@@ -188,7 +188,7 @@ struct DNSCommand: AsyncParsableCommand {
         let configuration = try options.loadConfiguration()
         let zone: ZoneResolver?
         do {
-            zone = try options.zones.makeResolver(ipStrategy: configuration.dns.root.options.ipStrategy)
+            zone = try options.zones.makeResolver(options: configuration.dns.root.options.zoneOptions)
         } catch {
             throw UsageFailure.exit("\(error)")
         }

@@ -24,7 +24,7 @@ struct ResolverOptions: ParsableArguments {
     /// The resolvers, from `configuration` when it is already loaded.
     func makeResolvers(using configuration: ConfigurationFile?) throws -> any DNSResolverSelecting {
         let dns = try (configuration ?? self.loadConfigurationFile()).dns
-        if let resolver = try self.zones.makeResolver(ipStrategy: dns.root.options.ipStrategy) { return SingleResolver(resolver) }
+        if let resolver = try self.zones.makeResolver(options: dns.root.options.zoneOptions) { return SingleResolver(resolver) }
         return DNSResolverSet(configuration: dns)
     }
 }

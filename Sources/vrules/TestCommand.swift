@@ -77,7 +77,7 @@ struct TestCommand: AsyncParsableCommand {
             maximumRecipients: configuration.configuration.policy.maximumRecipients ?? RecipientLimit.defaultMaximum)
         runner.acceptCarriesHeaders = self.accept.acceptCarriesHeaders
         if let action = configuration.unknownStateAction { runner.unknownStateAction = action }
-        runner.ipStrategy = dns.root.options.ipStrategy
+        runner.zoneOptions = dns.root.options.zoneOptions
         var results: [RuleTestResult] = []
         var loadErrors: [RuleTestFileError] = []
         for path in files {

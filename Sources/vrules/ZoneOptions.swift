@@ -28,16 +28,15 @@ struct ZoneOptions: ParsableArguments {
     }
 
     /// The zone files' resolver with the faults and delay set, or nil without `--zone`.
-    /// `ipStrategy` is the configured resolver's (`[server.dns.options] ip_strategy`), so that
-    /// `dns.lookup` orders and picks addresses as it will in production; `rotate` stays off,
-    /// so that the same zone gives the same answers every run.
-    func makeResolver(ipStrategy: IPStrategy) throws -> ZoneResolver? {
+    /// `options` are the configured resolver's (`[server.dns.options]`), so that rules get
+    /// from the zone what they will get in production.
+    func makeResolver(options: ZoneResolver.Options) throws -> ZoneResolver? {
         guard !self.zone.isEmpty else { return nil }
         var contents = ZoneContents()
         for path in self.zone {
             contents.append(try ZoneFile.loadContents(path: path))
         }
-        let resolver = ZoneResolver(contents: contents, ipStrategy: ipStrategy)
+        let resolver = ZoneResolver(records: contents.records, security: contents.security, options: options)
         for text in self.fault {
             let (name, fault) = try Self.parseFault(text)
             resolver.setFault(fault, for: name)

@@ -41,3 +41,10 @@ public struct DNSResolverOptions: Hashable, Sendable {
         self.trustAnchors = trustAnchors
     }
 }
+
+extension DNSResolverOptions {
+    /// What zone files answer with in place of this resolver (`--zone`, a test's fixtures).
+    public var zoneOptions: ZoneResolver.Options {
+        ZoneResolver.Options(ipStrategy: self.ipStrategy, preservesIntermediates: self.preserveIntermediates)
+    }
+}
