@@ -72,11 +72,18 @@ extension RuleHost {
         guard let text = self.lua.string(at: 1, thread) else {
             return .failure(HostCallError("\(function): expected a domain name string, got \(self.lua.type(at: 1, thread).name)"))
         }
+        // "" would ask about the root zone. It is what `ctx.mail_from.domain` holds for a bounce,
+        // and a route of kind "none" for it would refuse every bounce: a script error instead.
+        guard !text.isEmpty else { return .failure(HostCallError(Self.emptyNameMessage(function))) }
         do {
             return .success(try DNSName.normalize(text))
         } catch {
             return .failure(HostCallError("\(function): \(error)"))
         }
+    }
+
+    static func emptyNameMessage(_ function: String) -> String {
+        "\(function): empty domain name (a bounce's ctx.mail_from.domain is \"\": check ctx.mail_from.address == \"\" first; \".\" is the root)"
     }
 
     private func ipArgument(_ function: String, thread: LuaThread) -> Result<IPAddress, HostCallError> {
@@ -104,6 +111,7 @@ extension RuleHost {
         guard let text = self.lua.string(at: 1, thread) else {
             return .failure(HostCallError("dns.dnsbl: expected an IP address or a domain name as the subject, got \(self.lua.type(at: 1, thread).name)"))
         }
+        guard !text.isEmpty else { return .failure(HostCallError(Self.emptyNameMessage("dns.dnsbl"))) }
         guard let subject = DNSBLSubject(text) else {
             return .failure(HostCallError("dns.dnsbl: '\(text)' is neither an IP address nor a domain name"))
         }

@@ -28,6 +28,28 @@ struct DNSFunctionTests {
         #expect(try await run("'v6only.test'") == "ok:2001:db8::13")
     }
 
+    /// A bounce's `ctx.mail_from.domain` is "": asked about as the root zone, it would have no
+    /// route, and a rule refusing unroutable senders would refuse every bounce.
+    @Test("a bounce's empty sender domain is a script error naming it, never a question; \".\" still asks the root", arguments: [
+        "dns.locate_mx(ctx.mail_from.domain)", "dns.lookup(ctx.mail_from.domain)", "dns.query(ctx.mail_from.domain, 'MX')",
+        "dns.dnsbl(ctx.mail_from.domain, 'dbl.example')",
+    ])
+    func bounceDomain(call: String) async throws {
+        let harness = try Harness(script(.mail, "local route = \(call) return accept()"))
+        var bounce = defaultSession
+        bounce.mailFrom = MailAddress("")
+        let result = await harness.run(.mail, bounce)
+        #expect(result.verdict.reply == .localError)
+        let function = String(call.prefix { $0 != "(" })
+        #expect(result.failure?.contains("\(function): empty domain name (a bounce's ctx.mail_from.domain is \"\": "
+                                         + "check ctx.mail_from.address == \"\" first") == true, "\(result.failure ?? "no failure")")
+        #expect(harness.resolver.questionCount == 0)
+
+        let root = try Harness(script(.mail, "local r = dns.locate_mx('.') return accept(reply(250, '2.0.0', r.kind))"))
+        #expect(await root.run(.mail, bounce).verdict.reply?.text == "none")
+        #expect(root.resolver.questionCount > 0)
+    }
+
     /// Inside a C function's callback a call cannot yield. It is refused even when its answer
     /// is at hand (zone files, a name asked before and cached), so a script that passes its
     /// tests on zone files does not defer in production only when the answer must be waited for.
