@@ -30,6 +30,7 @@
 --            and the mail it would have refused before SPF ran (its HELO name, its
 --            sender's domain) an Authentication-Results header with the iprev result.
 --   rcpt     A recipient domain that publishes Null MX cannot take mail: 556 5.1.10.
+--            A recipient without a domain (RCPT TO:<postmaster>, RFC 5321 §4.5.1) goes on.
 --
 -- A DNS lookup that fails transiently (timeout, SERVFAIL) and is not caught
 -- defers the stage with 451 4.4.3, so no rule here is wrongly decided when DNS
@@ -121,6 +122,7 @@ return {
   rcpt = {
     rule("recipient domain must accept mail", function(ctx)
       if ctx.vars.trusted then return accept() end
+      if ctx.rcpt.domain == "" then return next() end   -- RCPT TO:<postmaster>, this server's own
       local route = dns.locate_mx(ctx.rcpt.domain)
       if route.kind == "null" then return reject(replies.rcpt_null_mx) end
     end),

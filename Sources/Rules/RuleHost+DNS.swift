@@ -72,8 +72,9 @@ extension RuleHost {
         guard let text = self.lua.string(at: 1, thread) else {
             return .failure(HostCallError("\(function): expected a domain name string, got \(self.lua.type(at: 1, thread).name)"))
         }
-        // "" would ask about the root zone. It is what `ctx.mail_from.domain` holds for a bounce,
-        // and a route of kind "none" for it would refuse every bounce: a script error instead.
+        // "" would ask about the root zone. It is the domain of a bounce's sender and of
+        // RCPT TO:<postmaster>, and a route of kind "none" for it would refuse them all: a
+        // script error instead.
         guard !text.isEmpty else { return .failure(HostCallError(Self.emptyNameMessage(function))) }
         do {
             return .success(try DNSName.normalize(text))
@@ -83,7 +84,7 @@ extension RuleHost {
     }
 
     static func emptyNameMessage(_ function: String) -> String {
-        "\(function): empty domain name (a bounce's ctx.mail_from.domain is \"\": check ctx.mail_from.address == \"\" first; \".\" is the root)"
+        "\(function): empty domain name (a bounce's ctx.mail_from.domain and <postmaster>'s ctx.rcpt.domain are \"\": check for them first; \".\" is the root)"
     }
 
     private func ipArgument(_ function: String, thread: LuaThread) -> Result<IPAddress, HostCallError> {

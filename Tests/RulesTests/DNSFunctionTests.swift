@@ -41,8 +41,8 @@ struct DNSFunctionTests {
         let result = await harness.run(.mail, bounce)
         #expect(result.verdict.reply == .localError)
         let function = String(call.prefix { $0 != "(" })
-        #expect(result.failure?.contains("\(function): empty domain name (a bounce's ctx.mail_from.domain is \"\": "
-                                         + "check ctx.mail_from.address == \"\" first") == true, "\(result.failure ?? "no failure")")
+        #expect(result.failure?.contains("\(function): empty domain name (a bounce's ctx.mail_from.domain and <postmaster>'s "
+                                         + "ctx.rcpt.domain are \"\": check for them first") == true, "\(result.failure ?? "no failure")")
         #expect(harness.resolver.questionCount == 0)
 
         let root = try Harness(script(.mail, "local r = dns.locate_mx('.') return accept(reply(250, '2.0.0', r.kind))"))

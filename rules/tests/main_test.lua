@@ -129,6 +129,11 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       expect = { rcpt = { "556 5.1.10", "next" }, data = "next" },
     },
     {
+      name = "a bounce to postmaster with no domain (RFC 5321 4.5.1) is taken",
+      client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "", rcpt = "postmaster",
+      expect = { mail = "next", rcpt = "next", data = "next" },
+    },
+    {
       -- What only Postfix's own requests show: named in smtpd_recipient_restrictions and
       -- smtpd_data_restrictions (with its default smtpd_delay_reject = yes), the service is
       -- first asked at RCPT, so connect, helo and mail run then; a second list asks the same
