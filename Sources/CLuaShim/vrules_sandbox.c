@@ -444,14 +444,27 @@ static void add_token_part_within(lua_State *L, luaL_Buffer *buffer, const char 
     add_token_part(L, buffer, name, index);
 }
 
+/* Whether `result` is one of RFC 7208's seven results. */
+static int is_spf_result(const char *result) {
+    static const char *const results[] = { "pass", "fail", "softfail", "neutral", "none", "permerror", "temperror" };
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+        if (strcmp(result, results[i]) == 0) return 1;
+    }
+    return 0;
+}
+
 /* spf.received_header(result): the RFC 7208 §9.1 Received-SPF value of an spf.check result.
  * The texts of its parts are pushed first, then written into one buffer: the value is made
- * as one string, with no string per piece (it is made for every message). */
+ * as one string, with no string per piece (it is made for every message). A table that is
+ * not such a result (a result word RFC 7208 does not have, no domain or client address) is
+ * refused: the header would say "nil" on the message. */
 static int sandbox_spf_received_header(lua_State *L) {
     lua_settop(L, 1);
-    if (lua_type(L, 1) != LUA_TTABLE || lua_getfield(L, 1, "result") != LUA_TSTRING) {
+    if (lua_type(L, 1) != LUA_TTABLE || lua_getfield(L, 1, "result") != LUA_TSTRING || !is_spf_result(lua_tostring(L, 2))
+        || lua_getfield(L, 1, "domain") != LUA_TSTRING || lua_getfield(L, 1, "client_ip") != LUA_TSTRING) {
         return luaL_error(L, "spf.received_header(result): expected the result of spf.check or spf.check_host");
     }
+    lua_settop(L, 2);
     luaL_checkstack(L, 40, "spf.received_header");
     const char *result = lua_tostring(L, 2);
     int failed = strcmp(result, "permerror") == 0 || strcmp(result, "temperror") == 0;

@@ -80,7 +80,7 @@ public struct HostAPI: Sendable {
             ], fields: []),
             Table(name: "spf", summary: "SPF (RFC 7208); DNS trouble is temperror, never an exception.", functions: [
                 Function(name: "check", parameters: ["ctx: vrules.Context"], returns: ["vrules.SPFResult"],
-                         summary: "The session's SPF result: MAIL FROM, or HELO for the null reverse-path."),
+                         summary: "The session's SPF result: MAIL FROM, or HELO for the null reverse-path and before MAIL FROM (at helo or later)."),
                 Function(name: "check_host", parameters: ["ip: string", "domain: string", "sender: string", "helo?: string"],
                          returns: ["vrules.SPFResult"], summary: "RFC 7208 check_host() for any identity."),
                 Function(name: "received_header", parameters: ["result: vrules.SPFResult"], returns: ["string"],

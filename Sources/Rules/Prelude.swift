@@ -300,6 +300,11 @@ local function spf_check_host(ip, domain, sender, helo)
 end
 local function spf_check(ctx)
   local from, helo = ctx.mail_from, ctx.helo
+  -- At connect there is no identity yet: a result of "none" would hide that the check can
+  -- never find anything there.
+  if from == nil and helo == nil then
+    error("spf.check(ctx): nothing to check yet (no HELO name, no MAIL FROM): call it at helo or later", 2)
+  end
   local receiver = ctx.server and ctx.server.name
   if from == nil or from.address == "" then
     return host_spf(ctx.client.ip, helo or "", "postmaster@" .. (helo or ""), helo, "helo", receiver)

@@ -391,6 +391,34 @@ struct SPFFunctionTests {
         #expect(bounce["r"] == "pass helo mail.helo.spf.test")
     }
 
+    @Test("check(ctx) at helo checks the HELO identity; at connect, with no identity yet, it is a script error")
+    func earlyStages() async throws {
+        let source = """
+            return {
+              connect = { rule("at connect", function(ctx) spf.check(ctx) end) },
+              helo = { rule("at helo", function(ctx)
+                local r = spf.check(ctx) ctx.vars.r = r.result .. ' ' .. r.identity .. ' ' .. r.domain
+                ctx.vars.header = spf.received_header(r)
+              end) },
+            }
+            """
+        let harness = try Harness(source, zone: Self.zone)
+        var session = defaultSession
+        session.helo = "mail.helo.spf.test"
+        let transaction = await harness.engine.beginTransaction(session)
+        let connect = await harness.engine.evaluate(.connect, in: transaction)
+        #expect(connect.verdict.reply == .localError)
+        #expect(connect.failure?.contains("test.lua:2: spf.check(ctx): nothing to check yet (no HELO name, no MAIL FROM)") == true,
+                "\(connect.failure ?? "no failure")")
+        let helo = await harness.engine.evaluate(.helo, in: transaction)
+        #expect(helo.failure == nil, "\(helo.failure ?? "")")
+        let vars = await harness.engine.vars(of: transaction)
+        await harness.engine.endTransaction(transaction)
+        #expect(vars["r"] == "pass helo mail.helo.spf.test")
+        #expect(vars["header"]?.hasPrefix("pass (mx.example: domain of mail.helo.spf.test designates 192.0.2.10 as permitted sender)") == true,
+                "\(vars["header"] ?? "")")
+    }
+
     @Test("DNS trouble is temperror, never an exception")
     func temperror() async throws {
         let (result, vars) = try await self.run("local r = spf.check_host('192.0.2.10', 'good.spf.test', 'a@good.spf.test') ctx.vars.r = r.result",
@@ -422,6 +450,9 @@ struct SPFFunctionTests {
         ("spf.check_host('not an ip', 'good.spf.test', 'a@good.spf.test')", "invalid IP address"),
         ("spf.check_host('192.0.2.1', 42, 'a@b')", "expected a domain string"),
         ("spf.check_host('192.0.2.1', 'good.spf.test')", "expected a sender string"),
+        ("spf.received_header({ result = 'bogus', domain = 'good.spf.test', client_ip = '192.0.2.1' })", "expected the result of spf.check"),
+        ("spf.received_header({ result = 'pass' })", "expected the result of spf.check"),
+        ("spf.received_header({ result = 'pass', domain = 'good.spf.test', client_ip = 42 })", "expected the result of spf.check"),
     ])
     func badArguments(call: String, message: String) async throws {
         let (result, _) = try await self.run(call)
