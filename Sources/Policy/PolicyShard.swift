@@ -77,6 +77,9 @@ actor PolicyShard {
     /// `ruleSeriesLimit` rule names of one load of the rules get series of their own here;
     /// the decisions of the others count under `ruleSeriesOverflow`.
     private var ruleCounters: [RuleVerdict: Counter] = [:]
+    /// The failures of each rule (`vrules_rules_failures_total`): a script error or a limit
+    /// that deferred the stage, which the decisions count as a `defer` like any other.
+    private var failureCounters: [String: Counter] = [:]
     private var ruleNames: Set<String> = []
     static let ruleSeriesLimit = 1_000
     static let ruleSeriesOverflow = "(other rules)"
@@ -139,6 +142,7 @@ actor PolicyShard {
         // The names the new rules decide under get series of their own again: the bound is
         // per load, so rules renamed over many reloads never push today's into the overflow.
         self.ruleCounters.removeAll()
+        self.failureCounters.removeAll()
         self.ruleNames.removeAll()
     }
 
@@ -157,22 +161,47 @@ actor PolicyShard {
     }
 
     private func ruleCounter(_ rule: String, _ verdict: VerdictKind) -> Counter {
-        var key = RuleVerdict(rule: rule, verdict: verdict)
+        if let counter = self.ruleCounters[RuleVerdict(rule: rule, verdict: verdict)] { return counter }
+        let key = RuleVerdict(rule: self.seriesName(of: rule), verdict: verdict)
         if let counter = self.ruleCounters[key] { return counter }
-        if !self.ruleNames.contains(rule) {
-            if self.ruleNames.count < Self.ruleSeriesLimit {
-                self.ruleNames.insert(rule)
-            } else {
-                key.rule = Self.ruleSeriesOverflow
-                if let counter = self.ruleCounters[key] { return counter }
-            }
-        }
         let counter = Counter(label: "vrules_rules_decisions_total", dimensions: [("rule", key.rule), ("verdict", verdict.rawValue)])
         self.ruleCounters[key] = counter
         return counter
     }
 
+    private func failureCounter(_ rule: String) -> Counter {
+        if let counter = self.failureCounters[rule] { return counter }
+        let name = self.seriesName(of: rule)
+        if let counter = self.failureCounters[name] { return counter }
+        let counter = Counter(label: "vrules_rules_failures_total", dimensions: [("rule", name)])
+        self.failureCounters[name] = counter
+        return counter
+    }
+
+    /// `rule`, or `ruleSeriesOverflow` once `ruleSeriesLimit` other names have series of their own.
+    private func seriesName(of rule: String) -> String {
+        if self.ruleNames.contains(rule) { return rule }
+        guard self.ruleNames.count < Self.ruleSeriesLimit else { return Self.ruleSeriesOverflow }
+        self.ruleNames.insert(rule)
+        return rule
+    }
+
     private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// A rule that failed defers every stage it runs in: an error line at every log level,
+    /// once a second per rule (with how many more since), so that a script broken in
+    /// production shows even where decisions are not logged, without a line per request.
+    private func recordFailure(_ failure: String, of result: StageResult, request: PolicyRequest) {
+        let rule = self.seriesName(of: result.decidedBy ?? Self.noRule)
+        self.failureCounter(rule).increment()
+        self.warnings.warn("failure " + rule, "a rule failed: the stage is deferred", metadata: [
+            "rule": "\(rule)", "stage": "\(result.stage.rawValue)", "failure": "\(failure)",
+            "reply": "\(result.reply)", "client": "\(request[.clientAddress] ?? "-")",
+        ], level: .error, now: Self.now(), logger: self.logger)
+    }
+
+    /// The series and log key of a failure outside any rule (a stage's own deadline).
+    static let noRule = "(no rule)"
 
     /// The answer to a request its transaction has already answered every stage of (the
     /// same recipient asked again from another restriction list: two of the five requests
@@ -681,6 +710,7 @@ actor PolicyShard {
         self.stageObserver?(result, request)
         self.verdictCounters.first { $0.kind == result.verdict.kind }?.counter.increment()
         if let rule = result.decidedBy { self.ruleCounter(rule, result.verdict.kind).increment() }
+        if let failure = result.failure { self.recordFailure(failure, of: result, request: request) }
         // The metadata is built only when the decision line is logged at all.
         guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [

@@ -1136,6 +1136,34 @@ struct ServeCommandTests {
         #expect(server.stop() == 0)
     }
 
+    @Test("a rule that fails is an error line at --log-level warning, once a second with the count since, and a failure metric")
+    func ruleFailuresLogged() async throws {
+        let (directory, server, client, metrics) = try self.serving(rules: """
+            return { rcpt = {
+              rule("broken", function(ctx) if ctx.rcpt.local_part == "oops" then local x = nil return x.y end end),
+              rule("hold", function(ctx) if ctx.rcpt.local_part == "later" then return defer() end end),
+            } }
+            """, arguments: ["--log-level", "warning"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for index in 0..<20 {
+            #expect(try client.ask(rcptRequest("fail.\(index)", recipient: "oops@example.com")) == "451 4.3.0 Local error in processing, try again later")
+        }
+        #expect(try client.ask(rcptRequest("hold", recipient: "later@example.com"))?.hasPrefix("451 4.4.3") == true)
+        let text = try await metricsText(metrics)
+        #expect(text.contains(#"vrules_rules_failures_total{rule="broken"} 20"#), "\(text)")
+        #expect(!text.contains(#"vrules_rules_failures_total{rule="hold"}"#), "a deliberate defer is no failure")
+        #expect(text.contains(#"vrules_rules_decisions_total{rule="broken",verdict="defer"} 20"#))
+        // (Lua cuts a long chunk name at its start: "...rules.lua:2:".)
+        #expect(server.waitForLog("error vrules: client=192.0.2.10 failure=rule 'broken': ..."), "\(server.log)")
+        #expect(server.log.contains("/rules.lua:2: attempt to index a nil value (local 'x') reply=451 4.3.0 Local error in processing, "
+                                    + "try again later rule=broken stage=rcpt [Policy] a rule failed: the stage is deferred"), "\(server.log)")
+        // The others within the second are told by the next line of the kind, not line by line.
+        #expect(server.waitForLog("more_since_last="), "\(server.log)")
+        #expect((2...3).contains(server.log.components(separatedBy: "a rule failed").count - 1), "\(server.log)")
+        #expect(!server.log.contains(" info "), "decisions are not logged at warning: \(server.log)")
+        #expect(server.stop() == 0)
+    }
+
     @Test("rules made in a loop: the first 1,000 names that decide get series of their own, the rest count together")
     func ruleDecisionSeriesBounded() async throws {
         let (directory, server, client, metrics) = try self.serving(rules: """
