@@ -43,6 +43,20 @@ extension PolicyDecision {
 public enum PolicyReplyText {
     public static let maximumLength = 400
 
+    /// What Postfix is sent for a refusal with `reply` when it is not the rules' reply as
+    /// they wrote it (text beyond printable ASCII, runs of blanks, too long); nil when it
+    /// goes as it is, or is no refusal (an accept's reply is never sent). `vrules run` shows
+    /// it and `vrules test` compares it, so that neither passes a reply Postfix never sees.
+    public static func changedLine(for reply: SMTPReply) -> String? {
+        guard (400...599).contains(reply.code) else { return nil }
+        let line = reply.description
+        let sent = Self.sanitized(line)
+        return sent == line ? nil : sent
+    }
+
+    /// Why `changedLine` differs from the rules' reply, for the tools that show it.
+    public static let changeReason = "a reply goes to Postfix as printable ASCII, blanks collapsed, at most \(maximumLength) characters"
+
     public static func sanitized(_ text: String) -> String {
         if Self.isSanitized(text) { return text }
         var bytes: [UInt8] = []

@@ -225,6 +225,9 @@ public struct RuleTestRunner {
         let label = position.map { "\(stage.rawValue) #\($0)" } ?? stage.rawValue
         guard let actual else { return "\(label): expected \(expected), but the stage did not run" }
         var text = "\(label): expected \(expected), got \(actual.verdict.kind.rawValue) \(actual.reply)"
+        if let sent = PolicyReplyText.changedLine(for: actual.reply) {
+            text += ", which vrules serve sends as \"\(sent)\" (\(PolicyReplyText.changeReason))"
+        }
         if let rule = actual.decidedBy { text += " (rule \"\(rule)\")" }
         if let failure = actual.failure { text += " [\(failure)]" }
         let queries = actual.trace.compactMap { event -> String? in

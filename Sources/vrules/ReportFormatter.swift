@@ -1,6 +1,7 @@
 import Foundation
 import DNS
 import OneLineText
+import Policy
 import Rules
 
 /// How `vrules run` prints a session: a block per stage, then `stage: verdict reply`.
@@ -23,6 +24,9 @@ enum ReportFormatter {
             }
             line("\(result.stage.rawValue): \(result.verdict.kind.rawValue) \(result.reply)"
                  + (report.dryRun && result.verdict.kind.isFailure ? " (dry run: answered DUNNO)" : ""))
+            if let sent = PolicyReplyText.changedLine(for: result.reply), !report.dryRun || !result.verdict.kind.isFailure {
+                line("  vrules serve sends it as: \(sent) (\(PolicyReplyText.changeReason))")
+            }
         }
         if report.dryRun {
             line(report.stoppedAt.map { "dry run: the session would have ended at \($0.rawValue); it went on" }
@@ -65,6 +69,7 @@ enum ReportFormatter {
             ]
             if let recipient = step.recipient { object["rcpt"] = recipient.address }
             if let rule = result.decidedBy { object["decided_by"] = rule }
+            if let sent = PolicyReplyText.changedLine(for: result.reply) { object["reply_sent"] = sent }
             if let failure = result.failure { object["failure"] = failure }
             let onMessage = result.headers.filter { delivery.reason(for: $0) == nil }
             let notOnMessage = result.headers.compactMap { header in

@@ -476,6 +476,47 @@ struct TestCommandTests {
         #expect(dns.stdout.contains("\nlookup: ok\n  2001:db8::1\n;; "), "\(dns.stdout)")
     }
 
+    @Test("a reply Postfix would get otherwise (not ASCII, blanks in runs, too long) is compared and shown as vrules serve sends it")
+    func replyAsSent() throws {
+        let long = String(repeating: "x", count: 500)
+        let workspace = try Workspace(rules: """
+            return { connect = { rule("r", function(ctx)
+              if ctx.client.ip == "192.0.2.1" then return reject(reply(550, "5.7.1", "Отказано  here")) end
+              if ctx.client.ip == "192.0.2.2" then return defer(reply(451, "4.7.1", "\(long)")) end
+              return reject(reply(550, "5.7.1", "plain text"))
+            end) } }
+            """, tests: ["reply_test.lua": """
+            return { tests = {
+              { name = "as written", client_ip = "192.0.2.1", expect = { connect = "550 5.7.1 Отказано  here" } },
+              { name = "as sent", client_ip = "192.0.2.1", expect = { connect = "550 5.7.1 ???????? here" } },
+              { name = "cut", client_ip = "192.0.2.2", expect = { connect = "451 4.7.1 \(String(long.prefix(390)))" } },
+              { name = "code only", client_ip = "192.0.2.1", expect = { connect = "550 5.7.1" } },
+              { name = "plain", client_ip = "192.0.2.3", expect = { connect = "550 5.7.1 plain text" } },
+            } }
+            """])
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("FAIL - rules/tests/reply_test.lua: as written"), "\(output.stdout)")
+        #expect(lines.contains("    connect: expected 550 5.7.1 Отказано  here, got reject 550 5.7.1 Отказано  here, which vrules serve sends as "
+                               + "\"550 5.7.1 ???????? here\" (a reply goes to Postfix as printable ASCII, blanks collapsed, at most 400 characters) "
+                               + "(rule \"r\")"), "\(output.stdout)")
+        #expect(lines.last == "4 passed, 1 failed", "\(output.stdout)")
+
+        let run = try CLI.run(["run", "--rules", "rules/main.lua", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                               "--client-ip", "192.0.2.1"], in: workspace.url)
+        #expect(run.stdout.contains("connect: reject 550 5.7.1 Отказано  here\n  vrules serve sends it as: 550 5.7.1 ???????? here ("),
+                "\(run.stdout)")
+        let plain = try CLI.run(["run", "--rules", "rules/main.lua", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                                 "--client-ip", "192.0.2.3"], in: workspace.url)
+        #expect(!plain.stdout.contains("vrules serve sends it as"), "\(plain.stdout)")
+        try "request=smtpd_access_policy\nprotocol_state=CONNECT\nclient_address=192.0.2.1\ninstance=1\n\n".write(
+            to: workspace.url.appendingPathComponent("requests.txt"), atomically: true, encoding: .utf8)
+        let answer = try CLI.run(["answer", "--rules", "rules/main.lua", "--zone", CLI.packageRoot.appendingPathComponent("examples/example.zone").path,
+                                  "requests.txt"], in: workspace.url)
+        #expect(answer.stdout.contains("action=550 5.7.1 ???????? here\n"), "what serve sends is what the test compared: \(answer.stdout)")
+    }
+
     @Test("[policy] max_recipients: a recipient past it is answered 452 4.5.3, as vrules serve answers it; refused ones do not count")
     func recipientLimit() throws {
         let rules = """
