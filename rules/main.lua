@@ -15,6 +15,8 @@
 --   mail     The sender domain must be able to receive replies (RFC 5321 §5.1):
 --              Null MX (RFC 7505)      -> 550 5.7.27
 --              no MX and no address    -> 550 5.4.4 (unable to route)
+--              no domain, an address literal, or a domain no DNS name can be
+--                                      -> 550 5.1.7 (bad sender address)
 --            The null reverse-path (bounces) is always allowed.
 --            SPF (RFC 7208) for the sender, or for a bounce the HELO name:
 --              fail       -> 550 5.7.23 with the domain's explanation if it has one
@@ -96,7 +98,17 @@ return {
       local domain = ctx.mail_from.domain
       if ctx.mail_from.address == "" then return next() end   -- bounces
       if domain == "" then return refuse(ctx, reject(reply(550, "5.1.7", "Sender address has no domain"))) end
-      local route = dns.locate_mx(domain)
+      if checks.is_address_literal(domain) then
+        return refuse(ctx, reject(reply(550, "5.1.7", "Sender address is an address literal, not a domain")))
+      end
+      -- A domain no DNS name can be (an empty label, one over 63 octets, an invalid IDN) is
+      -- the sender's error, permanent: refused, where the error would defer it day after day.
+      local ok, route = pcall(dns.locate_mx, domain)
+      if not ok then
+        if type(route) == "table" then error(route, 0) end   -- DNS trouble: 451 4.4.3 as uncaught
+        log.info("sender domain", domain, "is not a domain name:", route)
+        return refuse(ctx, reject(reply(550, "5.1.7", "Sender address domain is not a valid domain name")))
+      end
       if route.kind == "null" then return refuse(ctx, reject(replies.null_mx)) end
       if route.kind == "none" then return refuse(ctx, reject(replies.unable_to_route)) end
     end),

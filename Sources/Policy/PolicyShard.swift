@@ -78,7 +78,7 @@ actor PolicyShard {
     /// the decisions of the others count under `ruleSeriesOverflow`.
     private var ruleCounters: [RuleVerdict: Counter] = [:]
     /// The failures of each rule (`vrules_rules_failures_total`): a script error or a limit
-    /// that deferred the stage, which the decisions count as a `defer` like any other.
+    /// that deferred the stage 451 4.3.0, which the decisions count as a `defer` like any other.
     private var failureCounters: [String: Counter] = [:]
     private var ruleNames: Set<String> = []
     static let ruleSeriesLimit = 1_000
@@ -200,7 +200,7 @@ actor PolicyShard {
         ], level: .error, now: Self.now(), logger: self.logger)
     }
 
-    /// The series and log key of a failure outside any rule (a stage's own deadline).
+    /// The series and log key of a failure outside any rule.
     static let noRule = "(no rule)"
 
     /// The answer to a request its transaction has already answered every stage of (the
@@ -710,7 +710,9 @@ actor PolicyShard {
         self.stageObserver?(result, request)
         self.verdictCounters.first { $0.kind == result.verdict.kind }?.counter.increment()
         if let rule = result.decidedBy { self.ruleCounter(rule, result.verdict.kind).increment() }
-        if let failure = result.failure { self.recordFailure(failure, of: result, request: request) }
+        // The rules' own failures (451 4.3.0), not DNS trouble no rule caught (451 4.4.3),
+        // which vrules_dns_queries_total{outcome} counts and which is no fault of theirs.
+        if let failure = result.failure, result.verdict.reply == .localError { self.recordFailure(failure, of: result, request: request) }
         // The metadata is built only when the decision line is logged at all.
         guard self.logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [

@@ -1142,16 +1142,19 @@ struct ServeCommandTests {
             return { rcpt = {
               rule("broken", function(ctx) if ctx.rcpt.local_part == "oops" then local x = nil return x.y end end),
               rule("hold", function(ctx) if ctx.rcpt.local_part == "later" then return defer() end end),
+              rule("dns", function(ctx) if ctx.rcpt.local_part == "down" then dns.lookup("good.example") end end),
             } }
-            """, arguments: ["--log-level", "warning"])
+            """, arguments: ["--log-level", "warning", "--fault", "good.example=servfail"])
         defer { try? FileManager.default.removeItem(at: directory) }
         for index in 0..<20 {
             #expect(try client.ask(rcptRequest("fail.\(index)", recipient: "oops@example.com")) == "451 4.3.0 Local error in processing, try again later")
         }
         #expect(try client.ask(rcptRequest("hold", recipient: "later@example.com"))?.hasPrefix("451 4.4.3") == true)
+        #expect(try client.ask(rcptRequest("down", recipient: "down@example.com"))?.hasPrefix("451 4.4.3") == true)
         let text = try await metricsText(metrics)
         #expect(text.contains(#"vrules_rules_failures_total{rule="broken"} 20"#), "\(text)")
         #expect(!text.contains(#"vrules_rules_failures_total{rule="hold"}"#), "a deliberate defer is no failure")
+        #expect(!text.contains(#"vrules_rules_failures_total{rule="dns"}"#), "nor DNS trouble no rule caught")
         #expect(text.contains(#"vrules_rules_decisions_total{rule="broken",verdict="defer"} 20"#))
         // (Lua cuts a long chunk name at its start: "...rules.lua:2:".)
         #expect(server.waitForLog("error vrules: client=192.0.2.10 failure=rule 'broken': ..."), "\(server.log)")
@@ -1160,6 +1163,7 @@ struct ServeCommandTests {
         // The others within the second are told by the next line of the kind, not line by line.
         #expect(server.waitForLog("more_since_last="), "\(server.log)")
         #expect((2...3).contains(server.log.components(separatedBy: "a rule failed").count - 1), "\(server.log)")
+        #expect(!server.log.contains("rule=dns"), "\(server.log)")
         #expect(!server.log.contains(" info "), "decisions are not logged at warning: \(server.log)")
         #expect(server.stop() == 0)
     }

@@ -117,6 +117,17 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       expect = { mail = "next" },
     },
     {
+      name = "a sender domain no DNS name can be is refused, not deferred day after day",
+      client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@good..test", rcpt = "b@good.test",
+      expect = { mail = "550 5.1.7 Sender address domain is not a valid domain name" },
+      logs = { "sender domain good..test is not a domain name" },
+    },
+    {
+      name = "an address literal sender is refused without a DNS question",
+      client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@[192.0.2.10]", rcpt = "b@good.test",
+      expect = { mail = "550 5.1.7 Sender address is an address literal, not a domain" },
+    },
+    {
       name = "a DNS timeout on the sender's MX defers with 451 4.4.3",
       client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@good.test", rcpt = "b@good.test",
       faults = { ["good.test"] = "timeout" },
