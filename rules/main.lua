@@ -32,7 +32,8 @@
 --            and the mail it would have refused before SPF ran (its HELO name, its
 --            sender's domain) an Authentication-Results header with the iprev result.
 --   rcpt     A recipient domain that publishes Null MX cannot take mail: 556 5.1.10.
---            A recipient without a domain (RCPT TO:<postmaster>, RFC 5321 §4.5.1) goes on.
+--            A recipient without a domain (RCPT TO:<postmaster>, RFC 5321 §4.5.1) or with
+--            an address literal goes on; one whose domain no DNS name can be: 550 5.1.3.
 --
 -- A DNS lookup that fails transiently (timeout, SERVFAIL) and is not caught
 -- defers the stage with 451 4.4.3, so no rule here is wrongly decided when DNS
@@ -101,12 +102,9 @@ return {
       if checks.is_address_literal(domain) then
         return refuse(ctx, reject(reply(550, "5.1.7", "Sender address is an address literal, not a domain")))
       end
-      -- A domain no DNS name can be (an empty label, one over 63 octets, an invalid IDN) is
-      -- the sender's error, permanent: refused, where the error would defer it day after day.
-      local ok, route = pcall(dns.locate_mx, domain)
-      if not ok then
-        if type(route) == "table" then error(route, 0) end   -- DNS trouble: 451 4.4.3 as uncaught
-        log.info("sender domain", domain, "is not a domain name:", route)
+      local route, invalid = checks.locate_mx(domain)
+      if not route then
+        log.info("sender domain", domain, "is not a domain name:", invalid)
         return refuse(ctx, reject(reply(550, "5.1.7", "Sender address domain is not a valid domain name")))
       end
       if route.kind == "null" then return refuse(ctx, reject(replies.null_mx)) end
@@ -134,8 +132,11 @@ return {
   rcpt = {
     rule("recipient domain must accept mail", function(ctx)
       if ctx.vars.trusted then return accept() end
-      if ctx.rcpt.domain == "" then return next() end   -- RCPT TO:<postmaster>, this server's own
-      local route = dns.locate_mx(ctx.rcpt.domain)
+      local domain = ctx.rcpt.domain
+      if domain == "" then return next() end   -- RCPT TO:<postmaster>, this server's own
+      if checks.is_address_literal(domain) then return next() end   -- routed by address, no DNS
+      local route = checks.locate_mx(domain)
+      if not route then return reject(reply(550, "5.1.3", "Recipient address domain is not a valid domain name")) end
       if route.kind == "null" then return reject(replies.rcpt_null_mx) end
     end),
   },

@@ -26,4 +26,15 @@ function checks.is_domain_name(name)
   return true
 end
 
+-- dns.locate_mx(domain), or nil and the reason when no DNS name can be `domain` (an empty
+-- label, one over 63 octets, an invalid IDN): that is the client's error, for a permanent
+-- refusal, where the script error would defer the mail day after day. DNS trouble is raised
+-- as dns.locate_mx raises it (uncaught: 451 4.4.3).
+function checks.locate_mx(domain)
+  local ok, route = pcall(dns.locate_mx, domain)
+  if ok then return route end
+  if type(route) == "table" then error(route, 0) end
+  return nil, route
+end
+
 return checks

@@ -140,6 +140,12 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       expect = { rcpt = { "556 5.1.10", "next" }, data = "next" },
     },
     {
+      name = "a recipient domain no DNS name can be is refused, the others go on",
+      client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "a@good.test",
+      rcpt = { "x@bad..test", "y@[192.0.2.20]", "z@implicit.test" },
+      expect = { rcpt = { "550 5.1.3", "next", "next" }, data = "next" },
+    },
+    {
       name = "a bounce to postmaster with no domain (RFC 5321 4.5.1) is taken",
       client_ip = "192.0.2.10", helo = "mail.good.test", mail_from = "", rcpt = "postmaster",
       expect = { mail = "next", rcpt = "next", data = "next" },
