@@ -84,7 +84,7 @@ let package = Package(
             name: "Lint",
             dependencies: [
                 "Rules", "Lua", "DNS", "Configuration", "Spelling", "OneLineText", "CLuaShim", "CLua", "OperatorFiles",
-                "ListenAddress", "RuleTesting",
+                "ListenAddress", "RuleTesting", "Policy",
             ]
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import DNS
+import Policy
 import Rules
 import Spelling
 
@@ -654,9 +655,18 @@ struct BytecodeAnalyzer {
                 return .unknown
             }
         case .global(let verdict) where self.checksRuleAPI && Self.verdicts.contains(verdict):
-            if let violation = self.verdictViolation(verdict, argument: arguments.first) {
+            switch self.literalReply(verdict, argument: arguments.first) {
+            case .failure(let violation):
                 self.findings.append(Finding(line: line, anchor: verdict, usage: .global, severity: .error,
                                              message: violation.message, code: DiagnosticCode.invalidReply))
+            case .success(let reply?):
+                if let sent = PolicyReplyText.changedLine(for: reply) {
+                    self.findings.append(Finding(line: line, anchor: verdict, usage: .global, severity: .warning,
+                                                 message: "Postfix gets this reply as \"\(sent)\" (\(PolicyReplyText.changeReason))",
+                                                 code: DiagnosticCode.replyChanged))
+                }
+            case .success(nil):
+                break
             }
             return .unknown
         case .global(let kind) where self.checksRuleAPI && (kind == "rule" || kind == "action"):
@@ -750,29 +760,32 @@ struct BytecodeAnalyzer {
         "dns.lookup", "dns.rlookup", "dns.locate_mx", "dns.iprev", "dns.query", "dns.dnsbl", "spf.check", "spf.check_host",
     ]
 
-    private func verdictViolation(_ verdict: String, argument: Value?) -> ReplyValidation.Violation? {
+    /// The reply a verdict is given when it is known from the code (nil when it is not), or
+    /// what is wrong with it.
+    private func literalReply(_ verdict: String, argument: Value?) -> Result<SMTPReply?, ReplyValidation.Violation> {
         let reply: SMTPReply
         switch argument {
         case nil, .constant(.nil)?:
-            return nil
+            return .success(nil)
         case .constant(.string(let text))?:
             switch ReplyValidation.parse(text) {
             case .success(let parsed): reply = parsed
-            case .failure(let violation): return violation
+            case .failure(let violation): return .failure(violation)
             }
         case .constant(let constant)?:
-            return ReplyValidation.Violation(
-                "expected a reply (reply(...), a \"CODE X.Y.Z text\" string or a replies constant), got \(ReplyValidation.Argument(constant).typeName)")
+            return .failure(ReplyValidation.Violation(
+                "expected a reply (reply(...), a \"CODE X.Y.Z text\" string or a replies constant), got \(ReplyValidation.Argument(constant).typeName)"))
         case .reply(let value)?:
             reply = value
         case .member(table: "replies", name: let name)?:
-            guard let value = ReplyCatalogue.byName[name] else { return nil }
+            guard let value = ReplyCatalogue.byName[name] else { return .success(nil) }
             reply = value
         default:
-            return nil
+            return .success(nil)
         }
-        guard let kind = VerdictKind(rawValue: verdict) else { return nil }
-        return ReplyValidation.check(reply, for: kind)
+        guard let kind = VerdictKind(rawValue: verdict) else { return .success(nil) }
+        if let violation = ReplyValidation.check(reply, for: kind) { return .failure(violation) }
+        return .success(reply)
     }
 
     private mutating func checkEntry(_ kind: String, arguments: [Value], openArguments: Bool, line: Int) {

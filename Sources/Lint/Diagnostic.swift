@@ -57,6 +57,7 @@ public enum DiagnosticCode {
     public static let notAFunction = "not-a-function"
     public static let invalidRuleName = "invalid-rule-name"
     public static let invalidReply = "invalid-reply"
+    public static let replyChanged = "reply-changed"
     public static let dnsAtLoad = "dns-at-load"
     public static let dnsInCallback = "dns-in-callback"
     public static let headerAtEndOfData = "header-at-preq"
