@@ -137,6 +137,8 @@ local function is_domain_name(name)
   return true
 end
 
+local function is_address_literal(name) return name:match("^%[.+%]$") ~= nil end
+
 local function address(text)
   local local_part, domain = text:match("^(.*)@(.*)$")
   return { address = text, local_part = local_part, domain = domain:lower() }
@@ -159,7 +161,10 @@ for _ = 1, transactions do
   if lower == "localhost" or lower == ctx.server.name then error("bad helo") end
   -- mail
   ctx.stage = "mail"
-  local route = locate_mx(ctx.mail_from.domain)
+  local domain = ctx.mail_from.domain
+  if ctx.mail_from.address == "" or domain == "" or is_address_literal(domain) then error("bad sender") end
+  local ok, route = pcall(locate_mx, domain)
+  if not ok then error(route, 0) end
   if route.kind == "null" or route.kind == "none" then error("bad sender") end
   local spf = spf_check(ctx.client.ip, ctx.mail_from.domain, ctx.mail_from.address, ctx.helo, ctx.server.name)
   ctx.vars.spf = spf.result
@@ -169,7 +174,10 @@ for _ = 1, transactions do
   ctx.stage = "rcpt"
   ctx.rcpt = address("bob@implicit.example")
   ctx.rcpts = { ctx.rcpt }
-  local rroute = locate_mx(ctx.rcpt.domain)
+  local rdomain = ctx.rcpt.domain
+  if rdomain == "" or is_address_literal(rdomain) then error("bad rcpt") end
+  local rok, rroute = pcall(locate_mx, rdomain)
+  if not rok then error(rroute, 0) end
   if rroute.kind == "null" then error("bad rcpt") end
   add_header(ctx, "Authentication-Results", authres(ctx, { iprev = ctx.vars.iprev, spf = ctx.vars.spf }))
   if #ctx.headers ~= 2 then error("expected two headers") end
