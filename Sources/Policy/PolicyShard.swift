@@ -169,9 +169,8 @@ actor PolicyShard {
         return counter
     }
 
-    private func failureCounter(_ rule: String) -> Counter {
-        if let counter = self.failureCounters[rule] { return counter }
-        let name = self.seriesName(of: rule)
+    /// The failure counter of a series name (`seriesName(of:)`).
+    private func failureCounter(_ name: String) -> Counter {
         if let counter = self.failureCounters[name] { return counter }
         let counter = Counter(label: "vrules_rules_failures_total", dimensions: [("rule", name)])
         self.failureCounters[name] = counter
