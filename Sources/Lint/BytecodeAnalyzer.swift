@@ -141,6 +141,9 @@ struct BytecodeAnalyzer {
         if keepsContext { registers[0] = .context }
         /// After a call with open results (C = 0), the first register past the fixed arguments.
         var openTop: Int?
+        /// The parts of `ctx` (`mail_from`, `rcpt`) whose emptiness this entry has looked at
+        /// by now: a DNS call on their domain after that is taken as guarded.
+        var emptinessTested = Set<String>()
         let line = { (pc: Int) -> Int in pc < function.lines.count ? function.lines[pc] : function.lineDefined }
 
         for (pc, instruction) in code.enumerated() {
@@ -255,6 +258,9 @@ struct BytecodeAnalyzer {
                     arguments = Array(registers[(a + 1)..<min(a + instruction.b, registers.count)])
                 }
                 self.checkCallbacks(of: registers[a], arguments: arguments, in: function, line: line(pc))
+                if isEntry && keepsContext {
+                    self.checkEmptyDomain(callee: registers[a], arguments: arguments, tested: &emptinessTested, line: line(pc))
+                }
                 if case .global(let kind) = registers[a], kind == "rule" || kind == "action", arguments.count >= 2,
                    case .closure(let index) = arguments[1] {
                     entryFunctions.insert(index)
@@ -284,8 +290,15 @@ struct BytecodeAnalyzer {
             case .eqK:
                 let constant = Self.constant(function, instruction.b).map(Value.constant) ?? .unknown
                 self.checkComparison(registers[a], constant, ordered: false, line: line(pc))
+                Self.noteEmptinessTest(registers[a], constant, into: &emptinessTested)
             case .eq, .lt, .le:
                 self.checkComparison(registers[a], registers[instruction.b], ordered: opcode != .eq, line: line(pc))
+                if opcode == .eq { Self.noteEmptinessTest(registers[a], registers[instruction.b], into: &emptinessTested) }
+            case .len:
+                if case .contextField(let path) = registers[instruction.b], let part = Self.emptiablePart(of: path) {
+                    emptinessTested.insert(part)
+                }
+                registers[a] = .unknown
             case .jmp, .eqI, .ltI, .leI, .gtI, .geI, .test,
                  .return, .return0, .return1, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
                 break
@@ -324,6 +337,61 @@ struct BytecodeAnalyzer {
                 message: "'ctx.\(path)' is a number: compared with the string \"\(shown)\" \(outcome)\(advice)",
                 code: DiagnosticCode.numberComparedWithString))
             return
+        }
+    }
+
+    // MARK: empty domains
+
+    /// The DNS functions that refuse the empty name as a script error.
+    static let nameTakingDNSFunctions: Set<String> = ["lookup", "locate_mx", "query", "dnsbl"]
+
+    /// `mail_from` or `rcpt` for a path below one of them (`mail_from.address`), else nil.
+    private static func emptiablePart(of path: String) -> String? {
+        for part in ["mail_from", "rcpt"] where path == part || path.hasPrefix(part + ".") { return part }
+        return nil
+    }
+
+    /// `ctx.mail_from.address == ""`, `ctx.rcpt.domain ~= ""`: the entry looks at the emptiness.
+    private static func noteEmptinessTest(_ left: Value, _ right: Value, into tested: inout Set<String>) {
+        for (field, other) in [(left, right), (right, left)] {
+            guard case .contextField(let path) = field, let part = Self.emptiablePart(of: path),
+                  case .constant(.string("")) = other else { continue }
+            tested.insert(part)
+        }
+    }
+
+    /// `dns.locate_mx(ctx.mail_from.domain)` in an entry that never looked whether the
+    /// domain is empty: for a bounce (`MAIL FROM:<>`) or `RCPT TO:<postmaster>` it is `""`,
+    /// which the DNS functions refuse as a script error, so the stage is deferred every time.
+    /// A function of the script's own given `ctx` or the address may test it, so such a
+    /// call counts as a test: the warning is for what is certain to fail.
+    private mutating func checkEmptyDomain(callee: Value, arguments: [Value], tested: inout Set<String>, line: Int) {
+        switch callee {
+        case .member(table: "dns", name: let name) where Self.nameTakingDNSFunctions.contains(name):
+            guard case .contextField(let path)? = arguments.first, path == "mail_from.domain" || path == "rcpt.domain",
+                  let part = Self.emptiablePart(of: path), !tested.contains(part) else { return }
+            let (whose, guardText) = part == "mail_from"
+                ? ("a bounce (MAIL FROM:<>)", "ctx.mail_from.address == \"\"")
+                : ("RCPT TO:<postmaster>", "ctx.rcpt.domain == \"\"")
+            self.findings.append(Finding(
+                line: line, anchor: name, usage: .member, severity: .warning,
+                message: "dns.\(name)(ctx.\(path)): the domain is \"\" for \(whose) and the empty name is a script error, "
+                    + "so the stage is deferred (451 4.3.0) for every one; test \(guardText) first",
+                code: DiagnosticCode.emptyDomain))
+            tested.insert(part)
+        case .member, .hostTable:
+            return
+        default:
+            for argument in arguments {
+                switch argument {
+                case .context, .newTable(holdsContext: true):
+                    tested.formUnion(["mail_from", "rcpt"])
+                case .contextField(let path):
+                    if let part = Self.emptiablePart(of: path) { tested.insert(part) }
+                default:
+                    break
+                }
+            }
         }
     }
 
