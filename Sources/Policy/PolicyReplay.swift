@@ -15,6 +15,9 @@ public final class PolicyReplay: Sendable {
         /// The stages the rules evaluated for this request, in order (none when its answer
         /// was reused or given without rules).
         public var evaluated: [StageResult]
+        /// The transaction's `ctx.vars` after the answer; nil when the request had none
+        /// (a `protocol_state` answered without rules).
+        public var vars: [String: String]?
     }
 
     /// Why a request cannot be answered at all: `vrules serve` closes the connection there.
@@ -25,15 +28,19 @@ public final class PolicyReplay: Sendable {
 
     private let service: PolicyService
     private let evaluated: NIOLockedValueBox<[StageResult]>
+    private let vars: NIOLockedValueBox<[String: String]?>
 
     public init(engine: RuleEngine, configuration: PolicyService.Configuration) {
         let evaluated = NIOLockedValueBox<[StageResult]>([])
         var configuration = configuration
         configuration.stageObserver = { result, _ in evaluated.withLockedValue { $0.append(result) } }
+        let vars = NIOLockedValueBox<[String: String]?>(nil)
+        configuration.varsObserver = { observed in vars.withLockedValue { $0 = observed } }
         var quiet = Logger(label: "vrules.replay")
         quiet.logLevel = .critical
         self.service = PolicyService(engines: [engine], configuration: configuration, logger: quiet)
         self.evaluated = evaluated
+        self.vars = vars
     }
 
     /// Answers `request` after the ones before it; call one at a time.
@@ -41,6 +48,7 @@ public final class PolicyReplay: Sendable {
         if let error = request.garbled { throw Unanswerable(reason: "\(error)") }
         let decision = await self.service.decide(request)
         let stages = self.evaluated.withLockedValue { results in defer { results.removeAll() }; return results }
-        return Answer(decision: decision, action: PolicyReplyText.sanitized(decision.action), evaluated: stages)
+        let vars = self.vars.withLockedValue { observed in defer { observed = nil }; return observed }
+        return Answer(decision: decision, action: PolicyReplyText.sanitized(decision.action), evaluated: stages, vars: vars)
     }
 }

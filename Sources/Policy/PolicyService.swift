@@ -47,6 +47,9 @@ public final class PolicyService: Sendable {
         /// request reuses) and the request it was evaluated for: `PolicyReplay` shows every
         /// stage a request ran, not only the one that gave the answer.
         var stageObserver: (@Sendable (StageResult, PolicyRequest) -> Void)?
+        /// Called after each request answered within a transaction with that transaction's
+        /// `ctx.vars` as text (before END-OF-MESSAGE ends it): what a test of requests checks.
+        var varsObserver: (@Sendable ([String: String]) -> Void)?
 
         public static let defaultUnknownStateAction = "451 4.3.0 Unknown policy protocol state, try again later"
 

@@ -42,6 +42,8 @@ actor PolicyShard {
     private var configuration: Configuration
     /// `Configuration.stageObserver`, which no reload changes.
     private let stageObserver: (@Sendable (StageResult, PolicyRequest) -> Void)?
+    /// `Configuration.varsObserver`, which no reload changes either.
+    private let varsObserver: (@Sendable ([String: String]) -> Void)?
     private let logger: Logger
     /// The held transactions, with their own byte budget: each Lua state has its own cap.
     private let table = TransactionTable()
@@ -113,6 +115,7 @@ actor PolicyShard {
         self.taskExecutor = engine.executor as? any TaskExecutor
         self.configuration = configuration
         self.stageObserver = configuration.stageObserver
+        self.varsObserver = configuration.varsObserver
         self.logger = logger
         self.routes = routes
         self.totals = totals
@@ -237,6 +240,7 @@ actor PolicyShard {
         }
         self.table.touch(transaction, now: Self.now())
         decision = self.finalDecision(decision, target: target, transaction: transaction, request: request)
+        self.observeVars(of: transaction)
         self.recordRequest(state, started: started)
         return decision
     }
@@ -481,10 +485,18 @@ actor PolicyShard {
             pass.transaction.recipients.removeAll { $0 == recipient }
         }
         let decision = self.finalDecision(pass.decision, target: pass.target, transaction: pass.transaction, request: pass.request)
+        self.observeVars(of: pass.transaction)
         if pass.target == .preq {
             self.finish(pass.transaction.key)
         }
         return decision
+    }
+
+    /// Gives `varsObserver` the transaction's `ctx.vars`, read from its engine's Lua state.
+    private func observeVars(of transaction: HeldTransaction) {
+        guard let observer = self.varsObserver else { return }
+        let begun = transaction.begun
+        observer(begun.engine.assumeIsolatedByConstruction { $0.vars(of: begun.transaction) })
     }
 
     /// `ctx.rcpts` as the transaction holds them; at RCPT, the request's recipient (admitted

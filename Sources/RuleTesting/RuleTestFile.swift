@@ -56,6 +56,8 @@ public enum StageExpectation: Hashable, Sendable, CustomStringConvertible {
 public struct ExpectedAnswer: Sendable {
     public var attributes: [String: String]
     public var answer: String
+    /// `vars`: what the transaction's `ctx.vars` must hold after the answer.
+    public var vars: [String: String]?
 }
 
 /// One test of a test file: a session, its DNS, and what each stage must end in; or, for a

@@ -104,6 +104,9 @@ public struct RuleTestFileLoader {
         if fields["requests"] != nil {
             for key in fields.keys.sorted() where !Self.requestsTestKeys.contains(key) {
                 guard Self.testKeys.contains(key) else { throw fail("unknown key '\(key)'\(Spelling.hint(for: key, in: Self.requestsTestKeys))") }
+                if key == "vars" {
+                    throw fail("'vars' goes in a request of a test of requests: the ctx.vars its transaction holds after that answer")
+                }
                 throw fail("'\(key)' belongs to a session test; a test of requests gives what Postfix sends in each request's attributes, and the answer it expects")
             }
             guard let logs = Self.strings(fields["logs"]) else { throw fail("logs must be a string or a list of strings") }
@@ -112,7 +115,7 @@ public struct RuleTestFileLoader {
                                         records: records.records, faults: faults, delay: delay, expectations: [], vars: [:], logs: logs,
                                         usesNetwork: usesNetwork)
             testCase.security = records.security
-            testCase.requests = try self.expectedAnswers(shared: fields["request"], requests: fields["requests"], fail: fail)
+            testCase.requests = try self.expectedAnswers(shared: fields["request"], requests: fields["requests"], path: path, fail: fail)
             return testCase
         }
         for key in fields.keys where !Self.testKeys.contains(key) {
@@ -206,18 +209,7 @@ public struct RuleTestFileLoader {
             let hint = Spelling.hint(for: key, in: Stage.allCases.map(\.rawValue))
             throw fail("expect: unknown stage '\(key)'\(hint)")
         }
-        var vars: [String: String] = [:]
-        if let expected = try self.keyedTable(fields["vars"], path: path, context: "test '\(name)': vars", shape: "key = value") {
-            for (key, value) in expected {
-                switch value {
-                case .string(let text): vars[key] = text
-                case .boolean(let flag): vars[key] = flag ? "true" : "false"
-                case .number(let number):
-                    vars[key] = number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
-                default: throw fail("vars.\(key): expected a string, number or boolean")
-                }
-            }
-        }
+        let vars = try self.expectedVars(fields["vars"], path: path, context: "test '\(name)': vars") ?? [:]
         // A single string is a list of one; anything else is an error, so an expectation
         // written the wrong way fails to load instead of passing without being checked.
         guard let logs = Self.strings(fields["logs"]) else { throw fail("logs must be a string or a list of strings") }
@@ -243,11 +235,11 @@ public struct RuleTestFileLoader {
     /// `requests = { { protocol_state = "RCPT", recipient = "...", answer = "DUNNO" }, ... }`,
     /// each request's attributes over those of `request` (`request=smtpd_access_policy` and
     /// `server_name=mx.vrules.test` when neither names them), each with the answer it must get.
-    private func expectedAnswers(shared: LuaData?, requests: LuaData?,
+    private func expectedAnswers(shared: LuaData?, requests: LuaData?, path: String,
                                  fail: (String) -> RuleTestFileError) throws(RuleTestFileError) -> [ExpectedAnswer] {
-        func attributes(_ fields: [String: LuaData], _ context: String, skipping: String? = nil) throws(RuleTestFileError) -> [String: String] {
+        func attributes(_ fields: [String: LuaData], _ context: String, skipping: Set<String> = []) throws(RuleTestFileError) -> [String: String] {
             var attributes: [String: String] = [:]
-            for (key, value) in fields.sorted(by: { $0.key < $1.key }) where key != skipping {
+            for (key, value) in fields.sorted(by: { $0.key < $1.key }) where !skipping.contains(key) {
                 guard PolicyRequest.attributeNames.contains(key) else {
                     throw fail("\(context): '\(key)' is not an attribute of Postfix's policy protocol\(Spelling.hint(for: key, in: PolicyRequest.attributeNames))")
                 }
@@ -283,9 +275,29 @@ public struct RuleTestFileLoader {
             guard case .string(let answer)? = fields["answer"], !answer.isEmpty else {
                 throw fail("\(context): 'answer' must be the action expected, as `vrules answer` prints it (\"DUNNO\", \"550 5.7.25 ...\", \"PREPEND Name: value\")")
             }
-            answers.append(ExpectedAnswer(attributes: base.merging(try attributes(fields, context, skipping: "answer")) { $1 }, answer: answer))
+            let vars: [String: String]?
+            do { vars = try self.expectedVars(fields["vars"], path: path, context: "\(context).vars") } catch { throw fail(error.message) }
+            answers.append(ExpectedAnswer(attributes: base.merging(try attributes(fields, context, skipping: ["answer", "vars"])) { $1 },
+                                          answer: answer, vars: vars))
         }
         return answers
+    }
+
+    /// `vars = { key = value }`: the values `ctx.vars` must hold, as text (numbers and
+    /// booleans as Lua prints them); nil when absent.
+    private func expectedVars(_ value: LuaData?, path: String, context: String) throws(RuleTestFileError) -> [String: String]? {
+        guard let expected = try self.keyedTable(value, path: path, context: context, shape: "key = value") else { return nil }
+        var vars: [String: String] = [:]
+        for (key, value) in expected {
+            switch value {
+            case .string(let text): vars[key] = text
+            case .boolean(let flag): vars[key] = flag ? "true" : "false"
+            case .number(let number):
+                vars[key] = number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
+            default: throw RuleTestFileError(path: path, message: "\(context).\(key): expected a string, number or boolean")
+            }
+        }
+        return vars
     }
 
     /// `true` or `false`, or nil when absent.

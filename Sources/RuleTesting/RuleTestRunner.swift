@@ -137,6 +137,7 @@ public struct RuleTestRunner {
                 break
             }
             evaluated += answer.evaluated
+            failures += Self.compareVars(expected.vars ?? [:], answer.vars ?? [:], label: "\(label): ")
             guard answer.action != expected.answer else { continue }
             var text = "\(label): expected answer \"\(expected.answer)\", got \"\(answer.action)\""
             if let result = answer.decision.result {
@@ -174,9 +175,7 @@ public struct RuleTestRunner {
             }
         }
         failures += Self.compareSecurity(testCase.dnssec, report: report)
-        for (key, value) in testCase.vars.sorted(by: { $0.key < $1.key }) where report.vars[key] != value {
-            failures.append("ctx.vars.\(key): expected \(value), got \(report.vars[key] ?? "nil")")
-        }
+        failures += Self.compareVars(testCase.vars, report.vars)
         let delivery = report.headerDelivery(acceptCarriesHeaders: acceptCarriesHeaders)
         let headers = delivery.onMessage.map(\.description)
         for expected in testCase.headers where !headers.contains(where: { $0.contains(expected) }) {
@@ -191,6 +190,13 @@ public struct RuleTestRunner {
     }
 
     /// Each expected text must be in a line the rules logged.
+    /// A failure for each value of `ctx.vars` expected and not held.
+    static func compareVars(_ expected: [String: String], _ vars: [String: String], label: String = "") -> [String] {
+        expected.sorted(by: { $0.key < $1.key }).compactMap { key, value in
+            vars[key] == value ? nil : "\(label)ctx.vars.\(key): expected \(value), got \(vars[key] ?? "nil")"
+        }
+    }
+
     static func compareLogs(_ expected: [String], _ logs: [String]) -> [String] {
         expected.filter { text in !logs.contains(where: { $0.contains(text) }) }.map { text in
             "no log line contains \"\(text)\"" + (logs.isEmpty ? " (no log lines)" : " (log: \(logs.joined(separator: " | ")))")

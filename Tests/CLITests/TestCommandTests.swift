@@ -742,6 +742,58 @@ struct TestCommandTests {
         #expect(unreadable.stderr == "vrules: \(missing):1:1: error: no such file [unreadable-file]\n", "\(unreadable.stderr)")
     }
 
+    @Test("a test of Postfix's requests checks ctx.vars after each answer: a repeated question does not count twice")
+    func requestsVars() throws {
+        let workspace = try Workspace(rules: """
+            return {
+              mail = { action("sender", function(ctx) ctx.vars.sender = ctx.mail_from.address end) },
+              rcpt = { action("count", function(ctx) ctx.vars.count = (ctx.vars.count or 0) + 1 end) },
+              data = { action("seen", function(ctx) ctx.vars.data = true end) },
+            }
+            """, tests: ["vars_test.lua": """
+            return {
+              tests = {
+                { name = "vars after each answer",
+                  request = { client_address = "192.0.2.10", instance = "1", sender = "a@x.test" },
+                  requests = {
+                    { protocol_state = "RCPT", recipient = "b@x.test", answer = "DUNNO", vars = { sender = "a@x.test", count = 1 } },
+                    { protocol_state = "RCPT", recipient = "b@x.test", answer = "DUNNO", vars = { count = 1 } },
+                    { protocol_state = "RCPT", recipient = "c@x.test", answer = "DUNNO", vars = { count = 2 } },
+                    { protocol_state = "DATA", recipient_count = 2, answer = "DUNNO", vars = { count = 2, data = true } },
+                    { protocol_state = "END-OF-MESSAGE", recipient_count = 2, answer = "DUNNO", vars = { count = 2 } },
+                  } },
+                { name = "wrong vars",
+                  request = { client_address = "192.0.2.10", instance = "2", sender = "a@x.test" },
+                  requests = {
+                    { protocol_state = "RCPT", recipient = "b@x.test", answer = "DUNNO", vars = { count = 3, data = true } },
+                    { protocol_state = "WEIRD", answer = "451 4.3.0 Unknown policy protocol state, try again later", vars = { count = 1 } },
+                  } },
+              },
+            }
+            """, "misplaced_test.lua": """
+            return { tests = { { name = "vars beside requests", vars = { count = 1 },
+              requests = { { protocol_state = "RCPT", client_address = "192.0.2.1", answer = "DUNNO" } } } } }
+            """, "shape_test.lua": """
+            return { tests = { { name = "vars not a table",
+              requests = { { protocol_state = "RCPT", client_address = "192.0.2.1", answer = "DUNNO", vars = "count" } } } } }
+            """])
+        defer { workspace.remove() }
+        let output = try workspace.run([])
+        #expect(output.status == 1)
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("ok - rules/tests/vars_test.lua: vars after each answer"), "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/vars_test.lua: wrong vars"), "\(output.stdout)")
+        #expect(lines.contains("    request 1 (RCPT): ctx.vars.count: expected 3, got 1"), "\(output.stdout)")
+        #expect(lines.contains("    request 1 (RCPT): ctx.vars.data: expected true, got nil"), "\(output.stdout)")
+        #expect(lines.contains("    request 2 (WEIRD): ctx.vars.count: expected 1, got nil"), "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/misplaced_test.lua: the test file does not load: test 'vars beside requests': "
+                               + "'vars' goes in a request of a test of requests: the ctx.vars its transaction holds after that answer"),
+                "\(output.stdout)")
+        #expect(lines.contains("FAIL - rules/tests/shape_test.lua: the test file does not load: test 'vars not a table': "
+                               + "requests[1].vars must be a table of key = value"), "\(output.stdout)")
+        #expect(lines.last == "1 passed, 3 failed", "\(output.stdout)")
+    }
+
     @Test("a test of Postfix's requests: each answer checked in order, a wrong one named; a misspelt attribute fails the load")
     func requestsTests() throws {
         let workspace = try Workspace(rules: """

@@ -154,7 +154,8 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
       -- What only Postfix's own requests show: named in smtpd_recipient_restrictions and
       -- smtpd_data_restrictions (with its default smtpd_delay_reject = yes), the service is
       -- first asked at RCPT, so connect, helo and mail run then; a second list asks the same
-      -- RCPT question again (one result, not two); each answer carries one header.
+      -- RCPT question again (one result, not two); each answer carries one header; the
+      -- transaction's ctx.vars hold the iprev and SPF results.
       name = "Postfix's requests: a recipient asked twice, then DATA, each answer with one header",
       request = { client_address = "192.0.2.10", helo_name = "mail.good.test", instance = "7.1",
                   sender = "a@good.test" },
@@ -163,7 +164,7 @@ $ORIGIN 0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.
           answer = "PREPEND Received-SPF: none (mx.vrules.test: domain of good.test does not designate 192.0.2.10 as permitted sender) client-ip=192.0.2.10; envelope-from=\"a@good.test\"; helo=mail.good.test; receiver=mx.vrules.test; identity=mailfrom" },
         { protocol_state = "RCPT", recipient = "b@good.test",
           answer = "PREPEND Authentication-Results: mx.vrules.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=a@good.test" },
-        { protocol_state = "DATA", recipient_count = 1, answer = "DUNNO" },
+        { protocol_state = "DATA", recipient_count = 1, answer = "DUNNO", vars = { iprev = "pass", spf = "none" } },
         { protocol_state = "END-OF-MESSAGE", recipient_count = 1, answer = "DUNNO" },
       },
     },
