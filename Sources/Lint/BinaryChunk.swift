@@ -51,6 +51,14 @@ public struct LuaPrototype: Sendable {
     public var lines: [Int]
     /// The parameters' names from the debug information ("" where it has none).
     public var parameterNames: [String] = []
+    /// Each local's instructions, in the order they are declared (`locvars`): at a pc the
+    /// locals active there hold the lowest registers, in that order.
+    public var localRanges: [Range<Int>] = []
+
+    /// Whether `register` holds a named local at `pc` (not a temporary of an expression).
+    public func isLocal(_ register: Int, at pc: Int) -> Bool {
+        self.localRanges.lazy.filter { $0.contains(pc) }.count > register
+    }
 
     /// True for the main function of a chunk (it runs when the script loads).
     public var isMainChunk: Bool { self.lineDefined == 0 }
@@ -150,10 +158,12 @@ public struct BinaryChunk: Sendable {
         }
         let localCount = try input.readCount("locvars size", elementSize: 3)
         var parameterNames: [String] = []
+        var localRanges: [Range<Int>] = []
         for index in 0..<localCount {
             let name = try input.readString("local name")
-            _ = try input.readSize("local startpc")
-            _ = try input.readSize("local endpc")
+            let start = try input.readSize("local startpc")
+            let end = try input.readSize("local endpc")
+            localRanges.append(start..<max(start, end))
             // The parameters are the first locals, in order.
             if index < Int(parameterCount) { parameterNames.append(name ?? "") }
         }
@@ -183,7 +193,7 @@ public struct BinaryChunk: Sendable {
         return LuaPrototype(source: source, lineDefined: lineDefined, lastLineDefined: lastLineDefined,
                             parameterCount: parameterCount, isVararg: isVararg, maxStackSize: maxStackSize,
                             code: code, constants: constants, upvalues: upvalues, prototypes: prototypes, lines: lines,
-                            parameterNames: parameterNames)
+                            parameterNames: parameterNames, localRanges: localRanges)
     }
 }
 

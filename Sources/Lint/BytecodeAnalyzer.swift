@@ -73,6 +73,8 @@ struct BytecodeAnalyzer {
         /// A table every transaction shares: a local of the main chunk reached as an
         /// upvalue, a global the script defined, or a field of either.
         case sharedTable(String)
+        /// What a `dns.*` or `spf.*` function returned (`dns.lookup`): always a table.
+        case hostResult(String)
     }
 
     struct Required: Hashable {
@@ -273,8 +275,11 @@ struct BytecodeAnalyzer {
                    let name = self.sharedTableName(first) {
                     self.shrinkingTables.insert(name)
                 }
-                let result = self.call(registers[a], arguments: arguments, openArguments: instruction.b == 0,
+                var result = self.call(registers[a], arguments: arguments, openArguments: instruction.b == 0,
                                        inMainChunk: function.isMainChunk, line: line(pc))
+                if case .member(let table, let name) = registers[a], Self.waitingMembers.contains(table + "." + name) {
+                    result = .hostResult(table + "." + name)
+                }
                 for index in a..<registers.count { registers[index] = .unknown }
                 registers[a] = result
                 openTop = (opcode == .call && instruction.c == 0) ? a : nil
@@ -299,7 +304,12 @@ struct BytecodeAnalyzer {
                     emptinessTested.insert(part)
                 }
                 registers[a] = .unknown
-            case .jmp, .eqI, .ltI, .leI, .gtI, .geI, .test,
+            case .test:
+                self.checkCondition(registers[a], register: a, pc: pc, in: function, line: line(pc))
+            case .not:
+                self.checkCondition(registers[instruction.b], register: instruction.b, pc: pc, in: function, line: line(pc))
+                registers[a] = .unknown
+            case .jmp, .eqI, .ltI, .leI, .gtI, .geI,
                  .return, .return0, .return1, .mmBin, .mmBinI, .mmBinK, .extraArg, .varargPrep, .close, .tbc:
                 break
             default:
@@ -338,6 +348,32 @@ struct BytecodeAnalyzer {
                 code: DiagnosticCode.numberComparedWithString))
             return
         }
+    }
+
+    // MARK: conditions
+
+    /// What to test instead of a host function's result, which is always a table.
+    private static let resultTests: [String: String] = [
+        "dns.lookup": "its second result (the outcome) or #addresses", "dns.rlookup": "its second result (the outcome) or #names",
+        "dns.query": "its second result (the outcome) or #records", "dns.locate_mx": ".kind", "dns.iprev": ".status",
+        "dns.dnsbl": "each entry's .status", "spf.check": ".result", "spf.check_host": ".result",
+    ]
+
+    /// The functions whose table lists what was found, and is empty when nothing was.
+    private static let listingMembers: Set<String> = ["dns.lookup", "dns.rlookup", "dns.query"]
+
+    /// `if dns.lookup(name) then`, `not dns.iprev(ip)`: the function returns a table whatever
+    /// it finds (an empty one for no address) and raises on trouble, so the condition is
+    /// true every time. Only a result tested where it was returned, not a named local: a
+    /// local tested for nil before its fields are read (`route and route.kind`) only repeats
+    /// what is known.
+    private mutating func checkCondition(_ value: Value, register: Int, pc: Int, in function: LuaPrototype, line: Int) {
+        guard case .hostResult(let name) = value, !function.isLocal(register, at: pc) else { return }
+        self.findings.append(Finding(
+            line: line, anchor: String(name.split(separator: ".").last ?? ""), usage: .member, severity: .warning,
+            message: "\(name)() always returns a table\(Self.listingMembers.contains(name) ? " (an empty one when nothing is found)" : ""), "
+                + "so as a condition it is always true: test \(Self.resultTests[name] ?? "what it holds")",
+            code: DiagnosticCode.alwaysTrue))
     }
 
     // MARK: empty domains
