@@ -263,6 +263,7 @@ struct BytecodeAnalyzer {
                 if isEntry && keepsContext {
                     self.checkEmptyDomain(callee: registers[a], arguments: arguments, tested: &emptinessTested, line: line(pc))
                 }
+                self.checkArgumentKind(callee: registers[a], arguments: arguments, line: line(pc))
                 if case .global(let kind) = registers[a], kind == "rule" || kind == "action", arguments.count >= 2,
                    case .closure(let index) = arguments[1] {
                     entryFunctions.insert(index)
@@ -374,6 +375,31 @@ struct BytecodeAnalyzer {
             message: "\(name)() always returns a table\(Self.listingMembers.contains(name) ? " (an empty one when nothing is found)" : ""), "
                 + "so as a condition it is always true: test \(Self.resultTests[name] ?? "what it holds")",
             code: DiagnosticCode.alwaysTrue))
+    }
+
+    // MARK: names and addresses
+
+    /// The fields of `ctx` that hold an IP address, and those that hold a name.
+    static let addressContextFields: Set<String> = ["client.ip", "server.ip"]
+    static let nameContextFields: Set<String> = ["helo", "client.name", "server.name", "mail_from.domain", "rcpt.domain", "domain"]
+
+    /// `dns.lookup(ctx.client.ip)`: an address asked for as a name (no such name exists; the
+    /// names of an address are `dns.rlookup`'s); `dns.iprev(ctx.helo)`: a name where an
+    /// address is taken, a script error every time, so the stage is deferred.
+    private mutating func checkArgumentKind(callee: Value, arguments: [Value], line: Int) {
+        guard case .member(table: "dns", name: let name) = callee, case .contextField(let path)? = arguments.first else { return }
+        let message: String
+        if ["lookup", "locate_mx", "query"].contains(name) && Self.addressContextFields.contains(path) {
+            message = "'ctx.\(path)' is an IP address: dns.\(name) asks for it as a domain name, which never exists "
+                + "(dns.rlookup gives an address's names, dns.iprev confirms them)"
+        } else if ["rlookup", "iprev"].contains(name) && Self.nameContextFields.contains(path) {
+            message = "'ctx.\(path)' holds a name, not an IP address: dns.\(name) raises an error for a name, so the stage "
+                + "is deferred (451 4.3.0) for each one (dns.lookup gives a name's addresses)"
+        } else {
+            return
+        }
+        self.findings.append(Finding(line: line, anchor: name, usage: .member, severity: .warning, message: message,
+                                     code: DiagnosticCode.wrongArgumentKind))
     }
 
     // MARK: empty domains

@@ -66,6 +66,7 @@ public enum DiagnosticCode {
     public static let numberComparedWithString = "number-compared-with-string"
     public static let emptyDomain = "empty-domain"
     public static let alwaysTrue = "always-true"
+    public static let wrongArgumentKind = "address-or-name"
     public static let moduleNotFound = "module-not-found"
     public static let invalidTest = "invalid-test"
     public static let loadError = "load-error"
