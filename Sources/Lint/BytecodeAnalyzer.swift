@@ -264,6 +264,15 @@ struct BytecodeAnalyzer {
                     self.checkEmptyDomain(callee: registers[a], arguments: arguments, tested: &emptinessTested, line: line(pc))
                 }
                 self.checkArgumentKind(callee: registers[a], arguments: arguments, line: line(pc))
+                // `reject(...)` as a statement: the verdict is made and dropped (C = 1 keeps no result).
+                if self.checksRuleAPI, opcode == .call, instruction.c == 1, case .global(let verdict) = registers[a],
+                   Self.verdicts.contains(verdict) {
+                    self.findings.append(Finding(
+                        line: line(pc), anchor: verdict, usage: .global, severity: .warning,
+                        message: "\(verdict)(...) makes a verdict and drops it: nothing is decided and the rule goes on; "
+                            + "write 'return \(verdict)(...)'",
+                        code: DiagnosticCode.verdictDropped))
+                }
                 if case .global(let kind) = registers[a], kind == "rule" || kind == "action", arguments.count >= 2,
                    case .closure(let index) = arguments[1] {
                     entryFunctions.insert(index)
