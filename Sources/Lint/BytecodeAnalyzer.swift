@@ -339,6 +339,9 @@ struct BytecodeAnalyzer {
 
     // MARK: comparisons
 
+    /// The fields of `ctx` that hold a domain lower-cased, whatever case the client sent.
+    static let lowercasedContextFields: Set<String> = ["mail_from.domain", "rcpt.domain", "domain"]
+
     /// The fields of `ctx` that hold integers (Postfix sends them as text).
     static let numericContextFields: Set<String> = ["client.port", "server.port"]
 
@@ -346,6 +349,17 @@ struct BytecodeAnalyzer {
     /// string is false whatever they hold (`~=` true), and `<` raises; so the rule never
     /// matches, or its stage fails (451) every time it compares.
     private mutating func checkComparison(_ left: Value, _ right: Value, ordered: Bool, line: Int) {
+        for (field, other) in [(left, right), (right, left)] where !ordered {
+            guard case .contextField(let path) = field, Self.lowercasedContextFields.contains(path),
+                  case .constant(.string(let text)) = other, text.lowercased() != text else { continue }
+            let shown = String(text.prefix(60))
+            self.findings.append(Finding(
+                line: line, anchor: String(path.split(separator: ".").last ?? ""), usage: .member, severity: .warning,
+                message: "'ctx.\(path)' is lower-cased: compared with \"\(shown)\" it is never equal "
+                    + "(write \"\(shown.lowercased())\")",
+                code: DiagnosticCode.neverEqual))
+            return
+        }
         for (field, other) in [(left, right), (right, left)] {
             guard case .contextField(let path) = field, Self.numericContextFields.contains(path),
                   case .constant(.string(let text)) = other else { continue }

@@ -68,6 +68,7 @@ public enum DiagnosticCode {
     public static let alwaysTrue = "always-true"
     public static let wrongArgumentKind = "address-or-name"
     public static let verdictDropped = "verdict-dropped"
+    public static let neverEqual = "never-equal"
     public static let moduleNotFound = "module-not-found"
     public static let invalidTest = "invalid-test"
     public static let loadError = "load-error"
